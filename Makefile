@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Out-of-tree build: everything lands in $(OUTPUT). Quiet unless V=1.
+OUTPUT ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+ARCH ?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+
+WERROR ?=
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 $(if $(WERROR),-Werror)
+CPPFLAGS += -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
+LIBS_PC := libbpf libelf zlib yaml-0.1 json-c
+CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
+LDLIBS += $(shell $(PKG_CONFIG) --libs $(LIBS_PC))
+TEST_LDLIBS := $(shell $(PKG_CONFIG) --libs criterion)
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -Ivmlinux/$(ARCH)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_OBJS := $(OUTPUT)/moat.bpf.o
+SKELS := $(OUTPUT)/moat.skel.h
+LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
+BIN := $(OUTPUT)/moat-bpf
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(OUTPUT)/tests/unit
+KTEST_SRCS := $(wildcard tests/kernel/*.c)
+KTEST_BIN := $(OUTPUT)/tests/kernel
+PEER_BIN := $(OUTPUT)/tests/moat-test-peer
+
+.DELETE_ON_ERROR:
+.SECONDARY: $(BPF_OBJS)
+.PHONY: all clean test unit-test kernel-test race-test install uninstall \
+	vmlinux demo bench tests
+
+all: $(BIN)
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/*.h vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUTPUT)/lib.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(BIN): $(OUTPUT)/user/main.o $(OUTPUT)/lib.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%.o: tests/%.c $(SKELS) | $(OUTPUT)/tests
+	$(Q)mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(UNIT_BIN): $(patsubst tests/%.c,$(OUTPUT)/tests/%.o,$(UNIT_SRCS)) $(OUTPUT)/lib.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
+
+$(KTEST_BIN): $(patsubst tests/%.c,$(OUTPUT)/tests/%.o,$(KTEST_SRCS)) $(OUTPUT)/lib.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
+
+$(PEER_BIN): tests/peer/peer.c | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
+
+# ABI layout check, compiled by both compilers (see tests/abi_check.c).
+$(OUTPUT)/abi-check.bpf.o: tests/abi_check.c include/*.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(OUTPUT)/abi-check.o: tests/abi_check.c include/*.h | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
+
+unit-test: tests
+	$(UNIT_BIN)
+
+kernel-test: tests
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) $(KTEST_BIN) -j1
+
+race-test: tests
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
+
+# The README's test command. Kernel tests need root; skips are failures.
+test: tests
+	$(UNIT_BIN)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) $(KTEST_BIN) -j1
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
+
+demo: $(BIN) $(PEER_BIN)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/demo.sh
+
+bench: $(BIN) $(PEER_BIN)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/bench/run.sh
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/moat-bpf
+	install -d -m 0755 $(DESTDIR)/etc/moat-bpf/policies
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/moat-bpf
+
+clean:
+	rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/user/*.d $(OUTPUT)/tests/*/*.d $(OUTPUT)/tests/*.d)

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * moat-bpf enforcement programs. Thin SEC() entry points over one decision
+ * function, moat_decide(); the matching semantics and the byte order of
+ * every map are described in include/moat_abi.h.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "moat_abi.h"
+
+#define AF_INET		2
+#define AF_INET6	10
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct moat_layout);
+} moat_layout SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct moat_cgroup);
+} moat_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MOAT_MAX_POLICIES);
+	__type(key, __u32);
+	__type(value, struct moat_policy);
+} moat_policies SEC(".maps");
+
+/* Exact addresses: constant-time, the resolver will write many. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_EXACT_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct moat_exact4_key);
+	__type(value, struct moat_addr_val);
+} moat_exact4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_EXACT_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct moat_exact6_key);
+	__type(value, struct moat_addr_val);
+} moat_exact6 SEC(".maps");
+
+#define MOAT_LPM_MAP(_name, _key)					\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);			\
+		__uint(max_entries, MOAT_MAX_PREFIXES);			\
+		__uint(map_flags, BPF_F_NO_PREALLOC);			\
+		__type(key, _key);					\
+		__type(value, struct moat_addr_val);			\
+	} _name SEC(".maps")
+
+MOAT_LPM_MAP(moat_allow4, struct moat_lpm4_key);
+MOAT_LPM_MAP(moat_allow6, struct moat_lpm6_key);
+MOAT_LPM_MAP(moat_deny4, struct moat_lpm4_key);
+MOAT_LPM_MAP(moat_deny6, struct moat_lpm6_key);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct moat_sock);
+} moat_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MOAT_MAX_UDP_PEERS);
+	__type(key, struct moat_peer_key);
+	__type(value, __u8);
+} moat_udp_peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MOAT_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct moat_counters);
+} moat_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MOAT_EVENTS_RING_BYTES);
+} moat_events SEC(".maps");
+
+/* A destination reduced to what the rules look at. */
+struct moat_dst {
+	__be32 addr[4];		/* IPv4 in addr[0] */
+	__u16 family;		/* after v4-mapped decoding */
+	__u16 port;		/* host order */
+	__u8 proto_bit;		/* MOAT_PROTO_* */
+	__u8 protocol;		/* IPPROTO_* as the socket says */
+	__u8 hook;
+	__u8 is_udp;
+};
+
+struct moat_ctx {
+	__u64 cgroup_id;	/* the socket's own cgroup */
+	__u64 owner_id;		/* the registered cgroup whose policy applies */
+	__u32 policy_id;
+	__u32 mode;
+	__u32 flags;
+};
+
+static __always_inline bool ranges_match(const struct moat_addr_val *v,
+					 const struct moat_dst *d)
+{
+	__u32 n = v->n_ranges;
+
+	for (int i = 0; i < MOAT_MAX_PORT_RANGES; i++) {
+		const struct moat_port_range *r = &v->ranges[i];
+
+		if (i >= n)
+			break;
+		if ((r->protos & d->proto_bit) &&
+		    d->port >= r->first && d->port <= r->last)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool is_loopback(const struct moat_dst *d)
+{
+	if (d->family == AF_INET) {
+		__u32 a = bpf_ntohl(d->addr[0]) >> 24;
+
+		/* 0.0.0.0/8 is delivered locally just like 127.0.0.0/8 */
+		return a == 127 || a == 0;
+	}
+	return !d->addr[0] && !d->addr[1] && !d->addr[2] &&
+	       (!d->addr[3] || d->addr[3] == bpf_htonl(1));
+}
+
+/* Find the nearest registered cgroup of the socket, deepest first. */
+static __always_inline int lookup_policy(struct bpf_sock_addr *ctx,
+					 struct moat_ctx *mc)
+{
+	struct moat_sock *s;
+	struct moat_cgroup *cg;
+	struct moat_policy *pol;
+	__u32 depth;
+
+	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0, 0);
+	if (!s || (s->flags & MOAT_SK_TOO_DEEP))
+		return MOAT_R_DENY_NO_SOCK_INFO;
+	depth = s->depth;
+	if (depth == 0 || depth > MOAT_MAX_CGROUP_DEPTH)
+		return MOAT_R_DENY_NO_SOCK_INFO;
+	mc->cgroup_id = s->cgroup_ids[(depth - 1) & (MOAT_MAX_CGROUP_DEPTH - 1)];
+
+	for (int i = MOAT_MAX_CGROUP_DEPTH - 1; i >= 0; i--) {
+		__u64 id;
+
+		if (i >= depth)
+			continue;
+		id = s->cgroup_ids[i];
+		cg = bpf_map_lookup_elem(&moat_cgroups, &id);
+		if (!cg)
+			continue;
+		mc->owner_id = id;
+		mc->policy_id = cg->policy_id;
+		pol = bpf_map_lookup_elem(&moat_policies, &mc->policy_id);
+		if (!pol || pol->mode == MOAT_MODE_FREE)
+			return MOAT_R_DENY_NO_POLICY;
+		mc->mode = pol->mode;
+		mc->flags = pol->flags;
+		return MOAT_R_NONE;
+	}
+	return MOAT_R_DENY_NO_POLICY;
+}
+
+static __always_inline struct moat_addr_val *
+lookup_trie(void *trie4, void *trie6, const struct moat_dst *d, __u32 pid)
+{
+	if (d->family == AF_INET) {
+		struct moat_lpm4_key k = {
+			.prefixlen = 64,
+			.policy_id = bpf_htonl(pid),
+			.addr = d->addr[0],
+		};
+		return bpf_map_lookup_elem(trie4, &k);
+	} else {
+		struct moat_lpm6_key k = {
+			.prefixlen = 160,
+			.policy_id = bpf_htonl(pid),
+		};
+		__builtin_memcpy(k.addr, d->addr, sizeof(k.addr));
+		return bpf_map_lookup_elem(trie6, &k);
+	}
+}
+
+static __always_inline struct moat_addr_val *
+lookup_exact(const struct moat_dst *d, __u32 pid)
+{
+	if (d->family == AF_INET) {
+		struct moat_exact4_key k = { .policy_id = pid, .addr = d->addr[0] };
+
+		return bpf_map_lookup_elem(&moat_exact4, &k);
+	} else {
+		struct moat_exact6_key k = { .policy_id = pid };
+
+		__builtin_memcpy(k.addr, d->addr, sizeof(k.addr));
+		return bpf_map_lookup_elem(&moat_exact6, &k);
+	}
+}
+
+static __always_inline void peer_key(struct moat_peer_key *k, __u64 cookie,
+				     const struct moat_dst *d, __u32 user_port)
+{
+	k->sock_cookie = cookie;
+	__builtin_memcpy(k->addr, d->addr, sizeof(k->addr));
+	k->port = (__u16)user_port;
+	k->family = d->family;
+}
+
+/* Rules proper: steps 4-7 of the semantics in moat_abi.h. */
+static __always_inline int judge(struct bpf_sock_addr *ctx,
+				 const struct moat_ctx *mc,
+				 const struct moat_dst *d)
+{
+	struct moat_addr_val *v;
+	int expired = 0;
+
+	if (is_loopback(d)) {
+		if (mc->flags & MOAT_POL_LOOPBACK_ALLOW)
+			return MOAT_R_ALLOW_LOOPBACK;
+		/*
+		 * In the host's initial netns loopback reaches every host
+		 * service, so there only explicit rules open it.
+		 */
+		if (!(mc->flags & MOAT_POL_LOOPBACK_RULES) &&
+		    bpf_get_netns_cookie(ctx) != bpf_get_netns_cookie(NULL))
+			return MOAT_R_ALLOW_LOOPBACK;
+	}
+
+	v = lookup_trie(&moat_deny4, &moat_deny6, d, mc->policy_id);
+	if (v && ranges_match(v, d))
+		return (v->flags & MOAT_AV_DEFAULT_DENY) ? MOAT_R_DENY_DEFAULT :
+							    MOAT_R_DENY_RULE;
+
+	v = lookup_exact(d, mc->policy_id);
+	if (v && ranges_match(v, d)) {
+		if (!v->expires_ns || v->expires_ns > bpf_ktime_get_boot_ns())
+			return MOAT_R_ALLOW_EXACT;
+		expired = 1;
+	}
+
+	v = lookup_trie(&moat_allow4, &moat_allow6, d, mc->policy_id);
+	if (v && ranges_match(v, d))
+		return MOAT_R_ALLOW_PREFIX;
+
+	if (d->is_udp) {
+		struct moat_peer_key k = {};
+
+		peer_key(&k, bpf_get_socket_cookie(ctx), d, ctx->user_port);
+		if (bpf_map_lookup_elem(&moat_udp_peers, &k))
+			return MOAT_R_ALLOW_UDP_REPLY;
+	}
+	return expired ? MOAT_R_DENY_EXPIRED : MOAT_R_DENY_NO_MATCH;
+}
+
+static __always_inline bool reason_allows(int reason)
+{
+	return reason >= MOAT_R_ALLOW_EXACT && reason <= MOAT_R_ALLOW_UDP_REPLY;
+}
+
+static __always_inline void emit(const struct moat_ctx *mc,
+				 const struct moat_dst *d, int verdict,
+				 int reason)
+{
+	struct moat_event *e;
+
+	e = bpf_ringbuf_reserve(&moat_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = mc->cgroup_id;
+	e->policy_cgroup_id = mc->owner_id;
+	e->policy_id = mc->policy_id;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->verdict = verdict;
+	e->reason = reason;
+	e->hook = d->hook;
+	e->protocol = d->protocol;
+	e->family = d->family;
+	e->port = d->port;
+	__builtin_memcpy(e->addr, d->addr, sizeof(e->addr));
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void count(const struct moat_ctx *mc, int allowed,
+				  int audited)
+{
+	struct moat_counters *c;
+
+	if (!mc->owner_id)
+		return;
+	c = bpf_map_lookup_elem(&moat_counters, &mc->owner_id);
+	if (!c)
+		return;
+	if (audited)
+		c->audited++;
+	else if (allowed)
+		c->allowed++;
+	else
+		c->denied++;
+}
+
+static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
+				       int v6, int sendmsg)
+{
+	struct moat_ctx mc = {};
+	struct moat_dst d = {};
+	int reason, verdict;
+
+	d.hook = hook;
+	d.protocol = ctx->protocol;
+	d.port = bpf_ntohs((__u16)ctx->user_port);
+	if (sendmsg || ctx->protocol == IPPROTO_UDP ||
+	    ctx->protocol == IPPROTO_UDPLITE) {
+		d.proto_bit = MOAT_PROTO_UDP;
+		d.is_udp = 1;
+	} else if (ctx->protocol == IPPROTO_TCP) {
+		d.proto_bit = MOAT_PROTO_TCP;
+	}
+	if (!v6) {
+		d.family = AF_INET;
+		d.addr[0] = ctx->user_ip4;
+	} else {
+		d.addr[0] = ctx->user_ip6[0];
+		d.addr[1] = ctx->user_ip6[1];
+		d.addr[2] = ctx->user_ip6[2];
+		d.addr[3] = ctx->user_ip6[3];
+		/* ::ffff:a.b.c.d is judged exactly as a.b.c.d */
+		if (!d.addr[0] && !d.addr[1] &&
+		    d.addr[2] == bpf_htonl(0x0000ffff)) {
+			d.family = AF_INET;
+			d.addr[0] = d.addr[3];
+			d.addr[2] = 0;
+			d.addr[3] = 0;
+		} else {
+			d.family = AF_INET6;
+		}
+	}
+
+	reason = lookup_policy(ctx, &mc);
+	/*
+	 * Reserved for the resolver: DNS to port 53 is redirected here,
+	 * before the loopback and address rules.
+	 */
+	if (reason == MOAT_R_NONE)
+		reason = d.proto_bit ? judge(ctx, &mc, &d) : MOAT_R_DENY_PROTO;
+
+	if (reason_allows(reason)) {
+		count(&mc, 1, 0);
+		return MOAT_ALLOW;
+	}
+	if (mc.mode == MOAT_MODE_AUDIT) {
+		count(&mc, 1, 1);
+		emit(&mc, &d, MOAT_ALLOW, reason);
+		return MOAT_ALLOW;
+	}
+	count(&mc, 0, 0);
+	emit(&mc, &d, MOAT_DENY, reason);
+	verdict = MOAT_DENY;
+	return verdict;
+}
+
+SEC("cgroup/connect4")
+int moat_connect4(struct bpf_sock_addr *ctx)
+{
+	return moat_decide(ctx, MOAT_HOOK_CONNECT4, 0, 0);
+}
+
+SEC("cgroup/connect6")
+int moat_connect6(struct bpf_sock_addr *ctx)
+{
+	return moat_decide(ctx, MOAT_HOOK_CONNECT6, 1, 0);
+}
+
+SEC("cgroup/sendmsg4")
+int moat_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return moat_decide(ctx, MOAT_HOOK_SENDMSG4, 0, 1);
+}
+
+SEC("cgroup/sendmsg6")
+int moat_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return moat_decide(ctx, MOAT_HOOK_SENDMSG6, 1, 1);
+}
+
+/* Remember who an unconnected UDP socket heard from, so it may reply. */
+static __always_inline int remember_peer(struct bpf_sock_addr *ctx, int v6)
+{
+	struct moat_peer_key k = {};
+	struct moat_dst d = {};
+	__u8 one = 1;
+
+	if (!v6) {
+		d.family = AF_INET;
+		d.addr[0] = ctx->user_ip4;
+	} else {
+		d.addr[0] = ctx->user_ip6[0];
+		d.addr[1] = ctx->user_ip6[1];
+		d.addr[2] = ctx->user_ip6[2];
+		d.addr[3] = ctx->user_ip6[3];
+		d.family = AF_INET6;
+		/* a reply to ::ffff:a.b.c.d is judged by sendmsg4 */
+		if (!d.addr[0] && !d.addr[1] &&
+		    d.addr[2] == bpf_htonl(0x0000ffff)) {
+			d.family = AF_INET;
+			d.addr[0] = d.addr[3];
+			d.addr[2] = 0;
+			d.addr[3] = 0;
+		}
+	}
+	peer_key(&k, bpf_get_socket_cookie(ctx), &d, ctx->user_port);
+	if (!bpf_map_lookup_elem(&moat_udp_peers, &k))
+		bpf_map_update_elem(&moat_udp_peers, &k, &one, BPF_ANY);
+	return 1;	/* recvmsg hooks cannot refuse */
+}
+
+SEC("cgroup/recvmsg4")
+int moat_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return remember_peer(ctx, 0);
+}
+
+SEC("cgroup/recvmsg6")
+int moat_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return remember_peer(ctx, 1);
+}
+
+/*
+ * Record the socket's cgroup and its ancestors while the creating task is
+ * still in it: no helper returns a socket's cgroup in sock_addr programs on
+ * the kernels we target, and the caller's cgroup is wrong after migration.
+ */
+SEC("cgroup/sock_create")
+int moat_sock_create(struct bpf_sock *ctx)
+{
+	__u64 own = bpf_get_current_cgroup_id();
+	struct moat_sock *s;
+
+	s = bpf_sk_storage_get(&moat_sk, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
+		return 1;	/* no record: sock_addr hooks fail closed */
+	s->flags = MOAT_SK_TOO_DEEP;
+	s->depth = 0;
+	for (int level = 0; level < MOAT_MAX_CGROUP_DEPTH; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!id)
+			break;
+		s->cgroup_ids[level] = id;
+		s->depth = level + 1;
+		if (id == own) {
+			s->flags = 0;
+			break;
+		}
+	}
+	return 1;
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between the BPF programs (bpf/moat.bpf.c) and user space:
+ * every map key and value and the event record. Fixed-width fields only,
+ * explicit padding; tests/abi_check.c asserts the layout on both compilers.
+ *
+ * Matching semantics, in the order the programs apply them:
+ *  1. The socket's policy: the socket's own cgroup and its ancestors, as
+ *     recorded at cgroup/sock_create, deepest first; the first one present
+ *     in moat_cgroups names the policy. None → deny (fail-closed).
+ *  2. (resolver, reserved) DNS to port 53 is captured before anything else.
+ *  3. IPv4-mapped IPv6 destinations are judged as the IPv4 address.
+ *  4. Loopback (127/8, 0/8, ::1, ::): allowed if the policy says so, or by
+ *     default outside the host's initial netns; otherwise only rules apply.
+ *  5. Deny tries: a match on address, protocol and port denies.
+ *  6. Exact-address hash, then prefix trie: a match allows. User space
+ *     compiles rules so that the one entry a lookup returns already carries
+ *     the union of every rule covering that address (a /32 inside an
+ *     allowed /24 holds both rules' port ranges).
+ *  7. UDP sendmsg to a peer this socket received from: allow.
+ *  8. Otherwise deny (EPERM). Audit mode allows and counts "would deny".
+ *
+ * Byte order: addresses (addr fields) are network order as in sockaddr;
+ * ports in struct moat_port_range are host order; policy ids, cgroup ids,
+ * prefix lengths and times are host order.
+ */
+#ifndef MOAT_ABI_H
+#define MOAT_ABI_H
+
+#include "moat_consts.h"
+
+/* moat_cgroups: key __u64 cgroup id (the cgroup2 directory's inode). */
+struct moat_cgroup {
+	__u32 policy_id;
+	__u32 flags;			/* MOAT_CG_* */
+};
+
+/* moat_policies: array indexed by policy id. */
+struct moat_policy {
+	__u32 mode;			/* MOAT_MODE_*; FREE = slot unused */
+	__u32 flags;			/* MOAT_POL_* */
+	__u32 n_rules;			/* for status only */
+	__u32 pad;
+	char name[MOAT_POLICY_NAME_LEN];	/* for status only */
+};
+
+/* One port range of one or both protocols; first..last inclusive. */
+struct moat_port_range {
+	__u16 first;
+	__u16 last;
+	__u8 protos;			/* MOAT_PROTO_* */
+	__u8 pad[3];
+};
+
+/* Value of every address map (exact hashes and tries, allow and deny). */
+struct moat_addr_val {
+	__u64 expires_ns;		/* CLOCK_BOOTTIME deadline; 0 = never */
+	__u32 flags;			/* MOAT_AV_* */
+	__u32 n_ranges;			/* valid entries in ranges[] */
+	struct moat_port_range ranges[MOAT_MAX_PORT_RANGES];
+};
+
+/* moat_exact4 key. */
+struct moat_exact4_key {
+	__u32 policy_id;
+	__be32 addr;
+};
+
+/* moat_exact6 key. */
+struct moat_exact6_key {
+	__u32 policy_id;
+	__be32 addr[4];
+};
+
+/*
+ * LPM trie keys: prefixlen counts the 32 policy-id bits first, so a rule
+ * a.b.c.d/len is stored with prefixlen 32 + len and a lookup uses the max.
+ */
+struct moat_lpm4_key {
+	__u32 prefixlen;
+	__be32 policy_id;		/* big-endian: LPM compares bytes */
+	__be32 addr;
+};
+
+struct moat_lpm6_key {
+	__u32 prefixlen;
+	__be32 policy_id;		/* big-endian: LPM compares bytes */
+	__be32 addr[4];
+};
+
+/* moat_sk_storage: what cgroup/sock_create learned about a socket. */
+struct moat_sock {
+	/* [0] = the root cgroup ... [depth - 1] = the socket's own cgroup */
+	__u64 cgroup_ids[MOAT_MAX_CGROUP_DEPTH];
+	__u32 depth;			/* valid entries in cgroup_ids[] */
+	__u32 flags;			/* MOAT_SK_* */
+};
+
+/* moat_udp_peers (LRU): peers an unconnected UDP socket received from. */
+struct moat_peer_key {
+	__u64 sock_cookie;
+	__be32 addr[4];			/* IPv4 in addr[0] */
+	__u16 port;			/* network order, as in sockaddr */
+	__u16 family;			/* AF_INET / AF_INET6 */
+	__u32 pad;
+};
+
+/* moat_counters (per-CPU hash): key __u64 registered cgroup id. */
+struct moat_counters {
+	__u64 allowed;
+	__u64 denied;
+	__u64 audited;			/* would have been denied (audit mode) */
+};
+
+/* moat_events ring buffer record. */
+struct moat_event {
+	__u64 ts_ns;			/* CLOCK_BOOTTIME */
+	__u64 cgroup_id;		/* the socket's own cgroup */
+	__u64 policy_cgroup_id;		/* the registered cgroup that matched */
+	__u32 policy_id;
+	__u32 pid;			/* tgid of the caller */
+	__u8 verdict;			/* MOAT_ALLOW / MOAT_DENY as enforced */
+	__u8 reason;			/* enum moat_reason */
+	__u8 hook;			/* enum moat_hook */
+	__u8 protocol;			/* IPPROTO_* */
+	__u16 family;
+	__u16 port;			/* host order */
+	__be32 addr[4];			/* IPv4 in addr[0] */
+	char comm[16];
+};
+
+/* moat_layout: array of one, the layout the pinned set was created with. */
+struct moat_layout {
+	__u32 version;
+	__u32 pad;
+};
+
+#endif /* MOAT_ABI_H */

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Limits, flags and codes shared by the BPF programs and user space.
+ * Every limit carries its unit in its name and may be overridden at build
+ * time (-DMOAT_MAX_...=N); the pinned layout version must then be bumped.
+ */
+#ifndef MOAT_CONSTS_H
+#define MOAT_CONSTS_H
+
+/* Bump whenever a pinned map's key/value layout or the program set changes. */
+#define MOAT_LAYOUT_VERSION		1
+
+#ifndef MOAT_MAX_POLICIES
+#define MOAT_MAX_POLICIES		4096	/* policy ids; id 0 is never used */
+#endif
+#ifndef MOAT_MAX_CGROUPS
+#define MOAT_MAX_CGROUPS		16384	/* registered cgroups */
+#endif
+#ifndef MOAT_MAX_EXACT_ADDRS
+#define MOAT_MAX_EXACT_ADDRS		(1 << 20)	/* per family, all policies */
+#endif
+#ifndef MOAT_MAX_PREFIXES
+#define MOAT_MAX_PREFIXES		(1 << 20)	/* per family and trie */
+#endif
+#ifndef MOAT_MAX_UDP_PEERS
+#define MOAT_MAX_UDP_PEERS		65536	/* remembered reply peers (LRU) */
+#endif
+#ifndef MOAT_EVENTS_RING_BYTES
+#define MOAT_EVENTS_RING_BYTES		(256 * 1024)
+#endif
+/* Port ranges one map entry can carry (the union of every rule covering it). */
+#define MOAT_MAX_PORT_RANGES		8
+/* Deepest cgroup level whose ancestors are remembered per socket. */
+#define MOAT_MAX_CGROUP_DEPTH		16
+#define MOAT_POLICY_NAME_LEN		48
+
+/* Protocol bits in struct moat_port_range.protos. */
+#define MOAT_PROTO_TCP			(1 << 0)
+#define MOAT_PROTO_UDP			(1 << 1)
+#define MOAT_PROTO_ALL			(MOAT_PROTO_TCP | MOAT_PROTO_UDP)
+
+/* struct moat_policy.mode; 0 marks a free policy slot. */
+#define MOAT_MODE_FREE			0
+#define MOAT_MODE_ENFORCE		1
+#define MOAT_MODE_AUDIT			2
+
+/* struct moat_policy.flags */
+#define MOAT_POL_LOOPBACK_ALLOW		(1 << 0)	/* loopback: allow */
+#define MOAT_POL_LOOPBACK_RULES		(1 << 1)	/* loopback: deny (rules only) */
+#define MOAT_POL_DNS_CAPTURE		(1 << 2)	/* reserved: resolver issue */
+#define MOAT_POL_RAW_ALLOW		(1 << 3)	/* reserved: hardening issue */
+#define MOAT_POL_PING_ALLOW		(1 << 4)	/* reserved: hardening issue */
+
+/* struct moat_cgroup.flags */
+#define MOAT_CG_LINKED			(1 << 0)	/* programs attached here */
+
+/* struct moat_sock.flags */
+#define MOAT_SK_TOO_DEEP		(1 << 0)	/* deeper than MOAT_MAX_CGROUP_DEPTH */
+
+/* struct moat_addr_val.flags */
+#define MOAT_AV_DEFAULT_DENY		(1 << 0)	/* built-in deny (metadata) */
+#define MOAT_AV_LEARNED			(1 << 1)	/* written by the resolver */
+
+/* Verdicts: what a cgroup sock_addr program returns. */
+#define MOAT_DENY			0
+#define MOAT_ALLOW			1
+
+/* Reason codes carried in events; keep moat_reason_str() in sync. */
+enum moat_reason {
+	MOAT_R_NONE = 0,
+	MOAT_R_ALLOW_EXACT,		/* exact-address allow entry */
+	MOAT_R_ALLOW_PREFIX,		/* prefix allow entry */
+	MOAT_R_ALLOW_LOOPBACK,		/* loopback default or policy key */
+	MOAT_R_ALLOW_UDP_REPLY,		/* reply to a peer that sent first */
+	MOAT_R_DENY_RULE,		/* an explicit deny rule matched */
+	MOAT_R_DENY_DEFAULT,		/* built-in deny (cloud metadata) */
+	MOAT_R_DENY_NO_MATCH,		/* no allow rule matched */
+	MOAT_R_DENY_NO_POLICY,		/* enforced cgroup, no policy found */
+	MOAT_R_DENY_NO_SOCK_INFO,	/* socket not seen at creation */
+	MOAT_R_DENY_EXPIRED,		/* learned address past its deadline */
+	MOAT_R_DENY_PROTO,		/* protocol other than TCP/UDP */
+	MOAT_R_DNS_REDIRECT,		/* reserved: resolver issue */
+	MOAT_R_DENY_SOCKET,		/* reserved: raw/ping/packet socket */
+	MOAT_R_DENY_BACKSTOP,		/* reserved: cgroup_skb egress */
+	MOAT_R_MAX,
+};
+
+/* Which hook produced an event. */
+enum moat_hook {
+	MOAT_HOOK_CONNECT4 = 1,
+	MOAT_HOOK_CONNECT6,
+	MOAT_HOOK_SENDMSG4,
+	MOAT_HOOK_SENDMSG6,
+	MOAT_HOOK_SOCK_CREATE,		/* reserved */
+	MOAT_HOOK_SKB_EGRESS,		/* reserved */
+};
+
+#endif /* MOAT_CONSTS_H */

@@ -1,0 +1,916 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * moat-test-peer: both ends of the end-to-end tests, libc only.
+ *
+ *   serve --log FILE [--netns PATH] [--tcp ADDR:PORT]... [--udp ADDR:PORT]...
+ *   client [--cgroup DIR] [--netns PATH] [--move-to DIR] [--family 4|6|mapped]
+ *          tcp|udp|udp-connect|tcp-fastopen ADDR PORT
+ *   udp-responder [--cgroup DIR] [--netns PATH] [--ready FILE] BINDADDR PORT
+ *   udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT
+ *
+ * client, udp-responder and udp-ask print exactly one word on stdout:
+ * "OK", "EPERM", "ERR <errno name>" or "TIMEOUT", and exit 0 for OK, 1 for
+ * EPERM, 2 for anything else. EPERM is printed only when the call a
+ * cgroup sock_addr program judges (connect, or sendto on an unconnected UDP
+ * socket) failed with it; any other failing call prints "ERR <name>".
+ * Diagnostics go to stderr.
+ *
+ * serve logs one line per TCP connection or UDP datagram to FILE:
+ *   tcp 198.51.100.7:80 from 198.18.0.1:41234
+ *   udp [2001:db8:1::7]:53 from [2001:db8:ff::1]:50000
+ * and, once every socket is bound, creates FILE.ready holding one
+ * "PROTO ADDR:PORT" line per socket (so port 0 can be used). It runs until
+ * SIGTERM or SIGINT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PEER_MAX_SOCKS		128
+#define PEER_MAX_CONNS		256
+#define PEER_LINE_BYTES		512
+#define PEER_ADDR_TEXT_LEN	(INET6_ADDRSTRLEN + 10)
+#define CLIENT_WAIT_MS		2000	/* connect, then echo */
+#define RESPONDER_WAIT_MS	5000
+#define CONN_IDLE_MS		5000	/* server drops silent connections */
+#define PING			"ping\n"
+
+enum { EXIT_PEER_OK = 0, EXIT_PEER_EPERM = 1, EXIT_PEER_OTHER = 2 };
+
+static const char *prog = "moat-test-peer";
+
+static void warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int report_word(const char *word, int code);
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: %s serve --log FILE [--netns PATH] [--tcp ADDR:PORT]... [--udp ADDR:PORT]...\n"
+		"       %s client [--cgroup DIR] [--netns PATH] [--move-to DIR] [--family 4|6|mapped]\n"
+		"              tcp|udp|udp-connect|tcp-fastopen ADDR PORT\n"
+		"       %s udp-responder [--cgroup DIR] [--netns PATH] [--ready FILE] BINDADDR PORT\n"
+		"       %s udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT\n",
+		prog, prog, prog, prog);
+	return EXIT_PEER_OTHER;
+}
+
+/* Usage error of a command whose stdout is one word. */
+static int usage_word(void)
+{
+	usage();
+	return report_word("ERR EINVAL", EXIT_PEER_OTHER);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int ms_left(long long deadline)
+{
+	long long left = deadline - now_ms();
+
+	return left < 0 ? 0 : (int)left;
+}
+
+static const char *errno_name(int err)
+{
+	static char buf[32];
+	const char *name = strerrorname_np(err);
+
+	if (name)
+		return name;
+	snprintf(buf, sizeof(buf), "%d", err);
+	return buf;
+}
+
+/* The result of the call a sock_addr program judged. */
+static int report_judged(int err)
+{
+	if (err == EPERM) {
+		puts("EPERM");
+		return EXIT_PEER_EPERM;
+	}
+	printf("ERR %s\n", errno_name(err));
+	return EXIT_PEER_OTHER;
+}
+
+/* The result of any other call: never reported as a verdict. */
+static int report_other(int err)
+{
+	printf("ERR %s\n", errno_name(err));
+	return EXIT_PEER_OTHER;
+}
+
+static int report_word(const char *word, int code)
+{
+	puts(word);
+	return code;
+}
+
+/* ---- addresses ---- */
+
+struct peer_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+enum family_opt { FAM_AUTO = 0, FAM_4, FAM_6, FAM_MAPPED };
+
+static int parse_port(const char *text, unsigned short *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < 0 || v > 65535)
+		return -EINVAL;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+/* "a.b.c.d" or "v6" or "[v6]" plus a port into a sockaddr. */
+static int make_addr(const char *host, unsigned short port,
+		     enum family_opt fam, struct peer_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+	size_t n = strlen(host);
+	struct in_addr v4;
+
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	if (host[0] == '[') {
+		if (n < 3 || host[n - 1] != ']')
+			return -EINVAL;
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+	} else {
+		memcpy(buf, host, n + 1);
+	}
+
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, buf, &v4) == 1) {
+		if (fam == FAM_6)
+			return -EAFNOSUPPORT;
+		if (fam == FAM_MAPPED) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(port);
+			s6->sin6_addr.s6_addr[10] = 0xff;
+			s6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&s6->sin6_addr.s6_addr[12], &v4, 4);
+			a->len = sizeof(*s6);
+			return 0;
+		}
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		s4->sin_addr = v4;
+		a->len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1) {
+		if (fam == FAM_4 || fam == FAM_MAPPED)
+			return -EAFNOSUPPORT;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		a->len = sizeof(*s6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "a.b.c.d:port" or "[v6]:port". */
+static int parse_hostport(const char *text, struct peer_addr *a)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	unsigned short port;
+	size_t n;
+
+	if (!colon || colon == text)
+		return -EINVAL;
+	n = (size_t)(colon - text);
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	/* A bare IPv6 address has colons of its own: require brackets. */
+	if (host[0] != '[' && strchr(host, ':'))
+		return -EINVAL;
+	if (parse_port(colon + 1, &port))
+		return -EINVAL;
+	return make_addr(host, port, FAM_AUTO, a);
+}
+
+static void format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		snprintf(buf, len, "family-%d", sa->sa_family);
+	}
+}
+
+/* ---- namespaces and cgroups ---- */
+
+static int join_cgroup(const char *dir)
+{
+	char path[4096], pid[32];
+	int fd, n, err;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		warnx("open %s: %s", path, strerror(err));
+		return -err;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write(fd, pid, (size_t)n) != n) {
+		err = errno;
+		warnx("write %s: %s", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	return 0;
+}
+
+static int enter_netns(const char *path)
+{
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		warnx("open %s: %s", path, strerror(err));
+		return -err;
+	}
+	if (setns(fd, CLONE_NEWNET)) {
+		err = errno;
+		warnx("setns %s: %s", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Write FILE via FILE.tmp and rename, so readers never see it half done. */
+static int write_file_atomic(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		warnx("create %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	fputs(text, f);
+	if (fclose(f) || rename(tmp, path)) {
+		warnx("write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- serve ---- */
+
+struct listener {
+	int fd;
+	int type;			/* SOCK_STREAM / SOCK_DGRAM */
+	char local[PEER_ADDR_TEXT_LEN];
+};
+
+struct conn {
+	int fd;
+	long long deadline;
+	size_t n;
+	char buf[PEER_LINE_BYTES];
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	stop_requested = 1;
+}
+
+static int open_listener(const struct peer_addr *a, int type,
+			 struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int one = 1, fd;
+
+	fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
+		goto err;
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len))
+		goto err;
+	if (type == SOCK_STREAM && listen(fd, 128))
+		goto err;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		goto err;
+	format_addr((struct sockaddr *)&ss, l->local, sizeof(l->local));
+	l->fd = fd;
+	l->type = type;
+	return 0;
+err:
+	one = errno;
+	close(fd);
+	return -one;
+}
+
+static void log_line(FILE *log, const char *proto, const char *local,
+		     const struct sockaddr *from)
+{
+	char peer[PEER_ADDR_TEXT_LEN];
+
+	format_addr(from, peer, sizeof(peer));
+	fprintf(log, "%s %s from %s\n", proto, local, peer);
+	fflush(log);
+}
+
+static void conn_close(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Echo the line back once it is complete (or on EOF / a full buffer). */
+static void conn_read(struct conn *c)
+{
+	ssize_t n = read(c->fd, c->buf + c->n, sizeof(c->buf) - c->n);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c);
+		return;
+	}
+	c->n += (size_t)n;
+	if (n == 0 || memchr(c->buf, '\n', c->n) || c->n == sizeof(c->buf)) {
+		if (c->n && send(c->fd, c->buf, c->n, MSG_NOSIGNAL) < 0)
+			warnx("echo: %s", strerror(errno));
+		conn_close(c);
+	}
+}
+
+static void tcp_accept(const struct listener *l, FILE *log,
+		       struct conn *conns)
+{
+	struct sockaddr_storage from, local;
+	socklen_t flen = sizeof(from), llen = sizeof(local);
+	char local_text[PEER_ADDR_TEXT_LEN];
+	int fd, i;
+
+	fd = accept4(l->fd, (struct sockaddr *)&from, &flen,
+		     SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		format_addr((struct sockaddr *)&local, local_text,
+			    sizeof(local_text));
+	else
+		snprintf(local_text, sizeof(local_text), "%s", l->local);
+	log_line(log, "tcp", local_text, (struct sockaddr *)&from);
+
+	for (i = 0; i < PEER_MAX_CONNS; i++) {
+		if (conns[i].fd < 0) {
+			conns[i].fd = fd;
+			conns[i].n = 0;
+			conns[i].deadline = now_ms() + CONN_IDLE_MS;
+			return;
+		}
+	}
+	warnx("too many connections, dropping one");
+	close(fd);
+}
+
+static void udp_echo(const struct listener *l, FILE *log)
+{
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	char buf[PEER_LINE_BYTES];
+	ssize_t n;
+
+	n = recvfrom(l->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+		     &flen);
+	if (n < 0)
+		return;
+	log_line(log, "udp", l->local, (struct sockaddr *)&from);
+	if (sendto(l->fd, buf, (size_t)n, 0, (struct sockaddr *)&from,
+		   flen) < 0)
+		warnx("udp echo: %s", strerror(errno));
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static struct listener ls[PEER_MAX_SOCKS];
+	static struct conn conns[PEER_MAX_CONNS];
+	struct pollfd pfd[PEER_MAX_SOCKS + PEER_MAX_CONNS];
+	int cidx[PEER_MAX_CONNS];
+	const char *log_path = NULL, *netns = NULL;
+	char ready_path[4096], *ready = NULL;
+	size_t ready_len = 0;
+	int n_ls = 0, i, err;
+	struct sigaction sa;
+	FILE *log, *rs;
+
+	for (i = 0; i < PEER_MAX_CONNS; i++)
+		conns[i].fd = -1;
+
+	/* Namespace first: every socket is bound inside it. */
+	for (i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--netns"))
+			netns = argv[i + 1];
+	if (netns && enter_netns(netns))
+		return EXIT_PEER_OTHER;
+
+	for (i = 1; i < argc; i++) {
+		const char *opt = argv[i];
+		struct peer_addr a;
+		int type;
+
+		if (i + 1 >= argc)
+			return usage();
+		if (!strcmp(opt, "--log")) {
+			log_path = argv[++i];
+			continue;
+		}
+		if (!strcmp(opt, "--netns")) {
+			i++;
+			continue;
+		}
+		if (!strcmp(opt, "--tcp"))
+			type = SOCK_STREAM;
+		else if (!strcmp(opt, "--udp"))
+			type = SOCK_DGRAM;
+		else
+			return usage();
+		i++;
+		if (parse_hostport(argv[i], &a)) {
+			warnx("bad address %s (want ADDR:PORT or [ADDR]:PORT)",
+			      argv[i]);
+			return EXIT_PEER_OTHER;
+		}
+		if (n_ls == PEER_MAX_SOCKS) {
+			warnx("too many sockets");
+			return EXIT_PEER_OTHER;
+		}
+		err = open_listener(&a, type, &ls[n_ls]);
+		if (err) {
+			warnx("bind %s %s: %s", opt + 2, argv[i],
+			      strerror(-err));
+			return EXIT_PEER_OTHER;
+		}
+		n_ls++;
+	}
+	if (!log_path)
+		return usage();
+
+	log = fopen(log_path, "a");
+	if (!log) {
+		warnx("open %s: %s", log_path, strerror(errno));
+		return EXIT_PEER_OTHER;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;	/* no SA_RESTART: poll() returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rs = open_memstream(&ready, &ready_len);
+	if (!rs)
+		return EXIT_PEER_OTHER;
+	for (i = 0; i < n_ls; i++)
+		fprintf(rs, "%s %s\n", ls[i].type == SOCK_STREAM ? "tcp" : "udp",
+			ls[i].local);
+	fclose(rs);
+	snprintf(ready_path, sizeof(ready_path), "%s.ready", log_path);
+	if (write_file_atomic(ready_path, ready))
+		return EXIT_PEER_OTHER;
+	free(ready);
+
+	while (!stop_requested) {
+		int n = 0, nc = 0, ret;
+		long long now = now_ms();
+
+		for (i = 0; i < n_ls; i++) {
+			pfd[n].fd = ls[i].fd;
+			pfd[n++].events = POLLIN;
+		}
+		for (i = 0; i < PEER_MAX_CONNS; i++) {
+			if (conns[i].fd < 0)
+				continue;
+			if (now > conns[i].deadline) {
+				conn_close(&conns[i]);
+				continue;
+			}
+			cidx[nc++] = i;
+			pfd[n].fd = conns[i].fd;
+			pfd[n++].events = POLLIN;
+		}
+		ret = poll(pfd, (nfds_t)n, 1000);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			warnx("poll: %s", strerror(errno));
+			return EXIT_PEER_OTHER;
+		}
+		for (i = 0; i < n_ls; i++) {
+			if (!(pfd[i].revents & (POLLIN | POLLERR)))
+				continue;
+			if (ls[i].type == SOCK_STREAM)
+				tcp_accept(&ls[i], log, conns);
+			else
+				udp_echo(&ls[i], log);
+		}
+		for (i = 0; i < nc; i++)
+			if (pfd[n_ls + i].revents)
+				conn_read(&conns[cidx[i]]);
+	}
+	fclose(log);
+	return EXIT_PEER_OK;
+}
+
+/* ---- client side ---- */
+
+struct client_opts {
+	const char *cgroup;
+	const char *netns;
+	const char *move_to;
+	const char *ready;
+	enum family_opt family;
+};
+
+/* Parse leading options; returns the index of the first positional. */
+static int parse_client_opts(int argc, char **argv, struct client_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 1; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		const char *opt = argv[i];
+
+		if (!strcmp(opt, "--")) {
+			i++;
+			break;
+		}
+		if (i + 1 >= argc)
+			return -1;
+		if (!strcmp(opt, "--cgroup")) {
+			o->cgroup = argv[++i];
+		} else if (!strcmp(opt, "--netns")) {
+			o->netns = argv[++i];
+		} else if (!strcmp(opt, "--move-to")) {
+			o->move_to = argv[++i];
+		} else if (!strcmp(opt, "--ready")) {
+			o->ready = argv[++i];
+		} else if (!strcmp(opt, "--family")) {
+			const char *f = argv[++i];
+
+			if (!strcmp(f, "4"))
+				o->family = FAM_4;
+			else if (!strcmp(f, "6"))
+				o->family = FAM_6;
+			else if (!strcmp(f, "mapped"))
+				o->family = FAM_MAPPED;
+			else
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return i;
+}
+
+/* Join the cgroup, then the netns: the socket is created after both. */
+static int enter_context(const struct client_opts *o)
+{
+	int err;
+
+	if (o->cgroup) {
+		err = join_cgroup(o->cgroup);
+		if (err)
+			return err;
+	}
+	if (o->netns) {
+		err = enter_netns(o->netns);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int target(const char *host, const char *port_text,
+		  enum family_opt fam, struct peer_addr *a)
+{
+	unsigned short port;
+	int err;
+
+	if (parse_port(port_text, &port)) {
+		warnx("bad port %s", port_text);
+		return -EINVAL;
+	}
+	err = make_addr(host, port, fam, a);
+	if (err)
+		warnx("bad address %s for this --family", host);
+	return err;
+}
+
+/*
+ * Wait for the echo of PING on fd until the deadline. Errors here were not
+ * judged by a sock_addr program, so they never read as EPERM.
+ */
+static int wait_echo(int fd, long long deadline)
+{
+	char buf[PEER_LINE_BYTES];
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ret = poll(&p, 1, ms_left(deadline));
+		ssize_t n;
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return report_other(errno);
+		if (ret == 0)
+			return report_word("TIMEOUT", EXIT_PEER_OTHER);
+		n = recv(fd, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return report_other(errno);
+		}
+		if (n == 0)
+			return report_word("ERR EOF", EXIT_PEER_OTHER);
+		got += (size_t)n;
+		if (got >= strlen(PING) || got == sizeof(buf)) {
+			if (got == strlen(PING) && !memcmp(buf, PING, got))
+				return report_word("OK", EXIT_PEER_OK);
+			return report_other(EBADMSG);
+		}
+	}
+}
+
+static int client_tcp(int fd, const struct peer_addr *a, int fastopen)
+{
+	long long deadline = now_ms() + CLIENT_WAIT_MS;
+	socklen_t elen = sizeof(int);
+	int soerr = 0;
+
+	if (fastopen) {
+		/* Judged at pre_connect; data rides on the SYN (or follows). */
+		if (sendto(fd, PING, strlen(PING), MSG_FASTOPEN | MSG_NOSIGNAL,
+			   (const struct sockaddr *)&a->ss, a->len) < 0 &&
+		    errno != EINPROGRESS)
+			return report_judged(errno);
+		return wait_echo(fd, deadline + CLIENT_WAIT_MS);
+	}
+
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
+	    errno != EINPROGRESS)
+		return report_judged(errno);
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int ret = poll(&p, 1, ms_left(deadline));
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return report_other(errno);
+		if (ret == 0)
+			return report_word("TIMEOUT", EXIT_PEER_OTHER);
+		break;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen))
+		return report_other(errno);
+	if (soerr)
+		return report_other(soerr);
+	if (send(fd, PING, strlen(PING), MSG_NOSIGNAL) < 0)
+		return report_other(errno);
+	return wait_echo(fd, now_ms() + CLIENT_WAIT_MS);
+}
+
+static int cmd_client(int argc, char **argv)
+{
+	struct client_opts o;
+	struct peer_addr a;
+	const char *mode;
+	int first, fd, type, err, one = 0;
+
+	first = parse_client_opts(argc, argv, &o);
+	if (first < 0 || argc - first != 3 || o.ready)
+		return usage_word();
+	mode = argv[first];
+	if (strcmp(mode, "tcp") && strcmp(mode, "tcp-fastopen") &&
+	    strcmp(mode, "udp") && strcmp(mode, "udp-connect"))
+		return usage_word();
+	type = !strncmp(mode, "tcp", 3) ? SOCK_STREAM : SOCK_DGRAM;
+
+	err = target(argv[first + 1], argv[first + 2], o.family, &a);
+	if (err)
+		return report_other(-err);
+	err = enter_context(&o);
+	if (err)
+		return report_other(-err);
+
+	fd = socket(a.ss.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report_other(errno);
+	if (o.family == FAM_MAPPED &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
+		return report_other(errno);
+	if (type == SOCK_STREAM && !strcmp(mode, "tcp") &&
+	    fcntl(fd, F_SETFL, O_NONBLOCK))
+		return report_other(errno);
+
+	/* The socket stays judged by the cgroup it was created in. */
+	if (o.move_to) {
+		err = join_cgroup(o.move_to);
+		if (err)
+			return report_other(-err);
+	}
+
+	if (type == SOCK_STREAM)
+		return client_tcp(fd, &a, !strcmp(mode, "tcp-fastopen"));
+
+	if (!strcmp(mode, "udp-connect")) {
+		if (connect(fd, (const struct sockaddr *)&a.ss, a.len))
+			return report_judged(errno);
+		/* Connected UDP: send() is not judged again. */
+		if (send(fd, PING, strlen(PING), 0) < 0)
+			return report_other(errno);
+	} else if (sendto(fd, PING, strlen(PING), 0,
+			  (const struct sockaddr *)&a.ss, a.len) < 0) {
+		return report_judged(errno);
+	}
+	return wait_echo(fd, now_ms() + CLIENT_WAIT_MS);
+}
+
+static int cmd_udp_responder(int argc, char **argv)
+{
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	char buf[PEER_LINE_BYTES];
+	struct client_opts o;
+	struct peer_addr a;
+	struct pollfd p;
+	int first, fd, err, one = 1, ret;
+	long long deadline;
+	ssize_t n;
+
+	first = parse_client_opts(argc, argv, &o);
+	if (first < 0 || argc - first != 2 || o.move_to ||
+	    o.family != FAM_AUTO)
+		return usage_word();
+	err = target(argv[first], argv[first + 1], FAM_AUTO, &a);
+	if (err)
+		return report_other(-err);
+	err = enter_context(&o);
+	if (err)
+		return report_other(-err);
+
+	fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report_other(errno);
+	if (a.ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a.ss, a.len))
+		return report_other(errno);
+	if (o.ready && write_file_atomic(o.ready, "ready\n"))
+		return report_other(EIO);
+
+	deadline = now_ms() + RESPONDER_WAIT_MS;
+	for (;;) {
+		p.fd = fd;
+		p.events = POLLIN;
+		ret = poll(&p, 1, ms_left(deadline));
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return report_other(errno);
+		if (ret == 0)
+			return report_word("TIMEOUT", EXIT_PEER_OTHER);
+		break;
+	}
+	n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+	if (n < 0)
+		return report_other(errno);
+	if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen) < 0)
+		return report_judged(errno);
+	return report_word("OK", EXIT_PEER_OK);
+}
+
+static int cmd_udp_ask(int argc, char **argv)
+{
+	struct client_opts o;
+	struct peer_addr a;
+	char buf[PEER_LINE_BYTES];
+	long long deadline;
+	int first, fd, err;
+
+	first = parse_client_opts(argc, argv, &o);
+	if (first < 0 || argc - first != 2 || o.move_to || o.ready)
+		return usage_word();
+	err = target(argv[first], argv[first + 1], o.family, &a);
+	if (err)
+		return report_other(-err);
+	err = enter_context(&o);
+	if (err)
+		return report_other(-err);
+
+	fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report_other(errno);
+	if (sendto(fd, PING, strlen(PING), 0, (const struct sockaddr *)&a.ss,
+		   a.len) < 0)
+		return report_judged(errno);
+
+	deadline = now_ms() + CLIENT_WAIT_MS;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ret = poll(&p, 1, ms_left(deadline));
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return report_other(errno);
+		if (ret == 0)
+			return report_word("TIMEOUT", EXIT_PEER_OTHER);
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			return report_word("OK", EXIT_PEER_OK);
+		if (errno != EAGAIN && errno != EINTR)
+			return report_other(errno);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2)
+		return usage();
+	cmd = argv[1];
+	/* Let each command see its own name as argv[0]. */
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc, argv);
+	if (!strcmp(cmd, "client"))
+		return cmd_client(argc, argv);
+	if (!strcmp(cmd, "udp-responder"))
+		return cmd_udp_responder(argc, argv);
+	if (!strcmp(cmd, "udp-ask"))
+		return cmd_udp_ask(argc, argv);
+	return usage();
+}

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* attach, detach, unload and policy check. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "cgroup.h"
+#include "enforce.h"
+#include "log.h"
+#include "main.h"
+#include "state.h"
+
+static int push(const char ***v, int *n, const char *s)
+{
+	const char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	nv[(*n)++] = s;
+	*v = nv;
+	return 0;
+}
+
+int policy_args_take(struct policy_args *pa, int *argc, char ***argv)
+{
+	const char *opt = (*argv)[0];
+
+	if (strcmp(opt, "--policy") && strcmp(opt, "--allow") &&
+	    strcmp(opt, "--deny"))
+		return 0;
+	if (*argc < 2) {
+		p_err("'%s' needs a value", opt);
+		return -EINVAL;
+	}
+	const char *val = (*argv)[1];
+
+	*argc -= 2;
+	*argv += 2;
+	if (!strcmp(opt, "--policy")) {
+		if (pa->policy) {
+			p_err("--policy given twice");
+			return -EINVAL;
+		}
+		pa->policy = val;
+		return 1;
+	}
+	if (!strcmp(opt, "--allow"))
+		return push(&pa->allow, &pa->n_allow, val) ?: 1;
+	return push(&pa->deny, &pa->n_deny, val) ?: 1;
+}
+
+void policy_args_free(struct policy_args *pa)
+{
+	free(pa->allow);
+	free(pa->deny);
+	memset(pa, 0, sizeof(*pa));
+}
+
+void warn_domain_rules(const struct moat_policy_spec *spec)
+{
+	size_t n = policy_domain_rules(spec);
+
+	if (n)
+		p_info("moat-bpf: note: policy '%s' has %zu domain rule(s); they are "
+		       "checked but not enforced until the resolver daemon exists, so "
+		       "connections to those names are denied", spec->name, n);
+}
+
+int policy_args_build(const struct policy_args *pa,
+		      struct moat_policy_spec *spec, struct moat_compiled *c)
+{
+	struct moat_err err = {};
+	int ret = 0;
+
+	policy_init(spec);
+	memset(c, 0, sizeof(*c));
+	if (pa->policy)
+		ret = policy_load(spec, pa->policy, policy_dir, &err);
+	for (int i = 0; !ret && i < pa->n_allow; i++)
+		ret = policy_add_rule(spec, 0, pa->allow[i], &err);
+	for (int i = 0; !ret && i < pa->n_deny; i++)
+		ret = policy_add_rule(spec, 1, pa->deny[i], &err);
+	if (!ret)
+		ret = policy_compile(spec, c, &err);
+	if (ret) {
+		p_err("%s", err.msg[0] ? err.msg : strerror(-ret));
+		policy_free(spec);
+		compiled_free(c);
+	}
+	return ret;
+}
+
+/* Resolve CGROUP or print why not. */
+static int resolve_or_err(const char *arg, char *abs, char *rel)
+{
+	int err = cgroup_resolve(arg, abs, rel);
+
+	if (err == -ENODEV)
+		p_err("no cgroup2 mount found in /proc/self/mounts");
+	else if (err)
+		p_errno(err, "cgroup '%s' (under %s)", arg,
+			cgroup2_mount() ?: "?");
+	return err;
+}
+
+static int writer_open(struct moat_state *st, bool load)
+{
+	int err;
+
+	state_init(st);
+	err = state_lock(st);
+	if (err) {
+		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+		return err;
+	}
+	err = state_open(st, load);
+	if (err == -ENOENT)
+		return err;
+	if (err)
+		return err;
+	err = moat_reclaim(st);
+	if (err)
+		p_errno(err, "reclaiming state of removed cgroups");
+	return err;
+}
+
+int do_attach(int argc, char **argv)
+{
+	char abs[PATH_MAX], rel[PATH_MAX];
+	struct policy_args pa = {};
+	struct moat_policy_spec spec;
+	struct moat_compiled c;
+	struct moat_state st;
+	const char *cg = NULL;
+	int err;
+
+	while (argc > 0) {
+		err = policy_args_take(&pa, &argc, &argv);
+		if (err < 0)
+			goto out_args;
+		if (err)
+			continue;
+		if (argv[0][0] == '-' || cg) {
+			p_err("attach: unexpected argument '%s'", argv[0]);
+			err = -EINVAL;
+			goto out_args;
+		}
+		cg = argv[0];
+		NEXT_ARG();
+	}
+	if (!cg) {
+		p_err("attach: which cgroup? (moat-bpf attach CGROUP ...)");
+		err = -EINVAL;
+		goto out_args;
+	}
+	/* everything is checked before anything is touched */
+	err = resolve_or_err(cg, abs, rel);
+	if (err)
+		goto out_args;
+	err = policy_args_build(&pa, &spec, &c);
+	if (err)
+		goto out_args;
+	warn_domain_rules(&spec);
+	err = writer_open(&st, true);
+	if (err)
+		goto out_state;
+	err = moat_attach(&st, abs, rel, &c, spec.name);
+	if (err)
+		p_errno(err, "attaching %s", rel);
+	else if (json_output)
+		printf("{\"attached\":\"%s\",\"policy\":\"%s\"}\n", rel, spec.name);
+	else
+		p_info("moat-bpf: %s enforced with policy '%s'", rel, spec.name);
+out_state:
+	state_close(&st);
+	policy_free(&spec);
+	compiled_free(&c);
+out_args:
+	policy_args_free(&pa);
+	return err;
+}
+
+int do_detach(int argc, char **argv)
+{
+	char abs[PATH_MAX], rel[PATH_MAX];
+	struct moat_state st;
+	int err;
+
+	if (argc != 1) {
+		p_err("usage: moat-bpf detach CGROUP");
+		return -EINVAL;
+	}
+	err = resolve_or_err(argv[0], abs, rel);
+	if (err)
+		return err;
+	err = writer_open(&st, false);
+	if (err == -ENOENT) {
+		p_err("%s is not attached (nothing is loaded)", rel);
+		goto out;
+	}
+	if (err)
+		goto out;
+	err = moat_detach(&st, abs, rel);
+	if (err == -ENOENT)
+		p_err("%s is not attached", rel);
+	else if (err)
+		p_errno(err, "detaching %s", rel);
+	else if (json_output)
+		printf("{\"detached\":\"%s\"}\n", rel);
+	else
+		p_info("moat-bpf: %s detached", rel);
+out:
+	state_close(&st);
+	return err;
+}
+
+int do_unload(int argc, char **argv)
+{
+	struct moat_state st;
+	int err;
+
+	if (argc) {
+		p_err("usage: moat-bpf unload");
+		return -EINVAL;
+	}
+	state_init(&st);
+	err = state_lock(&st);
+	if (err) {
+		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+		goto out;
+	}
+	err = state_unload(&st);
+	if (err)
+		p_errno(err, "unloading");
+	else if (json_output)
+		printf("{\"unloaded\":true}\n");
+out:
+	state_close(&st);
+	return err;
+}
+
+static json_object *rules_json(const struct moat_rule *r, size_t n)
+{
+	json_object *a = json_object_new_array();
+	char buf[MOAT_RULE_TEXT_LEN + 32];
+
+	for (size_t i = 0; i < n; i++) {
+		rule_format(&r[i], buf, sizeof(buf));
+		json_object_array_add(a, json_object_new_string(buf));
+	}
+	return a;
+}
+
+static int do_policy_check(int argc, char **argv)
+{
+	struct policy_args pa = {};
+	struct moat_policy_spec spec;
+	struct moat_compiled c;
+	json_object *o;
+	int err;
+
+	if (argc != 1) {
+		p_err("usage: moat-bpf policy check POLICY");
+		return -EINVAL;
+	}
+	pa.policy = argv[0];
+	err = policy_args_build(&pa, &spec, &c);
+	if (err)
+		return err;
+	o = json_object_new_object();
+	json_object_object_add(o, "policy", json_object_new_string(spec.name));
+	json_object_object_add(o, "source", json_object_new_string(spec.source));
+	json_object_object_add(o, "mode", json_object_new_string(
+		spec.mode == MOAT_MODE_AUDIT ? "audit" : "enforce"));
+	json_object_object_add(o, "allow", rules_json(spec.allow, spec.n_allow));
+	json_object_object_add(o, "deny", rules_json(spec.deny, spec.n_deny));
+	json_object_object_add(o, "exact_entries", json_object_new_int64(c.n_exact));
+	json_object_object_add(o, "prefix_entries", json_object_new_int64(c.n_allow));
+	json_object_object_add(o, "deny_entries", json_object_new_int64(c.n_deny));
+	json_object_object_add(o, "domain_rules",
+			       json_object_new_int64(policy_domain_rules(&spec)));
+	json_object_object_add(o, "domain_rules_enforced",
+			       json_object_new_boolean(0));
+	if (json_output) {
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	} else {
+		printf("policy '%s' (%s): valid, mode %s\n", spec.name, spec.source,
+		       spec.mode == MOAT_MODE_AUDIT ? "audit" : "enforce");
+		printf("  %zu allow rule(s), %zu deny rule(s) -> %zu exact, %zu prefix, %zu deny entries\n",
+		       spec.n_allow, spec.n_deny, c.n_exact, c.n_allow, c.n_deny);
+		warn_domain_rules(&spec);
+	}
+	json_object_put(o);
+	policy_free(&spec);
+	compiled_free(&c);
+	return 0;
+}
+
+static int do_policy_help(int argc, char **argv)
+{
+	fprintf(stderr, "Usage: moat-bpf policy check POLICY\n");
+	return 0;
+}
+
+int do_policy(int argc, char **argv)
+{
+	static const struct cmd cmds[] = {
+		{ "check", do_policy_check },
+		{ "help", do_policy_help },
+		{ 0 }
+	};
+
+	return cmd_select(cmds, argc, argv, do_policy_help);
+}

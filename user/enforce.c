@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cgroup.h"
+#include "enforce.h"
+#include "links.h"
+#include "log.h"
+
+/* Which policy id a key of address map M belongs to. */
+static __u32 key_policy(int m, const void *key)
+{
+	switch (m) {
+	case M_EXACT4:
+		return ((const struct moat_exact4_key *)key)->policy_id;
+	case M_EXACT6:
+		return ((const struct moat_exact6_key *)key)->policy_id;
+	case M_ALLOW4: case M_DENY4:
+		return ntohl(((const struct moat_lpm4_key *)key)->policy_id);
+	default:
+		return ntohl(((const struct moat_lpm6_key *)key)->policy_id);
+	}
+}
+
+static size_t key_size(int m)
+{
+	switch (m) {
+	case M_EXACT4: return sizeof(struct moat_exact4_key);
+	case M_EXACT6: return sizeof(struct moat_exact6_key);
+	case M_ALLOW4: case M_DENY4: return sizeof(struct moat_lpm4_key);
+	default: return sizeof(struct moat_lpm6_key);
+	}
+}
+
+static const int addr_maps[] = { M_EXACT4, M_EXACT6, M_ALLOW4, M_ALLOW6,
+				 M_DENY4, M_DENY6 };
+
+/* Delete every entry of the policies marked in DEAD and free their slots. */
+static int purge_policies(struct moat_state *st, const unsigned char *dead)
+{
+	const struct moat_policy free_slot = {};
+	int err = 0, any = 0;
+
+	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++)
+		any |= dead[pid];
+	if (!any)
+		return 0;
+
+	for (size_t i = 0; i < sizeof(addr_maps) / sizeof(addr_maps[0]); i++) {
+		int m = addr_maps[i], fd = st->map[m];
+		size_t ks = key_size(m), n = 0, cap = 0;
+		unsigned char key[24], *keys = NULL;
+		void *prev = NULL;
+
+		/* collect first: deleting while walking restarts hash walks */
+		while (!bpf_map_get_next_key(fd, prev, key)) {
+			__u32 pid = key_policy(m, key);
+
+			prev = key;
+			if (pid >= MOAT_MAX_POLICIES || !dead[pid])
+				continue;
+			if (n == cap) {
+				void *k;
+
+				cap = cap ? cap * 2 : 256;
+				k = realloc(keys, cap * ks);
+				if (!k) {
+					free(keys);
+					return -ENOMEM;
+				}
+				keys = k;
+			}
+			memcpy(keys + n++ * ks, key, ks);
+		}
+		for (size_t j = 0; j < n; j++)
+			if (bpf_map_delete_elem(fd, keys + j * ks) && errno != ENOENT)
+				err = err ?: -errno;
+		free(keys);
+	}
+	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++)
+		if (dead[pid] && bpf_map_update_elem(st->map[M_POLICIES], &pid,
+						     &free_slot, BPF_ANY))
+			err = err ?: -errno;
+	return err;
+}
+
+static int purge_policy(struct moat_state *st, __u32 pid)
+{
+	unsigned char *dead = calloc(MOAT_MAX_POLICIES, 1);
+	int err;
+
+	if (!dead)
+		return -ENOMEM;
+	if (pid < MOAT_MAX_POLICIES)
+		dead[pid] = 1;
+	err = purge_policies(st, dead);
+	free(dead);
+	return err;
+}
+
+static int alloc_policy_id(struct moat_state *st, __u32 *out)
+{
+	struct moat_policy p;
+
+	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++) {
+		if (bpf_map_lookup_elem(st->map[M_POLICIES], &pid, &p))
+			return -errno;
+		if (p.mode == MOAT_MODE_FREE) {
+			*out = pid;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int write_entry(struct moat_state *st, int deny, int exact,
+		       const struct compiled_entry *e, __u32 pid)
+{
+	union {
+		struct moat_exact4_key e4;
+		struct moat_exact6_key e6;
+		struct moat_lpm4_key l4;
+		struct moat_lpm6_key l6;
+	} k;
+	int m;
+
+	memset(&k, 0, sizeof(k));
+	if (exact && e->family == AF_INET) {
+		m = M_EXACT4;
+		k.e4.policy_id = pid;
+		memcpy(&k.e4.addr, e->addr, 4);
+	} else if (exact) {
+		m = M_EXACT6;
+		k.e6.policy_id = pid;
+		memcpy(k.e6.addr, e->addr, 16);
+	} else if (e->family == AF_INET) {
+		m = deny ? M_DENY4 : M_ALLOW4;
+		k.l4.prefixlen = 32 + e->prefixlen;
+		k.l4.policy_id = htonl(pid);
+		memcpy(&k.l4.addr, e->addr, 4);
+	} else {
+		m = deny ? M_DENY6 : M_ALLOW6;
+		k.l6.prefixlen = 32 + e->prefixlen;
+		k.l6.policy_id = htonl(pid);
+		memcpy(k.l6.addr, e->addr, 16);
+	}
+	return bpf_map_update_elem(st->map[m], &k, &e->val, BPF_ANY) ? -errno : 0;
+}
+
+static int write_policy(struct moat_state *st, __u32 pid,
+			const struct moat_compiled *c, const char *name)
+{
+	struct moat_policy p = {
+		.mode = c->mode,
+		.flags = c->flags,
+		.n_rules = c->n_exact + c->n_allow + c->n_deny,
+	};
+	int err;
+
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	/* the slot is reserved first; no cgroup points at it yet */
+	if (bpf_map_update_elem(st->map[M_POLICIES], &pid, &p, BPF_ANY))
+		return -errno;
+	for (size_t i = 0; i < c->n_exact; i++)
+		if ((err = write_entry(st, 0, 1, &c->exact[i], pid)))
+			return err;
+	for (size_t i = 0; i < c->n_allow; i++)
+		if ((err = write_entry(st, 0, 0, &c->allow[i], pid)))
+			return err;
+	for (size_t i = 0; i < c->n_deny; i++)
+		if ((err = write_entry(st, 1, 0, &c->deny[i], pid)))
+			return err;
+	return 0;
+}
+
+static int id_of_rel(const char *rel, __u64 *id)
+{
+	char abs[PATH_MAX * 2];
+
+	snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
+		 strcmp(rel, "/") ? rel : "");
+	return cgroup_id_of(abs, id);
+}
+
+/* Do the programs of a proper ancestor of REL (other than SKIP) run? */
+static bool linked_ancestor(const char *rel, __u64 skip)
+{
+	char p[PATH_MAX];
+	__u64 id;
+
+	snprintf(p, sizeof(p), "%s", rel);
+	while (strcmp(p, "/")) {
+		char *slash = strrchr(p, '/');
+
+		if (slash == p)
+			p[1] = 0;
+		else
+			*slash = 0;
+		if (!id_of_rel(p, &id) && id != skip && links_present(id))
+			return true;
+	}
+	return false;
+}
+
+/* Our programs now run from REL: links below it would run them twice. */
+static void unlink_below(const struct cgroup_index *ix, const char *rel,
+			 struct moat_state *st)
+{
+	__u64 *ids;
+	bool *gone;
+	size_t n;
+
+	if (links_list(&ids, &gone, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = cgroup_index_path(ix, ids[i]);
+		struct moat_cgroup cg;
+
+		if (!p || !cgroup_is_below(p, rel))
+			continue;
+		links_remove(ids[i]);
+		if (!bpf_map_lookup_elem(st->map[M_CGROUPS], &ids[i], &cg)) {
+			cg.flags &= ~MOAT_CG_LINKED;
+			bpf_map_update_elem(st->map[M_CGROUPS], &ids[i], &cg, BPF_EXIST);
+		}
+	}
+	free(ids);
+	free(gone);
+}
+
+static int depth_of(const char *p)
+{
+	int d = 0;
+
+	for (; *p; p++)
+		d += *p == '/';
+	return d;
+}
+
+static int link_cgroup(struct moat_state *st, __u64 id, const char *rel)
+{
+	char abs[PATH_MAX * 2];
+	struct moat_cgroup cg;
+	int fd, err;
+
+	snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
+		 strcmp(rel, "/") ? rel : "");
+	fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = links_create(st, id, fd);
+	close(fd);
+	if (!err && !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg)) {
+		cg.flags |= MOAT_CG_LINKED;
+		bpf_map_update_elem(st->map[M_CGROUPS], &id, &cg, BPF_EXIST);
+	}
+	return err;
+}
+
+/*
+ * REL (id SELF) is about to lose its links: registered cgroups below it
+ * that no other link covers get their own first, shallowest first, so
+ * enforcement never lapses.
+ */
+static int relink_below(struct moat_state *st, const struct cgroup_index *ix,
+			const char *rel, __u64 self)
+{
+	__u64 key, *prev = NULL;
+	int err = 0;
+
+	for (int depth = depth_of(rel) + 1; depth < 64 && !err; depth++) {
+		bool deeper = false;
+
+		prev = NULL;
+		while (!err && !bpf_map_get_next_key(st->map[M_CGROUPS], prev, &key)) {
+			const char *p = cgroup_index_path(ix, key);
+
+			prev = &key;
+			if (!p || !cgroup_is_below(p, rel))
+				continue;
+			if (depth_of(p) > depth)
+				deeper = true;
+			if (depth_of(p) != depth || links_present(key) ||
+			    linked_ancestor(p, self))
+				continue;
+			err = link_cgroup(st, key, p);
+		}
+		if (!deeper)
+			break;
+	}
+	return err;
+}
+
+static int counters_init(struct moat_state *st, __u64 id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct moat_counters *zero;
+	int err = 0;
+
+	if (ncpu < 0)
+		return ncpu;
+	zero = calloc(ncpu, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(st->map[M_COUNTERS], &id, zero, BPF_NOEXIST) &&
+	    errno != EEXIST)
+		err = -errno;
+	free(zero);
+	return err;
+}
+
+int moat_counters_read(struct moat_state *st, __u64 id,
+		       struct moat_counters *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct moat_counters *v;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu < 0)
+		return ncpu;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(st->map[M_COUNTERS], &id, v)) {
+		free(v);
+		return -errno;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum->allowed += v[i].allowed;
+		sum->denied += v[i].denied;
+		sum->audited += v[i].audited;
+	}
+	free(v);
+	return 0;
+}
+
+int moat_attach(struct moat_state *st, const char *abs, const char *rel,
+		const struct moat_compiled *c, const char *name)
+{
+	struct moat_cgroup old = {}, cg = {};
+	struct cgroup_index ix;
+	bool had_old, covered;
+	__u64 id;
+	__u32 pid = 0;
+	int err;
+
+	err = cgroup_id_of(abs, &id);
+	if (err)
+		return err;
+	err = cgroup_index_build(&ix);
+	if (err)
+		return err;
+	had_old = !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &old);
+	err = alloc_policy_id(st, &pid);
+	if (err) {
+		p_errno(err, "no free policy slot (limit %d)", MOAT_MAX_POLICIES);
+		goto out;
+	}
+	err = write_policy(st, pid, c, name);
+	if (err) {
+		p_errno(err, "writing policy '%s'", name);
+		goto out_purge;
+	}
+	err = counters_init(st, id);
+	if (err)
+		goto out_purge;
+	covered = linked_ancestor(rel, 0);
+	cg.policy_id = pid;
+	cg.flags = covered ? 0 : MOAT_CG_LINKED;
+	/* the flip: one update, old policy or new, never half of one */
+	if (bpf_map_update_elem(st->map[M_CGROUPS], &id, &cg, BPF_ANY)) {
+		err = -errno;
+		goto out_purge;
+	}
+	if (!covered) {
+		err = link_cgroup(st, id, rel);
+		if (err)
+			goto out_restore;
+		unlink_below(&ix, rel, st);
+	}
+	if (had_old && old.policy_id != pid)
+		purge_policy(st, old.policy_id);
+	goto out;
+out_restore:
+	if (had_old)
+		bpf_map_update_elem(st->map[M_CGROUPS], &id, &old, BPF_ANY);
+	else {
+		bpf_map_delete_elem(st->map[M_CGROUPS], &id);
+		bpf_map_delete_elem(st->map[M_COUNTERS], &id);
+	}
+out_purge:
+	purge_policy(st, pid);
+out:
+	cgroup_index_free(&ix);
+	return err;
+}
+
+static int forget_cgroup(struct moat_state *st, __u64 id)
+{
+	struct moat_cgroup cg;
+	int err = 0;
+
+	if (!bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg)) {
+		if (bpf_map_delete_elem(st->map[M_CGROUPS], &id))
+			err = -errno;
+		err = purge_policy(st, cg.policy_id) ?: err;
+	}
+	bpf_map_delete_elem(st->map[M_COUNTERS], &id);
+	return err;
+}
+
+int moat_detach(struct moat_state *st, const char *abs, const char *rel)
+{
+	struct moat_cgroup cg;
+	struct cgroup_index ix;
+	__u64 id;
+	int err;
+
+	err = cgroup_id_of(abs, &id);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg) &&
+	    !links_present(id))
+		return -ENOENT;
+	err = cgroup_index_build(&ix);
+	if (err)
+		return err;
+	if (links_present(id)) {
+		err = relink_below(st, &ix, rel, id);
+		if (err) {
+			p_errno(err, "re-attaching cgroups below %s", rel);
+			goto out;
+		}
+		err = links_remove(id);
+		if (err)
+			goto out;
+	}
+	err = forget_cgroup(st, id);
+out:
+	cgroup_index_free(&ix);
+	return err;
+}
+
+int moat_reclaim(struct moat_state *st)
+{
+	unsigned char *dead = NULL;
+	struct cgroup_index ix;
+	struct moat_cgroup cg;
+	struct moat_policy p;
+	__u64 *ids = NULL, key, *prev = NULL;
+	bool *gone = NULL;
+	size_t n;
+	int err;
+
+	err = cgroup_index_build(&ix);
+	if (err)
+		return err;
+	err = links_list(&ids, &gone, &n);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (gone[i] || !cgroup_index_path(&ix, ids[i]))
+			links_remove(ids[i]);
+
+	/* cgroups that no longer exist: collect, then delete */
+	free(ids);
+	ids = NULL;
+	n = 0;
+	while (!bpf_map_get_next_key(st->map[M_CGROUPS], prev, &key)) {
+		prev = &key;
+		if (cgroup_index_path(&ix, key))
+			continue;
+		void *v = realloc(ids, (n + 1) * sizeof(*ids));
+
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
+		}
+		ids = v;
+		ids[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++) {
+		p_debug("reclaiming state of removed cgroup %llu",
+			(unsigned long long)ids[i]);
+		bpf_map_delete_elem(st->map[M_CGROUPS], &ids[i]);
+		bpf_map_delete_elem(st->map[M_COUNTERS], &ids[i]);
+	}
+
+	/* policies no cgroup points at (including ones cut off mid-write) */
+	dead = calloc(MOAT_MAX_POLICIES, 1);
+	if (!dead) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++)
+		if (!bpf_map_lookup_elem(st->map[M_POLICIES], &pid, &p) &&
+		    p.mode != MOAT_MODE_FREE)
+			dead[pid] = 1;
+	prev = NULL;
+	while (!bpf_map_get_next_key(st->map[M_CGROUPS], prev, &key)) {
+		prev = &key;
+		if (!bpf_map_lookup_elem(st->map[M_CGROUPS], &key, &cg) &&
+		    cg.policy_id < MOAT_MAX_POLICIES)
+			dead[cg.policy_id] = 0;
+	}
+	err = purge_policies(st, dead);
+out:
+	free(dead);
+	free(ids);
+	free(gone);
+	cgroup_index_free(&ix);
+	return err;
+}

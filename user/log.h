@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MOAT_LOG_H
+#define MOAT_LOG_H
+
+#include <stdbool.h>
+
+/* Kernel short types stay out of user space (bpftool's habit). */
+#pragma GCC poison u8 u16 u32 u64 s8 s16 s32 s64
+
+extern bool json_output;
+extern int verbose;
+
+/* The one error printer: one line on stderr, or {"error": ...} in JSON. */
+void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like p_err, with ": strerror(-err)" appended. */
+void p_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void p_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_setup_libbpf(void);
+
+#endif

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * moat-bpf: enforce egress policy on cgroup v2 with BPF.
+ * bpftool's shape: a table of subcommands, one dispatcher.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "main.h"
+
+const char *policy_dir = "/etc/moat-bpf/policies";
+
+static const char usage_rules[] =
+	"RULE := [tcp://|udp://]TARGET[:PORT[-PORT]]\n"
+	"TARGET := IPv4 | IPv4/LEN | [IPv6] | [IPv6]/LEN | DOMAIN | *.DOMAIN\n"
+	"POLICY := NAME (in the policy directory) | PATH to a .yaml file\n";
+
+static int do_help(int argc, char **argv)
+{
+	fprintf(stderr,
+		"Usage: moat-bpf [OPTIONS] COMMAND ...\n"
+		"  attach CGROUP [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
+		"  detach CGROUP\n"
+		"  status [CGROUP]\n"
+		"  policy check POLICY\n"
+		"  run [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
+		"      [--netns NAME|PATH] [--user USER] -- CMD [ARG]...\n"
+		"  unload\n"
+		"%s"
+		"CGROUP := a path under the cgroup2 mount, or relative to it\n"
+		"OPTIONS := { -j|--json | -v|--verbose | --policy-dir DIR | -h|--help }\n",
+		usage_rules);
+	return 0;
+}
+
+int cmd_select(const struct cmd *cmds, int argc, char **argv,
+	       int (*help)(int argc, char **argv))
+{
+	if (argc < 1) {
+		help(argc, argv);
+		return -EINVAL;
+	}
+	for (int i = 0; cmds[i].name; i++)
+		if (!strcmp(argv[0], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	p_err("unknown command '%s' (see 'moat-bpf help')", argv[0]);
+	return -EINVAL;
+}
+
+static const struct cmd main_cmds[] = {
+	{ "attach", do_attach },
+	{ "detach", do_detach },
+	{ "status", do_status },
+	{ "policy", do_policy },
+	{ "run", do_run },
+	{ "unload", do_unload },
+	{ "help", do_help },
+	{ 0 }
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "policy-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *env = getenv("MOAT_POLICY_DIR");
+	int opt;
+
+	if (env && *env)
+		policy_dir = env;
+	/* '+': stop at the command; its own options are its business */
+	while ((opt = getopt_long(argc, argv, "+jvh", opts, NULL)) >= 0) {
+		switch (opt) {
+		case 'j':
+			json_output = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'P':
+			policy_dir = optarg;
+			break;
+		case 'h':
+			do_help(0, NULL);
+			return 0;
+		default:
+			do_help(0, NULL);
+			return 2;
+		}
+	}
+	log_setup_libbpf();
+	return cmd_select(main_cmds, argc - optind, argv + optind, do_help) ? 1 : 0;
+}

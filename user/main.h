@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MOAT_MAIN_H
+#define MOAT_MAIN_H
+
+#include <stdbool.h>
+#include "policy.h"
+
+/* bpftool's argument walking: argc/argv always name the rest. */
+#define NEXT_ARG()	({ argc--; argv++; })
+#define REQ_ARGS(cnt)							\
+	({								\
+		int _cnt = (cnt);					\
+		bool _res = argc >= _cnt;				\
+		if (!_res)						\
+			p_err("'%s' needs at least %d more argument(s)", \
+			      argv[-1], _cnt);				\
+		_res;							\
+	})
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+
+int cmd_select(const struct cmd *cmds, int argc, char **argv,
+	       int (*help)(int argc, char **argv));
+
+extern const char *policy_dir;
+
+/* --policy/--allow/--deny as attach and run take them. */
+struct policy_args {
+	const char *policy;
+	const char **allow;
+	int n_allow;
+	const char **deny;
+	int n_deny;
+};
+
+/* Consume one policy option at argv[0]; 1 if taken, 0 if not, <0 error. */
+int policy_args_take(struct policy_args *pa, int *argc, char ***argv);
+/* Build and compile; prints the error. */
+int policy_args_build(const struct policy_args *pa,
+		      struct moat_policy_spec *spec, struct moat_compiled *c);
+void policy_args_free(struct policy_args *pa);
+void warn_domain_rules(const struct moat_policy_spec *spec);
+
+int do_attach(int argc, char **argv);
+int do_detach(int argc, char **argv);
+int do_status(int argc, char **argv);
+int do_policy(int argc, char **argv);
+int do_run(int argc, char **argv);
+int do_unload(int argc, char **argv);
+
+#endif

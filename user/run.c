@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * run: a transient cgroup, enforced before CMD exists. CMD is started with
+ * clone3(CLONE_INTO_CGROUP), so not one of its instructions runs outside
+ * the enforced cgroup.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/nsfs.h>
+#include <linux/sched.h>
+#include "cgroup.h"
+#include "enforce.h"
+#include "log.h"
+#include "main.h"
+#include "state.h"
+
+#define RUN_PARENT		"moat-bpf"
+#define KILL_TIMEOUT_MS		10000
+
+struct run_opts {
+	struct policy_args pa;
+	const char *netns;
+	const char *user;
+	char **cmd;
+};
+
+static volatile pid_t child_pid;
+
+static void forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+static int parse_run(struct run_opts *o, int argc, char **argv)
+{
+	int ret;
+
+	while (argc > 0) {
+		if (!strcmp(argv[0], "--")) {
+			NEXT_ARG();
+			break;
+		}
+		ret = policy_args_take(&o->pa, &argc, &argv);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			continue;
+		if (!strcmp(argv[0], "--netns") || !strcmp(argv[0], "--user")) {
+			if (argc < 2) {
+				p_err("'%s' needs a value", argv[0]);
+				return -EINVAL;
+			}
+			*(argv[0][2] == 'n' ? &o->netns : &o->user) = argv[1];
+			argc -= 2;
+			argv += 2;
+			continue;
+		}
+		if (argv[0][0] == '-') {
+			p_err("run: unknown option '%s'", argv[0]);
+			return -EINVAL;
+		}
+		break;
+	}
+	if (argc < 1) {
+		p_err("run: no command given (moat-bpf run [OPTIONS] -- CMD [ARG]...)");
+		return -EINVAL;
+	}
+	o->cmd = argv;
+	return 0;
+}
+
+static int open_netns(const char *arg)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (strchr(arg, '/'))
+		snprintf(path, sizeof(path), "%s", arg);
+	else
+		snprintf(path, sizeof(path), "/run/netns/%s", arg);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		p_errno(-errno, "--netns: %s", path);
+		return -errno;
+	}
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		p_err("--netns: %s is not a network namespace", path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+static int make_cgroup(char *abs, size_t len, char *rel, size_t rlen)
+{
+	const char *mnt = cgroup2_mount();
+	struct timespec ts;
+
+	if (!mnt) {
+		p_err("no cgroup2 mount found in /proc/self/mounts");
+		return -ENODEV;
+	}
+	snprintf(abs, len, "%s/%s", mnt, RUN_PARENT);
+	if (mkdir(abs, 0755) && errno != EEXIST) {
+		p_errno(-errno, "creating %s", abs);
+		return -errno;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(rel, rlen, "/%s/run-%d-%lx", RUN_PARENT, getpid(),
+		 (unsigned long)ts.tv_nsec);
+	snprintf(abs, len, "%s%s", mnt, rel);
+	if (mkdir(abs, 0755)) {
+		p_errno(-errno, "creating %s", abs);
+		return -errno;
+	}
+	return 0;
+}
+
+/* In the child: become the workload. Only returns on failure (errno). */
+static void exec_child(const struct run_opts *o, int netns_fd,
+		       const struct passwd *pw, int err_fd)
+{
+	sigset_t none;
+	int e;
+
+	if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET))
+		goto fail;
+	if (pw && (initgroups(pw->pw_name, pw->pw_gid) ||
+		   setgid(pw->pw_gid) || setuid(pw->pw_uid)))
+		goto fail;
+	/* a socket inherited from outside would be judged by its creator */
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC))
+		goto fail;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execvp(o->cmd[0], o->cmd);
+fail:
+	e = errno;
+	if (write(err_fd, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+static pid_t spawn(const struct run_opts *o, int cg_fd, int netns_fd,
+		   const struct passwd *pw)
+{
+	struct clone_args args = {
+		.flags = CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD,
+		.cgroup = (__u64)cg_fd,
+	};
+	int pfd[2], e = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		e = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		p_errno(e, "clone3(CLONE_INTO_CGROUP)");
+		return e;
+	}
+	if (pid == 0)
+		exec_child(o, netns_fd, pw, pfd[1]);
+	close(pfd[1]);
+	if (read(pfd[0], &e, sizeof(e)) == sizeof(e))
+		p_errno(e, "cannot run '%s'", o->cmd[0]);
+	close(pfd[0]);
+	return pid;
+}
+
+/* Kill what is left in the cgroup and wait until it is empty. */
+static int empty_cgroup(const char *abs)
+{
+	char p[PATH_MAX + 32], buf[256];
+	struct pollfd pfd;
+	int fd, waited = 0;
+
+	snprintf(p, sizeof(p), "%s/cgroup.kill", abs);
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1) {
+		p_errno(-errno, "writing %s", p);
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	close(fd);
+	snprintf(p, sizeof(p), "%s/cgroup.events", abs);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+		if (n < 0)
+			break;
+		buf[n] = 0;
+		if (strstr(buf, "populated 0"))
+			break;
+		if (waited >= KILL_TIMEOUT_MS) {
+			close(fd);
+			return -EBUSY;
+		}
+		/* cgroup.events signals changes with POLLPRI */
+		pfd = (struct pollfd){ .fd = fd, .events = POLLPRI };
+		poll(&pfd, 1, 100);
+		waited += 100;
+	}
+	close(fd);
+	return 0;
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 127;
+}
+
+static int teardown(const char *abs, const char *rel)
+{
+	struct moat_state st;
+	int err;
+
+	err = empty_cgroup(abs);
+	if (err) {
+		/* never unenforce a cgroup that still holds processes */
+		p_errno(err, "%s still has processes; left enforced", rel);
+		return err;
+	}
+	state_init(&st);
+	err = state_lock(&st);
+	if (!err)
+		err = state_open(&st, false);
+	if (!err)
+		err = moat_detach(&st, abs, rel);
+	state_close(&st);
+	if (err)
+		p_errno(err, "detaching %s", rel);
+	if (rmdir(abs)) {
+		p_errno(-errno, "removing %s", abs);
+		err = err ?: -errno;
+	}
+	return err;
+}
+
+int do_run(int argc, char **argv)
+{
+	char abs[PATH_MAX], rel[PATH_MAX];
+	struct run_opts o = {};
+	struct moat_policy_spec spec;
+	struct moat_compiled c;
+	struct moat_state st;
+	struct passwd *pw = NULL;
+	struct sigaction sa = { .sa_handler = forward_signal };
+	int err, netns_fd = -1, cg_fd = -1, status = 127;
+	pid_t pid;
+
+	err = parse_run(&o, argc, argv);
+	if (err)
+		goto out_args;
+	err = policy_args_build(&o.pa, &spec, &c);
+	if (err)
+		goto out_args;
+	warn_domain_rules(&spec);
+	if (o.user && !(pw = getpwnam(o.user))) {
+		p_err("--user: no such user '%s'", o.user);
+		err = -ESRCH;
+		goto out_policy;
+	}
+	if (o.netns && (netns_fd = open_netns(o.netns)) < 0) {
+		err = netns_fd;
+		goto out_policy;
+	}
+	err = make_cgroup(abs, sizeof(abs), rel, sizeof(rel));
+	if (err)
+		goto out_netns;
+	state_init(&st);
+	err = state_lock(&st);
+	if (!err)
+		err = state_open(&st, true);
+	if (!err)
+		err = moat_reclaim(&st);
+	if (!err)
+		err = moat_attach(&st, abs, rel, &c, spec.name);
+	state_close(&st);	/* the lock is not held while CMD runs */
+	if (err) {
+		p_errno(err, "enforcing on %s", rel);
+		rmdir(abs);
+		goto out_netns;
+	}
+	cg_fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		err = -errno;
+		goto out_teardown;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	pid = spawn(&o, cg_fd, netns_fd, pw);
+	if (pid < 0) {
+		err = pid;
+		goto out_teardown;
+	}
+	child_pid = pid;
+	status = wait_child(pid);
+	child_pid = 0;
+out_teardown:
+	if (cg_fd >= 0)
+		close(cg_fd);
+	if (teardown(abs, rel) && !err)
+		status = 125;	/* the workload ran, the cleanup failed */
+out_netns:
+	if (netns_fd >= 0)
+		close(netns_fd);
+out_policy:
+	policy_free(&spec);
+	compiled_free(&c);
+out_args:
+	policy_args_free(&o.pa);
+	if (err)
+		return err;
+	exit(status);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The pinned state: one program set and one set of maps per host under
+ * MOAT_PIN_ROOT, and links per cgroup under MOAT_PIN_ROOT/links/<id>/.
+ * Every writer holds the exclusive lock MOAT_RUN_DIR/lock.
+ */
+#ifndef MOAT_STATE_H
+#define MOAT_STATE_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+
+#define MOAT_BPFFS		"/sys/fs/bpf"
+#define MOAT_PIN_ROOT		MOAT_BPFFS "/moat"
+#define MOAT_RUN_DIR		"/run/moat-bpf"
+
+enum moat_map_idx {
+	M_LAYOUT, M_CGROUPS, M_POLICIES, M_EXACT4, M_EXACT6, M_ALLOW4,
+	M_ALLOW6, M_DENY4, M_DENY6, M_SK, M_UDP_PEERS, M_COUNTERS, M_EVENTS,
+	M__N
+};
+
+enum moat_prog_idx {
+	P_SOCK_CREATE, P_CONNECT4, P_CONNECT6, P_SENDMSG4, P_SENDMSG6,
+	P_RECVMSG4, P_RECVMSG6, P__N
+};
+
+struct moat_prog_desc {
+	const char *name;
+	enum bpf_attach_type type;
+};
+
+extern const char *const moat_map_names[M__N];
+extern const struct moat_prog_desc moat_progs[P__N];
+
+struct moat_state {
+	int lock_fd;
+	int map[M__N];
+	int prog[P__N];
+};
+
+void state_init(struct moat_state *st);
+/* Take the writers' lock (blocks). */
+int state_lock(struct moat_state *st);
+/*
+ * Open the pinned set; with LOAD, load and pin it first when absent.
+ * Returns -ENOENT when absent and !LOAD, -EPROTO on a layout mismatch.
+ */
+int state_open(struct moat_state *st, bool load);
+/* Remove every pin (links first). Caller holds the lock. */
+int state_unload(struct moat_state *st);
+void state_close(struct moat_state *st);
+
+#endif

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* status: what is enforced where, read-only (takes no lock). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "cgroup.h"
+#include "enforce.h"
+#include "links.h"
+#include "log.h"
+#include "main.h"
+#include "state.h"
+
+static const char *mode_str(__u32 mode)
+{
+	return mode == MOAT_MODE_AUDIT ? "audit" :
+	       mode == MOAT_MODE_ENFORCE ? "enforce" : "none";
+}
+
+static json_object *cgroup_json(struct moat_state *st,
+				const struct cgroup_index *ix, __u64 id,
+				const struct moat_cgroup *cg)
+{
+	const char *path = cgroup_index_path(ix, id);
+	json_object *o = json_object_new_object();
+	struct moat_policy p = {};
+	struct moat_counters cnt;
+
+	bpf_map_lookup_elem(st->map[M_POLICIES], &cg->policy_id, &p);
+	moat_counters_read(st, id, &cnt);
+	json_object_object_add(o, "id", json_object_new_uint64(id));
+	json_object_object_add(o, "path", path ? json_object_new_string(path) : NULL);
+	json_object_object_add(o, "policy", json_object_new_string(p.name));
+	json_object_object_add(o, "policy_id", json_object_new_int64(cg->policy_id));
+	json_object_object_add(o, "mode", json_object_new_string(mode_str(p.mode)));
+	json_object_object_add(o, "linked", json_object_new_boolean(links_present(id)));
+	json_object_object_add(o, "allowed", json_object_new_uint64(cnt.allowed));
+	json_object_object_add(o, "denied", json_object_new_uint64(cnt.denied));
+	json_object_object_add(o, "audited", json_object_new_uint64(cnt.audited));
+	return o;
+}
+
+static void print_row(json_object *o)
+{
+	json_object *path = json_object_object_get(o, "path");
+
+	printf("%-40s %-16s %-8s %-6s %10llu %10llu %10llu\n",
+	       path ? json_object_get_string(path) : "(removed)",
+	       json_object_get_string(json_object_object_get(o, "policy")),
+	       json_object_get_string(json_object_object_get(o, "mode")),
+	       json_object_get_boolean(json_object_object_get(o, "linked")) ? "own" : "parent",
+	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "allowed")),
+	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "denied")),
+	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "audited")));
+}
+
+/* The nearest registered cgroup of REL (itself included), or 0. */
+static __u64 nearest_registered(struct moat_state *st, const char *rel)
+{
+	char p[PATH_MAX], abs[PATH_MAX * 2];
+	struct moat_cgroup cg;
+	__u64 id;
+
+	snprintf(p, sizeof(p), "%s", rel);
+	for (;;) {
+		snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
+			 strcmp(p, "/") ? p : "");
+		if (!cgroup_id_of(abs, &id) &&
+		    !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg))
+			return id;
+		if (!strcmp(p, "/"))
+			return 0;
+		char *slash = strrchr(p, '/');
+
+		if (slash == p)
+			p[1] = 0;
+		else
+			*slash = 0;
+	}
+}
+
+int do_status(int argc, char **argv)
+{
+	char abs[PATH_MAX], rel[PATH_MAX];
+	json_object *top, *arr;
+	struct cgroup_index ix = {};
+	struct moat_state st;
+	struct moat_cgroup cg;
+	__u64 key, *prev = NULL, only = 0;
+	int err;
+
+	if (argc > 0 && !strcmp(argv[argc - 1], "--json")) {
+		json_output = true;
+		argc--;
+	}
+	if (argc > 1) {
+		p_err("usage: moat-bpf status [CGROUP] [--json]");
+		return -EINVAL;
+	}
+	if (argc == 1) {
+		err = cgroup_resolve(argv[0], abs, rel);
+		if (err) {
+			p_errno(err, "cgroup '%s'", argv[0]);
+			return err;
+		}
+	}
+	state_init(&st);
+	err = state_open(&st, false);
+	top = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(top, "layout", json_object_new_int(MOAT_LAYOUT_VERSION));
+	json_object_object_add(top, "loaded", json_object_new_boolean(!err));
+	json_object_object_add(top, "pin_root", json_object_new_string(MOAT_PIN_ROOT));
+	json_object_object_add(top, "cgroup2", json_object_new_string(cgroup2_mount() ?: ""));
+	json_object_object_add(top, "cgroups", arr);
+	if (err == -ENOENT) {
+		err = 0;
+		goto print;
+	}
+	if (err)
+		goto out;
+	err = cgroup_index_build(&ix);
+	if (err)
+		goto out;
+	if (argc == 1) {
+		only = nearest_registered(&st, rel);
+		json_object_object_add(top, "query", json_object_new_string(rel));
+		json_object_object_add(top, "enforced", json_object_new_boolean(only != 0));
+		if (!only)
+			goto print;
+	}
+	while (!bpf_map_get_next_key(st.map[M_CGROUPS], prev, &key)) {
+		prev = &key;
+		if (only && key != only)
+			continue;
+		if (bpf_map_lookup_elem(st.map[M_CGROUPS], &key, &cg))
+			continue;
+		json_object_array_add(arr, cgroup_json(&st, &ix, key, &cg));
+	}
+print:
+	if (json_output) {
+		puts(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN));
+	} else {
+		json_object *loaded = json_object_object_get(top, "loaded");
+
+		printf("program set: %s (%s, layout v%d), cgroup2 at %s\n",
+		       json_object_get_boolean(loaded) ? "loaded" : "not loaded",
+		       MOAT_PIN_ROOT, MOAT_LAYOUT_VERSION, cgroup2_mount() ?: "?");
+		if (argc == 1 && !only)
+			printf("%s: not enforced\n", rel);
+		else if (argc == 1)
+			printf("%s: enforced; policy from the entry below\n", rel);
+		if (json_object_array_length(arr)) {
+			printf("%-40s %-16s %-8s %-6s %10s %10s %10s\n", "CGROUP",
+			       "POLICY", "MODE", "PROGS", "ALLOWED", "DENIED",
+			       "AUDITED");
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				print_row(json_object_array_get_idx(arr, i));
+		}
+	}
+out:
+	if (err)
+		p_errno(err, "reading state");
+	json_object_put(top);
+	cgroup_index_free(&ix);
+	state_close(&st);
+	return err;
+}
