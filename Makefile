@@ -17,7 +17,7 @@ CPPFLAGS += -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
 LIBS_PC := libbpf libelf zlib yaml-0.1 json-c
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
 LDLIBS += $(shell $(PKG_CONFIG) --libs $(LIBS_PC))
-TEST_LDLIBS := $(shell $(PKG_CONFIG) --libs criterion)
+TEST_LDLIBS = $(shell $(PKG_CONFIG) --libs criterion)
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux/$(ARCH)

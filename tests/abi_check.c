@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Compiled by clang -target bpf and by the host compiler (make tests): any
+ * drift in a shared struct's layout between the two fails the build.
+ */
+#ifdef __bpf__
+#include "vmlinux.h"
+#else
+#include <stddef.h>
+#include <linux/types.h>
+#endif
+#include "moat_abi.h"
+
+#define LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type)
+#define AT(type, field, off) \
+	_Static_assert(__builtin_offsetof(struct type, field) == (off), #type "." #field)
+
+LAYOUT(moat_cgroup, 8);
+LAYOUT(moat_policy, 16 + MOAT_POLICY_NAME_LEN);
+LAYOUT(moat_port_range, 8);
+LAYOUT(moat_addr_val, 16 + 8 * MOAT_MAX_PORT_RANGES);
+AT(moat_addr_val, ranges, 16);
+LAYOUT(moat_exact4_key, 8);
+LAYOUT(moat_exact6_key, 20);
+LAYOUT(moat_lpm4_key, 12);
+LAYOUT(moat_lpm6_key, 24);
+AT(moat_lpm6_key, addr, 8);
+LAYOUT(moat_sock, 8 * MOAT_MAX_CGROUP_DEPTH + 8);
+LAYOUT(moat_peer_key, 32);
+AT(moat_peer_key, port, 24);
+LAYOUT(moat_counters, 24);
+LAYOUT(moat_event, 72);
+AT(moat_event, addr, 40);
+AT(moat_event, comm, 56);
+LAYOUT(moat_layout, 8);

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * End-to-end test harness: real cgroups, the real CLI, real sockets in the
+ * private network of tools/testnet.sh. Run as root with `build/tests/kernel
+ * -j1` (make kernel-test). A machine that cannot run them (not root, no
+ * cgroup2 mount, no bpffs, binaries missing) FAILS every test: never a
+ * silent pass or skip.
+ *
+ * Network rule: the tests only ever reach loopback and the hosts of the
+ * test network (198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 inside the
+ * namespaces testnet.sh creates).
+ *
+ * Environment: MOAT_BIN and MOAT_PEER (absolute paths of the CLI and of
+ * moat-test-peer), MOAT_SRC (repository root; default: derived from the
+ * test binary's path, else the current directory).
+ */
+#ifndef MOAT_KTEST_HARNESS_H
+#define MOAT_KTEST_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <criterion/criterion.h>
+
+#define KT_PREFIX		"moat-t"
+#define KT_NS_CLIENT		"/run/netns/" KT_PREFIX "-client"
+#define KT_NS_WORLD		"/run/netns/" KT_PREFIX "-world"
+#define KT_WORLD_LOG		"/run/moat-test/" KT_PREFIX "/world.log"
+#define KT_CG_DIR		"moat-test"	/* under the cgroup2 mount */
+#define KT_CMD_TIMEOUT_MS	60000
+#define KT_TEST_TIMEOUT_S	120
+
+/* World hosts (tools/testnet.sh). */
+#define W4_A			"198.51.100.7"
+#define W4_B			"198.51.100.8"
+#define W4_C			"203.0.113.9"
+#define W6_A			"2001:db8:1::7"
+#define W6_B			"2001:db8:1::8"
+
+/* Every kernel test: clean state before and after. */
+#define KTEST(suite, name)						\
+	Test(suite, name, .init = harness_setup, .fini = harness_teardown, \
+	     .timeout = KT_TEST_TIMEOUT_S)
+
+struct harness {
+	char root[PATH_MAX];		/* repository root */
+	char moat[PATH_MAX];		/* the CLI */
+	char peer[PATH_MAX];		/* moat-test-peer */
+	char cg2[PATH_MAX];		/* cgroup2 mount point */
+	char tmpdir[PATH_MAX];		/* per-test scratch directory */
+	off_t world_log_start;		/* world.log size when the test began */
+};
+
+extern struct harness H;
+
+void harness_setup(void);
+void harness_teardown(void);
+
+/* ---- commands ---- */
+
+struct run_result {
+	int status;		/* exit code; 128 + signal; -1: not run */
+	char *out;		/* stdout, NUL-terminated, never NULL */
+	char *err;		/* stderr, likewise */
+};
+
+/* Run `sh -c CMD` (printf-style), capturing both streams. */
+int run(struct run_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Run the CLI with ARGS appended: "$MOAT_BIN ARGS". */
+int moat(struct run_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The CLI must exit 0 (asserts, printing its stderr otherwise). */
+void moat_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void run_free(struct run_result *r);
+/* Number of lines in S (a last line without '\n' counts). */
+int count_lines(const char *s);
+
+/* Start `sh -c CMD` in the background in its own process group. */
+pid_t spawn_bg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Wait for a background command; its exit code, 128+sig, or -1 on timeout. */
+int wait_bg(pid_t pid, int timeout_ms);
+/* Wait until PATH exists; false on timeout. */
+bool wait_file(const char *path, int timeout_ms);
+/* Read a whole file (malloc'd, NUL-terminated) or NULL. */
+char *read_text(const char *path);
+
+/* ---- cgroups ---- */
+
+/* The cgroup2 mount point from /proc/self/mountinfo; false if none. */
+bool find_cgroup2(char *buf, size_t len);
+/* mkdir <cgroup2>/moat-test/REL; returns the full path (static storage). */
+const char *cg_make(const char *rel);
+/* Path as the CLI's status prints it: "/moat-test/REL". */
+const char *cg_rel(const char *full);
+/* Kill every process in <cgroup2>/moat-test/... and remove it all. */
+void cg_cleanup(void);
+
+/* ---- test network ---- */
+
+void testnet_up(void);
+void testnet_down(void);
+
+/* ---- policies ---- */
+
+/* Write TMPDIR/NAME.yaml with YAML in it; returns its path (static). */
+const char *write_policy(const char *name, const char *yaml);
+
+/* ---- the peer ---- */
+
+struct client_opts {
+	const char *cgroup;	/* join before creating the socket */
+	const char *netns;	/* NULL: the test's own (host) netns */
+	const char *move_to;	/* join after creating the socket */
+	const char *family;	/* "4", "6", "mapped" or NULL */
+};
+
+/*
+ * Run `moat-test-peer client` and return the word it printed ("OK",
+ * "EPERM", "ERR ENAME", "TIMEOUT"), or "BAD <why>" when its exit status
+ * disagrees with the word. The string lives until 8 more calls.
+ */
+const char *client_x(const struct client_opts *o, const char *mode,
+		     const char *addr, int port);
+/* Client in cgroup CG (NULL: none) inside the test network's client netns. */
+const char *client(const char *cg, const char *mode, const char *addr,
+		   int port);
+
+/* Assert the verdict; "blocked" also means no world.log line for it. */
+void expect_allowed(const char *cg, const char *mode, const char *addr,
+		    int port);
+void expect_blocked(const char *cg, const char *mode, const char *addr,
+		    int port);
+void expect_allowed_x(const struct client_opts *o, const char *mode,
+		      const char *addr, int port);
+void expect_blocked_x(const struct client_opts *o, const char *mode,
+		      const char *addr, int port);
+
+/* Current size of a log file (0 if missing). */
+off_t file_size(const char *path);
+/*
+ * Whether LOG has "PROTO ADDR:PORT from" past byte FROM. PROTO NULL: tcp
+ * or udp. ADDR is printed as the server prints it ([v6] in brackets).
+ */
+bool log_has(const char *log, off_t from, const char *proto,
+	     const char *addr, int port);
+/* world.log since the test began. */
+bool world_log_has(const char *addr, int port);
+bool world_log_has_proto(const char *proto, const char *addr, int port);
+
+/* ---- status --json ---- */
+
+#define KT_MAX_STATUS_CGROUPS	64
+
+struct cg_status {
+	unsigned long long id;
+	char path[PATH_MAX];
+	char policy[64];
+	unsigned long long policy_id;
+	char mode[16];
+	int linked;		/* 1, 0, or -1 when absent */
+	unsigned long long allowed;
+	unsigned long long denied;
+	unsigned long long audited;
+};
+
+struct status_list {
+	long long layout;
+	size_t n;
+	struct cg_status cg[KT_MAX_STATUS_CGROUPS];
+};
+
+/* Parse the status JSON; 0 or -EINVAL (why in ERR). */
+int status_parse(const char *json, struct status_list *l, char *err,
+		 size_t err_len);
+/* Run `status --json`, assert it succeeds and parses. Returns the raw text
+ * (malloc'd) if RAW is non-NULL. */
+void status_read(struct status_list *l, char **raw);
+/* The entry for a cgroup ("/moat-test/x"), or NULL. */
+const struct cg_status *status_find(const struct status_list *l,
+				    const char *rel);
+/* status_read + status_find, asserting the entry is there. */
+struct cg_status status_of(const char *full_cg);
+
+#endif /* MOAT_KTEST_HARNESS_H */

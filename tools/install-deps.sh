@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything moat-bpf needs to build, test and benchmark (Debian 12).
+set -euo pipefail
+[ "$(id -u)" -eq 0 ] || { echo "install-deps.sh: run as root" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+      libyaml-dev libjson-c-dev libcriterion-dev iproute2 util-linux procps)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
