@@ -36,9 +36,9 @@ LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BIN := $(OUTPUT)/moat-bpf
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_BIN := $(OUTPUT)/tests/unit
+UNIT_BIN := $(OUTPUT)/tests/unit-tests
 KTEST_SRCS := $(wildcard tests/kernel/*.c)
-KTEST_BIN := $(OUTPUT)/tests/kernel
+KTEST_BIN := $(OUTPUT)/tests/kernel-tests
 PEER_BIN := $(OUTPUT)/tests/moat-test-peer
 
 .DELETE_ON_ERROR:

@@ -28,6 +28,7 @@ static int do_help(int argc, char **argv)
 		"  policy check POLICY\n"
 		"  run [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
 		"      [--netns NAME|PATH] [--user USER] -- CMD [ARG]...\n"
+		"  events                 follow deny (and audit) events\n"
 		"  unload\n"
 		"%s"
 		"CGROUP := a path under the cgroup2 mount, or relative to it\n"
@@ -57,6 +58,7 @@ static const struct cmd main_cmds[] = {
 	{ "policy", do_policy },
 	{ "run", do_run },
 	{ "unload", do_unload },
+	{ "events", do_events },
 	{ "help", do_help },
 	{ 0 }
 };

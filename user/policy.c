@@ -664,6 +664,10 @@ int policy_add_rule(struct moat_policy_spec *p, int deny, const char *text,
 	return add_parsed(p, deny, text, deny ? "--deny" : "--allow", err);
 }
 
+/*
+ * Settings in the file override p's; its rules are appended to any already
+ * there, so --allow/--deny given before or after a file both count.
+ */
 int policy_load_file(struct moat_policy_spec *p, const char *path,
 		     struct moat_err *err)
 {

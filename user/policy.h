@@ -130,6 +130,10 @@ struct moat_compiled {
 	__u32 mode;
 };
 
+/*
+ * Returns 0, -E2BIG when an entry would need more than MOAT_MAX_PORT_RANGES
+ * ranges (err names the address), or -ENOMEM. On error c is left empty.
+ */
 int policy_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 		   struct moat_err *err);
 void compiled_free(struct moat_compiled *c);

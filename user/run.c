@@ -262,6 +262,9 @@ static int teardown(const char *abs, const char *rel)
 		err = state_open(&st, false);
 	if (!err)
 		err = moat_detach(&st, abs, rel);
+	/* someone ran 'unload' meanwhile: nothing is left to detach */
+	if (err == -ENOENT)
+		err = 0;
 	state_close(&st);
 	if (err)
 		p_errno(err, "detaching %s", rel);

@@ -47,8 +47,8 @@ struct harness {
 	char root[PATH_MAX];		/* repository root */
 	char moat[PATH_MAX];		/* the CLI */
 	char peer[PATH_MAX];		/* moat-test-peer */
-	char cg2[PATH_MAX];		/* cgroup2 mount point */
-	char tmpdir[PATH_MAX];		/* per-test scratch directory */
+	char cg2[1024];		/* cgroup2 mount point */
+	char tmpdir[256];		/* per-test scratch directory */
 	off_t world_log_start;		/* world.log size when the test began */
 };
 
@@ -127,15 +127,28 @@ const char *client_x(const struct client_opts *o, const char *mode,
 const char *client(const char *cg, const char *mode, const char *addr,
 		   int port);
 
-/* Assert the verdict; "blocked" also means no world.log line for it. */
-void expect_allowed(const char *cg, const char *mode, const char *addr,
-		    int port);
-void expect_blocked(const char *cg, const char *mode, const char *addr,
-		    int port);
-void expect_allowed_x(const struct client_opts *o, const char *mode,
-		      const char *addr, int port);
-void expect_blocked_x(const struct client_opts *o, const char *mode,
-		      const char *addr, int port);
+/*
+ * Assert the verdict; "blocked" also means no world.log line for it.
+ * Failures name the calling test's file and line.
+ */
+void expect_at(const char *file, int line, bool allowed,
+	       const struct client_opts *o, const char *mode,
+	       const char *addr, int port);
+#define expect_allowed_x(o, mode, addr, port)				\
+	expect_at(__FILE__, __LINE__, true, o, mode, addr, port)
+#define expect_blocked_x(o, mode, addr, port)				\
+	expect_at(__FILE__, __LINE__, false, o, mode, addr, port)
+/* Client in cgroup CG inside the test network's client netns. */
+#define expect_allowed(cg, mode, addr, port)				\
+	expect_at(__FILE__, __LINE__, true,				\
+		  &(struct client_opts){ .cgroup = (cg),		\
+					 .netns = KT_NS_CLIENT },	\
+		  mode, addr, port)
+#define expect_blocked(cg, mode, addr, port)				\
+	expect_at(__FILE__, __LINE__, false,				\
+		  &(struct client_opts){ .cgroup = (cg),		\
+					 .netns = KT_NS_CLIENT },	\
+		  mode, addr, port)
 
 /* Current size of a log file (0 if missing). */
 off_t file_size(const char *path);

@@ -30,11 +30,14 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,6 +249,126 @@ static void format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	} else {
 		snprintf(buf, len, "family-%d", sa->sa_family);
 	}
+}
+
+/* ---- the network rule ---- */
+
+static bool in_v4_net(const unsigned char *a, unsigned int net, int len)
+{
+	unsigned int v = (unsigned int)a[0] << 24 | a[1] << 16 | a[2] << 8 | a[3];
+
+	return len == 0 || (v >> (32 - len)) == (net >> (32 - len));
+}
+
+/* 1 loopback, 2 a test network, 0 anything else. */
+static int dest_class(const struct sockaddr_storage *ss)
+{
+	static const unsigned char v6_loop[16] = { [15] = 1 };
+	const unsigned char *v4 = NULL;
+
+	if (ss->ss_family == AF_INET) {
+		v4 = (const unsigned char *)
+		     &((const struct sockaddr_in *)ss)->sin_addr;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a6 =
+			&((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			v4 = &a6->s6_addr[12];
+		} else {
+			if (!memcmp(a6->s6_addr, v6_loop, 16))
+				return 1;
+			/* 2001:db8::/32 */
+			if (a6->s6_addr[0] == 0x20 && a6->s6_addr[1] == 0x01 &&
+			    a6->s6_addr[2] == 0x0d && a6->s6_addr[3] == 0xb8)
+				return 2;
+			return 0;
+		}
+	}
+	if (!v4)
+		return 0;
+	if (in_v4_net(v4, 0x7f000000, 8))
+		return 1;
+	if (in_v4_net(v4, 0xc6336400, 24) ||	/* 198.51.100.0/24 */
+	    in_v4_net(v4, 0xcb007100, 24) ||	/* 203.0.113.0/24 */
+	    in_v4_net(v4, 0xc6120000, 15))	/* 198.18.0.0/15 */
+		return 2;
+	return 0;
+}
+
+/* The initial netns's fixed inode number on recent kernels (nsfs). */
+#define PEER_INIT_NETNS_INO	0xEFFFFFF9U
+#define PEER_RTF_REJECT		0x0200
+
+/*
+ * Whether the current netns can reach the world: a default route (IPv4 or
+ * IPv6, not a reject route) or the initial netns's inode. The netns the
+ * tests create have neither. Unreadable counts as "yes".
+ */
+static bool netns_reaches_world(void)
+{
+	char line[512], dst[64], mask[16];
+	unsigned int flags, plen;
+	struct stat st;
+	bool found = false;
+	FILE *f;
+
+	if (stat("/proc/self/ns/net", &st) || st.st_ino == PEER_INIT_NETNS_INO)
+		return true;
+
+	f = fopen("/proc/self/net/route", "r");
+	if (!f)
+		return true;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* Iface Destination Gateway Flags RefCnt Use Metric Mask */
+		if (sscanf(line, "%*s %63s %*s %x %*s %*s %*s %15s", dst,
+			   &flags, mask) == 3 && !strcmp(dst, "00000000") &&
+		    !strcmp(mask, "00000000") && !(flags & PEER_RTF_REJECT))
+			found = true;
+	}
+	fclose(f);
+
+	f = fopen("/proc/self/net/ipv6_route", "r");
+	if (!f)
+		return found || errno != ENOENT;	/* no IPv6 at all */
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* dst plen src splen nexthop metric refcnt use flags dev */
+		if (sscanf(line, "%63s %x %*s %*s %*s %*s %*s %*s %x", dst,
+			   &plen, &flags) == 3 &&
+		    !strcmp(dst, "00000000000000000000000000000000") &&
+		    plen == 0 && !(flags & PEER_RTF_REJECT))
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The tests may only reach loopback, or the test networks from inside a
+ * namespace without a default route (the ones tools/testnet.sh makes):
+ * never anything through the host's own routes, whatever the code under
+ * test did with --netns.
+ */
+static int check_dest(const struct sockaddr_storage *ss)
+{
+	char text[PEER_ADDR_TEXT_LEN];
+	int cls = dest_class(ss);
+
+	if (cls == 1)
+		return 0;
+	format_addr((const struct sockaddr *)ss, text, sizeof(text));
+	if (cls == 0) {
+		warnx("refusing %s: neither loopback nor a test network",
+		      text);
+		return -1;
+	}
+	if (netns_reaches_world()) {
+		warnx("refusing %s from a network namespace with a default "
+		      "route (the host's?): the tests only reach the hosts "
+		      "of their own namespaces", text);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- namespaces and cgroups ---- */
@@ -708,6 +831,11 @@ static int client_tcp(int fd, const struct peer_addr *a, int fastopen)
 	int soerr = 0;
 
 	if (fastopen) {
+		struct timeval tv = { CLIENT_WAIT_MS / 1000, 0 };
+
+		/* A blocking sendto() waits for the handshake: bound it. */
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+			return report_other(errno);
 		/* Judged at pre_connect; data rides on the SYN (or follows). */
 		if (sendto(fd, PING, strlen(PING), MSG_FASTOPEN | MSG_NOSIGNAL,
 			   (const struct sockaddr *)&a->ss, a->len) < 0 &&
@@ -763,6 +891,8 @@ static int cmd_client(int argc, char **argv)
 	err = enter_context(&o);
 	if (err)
 		return report_other(-err);
+	if (check_dest(&a.ss))
+		return report_word("ERR REFUSED", EXIT_PEER_OTHER);
 
 	fd = socket(a.ss.ss_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -846,6 +976,8 @@ static int cmd_udp_responder(int argc, char **argv)
 	n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
 	if (n < 0)
 		return report_other(errno);
+	if (check_dest(&from))
+		return report_word("ERR REFUSED", EXIT_PEER_OTHER);
 	if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen) < 0)
 		return report_judged(errno);
 	return report_word("OK", EXIT_PEER_OK);
@@ -868,6 +1000,8 @@ static int cmd_udp_ask(int argc, char **argv)
 	err = enter_context(&o);
 	if (err)
 		return report_other(-err);
+	if (check_dest(&a.ss))
+		return report_word("ERR REFUSED", EXIT_PEER_OTHER);
 
 	fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

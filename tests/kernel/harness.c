@@ -1,0 +1,1144 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Harness for the kernel (end-to-end) tests; see harness.h.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <criterion/logging.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+struct harness H;
+
+#define KT_MAX_BG		16
+
+static pid_t bg_pids[KT_MAX_BG];
+
+/* ---- small utilities ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+char *read_text(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+	FILE *m;
+	char chunk[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	m = open_memstream(&buf, &len);
+	if (!m) {
+		fclose(f);
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(f);
+	fclose(m);
+	return buf;
+}
+
+static int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : st.st_size;
+}
+
+bool wait_file(const char *path, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	while (access(path, F_OK)) {
+		if (now_ms() > deadline)
+			return false;
+		sleep_ms(20);
+	}
+	return true;
+}
+
+int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		if (*s == '\n' || !s[1])
+			n++;
+	return n;
+}
+
+/* Single-quote S for sh into BUF. */
+static const char *shq(char *buf, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	if (len < 3)
+		return "''";
+	buf[o++] = '\'';
+	for (; *s && o + 6 < len; s++) {
+		if (*s == '\'') {
+			memcpy(buf + o, "'\\''", 4);
+			o += 4;
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ---- commands ---- */
+
+static int spawn_sh(const char *cmd, int out_fd, int err_fd, pid_t *pid)
+{
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	int err;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+	posix_spawnattr_init(&attr);
+	/* Own process group: a timeout kills the whole command. */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+				 POSIX_SPAWN_SETSIGDEF |
+				 POSIX_SPAWN_SETSIGMASK);
+	err = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return -err;
+}
+
+static int exit_code(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return -1;
+}
+
+static int vrun(struct run_result *r, const char *fmt, va_list ap)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	char *bufs[2] = { NULL, NULL };
+	size_t lens[2] = { 0, 0 };
+	FILE *ms[2];
+	long long deadline = now_ms() + KT_CMD_TIMEOUT_MS;
+	char *cmd = NULL;
+	int wstatus, i;
+	pid_t pid;
+
+	r->status = -1;
+	ms[0] = open_memstream(&bufs[0], &lens[0]);
+	ms[1] = open_memstream(&bufs[1], &lens[1]);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		cmd = NULL;
+	if (!ms[0] || !ms[1] || !cmd || pipe2(out, O_CLOEXEC) ||
+	    pipe2(err, O_CLOEXEC) || spawn_sh(cmd, out[1], err[1], &pid)) {
+		cr_log_error("cannot run: %s", cmd ? cmd : fmt);
+		goto out;
+	}
+	close(out[1]);
+	close(err[1]);
+	out[1] = err[1] = -1;
+
+	for (;;) {
+		struct pollfd p[2] = { { out[0], POLLIN, 0 },
+				       { err[0], POLLIN, 0 } };
+		long long left = deadline - now_ms();
+		char chunk[4096];
+		int ret;
+
+		if (p[0].fd < 0 && p[1].fd < 0)
+			break;
+		if (left <= 0) {
+			cr_log_error("timeout, killing: %s", cmd);
+			kill(-pid, SIGKILL);
+			break;
+		}
+		ret = poll(p, 2, (int)left);
+		if (ret < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			n = read(p[i].fd, chunk, sizeof(chunk));
+			if (n > 0) {
+				fwrite(chunk, 1, (size_t)n, ms[i]);
+			} else if (n == 0 || errno != EINTR) {
+				close(p[i].fd);
+				if (i == 0)
+					out[0] = -1;
+				else
+					err[0] = -1;
+			}
+		}
+	}
+	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	r->status = exit_code(wstatus);
+out:
+	for (i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	if (ms[0])
+		fclose(ms[0]);
+	if (ms[1])
+		fclose(ms[1]);
+	r->out = bufs[0] ? bufs[0] : strdup("");
+	r->err = bufs[1] ? bufs[1] : strdup("");
+	free(cmd);
+	return r->status;
+}
+
+int run(struct run_result *r, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vrun(r, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int moat(struct run_result *r, const char *fmt, ...)
+{
+	char q[PATH_MAX + 8], *args = NULL;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	if (vasprintf(&args, fmt, ap) < 0)
+		args = NULL;
+	va_end(ap);
+	cr_assert_not_null(args);
+	ret = run(r, "%s %s", shq(q, sizeof(q), H.moat), args);
+	free(args);
+	return ret;
+}
+
+void moat_ok(const char *fmt, ...)
+{
+	struct run_result r;
+	char *args = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&args, fmt, ap) < 0)
+		args = NULL;
+	va_end(ap);
+	cr_assert_not_null(args);
+	moat(&r, "%s", args);
+	cr_assert_eq(r.status, 0, "moat-bpf %s: exit %d, stderr: %s", args,
+		     r.status, r.err);
+	run_free(&r);
+	free(args);
+}
+
+void run_free(struct run_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+pid_t spawn_bg(const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+	pid_t pid = -1;
+	int null, i;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		cmd = NULL;
+	va_end(ap);
+	cr_assert_not_null(cmd);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	cr_assert_geq(null, 0);
+	cr_assert_eq(spawn_sh(cmd, null, null, &pid), 0, "spawn %s", cmd);
+	close(null);
+	for (i = 0; i < KT_MAX_BG; i++) {
+		if (!bg_pids[i]) {
+			bg_pids[i] = pid;
+			break;
+		}
+	}
+	free(cmd);
+	return pid;
+}
+
+static void forget_bg(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < KT_MAX_BG; i++)
+		if (bg_pids[i] == pid)
+			bg_pids[i] = 0;
+}
+
+int wait_bg(pid_t pid, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int wstatus;
+
+	for (;;) {
+		pid_t ret = waitpid(pid, &wstatus, WNOHANG);
+
+		if (ret == pid) {
+			forget_bg(pid);
+			return exit_code(wstatus);
+		}
+		if (ret < 0 && errno != EINTR)
+			return -1;
+		if (now_ms() > deadline)
+			return -1;
+		sleep_ms(20);
+	}
+}
+
+static void kill_bg_all(void)
+{
+	int i;
+
+	for (i = 0; i < KT_MAX_BG; i++) {
+		if (!bg_pids[i])
+			continue;
+		kill(-bg_pids[i], SIGTERM);
+		if (wait_bg(bg_pids[i], 2000) < 0) {
+			kill(-bg_pids[i], SIGKILL);
+			waitpid(bg_pids[i], NULL, 0);
+		}
+		bg_pids[i] = 0;
+	}
+}
+
+/* ---- mounts and cgroups ---- */
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mount(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    isdigit((unsigned char)s[2]) && isdigit((unsigned char)s[3])) {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* Find a mount of FSTYPE (at MNT if given); its mount point into BUF. */
+static bool find_mount(const char *fstype, const char *mnt, char *buf,
+		       size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - ");
+		char *fields[5], *save = NULL, *tok, type[64];
+		int n = 0;
+
+		if (!sep || sscanf(sep + 3, "%63s", type) != 1 ||
+		    strcmp(type, fstype))
+			continue;
+		*sep = '\0';
+		for (tok = strtok_r(line, " ", &save); tok && n < 5;
+		     tok = strtok_r(NULL, " ", &save))
+			fields[n++] = tok;
+		if (n < 5)
+			continue;
+		unescape_mount(fields[4]);
+		if (mnt && strcmp(fields[4], mnt))
+			continue;
+		snprintf(buf, len, "%s", fields[4]);
+		found = true;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+bool find_cgroup2(char *buf, size_t len)
+{
+	return find_mount("cgroup2", NULL, buf, len);
+}
+
+const char *cg_make(const char *rel)
+{
+	static char paths[16][PATH_MAX];
+	static int next;
+	char *p = paths[next++ % 16];
+
+	snprintf(p, PATH_MAX, "%s/%s/%s", H.cg2, KT_CG_DIR, rel);
+	cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", p,
+		  strerror(errno));
+	return p;
+}
+
+const char *cg_rel(const char *full)
+{
+	static char bufs[4][PATH_MAX];
+	static int next;
+	char *b = bufs[next++ % 4];
+	size_t n = strlen(H.cg2);
+
+	if (!strncmp(full, H.cg2, n) && full[n] == '/')
+		snprintf(b, PATH_MAX, "%s", full + n);
+	else
+		snprintf(b, PATH_MAX, "%s", full);
+	return b;
+}
+
+static bool cg_populated(const char *dir)
+{
+	char path[PATH_MAX], *ev, *p;
+	bool populated = false;
+
+	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+	ev = read_text(path);
+	if (!ev)
+		return false;
+	p = strstr(ev, "populated ");
+	if (p)
+		populated = p[strlen("populated ")] == '1';
+	free(ev);
+	return populated;
+}
+
+/* Depth first: kill (cgroup.kill), wait until empty, rmdir. */
+static void cg_remove_tree(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	long long deadline;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") ||
+		    !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		cg_remove_tree(path);
+	}
+	closedir(d);
+
+	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
+	write_text(path, "1");
+	deadline = now_ms() + 5000;
+	while (cg_populated(dir) && now_ms() < deadline)
+		sleep_ms(10);
+	while (rmdir(dir) && errno == EBUSY && now_ms() < deadline)
+		sleep_ms(10);
+	if (!access(dir, F_OK))
+		cr_log_warn("cannot remove cgroup %s: %s", dir,
+			    strerror(errno));
+}
+
+void cg_cleanup(void)
+{
+	char base[PATH_MAX];
+
+	if (!H.cg2[0])
+		return;
+	snprintf(base, sizeof(base), "%s/%s", H.cg2, KT_CG_DIR);
+	cg_remove_tree(base);
+}
+
+/* ---- setup ---- */
+
+static bool executable(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK);
+}
+
+static void locate_paths(void)
+{
+	const char *src = getenv("MOAT_SRC");
+	const char *bin = getenv("MOAT_BIN");
+	const char *peer = getenv("MOAT_PEER");
+	char exe[PATH_MAX], probe[PATH_MAX + 32];
+	ssize_t n;
+	int up;
+
+	H.root[0] = '\0';
+	if (src && *src) {
+		snprintf(H.root, sizeof(H.root), "%s", src);
+	} else {
+		/* OUTPUT/tests/kernel: the repository is OUTPUT's parent. */
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			for (up = 0; up < 3; up++) {
+				char *slash = strrchr(exe, '/');
+
+				if (!slash)
+					break;
+				*slash = '\0';
+			}
+			snprintf(probe, sizeof(probe), "%s/tools/testnet.sh",
+				 exe);
+			if (up == 3 && !access(probe, F_OK))
+				snprintf(H.root, sizeof(H.root), "%s", exe);
+		}
+		if (!H.root[0] && !getcwd(H.root, sizeof(H.root)))
+			snprintf(H.root, sizeof(H.root), ".");
+	}
+	if (bin && *bin)
+		snprintf(H.moat, sizeof(H.moat), "%s", bin);
+	else
+		snprintf(H.moat, sizeof(H.moat), "%.*s/build/moat-bpf",
+			 PATH_MAX - 32, H.root);
+	if (peer && *peer)
+		snprintf(H.peer, sizeof(H.peer), "%s", peer);
+	else
+		snprintf(H.peer, sizeof(H.peer),
+			 "%.*s/build/tests/moat-test-peer", PATH_MAX - 32,
+			 H.root);
+}
+
+void testnet_up(void)
+{
+	struct run_result r;
+	char q[PATH_MAX + 32], path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/tools/testnet.sh", H.root);
+	run(&r, "%s up %s", shq(q, sizeof(q), path), KT_PREFIX);
+	cr_assert_eq(r.status, 0, "tools/testnet.sh up: exit %d: %s%s",
+		     r.status, r.out, r.err);
+	run_free(&r);
+}
+
+void testnet_down(void)
+{
+	struct run_result r;
+	char q[PATH_MAX + 32], path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/tools/testnet.sh", H.root);
+	run(&r, "%s down %s", shq(q, sizeof(q), path), KT_PREFIX);
+	if (r.status)
+		cr_log_warn("tools/testnet.sh down: exit %d: %s", r.status,
+			    r.err);
+	run_free(&r);
+}
+
+void harness_setup(void)
+{
+	char base[PATH_MAX + 16];
+	struct run_result r;
+
+	memset(&H, 0, sizeof(H));
+	if (geteuid() != 0)
+		cr_assert_fail("kernel tests need root (euid %d): they attach "
+			       "BPF programs and create cgroups and network "
+			       "namespaces", (int)geteuid());
+	if (!find_cgroup2(H.cg2, sizeof(H.cg2)))
+		cr_assert_fail("no cgroup2 mount in /proc/self/mountinfo");
+	if (!find_mount("bpf", "/sys/fs/bpf", base, sizeof(base)) &&
+	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
+		cr_assert_fail("bpffs is not mounted at /sys/fs/bpf and "
+			       "mounting it failed: %s", strerror(errno));
+
+	locate_paths();
+	if (!executable(H.moat))
+		cr_assert_fail("CLI %s is not an executable (set MOAT_BIN)",
+			       H.moat);
+	if (!executable(H.peer))
+		cr_assert_fail("peer %s is not an executable (set MOAT_PEER)",
+			       H.peer);
+	setenv("MOAT_BIN", H.moat, 1);
+	setenv("MOAT_PEER", H.peer, 1);
+
+	cg_cleanup();
+	moat(&r, "unload");
+	cr_assert_eq(r.status, 0, "moat-bpf unload: exit %d: %s", r.status,
+		     r.err);
+	run_free(&r);
+	snprintf(base, sizeof(base), "%s/%s", H.cg2, KT_CG_DIR);
+	cr_assert(mkdir(base, 0755) == 0 || errno == EEXIST, "mkdir %s: %s",
+		  base, strerror(errno));
+
+	testnet_up();
+	H.world_log_start = file_size(KT_WORLD_LOG);
+
+	snprintf(H.tmpdir, sizeof(H.tmpdir), "/tmp/moat-ktest.XXXXXX");
+	cr_assert_not_null(mkdtemp(H.tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
+void harness_teardown(void)
+{
+	struct run_result r;
+	char q[PATH_MAX + 8];
+
+	kill_bg_all();
+	if (!H.cg2[0] || !H.moat[0])
+		return;		/* setup failed before anything was made */
+	cg_cleanup();
+	moat(&r, "unload");
+	if (r.status)
+		cr_log_warn("moat-bpf unload at teardown: exit %d: %s",
+			    r.status, r.err);
+	run_free(&r);
+	if (H.tmpdir[0] && strncmp(H.tmpdir, "/tmp/moat-ktest.", 16) == 0) {
+		run(&r, "rm -rf %s", shq(q, sizeof(q), H.tmpdir));
+		run_free(&r);
+	}
+}
+
+/* Take the test network down once every test has run. */
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	if (geteuid() != 0)
+		return;
+	locate_paths();
+	testnet_down();
+}
+
+/* ---- policies ---- */
+
+const char *write_policy(const char *name, const char *yaml)
+{
+	static char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%.*s/%s.yaml", PATH_MAX - 80, H.tmpdir,
+		 name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "create %s: %s", path, strerror(errno));
+	fputs(yaml, f);
+	cr_assert_eq(fclose(f), 0);
+	return path;
+}
+
+/* ---- the peer ---- */
+
+static int expected_exit(const char *word)
+{
+	if (!strcmp(word, "OK"))
+		return 0;
+	if (!strcmp(word, "EPERM"))
+		return 1;
+	return 2;
+}
+
+const char *client_x(const struct client_opts *o, const char *mode,
+		     const char *addr, int port)
+{
+	static char words[8][160];
+	static int next;
+	char *w = words[next++ % 8];
+	char qp[PATH_MAX + 8], qc[PATH_MAX + 8], qn[PATH_MAX + 8];
+	char qm[PATH_MAX + 8], opts[4 * PATH_MAX + 128];
+	struct run_result r;
+	size_t n;
+
+	opts[0] = '\0';
+	if (o->cgroup)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+			 " --cgroup %s", shq(qc, sizeof(qc), o->cgroup));
+	if (o->netns)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+			 " --netns %s", shq(qn, sizeof(qn), o->netns));
+	if (o->move_to)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+			 " --move-to %s", shq(qm, sizeof(qm), o->move_to));
+	if (o->family)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+			 " --family %s", o->family);
+
+	run(&r, "%s client%s %s %s %d", shq(qp, sizeof(qp), H.peer), opts,
+	    mode, addr, port);
+	n = strcspn(r.out, "\n");
+	if (n >= 100)
+		n = 100;
+	snprintf(w, 160, "%.*s", (int)n, r.out);
+	if (r.status != expected_exit(w))
+		snprintf(w, 160, "BAD exit %d, output '%.*s', stderr '%.80s'",
+			 r.status, (int)n, r.out, r.err);
+	run_free(&r);
+	return w;
+}
+
+const char *client(const char *cg, const char *mode, const char *addr,
+		   int port)
+{
+	struct client_opts o = { .cgroup = cg, .netns = KT_NS_CLIENT };
+
+	return client_x(&o, mode, addr, port);
+}
+
+static const char *mode_proto(const char *mode)
+{
+	return !strncmp(mode, "tcp", 3) ? "tcp" : "udp";
+}
+
+/* Served by the test network's world (so logged in world.log). */
+static bool is_world(const char *addr)
+{
+	return !strncmp(addr, "198.51.100.", 11) ||
+	       !strncmp(addr, "203.0.113.", 10) ||
+	       !strncmp(addr, "2001:db8:1::", 12);
+}
+
+static const char *describe(const struct client_opts *o)
+{
+	static char buf[2 * PATH_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "cgroup %s%s%s%s%s%s%s",
+		 o->cgroup ? cg_rel(o->cgroup) : "(none)",
+		 o->move_to ? " moved to " : "",
+		 o->move_to ? cg_rel(o->move_to) : "",
+		 o->netns ? ", netns " : ", host netns",
+		 o->netns ? o->netns : "",
+		 o->family ? ", family " : "", o->family ? o->family : "");
+	return buf;
+}
+
+void expect_at(const char *file, int line, bool allowed,
+	       const struct client_opts *o, const char *mode,
+	       const char *addr, int port)
+{
+	off_t before = file_size(KT_WORLD_LOG);
+	const char *w = client_x(o, mode, addr, port);
+	const char *want = allowed ? "OK" : "EPERM";
+
+	cr_assert_str_eq(w, want, "%s:%d: %s to %s port %d (%s): got '%s', "
+			 "want %s", file, line, mode, addr, port, describe(o),
+			 w, want);
+	if (allowed && is_world(addr))
+		cr_assert(log_has(KT_WORLD_LOG, before, mode_proto(mode), addr,
+				  port),
+			  "%s:%d: %s to %s port %d: OK but world.log has no "
+			  "line for it", file, line, mode, addr, port);
+	if (!allowed)
+		cr_assert_not(log_has(KT_WORLD_LOG, before, NULL, addr, port),
+			      "%s:%d: %s to %s port %d: EPERM, yet world.log "
+			      "shows traffic to it", file, line, mode, addr,
+			      port);
+}
+
+bool log_has(const char *log, off_t from, const char *proto,
+	     const char *addr, int port)
+{
+	char want[96];
+	char *text = read_text(log), *line, *save = NULL;
+	bool found = false;
+
+	if (!text)
+		return false;
+	if (from > (off_t)strlen(text))
+		from = 0;	/* the log was recreated */
+	if (strchr(addr, ':'))
+		snprintf(want, sizeof(want), "[%s]:%d from ", addr, port);
+	else
+		snprintf(want, sizeof(want), "%s:%d from ", addr, port);
+	for (line = strtok_r(text + from, "\n", &save); line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (proto && strncmp(line, proto, 3))
+			continue;
+		if (strlen(line) > 4 && !strncmp(line + 4, want, strlen(want)))
+			found = true;
+	}
+	free(text);
+	return found;
+}
+
+bool world_log_has(const char *addr, int port)
+{
+	return log_has(KT_WORLD_LOG, H.world_log_start, NULL, addr, port);
+}
+
+bool world_log_has_proto(const char *proto, const char *addr, int port)
+{
+	return log_has(KT_WORLD_LOG, H.world_log_start, proto, addr, port);
+}
+
+/* ---- status --json: a small JSON reader for its one shape ---- */
+
+struct jp {
+	const char *s;
+	const char *err;
+};
+
+static void jws(struct jp *p)
+{
+	while (isspace((unsigned char)*p->s))
+		p->s++;
+}
+
+static int jfail(struct jp *p, const char *why)
+{
+	if (!p->err)
+		p->err = why;
+	return -EINVAL;
+}
+
+static int jlit(struct jp *p, const char *lit)
+{
+	jws(p);
+	if (strncmp(p->s, lit, strlen(lit)))
+		return jfail(p, "unexpected token");
+	p->s += strlen(lit);
+	return 0;
+}
+
+static int jstr(struct jp *p, char *out, size_t len)
+{
+	size_t o = 0;
+
+	jws(p);
+	if (*p->s != '"')
+		return jfail(p, "string expected");
+	p->s++;
+	while (*p->s && *p->s != '"') {
+		char c = *p->s++;
+
+		if (c == '\\') {
+			c = *p->s++;
+			switch (c) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'u':
+				/* Keep ASCII, replace the rest with '?'. */
+				if (strspn(p->s, "0123456789abcdefABCDEF") < 4)
+					return jfail(p, "bad \\u escape");
+				c = (char)strtol((char[]){ p->s[0], p->s[1],
+							   p->s[2], p->s[3],
+							   0 }, NULL, 16);
+				if (c <= 0)
+					c = '?';
+				p->s += 4;
+				break;
+			case '\0':
+				return jfail(p, "unterminated string");
+			default:
+				break;	/* \" \\ \/ */
+			}
+		}
+		if (out && o + 1 < len)
+			out[o++] = c;
+	}
+	if (*p->s != '"')
+		return jfail(p, "unterminated string");
+	p->s++;
+	if (out && len)
+		out[o] = '\0';
+	return 0;
+}
+
+static int jnum(struct jp *p, long long *v)
+{
+	char *end;
+
+	jws(p);
+	errno = 0;
+	*v = strtoll(p->s, &end, 10);
+	if (end == p->s || errno)
+		return jfail(p, "integer expected");
+	if (*end == '.' || *end == 'e' || *end == 'E')
+		strtod(p->s, &end);	/* tolerate, truncate */
+	p->s = end;
+	return 0;
+}
+
+static int jskip(struct jp *p);
+
+static int jskip_container(struct jp *p, char open, char close)
+{
+	bool first = true;
+
+	if (jlit(p, (char[]){ open, 0 }))
+		return -EINVAL;
+	for (;;) {
+		jws(p);
+		if (*p->s == close) {
+			p->s++;
+			return 0;
+		}
+		if (!first && jlit(p, ","))
+			return -EINVAL;
+		first = false;
+		if (open == '{' && (jstr(p, NULL, 0) || jlit(p, ":")))
+			return -EINVAL;
+		if (jskip(p))
+			return -EINVAL;
+	}
+}
+
+static int jskip(struct jp *p)
+{
+	long long v;
+
+	jws(p);
+	switch (*p->s) {
+	case '{':
+		return jskip_container(p, '{', '}');
+	case '[':
+		return jskip_container(p, '[', ']');
+	case '"':
+		return jstr(p, NULL, 0);
+	case 't':
+		return jlit(p, "true");
+	case 'f':
+		return jlit(p, "false");
+	case 'n':
+		return jlit(p, "null");
+	default:
+		return jnum(p, &v);
+	}
+}
+
+static int jbool(struct jp *p, int *v)
+{
+	jws(p);
+	if (!strncmp(p->s, "true", 4)) {
+		*v = 1;
+		p->s += 4;
+		return 0;
+	}
+	if (!strncmp(p->s, "false", 5)) {
+		*v = 0;
+		p->s += 5;
+		return 0;
+	}
+	return jfail(p, "boolean expected");
+}
+
+static int jcgroup(struct jp *p, struct cg_status *c)
+{
+	bool first = true;
+	char key[64];
+	long long v;
+
+	memset(c, 0, sizeof(*c));
+	c->linked = -1;
+	if (jlit(p, "{"))
+		return -EINVAL;
+	for (;;) {
+		int err = 0;
+
+		jws(p);
+		if (*p->s == '}') {
+			p->s++;
+			return 0;
+		}
+		if (!first && jlit(p, ","))
+			return -EINVAL;
+		first = false;
+		if (jstr(p, key, sizeof(key)) || jlit(p, ":"))
+			return -EINVAL;
+		if (!strcmp(key, "path")) {
+			err = jstr(p, c->path, sizeof(c->path));
+		} else if (!strcmp(key, "policy")) {
+			err = jstr(p, c->policy, sizeof(c->policy));
+		} else if (!strcmp(key, "mode")) {
+			err = jstr(p, c->mode, sizeof(c->mode));
+		} else if (!strcmp(key, "linked")) {
+			err = jbool(p, &c->linked);
+		} else if (!strcmp(key, "id") || !strcmp(key, "policy_id") ||
+			   !strcmp(key, "allowed") || !strcmp(key, "denied") ||
+			   !strcmp(key, "audited")) {
+			err = jnum(p, &v);
+			if (!strcmp(key, "id"))
+				c->id = (unsigned long long)v;
+			else if (!strcmp(key, "policy_id"))
+				c->policy_id = (unsigned long long)v;
+			else if (!strcmp(key, "allowed"))
+				c->allowed = (unsigned long long)v;
+			else if (!strcmp(key, "denied"))
+				c->denied = (unsigned long long)v;
+			else
+				c->audited = (unsigned long long)v;
+		} else {
+			err = jskip(p);
+		}
+		if (err)
+			return err;
+	}
+}
+
+int status_parse(const char *json, struct status_list *l, char *err,
+		 size_t err_len)
+{
+	struct jp p = { .s = json };
+	bool first = true, seen = false;
+	char key[64];
+
+	memset(l, 0, sizeof(*l));
+	l->layout = -1;
+	if (jlit(&p, "{"))
+		goto bad;
+	for (;;) {
+		jws(&p);
+		if (*p.s == '}') {
+			p.s++;
+			break;
+		}
+		if (!first && jlit(&p, ","))
+			goto bad;
+		first = false;
+		if (jstr(&p, key, sizeof(key)) || jlit(&p, ":"))
+			goto bad;
+		if (!strcmp(key, "layout")) {
+			if (jnum(&p, &l->layout))
+				goto bad;
+		} else if (!strcmp(key, "cgroups")) {
+			bool first_cg = true;
+
+			seen = true;
+			if (jlit(&p, "["))
+				goto bad;
+			for (;;) {
+				jws(&p);
+				if (*p.s == ']') {
+					p.s++;
+					break;
+				}
+				if (!first_cg && jlit(&p, ","))
+					goto bad;
+				first_cg = false;
+				if (l->n == KT_MAX_STATUS_CGROUPS) {
+					jfail(&p, "too many cgroups");
+					goto bad;
+				}
+				if (jcgroup(&p, &l->cg[l->n++]))
+					goto bad;
+			}
+		} else if (jskip(&p)) {
+			goto bad;
+		}
+	}
+	jws(&p);
+	if (*p.s) {
+		jfail(&p, "trailing text after the object");
+		goto bad;
+	}
+	if (!seen) {
+		jfail(&p, "no \"cgroups\" key");
+		goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, err_len, "%s at offset %ld", p.err ? p.err : "error",
+		 (long)(p.s - json));
+	return -EINVAL;
+}
+
+void status_read(struct status_list *l, char **raw)
+{
+	struct run_result r;
+	char err[128];
+
+	moat(&r, "status --json");
+	cr_assert_eq(r.status, 0, "moat-bpf status --json: exit %d: %s",
+		     r.status, r.err);
+	cr_assert_eq(status_parse(r.out, l, err, sizeof(err)), 0,
+		     "status --json: %s in: %s", err, r.out);
+	if (raw) {
+		*raw = r.out;
+		r.out = NULL;
+	}
+	run_free(&r);
+}
+
+const struct cg_status *status_find(const struct status_list *l,
+				    const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->cg[i].path, rel))
+			return &l->cg[i];
+	return NULL;
+}
+
+struct cg_status status_of(const char *full_cg)
+{
+	static struct status_list l;
+	const struct cg_status *c;
+
+	status_read(&l, NULL);
+	c = status_find(&l, cg_rel(full_cg));
+	cr_assert_not_null(c, "status --json has no entry for %s",
+			   cg_rel(full_cg));
+	return *c;
+}

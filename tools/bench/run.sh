@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tools/bench/run.sh: what moat-bpf costs a connect() and a sendto().
+# Run as root through `make bench` (sets MOAT_BIN, MOAT_PEER, OUTPUT).
+#
+# Two sibling cgroups in the same client netns (tools/testnet.sh, prefix
+# moat-bench): A is enforced (allows only the bench port on 198.51.100.7),
+# B is not. For each map kind (exact: the exact-address hash; trie: the
+# prefix trie) and each filler count N, N filler entries of other (never
+# real) policies are put in that map, then ROUNDS rounds alternate A and B
+# (ABBA order), each round ITER ops sized to last ~ROUND_S seconds. The
+# target is a sink in the world netns (connbench serve on port 9) that
+# accepts and closes at once and never reads UDP: the shared echo server
+# logs every connection and datagram, which would dominate the cost.
+#
+# Per point: median ns/op of A and of B, the median of the per-round A/B
+# ratios with its order-statistic 95% CI, and the ratios' min..max. Then one
+# extra A round per protocol with kernel.bpf_stats_enabled=1 gives the
+# programs' own ns per call (kept out of the timed rounds: the stats add
+# two clock reads per program run to A only).
+#
+# Environment: ROUNDS (15), ROUND_S (0.2), SIZES ("1 1000 100000 1000000"),
+# KINDS ("exact trie").
+set -euo pipefail
+
+: "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
+: "${MOAT_PEER:?set MOAT_PEER (run through make bench)}"
+: "${OUTPUT:?set OUTPUT (run through make bench)}"
+ROUNDS=${ROUNDS:-15}
+ROUND_S=${ROUND_S:-0.2}
+SIZES=${SIZES:-"1 1000 100000 1000000"}
+KINDS=${KINDS:-"exact trie"}
+export MOAT_PEER
+
+[ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=$OUTPUT/bench
+cb=$out/connbench
+prefix=moat-bench
+client=$prefix-client
+world=$prefix-world
+host=198.51.100.7	# world host; the sink listens on $host:$port
+port=9
+denied_host=203.0.113.9	# in neither policy of A: must be refused
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+[ -n "$cg2" ] || { echo "bench: no cgroup2 mount" >&2; exit 1; }
+cgA=moat-bench-A
+cgB=moat-bench-B
+stats=/proc/sys/kernel/bpf_stats_enabled
+progs=/sys/fs/bpf/moat/progs
+t_start=$(date +%s)
+
+mkdir -p "$out"
+cd "$out"
+# shellcheck disable=SC2046 # pkg-config output is meant to split
+cc -O2 -Wall -I"$repo/include" $(pkg-config --cflags libbpf) \
+	"$repo/tools/bench/connbench.c" $(pkg-config --libs libbpf) -o "$cb"
+
+# --- cleanup -----------------------------------------------------------------
+filled=""		# "KIND N" while fillers are in a map
+sink_pid=""
+attached=0
+stats_old=$(cat "$stats")
+loaded_before=$("$MOAT_BIN" status --json 2>/dev/null | jq -r '.loaded // false' || echo false)
+
+cleanup() {
+	set +e
+	# shellcheck disable=SC2086 # "KIND N": two words
+	[ -n "$filled" ] && "$cb" clear $filled
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+	[ "$attached" = 1 ] && moat detach "$cgA"
+	echo "$stats_old" >"$stats"
+	# unload only a program set we loaded and nobody else uses meanwhile
+	if [ "$loaded_before" != true ] &&
+		[ "$("$MOAT_BIN" status --json 2>/dev/null | jq '.cgroups | length')" = 0 ]; then
+		moat unload
+	fi
+	"$repo/tools/testnet.sh" down "$prefix"
+	rmdir "$cg2/$cgA" "$cg2/$cgB" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers -----------------------------------------------------------------
+# measure PROTO CGROUP ITER [HOST PORT] -> mean ns/op
+measure() {
+	"$cb" "$1" "$cg2/$2" "$client" "${4:-$host}" "${5:-$port}" "$3"
+}
+
+# Sorted numbers on stdin -> "median lo hi min max level": [lo, hi] is the
+# order-statistic CI of the median, ranks k and n+1-k with the largest k
+# such that P(Bin(n, 1/2) < k) <= 0.025; level is its exact coverage.
+qstats() {
+	sort -g | awk '{ v[NR] = $1 }
+	END {
+		n = NR
+		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		c = 1; cum = 0; k = 0
+		for (j = 0; j < n; j++) {
+			pmf = c * 0.5 ^ n
+			if (cum + pmf > 0.025)
+				break
+			cum += pmf; k = j + 1; c = c * (n - j) / (j + 1)
+		}
+		if (k == 0) { lo = v[1]; hi = v[n]; level = 0 }
+		else { lo = v[k]; hi = v[n + 1 - k]; level = 1 - 2 * cum }
+		printf "%s %s %s %s %s %.3f\n", med, lo, hi, v[1], v[n], level
+	}'
+}
+
+prog_id() {
+	bpftool prog show pinned "$progs/$1" --json 2>/dev/null | jq -r .id || true
+}
+
+# "run_time_ns run_cnt" of one program ("0 0" if it is gone)
+kstat() {
+	bpftool prog show id "$1" --json 2>/dev/null |
+		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"' || echo "0 0"
+}
+
+# ns per call between two kstat snapshots
+kdelta() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }'
+}
+
+# moat-bpf, quiet unless it fails
+moat() {
+	local o
+	o=$("$MOAT_BIN" "$@" 2>&1) || { echo "$o" >&2; return 1; }
+}
+
+# Is A still enforced? The pinned set is shared: another user's unload
+# would silently turn A into a second B.
+is_attached() {
+	"$MOAT_BIN" status --json 2>/dev/null | jq -e --arg p "/$cgA" \
+		'[.cgroups[] | select(.path == $p)] | length == 1' >/dev/null
+}
+
+# attach KIND: enforce A with the rule that lands in KIND's map
+attach() {
+	if [ "$attached" = 1 ]; then
+		"$MOAT_BIN" detach "$cgA" >/dev/null 2>&1 || true
+		attached=0
+	fi
+	if [ "$1" = exact ]; then
+		moat attach "$cgA" --allow "tcp://$host:$port" \
+			--allow "udp://$host:$port"
+	else
+		moat attach "$cgA" --allow "${host%.*}.0/24"
+	fi
+	attached=1
+	local err
+	err=$(measure tcp "$cgA" 1 "$denied_host" 80 2>&1 >/dev/null || true)
+	case $err in
+	*"Operation not permitted"*) ;;
+	*)
+		echo "bench: $cgA does not refuse $denied_host:80 ($err)" >&2
+		exit 1
+		;;
+	esac
+}
+
+# run_point KIND N: fill, ROUNDS A/B rounds per protocol, one kernel-stats
+# round per protocol, clear. Appends to the CSVs unless A lost its
+# enforcement meanwhile (sets lost=1 then; no return code: a function
+# called in a condition runs without set -e).
+run_point() {
+	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0
+	local -A row id
+	local -a s c m
+
+	t0=$(date +%s.%N)
+	filled="$kind $n"
+	if ! "$cb" fill "$kind" "$n"; then
+		lost=1	# the pinned maps went away under us
+		return
+	fi
+	echo "bench: $kind N=$n filled in $(awk -v t="$t0" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t }') s"
+
+	: >"$out/rounds.tmp"
+	for proto in tcp udp; do
+		: >"$out/pairs"
+		for r in $(seq "$ROUNDS"); do
+			if [ $((r % 2)) = 1 ]; then
+				a=$(measure "$proto" "$cgA" "${iter[$proto]}")
+				b=$(measure "$proto" "$cgB" "${iter[$proto]}")
+			else
+				b=$(measure "$proto" "$cgB" "${iter[$proto]}")
+				a=$(measure "$proto" "$cgA" "${iter[$proto]}")
+			fi
+			echo "$kind,$n,$proto,$r,$a,$b" >>"$out/rounds.tmp"
+			echo "$a $b" >>"$out/pairs"
+		done
+		read -r am _ < <(awk '{ print $1 }' "$out/pairs" | qstats)
+		read -r bm _ < <(awk '{ print $2 }' "$out/pairs" | qstats)
+		read -r rm lo hi mn mx lvl < <(awk '{ print $1 / $2 }' "$out/pairs" | qstats)
+		row[$proto]="$kind,$n,$proto,${iter[$proto]},$ROUNDS,$am,$bm,$rm,$lo,$hi,$lvl,$mn,$mx"
+	done
+
+	# kernel-side cost: one more A round per protocol with stats on
+	for p in moat_sock_create moat_connect4 moat_sendmsg4; do
+		id[$p]=$(prog_id "$p")
+	done
+	echo 1 >"$stats"
+	s[0]=$(kstat "${id[moat_sock_create]}")
+	c[0]=$(kstat "${id[moat_connect4]}")
+	measure tcp "$cgA" "${iter[tcp]}" >/dev/null
+	s[1]=$(kstat "${id[moat_sock_create]}")
+	c[1]=$(kstat "${id[moat_connect4]}")
+	m[0]=$(kstat "${id[moat_sendmsg4]}")
+	measure udp "$cgA" "${iter[udp]}" >/dev/null
+	m[1]=$(kstat "${id[moat_sendmsg4]}")
+	echo "$stats_old" >"$stats"
+
+	"$cb" clear "$kind" "$n"
+	filled=""
+	if ! is_attached; then
+		lost=1
+		return
+	fi
+	cat "$out/rounds.tmp" >>"$rounds_csv"
+	echo "${row[tcp]},1.03,$(kdelta "${s[0]}" "${s[1]}"),$(kdelta "${c[0]}" "${c[1]}")" >>"$csv"
+	echo "${row[udp]},1.10,$(kdelta "${s[0]}" "${s[1]}"),$(kdelta "${m[0]}" "${m[1]}")" >>"$csv"
+}
+
+# --- setup -------------------------------------------------------------------
+"$repo/tools/testnet.sh" up "$prefix"
+mkdir -p "$cg2/$cgA" "$cg2/$cgB"
+sink_pid=$("$cb" serve "$world" "$host" "$port")
+
+echo "bench: calibrating ($ROUND_S s per round, $ROUNDS rounds per point)"
+attach exact
+declare -A iter
+for proto in tcp udp; do
+	ns=$(measure "$proto" "$cgB" 2000)
+	iter[$proto]=$(awk -v s="$ROUND_S" -v ns="$ns" 'BEGIN { printf "%d", s * 1e9 / ns }')
+	echo "bench: $proto ~$ns ns/op in B -> ${iter[$proto]} ops per round"
+done
+
+csv=$out/results.csv
+rounds_csv=$out/rounds.csv
+echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_sock_create_ns,kern_hook_ns" >"$csv"
+echo "kind,n_fill,proto,round,a_ns,b_ns" >"$rounds_csv"
+
+# --- the runs ----------------------------------------------------------------
+for kind in $KINDS; do
+	attach "$kind"
+	for n in $SIZES; do
+		for try in 1 2 3; do
+			lost=0
+			run_point "$kind" "$n"
+			[ "$lost" = 0 ] && break
+			echo "bench: $cgA lost its enforcement during $kind N=$n (moat unloaded by someone else?)" >&2
+			[ "$try" = 3 ] && exit 1
+			attach "$kind"
+		done
+	done
+done
+rm -f "$out/pairs" "$out/rounds.tmp"
+
+# --- report ------------------------------------------------------------------
+report() {
+	echo "moat-bpf bench: A = enforced cgroup, B = unenforced; ratio = median of per-round A/B"
+	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS ABBA rounds per point"
+	echo "goals: TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
+	echo "kern = program ns/call from bpf_stats (tcp: sock_create + connect4, udp: sendmsg4)"
+	echo
+	awk -F, 'NR > 1 {
+		verdict = $8 <= $14 ? "ok" : "OVER"
+		kern = $3 == "tcp" ? $15 + $16 : $16
+		printf "%-5s %8s %-3s  A %8.0f  B %8.0f  ratio %.3f  CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal %s %-4s  kern %4d ns\n",
+			$1, $2, $3, $6, $7, $8, $11 * 100, $9, $10, $12, $13, $14, verdict, kern
+	}' "$csv"
+	echo
+	# exact flat in N: the hook cost at the largest N against the smallest
+	awk -F, 'NR > 1 && $1 == "exact" {
+		if (!($3 in first)) { first[$3] = $16; fr[$3] = $8; fn[$3] = $2 }
+		last[$3] = $16; lr[$3] = $8; ln[$3] = $2
+	}
+	END {
+		for (p in first) {
+			d = first[p] > 0 ? (last[p] - first[p]) / first[p] * 100 : 0
+			printf "exact flat in N (%s): N=%s -> %s  kern hook %d -> %d ns (%+.0f%%), ratio %.3f -> %.3f  %s\n",
+				p, fn[p], ln[p], first[p], last[p], d, fr[p], lr[p],
+				(d <= 20 && lr[p] - fr[p] <= 0.02) ? "flat" : "NOT FLAT"
+		}
+	}' "$csv"
+}
+report | tee "$out/results.txt"
+
+if command -v gnuplot >/dev/null; then
+	for k in exact trie; do
+		for p in tcp udp; do
+			awk -F, -v k="$k" -v p="$p" '$1 == k && $3 == p { print $2, $8, $9, $10 }' \
+				"$csv" >"$out/plot-$k-$p.dat"
+		done
+	done
+	gnuplot <<-EOF
+		set terminal png size 900,600
+		set output "$out/ratio.png"
+		set logscale x
+		set xlabel "filler entries N"
+		set ylabel "A/B time per op (median, 95% CI)"
+		set key top left
+		plot for [f in "exact-tcp exact-udp trie-tcp trie-udp"] \
+			"$out/plot-".f.".dat" using 1:2:3:4 with yerrorlines title f
+	EOF
+	rm -f "$out"/plot-*.dat
+	echo "bench: plot $out/ratio.png"
+else
+	echo "bench: gnuplot not installed, no plot (results in $csv)"
+fi
+echo "bench: results in $out/results.csv, $out/results.txt; total $(($(date +%s) - t_start)) s"
