@@ -88,6 +88,13 @@ struct {
 } moat_counters SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_RESOLVERS);
+	__type(key, struct moat_resolver_key);
+	__type(value, struct moat_resolver);
+} moat_resolvers SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, MOAT_EVENTS_RING_BYTES);
 } moat_events SEC(".maps");
@@ -270,7 +277,109 @@ static __always_inline int judge(struct bpf_sock_addr *ctx,
 
 static __always_inline bool reason_allows(int reason)
 {
-	return reason >= MOAT_R_ALLOW_EXACT && reason <= MOAT_R_ALLOW_UDP_REPLY;
+	switch (reason) {
+	case MOAT_R_ALLOW_EXACT:
+	case MOAT_R_ALLOW_PREFIX:
+	case MOAT_R_ALLOW_LOOPBACK:
+	case MOAT_R_ALLOW_UDP_REPLY:
+	case MOAT_R_DNS_REDIRECT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The address a sock_addr hook sees, in canonical form (see moat_abi.h). */
+static __always_inline void ctx_addr(struct bpf_sock_addr *ctx, int v6,
+				     struct moat_sockaddr *a)
+{
+	a->port = (__u16)ctx->user_port;
+	if (!v6) {
+		a->family = AF_INET;
+		a->addr[0] = ctx->user_ip4;
+		return;
+	}
+	a->addr[0] = ctx->user_ip6[0];
+	a->addr[1] = ctx->user_ip6[1];
+	a->addr[2] = ctx->user_ip6[2];
+	a->addr[3] = ctx->user_ip6[3];
+	a->family = AF_INET6;
+	if (!a->addr[0] && !a->addr[1] && a->addr[2] == bpf_htonl(0x0000ffff)) {
+		a->family = AF_INET;
+		a->addr[0] = a->addr[3];
+		a->addr[2] = 0;
+		a->addr[3] = 0;
+	}
+}
+
+/* Write a canonical address back in the form the hook's socket uses. */
+static __always_inline void set_ctx_addr(struct bpf_sock_addr *ctx, int v6,
+					 const struct moat_sockaddr *a)
+{
+	ctx->user_port = a->port;
+	if (!v6) {
+		ctx->user_ip4 = a->addr[0];
+	} else if (a->family == AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = a->addr[0];
+	} else {
+		ctx->user_ip6[0] = a->addr[0];
+		ctx->user_ip6[1] = a->addr[1];
+		ctx->user_ip6[2] = a->addr[2];
+		ctx->user_ip6[3] = a->addr[3];
+	}
+}
+
+static __always_inline bool same_sockaddr(const struct moat_sockaddr *a,
+					  const struct moat_sockaddr *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	       a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] &&
+	       a->addr[2] == b->addr[2] && a->addr[3] == b->addr[3];
+}
+
+/*
+ * Send DNS to the resolver registered for this policy cgroup in the
+ * socket's netns, and remember the server the caller named so that
+ * recvmsg/getpeername can show it again.
+ */
+static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, int v6,
+					const struct moat_ctx *mc,
+					const struct moat_dst *d)
+{
+	struct moat_resolver_key rk = {
+		.cgroup_id = mc->owner_id,
+		.netns_cookie = bpf_get_netns_cookie(ctx),
+	};
+	struct moat_sockaddr via = {};
+	struct moat_resolver *r;
+	struct moat_sock *s;
+
+	r = bpf_map_lookup_elem(&moat_resolvers, &rk);
+	if (!r)
+		return MOAT_R_DENY_NO_RESOLVER;
+	if (d->family == AF_INET) {
+		if (!r->port4)
+			return MOAT_R_DENY_NO_RESOLVER;
+		via.family = AF_INET;
+		via.addr[0] = r->addr4;
+		via.port = r->port4;
+	} else {
+		if (!r->port6)
+			return MOAT_R_DENY_NO_RESOLVER;
+		via.family = AF_INET6;
+		__builtin_memcpy(via.addr, r->addr6, sizeof(via.addr));
+		via.port = r->port6;
+	}
+	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0, 0);
+	if (!s)
+		return MOAT_R_DENY_NO_SOCK_INFO;
+	ctx_addr(ctx, v6, &s->dns_orig);
+	s->dns_via = via;
+	set_ctx_addr(ctx, v6, &via);
+	return MOAT_R_DNS_REDIRECT;
 }
 
 static __always_inline void emit(const struct moat_ctx *mc,
@@ -319,9 +428,10 @@ static __always_inline void count(const struct moat_ctx *mc, int allowed,
 static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 				       int v6, int sendmsg)
 {
+	struct moat_sockaddr a = {};
 	struct moat_ctx mc = {};
 	struct moat_dst d = {};
-	int reason, verdict;
+	int reason;
 
 	d.hook = hook;
 	d.protocol = ctx->protocol;
@@ -333,33 +443,19 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	} else if (ctx->protocol == IPPROTO_TCP) {
 		d.proto_bit = MOAT_PROTO_TCP;
 	}
-	if (!v6) {
-		d.family = AF_INET;
-		d.addr[0] = ctx->user_ip4;
-	} else {
-		d.addr[0] = ctx->user_ip6[0];
-		d.addr[1] = ctx->user_ip6[1];
-		d.addr[2] = ctx->user_ip6[2];
-		d.addr[3] = ctx->user_ip6[3];
-		/* ::ffff:a.b.c.d is judged exactly as a.b.c.d */
-		if (!d.addr[0] && !d.addr[1] &&
-		    d.addr[2] == bpf_htonl(0x0000ffff)) {
-			d.family = AF_INET;
-			d.addr[0] = d.addr[3];
-			d.addr[2] = 0;
-			d.addr[3] = 0;
-		} else {
-			d.family = AF_INET6;
-		}
-	}
+	ctx_addr(ctx, v6, &a);
+	__builtin_memcpy(d.addr, a.addr, sizeof(d.addr));
+	d.family = a.family;
 
 	reason = lookup_policy(ctx, &mc);
-	/*
-	 * Reserved for the resolver: DNS to port 53 is redirected here,
-	 * before the loopback and address rules.
-	 */
+	if (reason == MOAT_R_NONE && !d.proto_bit)
+		reason = MOAT_R_DENY_PROTO;
+	/* DNS first: stub resolvers live on loopback addresses */
+	if (reason == MOAT_R_NONE && d.port == 53 &&
+	    (mc.flags & MOAT_POL_DNS_CAPTURE))
+		reason = dns_redirect(ctx, v6, &mc, &d);
 	if (reason == MOAT_R_NONE)
-		reason = d.proto_bit ? judge(ctx, &mc, &d) : MOAT_R_DENY_PROTO;
+		reason = judge(ctx, &mc, &d);
 
 	if (reason_allows(reason)) {
 		count(&mc, 1, 0);
@@ -372,8 +468,7 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	}
 	count(&mc, 0, 0);
 	emit(&mc, &d, MOAT_DENY, reason);
-	verdict = MOAT_DENY;
-	return verdict;
+	return MOAT_DENY;
 }
 
 SEC("cgroup/connect4")
@@ -400,32 +495,36 @@ int moat_sendmsg6(struct bpf_sock_addr *ctx)
 	return moat_decide(ctx, MOAT_HOOK_SENDMSG6, 1, 1);
 }
 
+/* A reply from the resolver appears to come from the server named. */
+static __always_inline bool dns_restore(struct bpf_sock_addr *ctx, int v6)
+{
+	struct moat_sockaddr src = {};
+	struct moat_sock *s;
+
+	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0, 0);
+	if (!s || !s->dns_via.family)
+		return false;
+	ctx_addr(ctx, v6, &src);
+	if (!same_sockaddr(&src, &s->dns_via))
+		return false;
+	set_ctx_addr(ctx, v6, &s->dns_orig);
+	return true;
+}
+
 /* Remember who an unconnected UDP socket heard from, so it may reply. */
 static __always_inline int remember_peer(struct bpf_sock_addr *ctx, int v6)
 {
 	struct moat_peer_key k = {};
-	struct moat_dst d = {};
+	struct moat_sockaddr a = {};
 	__u8 one = 1;
 
-	if (!v6) {
-		d.family = AF_INET;
-		d.addr[0] = ctx->user_ip4;
-	} else {
-		d.addr[0] = ctx->user_ip6[0];
-		d.addr[1] = ctx->user_ip6[1];
-		d.addr[2] = ctx->user_ip6[2];
-		d.addr[3] = ctx->user_ip6[3];
-		d.family = AF_INET6;
-		/* a reply to ::ffff:a.b.c.d is judged by sendmsg4 */
-		if (!d.addr[0] && !d.addr[1] &&
-		    d.addr[2] == bpf_htonl(0x0000ffff)) {
-			d.family = AF_INET;
-			d.addr[0] = d.addr[3];
-			d.addr[2] = 0;
-			d.addr[3] = 0;
-		}
-	}
-	peer_key(&k, bpf_get_socket_cookie(ctx), &d, ctx->user_port);
+	if (dns_restore(ctx, v6))
+		return 1;
+	ctx_addr(ctx, v6, &a);
+	k.sock_cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(k.addr, a.addr, sizeof(k.addr));
+	k.port = a.port;
+	k.family = a.family;
 	if (!bpf_map_lookup_elem(&moat_udp_peers, &k))
 		bpf_map_update_elem(&moat_udp_peers, &k, &one, BPF_ANY);
 	return 1;	/* recvmsg hooks cannot refuse */
@@ -441,6 +540,20 @@ SEC("cgroup/recvmsg6")
 int moat_recvmsg6(struct bpf_sock_addr *ctx)
 {
 	return remember_peer(ctx, 1);
+}
+
+SEC("cgroup/getpeername4")
+int moat_getpeername4(struct bpf_sock_addr *ctx)
+{
+	dns_restore(ctx, 0);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int moat_getpeername6(struct bpf_sock_addr *ctx)
+{
+	dns_restore(ctx, 1);
+	return 1;
 }
 
 /*

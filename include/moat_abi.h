@@ -8,7 +8,10 @@
  *  1. The socket's policy: the socket's own cgroup and its ancestors, as
  *     recorded at cgroup/sock_create, deepest first; the first one present
  *     in moat_cgroups names the policy. None → deny (fail-closed).
- *  2. (resolver, reserved) DNS to port 53 is captured before anything else.
+ *  2. DNS: when the policy has domain rules, TCP/UDP to port 53 at any
+ *     address goes to the resolver registered for (policy cgroup, netns)
+ *     in moat_resolvers, before any other rule; none registered → deny.
+ *     recvmsg and getpeername show the original server again.
  *  3. IPv4-mapped IPv6 destinations are judged as the IPv4 address.
  *  4. Loopback (127/8, 0/8, ::1, ::): allowed if the policy says so, or by
  *     default outside the host's initial netns; otherwise only rules apply.
@@ -88,12 +91,39 @@ struct moat_lpm6_key {
 	__be32 addr[4];
 };
 
-/* moat_sk_storage: what cgroup/sock_create learned about a socket. */
+/*
+ * A socket address reduced to its canonical form: IPv4-mapped IPv6 is
+ * stored as AF_INET with the address in addr[0]; port in network order.
+ */
+struct moat_sockaddr {
+	__be32 addr[4];
+	__u16 port;			/* network order */
+	__u16 family;			/* 0 = none, AF_INET, AF_INET6 */
+	__u32 pad;
+};
+
+/* moat_sk: what cgroup/sock_create learned about a socket, per socket. */
 struct moat_sock {
 	/* [0] = the root cgroup ... [depth - 1] = the socket's own cgroup */
 	__u64 cgroup_ids[MOAT_MAX_CGROUP_DEPTH];
 	__u32 depth;			/* valid entries in cgroup_ids[] */
 	__u32 flags;			/* MOAT_SK_* */
+	struct moat_sockaddr dns_orig;	/* the DNS server the caller named */
+	struct moat_sockaddr dns_via;	/* the resolver it was sent to */
+};
+
+/* moat_resolvers key: a registered cgroup in one network namespace. */
+struct moat_resolver_key {
+	__u64 cgroup_id;		/* the registered (policy) cgroup */
+	__u64 netns_cookie;		/* SO_NETNS_COOKIE of the resolver's sockets */
+};
+
+/* Where the resolver daemon listens inside that netns (UDP and TCP). */
+struct moat_resolver {
+	__be32 addr4;			/* 127.0.0.1 */
+	__be32 addr6[4];		/* ::1, or zero when IPv6 is unavailable */
+	__u16 port4;			/* network order; 0 = none */
+	__u16 port6;			/* network order; 0 = none */
 };
 
 /* moat_udp_peers (LRU): peers an unconnected UDP socket received from. */

@@ -8,7 +8,7 @@
 #define MOAT_CONSTS_H
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
-#define MOAT_LAYOUT_VERSION		1
+#define MOAT_LAYOUT_VERSION		2
 
 #ifndef MOAT_MAX_POLICIES
 #define MOAT_MAX_POLICIES		4096	/* policy ids; id 0 is never used */
@@ -24,6 +24,9 @@
 #endif
 #ifndef MOAT_MAX_UDP_PEERS
 #define MOAT_MAX_UDP_PEERS		65536	/* remembered reply peers (LRU) */
+#endif
+#ifndef MOAT_MAX_RESOLVERS
+#define MOAT_MAX_RESOLVERS		MOAT_MAX_CGROUPS
 #endif
 #ifndef MOAT_EVENTS_RING_BYTES
 #define MOAT_EVENTS_RING_BYTES		(256 * 1024)
@@ -47,7 +50,7 @@
 /* struct moat_policy.flags */
 #define MOAT_POL_LOOPBACK_ALLOW		(1 << 0)	/* loopback: allow */
 #define MOAT_POL_LOOPBACK_RULES		(1 << 1)	/* loopback: deny (rules only) */
-#define MOAT_POL_DNS_CAPTURE		(1 << 2)	/* reserved: resolver issue */
+#define MOAT_POL_DNS_CAPTURE		(1 << 2)	/* port 53 goes to the resolver */
 #define MOAT_POL_RAW_ALLOW		(1 << 3)	/* reserved: hardening issue */
 #define MOAT_POL_PING_ALLOW		(1 << 4)	/* reserved: hardening issue */
 
@@ -79,7 +82,8 @@ enum moat_reason {
 	MOAT_R_DENY_NO_SOCK_INFO,	/* socket not seen at creation */
 	MOAT_R_DENY_EXPIRED,		/* learned address past its deadline */
 	MOAT_R_DENY_PROTO,		/* protocol other than TCP/UDP */
-	MOAT_R_DNS_REDIRECT,		/* reserved: resolver issue */
+	MOAT_R_DNS_REDIRECT,		/* DNS sent to the cgroup's resolver */
+	MOAT_R_DENY_NO_RESOLVER,	/* DNS captured, no resolver registered */
 	MOAT_R_DENY_SOCKET,		/* reserved: raw/ping/packet socket */
 	MOAT_R_DENY_BACKSTOP,		/* reserved: cgroup_skb egress */
 	MOAT_R_MAX,
@@ -92,6 +96,7 @@ enum moat_hook {
 	MOAT_HOOK_SENDMSG4,
 	MOAT_HOOK_SENDMSG6,
 	MOAT_HOOK_SOCK_CREATE,		/* reserved */
+	MOAT_HOOK_GETPEERNAME,
 	MOAT_HOOK_SKB_EGRESS,		/* reserved */
 };
 

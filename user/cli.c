@@ -3,8 +3,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
 #include <json-c/json.h>
+#include "control.h"
 #include "cgroup.h"
 #include "enforce.h"
 #include "log.h"
@@ -57,14 +63,33 @@ void policy_args_free(struct policy_args *pa)
 	memset(pa, 0, sizeof(*pa));
 }
 
-void warn_domain_rules(const struct moat_policy_spec *spec)
+int resolver_register(const char *abs, const char *rel,
+		      const struct moat_policy_spec *spec, int netns_fd)
 {
-	size_t n = policy_domain_rules(spec);
+	__u64 id;
+	int err;
 
-	if (n)
-		p_info("moat-bpf: note: policy '%s' has %zu domain rule(s); they are "
-		       "checked but not enforced until the resolver daemon exists, so "
-		       "connections to those names are denied", spec->name, n);
+	if (!policy_domain_rules(spec))
+		return 0;
+	if (netns_fd < 0) {
+		p_err("policy '%s' has domain rules: name the workload's network "
+		      "namespace with --netns so its DNS can be answered", spec->name);
+		return -EINVAL;
+	}
+	err = cgroup_id_of(abs, &id);
+	if (err) {
+		p_errno(err, "cgroup id of %s", rel);
+		return err;
+	}
+	return control_register(id, rel, spec, netns_fd);
+}
+
+void resolver_unregister(const char *abs)
+{
+	__u64 id;
+
+	if (!cgroup_id_of(abs, &id))
+		control_unregister(id);
 }
 
 int policy_args_build(const struct policy_args *pa,
@@ -89,6 +114,28 @@ int policy_args_build(const struct policy_args *pa,
 		compiled_free(c);
 	}
 	return ret;
+}
+
+int open_netns(const char *arg)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (strchr(arg, '/'))
+		snprintf(path, sizeof(path), "%s", arg);
+	else
+		snprintf(path, sizeof(path), "/run/netns/%s", arg);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		p_errno(-errno, "--netns: %s", path);
+		return -errno;
+	}
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		p_err("--netns: %s is not a network namespace", path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
 }
 
 /* Resolve CGROUP or print why not. */
@@ -132,8 +179,8 @@ int do_attach(int argc, char **argv)
 	struct moat_policy_spec spec;
 	struct moat_compiled c;
 	struct moat_state st;
-	const char *cg = NULL;
-	int err;
+	const char *cg = NULL, *netns = NULL;
+	int err, netns_fd = -1;
 
 	while (argc > 0) {
 		err = policy_args_take(&pa, &argc, &argv);
@@ -141,6 +188,12 @@ int do_attach(int argc, char **argv)
 			goto out_args;
 		if (err)
 			continue;
+		if (!strcmp(argv[0], "--netns") && argc >= 2) {
+			netns = argv[1];
+			argc -= 2;
+			argv += 2;
+			continue;
+		}
 		if (argv[0][0] == '-' || cg) {
 			p_err("attach: unexpected argument '%s'", argv[0]);
 			err = -EINVAL;
@@ -161,18 +214,31 @@ int do_attach(int argc, char **argv)
 	err = policy_args_build(&pa, &spec, &c);
 	if (err)
 		goto out_args;
-	warn_domain_rules(&spec);
+	state_init(&st);
+	if (netns && (netns_fd = open_netns(netns)) < 0) {
+		err = netns_fd;
+		goto out_state;
+	}
 	err = writer_open(&st, true);
 	if (err)
 		goto out_state;
-	err = moat_attach(&st, abs, rel, &c, spec.name);
+	/* the resolver first: a failure there leaves nothing attached */
+	err = resolver_register(abs, rel, &spec, netns_fd);
 	if (err)
+		goto out_state;
+	err = moat_attach(&st, abs, rel, &c, spec.name);
+	if (err) {
 		p_errno(err, "attaching %s", rel);
+		if (policy_domain_rules(&spec))
+			resolver_unregister(abs);
+	}
 	else if (json_output)
 		printf("{\"attached\":\"%s\",\"policy\":\"%s\"}\n", rel, spec.name);
 	else
 		p_info("moat-bpf: %s enforced with policy '%s'", rel, spec.name);
 out_state:
+	if (netns_fd >= 0)
+		close(netns_fd);
 	state_close(&st);
 	policy_free(&spec);
 	compiled_free(&c);
@@ -202,6 +268,8 @@ int do_detach(int argc, char **argv)
 	if (err)
 		goto out;
 	err = moat_detach(&st, abs, rel);
+	if (!err || err == -ENOENT)
+		resolver_unregister(abs);
 	if (err == -ENOENT)
 		p_err("%s is not attached", rel);
 	else if (err)
@@ -280,8 +348,6 @@ static int do_policy_check(int argc, char **argv)
 	json_object_object_add(o, "deny_entries", json_object_new_int64(c.n_deny));
 	json_object_object_add(o, "domain_rules",
 			       json_object_new_int64(policy_domain_rules(&spec)));
-	json_object_object_add(o, "domain_rules_enforced",
-			       json_object_new_boolean(0));
 	if (json_output) {
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	} else {
@@ -289,7 +355,10 @@ static int do_policy_check(int argc, char **argv)
 		       spec.mode == MOAT_MODE_AUDIT ? "audit" : "enforce");
 		printf("  %zu allow rule(s), %zu deny rule(s) -> %zu exact, %zu prefix, %zu deny entries\n",
 		       spec.n_allow, spec.n_deny, c.n_exact, c.n_allow, c.n_deny);
-		warn_domain_rules(&spec);
+		if (policy_domain_rules(&spec))
+			printf("  %zu domain rule(s): answered by the resolver daemon; "
+			       "attach/run need --netns and a running 'moat-bpf daemon'\n",
+			       policy_domain_rules(&spec));
 	}
 	json_object_put(o);
 	policy_free(&spec);

@@ -28,6 +28,7 @@ static const char *const reasons[MOAT_R_MAX] = {
 	[MOAT_R_DENY_EXPIRED] = "learned-address-expired",
 	[MOAT_R_DENY_PROTO] = "protocol-not-tcp-udp",
 	[MOAT_R_DNS_REDIRECT] = "dns-redirect",
+	[MOAT_R_DENY_NO_RESOLVER] = "dns-no-resolver (fail-closed)",
 	[MOAT_R_DENY_SOCKET] = "socket-type-denied",
 	[MOAT_R_DENY_BACKSTOP] = "backstop",
 };

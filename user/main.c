@@ -23,6 +23,7 @@ static int do_help(int argc, char **argv)
 	fprintf(stderr,
 		"Usage: moat-bpf [OPTIONS] COMMAND ...\n"
 		"  attach CGROUP [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
+		"         [--netns NAME|PATH]\n"
 		"  detach CGROUP\n"
 		"  status [CGROUP]\n"
 		"  policy check POLICY\n"
@@ -30,6 +31,7 @@ static int do_help(int argc, char **argv)
 		"      [--netns NAME|PATH] [--user USER] -- CMD [ARG]...\n"
 		"  events                 follow deny (and audit) events\n"
 		"  unload\n"
+		"  daemon [-d] [-n] [-v] [--dns-upstream ADDR]   the resolver\n"
 		"%s"
 		"CGROUP := a path under the cgroup2 mount, or relative to it\n"
 		"OPTIONS := { -j|--json | -v|--verbose | --policy-dir DIR | -h|--help }\n",
@@ -59,6 +61,7 @@ static const struct cmd main_cmds[] = {
 	{ "run", do_run },
 	{ "unload", do_unload },
 	{ "events", do_events },
+	{ "daemon", do_daemon },
 	{ "help", do_help },
 	{ 0 }
 };

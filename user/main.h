@@ -42,7 +42,16 @@ int policy_args_take(struct policy_args *pa, int *argc, char ***argv);
 int policy_args_build(const struct policy_args *pa,
 		      struct moat_policy_spec *spec, struct moat_compiled *c);
 void policy_args_free(struct policy_args *pa);
-void warn_domain_rules(const struct moat_policy_spec *spec);
+/* --netns NAME|PATH: an fd of the network namespace, or -errno (printed). */
+int open_netns(const char *arg);
+/*
+ * Domain rules need the resolver: register cgroup + netns with the daemon.
+ * No-op without domain rules. Prints its error.
+ */
+int resolver_register(const char *abs, const char *rel,
+		      const struct moat_policy_spec *spec, int netns_fd);
+void resolver_unregister(const char *abs);
+int do_daemon(int argc, char **argv);
 
 int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);

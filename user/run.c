@@ -84,28 +84,6 @@ static int parse_run(struct run_opts *o, int argc, char **argv)
 	return 0;
 }
 
-static int open_netns(const char *arg)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (strchr(arg, '/'))
-		snprintf(path, sizeof(path), "%s", arg);
-	else
-		snprintf(path, sizeof(path), "/run/netns/%s", arg);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		p_errno(-errno, "--netns: %s", path);
-		return -errno;
-	}
-	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
-		p_err("--netns: %s is not a network namespace", path);
-		close(fd);
-		return -EINVAL;
-	}
-	return fd;
-}
-
 static int make_cgroup(char *abs, size_t len, char *rel, size_t rlen)
 {
 	const char *mnt = cgroup2_mount();
@@ -293,13 +271,18 @@ int do_run(int argc, char **argv)
 	err = policy_args_build(&o.pa, &spec, &c);
 	if (err)
 		goto out_args;
-	warn_domain_rules(&spec);
 	if (o.user && !(pw = getpwnam(o.user))) {
 		p_err("--user: no such user '%s'", o.user);
 		err = -ESRCH;
 		goto out_policy;
 	}
 	if (o.netns && (netns_fd = open_netns(o.netns)) < 0) {
+		err = netns_fd;
+		goto out_policy;
+	}
+	/* without --netns, CMD runs in ours: that is where its DNS comes from */
+	if (!o.netns && policy_domain_rules(&spec) &&
+	    (netns_fd = open_netns("/proc/self/ns/net")) < 0) {
 		err = netns_fd;
 		goto out_policy;
 	}
@@ -313,7 +296,12 @@ int do_run(int argc, char **argv)
 	if (!err)
 		err = moat_reclaim(&st);
 	if (!err)
+		err = resolver_register(abs, rel, &spec, netns_fd);
+	if (!err) {
 		err = moat_attach(&st, abs, rel, &c, spec.name);
+		if (err && policy_domain_rules(&spec))
+			resolver_unregister(abs);
+	}
 	state_close(&st);	/* the lock is not held while CMD runs */
 	if (err) {
 		p_errno(err, "enforcing on %s", rel);
@@ -340,6 +328,8 @@ int do_run(int argc, char **argv)
 out_teardown:
 	if (cg_fd >= 0)
 		close(cg_fd);
+	if (policy_domain_rules(&spec))
+		resolver_unregister(abs);
 	if (teardown(abs, rel) && !err)
 		status = 125;	/* the workload ran, the cleanup failed */
 out_netns:

@@ -24,6 +24,7 @@ const char *const moat_map_names[M__N] = {
 	[M_ALLOW6] = "moat_allow6",	[M_DENY4] = "moat_deny4",
 	[M_DENY6] = "moat_deny6",	[M_SK] = "moat_sk",
 	[M_UDP_PEERS] = "moat_udp_peers", [M_COUNTERS] = "moat_counters",
+	[M_RESOLVERS] = "moat_resolvers",
 	[M_EVENTS] = "moat_events",
 };
 
@@ -36,6 +37,8 @@ const struct moat_prog_desc moat_progs[P__N] = {
 	[P_SENDMSG6] = { "moat_sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
 	[P_RECVMSG4] = { "moat_recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
 	[P_RECVMSG6] = { "moat_recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
+	[P_GETPEERNAME4] = { "moat_getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
+	[P_GETPEERNAME6] = { "moat_getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
 };
 
 void state_init(struct moat_state *st)

@@ -15,13 +15,15 @@
 # logs every connection and datagram, which would dominate the cost.
 #
 # Per point: median ns/op of A and of B, the median of the per-round A/B
-# ratios with its order-statistic 95% CI, and the ratios' min..max. Then one
-# extra A round per protocol with kernel.bpf_stats_enabled=1 gives the
-# programs' own ns per call (kept out of the timed rounds: the stats add
-# two clock reads per program run to A only).
+# ratios with its order-statistic 95% CI, and the ratios' min..max. Then
+# KROUNDS more A rounds per protocol with kernel.bpf_stats_enabled=1 give
+# the programs' own ns per call, median over rounds (kept out of the timed
+# rounds: the stats add two clock reads per program run, to A only).
+# "Exact flat in N" is judged on that kernel number: the user-space ratio
+# is too noisy on a shared 2-CPU VM to resolve tens of ns.
 #
 # Environment: ROUNDS (15), ROUND_S (0.2), SIZES ("1 1000 100000 1000000"),
-# KINDS ("exact trie").
+# KINDS ("exact trie"), KROUNDS (5: kernel-stats rounds per point).
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
@@ -31,6 +33,7 @@ ROUNDS=${ROUNDS:-15}
 ROUND_S=${ROUND_S:-0.2}
 SIZES=${SIZES:-"1 1000 100000 1000000"}
 KINDS=${KINDS:-"exact trie"}
+KROUNDS=${KROUNDS:-5}
 export MOAT_PEER
 
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
@@ -51,6 +54,7 @@ cgB=moat-bench-B
 stats=/proc/sys/kernel/bpf_stats_enabled
 progs=/sys/fs/bpf/moat/progs
 t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 mkdir -p "$out"
 cd "$out"
@@ -74,7 +78,7 @@ cleanup() {
 	echo "$stats_old" >"$stats"
 	# unload only a program set we loaded and nobody else uses meanwhile
 	if [ "$loaded_before" != true ] &&
-		[ "$("$MOAT_BIN" status --json 2>/dev/null | jq '.cgroups | length')" = 0 ]; then
+		[ "$("$MOAT_BIN" status --json 2>/dev/null | jq '.cgroups // [] | length')" = 0 ]; then
 		moat unload
 	fi
 	"$repo/tools/testnet.sh" down "$prefix"
@@ -137,7 +141,7 @@ moat() {
 # would silently turn A into a second B.
 is_attached() {
 	"$MOAT_BIN" status --json 2>/dev/null | jq -e --arg p "/$cgA" \
-		'[.cgroups[] | select(.path == $p)] | length == 1' >/dev/null
+		'[(.cgroups // [])[] | select(.path == $p)] | length == 1' >/dev/null
 }
 
 # attach KIND: enforce A with the rule that lands in KIND's map
@@ -169,9 +173,9 @@ attach() {
 # enforcement meanwhile (sets lost=1 then; no return code: a function
 # called in a condition runs without set -e).
 run_point() {
-	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0
+	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0 f
+	local s0 s1 c0 c1 m0 m1 k1 k2 k3
 	local -A row id
-	local -a s c m
 
 	t0=$(date +%s.%N)
 	filled="$kind $n"
@@ -201,20 +205,28 @@ run_point() {
 		row[$proto]="$kind,$n,$proto,${iter[$proto]},$ROUNDS,$am,$bm,$rm,$lo,$hi,$lvl,$mn,$mx"
 	done
 
-	# kernel-side cost: one more A round per protocol with stats on
+	# kernel-side cost: KROUNDS more A rounds per protocol with stats on;
+	# the median of the per-round ns/call
 	for p in moat_sock_create moat_connect4 moat_sendmsg4; do
 		id[$p]=$(prog_id "$p")
 	done
+	: >"$out/kern"
 	echo 1 >"$stats"
-	s[0]=$(kstat "${id[moat_sock_create]}")
-	c[0]=$(kstat "${id[moat_connect4]}")
-	measure tcp "$cgA" "${iter[tcp]}" >/dev/null
-	s[1]=$(kstat "${id[moat_sock_create]}")
-	c[1]=$(kstat "${id[moat_connect4]}")
-	m[0]=$(kstat "${id[moat_sendmsg4]}")
-	measure udp "$cgA" "${iter[udp]}" >/dev/null
-	m[1]=$(kstat "${id[moat_sendmsg4]}")
+	for r in $(seq "$KROUNDS"); do
+		s0=$(kstat "${id[moat_sock_create]}")
+		c0=$(kstat "${id[moat_connect4]}")
+		measure tcp "$cgA" "${iter[tcp]}" >/dev/null
+		s1=$(kstat "${id[moat_sock_create]}")
+		c1=$(kstat "${id[moat_connect4]}")
+		m0=$(kstat "${id[moat_sendmsg4]}")
+		measure udp "$cgA" "${iter[udp]}" >/dev/null
+		m1=$(kstat "${id[moat_sendmsg4]}")
+		echo "$(kdelta "$s0" "$s1") $(kdelta "$c0" "$c1") $(kdelta "$m0" "$m1")" >>"$out/kern"
+	done
 	echo "$stats_old" >"$stats"
+	for f in 1 2 3; do
+		read -r "k$f" _ < <(awk -v f="$f" '{ print $f }' "$out/kern" | qstats)
+	done
 
 	"$cb" clear "$kind" "$n"
 	filled=""
@@ -223,8 +235,8 @@ run_point() {
 		return
 	fi
 	cat "$out/rounds.tmp" >>"$rounds_csv"
-	echo "${row[tcp]},1.03,$(kdelta "${s[0]}" "${s[1]}"),$(kdelta "${c[0]}" "${c[1]}")" >>"$csv"
-	echo "${row[udp]},1.10,$(kdelta "${s[0]}" "${s[1]}"),$(kdelta "${m[0]}" "${m[1]}")" >>"$csv"
+	echo "${row[tcp]},1.03,$k1,$k2" >>"$csv"
+	echo "${row[udp]},1.10,$k1,$k3" >>"$csv"
 }
 
 # --- setup -------------------------------------------------------------------
@@ -256,37 +268,43 @@ for kind in $KINDS; do
 			[ "$lost" = 0 ] && break
 			echo "bench: $cgA lost its enforcement during $kind N=$n (moat unloaded by someone else?)" >&2
 			[ "$try" = 3 ] && exit 1
+			sleep 2
 			attach "$kind"
 		done
 	done
 done
-rm -f "$out/pairs" "$out/rounds.tmp"
+rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern"
 
 # --- report ------------------------------------------------------------------
 report() {
 	echo "moat-bpf bench: A = enforced cgroup, B = unenforced; ratio = median of per-round A/B"
 	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS ABBA rounds per point"
-	echo "goals: TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
-	echo "kern = program ns/call from bpf_stats (tcp: sock_create + connect4, udp: sendmsg4)"
+	echo "goals (on the median ratio): TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
+	echo "kern = program ns/call from bpf_stats, median of $KROUNDS A rounds (tcp: sock_create + connect4, udp: sendmsg4)"
+	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
 	echo
 	awk -F, 'NR > 1 {
 		verdict = $8 <= $14 ? "ok" : "OVER"
 		kern = $3 == "tcp" ? $15 + $16 : $16
-		printf "%-5s %8s %-3s  A %8.0f  B %8.0f  ratio %.3f  CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal %s %-4s  kern %4d ns\n",
-			$1, $2, $3, $6, $7, $8, $11 * 100, $9, $10, $12, $13, $14, verdict, kern
+		split_kern = $3 == "tcp" ? sprintf(" (%d + %d)", $15, $16) : ""
+		printf "%-5s %8s %-3s  A %6.0f  B %6.0f  ratio %.3f  CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal %s %-4s  kern %4d ns%s\n",
+			$1, $2, $3, $6, $7, $8, $11 * 100, $9, $10, $12, $13, $14, verdict, kern, split_kern
 	}' "$csv"
 	echo
-	# exact flat in N: the hook cost at the largest N against the smallest
-	awk -F, 'NR > 1 && $1 == "exact" {
-		if (!($3 in first)) { first[$3] = $16; fr[$3] = $8; fn[$3] = $2 }
-		last[$3] = $16; lr[$3] = $8; ln[$3] = $2
+	# flat in N: the hook's kernel cost at the largest N against the
+	# smallest (within 20%: the round-to-round spread here is ~10-15%)
+	awk -F, 'NR > 1 {
+		k = $1 " " $3
+		if (!(k in first)) { first[k] = $16; fn[k] = $2; order[++nk] = k }
+		last[k] = $16; ln[k] = $2
 	}
 	END {
-		for (p in first) {
-			d = first[p] > 0 ? (last[p] - first[p]) / first[p] * 100 : 0
-			printf "exact flat in N (%s): N=%s -> %s  kern hook %d -> %d ns (%+.0f%%), ratio %.3f -> %.3f  %s\n",
-				p, fn[p], ln[p], first[p], last[p], d, fr[p], lr[p],
-				(d <= 20 && lr[p] - fr[p] <= 0.02) ? "flat" : "NOT FLAT"
+		for (i = 1; i <= nk; i++) {
+			k = order[i]
+			d = first[k] > 0 ? (last[k] - first[k]) / first[k] * 100 : 0
+			printf "%-9s N=%s -> %s: kern hook %d -> %d ns (%+.0f%%)%s\n",
+				k, fn[k], ln[k], first[k], last[k], d,
+				k ~ /^exact/ ? (d <= 20 ? "  flat: ok" : "  flat: NOT FLAT") : ""
 		}
 	}' "$csv"
 }

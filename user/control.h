@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The resolver daemon's control socket: root only (0600), SOCK_SEQPACKET,
+ * one JSON object per message, a network namespace passed as SCM_RIGHTS.
+ *   {"op":"register","cgroup_id":N,"cgroup":"/rel","policy":"name",
+ *    "rules":["tcp://github.com:443",...],"dns":{...}}  + netns fd
+ *   {"op":"unregister","cgroup_id":N}
+ *   {"op":"list"}
+ * Replies: {"ok":true,...} or {"error":"..."}.
+ */
+#ifndef MOAT_CONTROL_H
+#define MOAT_CONTROL_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include <json-c/json.h>
+#include "policy.h"
+#include "state.h"
+
+#define MOAT_CONTROL_SOCK	MOAT_RUN_DIR "/control.sock"
+#define MOAT_CONTROL_MSG_BYTES	65536
+
+int control_send(int fd, json_object *msg, int pass_fd);
+/* *msg is NULL on a clean EOF; *passed_fd is -1 when none came. */
+int control_recv(int fd, json_object **msg, int *passed_fd);
+
+/* The policy's domain rules and dns settings, as the daemon needs them. */
+json_object *control_policy_json(const struct moat_policy_spec *spec);
+/* Fill SPEC's domain rules and dns settings back from that JSON. */
+int control_policy_parse(json_object *o, struct moat_policy_spec *spec,
+			 struct moat_err *err);
+
+/* Client side; both print their error. */
+int control_register(__u64 cg_id, const char *rel,
+		     const struct moat_policy_spec *spec, int netns_fd);
+int control_unregister(__u64 cg_id);
+
+#endif

@@ -1,0 +1,994 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * moat-bpf daemon: the resolver. For every registered (cgroup, netns) it
+ * listens on 127.0.0.1 and ::1 inside that netns; the BPF programs send the
+ * workload's DNS there. Allowed names are resolved upstream through
+ * sockets created in the same netns, and the answer's addresses are
+ * written into the policy's exact-address map before the answer is
+ * released; if that fails the client gets SERVFAIL. Other names are
+ * answered REFUSED (or NXDOMAIN) locally and never leave the host.
+ *
+ * Queries are handled one at a time, upstream I/O included (with a
+ * timeout): simple and correct, not fast. See docs/resolver.md.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <bpf/bpf.h>
+#include "cgroup.h"
+#include "control.h"
+#include "dns.h"
+#include "learn.h"
+#include "log.h"
+#include "main.h"
+#include "state.h"
+
+#define REG_DIR			MOAT_RUN_DIR "/reg"
+#define NETNS_DIR		MOAT_RUN_DIR "/netns"
+#define UPSTREAM_TIMEOUT_MS	2000
+#define CLIENT_TIMEOUT_MS	2000
+#define MAX_ANSWER_ADDRS	1024
+#define DNS_MSG_BYTES		65535
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE		71
+#endif
+
+enum ev_kind { EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP };
+
+struct ev {
+	enum ev_kind kind;
+	int fd;
+	struct reg *reg;
+};
+
+struct upstream {
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+struct reg {
+	struct reg *next;
+	__u64 cg_id;
+	char rel[PATH_MAX];
+	int netns_fd;
+	__u64 netns_cookie;
+	struct moat_policy_spec spec;	/* domain rules and dns settings */
+	struct upstream up[MOAT_MAX_UPSTREAMS];
+	int n_up;
+	struct ev udp4, tcp4, udp6, tcp6;
+	__u32 learned_pid;
+	long learned;
+	json_object *saved;		/* the registration, as persisted */
+};
+
+struct daemon {
+	struct moat_state st;
+	int epfd, host_netns;
+	struct ev control, timer, signal;
+	struct reg *regs;
+	const char *default_upstream;
+	unsigned long ticks;
+	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
+	bool stop;
+};
+
+static __u8 buf_q[DNS_MSG_BYTES], buf_a[DNS_MSG_BYTES + 2];
+
+static int parse_upstream(const char *s, struct upstream *u)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&u->sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&u->sa;
+	char host[64];
+	const char *port = NULL, *end;
+	long p = 53;
+
+	memset(u, 0, sizeof(*u));
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end || (size_t)(end - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, end - s - 1);
+		host[end - s - 1] = 0;
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1])
+			return -EINVAL;
+	} else {
+		snprintf(host, sizeof(host), "%s", s);
+		char *c = strchr(host, ':');
+
+		if (c && strchr(c + 1, ':'))
+			c = NULL;	/* bare IPv6 */
+		if (c) {
+			*c = 0;
+			port = s + (c - host) + 1;
+		}
+	}
+	if (port) {
+		char *e;
+
+		p = strtol(port, &e, 10);
+		if (*e || p < 1 || p > 65535)
+			return -EINVAL;
+	}
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(p);
+		u->len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(p);
+		u->len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* A socket in the registration's netns; it keeps that netns for life. */
+static int netns_socket(struct daemon *d, struct reg *r, int family, int type)
+{
+	int fd, err = 0;
+
+	if (setns(r->netns_fd, CLONE_NEWNET))
+		return -errno;
+	fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		err = -errno;
+	if (setns(d->host_netns, CLONE_NEWNET)) {
+		/* cannot get back: every later socket would be wrong */
+		p_errno(-errno, "returning to the host netns");
+		abort();
+	}
+	return fd < 0 ? err : fd;
+}
+
+/* ---- answering ---- */
+
+static __u32 reg_policy_id(struct daemon *d, struct reg *r)
+{
+	struct moat_cgroup cg;
+
+	if (bpf_map_lookup_elem(d->st.map[M_CGROUPS], &r->cg_id, &cg))
+		return 0;
+	return cg.policy_id;
+}
+
+/* Which rules allow NAME: the union of their ports, or 0 ranges. */
+static void match_rules(struct reg *r, const char *name,
+			struct moat_addr_val *add)
+{
+	memset(add, 0, sizeof(*add));
+	for (size_t i = 0; i < r->spec.n_allow; i++) {
+		const struct moat_rule *rule = &r->spec.allow[i];
+
+		if ((rule->kind == RULE_DOMAIN || rule->kind == RULE_WILDCARD) &&
+		    domain_rule_match(rule, name))
+			ranges_add(add, rule->protos, rule->port_first,
+				   rule->port_last);
+	}
+}
+
+static int forward_udp(struct daemon *d, struct reg *r, const struct upstream *u,
+		       const __u8 *q, size_t qlen, size_t *alen)
+{
+	struct pollfd pfd;
+	ssize_t n;
+	int fd, err = -ETIMEDOUT;
+
+	fd = netns_socket(d, r, u->sa.ss_family, SOCK_DGRAM);
+	if (fd < 0)
+		return fd;
+	if (connect(fd, (struct sockaddr *)&u->sa, u->len) ||
+	    send(fd, q, qlen, 0) != (ssize_t)qlen) {
+		err = -errno;
+		goto out;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (poll(&pfd, 1, UPSTREAM_TIMEOUT_MS) == 1) {
+		n = recv(fd, buf_a, DNS_MSG_BYTES, 0);
+		err = n < 0 ? -errno : 0;
+		*alen = n < 0 ? 0 : n;
+	}
+out:
+	close(fd);
+	return err;
+}
+
+static int read_full(int fd, void *p, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)p + got, len - got);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		got += n;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *p, size_t len)
+{
+	size_t put = 0;
+
+	while (put < len) {
+		ssize_t n = send(fd, (const char *)p + put, len - put, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		put += n;
+	}
+	return 0;
+}
+
+static void set_timeouts(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int forward_tcp(struct daemon *d, struct reg *r, const struct upstream *u,
+		       const __u8 *q, size_t qlen, size_t *alen)
+{
+	__u8 len[2] = { qlen >> 8, qlen & 0xff };
+	int fd, err;
+
+	fd = netns_socket(d, r, u->sa.ss_family, SOCK_STREAM);
+	if (fd < 0)
+		return fd;
+	set_timeouts(fd, UPSTREAM_TIMEOUT_MS);
+	if (connect(fd, (struct sockaddr *)&u->sa, u->len)) {
+		err = -errno;
+		goto out;
+	}
+	err = write_full(fd, len, 2) ?: write_full(fd, q, qlen) ?:
+	      read_full(fd, len, 2);
+	if (!err) {
+		*alen = (size_t)len[0] << 8 | len[1];
+		err = read_full(fd, buf_a, *alen);
+	}
+out:
+	close(fd);
+	return err;
+}
+
+static __u64 deadline_ns(const struct reg *r, __u32 ttl)
+{
+	__u32 lo = r->spec.dns.min_ttl_s, hi = r->spec.dns.max_ttl_s;
+
+	ttl = ttl < lo ? lo : ttl > hi ? hi : ttl;
+	return boottime_ns() + ((__u64)ttl + r->spec.dns.grace_s) * 1000000000ull;
+}
+
+static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
+{
+	return inet_ntop(a->family, a->addr, buf, len);
+}
+
+/* Write every address of the answer; any failure fails the whole answer. */
+static int learn_answer(struct daemon *d, struct reg *r, const char *name,
+			const struct moat_addr_val *ports, size_t alen)
+{
+	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
+	unsigned int tc = 0;
+	size_t n = 0;
+	__u32 pid;
+	int err;
+
+	err = dns_answer_addrs(buf_a, alen, name, addrs, MAX_ANSWER_ADDRS, &n, &tc);
+	if (err)
+		return err;
+	pid = reg_policy_id(d, r);
+	if (!pid)
+		return -ENOENT;
+	if (pid != r->learned_pid) {
+		r->learned = learn_count(&d->st, pid);
+		r->learned_pid = pid;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct learned_addr a = { .family = addrs[i].family };
+		struct moat_addr_val add = *ports;
+		char s[INET6_ADDRSTRLEN];
+		bool created;
+
+		memcpy(a.addr, addrs[i].addr, sizeof(a.addr));
+		if (learn_refused(&d->st, pid, &a)) {
+			p_info("moat-bpfd: %s: not learning %s for %s (denied address)",
+			       r->rel, addr_str(&a, s, sizeof(s)), name);
+			continue;
+		}
+		add.expires_ns = deadline_ns(r, addrs[i].ttl_s);
+		err = learn_write(&d->st, pid, &a, &add,
+				  r->learned < (long)r->spec.dns.max_addresses,
+				  &created);
+		if (err) {
+			p_errno(err, "%s: learning %s for %s", r->rel,
+				addr_str(&a, s, sizeof(s)), name);
+			return err;
+		}
+		r->learned += created;
+		p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
+			addr_str(&a, s, sizeof(s)), name);
+	}
+	return 0;
+}
+
+/*
+ * Answer one query into buf_a (*alen); returns -EBADMSG for a packet to
+ * drop without answer.
+ */
+static int answer(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
+		  bool tcp, size_t *alen)
+{
+	struct moat_addr_val ports;
+	struct dns_question qu;
+	int err = -ENOENT, rcode;
+
+	d->n_query++;
+	if (dns_query_parse(q, qlen, &qu)) {
+		d->n_malformed++;
+		return -EBADMSG;
+	}
+	match_rules(r, qu.qname, &ports);
+	if (!ports.n_ranges) {
+		d->n_refused++;
+		p_info("moat-bpfd: %s: refused %s (no rule allows it)", r->rel,
+		       qu.qname[0] ? qu.qname : ".");
+		rcode = r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ?
+			DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
+		goto rcode;
+	}
+	for (int i = 0; i < r->n_up; i++) {
+		err = tcp ? forward_tcp(d, r, &r->up[i], q, qlen, alen) :
+			    forward_udp(d, r, &r->up[i], q, qlen, alen);
+		if (!err)
+			err = dns_answer_check(buf_a, *alen, &qu);
+		if (!err)
+			break;
+	}
+	if (!err)
+		err = learn_answer(d, r, qu.qname, &ports, *alen);
+	if (!err) {
+		d->n_forwarded++;
+		return 0;
+	}
+	/* never release an answer whose addresses are not in the maps */
+	d->n_servfail++;
+	if (!r->n_up)
+		p_info("moat-bpfd: %s: no upstream for %s", r->rel, qu.qname);
+	rcode = DNS_RCODE_SERVFAIL;
+rcode:
+	*alen = DNS_MSG_BYTES;
+	if (dns_reply_rcode(q, qlen, rcode, buf_a, alen))
+		return -EBADMSG;
+	return 0;
+}
+
+static void serve_udp(struct daemon *d, struct reg *r, int fd)
+{
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	size_t alen = 0;
+	ssize_t n;
+
+	n = recvfrom(fd, buf_q, sizeof(buf_q), MSG_DONTWAIT,
+		     (struct sockaddr *)&from, &flen);
+	if (n <= 0)
+		return;
+	if (answer(d, r, buf_q, n, false, &alen))
+		return;
+	sendto(fd, buf_a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
+}
+
+static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
+{
+	__u8 len[2];
+	size_t alen, qlen;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	set_timeouts(fd, CLIENT_TIMEOUT_MS);
+	while (!read_full(fd, len, 2)) {
+		qlen = (size_t)len[0] << 8 | len[1];
+		if (!qlen || read_full(fd, buf_q, qlen))
+			break;
+		if (answer(d, r, buf_q, qlen, true, &alen))
+			break;
+		len[0] = alen >> 8;
+		len[1] = alen & 0xff;
+		if (write_full(fd, len, 2) || write_full(fd, buf_a, alen))
+			break;
+	}
+	close(fd);
+}
+
+/* ---- registrations ---- */
+
+static int ev_add(struct daemon *d, struct ev *ev)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev->fd, &e) ? -errno : 0;
+}
+
+static void ev_close(struct daemon *d, struct ev *ev)
+{
+	if (ev->fd < 0)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	close(ev->fd);
+	ev->fd = -1;
+}
+
+/* UDP and TCP on the same port of ADDR; returns the port or -errno. */
+static int listen_pair(struct daemon *d, struct reg *r, int family,
+		       struct ev *u, struct ev *t)
+{
+	struct sockaddr_storage ss = { .ss_family = family };
+	socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) :
+					    sizeof(struct sockaddr_in6);
+	int one = 1, err;
+
+	if (family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+	for (int tries = 0; tries < 16; tries++) {
+		u->fd = netns_socket(d, r, family, SOCK_DGRAM);
+		t->fd = netns_socket(d, r, family, SOCK_STREAM);
+		if (u->fd < 0 || t->fd < 0) {
+			err = u->fd < 0 ? u->fd : t->fd;
+			goto fail;
+		}
+		if (family == AF_INET6)
+			setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+		if (bind(u->fd, (struct sockaddr *)&ss, len) ||
+		    getsockname(u->fd, (struct sockaddr *)&ss, &len)) {
+			err = -errno;
+			goto fail;
+		}
+		if (!bind(t->fd, (struct sockaddr *)&ss, len) && !listen(t->fd, 64))
+			break;
+		/* the port is taken for TCP: try another */
+		close(u->fd);
+		close(t->fd);
+		u->fd = t->fd = -1;
+	}
+	if (u->fd < 0)
+		return -EADDRINUSE;
+	u->kind = EV_UDP;
+	t->kind = EV_TCP;
+	u->reg = t->reg = r;
+	if ((err = ev_add(d, u)) || (err = ev_add(d, t)))
+		goto fail;
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+fail:
+	ev_close(d, u);
+	ev_close(d, t);
+	return err;
+}
+
+static void reg_free(struct daemon *d, struct reg *r)
+{
+	ev_close(d, &r->udp4);
+	ev_close(d, &r->tcp4);
+	ev_close(d, &r->udp6);
+	ev_close(d, &r->tcp6);
+	if (r->netns_fd >= 0)
+		close(r->netns_fd);
+	policy_free(&r->spec);
+	if (r->saved)
+		json_object_put(r->saved);
+	free(r);
+}
+
+static struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link)
+{
+	struct reg **pp;
+
+	for (pp = &d->regs; *pp; pp = &(*pp)->next)
+		if ((*pp)->cg_id == id) {
+			if (link)
+				*link = pp;
+			return *pp;
+		}
+	return NULL;
+}
+
+static void path_of(char *buf, size_t len, const char *dir, __u64 id)
+{
+	snprintf(buf, len, "%s/%llu%s", dir, (unsigned long long)id,
+		 !strcmp(dir, REG_DIR) ? ".json" : "");
+}
+
+static void reg_remove(struct daemon *d, __u64 id)
+{
+	struct reg **pp, *r = reg_find(d, id, &pp);
+	char p[PATH_MAX];
+
+	if (r) {
+		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
+
+		bpf_map_delete_elem(d->st.map[M_RESOLVERS], &k);
+		*pp = r->next;
+		reg_free(d, r);
+	}
+	path_of(p, sizeof(p), NETNS_DIR, id);
+	umount2(p, MNT_DETACH);
+	unlink(p);
+	path_of(p, sizeof(p), REG_DIR, id);
+	unlink(p);
+}
+
+/* Keep a reference to the netns that outlives this process. */
+static int pin_netns(__u64 id, int netns_fd)
+{
+	char p[PATH_MAX], src[64];
+	int fd;
+
+	path_of(p, sizeof(p), NETNS_DIR, id);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", netns_fd);
+	umount2(p, MNT_DETACH);
+	fd = open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return mount(src, p, NULL, MS_BIND, NULL) ? -errno : 0;
+}
+
+/* Build a registration from its JSON and a netns fd (taken over). */
+static int reg_create(struct daemon *d, json_object *o, int netns_fd,
+		      struct moat_err *err)
+{
+	struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
+	struct moat_resolver_key key;
+	socklen_t clen = sizeof(__u64);
+	json_object *x;
+	struct reg *r;
+	int port, ret;
+
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		close(netns_fd);
+		return -ENOMEM;
+	}
+	r->netns_fd = netns_fd;
+	r->udp4.fd = r->tcp4.fd = r->udp6.fd = r->tcp6.fd = -1;
+	policy_init(&r->spec);
+	if (!json_object_object_get_ex(o, "cgroup_id", &x) ||
+	    !(r->cg_id = json_object_get_uint64(x)) ||
+	    !json_object_object_get_ex(o, "cgroup", &x)) {
+		snprintf(err->msg, sizeof(err->msg), "cgroup_id and cgroup are required");
+		ret = -EINVAL;
+		goto fail;
+	}
+	snprintf(r->rel, sizeof(r->rel), "%s", json_object_get_string(x));
+	ret = control_policy_parse(o, &r->spec, err);
+	if (ret)
+		goto fail;
+	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)
+		if (!parse_upstream(r->spec.dns.upstream[i], &r->up[r->n_up]))
+			r->n_up++;
+	if (!r->n_up && d->default_upstream &&
+	    !parse_upstream(d->default_upstream, &r->up[0]))
+		r->n_up = 1;
+
+	port = listen_pair(d, r, AF_INET, &r->udp4, &r->tcp4);
+	if (port < 0) {
+		ret = port;
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot listen on 127.0.0.1 in the netns: %s", strerror(-ret));
+		goto fail;
+	}
+	res.port4 = htons(port);
+	port = listen_pair(d, r, AF_INET6, &r->udp6, &r->tcp6);
+	if (port > 0) {	/* no IPv6 in the netns: v6 DNS fails closed */
+		memcpy(res.addr6, &in6addr_loopback, 16);
+		res.port6 = htons(port);
+	}
+	if (getsockopt(r->udp4.fd, SOL_SOCKET, SO_NETNS_COOKIE,
+		       &r->netns_cookie, &clen)) {
+		ret = -errno;
+		snprintf(err->msg, sizeof(err->msg), "SO_NETNS_COOKIE: %s", strerror(errno));
+		goto fail;
+	}
+	key = (struct moat_resolver_key){ r->cg_id, r->netns_cookie };
+	if (reg_find(d, r->cg_id, NULL))
+		reg_remove(d, r->cg_id);
+	if (bpf_map_update_elem(d->st.map[M_RESOLVERS], &key, &res, BPF_ANY)) {
+		ret = -errno;
+		snprintf(err->msg, sizeof(err->msg), "writing the resolver entry: %s",
+			 strerror(errno));
+		goto fail;
+	}
+	r->saved = json_object_get(o);
+	r->next = d->regs;
+	d->regs = r;
+	p_info("moat-bpfd: serving %s (policy '%s', %zu rule(s)) on 127.0.0.1:%u%s",
+	       r->rel, r->spec.name, policy_domain_rules(&r->spec), ntohs(res.port4),
+	       res.port6 ? " and [::1]" : "");
+	return 0;
+fail:
+	reg_free(d, r);
+	return ret;
+}
+
+static int persist(struct reg *r, int netns_fd)
+{
+	char p[PATH_MAX];
+	int err;
+
+	err = pin_netns(r->cg_id, netns_fd);
+	if (err)
+		return err;
+	path_of(p, sizeof(p), REG_DIR, r->cg_id);
+	return json_object_to_file_ext(p, r->saved, JSON_C_TO_STRING_PLAIN) ? -EIO : 0;
+}
+
+static void restore(struct daemon *d)
+{
+	struct dirent *de;
+	DIR *dir = opendir(REG_DIR);
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char p[PATH_MAX];
+		struct moat_err err = {};
+		unsigned long long id;
+		json_object *o;
+		int fd;
+
+		if (sscanf(de->d_name, "%llu.json", &id) != 1)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", REG_DIR, de->d_name);
+		o = json_object_from_file(p);
+		path_of(p, sizeof(p), NETNS_DIR, id);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (!o || fd < 0 || reg_create(d, o, fd, &err)) {
+			p_err("moat-bpfd: dropping registration %llu: %s", id,
+			      err.msg[0] ? err.msg : "unreadable");
+			if (fd >= 0 && !o)
+				close(fd);
+			reg_remove(d, id);
+		}
+		if (o)
+			json_object_put(o);
+	}
+	closedir(dir);
+}
+
+/* ---- control ---- */
+
+/* Peers must be root and outside every enforced cgroup. */
+static const char *peer_refused(struct daemon *d, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char p[64], line[PATH_MAX + 8], abs[PATH_MAX * 2];
+	const char *mnt = cgroup2_mount();
+	struct moat_cgroup cg;
+	FILE *f;
+	__u64 id;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid)
+		return "peer is not root";
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", cred.pid);
+	f = fopen(p, "re");
+	if (!f)
+		return "cannot read the peer's cgroup";
+	line[0] = 0;
+	while (fgets(line, sizeof(line), f) && strncmp(line, "0::", 3))
+		line[0] = 0;
+	fclose(f);
+	if (strncmp(line, "0::", 3) || !mnt)
+		return "peer has no cgroup2 membership";
+	line[strcspn(line, "\n")] = 0;
+	for (char *rel = line + 3; *rel; ) {
+		snprintf(abs, sizeof(abs), "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+		if (!cgroup_id_of(abs, &id) &&
+		    !bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg))
+			return "peer runs in an enforced cgroup";
+		char *slash = strrchr(rel, '/');
+
+		if (!slash || slash == rel) {
+			if (!strcmp(rel, "/"))
+				break;
+			rel[1] = 0;	/* check the root last */
+			continue;
+		}
+		*slash = 0;
+	}
+	return NULL;
+}
+
+static json_object *op_list(struct daemon *d)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	for (struct reg *r = d->regs; r; r = r->next) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "cgroup_id", json_object_new_uint64(r->cg_id));
+		json_object_object_add(e, "cgroup", json_object_new_string(r->rel));
+		json_object_object_add(e, "policy", json_object_new_string(r->spec.name));
+		json_object_object_add(e, "learned", json_object_new_int64(r->learned));
+		json_object_array_add(a, e);
+	}
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, "registrations", a);
+	json_object_object_add(o, "queries", json_object_new_uint64(d->n_query));
+	json_object_object_add(o, "refused", json_object_new_uint64(d->n_refused));
+	json_object_object_add(o, "forwarded", json_object_new_uint64(d->n_forwarded));
+	json_object_object_add(o, "servfail", json_object_new_uint64(d->n_servfail));
+	json_object_object_add(o, "malformed", json_object_new_uint64(d->n_malformed));
+	return o;
+}
+
+static json_object *error_reply(const char *msg)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+static void serve_control(struct daemon *d)
+{
+	json_object *msg = NULL, *reply = NULL, *op;
+	struct moat_err err = {};
+	const char *why, *name;
+	int fd, nfd = -1;
+
+	fd = accept4(d->control.fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	set_timeouts(fd, CLIENT_TIMEOUT_MS);
+	if ((why = peer_refused(d, fd))) {
+		reply = error_reply(why);
+		goto out;
+	}
+	if (control_recv(fd, &msg, &nfd) || !msg ||
+	    !json_object_object_get_ex(msg, "op", &op)) {
+		reply = error_reply("malformed request");
+		goto out;
+	}
+	name = json_object_get_string(op);
+	if (!strcmp(name, "register")) {
+		if (nfd < 0) {
+			reply = error_reply("register needs the netns as SCM_RIGHTS");
+			goto out;
+		}
+		int keep = dup(nfd);
+
+		if (reg_create(d, msg, nfd, &err)) {
+			close(keep);
+			reply = error_reply(err.msg[0] ? err.msg : "registration failed");
+		} else {
+			struct reg *r = d->regs;
+
+			if (persist(r, keep))
+				p_err("moat-bpfd: %s: cannot persist the registration "
+				      "(it will not survive a restart)", r->rel);
+			close(keep);
+			reply = json_object_new_object();
+			json_object_object_add(reply, "ok", json_object_new_boolean(1));
+		}
+		nfd = -1;
+	} else if (!strcmp(name, "unregister")) {
+		json_object *x;
+
+		if (json_object_object_get_ex(msg, "cgroup_id", &x))
+			reg_remove(d, json_object_get_uint64(x));
+		reply = json_object_new_object();
+		json_object_object_add(reply, "ok", json_object_new_boolean(1));
+	} else if (!strcmp(name, "list")) {
+		reply = op_list(d);
+	} else {
+		reply = error_reply("unknown op");
+	}
+out:
+	control_send(fd, reply, -1);
+	json_object_put(reply);
+	if (msg)
+		json_object_put(msg);
+	if (nfd >= 0)
+		close(nfd);
+	close(fd);
+}
+
+/* Registrations of cgroups that no longer exist (no poststop ran). */
+static void reap_regs(struct daemon *d)
+{
+	char abs[PATH_MAX * 2];
+	struct reg *r, *next;
+	__u64 id;
+
+	for (r = d->regs; r; r = next) {
+		next = r->next;
+		snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(), r->rel);
+		if (cgroup_id_of(abs, &id) || id != r->cg_id) {
+			p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
+			reg_remove(d, r->cg_id);
+		}
+	}
+}
+
+static void on_timer(struct daemon *d)
+{
+	__u64 ticks;
+
+	if (read(d->timer.fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	learn_gc(&d->st, boottime_ns());
+	if (++d->ticks % 5 == 0)
+		reap_regs(d);
+}
+
+static int setup(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct itimerspec its = { .it_interval.tv_sec = 1, .it_value.tv_sec = 1 };
+	sigset_t mask;
+	mode_t old;
+	int err;
+
+	if ((mkdir(REG_DIR, 0700) && errno != EEXIST) ||
+	    (mkdir(NETNS_DIR, 0700) && errno != EEXIST))
+		return -errno;
+	d->host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->host_netns < 0 || d->epfd < 0)
+		return -errno;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signal = (struct ev){ EV_SIGNAL, signalfd(-1, &mask, SFD_CLOEXEC), NULL };
+	d->timer = (struct ev){ EV_TIMER,
+		timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK), NULL };
+	if (d->signal.fd < 0 || d->timer.fd < 0 ||
+	    timerfd_settime(d->timer.fd, 0, &its, NULL))
+		return -errno;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
+	unlink(MOAT_CONTROL_SOCK);
+	d->control = (struct ev){ EV_CONTROL,
+		socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), NULL };
+	if (d->control.fd < 0)
+		return -errno;
+	old = umask(0177);	/* 0600 from the start: no window */
+	err = bind(d->control.fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old);
+	if (err || listen(d->control.fd, 16))
+		return err ?: -errno;
+	if ((err = ev_add(d, &d->control)) || (err = ev_add(d, &d->timer)) ||
+	    (err = ev_add(d, &d->signal)))
+		return err;
+	return 0;
+}
+
+int do_daemon(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dns-upstream", required_argument, NULL, 'u' },
+		{ 0 }
+	};
+	struct daemon d = { .epfd = -1, .host_netns = -1 };
+	struct epoll_event evs[16];
+	bool foreground = false, check = false;
+	struct upstream u;
+	int opt, err;
+
+	optind = 0;
+	argc++;
+	argv--;	/* getopt wants the command name in argv[0] */
+	while ((opt = getopt_long(argc, argv, "dnv", opts, NULL)) >= 0) {
+		switch (opt) {
+		case 'd': foreground = true; break;
+		case 'n': check = true; break;
+		case 'v': verbose++; break;
+		case 'u':
+			if (parse_upstream(optarg, &u)) {
+				p_err("--dns-upstream: '%s' is not ADDR, ADDR:PORT or [ADDR6]:PORT",
+				      optarg);
+				return -EINVAL;
+			}
+			d.default_upstream = optarg;
+			break;
+		default:
+			p_err("usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR]");
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		p_err("daemon: unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (check) {
+		p_info("moat-bpfd: configuration OK");
+		return 0;
+	}
+	state_init(&d.st);
+	/* hold the writers' lock only while loading */
+	err = state_lock(&d.st);
+	if (!err)
+		err = state_open(&d.st, true);
+	if (d.st.lock_fd >= 0) {
+		close(d.st.lock_fd);
+		d.st.lock_fd = -1;
+	}
+	if (err) {
+		p_errno(err, "opening the pinned state");
+		return err;
+	}
+	err = setup(&d);
+	if (err) {
+		p_errno(err, "setting up the daemon");
+		goto out;
+	}
+	if (!foreground && daemon(0, 0)) {
+		err = -errno;
+		goto out;
+	}
+	restore(&d);
+	p_info("moat-bpfd: listening on %s", MOAT_CONTROL_SOCK);
+	while (!d.stop) {
+		int n = epoll_wait(d.epfd, evs, 16, -1);
+
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ev *ev = evs[i].data.ptr;
+
+			switch (ev->kind) {
+			case EV_CONTROL: serve_control(&d); break;
+			case EV_TIMER: on_timer(&d); break;
+			case EV_SIGNAL: d.stop = true; break;
+			case EV_UDP: serve_udp(&d, ev->reg, ev->fd); break;
+			case EV_TCP: serve_tcp(&d, ev->reg, ev->fd); break;
+			}
+		}
+	}
+	p_info("moat-bpfd: stopping; registrations stay in %s", REG_DIR);
+out:
+	while (d.regs) {
+		struct reg *r = d.regs;
+
+		d.regs = r->next;
+		reg_free(&d, r);	/* resolver entries stay: DNS fails closed */
+	}
+	unlink(MOAT_CONTROL_SOCK);
+	state_close(&d.st);
+	return err;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * DNS messages for the resolver: read a workload's query, answer it
+ * locally with an rcode, check the upstream answer and learn the
+ * addresses it hands out. Every message is decoded and encoded by ldns;
+ * this header keeps ldns types out of its callers.
+ *
+ * Names are passed around in presentation form as ldns prints them, lower
+ * case, without the trailing dot ("" is the root). A label byte that is
+ * not printable or is a dot comes out escaped ("a\.b", "\032"), so the
+ * string maps back to exactly one wire name.
+ */
+#ifndef MOAT_DNS_H
+#define MOAT_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct moat_rule;
+
+/* 255 wire octets with every byte escaped as \DDD, plus NUL. */
+#define DNS_NAME_STR_LEN	1024
+/* CNAME hops followed from the query name before giving up. */
+#define DNS_MAX_CNAME_CHAIN	16
+/* UDP payload size advertised in the OPT record of local answers. */
+#define DNS_EDNS_UDP_SIZE	1232
+
+/* The rcodes the resolver answers with itself (RFC 1035, 4.1.1). */
+#define DNS_RCODE_NOERROR	0
+#define DNS_RCODE_FORMERR	1
+#define DNS_RCODE_SERVFAIL	2
+#define DNS_RCODE_NXDOMAIN	3
+#define DNS_RCODE_NOTIMP	4
+#define DNS_RCODE_REFUSED	5
+
+struct dns_question {
+	uint16_t id;
+	uint16_t qtype;
+	uint16_t qclass;
+	bool has_edns;			/* the query carried an OPT record */
+	uint16_t edns_udp_size;		/* its payload size; 0 without EDNS */
+	char qname[DNS_NAME_STR_LEN];	/* see the top of this file */
+};
+
+struct dns_addr {
+	int family;			/* AF_INET or AF_INET6 */
+	uint8_t addr[16];		/* network order; IPv4 in addr[0..3] */
+	uint32_t ttl_s;
+};
+
+/*
+ * A standard query: QR clear, opcode QUERY, exactly one question, no
+ * answer or authority records, no TSIG. Returns 0, -EBADMSG (not a valid
+ * query) or -EOPNOTSUPP (a valid message with another opcode).
+ *
+ * Bytes after the last record are ignored (ldns_wire2pkt does not report
+ * them): forward a message re-encoded from the parsed one, not the bytes
+ * received, if that matters.
+ */
+int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q);
+
+/*
+ * Build the response to @query with @rcode (0..15): same id, opcode, RD
+ * and CD, QR and RA set, the question copied as sent when there is
+ * exactly one, and an OPT record (payload DNS_EDNS_UDP_SIZE, DO copied)
+ * when the query had one. Any message with QR clear is answered, so
+ * FORMERR and NOTIMP can be sent too. *outlen is the size of @out on
+ * entry and the length of the response on return.
+ * Returns 0, -EINVAL (rcode), -EBADMSG (not a query), -ENOSPC or -ENOMEM.
+ */
+int dns_reply_rcode(const uint8_t *query, size_t qlen, int rcode,
+		    uint8_t *out, size_t *outlen);
+
+/*
+ * The upstream answer belongs to @q: QR set, opcode QUERY, same id and a
+ * single question with the same name (case-insensitive), type and class.
+ * Returns 0 or -EBADMSG.
+ */
+int dns_answer_check(const uint8_t *pkt, size_t len,
+		     const struct dns_question *q);
+
+/*
+ * The addresses an answer hands out for @qname, from the ANSWER section
+ * only: the CNAME chain is followed from @qname (at most
+ * DNS_MAX_CNAME_CHAIN hops, a loop ends it), and for every owner on it the
+ * A and AAAA records and the ipv4hint/ipv6hint of SVCB/HTTPS records in
+ * ServiceMode are taken; records of any other owner or class are ignored.
+ * An address's TTL is the smallest of its record's TTL and the TTLs of
+ * the CNAMEs leading to it (TTLs above 2^31 - 1 count as 0, RFC 2181).
+ * An address given twice is listed once, with the larger TTL.
+ * *truncated is the TC bit.
+ * Returns 0, -EBADMSG, -EINVAL (@qname is not a name), -ENOMEM, or -E2BIG
+ * when there are more than @max addresses (out[] then holds the first @max
+ * and *n == @max).
+ */
+int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
+		     struct dns_addr *out, size_t max, size_t *n,
+		     unsigned int *truncated);
+
+/*
+ * A domain rule against a name (any case, trailing dot or not).
+ * RULE_DOMAIN: the name itself. RULE_WILDCARD (stored without "*."): any
+ * name strictly below it, at any depth; never the name itself. Labels are
+ * compared whole, so example.com does not cover badexample.com. Other rule
+ * kinds and names that are not valid never match.
+ */
+bool domain_rule_match(const struct moat_rule *r, const char *qname);
+
+#endif /* MOAT_DNS_H */

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <ifaddrs.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include "learn.h"
+#include "state.h"
+
+__u64 boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static bool special_addr(const struct learned_addr *a)
+{
+	if (a->family == AF_INET) {
+		__u32 v = ntohl(*(const __u32 *)a->addr);
+
+		return (v >> 24) == 127 || (v >> 24) == 0 ||
+		       (v >> 16) == 0xa9fe ||	/* 169.254/16 */
+		       (v >> 28) == 0xe || v == 0xffffffff;
+	}
+	const struct in6_addr *in6 = (const struct in6_addr *)a->addr;
+
+	return IN6_IS_ADDR_LOOPBACK(in6) || IN6_IS_ADDR_UNSPECIFIED(in6) ||
+	       IN6_IS_ADDR_LINKLOCAL(in6) || IN6_IS_ADDR_MULTICAST(in6) ||
+	       IN6_IS_ADDR_V4MAPPED(in6);
+}
+
+static bool host_addr(const struct learned_addr *a)
+{
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifa))
+		return true;	/* cannot tell: refuse */
+	for (i = ifa; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != a->family)
+			continue;
+		if (a->family == AF_INET)
+			found = !memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+					a->addr, 4);
+		else
+			found = !memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+					a->addr, 16);
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
+bool learn_refused(struct moat_state *st, __u32 pid,
+		   const struct learned_addr *a)
+{
+	struct moat_addr_val v;
+
+	if (special_addr(a) || host_addr(a))
+		return true;
+	if (a->family == AF_INET) {
+		struct moat_lpm4_key k = { .prefixlen = 64, .policy_id = htonl(pid) };
+
+		memcpy(&k.addr, a->addr, 4);
+		return !bpf_map_lookup_elem(st->map[M_DENY4], &k, &v);
+	}
+	struct moat_lpm6_key k = { .prefixlen = 160, .policy_id = htonl(pid) };
+
+	memcpy(k.addr, a->addr, 16);
+	return !bpf_map_lookup_elem(st->map[M_DENY6], &k, &v);
+}
+
+int ranges_add(struct moat_addr_val *v, __u8 protos, __u16 first, __u16 last)
+{
+	for (__u32 i = 0; i < v->n_ranges; i++) {
+		struct moat_port_range *r = &v->ranges[i];
+
+		if ((r->protos & protos) == protos && r->first <= first &&
+		    r->last >= last)
+			return 0;	/* already covered */
+		/* same protocols, overlapping or adjacent: widen */
+		if (r->protos == protos && first <= (__u32)r->last + 1 &&
+		    (__u32)last + 1 >= r->first) {
+			r->first = first < r->first ? first : r->first;
+			r->last = last > r->last ? last : r->last;
+			return 0;
+		}
+	}
+	if (v->n_ranges >= MOAT_MAX_PORT_RANGES)
+		return -ENOSPC;
+	v->ranges[v->n_ranges++] = (struct moat_port_range){
+		.first = first, .last = last, .protos = protos,
+	};
+	return 0;
+}
+
+static int key_of(__u32 pid, const struct learned_addr *a, void *key, int *map)
+{
+	if (a->family == AF_INET) {
+		struct moat_exact4_key *k = key;
+
+		memset(k, 0, sizeof(*k));
+		k->policy_id = pid;
+		memcpy(&k->addr, a->addr, 4);
+		*map = M_EXACT4;
+	} else {
+		struct moat_exact6_key *k = key;
+
+		memset(k, 0, sizeof(*k));
+		k->policy_id = pid;
+		memcpy(k->addr, a->addr, 16);
+		*map = M_EXACT6;
+	}
+	return 0;
+}
+
+int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
+		const struct moat_addr_val *add, bool may_create, bool *created)
+{
+	unsigned char key[sizeof(struct moat_exact6_key)];
+	struct moat_addr_val v = {};
+	int map, err;
+
+	key_of(pid, a, key, &map);
+	*created = bpf_map_lookup_elem(st->map[map], key, &v) != 0;
+	if (!*created && !(v.flags & MOAT_AV_LEARNED))
+		return 0;	/* a rule's entry: never expires, keep it */
+	if (*created && !may_create)
+		return -EDQUOT;
+	for (__u32 i = 0; i < add->n_ranges; i++) {
+		err = ranges_add(&v, add->ranges[i].protos, add->ranges[i].first,
+				 add->ranges[i].last);
+		if (err)
+			return err;
+	}
+	v.flags |= MOAT_AV_LEARNED;
+	if (add->expires_ns > v.expires_ns)
+		v.expires_ns = add->expires_ns;
+	if (bpf_map_update_elem(st->map[map], key, &v, BPF_ANY))
+		return errno == E2BIG || errno == ENOMEM ? -E2BIG : -errno;
+	return 0;
+}
+
+static long scan(struct moat_state *st, int map, size_t ks, __u64 now,
+		 __u32 count_pid)
+{
+	unsigned char key[sizeof(struct moat_exact6_key)];
+	unsigned char next[sizeof(struct moat_exact6_key)];
+	struct moat_addr_val v;
+	void *prev = NULL;
+	long n = 0;
+	bool del;
+
+	while (!bpf_map_get_next_key(st->map[map], prev, next)) {
+		memcpy(key, next, ks);
+		prev = key;
+		if (bpf_map_lookup_elem(st->map[map], key, &v) ||
+		    !(v.flags & MOAT_AV_LEARNED))
+			continue;
+		if (count_pid) {
+			n += *(__u32 *)key == count_pid;
+			continue;
+		}
+		del = v.expires_ns && v.expires_ns < now;
+		/* deleting the current key restarts a hash walk: fine, rare */
+		if (del && !bpf_map_delete_elem(st->map[map], key)) {
+			n++;
+			prev = NULL;
+		}
+	}
+	return n;
+}
+
+long learn_gc(struct moat_state *st, __u64 now)
+{
+	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), now, 0) +
+	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), now, 0);
+}
+
+long learn_count(struct moat_state *st, __u32 pid)
+{
+	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), 0, pid) +
+	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), 0, pid);
+}
