@@ -133,3 +133,44 @@ clean:
 	rm -rf $(OUTPUT)
 
 -include $(wildcard $(OUTPUT)/user/*.d $(OUTPUT)/tests/*/*.d $(OUTPUT)/tests/*.d)
+
+# libFuzzer harness of the DNS code (tests/fuzz/), built by clang with
+# libclang-rt. `fuzz` mutates a scratch copy of the corpus for
+# FUZZ_SECONDS and prints the final stats (number_of_executed_units);
+# `fuzz-replay` runs each corpus file once, for CI; `fuzz-corpus`
+# regenerates the committed seed files.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(OUTPUT)/fuzz
+FUZZ_BIN := $(FUZZ_DIR)/fuzz_dns
+FUZZ_CORPUS := tests/fuzz/corpus
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Wall -Wextra -Werror -std=gnu11 \
+	-Iinclude -Iuser -D_GNU_SOURCE
+FUZZ_LDNS = $(shell $(PKG_CONFIG) --cflags --libs ldns)
+
+.PHONY: fuzz fuzz-replay fuzz-corpus
+
+$(FUZZ_DIR):
+	$(Q)mkdir -p $@
+
+$(FUZZ_BIN): tests/fuzz/fuzz_dns.c user/dns.c user/dns.h user/policy.h \
+	     include/*.h | $(FUZZ_DIR)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz/fuzz_dns.c user/dns.c \
+		$(FUZZ_LDNS) -o $@
+
+$(FUZZ_DIR)/gen_corpus: tests/fuzz/gen_corpus.c | $(FUZZ_DIR)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(FUZZ_LDNS) -o $@
+
+fuzz: $(FUZZ_BIN)
+	$(Q)rm -rf $(FUZZ_DIR)/corpus && cp -r $(FUZZ_CORPUS) $(FUZZ_DIR)/corpus
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
+
+fuzz-replay: $(FUZZ_BIN)
+	$(FUZZ_BIN) $(wildcard $(FUZZ_CORPUS)/*)
+
+fuzz-corpus: $(FUZZ_DIR)/gen_corpus
+	$(Q)mkdir -p $(FUZZ_CORPUS)
+	$(FUZZ_DIR)/gen_corpus $(FUZZ_CORPUS)

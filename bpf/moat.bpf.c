@@ -7,6 +7,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include "moat_abi.h"
 
 #define AF_INET		2
@@ -147,42 +148,54 @@ static __always_inline bool is_loopback(const struct moat_dst *d)
 	       (!d->addr[3] || d->addr[3] == bpf_htonl(1));
 }
 
-/* Find the nearest registered cgroup of the socket, deepest first. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * Find the nearest registered cgroup of the socket, deepest first. The
+ * socket's cgroup is the one it was created in (sk_cgrp_data), which is
+ * also the cgroup whose programs are running; the caller's cgroup may
+ * differ after a migration. No helper returns it in sock_addr programs on
+ * the kernels we target, so it is read through a read-only cast.
+ */
 static __always_inline int lookup_policy(struct bpf_sock_addr *ctx,
 					 struct moat_ctx *mc)
 {
-	struct moat_sock *s;
 	struct moat_cgroup *cg;
 	struct moat_policy *pol;
-	__u32 depth;
+	struct cgroup *cgrp;
+	struct sock *sk;
 
-	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0, 0);
-	if (!s || (s->flags & MOAT_SK_TOO_DEEP))
+	sk = bpf_rdonly_cast(ctx->sk, bpf_core_type_id_kernel(struct sock));
+	cgrp = sk->sk_cgrp_data.cgroup;
+	if (!cgrp)
 		return MOAT_R_DENY_NO_SOCK_INFO;
-	depth = s->depth;
-	if (depth == 0 || depth > MOAT_MAX_CGROUP_DEPTH)
-		return MOAT_R_DENY_NO_SOCK_INFO;
-	mc->cgroup_id = s->cgroup_ids[(depth - 1) & (MOAT_MAX_CGROUP_DEPTH - 1)];
+	mc->cgroup_id = cgrp->kn->id;
 
-	for (int i = MOAT_MAX_CGROUP_DEPTH - 1; i >= 0; i--) {
-		__u64 id;
+	/*
+	 * Walk up through self.parent: the verifier refuses a variable index
+	 * into cgroup->ancestors[] through an untrusted pointer.
+	 */
+	for (int i = 0; i < MOAT_MAX_CGROUP_DEPTH; i++) {
+		__u64 id = cgrp->kn->id;
 
-		if (i >= depth)
-			continue;
-		id = s->cgroup_ids[i];
 		cg = bpf_map_lookup_elem(&moat_cgroups, &id);
-		if (!cg)
-			continue;
-		mc->owner_id = id;
-		mc->policy_id = cg->policy_id;
-		pol = bpf_map_lookup_elem(&moat_policies, &mc->policy_id);
-		if (!pol || pol->mode == MOAT_MODE_FREE)
+		if (cg) {
+			mc->owner_id = id;
+			mc->policy_id = cg->policy_id;
+			pol = bpf_map_lookup_elem(&moat_policies, &mc->policy_id);
+			if (!pol || pol->mode == MOAT_MODE_FREE)
+				return MOAT_R_DENY_NO_POLICY;
+			mc->mode = pol->mode;
+			mc->flags = pol->flags;
+			return MOAT_R_NONE;
+		}
+		if (!cgrp->self.parent)
 			return MOAT_R_DENY_NO_POLICY;
-		mc->mode = pol->mode;
-		mc->flags = pol->flags;
-		return MOAT_R_NONE;
+		/* self is the first member: the css is its cgroup */
+		cgrp = bpf_rdonly_cast(cgrp->self.parent,
+				       bpf_core_type_id_kernel(struct cgroup));
 	}
-	return MOAT_R_DENY_NO_POLICY;
+	return MOAT_R_DENY_NO_SOCK_INFO;	/* deeper than we look: fail closed */
 }
 
 static __always_inline struct moat_addr_val *
@@ -373,9 +386,10 @@ static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, int v6,
 		__builtin_memcpy(via.addr, r->addr6, sizeof(via.addr));
 		via.port = r->port6;
 	}
-	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0, 0);
+	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0,
+			       BPF_SK_STORAGE_GET_F_CREATE);
 	if (!s)
-		return MOAT_R_DENY_NO_SOCK_INFO;
+		return MOAT_R_DENY_NO_RESOLVER;
 	ctx_addr(ctx, v6, &s->dns_orig);
 	s->dns_via = via;
 	set_ctx_addr(ctx, v6, &via);
@@ -553,36 +567,5 @@ SEC("cgroup/getpeername6")
 int moat_getpeername6(struct bpf_sock_addr *ctx)
 {
 	dns_restore(ctx, 1);
-	return 1;
-}
-
-/*
- * Record the socket's cgroup and its ancestors while the creating task is
- * still in it: no helper returns a socket's cgroup in sock_addr programs on
- * the kernels we target, and the caller's cgroup is wrong after migration.
- */
-SEC("cgroup/sock_create")
-int moat_sock_create(struct bpf_sock *ctx)
-{
-	__u64 own = bpf_get_current_cgroup_id();
-	struct moat_sock *s;
-
-	s = bpf_sk_storage_get(&moat_sk, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!s)
-		return 1;	/* no record: sock_addr hooks fail closed */
-	s->flags = MOAT_SK_TOO_DEEP;
-	s->depth = 0;
-	for (int level = 0; level < MOAT_MAX_CGROUP_DEPTH; level++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-
-		if (!id)
-			break;
-		s->cgroup_ids[level] = id;
-		s->depth = level + 1;
-		if (id == own) {
-			s->flags = 0;
-			break;
-		}
-	}
 	return 1;
 }

@@ -5,9 +5,9 @@
  * explicit padding; tests/abi_check.c asserts the layout on both compilers.
  *
  * Matching semantics, in the order the programs apply them:
- *  1. The socket's policy: the socket's own cgroup and its ancestors, as
- *     recorded at cgroup/sock_create, deepest first; the first one present
- *     in moat_cgroups names the policy. None → deny (fail-closed).
+ *  1. The socket's policy: the cgroup the socket was created in and its
+ *     ancestors, deepest first; the first one present in moat_cgroups
+ *     names the policy. None → deny (fail-closed).
  *  2. DNS: when the policy has domain rules, TCP/UDP to port 53 at any
  *     address goes to the resolver registered for (policy cgroup, netns)
  *     in moat_resolvers, before any other rule; none registered → deny.
@@ -102,12 +102,8 @@ struct moat_sockaddr {
 	__u32 pad;
 };
 
-/* moat_sk: what cgroup/sock_create learned about a socket, per socket. */
+/* moat_sk: per-socket storage, created when a socket's DNS is redirected. */
 struct moat_sock {
-	/* [0] = the root cgroup ... [depth - 1] = the socket's own cgroup */
-	__u64 cgroup_ids[MOAT_MAX_CGROUP_DEPTH];
-	__u32 depth;			/* valid entries in cgroup_ids[] */
-	__u32 flags;			/* MOAT_SK_* */
 	struct moat_sockaddr dns_orig;	/* the DNS server the caller named */
 	struct moat_sockaddr dns_via;	/* the resolver it was sent to */
 };

@@ -33,8 +33,8 @@
 #endif
 /* Port ranges one map entry can carry (the union of every rule covering it). */
 #define MOAT_MAX_PORT_RANGES		8
-/* Deepest cgroup level whose ancestors are remembered per socket. */
-#define MOAT_MAX_CGROUP_DEPTH		16
+/* Deepest cgroup level judged; sockets of deeper cgroups are denied. */
+#define MOAT_MAX_CGROUP_DEPTH		32
 #define MOAT_POLICY_NAME_LEN		48
 
 /* Protocol bits in struct moat_port_range.protos. */
@@ -57,9 +57,6 @@
 /* struct moat_cgroup.flags */
 #define MOAT_CG_LINKED			(1 << 0)	/* programs attached here */
 
-/* struct moat_sock.flags */
-#define MOAT_SK_TOO_DEEP		(1 << 0)	/* deeper than MOAT_MAX_CGROUP_DEPTH */
-
 /* struct moat_addr_val.flags */
 #define MOAT_AV_DEFAULT_DENY		(1 << 0)	/* built-in deny (metadata) */
 #define MOAT_AV_LEARNED			(1 << 1)	/* written by the resolver */
@@ -79,7 +76,7 @@ enum moat_reason {
 	MOAT_R_DENY_DEFAULT,		/* built-in deny (cloud metadata) */
 	MOAT_R_DENY_NO_MATCH,		/* no allow rule matched */
 	MOAT_R_DENY_NO_POLICY,		/* enforced cgroup, no policy found */
-	MOAT_R_DENY_NO_SOCK_INFO,	/* socket not seen at creation */
+	MOAT_R_DENY_NO_SOCK_INFO,	/* socket's cgroup unknown or too deep */
 	MOAT_R_DENY_EXPIRED,		/* learned address past its deadline */
 	MOAT_R_DENY_PROTO,		/* protocol other than TCP/UDP */
 	MOAT_R_DNS_REDIRECT,		/* DNS sent to the cgroup's resolver */

@@ -42,7 +42,7 @@ int links_remove(__u64 id)
 	char p[512];
 	int err = 0;
 
-	/* reverse order: sock_create goes last, after every judge */
+	/* reverse order of creation */
 	for (int i = P__N - 1; i >= 0; i--) {
 		link_pin(p, sizeof(p), id, i);
 		err = unpin_one(p) ?: err;
