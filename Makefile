@@ -125,9 +125,12 @@ vmlinux:
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/moat-bpf
 	install -d -m 0755 $(DESTDIR)/etc/moat-bpf/policies
+	install -D -m 0644 tools/systemd/moat-bpfd.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/moat-bpfd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/moat-bpf
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/moat-bpfd.service
 
 clean:
 	rm -rf $(OUTPUT)
