@@ -174,7 +174,7 @@ attach() {
 # called in a condition runs without set -e).
 run_point() {
 	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0 f
-	local s0 s1 c0 c1 m0 m1 k1 k2 k3
+	local c0 c1 m0 m1 k1 k2
 	local -A row id
 
 	t0=$(date +%s.%N)
@@ -207,24 +207,22 @@ run_point() {
 
 	# kernel-side cost: KROUNDS more A rounds per protocol with stats on;
 	# the median of the per-round ns/call
-	for p in moat_sock_create moat_connect4 moat_sendmsg4; do
+	for p in moat_connect4 moat_sendmsg4; do
 		id[$p]=$(prog_id "$p")
 	done
 	: >"$out/kern"
 	echo 1 >"$stats"
 	for r in $(seq "$KROUNDS"); do
-		s0=$(kstat "${id[moat_sock_create]}")
 		c0=$(kstat "${id[moat_connect4]}")
 		measure tcp "$cgA" "${iter[tcp]}" >/dev/null
-		s1=$(kstat "${id[moat_sock_create]}")
 		c1=$(kstat "${id[moat_connect4]}")
 		m0=$(kstat "${id[moat_sendmsg4]}")
 		measure udp "$cgA" "${iter[udp]}" >/dev/null
 		m1=$(kstat "${id[moat_sendmsg4]}")
-		echo "$(kdelta "$s0" "$s1") $(kdelta "$c0" "$c1") $(kdelta "$m0" "$m1")" >>"$out/kern"
+		echo "$(kdelta "$c0" "$c1") $(kdelta "$m0" "$m1")" >>"$out/kern"
 	done
 	echo "$stats_old" >"$stats"
-	for f in 1 2 3; do
+	for f in 1 2; do
 		read -r "k$f" _ < <(awk -v f="$f" '{ print $f }' "$out/kern" | qstats)
 	done
 
@@ -235,8 +233,8 @@ run_point() {
 		return
 	fi
 	cat "$out/rounds.tmp" >>"$rounds_csv"
-	echo "${row[tcp]},1.03,$k1,$k2" >>"$csv"
-	echo "${row[udp]},1.10,$k1,$k3" >>"$csv"
+	echo "${row[tcp]},1.03,$k1" >>"$csv"
+	echo "${row[udp]},1.10,$k2" >>"$csv"
 }
 
 # --- setup -------------------------------------------------------------------
@@ -255,7 +253,7 @@ done
 
 csv=$out/results.csv
 rounds_csv=$out/rounds.csv
-echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_sock_create_ns,kern_hook_ns" >"$csv"
+echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_hook_ns" >"$csv"
 echo "kind,n_fill,proto,round,a_ns,b_ns" >"$rounds_csv"
 
 # --- the runs ----------------------------------------------------------------
@@ -280,13 +278,13 @@ report() {
 	echo "moat-bpf bench: A = enforced cgroup, B = unenforced; ratio = median of per-round A/B"
 	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS ABBA rounds per point"
 	echo "goals (on the median ratio): TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
-	echo "kern = program ns/call from bpf_stats, median of $KROUNDS A rounds (tcp: sock_create + connect4, udp: sendmsg4)"
+	echo "kern = program ns/call from bpf_stats, median of $KROUNDS A rounds (tcp: connect4, udp: sendmsg4)"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
 	echo
 	awk -F, 'NR > 1 {
 		verdict = $8 <= $14 ? "ok" : "OVER"
-		kern = $3 == "tcp" ? $15 + $16 : $16
-		split_kern = $3 == "tcp" ? sprintf(" (%d + %d)", $15, $16) : ""
+		kern = $15
+		split_kern = ""
 		printf "%-5s %8s %-3s  A %6.0f  B %6.0f  ratio %.3f  CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal %s %-4s  kern %4d ns%s\n",
 			$1, $2, $3, $6, $7, $8, $11 * 100, $9, $10, $12, $13, $14, verdict, kern, split_kern
 	}' "$csv"
@@ -295,8 +293,8 @@ report() {
 	# smallest (within 20%: the round-to-round spread here is ~10-15%)
 	awk -F, 'NR > 1 {
 		k = $1 " " $3
-		if (!(k in first)) { first[k] = $16; fn[k] = $2; order[++nk] = k }
-		last[k] = $16; ln[k] = $2
+		if (!(k in first)) { first[k] = $15; fn[k] = $2; order[++nk] = k }
+		last[k] = $15; ln[k] = $2
 	}
 	END {
 		for (i = 1; i <= nk; i++) {
