@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# tools/testnet.sh up|down|status [PREFIX]
+# tools/testnet.sh up|down|status|dns-up|dns-down [PREFIX]
 #
 # A private two-namespace network for the end-to-end tests (run as root):
 #
@@ -11,10 +11,30 @@
 #   PREFIX-world   veth1 198.18.0.2/30  2001:db8:ff::2/64
 #                  lo: 198.51.100.7 198.51.100.8 203.0.113.9
 #                      2001:db8:1::7 2001:db8:1::8
+#                      198.51.100.53 2001:db8:1::53 (DNS, see dns-up)
 #
 # Every world host runs a TCP and a UDP echo server (moat-test-peer serve)
 # on ports 80, 443, 8080 and 53, logging one line per connection or
 # datagram to /run/moat-test/PREFIX/world.log.
+#
+# dns-up (after up; idempotent) starts dnsmasq in the world on
+# 198.51.100.53 and [2001:db8:1::53] port 53, UDP and TCP: the upstream of
+# the resolver tests. It never forwards (no upstream servers, authoritative
+# for .test), logs every query to /run/moat-test/PREFIX/dns/dnsmasq.log
+# ("query[A] allowed.test from 198.18.0.1"), and answers with TTL 1:
+#   allowed.test        A 198.51.100.7  AAAA 2001:db8:1::7  TXT "moat-ok"
+#   cname.test          CNAME allowed.test
+#   v6only.test         AAAA 2001:db8:1::8 (no A)
+#   blocked.test        A 198.51.100.8
+#   secret.exfil.blocked.test  TXT "leaked"
+#   example.test        A 203.0.113.9
+#   a.example.test      A 198.51.100.7
+#   x.y.example.test    A 198.51.100.8
+#   meta.test           A 169.254.169.254, A 198.51.100.7
+#   rot.test            from dns/hosts.d/rot.hosts (a hosts file), which
+#                       tests rewrite; dnsmasq rereads it on change
+#                       (inotify). Initially 198.51.100.8.
+# Any other name under .test is NXDOMAIN. dns-down stops it (down does too).
 #
 # Nothing here reaches outside the two namespaces. Processes are put into a
 # namespace with nsenter --net (never `ip netns exec`, which remounts /sys
@@ -30,7 +50,7 @@ die() {
 }
 
 usage() {
-	echo "usage: $0 up|down|status [PREFIX]" >&2
+	echo "usage: $0 up|down|status|dns-up|dns-down [PREFIX]" >&2
 	exit 2
 }
 
@@ -54,6 +74,13 @@ world_pid=$state/world.pid
 world_hosts4=(198.51.100.7 198.51.100.8 203.0.113.9)
 world_hosts6=(2001:db8:1::7 2001:db8:1::8)
 world_ports=(80 443 8080 53)
+dns_host4=198.51.100.53
+dns_host6=2001:db8:1::53
+dns_dir=$state/dns
+dns_log=$dns_dir/dnsmasq.log
+dns_pid=$dns_dir/dnsmasq.pid
+dns_hostsdir=$dns_dir/hosts.d
+dnsmasq=${DNSMASQ:-/usr/sbin/dnsmasq}
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 
@@ -103,6 +130,7 @@ stop_server() {
 }
 
 do_down() {
+	dns_stop
 	stop_server
 	for ns in "$client_ns" "$world_ns"; do
 		if [ -e "/run/netns/$ns" ]; then
@@ -189,6 +217,9 @@ do_up() {
 	for h in "${world_hosts6[@]}"; do
 		ip -n "$world_ns" addr add "$h/128" dev lo nodad
 	done
+	# The DNS upstream's addresses (no echo server: dns-up serves them).
+	ip -n "$world_ns" addr add "$dns_host4/32" dev lo
+	ip -n "$world_ns" addr add "$dns_host6/128" dev lo nodad
 
 	# Only the test networks: no default route, nothing else reachable.
 	ip -n "$client_ns" route add 198.51.100.0/24 via 198.18.0.2 dev veth0
@@ -197,6 +228,77 @@ do_up() {
 
 	wait_no_tentative
 	start_server
+}
+
+dns_alive() {
+	local pid
+	[ -s "$dns_pid" ] || return 1
+	pid=$(cat "$dns_pid")
+	running "$pid" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--log-facility=$dns_log"
+}
+
+dns_stop() {
+	local pid _
+	if dns_alive; then
+		pid=$(cat "$dns_pid")
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do
+			running "$pid" || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$dns_pid"
+}
+
+do_dns_up() {
+	local _ args
+	is_up || die "the test network is not up (run '$0 up $prefix' first)"
+	[ -x "$dnsmasq" ] || die "$dnsmasq not found (Debian package dnsmasq-base)"
+	if dns_alive; then
+		return 0
+	fi
+	# A network made by an older version of this script lacks them.
+	ip -n "$world_ns" addr replace "$dns_host4/32" dev lo
+	ip -n "$world_ns" addr replace "$dns_host6/128" dev lo nodad
+	mkdir -p "$dns_hostsdir"
+	echo "198.51.100.8 rot.test" >"$dns_hostsdir/rot.hosts"
+	printf '%s\n' "169.254.169.254 meta.test" "198.51.100.7 meta.test" \
+		>"$dns_dir/static.hosts"
+	: >"$dns_log"
+	args=(
+		--keep-in-foreground --conf-file=/dev/null --user=root
+		--pid-file="$dns_pid"
+		--no-resolv --no-hosts --no-poll --no-ident
+		--bind-interfaces --port=53
+		--listen-address="$dns_host4" --listen-address="$dns_host6"
+		--log-queries --log-facility="$dns_log"
+		--local=/test/ --local-ttl=1
+		--host-record=allowed.test,198.51.100.7,2001:db8:1::7
+		--cname=cname.test,allowed.test
+		--host-record=v6only.test,2001:db8:1::8
+		--host-record=blocked.test,198.51.100.8
+		--host-record=example.test,203.0.113.9
+		--host-record=a.example.test,198.51.100.7
+		--host-record=x.y.example.test,198.51.100.8
+		--txt-record=allowed.test,moat-ok
+		--txt-record=secret.exfil.blocked.test,leaked
+		--addn-hosts="$dns_dir/static.hosts"
+		--hostsdir="$dns_hostsdir"
+	)
+	# As the world server: own session, output to a file, no lock fd.
+	setsid nsenter --net="/run/netns/$world_ns" "$dnsmasq" "${args[@]}" \
+		</dev/null >"$dns_dir/dnsmasq.out" 2>&1 9>&- &
+	for _ in $(seq 100); do
+		if dns_alive && grep -q "read $dns_hostsdir/rot.hosts" "$dns_log"; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	cat "$dns_dir/dnsmasq.out" "$dns_log" >&2 || true
+	dns_stop
+	die "dnsmasq did not become ready"
 }
 
 do_status() {
@@ -216,5 +318,7 @@ case $action in
 up) do_up ;;
 down) do_down ;;
 status) do_status ;;
+dns-up) do_dns_up ;;
+dns-down) dns_stop ;;
 *) usage ;;
 esac

@@ -91,6 +91,7 @@ struct daemon {
 };
 
 static __u8 buf_q[DNS_MSG_BYTES], buf_a[DNS_MSG_BYTES + 2];
+static __u8 buf_fwd[DNS_MSG_BYTES];
 
 static int parse_upstream(const char *s, struct upstream *u)
 {
@@ -361,9 +362,16 @@ static int answer(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 			DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
 		goto rcode;
 	}
+	/* forward what was parsed, not what was received */
+	size_t flen = sizeof(buf_fwd);
+
+	if (dns_query_canonical(q, qlen, buf_fwd, &flen)) {
+		d->n_malformed++;
+		return -EBADMSG;
+	}
 	for (int i = 0; i < r->n_up; i++) {
-		err = tcp ? forward_tcp(d, r, &r->up[i], q, qlen, alen) :
-			    forward_udp(d, r, &r->up[i], q, qlen, alen);
+		err = tcp ? forward_tcp(d, r, &r->up[i], buf_fwd, flen, alen) :
+			    forward_udp(d, r, &r->up[i], buf_fwd, flen, alen);
 		if (!err)
 			err = dns_answer_check(buf_a, *alen, &qu);
 		if (!err)

@@ -116,6 +116,30 @@ out:
 	return err;
 }
 
+int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
+			size_t *outlen)
+{
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	ldns_pkt *p;
+	int err;
+
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	if (ldns_pkt2wire(&wire, p, &wlen) != LDNS_STATUS_OK) {
+		err = -ENOMEM;
+	} else if (wlen > *outlen) {
+		err = -ENOSPC;
+	} else {
+		memcpy(out, wire, wlen);
+		*outlen = wlen;
+	}
+	free(wire);
+	ldns_pkt_free(p);
+	return err;
+}
+
 int dns_reply_rcode(const uint8_t *query, size_t qlen, int rcode,
 		    uint8_t *out, size_t *outlen)
 {
@@ -147,18 +171,19 @@ int dns_reply_rcode(const uint8_t *query, size_t qlen, int rcode,
 	ldns_pkt_set_ra(rp, true);
 	ldns_pkt_set_rcode(rp, (uint8_t)rcode);
 
-	/* Two or more questions: answered with none (a FORMERR, surely). */
+	/* Not exactly one question (a FORMERR case): the answer has none. */
 	qr = single_question(qp);
 	if (qr) {
 		copy = ldns_rr_clone(qr);
-		if (!copy || !ldns_pkt_push_rr(rp, LDNS_SECTION_QUESTION, copy)) {
+		if (!copy ||
+		    !ldns_pkt_push_rr(rp, LDNS_SECTION_QUESTION, copy)) {
 			ldns_rr_free(copy);
 			err = -ENOMEM;
 			goto out_reply;
 		}
 	}
 	if (ldns_pkt_edns(qp)) {
-		/* A non-zero size is what makes ldns_pkt2wire() emit the OPT. */
+		/* A non-zero size makes ldns_pkt2wire() emit the OPT. */
 		ldns_pkt_set_edns_udp_size(rp, DNS_EDNS_UDP_SIZE);
 		/* RFC 3225, 3: the DO bit of the query is copied. */
 		ldns_pkt_set_edns_do(rp, ldns_pkt_edns_do(qp));
@@ -252,12 +277,18 @@ static int rdf_addr(struct addr_set *s, const ldns_rdf *rdf, uint32_t ttl_s)
 {
 	if (!rdf)
 		return 0;
-	if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_A && ldns_rdf_size(rdf) == 4)
+	if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_A &&
+	    ldns_rdf_size(rdf) == 4)
 		return add_addr(s, AF_INET, ldns_rdf_data(rdf), ttl_s);
 	if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_AAAA &&
 	    ldns_rdf_size(rdf) == 16)
 		return add_addr(s, AF_INET6, ldns_rdf_data(rdf), ttl_s);
 	return 0;
+}
+
+static int family_of(size_t addr_len)
+{
+	return addr_len == 4 ? AF_INET : AF_INET6;
 }
 
 /*
@@ -309,7 +340,7 @@ static int svcb_hints(struct addr_set *s, const ldns_rr *rr, uint32_t ttl_s)
 			if (!pass)
 				continue;
 			for (size_t i = 0; i < vlen; i += step) {
-				err = add_addr(s, step == 4 ? AF_INET : AF_INET6,
+				err = add_addr(s, family_of(step),
 					       d + off + 4 + i, ttl_s);
 				if (err)
 					return err;
@@ -322,7 +353,7 @@ static int svcb_hints(struct addr_set *s, const ldns_rr *rr, uint32_t ttl_s)
 /* The chain of names the answer is about: the query name, then CNAMEs. */
 struct chain {
 	const ldns_rdf *name[DNS_MAX_CNAME_CHAIN + 1];
-	uint32_t ttl_s[DNS_MAX_CNAME_CHAIN + 1];	/* min CNAME TTL to it */
+	uint32_t ttl_s[DNS_MAX_CNAME_CHAIN + 1];	/* min CNAME TTL */
 	size_t len;
 };
 
@@ -354,7 +385,8 @@ static const ldns_rr *cname_of(const ldns_rr_list *an, const ldns_rdf *name)
 		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME ||
 		    ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN ||
 		    ldns_rr_rd_count(rr) != 1 ||
-		    ldns_rdf_get_type(ldns_rr_rdf(rr, 0)) != LDNS_RDF_TYPE_DNAME)
+		    ldns_rdf_get_type(ldns_rr_rdf(rr, 0)) !=
+		    LDNS_RDF_TYPE_DNAME)
 			continue;
 		if (ldns_dname_compare(ldns_rr_owner(rr), name) == 0)
 			return rr;

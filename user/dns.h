@@ -38,8 +38,8 @@ struct dns_question {
 	uint16_t id;
 	uint16_t qtype;
 	uint16_t qclass;
-	bool has_edns;			/* the query carried an OPT record */
-	uint16_t edns_udp_size;		/* its payload size; 0 without EDNS */
+	bool has_edns;			/* the query had an OPT record */
+	uint16_t edns_udp_size;		/* its payload size, else 0 */
 	char qname[DNS_NAME_STR_LEN];	/* see the top of this file */
 };
 
@@ -52,13 +52,22 @@ struct dns_addr {
 /*
  * A standard query: QR clear, opcode QUERY, exactly one question, no
  * answer or authority records, no TSIG. Returns 0, -EBADMSG (not a valid
- * query) or -EOPNOTSUPP (a valid message with another opcode).
+ * query), -EOPNOTSUPP (a valid message with another opcode) or -ENOMEM.
  *
  * Bytes after the last record are ignored (ldns_wire2pkt does not report
  * them): forward a message re-encoded from the parsed one, not the bytes
  * received, if that matters.
  */
 int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q);
+
+/*
+ * @pkt re-encoded from its parsed form: what is forwarded upstream, so
+ * bytes after the last record (which ldns ignores) never leave the host.
+ * *outlen is the size of @out on entry, the length on return. Returns 0,
+ * -EBADMSG, -ENOSPC or -ENOMEM.
+ */
+int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
+			size_t *outlen);
 
 /*
  * Build the response to @query with @rcode (0..15): same id, opcode, RD

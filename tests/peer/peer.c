@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * moat-test-peer: both ends of the end-to-end tests, libc only.
+ * moat-test-peer: both ends of the end-to-end tests. libc, plus ldns to
+ * build and read DNS messages (never by hand).
  *
  *   serve --log FILE [--netns PATH] [--tcp ADDR:PORT]... [--udp ADDR:PORT]...
  *   client [--cgroup DIR] [--netns PATH] [--move-to DIR] [--family 4|6|mapped]
  *          tcp|udp|udp-connect|tcp-fastopen ADDR PORT
  *   udp-responder [--cgroup DIR] [--netns PATH] [--ready FILE] BINDADDR PORT
  *   udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT
+ *   dns-query [--cgroup DIR] [--netns PATH] [--tcp|--udp-connect]
+ *             ADDR PORT NAME TYPE
+ *   dns-raw [--cgroup DIR] [--netns PATH] [--tcp] ADDR PORT HEX
+ *   resolve [--cgroup DIR] [--netns PATH] --resolv-conf FILE
+ *           [--family 4|6] [--connect PORT] NAME
  *
  * client, udp-responder and udp-ask print exactly one word on stdout:
  * "OK", "EPERM", "ERR <errno name>" or "TIMEOUT", and exit 0 for OK, 1 for
@@ -14,6 +20,29 @@
  * cgroup sock_addr program judges (connect, or sendto on an unconnected UDP
  * socket) failed with it; any other failing call prints "ERR <name>".
  * Diagnostics go to stderr.
+ *
+ * dns-query sends one query (RD set, class IN) for NAME and TYPE (A, AAAA,
+ * TXT, ...) to ADDR PORT: by default with sendto() on an unconnected UDP
+ * socket, with --udp-connect on a connected one, with --tcp over TCP. It
+ * prints the response's rcode and its answer section on one line, e.g.
+ *   NOERROR CNAME=allowed.test. A=198.51.100.7
+ *   REFUSED
+ * (exit 0), or EPERM (exit 1), or "ERR <why>" / TIMEOUT (exit 2). The
+ * reply must appear to come from ADDR PORT (recvfrom's source, or
+ * getpeername over TCP): "ERR FROM <addr>" otherwise.
+ *
+ * dns-raw sends the bytes HEX (hex digits) as one datagram, or with --tcp
+ * as they are on a new connection (no length prefix added), and prints
+ * "REPLY <n>" (the first reply's size), "NOREPLY" (nothing within 1 s),
+ * "EOF" (TCP closed), or EPERM / "ERR <errno>"; exit 0 unless EPERM or ERR.
+ *
+ * resolve runs getaddrinfo(NAME) in a private mount namespace where FILE
+ * is bind-mounted over /etc/resolv.conf; every nameserver named there must
+ * be loopback or a test network (the host's own resolver is never asked).
+ * It prints "OK ADDR..." (each address once, in getaddrinfo's order) or
+ * "ERR EAI_<name>"; with --connect PORT each address is followed by
+ * "=VERDICT", the result of a TCP client to ADDR PORT from the same
+ * process ("OK 198.51.100.7=OK 2001:db8:1::7=EPERM"). Exit 0 for OK.
  *
  * serve logs one line per TCP connection or UDP datagram to FILE:
  *   tcp 198.51.100.7:80 from 198.18.0.1:41234
@@ -23,8 +52,10 @@
  * SIGTERM or SIGINT.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -35,11 +66,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <ldns/ldns.h>
 
 #define PEER_MAX_SOCKS		128
 #define PEER_MAX_CONNS		256
@@ -49,6 +82,10 @@
 #define RESPONDER_WAIT_MS	5000
 #define CONN_IDLE_MS		5000	/* server drops silent connections */
 #define PING			"ping\n"
+#define DNS_WAIT_MS		4000	/* the resolver waits 2 s upstream */
+#define RAW_WAIT_MS		1000
+#define DNS_MAX_MSG		65535
+#define RESOLVE_LINE_BYTES	4096
 
 enum { EXIT_PEER_OK = 0, EXIT_PEER_EPERM = 1, EXIT_PEER_OTHER = 2 };
 
@@ -74,8 +111,12 @@ static int usage(void)
 		"       %s client [--cgroup DIR] [--netns PATH] [--move-to DIR] [--family 4|6|mapped]\n"
 		"              tcp|udp|udp-connect|tcp-fastopen ADDR PORT\n"
 		"       %s udp-responder [--cgroup DIR] [--netns PATH] [--ready FILE] BINDADDR PORT\n"
-		"       %s udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT\n",
-		prog, prog, prog, prog);
+		"       %s udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT\n"
+		"       %s dns-query [--cgroup DIR] [--netns PATH] [--tcp|--udp-connect] ADDR PORT NAME TYPE\n"
+		"       %s dns-raw [--cgroup DIR] [--netns PATH] [--tcp] ADDR PORT HEX\n"
+		"       %s resolve [--cgroup DIR] [--netns PATH] --resolv-conf FILE [--family 4|6]\n"
+		"              [--connect PORT] NAME\n",
+		prog, prog, prog, prog, prog, prog, prog);
 	return EXIT_PEER_OTHER;
 }
 
@@ -710,7 +751,18 @@ struct client_opts {
 	const char *move_to;
 	const char *ready;
 	enum family_opt family;
+	/* dns-query, dns-raw and resolve only */
+	bool tcp;
+	bool udp_connect;
+	const char *resolv_conf;
+	const char *connect_port;
 };
+
+/* Options the older commands do not take. */
+static bool dns_opts(const struct client_opts *o)
+{
+	return o->tcp || o->udp_connect || o->resolv_conf || o->connect_port;
+}
 
 /* Parse leading options; returns the index of the first positional. */
 static int parse_client_opts(int argc, char **argv, struct client_opts *o)
@@ -725,9 +777,21 @@ static int parse_client_opts(int argc, char **argv, struct client_opts *o)
 			i++;
 			break;
 		}
+		if (!strcmp(opt, "--tcp")) {
+			o->tcp = true;
+			continue;
+		}
+		if (!strcmp(opt, "--udp-connect")) {
+			o->udp_connect = true;
+			continue;
+		}
 		if (i + 1 >= argc)
 			return -1;
-		if (!strcmp(opt, "--cgroup")) {
+		if (!strcmp(opt, "--resolv-conf")) {
+			o->resolv_conf = argv[++i];
+		} else if (!strcmp(opt, "--connect")) {
+			o->connect_port = argv[++i];
+		} else if (!strcmp(opt, "--cgroup")) {
 			o->cgroup = argv[++i];
 		} else if (!strcmp(opt, "--netns")) {
 			o->netns = argv[++i];
@@ -877,7 +941,7 @@ static int cmd_client(int argc, char **argv)
 	int first, fd, type, err, one = 0;
 
 	first = parse_client_opts(argc, argv, &o);
-	if (first < 0 || argc - first != 3 || o.ready)
+	if (first < 0 || argc - first != 3 || o.ready || dns_opts(&o))
 		return usage_word();
 	mode = argv[first];
 	if (strcmp(mode, "tcp") && strcmp(mode, "tcp-fastopen") &&
@@ -941,7 +1005,7 @@ static int cmd_udp_responder(int argc, char **argv)
 
 	first = parse_client_opts(argc, argv, &o);
 	if (first < 0 || argc - first != 2 || o.move_to ||
-	    o.family != FAM_AUTO)
+	    o.family != FAM_AUTO || dns_opts(&o))
 		return usage_word();
 	err = target(argv[first], argv[first + 1], FAM_AUTO, &a);
 	if (err)
@@ -992,7 +1056,8 @@ static int cmd_udp_ask(int argc, char **argv)
 	int first, fd, err;
 
 	first = parse_client_opts(argc, argv, &o);
-	if (first < 0 || argc - first != 2 || o.move_to || o.ready)
+	if (first < 0 || argc - first != 2 || o.move_to || o.ready ||
+	    dns_opts(&o))
 		return usage_word();
 	err = target(argv[first], argv[first + 1], o.family, &a);
 	if (err)

@@ -90,10 +90,12 @@ static ldns_pkt *parse(const uint8_t *buf, size_t len)
 /* The presentation form of @p's only question, as sent (case kept). */
 static void question_str(const ldns_pkt *p, char *buf, size_t len)
 {
+	const ldns_rr *q;
 	char *s;
 
 	cr_assert_eq(ldns_pkt_qdcount(p), 1);
-	s = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)));
+	q = ldns_rr_list_rr(ldns_pkt_question(p), 0);
+	s = ldns_rdf2str(ldns_rr_owner(q));
 	cr_assert_not_null(s);
 	snprintf(buf, len, "%s", s);
 	free(s);
@@ -236,8 +238,9 @@ struct query_row {
 	uint16_t udp;
 };
 
-#define OK(n, t, c)	.ret = 0, .qname = (n), .qtype = LDNS_RR_TYPE_##t,	\
-			.qclass = LDNS_RR_CLASS_##c
+#define OK(n, t, c)						\
+	.ret = 0, .qname = (n), .qtype = LDNS_RR_TYPE_##t,		\
+	.qclass = LDNS_RR_CLASS_##c
 #define BAD(e)		.ret = (e)
 
 static const struct query_row queries[] = {
@@ -890,4 +893,22 @@ Test(dns, parsed_name_matches_rule)
 	cr_expect_not(domain_rule_match(&r, q.qname));
 	snprintf(r.domain, sizeof(r.domain), "example");
 	cr_expect(domain_rule_match(&r, q.qname));
+}
+
+/* Bytes after the last record never reach the upstream. */
+Test(dns_query_canonical, drops_trailing_bytes)
+{
+	uint8_t in[PKT_MAX + 16], out[PKT_MAX];
+	size_t n = put(query("allowed.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+			     LDNS_RD), in);
+	size_t olen = sizeof(out);
+
+	memcpy(in + n, "exfiltrated-data", 16);
+	cr_assert_eq(dns_query_canonical(in, n + 16, out, &olen), 0);
+	cr_assert_eq(olen, n);
+	cr_assert_arr_eq(out, in, n);
+	olen = 4;
+	cr_assert_eq(dns_query_canonical(in, n, out, &olen), -ENOSPC);
+	olen = sizeof(out);
+	cr_assert_eq(dns_query_canonical(in, 5, out, &olen), -EBADMSG);
 }
