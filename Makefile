@@ -70,6 +70,7 @@ $(OUTPUT)/lib.a: $(LIB_OBJS)
 $(BIN): $(OUTPUT)/user/main.o $(OUTPUT)/lib.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)ln -sf moat-bpf $(OUTPUT)/moat-runc
 
 $(OUTPUT)/tests/%.o: tests/%.c $(SKELS) | $(OUTPUT)/tests
 	$(Q)mkdir -p $(dir $@)
@@ -84,9 +85,10 @@ $(KTEST_BIN): $(patsubst tests/%.c,$(OUTPUT)/tests/%.o,$(KTEST_SRCS)) $(OUTPUT)/
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
 
+# The peer builds and reads its DNS messages with ldns.
 $(PEER_BIN): tests/peer/peer.c | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(shell $(PKG_CONFIG) --libs ldns) -o $@
 
 # ABI layout check, compiled by both compilers (see tests/abi_check.c).
 $(OUTPUT)/abi-check.bpf.o: tests/abi_check.c include/*.h | $(OUTPUT)
@@ -124,12 +126,13 @@ vmlinux:
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/moat-bpf
+	ln -sf moat-bpf $(DESTDIR)$(PREFIX)/sbin/moat-runc
 	install -d -m 0755 $(DESTDIR)/etc/moat-bpf/policies
 	install -D -m 0644 tools/systemd/moat-bpfd.service \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system/moat-bpfd.service
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/moat-bpf
+	rm -f $(DESTDIR)$(PREFIX)/sbin/moat-bpf $(DESTDIR)$(PREFIX)/sbin/moat-runc
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/moat-bpfd.service
 
 clean:

@@ -4,7 +4,8 @@ set -euo pipefail
 [ "$(id -u)" -eq 0 ] || { echo "install-deps.sh: run as root" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-      libyaml-dev libjson-c-dev libldns-dev libcriterion-dev dnsmasq-base iproute2 util-linux procps)
+      libyaml-dev libjson-c-dev libldns-dev libcriterion-dev dnsmasq-base
+      busybox-static iproute2 util-linux procps dnsperf gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

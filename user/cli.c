@@ -151,7 +151,7 @@ static int resolve_or_err(const char *arg, char *abs, char *rel)
 	return err;
 }
 
-static int writer_open(struct moat_state *st, bool load)
+int writer_open(struct moat_state *st, bool load)
 {
 	int err;
 
@@ -172,13 +172,37 @@ static int writer_open(struct moat_state *st, bool load)
 	return err;
 }
 
+int enforce_cgroup(const char *abs, const char *rel,
+		   const struct moat_policy_spec *spec,
+		   const struct moat_compiled *c, int netns_fd)
+{
+	struct moat_state st;
+	int err;
+
+	err = writer_open(&st, true);
+	if (err)
+		goto out;
+	/* the resolver first: a failure there leaves nothing attached */
+	err = resolver_register(abs, rel, spec, netns_fd);
+	if (err)
+		goto out;
+	err = moat_attach(&st, abs, rel, c, spec->name);
+	if (err) {
+		p_errno(err, "attaching %s", rel);
+		if (policy_domain_rules(spec))
+			resolver_unregister(abs);
+	}
+out:
+	state_close(&st);
+	return err;
+}
+
 int do_attach(int argc, char **argv)
 {
 	char abs[PATH_MAX], rel[PATH_MAX];
 	struct policy_args pa = {};
 	struct moat_policy_spec spec;
 	struct moat_compiled c;
-	struct moat_state st;
 	const char *cg = NULL, *netns = NULL;
 	int err, netns_fd = -1;
 
@@ -214,32 +238,20 @@ int do_attach(int argc, char **argv)
 	err = policy_args_build(&pa, &spec, &c);
 	if (err)
 		goto out_args;
-	state_init(&st);
 	if (netns && (netns_fd = open_netns(netns)) < 0) {
 		err = netns_fd;
 		goto out_state;
 	}
-	err = writer_open(&st, true);
+	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
 	if (err)
 		goto out_state;
-	/* the resolver first: a failure there leaves nothing attached */
-	err = resolver_register(abs, rel, &spec, netns_fd);
-	if (err)
-		goto out_state;
-	err = moat_attach(&st, abs, rel, &c, spec.name);
-	if (err) {
-		p_errno(err, "attaching %s", rel);
-		if (policy_domain_rules(&spec))
-			resolver_unregister(abs);
-	}
-	else if (json_output)
+	if (json_output)
 		printf("{\"attached\":\"%s\",\"policy\":\"%s\"}\n", rel, spec.name);
 	else
 		p_info("moat-bpf: %s enforced with policy '%s'", rel, spec.name);
 out_state:
 	if (netns_fd >= 0)
 		close(netns_fd);
-	state_close(&st);
 	policy_free(&spec);
 	compiled_free(&c);
 out_args:

@@ -32,6 +32,7 @@ static int do_help(int argc, char **argv)
 		"  events                 follow deny (and audit) events\n"
 		"  unload\n"
 		"  daemon [-d] [-n] [-v] [--dns-upstream ADDR]   the resolver\n"
+		"  oci-hook create [--policy NAME] | poststop     (OCI hooks, state on stdin)\n"
 		"%s"
 		"CGROUP := a path under the cgroup2 mount, or relative to it\n"
 		"OPTIONS := { -j|--json | -v|--verbose | --policy-dir DIR | -h|--help }\n",
@@ -62,6 +63,7 @@ static const struct cmd main_cmds[] = {
 	{ "unload", do_unload },
 	{ "events", do_events },
 	{ "daemon", do_daemon },
+	{ "oci-hook", do_oci_hook },
 	{ "help", do_help },
 	{ 0 }
 };
@@ -76,10 +78,15 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *env = getenv("MOAT_POLICY_DIR");
+	const char *base = strrchr(argv[0], '/');
 	int opt;
 
 	if (env && *env)
 		policy_dir = env;
+	/* installed as a symlink: Docker runs it as the runtime */
+	if (!strcmp(base ? base + 1 : argv[0], "moat-runc"))
+		return runc_shim_main(argc, argv);
+
 	/* '+': stop at the command; its own options are its business */
 	while ((opt = getopt_long(argc, argv, "+jvh", opts, NULL)) >= 0) {
 		switch (opt) {

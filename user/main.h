@@ -51,6 +51,18 @@ int open_netns(const char *arg);
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd);
 void resolver_unregister(const char *abs);
+/*
+ * Lock, load if needed, reclaim, register with the resolver, attach; on
+ * failure nothing stays changed. Prints its error.
+ */
+int enforce_cgroup(const char *abs, const char *rel,
+		   const struct moat_policy_spec *spec,
+		   const struct moat_compiled *c, int netns_fd);
+/* Lock, open (load if LOAD), reclaim removed cgroups. Prints errors. */
+struct moat_state;
+int writer_open(struct moat_state *st, bool load);
+int do_oci_hook(int argc, char **argv);
+int runc_shim_main(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 
 int do_attach(int argc, char **argv);

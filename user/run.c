@@ -259,7 +259,6 @@ int do_run(int argc, char **argv)
 	struct run_opts o = {};
 	struct moat_policy_spec spec;
 	struct moat_compiled c;
-	struct moat_state st;
 	struct passwd *pw = NULL;
 	struct sigaction sa = { .sa_handler = forward_signal };
 	int err, netns_fd = -1, cg_fd = -1, status = 127;
@@ -289,22 +288,9 @@ int do_run(int argc, char **argv)
 	err = make_cgroup(abs, sizeof(abs), rel, sizeof(rel));
 	if (err)
 		goto out_netns;
-	state_init(&st);
-	err = state_lock(&st);
-	if (!err)
-		err = state_open(&st, true);
-	if (!err)
-		err = moat_reclaim(&st);
-	if (!err)
-		err = resolver_register(abs, rel, &spec, netns_fd);
-	if (!err) {
-		err = moat_attach(&st, abs, rel, &c, spec.name);
-		if (err && policy_domain_rules(&spec))
-			resolver_unregister(abs);
-	}
-	state_close(&st);	/* the lock is not held while CMD runs */
+	/* the lock is not held while CMD runs */
+	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
 	if (err) {
-		p_errno(err, "enforcing on %s", rel);
 		rmdir(abs);
 		goto out_netns;
 	}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -827,6 +828,311 @@ bool world_log_has(const char *addr, int port)
 bool world_log_has_proto(const char *proto, const char *addr, int port)
 {
 	return log_has(KT_WORLD_LOG, H.world_log_start, proto, addr, port);
+}
+
+/* ---- DNS: the resolver's upstream and DNS clients ---- */
+
+long long kt_now_ms(void)
+{
+	return now_ms();
+}
+
+void kt_sleep_ms(int ms)
+{
+	sleep_ms(ms);
+}
+
+static void testnet_dns(const char *action, bool must)
+{
+	struct run_result r;
+	char q[PATH_MAX + 32], path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/tools/testnet.sh", H.root);
+	run(&r, "%s %s %s", shq(q, sizeof(q), path), action, KT_PREFIX);
+	if (must)
+		cr_assert_eq(r.status, 0, "tools/testnet.sh %s: exit %d: %s%s",
+			     action, r.status, r.out, r.err);
+	else if (r.status)
+		cr_log_warn("tools/testnet.sh %s: exit %d: %s", action,
+			    r.status, r.err);
+	run_free(&r);
+}
+
+void testnet_dns_up(void)
+{
+	testnet_dns("dns-up", true);
+}
+
+void testnet_dns_down(void)
+{
+	testnet_dns("dns-down", false);
+}
+
+/*
+ * Scan dnsmasq's log past FROM. A line is "<date> dnsmasq[pid]: WORDS";
+ * QUERY_ONLY: "query[TYPE] NAME from ADDR", else NAME as any word.
+ */
+static bool dns_log_scan(off_t from, const char *name, bool query_only)
+{
+	char *text = read_text(KT_DNS_LOG), *line, *save = NULL;
+	bool found = false;
+
+	if (!text)
+		return false;
+	if (from > (off_t)strlen(text))
+		from = 0;	/* the log was recreated */
+	for (line = strtok_r(text + from, "\n", &save); line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *msg = strstr(line, "]: "), *word, *wsave = NULL;
+		char *prev = NULL;
+
+		if (!msg)
+			continue;
+		for (word = strtok_r(msg + 3, " ", &wsave); word && !found;
+		     word = strtok_r(NULL, " ", &wsave)) {
+			if (!strcasecmp(word, name))
+				found = !query_only ||
+					(prev && !strncmp(prev, "query[", 6));
+			prev = word;
+		}
+	}
+	free(text);
+	return found;
+}
+
+bool dns_log_has_query(off_t from, const char *name)
+{
+	return dns_log_scan(from, name, true);
+}
+
+bool dns_log_mentions(off_t from, const char *name)
+{
+	return dns_log_scan(from, name, false);
+}
+
+bool dns_log_wait_query(off_t from, const char *name, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	while (!dns_log_has_query(from, name)) {
+		if (now_ms() > deadline)
+			return false;
+		sleep_ms(20);
+	}
+	return true;
+}
+
+/* " --cgroup CG --netns NS --family F" for a peer command line. */
+static const char *peer_context(const struct client_opts *o, char *opts,
+				size_t len)
+{
+	char q[PATH_MAX + 8];
+
+	opts[0] = '\0';
+	if (o && o->cgroup)
+		snprintf(opts + strlen(opts), len - strlen(opts),
+			 " --cgroup %s", shq(q, sizeof(q), o->cgroup));
+	if (o && o->netns)
+		snprintf(opts + strlen(opts), len - strlen(opts),
+			 " --netns %s", shq(q, sizeof(q), o->netns));
+	if (o && o->move_to)
+		snprintf(opts + strlen(opts), len - strlen(opts),
+			 " --move-to %s", shq(q, sizeof(q), o->move_to));
+	if (o && o->family)
+		snprintf(opts + strlen(opts), len - strlen(opts),
+			 " --family %s", o->family);
+	return opts;
+}
+
+#define KT_LINE_LEN	512
+
+/*
+ * Run the peer with ARGS and return its first line (rotating storage),
+ * or "BAD ..." when the exit status is not the one the line implies:
+ * EPERM 1, "ERR ..." and TIMEOUT 2, anything else 0.
+ */
+static const char *peer_line(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static const char *peer_line(const char *fmt, ...)
+{
+	static char lines[8][KT_LINE_LEN];
+	static int next;
+	char *w = lines[next++ % 8], *args = NULL, qp[PATH_MAX + 8];
+	struct run_result r;
+	va_list ap;
+	int want;
+	size_t n;
+
+	va_start(ap, fmt);
+	if (vasprintf(&args, fmt, ap) < 0)
+		args = NULL;
+	va_end(ap);
+	cr_assert_not_null(args);
+	run(&r, "%s %s", shq(qp, sizeof(qp), H.peer), args);
+	n = strcspn(r.out, "\n");
+	if (n >= KT_LINE_LEN - 1)
+		n = KT_LINE_LEN - 1;
+	snprintf(w, KT_LINE_LEN, "%.*s", (int)n, r.out);
+	want = !strcmp(w, "EPERM") ? 1 :
+	       (!strncmp(w, "ERR", 3) || !strcmp(w, "TIMEOUT")) ? 2 : 0;
+	if (r.status != want || !n)
+		snprintf(w, KT_LINE_LEN, "BAD exit %d, output '%.*s', "
+			 "stderr '%.200s' (peer %s)", r.status, (int)n, r.out,
+			 r.err, args);
+	run_free(&r);
+	free(args);
+	return w;
+}
+
+const char *dns_query_x(const struct client_opts *o, const char *flags,
+			const char *server, int port, const char *name,
+			const char *type)
+{
+	char opts[4 * PATH_MAX + 128], qn[2 * KT_LINE_LEN];
+
+	return peer_line("dns-query%s %s %s %d %s %s",
+			 peer_context(o, opts, sizeof(opts)), flags ? flags : "",
+			 server, port, shq(qn, sizeof(qn), name), type);
+}
+
+const char *dns_query(const char *cg, const char *flags, const char *server,
+		      const char *name, const char *type)
+{
+	struct client_opts o = { .cgroup = cg, .netns = KT_NS_CLIENT };
+
+	return dns_query_x(&o, flags, server, 53, name, type);
+}
+
+const char *dns_raw(const char *cg, const char *flags, const char *server,
+		    int port, const char *hex)
+{
+	struct client_opts o = { .cgroup = cg, .netns = KT_NS_CLIENT };
+	char opts[4 * PATH_MAX + 128];
+
+	return peer_line("dns-raw%s %s %s %d %s",
+			 peer_context(&o, opts, sizeof(opts)),
+			 flags ? flags : "", server, port, hex);
+}
+
+const char *resolve_x(const struct client_opts *o, const char *resolv_conf,
+		      const char *flags, const char *name)
+{
+	char opts[4 * PATH_MAX + 128], qr[PATH_MAX + 8], qn[2 * KT_LINE_LEN];
+
+	return peer_line("resolve%s --resolv-conf %s %s %s",
+			 peer_context(o, opts, sizeof(opts)),
+			 shq(qr, sizeof(qr), resolv_conf), flags ? flags : "",
+			 shq(qn, sizeof(qn), name));
+}
+
+const char *resolve(const char *cg, const char *resolv_conf,
+		    const char *flags, const char *name)
+{
+	struct client_opts o = { .cgroup = cg, .netns = KT_NS_CLIENT };
+
+	return resolve_x(&o, resolv_conf, flags, name);
+}
+
+bool has_word(const char *line, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p = line;
+
+	while ((p = strstr(p, word))) {
+		if ((p == line || p[-1] == ' ') && (!p[n] || p[n] == ' '))
+			return true;
+		p++;
+	}
+	return false;
+}
+
+/* ---- the resolver daemon ---- */
+
+#define KT_DAEMON_RUN_DIR	"/run/moat-bpf"
+#define KT_DAEMON_READY		"moat-bpfd: listening on "
+
+pid_t daemon_start(const char *args, const char *log)
+{
+	char qm[PATH_MAX + 8], ql[PATH_MAX + 8];
+	off_t from = file_size(log);
+	long long deadline = now_ms() + 10000;
+	pid_t pid;
+
+	pid = spawn_bg("exec %s daemon -d %s >>%s 2>&1",
+		       shq(qm, sizeof(qm), H.moat), args,
+		       shq(ql, sizeof(ql), log));
+	for (;;) {
+		char *text = read_text(log);
+		bool ready = text && (off_t)strlen(text) >= from &&
+			     strstr(text + from, KT_DAEMON_READY);
+
+		if (ready) {
+			free(text);
+			return pid;
+		}
+		if (!daemon_alive(pid) || now_ms() > deadline) {
+			cr_assert_fail("moat-bpf daemon -d %s did not come up "
+				       "(%s); its log:\n%s", args,
+				       daemon_alive(pid) ? "timeout" : "exited",
+				       text ? text + from : "(none)");
+		}
+		free(text);
+		sleep_ms(20);
+	}
+}
+
+bool daemon_alive(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	if (pid <= 0)
+		return false;
+	if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT))
+		return false;
+	return info.si_pid == 0;
+}
+
+int daemon_stop(pid_t pid)
+{
+	int rc;
+
+	if (pid <= 0)
+		return -1;
+	kill(pid, SIGTERM);
+	rc = wait_bg(pid, 5000);
+	if (rc < 0) {
+		kill(-pid, SIGKILL);
+		wait_bg(pid, 5000);
+	}
+	return rc;
+}
+
+void daemon_forget_registrations(void)
+{
+	static const char *const dirs[] = { KT_DAEMON_RUN_DIR "/netns",
+					    KT_DAEMON_RUN_DIR "/reg" };
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d = opendir(dirs[i]);
+
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i],
+				 de->d_name);
+			if (i == 0)
+				umount2(path, MNT_DETACH);
+			if (unlink(path) && errno != ENOENT)
+				cr_log_warn("unlink %s: %s", path,
+					    strerror(errno));
+		}
+		closedir(d);
+	}
 }
 
 /* ---- status --json: a small JSON reader for its one shape ---- */

@@ -162,6 +162,71 @@ bool log_has(const char *log, off_t from, const char *proto,
 bool world_log_has(const char *addr, int port);
 bool world_log_has_proto(const char *proto, const char *addr, int port);
 
+/* ---- DNS: the resolver's upstream and DNS clients ---- */
+
+/* dnsmasq in the world (tools/testnet.sh dns-up; records listed there). */
+#define KT_DNS4			"198.51.100.53"
+#define KT_DNS6			"2001:db8:1::53"
+#define KT_DNS_DIR		"/run/moat-test/" KT_PREFIX "/dns"
+#define KT_DNS_LOG		KT_DNS_DIR "/dnsmasq.log"
+#define KT_DNS_HOSTSDIR		KT_DNS_DIR "/hosts.d"
+
+/* Start dnsmasq (idempotent; after testnet_up) / stop it. */
+void testnet_dns_up(void);
+void testnet_dns_down(void);
+/* dnsmasq's log past byte FROM has a query for NAME (any type). */
+bool dns_log_has_query(off_t from, const char *name);
+/* ...or any line naming NAME as a whole word (query, answer, config). */
+bool dns_log_mentions(off_t from, const char *name);
+/* Wait until dns_log_has_query(FROM, NAME); false on timeout. */
+bool dns_log_wait_query(off_t from, const char *name, int timeout_ms);
+
+/*
+ * `moat-test-peer dns-query [FLAGS] SERVER PORT NAME TYPE` in O's context
+ * (FLAGS: "", "--tcp" or "--udp-connect"). Returns its line: "NOERROR
+ * A=198.51.100.7", "REFUSED", "EPERM", "ERR ECONNREFUSED", "TIMEOUT"...,
+ * or "BAD <why>" when its exit status disagrees. Lives until 8 more calls.
+ */
+const char *dns_query_x(const struct client_opts *o, const char *flags,
+			const char *server, int port, const char *name,
+			const char *type);
+/* dns_query_x in cgroup CG (NULL: none) inside the client netns. */
+const char *dns_query(const char *cg, const char *flags, const char *server,
+		      const char *name, const char *type);
+/* `moat-test-peer dns-raw [FLAGS] SERVER PORT HEX`: REPLY n, NOREPLY, EOF. */
+const char *dns_raw(const char *cg, const char *flags, const char *server,
+		    int port, const char *hex);
+/*
+ * getaddrinfo(NAME) through `moat-test-peer resolve` with RESOLV_CONF
+ * over /etc/resolv.conf (FLAGS: "--family 4", "--connect 8080", ...):
+ * "OK 198.51.100.7 2001:db8:1::7", "ERR EAI_AGAIN", ... Lives as above.
+ */
+const char *resolve_x(const struct client_opts *o, const char *resolv_conf,
+		      const char *flags, const char *name);
+const char *resolve(const char *cg, const char *resolv_conf,
+		    const char *flags, const char *name);
+/* Whether WORD is one of the space-separated words of LINE. */
+bool has_word(const char *line, const char *word);
+
+/* ---- the resolver daemon ---- */
+
+/*
+ * Start `moat-bpf daemon -d ARGS` in the background with its stdout and
+ * stderr appended to LOG, and wait until it serves its control socket.
+ * Returns its pid (a background command: teardown kills it if still up).
+ */
+pid_t daemon_start(const char *args, const char *log);
+/* SIGTERM, and its exit status (128+N for a signal, -1: did not stop). */
+int daemon_stop(pid_t pid);
+/* Whether the daemon PID is still running (not exited, not a zombie). */
+bool daemon_alive(pid_t pid);
+/* Remove every persisted registration (/run/moat-bpf/{reg,netns}). */
+void daemon_forget_registrations(void);
+
+/* Milliseconds on CLOCK_MONOTONIC; sleep that long. */
+long long kt_now_ms(void);
+void kt_sleep_ms(int ms);
+
 /* ---- status --json ---- */
 
 #define KT_MAX_STATUS_CGROUPS	64

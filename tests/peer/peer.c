@@ -1093,6 +1093,593 @@ static int cmd_udp_ask(int argc, char **argv)
 	}
 }
 
+/* ---- DNS: dns-query, dns-raw, resolve ---- */
+
+static bool same_sockaddr(const struct sockaddr_storage *ss,
+			  const struct peer_addr *a)
+{
+	if (ss->ss_family != a->ss.ss_family)
+		return false;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)ss;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)&a->ss;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)ss;
+		const struct sockaddr_in6 *y =
+			(const struct sockaddr_in6 *)&a->ss;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+	}
+	return false;
+}
+
+/* 1 readable, 0 deadline passed, -errno. */
+static int wait_readable(int fd, long long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ret = poll(&p, 1, ms_left(deadline));
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return -errno;
+		return ret;
+	}
+}
+
+/* Exactly LEN bytes: 0, -ETIMEDOUT, -ECONNRESET on EOF, or -errno. */
+static int read_exact(int fd, uint8_t *buf, size_t len, long long deadline)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		int ret = wait_readable(fd, deadline);
+		ssize_t n;
+
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			return -ETIMEDOUT;
+		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * A non-blocking TCP connect bounded by DEADLINE. Returns 0, or prints the
+ * verdict (EPERM only when connect() itself said so) and returns the exit
+ * code.
+ */
+static int tcp_open(int fd, const struct peer_addr *a, long long deadline,
+		    int *code)
+{
+	socklen_t elen = sizeof(int);
+	int soerr = 0;
+
+	if (fcntl(fd, F_SETFL, O_NONBLOCK))
+		return *code = report_other(errno), -1;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
+	    errno != EINPROGRESS)
+		return *code = report_judged(errno), -1;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int ret = poll(&p, 1, ms_left(deadline));
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return *code = report_other(errno), -1;
+		if (ret == 0)
+			return *code = report_word("TIMEOUT",
+						   EXIT_PEER_OTHER), -1;
+		break;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen))
+		return *code = report_other(errno), -1;
+	if (soerr)
+		return *code = report_other(soerr), -1;
+	return 0;
+}
+
+/* Print "RCODE [TC] TYPE=RDATA..." for a response. */
+static int print_response(const ldns_pkt *r)
+{
+	const ldns_rr_list *ans = ldns_pkt_answer(r);
+	char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(r));
+	size_t i, j;
+
+	printf("%s%s", rcode ? rcode : "RCODE?", ldns_pkt_tc(r) ? " TC" : "");
+	free(rcode);
+	for (i = 0; ans && i < ldns_rr_list_rr_count(ans); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		char *type = ldns_rr_type2str(ldns_rr_get_type(rr));
+
+		printf(" %s=", type ? type : "?");
+		free(type);
+		for (j = 0; j < ldns_rr_rd_count(rr); j++) {
+			char *text = ldns_rdf2str(ldns_rr_rdf(rr, j));
+			size_t n = text ? strlen(text) : 0;
+
+			/* TXT strings come quoted: print them bare */
+			if (n >= 2 && text[0] == '"' && text[n - 1] == '"')
+				printf("%s%.*s", j ? "," : "", (int)n - 2,
+				       text + 1);
+			else
+				printf("%s%s", j ? "," : "", text ? text : "?");
+			free(text);
+		}
+	}
+	putchar('\n');
+	return EXIT_PEER_OK;
+}
+
+static int cmd_dns_query(int argc, char **argv)
+{
+	static uint8_t buf[DNS_MAX_MSG + 2];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	char text[PEER_ADDR_TEXT_LEN];
+	struct client_opts o;
+	struct peer_addr a;
+	ldns_pkt *q = NULL, *r = NULL;
+	ldns_rr_type type;
+	uint8_t *wire = NULL;
+	size_t wlen = 0, rlen = 0;
+	long long deadline;
+	int first, fd, err, code = EXIT_PEER_OTHER;
+
+	first = parse_client_opts(argc, argv, &o);
+	if (first < 0 || argc - first != 4 || o.move_to || o.ready ||
+	    o.resolv_conf || o.connect_port || (o.tcp && o.udp_connect))
+		return usage_word();
+	err = target(argv[first], argv[first + 1], o.family, &a);
+	if (err)
+		return report_other(-err);
+	type = ldns_get_rr_type_by_name(argv[first + 3]);
+	if (!type) {
+		warnx("unknown record type %s", argv[first + 3]);
+		return report_other(EINVAL);
+	}
+	if (ldns_pkt_query_new_frm_str(&q, argv[first + 2], type,
+				       LDNS_RR_CLASS_IN, LDNS_RD) !=
+	    LDNS_STATUS_OK) {
+		warnx("cannot build a query for %s", argv[first + 2]);
+		return report_other(EINVAL);
+	}
+	ldns_pkt_set_random_id(q);
+	if (ldns_pkt2wire(&wire, q, &wlen) != LDNS_STATUS_OK ||
+	    wlen > DNS_MAX_MSG) {
+		warnx("cannot encode the query");
+		return report_other(EINVAL);
+	}
+
+	err = enter_context(&o);
+	if (err)
+		return report_other(-err);
+	if (check_dest(&a.ss))
+		return report_word("ERR REFUSED", EXIT_PEER_OTHER);
+	fd = socket(a.ss.ss_family,
+		    (o.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report_other(errno);
+	deadline = now_ms() + DNS_WAIT_MS;
+
+	if (o.tcp) {
+		uint8_t len[2];
+
+		if (tcp_open(fd, &a, deadline, &code))
+			goto out;
+		/* the connection must look like one to ADDR PORT */
+		if (getpeername(fd, (struct sockaddr *)&from, &flen))
+			return report_other(errno);
+		if (!same_sockaddr(&from, &a)) {
+			format_addr((struct sockaddr *)&from, text,
+				    sizeof(text));
+			printf("ERR FROM %s\n", text);
+			goto out;
+		}
+		buf[0] = (uint8_t)(wlen >> 8);
+		buf[1] = (uint8_t)wlen;
+		memcpy(buf + 2, wire, wlen);
+		if (send(fd, buf, wlen + 2, MSG_NOSIGNAL) != (ssize_t)wlen + 2) {
+			code = report_other(errno);
+			goto out;
+		}
+		err = read_exact(fd, len, 2, deadline);
+		if (!err) {
+			rlen = (size_t)len[0] << 8 | len[1];
+			err = read_exact(fd, buf, rlen, deadline);
+		}
+		if (err == -ETIMEDOUT) {
+			code = report_word("TIMEOUT", EXIT_PEER_OTHER);
+			goto out;
+		}
+		if (err == -ECONNRESET && !rlen) {
+			code = report_word("ERR EOF", EXIT_PEER_OTHER);
+			goto out;
+		}
+		if (err) {
+			code = report_other(-err);
+			goto out;
+		}
+	} else {
+		ssize_t n;
+
+		if (o.udp_connect) {
+			if (connect(fd, (const struct sockaddr *)&a.ss,
+				    a.len)) {
+				code = report_judged(errno);
+				goto out;
+			}
+			n = send(fd, wire, wlen, 0);
+		} else {
+			n = sendto(fd, wire, wlen, 0,
+				   (const struct sockaddr *)&a.ss, a.len);
+		}
+		if (n < 0) {
+			/* only sendto on an unconnected socket is judged */
+			code = o.udp_connect ? report_other(errno) :
+					       report_judged(errno);
+			goto out;
+		}
+		err = wait_readable(fd, deadline);
+		if (err == 0) {
+			code = report_word("TIMEOUT", EXIT_PEER_OTHER);
+			goto out;
+		}
+		n = err < 0 ? -1 : recvfrom(fd, buf, sizeof(buf), 0,
+					    (struct sockaddr *)&from, &flen);
+		if (n < 0) {
+			code = report_other(err < 0 ? -err : errno);
+			goto out;
+		}
+		rlen = (size_t)n;
+		if (!same_sockaddr(&from, &a)) {
+			format_addr((struct sockaddr *)&from, text,
+				    sizeof(text));
+			printf("ERR FROM %s\n", text);
+			goto out;
+		}
+	}
+
+	if (ldns_wire2pkt(&r, buf, rlen) != LDNS_STATUS_OK) {
+		code = report_word("ERR EBADMSG", EXIT_PEER_OTHER);
+		goto out;
+	}
+	if (ldns_pkt_id(r) != ldns_pkt_id(q) || !ldns_pkt_qr(r)) {
+		code = report_word("ERR BADID", EXIT_PEER_OTHER);
+		goto out;
+	}
+	code = print_response(r);
+out:
+	close(fd);
+	ldns_pkt_free(q);
+	ldns_pkt_free(r);
+	free(wire);
+	return code;
+}
+
+static int parse_hex(const char *hex, uint8_t *out, size_t max, size_t *n)
+{
+	size_t len = strlen(hex), i;
+
+	if (len % 2 || len / 2 > max)
+		return -EINVAL;
+	for (i = 0; i < len; i += 2) {
+		char byte[3] = { hex[i], hex[i + 1], 0 };
+
+		if (!isxdigit((unsigned char)byte[0]) ||
+		    !isxdigit((unsigned char)byte[1]))
+			return -EINVAL;
+		out[i / 2] = (uint8_t)strtoul(byte, NULL, 16);
+	}
+	*n = len / 2;
+	return 0;
+}
+
+static int cmd_dns_raw(int argc, char **argv)
+{
+	static uint8_t msg[4096], buf[DNS_MAX_MSG];
+	struct client_opts o;
+	struct peer_addr a;
+	size_t mlen = 0;
+	long long deadline;
+	ssize_t n;
+	int first, fd, err, code = EXIT_PEER_OTHER;
+
+	first = parse_client_opts(argc, argv, &o);
+	if (first < 0 || argc - first != 3 || o.move_to || o.ready ||
+	    o.resolv_conf || o.connect_port || o.udp_connect)
+		return usage_word();
+	err = target(argv[first], argv[first + 1], o.family, &a);
+	if (err)
+		return report_other(-err);
+	if (parse_hex(argv[first + 2], msg, sizeof(msg), &mlen) || !mlen) {
+		warnx("bad hex payload");
+		return report_other(EINVAL);
+	}
+	err = enter_context(&o);
+	if (err)
+		return report_other(-err);
+	if (check_dest(&a.ss))
+		return report_word("ERR REFUSED", EXIT_PEER_OTHER);
+	fd = socket(a.ss.ss_family,
+		    (o.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report_other(errno);
+	deadline = now_ms() + CLIENT_WAIT_MS;
+	if (o.tcp) {
+		if (tcp_open(fd, &a, deadline, &code))
+			goto out;
+		if (send(fd, msg, mlen, MSG_NOSIGNAL) != (ssize_t)mlen) {
+			code = report_other(errno);
+			goto out;
+		}
+	} else if (sendto(fd, msg, mlen, 0, (const struct sockaddr *)&a.ss,
+			  a.len) < 0) {
+		code = report_judged(errno);
+		goto out;
+	}
+	err = wait_readable(fd, now_ms() + RAW_WAIT_MS);
+	if (err < 0) {
+		code = report_other(-err);
+		goto out;
+	}
+	if (err == 0) {
+		code = report_word("NOREPLY", EXIT_PEER_OK);
+		goto out;
+	}
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && errno == ECONNRESET && o.tcp)
+		n = 0;
+	if (n < 0) {
+		code = report_other(errno);
+		goto out;
+	}
+	if (n == 0) {
+		code = report_word("EOF", EXIT_PEER_OK);
+		goto out;
+	}
+	printf("REPLY %zd\n", n);
+	code = EXIT_PEER_OK;
+out:
+	close(fd);
+	return code;
+}
+
+/* A TCP client to A from this process, quietly: its verdict word. */
+static const char *tcp_verdict(const struct peer_addr *a)
+{
+	static char word[64];
+	long long deadline = now_ms() + CLIENT_WAIT_MS;
+	socklen_t elen = sizeof(int);
+	char buf[PEER_LINE_BYTES];
+	size_t got = 0;
+	int fd, soerr = 0;
+
+	if (check_dest(&a->ss))
+		return "ERR REFUSED";
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		goto err;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
+	    errno != EINPROGRESS) {
+		if (errno == EPERM) {
+			close(fd);
+			return "EPERM";
+		}
+		goto err;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int ret = poll(&p, 1, ms_left(deadline));
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			goto err;
+		if (ret == 0)
+			goto timeout;
+		break;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen))
+		goto err;
+	if (soerr) {
+		errno = soerr;
+		goto err;
+	}
+	if (send(fd, PING, strlen(PING), MSG_NOSIGNAL) < 0)
+		goto err;
+	deadline = now_ms() + CLIENT_WAIT_MS;
+	while (got < strlen(PING)) {
+		int ret = wait_readable(fd, deadline);
+		ssize_t n;
+
+		if (ret < 0) {
+			errno = -ret;
+			goto err;
+		}
+		if (ret == 0)
+			goto timeout;
+		n = recv(fd, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			goto err;
+		if (n == 0) {
+			close(fd);
+			return "ERR EOF";
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	return got == strlen(PING) && !memcmp(buf, PING, got) ? "OK" :
+							      "ERR EBADMSG";
+timeout:
+	close(fd);
+	return "TIMEOUT";
+err:
+	snprintf(word, sizeof(word), "ERR %s", errno_name(errno));
+	if (fd >= 0)
+		close(fd);
+	return word;
+}
+
+static const char *eai_name(int e)
+{
+	static char buf[32];
+
+	switch (e) {
+	case EAI_AGAIN: return "EAI_AGAIN";
+	case EAI_NONAME: return "EAI_NONAME";
+	case EAI_FAIL: return "EAI_FAIL";
+	case EAI_NODATA: return "EAI_NODATA";
+	case EAI_ADDRFAMILY: return "EAI_ADDRFAMILY";
+	case EAI_FAMILY: return "EAI_FAMILY";
+	case EAI_SERVICE: return "EAI_SERVICE";
+	case EAI_SOCKTYPE: return "EAI_SOCKTYPE";
+	case EAI_MEMORY: return "EAI_MEMORY";
+	case EAI_SYSTEM: return "EAI_SYSTEM";
+	case EAI_BADFLAGS: return "EAI_BADFLAGS";
+	case EAI_OVERFLOW: return "EAI_OVERFLOW";
+	default:
+		snprintf(buf, sizeof(buf), "EAI_%d", e);
+		return buf;
+	}
+}
+
+/*
+ * FILE over /etc/resolv.conf in a mount namespace of our own; then every
+ * nameserver it names must be one the tests may reach.
+ */
+static int private_resolv_conf(const char *file)
+{
+	char line[512], ns[128];
+	int servers = 0;
+	FILE *f;
+
+	if (unshare(CLONE_NEWNS)) {
+		warnx("unshare(CLONE_NEWNS): %s", strerror(errno));
+		return -1;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		warnx("making / private: %s", strerror(errno));
+		return -1;
+	}
+	if (mount(file, "/etc/resolv.conf", NULL, MS_BIND, NULL)) {
+		warnx("bind-mounting %s over /etc/resolv.conf: %s", file,
+		      strerror(errno));
+		return -1;
+	}
+	f = fopen("/etc/resolv.conf", "re");
+	if (!f) {
+		warnx("/etc/resolv.conf: %s", strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct peer_addr a;
+
+		if (sscanf(line, " nameserver %127s", ns) != 1)
+			continue;
+		if (make_addr(ns, 53, FAM_AUTO, &a) || check_dest(&a.ss)) {
+			warnx("nameserver %s: not one the tests may ask", ns);
+			fclose(f);
+			return -1;
+		}
+		servers++;
+	}
+	fclose(f);
+	if (!servers) {
+		warnx("%s names no nameserver", file);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_resolve(int argc, char **argv)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char line[RESOLVE_LINE_BYTES], seen[RESOLVE_LINE_BYTES];
+	size_t used = 0;
+	unsigned short port = 0;
+	struct client_opts o;
+	int first, err;
+
+	first = parse_client_opts(argc, argv, &o);
+	if (first < 0 || argc - first != 1 || o.move_to || o.ready ||
+	    !o.resolv_conf || o.tcp || o.udp_connect ||
+	    o.family == FAM_MAPPED)
+		return usage_word();
+	if (o.connect_port && parse_port(o.connect_port, &port)) {
+		warnx("bad port %s", o.connect_port);
+		return report_other(EINVAL);
+	}
+	hints.ai_family = o.family == FAM_4 ? AF_INET :
+			  o.family == FAM_6 ? AF_INET6 : AF_UNSPEC;
+	err = enter_context(&o);
+	if (err)
+		return report_other(-err);
+	if (private_resolv_conf(o.resolv_conf))
+		return report_word("ERR REFUSED", EXIT_PEER_OTHER);
+
+	err = getaddrinfo(argv[first], NULL, &hints, &res);
+	if (err) {
+		printf("ERR %s\n", eai_name(err));
+		return EXIT_PEER_OTHER;
+	}
+	used = (size_t)snprintf(line, sizeof(line), "OK");
+	seen[0] = ' ';
+	seen[1] = '\0';
+	for (ai = res; ai; ai = ai->ai_next) {
+		char ip[INET6_ADDRSTRLEN], key[INET6_ADDRSTRLEN + 2];
+		const void *src;
+
+		if (ai->ai_family == AF_INET)
+			src = &((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+		else if (ai->ai_family == AF_INET6)
+			src = &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+		else
+			continue;
+		inet_ntop(ai->ai_family, src, ip, sizeof(ip));
+		snprintf(key, sizeof(key), " %s ", ip);
+		if (strstr(seen, key))
+			continue;
+		if (strlen(seen) + strlen(key) < sizeof(seen))
+			strcat(seen, key + 1);
+		if (used < sizeof(line))
+			used += (size_t)snprintf(line + used,
+						 sizeof(line) - used, " %s",
+						 ip);
+		if (o.connect_port && used < sizeof(line)) {
+			struct peer_addr a;
+
+			if (make_addr(ip, port, FAM_AUTO, &a))
+				continue;
+			used += (size_t)snprintf(line + used,
+						 sizeof(line) - used, "=%s",
+						 tcp_verdict(&a));
+		}
+	}
+	freeaddrinfo(res);
+	puts(line);
+	return EXIT_PEER_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -1111,5 +1698,11 @@ int main(int argc, char **argv)
 		return cmd_udp_responder(argc, argv);
 	if (!strcmp(cmd, "udp-ask"))
 		return cmd_udp_ask(argc, argv);
+	if (!strcmp(cmd, "dns-query"))
+		return cmd_dns_query(argc, argv);
+	if (!strcmp(cmd, "dns-raw"))
+		return cmd_dns_raw(argc, argv);
+	if (!strcmp(cmd, "resolve"))
+		return cmd_resolve(argc, argv);
 	return usage();
 }

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * oci-hook: enforcement for OCI containers (runc). As a createRuntime hook
+ * it runs after runc init sits in the container's cgroup and network
+ * namespace and before the user's process is exec'd, so the container
+ * never runs one instruction unenforced. Any failure exits non-zero with
+ * one line, which fails the create: a container never starts unprotected.
+ *
+ *   oci-hook create [--policy NAME]     (createRuntime; state JSON on stdin)
+ *   oci-hook poststop                   (poststop; state JSON on stdin)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+#include "cgroup.h"
+#include "config.h"
+#include "control.h"
+#include "enforce.h"
+#include "log.h"
+#include "main.h"
+#include "state.h"
+
+#define OCI_DIR			MOAT_RUN_DIR "/oci"
+#define OCI_STATE_BYTES		(1 << 20)
+
+struct oci_state {
+	json_object *root;
+	const char *id;
+	int pid;
+	const char *bundle;
+	json_object *annotations;
+};
+
+static int read_state(struct oci_state *s)
+{
+	static char buf[OCI_STATE_BYTES + 1];
+	size_t n = fread(buf, 1, OCI_STATE_BYTES, stdin);
+	json_object *x;
+
+	buf[n] = 0;
+	memset(s, 0, sizeof(*s));
+	s->root = json_tokener_parse(buf);
+	if (!s->root || !json_object_is_type(s->root, json_type_object)) {
+		p_err("oci-hook: the OCI state on stdin is not a JSON object");
+		return -EINVAL;
+	}
+	if (!json_object_object_get_ex(s->root, "id", &x) ||
+	    !json_object_is_type(x, json_type_string) ||
+	    strchr(json_object_get_string(x), '/') ||
+	    !*json_object_get_string(x)) {
+		p_err("oci-hook: OCI state: 'id' missing or not a plain string");
+		return -EINVAL;
+	}
+	s->id = json_object_get_string(x);
+	if (json_object_object_get_ex(s->root, "pid", &x))
+		s->pid = json_object_get_int(x);
+	if (json_object_object_get_ex(s->root, "bundle", &x))
+		s->bundle = json_object_get_string(x);
+	json_object_object_get_ex(s->root, "annotations", &s->annotations);
+	return 0;
+}
+
+/* The container's cgroup2 path, from its init process. */
+static int pid_cgroup(int pid, char *rel, size_t len)
+{
+	char p[64], line[PATH_MAX + 8];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (strlen(line + 3) >= len)
+			break;
+		memcpy(rel, line + 3, strlen(line + 3) + 1);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+/* MOAT_POLICY from config.json's process.env, or NULL. */
+static char *env_policy(const char *bundle)
+{
+	char p[PATH_MAX];
+	json_object *cfg, *proc, *env;
+	char *name = NULL;
+
+	if (!bundle)
+		return NULL;
+	snprintf(p, sizeof(p), "%s/config.json", bundle);
+	cfg = json_object_from_file(p);
+	if (!cfg)
+		return NULL;
+	if (json_object_object_get_ex(cfg, "process", &proc) &&
+	    json_object_object_get_ex(proc, "env", &env) &&
+	    json_object_is_type(env, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(env); i++) {
+			const char *e = json_object_get_string(json_object_array_get_idx(env, i));
+
+			if (e && !strncmp(e, "MOAT_POLICY=", 12)) {
+				free(name);	/* the last one wins, as in execve */
+				name = strdup(e + 12);
+			}
+		}
+	}
+	json_object_put(cfg);
+	return name;
+}
+
+/*
+ * Sources the administrator controls, in order: the runtime's arguments,
+ * the caller's annotation, the container's env (only if enabled and
+ * allowlisted: an image's ENV lands there too), the configured default.
+ */
+static int select_policy(const struct oci_state *s, const char *arg,
+			 const struct moat_config *cfg, char *out, size_t len,
+			 const char **source)
+{
+	json_object *x;
+	char *env;
+
+	if (arg) {
+		*source = "runtime arguments";
+		snprintf(out, len, "%s", arg);
+		return 0;
+	}
+	if (s->annotations &&
+	    json_object_object_get_ex(s->annotations, "moat.policy", &x)) {
+		*source = "annotation moat.policy";
+		snprintf(out, len, "%s", json_object_get_string(x));
+		return 0;
+	}
+	env = env_policy(s->bundle);
+	if (env) {
+		if (!config_env_allowed(cfg, env)) {
+			p_info("moat-bpf: container %s asks for policy '%s' through "
+			       "MOAT_POLICY; ignored (env selection %s in %s)", s->id,
+			       env, cfg->env_enabled ? "does not allow that name" :
+			       "is disabled", MOAT_CONFIG_PATH);
+		} else {
+			*source = "env MOAT_POLICY";
+			snprintf(out, len, "%s", env);
+			free(env);
+			return 0;
+		}
+		free(env);
+	}
+	if (cfg->default_policy[0]) {
+		*source = "default_policy";
+		snprintf(out, len, "%s", cfg->default_policy);
+		return 0;
+	}
+	p_err("no policy selected for container %s: bind the runtime to one "
+	      "(runtimeArgs --moat-policy=NAME), or set default_policy in %s",
+	      s->id, MOAT_CONFIG_PATH);
+	return -ENOENT;
+}
+
+/* The container's own addresses: it may always talk to itself. */
+static int add_self_rules(struct moat_policy_spec *spec, int netns_fd)
+{
+	int host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	struct ifaddrs *ifa = NULL, *i;
+	struct moat_err err = {};
+	int ret;
+
+	if (host < 0)
+		return -errno;
+	if (setns(netns_fd, CLONE_NEWNET)) {
+		ret = -errno;
+		close(host);
+		return ret;
+	}
+	ret = getifaddrs(&ifa) ? -errno : 0;
+	if (setns(host, CLONE_NEWNET))
+		abort();	/* half in the container's netns: never go on */
+	close(host);
+	for (i = ifa; !ret && i; i = i->ifa_next) {
+		char a[INET6_ADDRSTRLEN], rule[INET6_ADDRSTRLEN + 4];
+		const struct sockaddr *sa = i->ifa_addr;
+
+		if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+			continue;
+		if (sa->sa_family == AF_INET) {
+			const struct sockaddr_in *in = (const void *)sa;
+
+			if ((ntohl(in->sin_addr.s_addr) >> 24) == 127)
+				continue;	/* loopback has its own rule */
+			inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+			snprintf(rule, sizeof(rule), "%s", a);
+		} else {
+			const struct sockaddr_in6 *in6 = (const void *)sa;
+
+			if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+			    IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr))
+				continue;
+			inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+			snprintf(rule, sizeof(rule), "[%s]", a);
+		}
+		ret = policy_add_rule(spec, 0, rule, &err);
+	}
+	if (ifa)
+		freeifaddrs(ifa);
+	if (ret)
+		p_err("container's own addresses: %s", err.msg);
+	return ret;
+}
+
+static void record_path(char *buf, size_t len, const char *id)
+{
+	snprintf(buf, len, "%s/%s", OCI_DIR, id);
+}
+
+static int hook_create(const struct oci_state *s, const char *policy_arg)
+{
+	char abs[PATH_MAX], rel[PATH_MAX], name[PATH_MAX], p[PATH_MAX * 2];
+	const char *source = NULL;
+	struct moat_policy_spec spec;
+	struct moat_compiled c = {};
+	struct moat_config cfg;
+	struct moat_err err = {};
+	int ret, netns_fd = -1;
+	__u64 id;
+	FILE *f;
+
+	policy_init(&spec);
+	ret = config_load(&cfg, &err);
+	if (ret) {
+		p_err("%s", err.msg);
+		goto out;
+	}
+	if (s->pid <= 0) {
+		p_err("oci-hook create: OCI state of %s has no pid", s->id);
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = select_policy(s, policy_arg, &cfg, name, sizeof(name), &source);
+	if (ret)
+		goto out;
+	ret = policy_load(&spec, name, policy_dir, &err);
+	if (ret) {
+		p_err("container %s: policy '%s' (from %s): %s", s->id, name,
+		      source, err.msg);
+		goto out;
+	}
+	ret = pid_cgroup(s->pid, rel, sizeof(rel));
+	if (!ret)
+		ret = cgroup_resolve(rel, abs, rel);
+	if (ret) {
+		p_errno(ret, "container %s: cgroup2 path of pid %d", s->id, s->pid);
+		goto out;
+	}
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", s->pid);
+	netns_fd = open_netns(p);
+	if (netns_fd < 0) {
+		ret = netns_fd;
+		goto out;
+	}
+	ret = add_self_rules(&spec, netns_fd);
+	if (!ret)
+		ret = policy_compile(&spec, &c, &err);
+	if (ret) {
+		p_err("container %s: %s", s->id, err.msg[0] ? err.msg : strerror(-ret));
+		goto out;
+	}
+	ret = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
+	if (ret)
+		goto out;
+	/* what poststop needs once the container (and maybe its cgroup) is gone */
+	if ((mkdir(OCI_DIR, 0700) && errno != EEXIST) || cgroup_id_of(abs, &id)) {
+		ret = -errno;
+		goto out;
+	}
+	record_path(p, sizeof(p), s->id);
+	f = fopen(p, "we");
+	if (f) {
+		fprintf(f, "%llu %s\n", (unsigned long long)id, rel);
+		fclose(f);
+	}
+	p_debug("moat-bpf: container %s: %s enforced with policy '%s' (from %s)",
+		s->id, rel, spec.name, source);
+out:
+	if (netns_fd >= 0)
+		close(netns_fd);
+	policy_free(&spec);
+	compiled_free(&c);
+	return ret;
+}
+
+static int hook_poststop(const struct oci_state *s)
+{
+	char p[PATH_MAX], rel[PATH_MAX], abs[PATH_MAX], rabs[PATH_MAX];
+	unsigned long long id = 0;
+	struct moat_state st;
+	FILE *f;
+	int err;
+
+	record_path(p, sizeof(p), s->id);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;	/* never enforced by us: nothing to undo */
+	if (fscanf(f, "%llu %4095s", &id, rel) != 2)
+		id = 0;
+	fclose(f);
+	if (id)
+		control_unregister(id);
+	state_init(&st);
+	err = writer_open(&st, false);	/* reclaims a removed cgroup */
+	if (!err && !cgroup_resolve(rel, abs, rabs)) {
+		__u64 now;
+
+		if (!cgroup_id_of(abs, &now) && now == id)
+			err = moat_detach(&st, abs, rabs);
+	}
+	if (err == -ENOENT)
+		err = 0;
+	state_close(&st);
+	unlink(p);
+	return err;
+}
+
+int do_oci_hook(int argc, char **argv)
+{
+	const char *policy = NULL;
+	struct oci_state s;
+	int err;
+
+	if (argc < 1) {
+		p_err("usage: moat-bpf oci-hook create [--policy NAME] | poststop");
+		return -EINVAL;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--policy") && i + 1 < argc)
+			policy = argv[++i];
+		else if (!strncmp(argv[i], "--policy=", 9))
+			policy = argv[i] + 9;
+		else {
+			p_err("oci-hook: unexpected argument '%s'", argv[i]);
+			return -EINVAL;
+		}
+	}
+	err = read_state(&s);
+	if (!err && !strcmp(argv[0], "create"))
+		err = hook_create(&s, policy);
+	else if (!err && !strcmp(argv[0], "poststop"))
+		err = hook_poststop(&s);
+	else if (!err) {
+		p_err("oci-hook: unknown stage '%s' (create or poststop)", argv[0]);
+		err = -EINVAL;
+	}
+	if (s.root)
+		json_object_put(s.root);
+	return err;
+}
