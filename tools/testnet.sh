@@ -31,6 +31,8 @@
 #   a.example.test      A 198.51.100.7
 #   x.y.example.test    A 198.51.100.8
 #   meta.test           A 169.254.169.254, A 198.51.100.7
+#   big.test            61 A records: 198.51.100.100-159 and .7 (more than
+#                       512 bytes: truncated over UDP without EDNS)
 #   rot.test            from dns/hosts.d/rot.hosts (a hosts file), which
 #                       tests rewrite; dnsmasq rereads it on change
 #                       (inotify). Initially 198.51.100.8.
@@ -264,8 +266,14 @@ do_dns_up() {
 	ip -n "$world_ns" addr replace "$dns_host6/128" dev lo nodad
 	mkdir -p "$dns_hostsdir"
 	echo "198.51.100.8 rot.test" >"$dns_hostsdir/rot.hosts"
-	printf '%s\n' "169.254.169.254 meta.test" "198.51.100.7 meta.test" \
-		>"$dns_dir/static.hosts"
+	{
+		printf '%s\n' "169.254.169.254 meta.test" "198.51.100.7 meta.test"
+		# 61 addresses: too many for 512 bytes of UDP (TC, TCP retry)
+		for _ in $(seq 100 159); do
+			echo "198.51.100.$_ big.test"
+		done
+		echo "198.51.100.7 big.test"
+	} >"$dns_dir/static.hosts"
 	: >"$dns_log"
 	args=(
 		--keep-in-foreground --conf-file=/dev/null --user=root

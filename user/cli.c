@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/nsfs.h>
 #include <json-c/json.h>
 #include "control.h"
@@ -204,7 +205,7 @@ int do_attach(int argc, char **argv)
 	struct moat_policy_spec spec;
 	struct moat_compiled c;
 	const char *cg = NULL, *netns = NULL;
-	int err, netns_fd = -1;
+	int err, netns_fd = -1, create = 0;
 
 	while (argc > 0) {
 		err = policy_args_take(&pa, &argc, &argv);
@@ -216,6 +217,11 @@ int do_attach(int argc, char **argv)
 			netns = argv[1];
 			argc -= 2;
 			argv += 2;
+			continue;
+		}
+		if (!strcmp(argv[0], "--create")) {
+			create = 1;
+			NEXT_ARG();
 			continue;
 		}
 		if (argv[0][0] == '-' || cg) {
@@ -232,6 +238,13 @@ int do_attach(int argc, char **argv)
 		goto out_args;
 	}
 	/* everything is checked before anything is touched */
+	if (create && cgroup_resolve(cg, abs, rel) == -ENOENT && cgroup2_mount()) {
+		char p[PATH_MAX * 2];
+
+		snprintf(p, sizeof(p), "%s/%s", cgroup2_mount(), cg + strspn(cg, "/"));
+		if (mkdir(p, 0755) && errno != EEXIST)
+			p_errno(-errno, "creating %s", p);
+	}
 	err = resolve_or_err(cg, abs, rel);
 	if (err)
 		goto out_args;

@@ -23,7 +23,7 @@ static int do_help(int argc, char **argv)
 	fprintf(stderr,
 		"Usage: moat-bpf [OPTIONS] COMMAND ...\n"
 		"  attach CGROUP [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
-		"         [--netns NAME|PATH]\n"
+		"         [--netns NAME|PATH] [--create]\n"
 		"  detach CGROUP\n"
 		"  status [CGROUP]\n"
 		"  policy check POLICY\n"
