@@ -12,6 +12,7 @@
 
 #define AF_INET		2
 #define AF_INET6	10
+#define IPPROTO_ICMPV6	58	/* a #define in uapi, absent from BTF */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -157,7 +158,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * differ after a migration. No helper returns it in sock_addr programs on
  * the kernels we target, so it is read through a read-only cast.
  */
-static __always_inline int lookup_policy(struct bpf_sock_addr *ctx,
+static __always_inline int lookup_policy(const void *bpf_sk,
 					 struct moat_ctx *mc)
 {
 	struct moat_cgroup *cg;
@@ -165,7 +166,7 @@ static __always_inline int lookup_policy(struct bpf_sock_addr *ctx,
 	struct cgroup *cgrp;
 	struct sock *sk;
 
-	sk = bpf_rdonly_cast(ctx->sk, bpf_core_type_id_kernel(struct sock));
+	sk = bpf_rdonly_cast(bpf_sk, bpf_core_type_id_kernel(struct sock));
 	cgrp = sk->sk_cgrp_data.cgroup;
 	if (!cgrp)
 		return MOAT_R_DENY_NO_SOCK_INFO;
@@ -439,6 +440,24 @@ static __always_inline void count(const struct moat_ctx *mc, int allowed,
 		c->denied++;
 }
 
+/* Count, log, and turn a reason into what the hook returns. */
+static __always_inline int verdict(const struct moat_ctx *mc,
+				   const struct moat_dst *d, int reason)
+{
+	if (reason_allows(reason)) {
+		count(mc, 1, 0);
+		return MOAT_ALLOW;
+	}
+	if (mc->mode == MOAT_MODE_AUDIT) {
+		count(mc, 1, 1);
+		emit(mc, d, MOAT_ALLOW, reason);
+		return MOAT_ALLOW;
+	}
+	count(mc, 0, 0);
+	emit(mc, d, MOAT_DENY, reason);
+	return MOAT_DENY;
+}
+
 static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 				       int v6, int sendmsg)
 {
@@ -461,7 +480,7 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	__builtin_memcpy(d.addr, a.addr, sizeof(d.addr));
 	d.family = a.family;
 
-	reason = lookup_policy(ctx, &mc);
+	reason = lookup_policy(ctx->sk, &mc);
 	if (reason == MOAT_R_NONE && !d.proto_bit)
 		reason = MOAT_R_DENY_PROTO;
 	/* DNS first: stub resolvers live on loopback addresses */
@@ -471,18 +490,7 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	if (reason == MOAT_R_NONE)
 		reason = judge(ctx, &mc, &d);
 
-	if (reason_allows(reason)) {
-		count(&mc, 1, 0);
-		return MOAT_ALLOW;
-	}
-	if (mc.mode == MOAT_MODE_AUDIT) {
-		count(&mc, 1, 1);
-		emit(&mc, &d, MOAT_ALLOW, reason);
-		return MOAT_ALLOW;
-	}
-	count(&mc, 0, 0);
-	emit(&mc, &d, MOAT_DENY, reason);
-	return MOAT_DENY;
+	return verdict(&mc, &d, reason);
 }
 
 SEC("cgroup/connect4")
@@ -568,4 +576,41 @@ int moat_getpeername6(struct bpf_sock_addr *ctx)
 {
 	dns_restore(ctx, 1);
 	return 1;
+}
+
+/*
+ * Raw and ICMP ("ping") sockets: unconnected ping sendto and raw sends have
+ * no sock_addr hook at all, so they are refused at creation unless the
+ * policy's sockets: keys allow them.
+ */
+SEC("cgroup/sock_create")
+int moat_sock_create(struct bpf_sock *ctx)
+{
+	/*
+	 * Each ctx field read exactly once, up front: otherwise clang turns
+	 * the reads into ctx + variable offset, which the verifier refuses.
+	 */
+	__u32 type = ctx->type, protocol = ctx->protocol, family = ctx->family;
+	struct moat_ctx mc = {};
+	struct moat_dst d = {};
+	__u32 need;
+	int reason;
+
+	barrier_var(protocol);
+	if (type == SOCK_RAW)
+		need = MOAT_POL_RAW_ALLOW;
+	else if (type == SOCK_DGRAM && (protocol == IPPROTO_ICMP ||
+					protocol == IPPROTO_ICMPV6))
+		need = MOAT_POL_PING_ALLOW;
+	else
+		return 1;	/* TCP/UDP are judged where they connect/send */
+	d.hook = MOAT_HOOK_SOCK_CREATE;
+	d.family = family;
+	d.protocol = protocol;
+	reason = lookup_policy(ctx, &mc);
+	if (reason == MOAT_R_NONE && (mc.flags & need))
+		return 1;
+	if (reason == MOAT_R_NONE)
+		reason = MOAT_R_DENY_SOCKET;
+	return verdict(&mc, &d, reason);
 }

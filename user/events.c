@@ -29,7 +29,7 @@ static const char *const reasons[MOAT_R_MAX] = {
 	[MOAT_R_DENY_PROTO] = "protocol-not-tcp-udp",
 	[MOAT_R_DNS_REDIRECT] = "dns-redirect",
 	[MOAT_R_DENY_NO_RESOLVER] = "dns-no-resolver (fail-closed)",
-	[MOAT_R_DENY_SOCKET] = "socket-type-denied",
+	[MOAT_R_DENY_SOCKET] = "raw/ping socket not allowed by policy",
 	[MOAT_R_DENY_BACKSTOP] = "backstop",
 };
 
@@ -62,11 +62,19 @@ static int on_event(void *ctx, void *data, size_t len)
 		json_object_object_add(o, "addr", json_object_new_string(addr));
 		json_object_object_add(o, "port", json_object_new_int(e->port));
 		json_object_object_add(o, "pid", json_object_new_int64(e->pid));
+		json_object_object_add(o, "hook", json_object_new_int(e->hook));
+		json_object_object_add(o, "family", json_object_new_int(e->family));
 		json_object_object_add(o, "comm", json_object_new_string_len(e->comm, strnlen(e->comm, sizeof(e->comm))));
 		json_object_object_add(o, "cgroup_id", json_object_new_uint64(e->cgroup_id));
 		json_object_object_add(o, "policy_cgroup_id", json_object_new_uint64(e->policy_cgroup_id));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
+	} else if (e->hook == MOAT_HOOK_SOCK_CREATE) {
+		printf("%s socket(%s, proto %u) pid %u (%.16s) cgroup %" PRIu64 ": %s\n",
+		       e->verdict == MOAT_ALLOW ? "AUDIT" : "DENY ",
+		       e->family == AF_INET6 ? "inet6" : "inet", e->protocol,
+		       e->pid, e->comm, (uint64_t)e->cgroup_id,
+		       moat_reason_str(e->reason));
 	} else {
 		printf("%s %s://%s%s%s:%u pid %u (%.16s) cgroup %" PRIu64 ": %s\n",
 		       e->verdict == MOAT_ALLOW ? "AUDIT" : "DENY ", proto,

@@ -29,6 +29,7 @@ const char *const moat_map_names[M__N] = {
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {
+	[P_SOCK_CREATE] = { "moat_sock_create", BPF_CGROUP_INET_SOCK_CREATE },
 	[P_CONNECT4] = { "moat_connect4", BPF_CGROUP_INET4_CONNECT },
 	[P_CONNECT6] = { "moat_connect6", BPF_CGROUP_INET6_CONNECT },
 	[P_SENDMSG4] = { "moat_sendmsg4", BPF_CGROUP_UDP4_SENDMSG },

@@ -1,0 +1,1003 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The resolver daemon end to end: a real upstream (dnsmasq in the world,
+ * tools/testnet.sh dns-up, query log on), `moat-bpf daemon -d -v
+ * --dns-upstream 198.51.100.53` started for every test, cgroups attached
+ * with domain rules and --netns of the client namespace, and DNS clients
+ * inside them: glibc's getaddrinfo (moat-test-peer resolve, with a
+ * resolv.conf of the test's own bind-mounted over /etc/resolv.conf in a
+ * private mount namespace), ldns-built queries over UDP and TCP
+ * (moat-test-peer dns-query) and busybox nslookup.
+ *
+ * No test ever asks this machine's own resolver: every resolv.conf here
+ * names 198.51.100.53, 2001:db8:1::53 or 127.0.0.53, and the peer refuses
+ * any other nameserver.
+ *
+ * How these tests can fail (each assertion was chosen so that a resolver
+ * that forwarded everything, or BPF that did not capture, breaks it):
+ *  - dnsmasq answers blocked.test with A 198.51.100.8 and
+ *    secret.exfil.blocked.test with a TXT record (upstream_fixture checks
+ *    this without moat), so an exact "REFUSED" can only come from moat;
+ *  - "absent from the query log" is checked only after a later sentinel
+ *    query (a fresh name under *.sentinel.test, allowed) is in the log:
+ *    the daemon handles queries in order, so anything it forwarded before
+ *    the sentinel would be logged before it;
+ *  - a query sent to 203.0.113.9:53 (an echo server in the world) would
+ *    come back as the query itself, never as an answer, if not captured;
+ *  - every connect after a lookup is first shown EPERM before it, so the
+ *    address was opened by what the daemon learned, not by a rule.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <json-c/json.h>
+
+#include "harness.h"
+#include "control.h"
+#include "moat_abi.h"
+
+#define SENTINEL_RULE		"udp://*.sentinel.test:9"
+#define DAEMON_ARGS		"-v --dns-upstream " KT_DNS4
+#define EXACT4_PIN		"/sys/fs/bpf/moat/maps/moat_exact4"
+#define EXACT6_PIN		"/sys/fs/bpf/moat/maps/moat_exact6"
+#define POLL_MS			5000
+
+static struct {
+	pid_t daemon;
+	char log[PATH_MAX];		/* the daemon's stdout and stderr */
+	char rc[PATH_MAX];		/* resolv.conf: 198.51.100.53 */
+	char rc_tcp[PATH_MAX];		/* the same with use-vc (TCP) */
+	char rc6[PATH_MAX];		/* 2001:db8:1::53 */
+	char rc_stub[PATH_MAX];		/* 127.0.0.53, a loopback stub */
+	off_t dns_start;		/* dnsmasq.log size at the start */
+	int sentinels;
+} R;
+
+static void write_resolv_conf(char *path, size_t len, const char *name,
+			      const char *ns, const char *options)
+{
+	FILE *f;
+
+	snprintf(path, len, "%.*s/%s", PATH_MAX - 64, H.tmpdir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "create %s: %s", path, strerror(errno));
+	/* "search .": no search list, whatever the host's name is */
+	fprintf(f, "search .\nnameserver %s\noptions attempts:1 timeout:3%s\n",
+		ns, options);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static void resolver_setup(void)
+{
+	memset(&R, 0, sizeof(R));
+	harness_setup();
+	testnet_dns_up();
+	daemon_forget_registrations();
+	R.dns_start = file_size(KT_DNS_LOG);
+	write_resolv_conf(R.rc, sizeof(R.rc), "resolv.conf", KT_DNS4, "");
+	write_resolv_conf(R.rc_tcp, sizeof(R.rc_tcp), "resolv-tcp.conf",
+			  KT_DNS4, " use-vc");
+	write_resolv_conf(R.rc6, sizeof(R.rc6), "resolv6.conf", KT_DNS6, "");
+	write_resolv_conf(R.rc_stub, sizeof(R.rc_stub), "resolv-stub.conf",
+			  "127.0.0.53", "");
+	snprintf(R.log, sizeof(R.log), "%.*s/daemon.log", PATH_MAX - 64,
+		 H.tmpdir);
+	R.daemon = daemon_start(DAEMON_ARGS, R.log);
+}
+
+static void resolver_teardown(void)
+{
+	if (R.daemon > 0) {
+		bool alive = daemon_alive(R.daemon);
+		int rc = daemon_stop(R.daemon);
+
+		if (!alive || rc != 0) {
+			char *log = read_text(R.log);
+
+			cr_log_error("the resolver daemon %s (exit %d); its "
+				     "log:\n%s", alive ? "did not stop cleanly"
+				     : "died during the test", rc,
+				     log ? log : "(none)");
+			free(log);
+		}
+		cr_expect(alive, "the resolver daemon died during the test");
+		cr_expect_eq(rc, 0, "the daemon exited %d on SIGTERM", rc);
+	}
+	daemon_forget_registrations();
+	harness_teardown();
+}
+
+#define RTEST(name)							\
+	Test(resolver, name, .init = resolver_setup,			\
+	     .fini = resolver_teardown, .timeout = KT_TEST_TIMEOUT_S)
+
+/* ---- helpers ---- */
+
+/* A test cgroup enforced with RULES (CLI arguments) and the sentinel. */
+static const char *cg_dns(const char *name, const char *rules)
+{
+	const char *cg = cg_make(name);
+
+	moat_ok("attach %s --netns " KT_NS_CLIENT " %s --allow '"
+		SENTINEL_RULE "'", cg, rules);
+	return cg;
+}
+
+/* The same with a policy file whose allow list gets the sentinel. */
+static const char *cg_dns_policy(const char *name, const char *yaml)
+{
+	char text[4096];
+	const char *cg = cg_make(name), *pol;
+
+	snprintf(text, sizeof(text), "%s", yaml);
+	pol = write_policy(name, text);
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s --allow '"
+		SENTINEL_RULE "'", cg, pol);
+	return cg;
+}
+
+/*
+ * Ask moat, from CG, for a fresh allowed name and wait until dnsmasq has
+ * logged it: whatever CG asked before has reached the upstream by then,
+ * if it ever will.
+ */
+static void sentinel_at(const char *file, int line, const char *cg)
+{
+	char name[96];
+	off_t from = file_size(KT_DNS_LOG);
+	const char *w;
+
+	snprintf(name, sizeof(name), "s%d-%d.sentinel.test", (int)getpid(),
+		 ++R.sentinels);
+	w = dns_query(cg, "", KT_DNS4, name, "A");
+	cr_assert_str_eq(w, "NXDOMAIN", "%s:%d: sentinel %s: got '%s'", file,
+			 line, name, w);
+	cr_assert(dns_log_wait_query(from, name, POLL_MS),
+		  "%s:%d: the sentinel %s never reached dnsmasq", file, line,
+		  name);
+}
+#define sentinel(cg) sentinel_at(__FILE__, __LINE__, cg)
+
+/* NAME never reached dnsmasq since the test began (after a sentinel). */
+#define expect_not_upstream(name)					\
+	cr_assert_not(dns_log_mentions(R.dns_start, name),		\
+		      "%s reached the upstream: dnsmasq.log mentions it",	\
+		      name)
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* LINE and WANT have the same words, in any order. */
+static bool same_words(const char *line, const char *want)
+{
+	char *a = strdup(line), *b = strdup(want), *wa[128], *wb[128];
+	char *s1 = NULL, *s2 = NULL, *t;
+	int na = 0, nb = 0, i;
+	bool same;
+
+	for (t = strtok_r(a, " ", &s1); t && na < 128; t = strtok_r(NULL, " ", &s1))
+		wa[na++] = t;
+	for (t = strtok_r(b, " ", &s2); t && nb < 128; t = strtok_r(NULL, " ", &s2))
+		wb[nb++] = t;
+	qsort(wa, na, sizeof(char *), cmp_str);
+	qsort(wb, nb, sizeof(char *), cmp_str);
+	same = na == nb;
+	for (i = 0; same && i < na; i++)
+		same = !strcmp(wa[i], wb[i]);
+	free(a);
+	free(b);
+	return same;
+}
+
+#define expect_words(got, want)						\
+	cr_assert(same_words(got, want), "got '%s', want '%s' (any order)", \
+		  got, want)
+
+/* Poll a client until it returns WANT; the last word it returned. */
+static const char *client_until(const char *cg, const char *mode,
+				const char *addr, int port, const char *want,
+				int timeout_ms)
+{
+	long long deadline = kt_now_ms() + timeout_ms;
+	const char *w;
+
+	for (;;) {
+		w = client(cg, mode, addr, port);
+		if (!strcmp(w, want) || kt_now_ms() > deadline)
+			return w;
+		kt_sleep_ms(100);
+	}
+}
+
+/* ---- the daemon's control socket: {"op":"list"} ---- */
+
+struct dcount {
+	unsigned long long queries, refused, forwarded, servfail, malformed;
+};
+
+static json_object *daemon_call(const char *op)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	json_object *req, *reply = NULL;
+	int fd, nfd = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0,
+		     "connect %s: %s", MOAT_CONTROL_SOCK, strerror(errno));
+	req = json_object_new_object();
+	json_object_object_add(req, "op", json_object_new_string(op));
+	cr_assert_eq(control_send(fd, req, -1), 0);
+	json_object_put(req);
+	cr_assert_eq(control_recv(fd, &reply, &nfd), 0);
+	cr_assert_not_null(reply, "no reply to {\"op\":\"%s\"}", op);
+	if (nfd >= 0)
+		close(nfd);
+	close(fd);
+	return reply;
+}
+
+static unsigned long long get_u64(json_object *o, const char *key)
+{
+	json_object *x;
+
+	cr_assert(json_object_object_get_ex(o, key, &x),
+		  "daemon list: no \"%s\" in %s", key,
+		  json_object_to_json_string(o));
+	return json_object_get_uint64(x);
+}
+
+static struct dcount daemon_counters(void)
+{
+	json_object *o = daemon_call("list");
+	struct dcount c = {
+		.queries = get_u64(o, "queries"),
+		.refused = get_u64(o, "refused"),
+		.forwarded = get_u64(o, "forwarded"),
+		.servfail = get_u64(o, "servfail"),
+		.malformed = get_u64(o, "malformed"),
+	};
+
+	json_object_put(o);
+	return c;
+}
+
+#define expect_delta(a, b, field, n)					\
+	cr_assert_eq((b).field - (a).field, (unsigned long long)(n),	\
+		     "daemon counter %s: %llu -> %llu, want +%d", #field,	\
+		     (a).field, (b).field, (int)(n))
+
+/* ---- learned entries (the pinned exact-address maps) ---- */
+
+/*
+ * Learned entries of policy PID (the ones with a deadline); if ADDR is
+ * given, whether it is among them (*V filled).
+ */
+static int learned(__u32 pid, const char *addr, bool *found,
+		   struct moat_addr_val *v)
+{
+	struct moat_exact4_key k4, n4;
+	struct moat_exact6_key k6, n6;
+	struct moat_addr_val val;
+	__u8 want[16] = { 0 };
+	int fd4, fd6, n = 0, fam = 0;
+	void *prev;
+
+	if (addr)
+		fam = inet_pton(AF_INET, addr, want) == 1 ? AF_INET :
+		      inet_pton(AF_INET6, addr, want) == 1 ? AF_INET6 : -1;
+	cr_assert_geq(fam, 0, "bad address %s", addr ? addr : "");
+	if (found)
+		*found = false;
+	fd4 = bpf_obj_get(EXACT4_PIN);
+	fd6 = bpf_obj_get(EXACT6_PIN);
+	cr_assert(fd4 >= 0 && fd6 >= 0, "cannot open the pinned exact maps");
+	for (prev = NULL; !bpf_map_get_next_key(fd4, prev, &n4); prev = &k4) {
+		k4 = n4;
+		if (k4.policy_id != pid ||
+		    bpf_map_lookup_elem(fd4, &k4, &val) || !val.expires_ns)
+			continue;
+		n++;
+		if (fam == AF_INET && !memcmp(&k4.addr, want, 4)) {
+			*found = true;
+			if (v)
+				*v = val;
+		}
+	}
+	for (prev = NULL; !bpf_map_get_next_key(fd6, prev, &n6); prev = &k6) {
+		k6 = n6;
+		if (k6.policy_id != pid ||
+		    bpf_map_lookup_elem(fd6, &k6, &val) || !val.expires_ns)
+			continue;
+		n++;
+		if (fam == AF_INET6 && !memcmp(k6.addr, want, 16)) {
+			*found = true;
+			if (v)
+				*v = val;
+		}
+	}
+	close(fd4);
+	close(fd6);
+	return n;
+}
+
+static bool is_learned(const char *cg, const char *addr)
+{
+	bool found;
+
+	learned(status_of(cg).policy_id, addr, &found, NULL);
+	return found;
+}
+
+/* ---- the upstream itself ---- */
+
+/*
+ * Without moat, dnsmasq answers everything the other tests expect moat to
+ * refuse, and logs it: their "REFUSED" and "not in the log" can only come
+ * from moat.
+ */
+RTEST(upstream_fixture)
+{
+	off_t from = file_size(KT_DNS_LOG);
+	struct client_opts o = { .netns = KT_NS_CLIENT };
+
+	cr_assert_str_eq(dns_query(NULL, "", KT_DNS4, "blocked.test", "A"),
+			 "NOERROR A=198.51.100.8");
+	cr_assert_str_eq(dns_query(NULL, "--tcp", KT_DNS6,
+				   "secret.exfil.blocked.test", "TXT"),
+			 "NOERROR TXT=leaked");
+	cr_assert_str_eq(dns_query(NULL, "", KT_DNS4, "example.test", "A"),
+			 "NOERROR A=203.0.113.9");
+	cr_assert_str_eq(dns_query(NULL, "", KT_DNS4, "nothing.sentinel.test",
+				   "A"), "NXDOMAIN");
+	expect_words(resolve_x(&o, R.rc, "", "allowed.test"),
+		     "OK 198.51.100.7 2001:db8:1::7");
+	cr_assert(dns_log_wait_query(from, "nothing.sentinel.test", POLL_MS));
+	cr_assert(dns_log_has_query(from, "blocked.test"));
+	cr_assert(dns_log_has_query(from, "secret.exfil.blocked.test"));
+	cr_assert(dns_log_mentions(from, "example.test"));
+	/* the word match is exact: a longer name is not "blocked.test" */
+	cr_assert_not(dns_log_mentions(from, "exfil.blocked.test"));
+}
+
+/* ---- answering ---- */
+
+RTEST(allowed_resolves_then_connects)
+{
+	const char *cg = cg_dns("allowed", "--allow allowed.test:8080");
+	struct dcount c0, c1;
+
+	/* nothing is open before the lookup */
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	expect_blocked(cg, "tcp", W6_A, 8080);
+
+	c0 = daemon_counters();
+	expect_words(resolve(cg, R.rc, "", "allowed.test"),
+		     "OK 198.51.100.7 2001:db8:1::7");
+	c1 = daemon_counters();
+	/* one A and one AAAA query, both forwarded */
+	expect_delta(c0, c1, queries, 2);
+	expect_delta(c0, c1, forwarded, 2);
+	expect_delta(c0, c1, refused, 0);
+	cr_assert(dns_log_has_query(R.dns_start, "allowed.test"));
+
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	expect_allowed(cg, "tcp", W6_A, 8080);
+	/* no protocol in the rule: UDP too */
+	expect_allowed(cg, "udp", W4_A, 8080);
+	/* a port the rule does not name */
+	expect_blocked(cg, "tcp", W4_A, 80);
+	expect_blocked(cg, "tcp", W6_A, 443);
+	/* another host */
+	expect_blocked(cg, "tcp", W4_B, 8080);
+}
+
+/*
+ * The issue's "done when": moat-bpf run resolves and connects; blocked
+ * names are refused and never reach the upstream.
+ */
+RTEST(run_end_to_end)
+{
+	char sent[96];
+	struct run_result r;
+	off_t from = file_size(KT_DNS_LOG);
+
+	snprintf(sent, sizeof(sent), "run-%d.sentinel.test", (int)getpid());
+	moat(&r, "run --netns " KT_NS_CLIENT " --allow allowed.test:8080 "
+	     "--allow '" SENTINEL_RULE "' -- sh -c '"
+	     "\"$MOAT_PEER\" resolve --resolv-conf %s --connect 8080 "
+	     "allowed.test; "
+	     "\"$MOAT_PEER\" resolve --resolv-conf %s --family 4 "
+	     "--connect 8080 blocked.test; "
+	     "\"$MOAT_PEER\" dns-query %s 53 blocked.test A; "
+	     "\"$MOAT_PEER\" dns-query %s 53 %s A'",
+	     R.rc, R.rc, KT_DNS4, KT_DNS4, sent);
+	cr_assert_eq(r.status, 0, "run: exit %d: %s", r.status, r.err);
+	{
+		char *l1 = strtok(r.out, "\n"), *l2 = strtok(NULL, "\n");
+		char *l3 = strtok(NULL, "\n"), *l4 = strtok(NULL, "\n");
+
+		cr_assert(l1 && l2 && l3 && l4, "run printed: %s", r.out);
+		expect_words(l1, "OK 198.51.100.7=OK 2001:db8:1::7=OK");
+		cr_assert_str_eq(l2, "ERR EAI_AGAIN");
+		cr_assert_str_eq(l3, "REFUSED");
+		cr_assert_str_eq(l4, "NXDOMAIN");
+	}
+	run_free(&r);
+	cr_assert(dns_log_wait_query(from, sent, POLL_MS));
+	cr_assert(dns_log_has_query(from, "allowed.test"));
+	expect_not_upstream("blocked.test");
+	cr_assert_not(world_log_has(W4_B, 8080));
+}
+
+RTEST(blocked_refused_not_upstream)
+{
+	const char *cg = cg_dns("blocked", "--allow allowed.test:8080");
+	struct dcount c0, c1;
+
+	sentinel(cg);
+	cr_assert_str_eq(resolve(cg, R.rc, "", "blocked.test"),
+			 "ERR EAI_AGAIN");
+	c0 = daemon_counters();
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "blocked.test", "A"),
+			 "REFUSED");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "BLOCKED.test.", "AAAA"),
+			 "REFUSED");
+	c1 = daemon_counters();
+	expect_delta(c0, c1, queries, 2);
+	expect_delta(c0, c1, refused, 2);
+	expect_delta(c0, c1, forwarded, 0);
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+	/* nothing was learned for it */
+	expect_blocked(cg, "tcp", W4_B, 8080);
+	cr_assert_eq(learned(status_of(cg).policy_id, NULL, NULL, NULL), 0);
+}
+
+/* dns.refuse: nxdomain answers unmatched names with NXDOMAIN instead. */
+RTEST(refuse_nxdomain)
+{
+	const char *cg = cg_dns_policy("nx", "allow:\n"
+					     "  - allowed.test:8080\n"
+					     "dns:\n"
+					     "  refuse: nxdomain\n");
+
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "blocked.test", "A"),
+			 "NXDOMAIN");
+	cr_assert_str_eq(resolve(cg, R.rc, "", "blocked.test"),
+			 "ERR EAI_NONAME");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+}
+
+/* A query name is a channel out: names no rule allows never leave. */
+RTEST(txt_exfil_not_upstream)
+{
+	const char *cg = cg_dns("txt", "--allow allowed.test");
+
+	/* other types of an allowed name are forwarded */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "TXT"),
+			 "NOERROR TXT=moat-ok");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4,
+				   "secret.exfil.blocked.test", "TXT"),
+			 "REFUSED");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4,
+				   "secret.exfil.blocked.test", "TXT"),
+			 "REFUSED");
+	cr_assert_str_eq(dns_query(cg, "--udp-connect", KT_DNS6,
+				   "secret.exfil.blocked.test", "TXT"),
+			 "REFUSED");
+	/* a name below an allowed one is not that name */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "secret.allowed.test",
+				   "TXT"), "REFUSED");
+	sentinel(cg);
+	expect_not_upstream("secret.exfil.blocked.test");
+	expect_not_upstream("secret.allowed.test");
+}
+
+/*
+ * Whatever server the workload names, moat answers: the upstream's own
+ * address, another host's port 53, a loopback stub; v4 and v6; UDP
+ * unconnected and connected, and TCP. The peer checks the reply appears
+ * to come from the server it asked (recvmsg/getpeername restore).
+ */
+RTEST(direct_query_answered_by_moat)
+{
+	static const char *const flags[] = { "", "--udp-connect", "--tcp" };
+	static const char *const servers[] = { KT_DNS4, KT_DNS6, W4_C,
+					       "127.0.0.53", "::1" };
+	const char *cg = cg_dns("direct", "--allow allowed.test:8080");
+	size_t i, j;
+
+	for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+		for (j = 0; j < sizeof(flags) / sizeof(flags[0]); j++) {
+			const char *s = servers[i], *f = flags[j];
+
+			cr_assert_str_eq(dns_query(cg, f, s, "blocked.test",
+						   "A"), "REFUSED",
+					 "blocked.test at %s %s", s, f);
+			cr_assert_str_eq(dns_query(cg, f, s, "allowed.test",
+						   "A"),
+					 "NOERROR A=198.51.100.7",
+					 "allowed.test at %s %s", s, f);
+		}
+	}
+	/* the echo server at 203.0.113.9:53 never saw any of it */
+	cr_assert_not(world_log_has(W4_C, 53));
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+	/* glibc through a loopback stub address */
+	expect_words(resolve(cg, R.rc_stub, "", "allowed.test"),
+		     "OK 198.51.100.7 2001:db8:1::7");
+	cr_assert_str_eq(resolve(cg, R.rc_stub, "", "blocked.test"),
+			 "ERR EAI_AGAIN");
+}
+
+/* DNS over TCP: glibc with use-vc, and single queries. */
+RTEST(tcp_dns)
+{
+	const char *cg = cg_dns("tcp", "--allow allowed.test:8080");
+
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	expect_words(resolve(cg, R.rc_tcp, "--connect 8080", "allowed.test"),
+		     "OK 198.51.100.7=OK 2001:db8:1::7=OK");
+	cr_assert_str_eq(resolve(cg, R.rc_tcp, "", "blocked.test"),
+			 "ERR EAI_AGAIN");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4, "blocked.test", "A"),
+			 "REFUSED");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS6, "v6only.test",
+				   "AAAA"), "REFUSED");
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+	expect_not_upstream("v6only.test");
+	expect_allowed(cg, "tcp", W4_A, 8080);
+}
+
+/*
+ * Too many addresses for 512 bytes: the UDP answer is truncated, glibc
+ * asks again over TCP, and every address of the full answer is learned.
+ */
+RTEST(truncated_answer_tcp_retry)
+{
+	const char *cg = cg_dns("big", "--allow big.test:8080");
+	const char *w;
+	__u32 pid;
+
+	w = dns_query(cg, "", KT_DNS4, "big.test", "A");
+	cr_assert(!strncmp(w, "NOERROR TC ", 11), "got '%s'", w);
+	w = resolve(cg, R.rc, "--family 4", "big.test");
+	cr_assert(!strncmp(w, "OK ", 3), "got '%s'", w);
+	cr_assert(has_word(w, "198.51.100.7") && has_word(w, "198.51.100.159") &&
+		  has_word(w, "198.51.100.100"), "got '%s'", w);
+	pid = status_of(cg).policy_id;
+	cr_assert_eq(learned(pid, NULL, NULL, NULL), 61,
+		     "learned %d addresses for big.test, want 61",
+		     learned(pid, NULL, NULL, NULL));
+	expect_allowed(cg, "tcp", W4_A, 8080);
+}
+
+/* ---- churn and expiry ---- */
+
+static void rot_set(const char *addr)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	/* write elsewhere, then rename in: dnsmasq never reads half a file */
+	snprintf(tmp, sizeof(tmp), "%.*s/rot.hosts", PATH_MAX - 64, H.tmpdir);
+	f = fopen(tmp, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%s rot.test\n", addr);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, KT_DNS_HOSTSDIR "/rot.hosts"), 0,
+		     "rename into %s: %s", KT_DNS_HOSTSDIR, strerror(errno));
+}
+
+/* Poll dnsmasq directly (no moat) until it serves ADDR for rot.test. */
+static void rot_wait_upstream(const char *addr)
+{
+	long long deadline = kt_now_ms() + POLL_MS;
+	char want[64];
+	const char *w;
+
+	snprintf(want, sizeof(want), "NOERROR A=%s", addr);
+	do {
+		w = dns_query(NULL, "", KT_DNS4, "rot.test", "A");
+		if (!strcmp(w, want))
+			return;
+		kt_sleep_ms(50);
+	} while (kt_now_ms() < deadline);
+	cr_assert_fail("dnsmasq still answers '%s' for rot.test, want %s", w,
+		       addr);
+}
+
+RTEST(rotation_every_answer_connects)
+{
+	static const char *const answers[] = { W4_B, W4_C, W4_A };
+	const char *cg = cg_dns("rot", "--allow rot.test:8080");
+	char want[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		rot_set(answers[i]);
+		rot_wait_upstream(answers[i]);
+		expect_blocked(cg, "tcp", answers[i], 8080);
+		snprintf(want, sizeof(want), "OK %s", answers[i]);
+		cr_assert_str_eq(resolve(cg, R.rc, "--family 4", "rot.test"),
+				 want);
+		expect_allowed(cg, "tcp", answers[i], 8080);
+	}
+	/* the earlier answers stay allowed until their deadlines */
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+		expect_allowed(cg, "tcp", answers[i], 8080);
+	expect_blocked(cg, "tcp", W4_A, 80);
+	rot_set(W4_B);
+}
+
+/*
+ * TTL 1 (dnsmasq --local-ttl=1), min_ttl 0, grace 0: the address is
+ * allowed right after the answer and denied again a second later, by the
+ * kernel's own deadline check; a new lookup opens it again.
+ */
+RTEST(short_ttl_expires)
+{
+	const char *cg = cg_dns_policy("ttl", "allow:\n"
+					      "  - allowed.test:8080\n"
+					      "dns:\n"
+					      "  min_ttl: 0\n"
+					      "  grace: 0\n");
+	struct moat_addr_val v;
+	bool found;
+	const char *w;
+	long long t0;
+
+	t0 = kt_now_ms();
+	cr_assert_str_eq(resolve(cg, R.rc, "--family 4 --connect 8080",
+				 "allowed.test"), "OK 198.51.100.7=OK");
+	learned(status_of(cg).policy_id, W4_A, &found, &v);
+	if (found) {	/* the daemon may already have reclaimed it */
+		struct timespec ts;
+		unsigned long long now;
+
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		now = (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+		cr_assert_leq(v.expires_ns, now + 1100000000ull,
+			      "deadline %llu ns ahead, want <= 1 s (TTL 1)",
+			      (unsigned long long)(v.expires_ns - now));
+	}
+	w = client_until(cg, "tcp", W4_A, 8080, "EPERM", POLL_MS);
+	cr_assert_str_eq(w, "EPERM", "198.51.100.7:8080 still '%s' %lld ms "
+			 "after a TTL-1 answer", w, kt_now_ms() - t0);
+	cr_assert_str_eq(resolve(cg, R.rc, "--family 4 --connect 8080",
+				 "allowed.test"), "OK 198.51.100.7=OK");
+}
+
+/* ---- rules ---- */
+
+/* *.example.test: any depth below example.test, never example.test. */
+RTEST(wildcard_semantics)
+{
+	const char *cg = cg_dns("wild", "--allow '*.example.test:8080'");
+
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	cr_assert_str_eq(resolve(cg, R.rc, "--family 4 --connect 8080",
+				 "a.example.test"), "OK 198.51.100.7=OK");
+	expect_blocked(cg, "tcp", W4_B, 8080);
+	cr_assert_str_eq(resolve(cg, R.rc, "--family 4 --connect 8080",
+				 "x.y.example.test"), "OK 198.51.100.8=OK");
+	/* case and a trailing dot do not matter */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "A.Example.TEST.", "A"),
+			 "NOERROR A=198.51.100.7");
+	/* the name itself is not covered */
+	cr_assert_str_eq(resolve(cg, R.rc, "", "example.test"),
+			 "ERR EAI_AGAIN");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "example.test", "A"),
+			 "REFUSED");
+	/* nor a name that merely ends in the same letters */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "badexample.test", "A"),
+			 "REFUSED");
+	sentinel(cg);
+	expect_not_upstream("example.test");
+	expect_not_upstream("badexample.test");
+	cr_assert(dns_log_has_query(R.dns_start, "x.y.example.test"));
+	expect_blocked(cg, "tcp", W4_C, 8080);
+}
+
+/*
+ * A learned address gets the ports and protocols of the rule that
+ * matched; names sharing an address get the union.
+ */
+RTEST(port_sets)
+{
+	const char *cg = cg_dns("ports", "--allow tcp://allowed.test:8080 "
+				"--allow 'tcp://*.example.test:443'");
+	struct moat_addr_val v;
+	bool found;
+
+	expect_words(resolve(cg, R.rc, "", "allowed.test"),
+		     "OK 198.51.100.7 2001:db8:1::7");
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	expect_blocked(cg, "tcp", W4_A, 80);
+	expect_blocked(cg, "tcp", W4_A, 443);
+	expect_blocked(cg, "udp", W4_A, 8080);	/* tcp:// only */
+	learned(status_of(cg).policy_id, W4_A, &found, &v);
+	cr_assert(found);
+	cr_assert_eq(v.n_ranges, 1);
+	cr_assert(v.ranges[0].first == 8080 && v.ranges[0].last == 8080 &&
+		  v.ranges[0].protos == MOAT_PROTO_TCP);
+
+	/* a.example.test is 198.51.100.7 too: now 8080 and 443 */
+	cr_assert_str_eq(resolve(cg, R.rc, "--family 4", "a.example.test"),
+			 "OK 198.51.100.7");
+	expect_allowed(cg, "tcp", W4_A, 443);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	expect_blocked(cg, "tcp", W4_A, 80);
+	expect_blocked(cg, "udp", W4_A, 443);
+	/* the IPv6 address was learned for allowed.test only */
+	expect_allowed(cg, "tcp", W6_A, 8080);
+	expect_blocked(cg, "tcp", W6_A, 443);
+}
+
+/* The CNAME chain from the query name: the target's addresses. */
+RTEST(cname_connects_to_target)
+{
+	const char *cg = cg_dns("cname", "--allow cname.test:8080");
+
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	expect_words(resolve(cg, R.rc, "--connect 8080", "cname.test"),
+		     "OK 198.51.100.7=OK 2001:db8:1::7=OK");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "cname.test", "A"),
+			 "NOERROR CNAME=allowed.test. A=198.51.100.7");
+	/* the target's name itself is not allowed */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "REFUSED");
+	expect_blocked(cg, "tcp", W4_A, 80);
+}
+
+/* A name with only an AAAA record, asked over IPv6, connects over IPv6. */
+RTEST(v6only_over_ipv6)
+{
+	const char *cg = cg_dns("v6only", "--allow v6only.test:8080");
+
+	expect_blocked(cg, "tcp", W6_B, 8080);
+	cr_assert_str_eq(resolve(cg, R.rc6, "--connect 8080", "v6only.test"),
+			 "OK 2001:db8:1::8=OK");
+	cr_assert_str_eq(resolve(cg, R.rc6, "--family 4", "v6only.test"),
+			 "ERR EAI_NODATA");
+	cr_assert_str_eq(dns_query(cg, "--udp-connect", KT_DNS6,
+				   "v6only.test", "AAAA"),
+			 "NOERROR AAAA=2001:db8:1::8");
+	expect_allowed(cg, "tcp", W6_B, 8080);
+	expect_blocked(cg, "tcp", W6_B, 80);
+	cr_assert_str_eq(resolve(cg, R.rc6, "", "blocked.test"),
+			 "ERR EAI_AGAIN");
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+}
+
+/*
+ * Answers pointing at metadata (or anything the policy denies) are
+ * relayed, but the address is never learned (DNS rebinding).
+ */
+RTEST(denied_addresses_not_learned)
+{
+	const char *cg = cg_dns("meta", "--allow meta.test:8080");
+	const char *cg2 = cg_dns("meta-deny", "--allow meta.test:8080 "
+				 "--deny " W4_A);
+	char *log;
+
+	expect_words(resolve(cg, R.rc, "--family 4", "meta.test"),
+		     "OK 169.254.169.254 198.51.100.7");
+	cr_assert(is_learned(cg, W4_A));
+	cr_assert_not(is_learned(cg, "169.254.169.254"),
+		      "the metadata address was learned");
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	log = read_text(R.log);
+	cr_assert(log && strstr(log, "not learning 169.254.169.254 for "
+				"meta.test"), "daemon log: %s", log);
+	free(log);
+
+	/* a deny rule keeps an address out of the learned map too */
+	expect_words(resolve(cg2, R.rc, "--family 4", "meta.test"),
+		     "OK 169.254.169.254 198.51.100.7");
+	cr_assert_eq(learned(status_of(cg2).policy_id, NULL, NULL, NULL), 0);
+	expect_blocked(cg2, "tcp", W4_A, 8080);
+}
+
+/* ---- fail-closed ---- */
+
+/* The registration is per (cgroup, netns): elsewhere DNS is refused. */
+RTEST(other_netns_fails_closed)
+{
+	struct client_opts o = { .netns = KT_NS_WORLD };
+	const char *cg = cg_dns("elsewhere", "--allow allowed.test:8080");
+	off_t from = file_size(KT_DNS_LOG);
+
+	o.cgroup = cg;
+	cr_assert_str_eq(dns_query_x(&o, "", KT_DNS4, 53, "allowed.test", "A"),
+			 "EPERM");
+	cr_assert_str_eq(dns_query_x(&o, "--tcp", KT_DNS4, 53, "allowed.test",
+				     "A"), "EPERM");
+	sentinel(cg);
+	cr_assert_not(dns_log_has_query(from, "allowed.test"));
+}
+
+/* Without the daemon, attaching domain rules fails and changes nothing. */
+RTEST(attach_needs_daemon)
+{
+	const char *cg = cg_make("nodaemon");
+	struct status_list l;
+	struct run_result r;
+
+	cr_assert_eq(daemon_stop(R.daemon), 0);
+	R.daemon = 0;
+	moat(&r, "attach %s --netns " KT_NS_CLIENT " --allow allowed.test:8080",
+	     cg);
+	cr_assert_eq(r.status, 1, "attach without a daemon: exit %d", r.status);
+	cr_assert(strstr(r.err, "daemon"), "stderr does not say why: %s",
+		  r.err);
+	run_free(&r);
+	status_read(&l, NULL);
+	cr_assert_null(status_find(&l, cg_rel(cg)));
+}
+
+/*
+ * kill -9: learned addresses stay allowed until their deadline (which the
+ * kernel keeps checking), others stay denied, DNS fails closed and never
+ * falls back to the upstream; a restarted daemon serves the same
+ * registrations again.
+ */
+RTEST(kill9_keeps_enforcement_restart_resumes)
+{
+	const char *cg = cg_dns("k9", "--allow allowed.test:8080");
+	const char *cgt = cg_dns_policy("k9-ttl", "allow:\n"
+						 "  - allowed.test:8080\n"
+						 "dns:\n"
+						 "  min_ttl: 0\n"
+						 "  grace: 0\n");
+	long long deadline;
+	const char *w;
+	off_t from;
+	int rc;
+
+	expect_words(resolve(cg, R.rc, "", "allowed.test"),
+		     "OK 198.51.100.7 2001:db8:1::7");
+	cr_assert_str_eq(resolve(cgt, R.rc, "--family 4 --connect 8080",
+				 "allowed.test"), "OK 198.51.100.7=OK");
+	cr_assert_eq(kill(R.daemon, SIGKILL), 0);
+	rc = wait_bg(R.daemon, 5000);
+	cr_assert_eq(rc, 128 + SIGKILL, "daemon exit %d", rc);
+	R.daemon = 0;
+
+	from = file_size(KT_DNS_LOG);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	expect_allowed(cg, "tcp", W6_A, 8080);
+	expect_blocked(cg, "tcp", W4_A, 80);
+	expect_blocked(cg, "tcp", W4_B, 8080);
+	/* the short deadline passes with nobody to reclaim it */
+	w = client_until(cgt, "tcp", W4_A, 8080, "EPERM", POLL_MS);
+	cr_assert_str_eq(w, "EPERM");
+	/* no resolver: DNS fails, and nothing reaches the upstream */
+	cr_assert_str_eq(dns_query(cg, "--udp-connect", KT_DNS4,
+				   "allowed.test", "A"), "ERR ECONNREFUSED");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4, "allowed.test", "A"),
+			 "ERR ECONNREFUSED");
+	cr_assert_str_eq(resolve(cg, R.rc, "", "allowed.test"),
+			 "ERR EAI_AGAIN");
+	cr_assert_not(dns_log_has_query(from, "allowed.test"));
+
+	/* restart: the same registrations are served again */
+	R.daemon = daemon_start(DAEMON_ARGS, R.log);
+	deadline = kt_now_ms() + POLL_MS;
+	do {
+		w = dns_query(cg, "", KT_DNS4, "allowed.test", "A");
+		if (!strcmp(w, "NOERROR A=198.51.100.7"))
+			break;
+		kt_sleep_ms(100);
+	} while (kt_now_ms() < deadline);
+	cr_assert_str_eq(w, "NOERROR A=198.51.100.7");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4, "blocked.test", "A"),
+			 "REFUSED");
+	cr_assert_str_eq(resolve(cgt, R.rc, "--family 4 --connect 8080",
+				 "allowed.test"), "OK 198.51.100.7=OK");
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+	expect_allowed(cg, "tcp", W4_A, 8080);
+}
+
+/*
+ * Garbage sent to port 53 from inside the enforced cgroup reaches the
+ * daemon (captured like any DNS), is dropped and counted; the daemon keeps
+ * running and answering.
+ */
+RTEST(malformed_packets_survive)
+{
+	/* allowed.test A, as a response (QR set) */
+	static const char *const udp[] = {
+		"ff",
+		"0000000000000000000000",
+		"123481800001000000000000" "07616c6c6f776564047465737400"
+			"00010001",
+		/* a question cut short */
+		"123401000001000000000000" "07616c6c6f776564",
+		/* a compression pointer to itself */
+		"123401000001000000000000" "c00c" "00010001",
+		/* two questions */
+		"123401000002000000000000" "07616c6c6f776564047465737400"
+			"00010001" "07616c6c6f776564047465737400" "00010001",
+		/* opcode STATUS */
+		"123410000001000000000000" "07616c6c6f776564047465737400"
+			"00010001",
+	};
+	const size_t n_udp = sizeof(udp) / sizeof(udp[0]);
+	const char *cg = cg_dns("garbage", "--allow allowed.test:8080");
+	struct dcount c0, c1;
+	size_t i;
+
+	c0 = daemon_counters();
+	for (i = 0; i < n_udp; i++)
+		cr_assert_str_eq(dns_raw(cg, "", KT_DNS4, 53, udp[i]),
+				 "NOREPLY", "payload %s", udp[i]);
+	cr_assert_str_eq(dns_raw(cg, "", KT_DNS6, 53, udp[0]), "NOREPLY");
+	/* TCP: twelve bytes of junk as one message; then an empty one */
+	cr_assert_str_eq(dns_raw(cg, "--tcp", KT_DNS4, 53,
+				 "000cffffffffffffffffffffffff"), "EOF");
+	cr_assert_str_eq(dns_raw(cg, "--tcp", KT_DNS4, 53, "0000"), "EOF");
+	c1 = daemon_counters();
+	expect_delta(c0, c1, malformed, n_udp + 2);
+	expect_delta(c0, c1, forwarded, 0);
+	cr_assert(daemon_alive(R.daemon), "the daemon died");
+	/* the echo server never saw it: it was captured */
+	cr_assert_not(world_log_has(W4_C, 53));
+
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4, "allowed.test",
+				   "AAAA"), "NOERROR AAAA=2001:db8:1::7");
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	cr_assert(daemon_alive(R.daemon), "the daemon died");
+}
+
+/* ---- other stub resolvers ---- */
+
+/* busybox nslookup has a resolver of its own (not glibc's). */
+RTEST(busybox_nslookup)
+{
+	const char *cg = cg_dns("busybox", "--allow allowed.test:8080");
+	struct run_result r;
+
+	cr_assert(!access("/usr/bin/busybox", X_OK) ||
+		  !access("/bin/busybox", X_OK),
+		  "busybox is not installed (Debian: busybox-static)");
+	/* join the cgroup, then the netns, then ask 198.51.100.53 itself */
+	run(&r, "echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+	    " busybox nslookup -type=a allowed.test " KT_DNS4, cg);
+	cr_assert_eq(r.status, 0, "exit %d: %s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "Address: 198.51.100.7"), "%s", r.out);
+	run_free(&r);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+
+	run(&r, "echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+	    " busybox nslookup -type=a blocked.test " KT_DNS4, cg);
+	cr_assert_neq(r.status, 0, "%s", r.out);
+	cr_assert(strstr(r.out, "REFUSED") || strstr(r.err, "REFUSED"),
+		  "out: %s err: %s", r.out, r.err);
+	run_free(&r);
+	sentinel(cg);
+	expect_not_upstream("blocked.test");
+}
