@@ -24,6 +24,7 @@
 #include <linux/sched.h>
 #include "cgroup.h"
 #include "enforce.h"
+#include "harden.h"
 #include "log.h"
 #include "main.h"
 #include "state.h"
@@ -118,12 +119,20 @@ static void exec_child(const struct run_opts *o, int netns_fd,
 
 	if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET))
 		goto fail;
+	if ((e = harden_cgroupfs())) {
+		errno = -e;
+		goto fail;
+	}
 	if (pw && (initgroups(pw->pw_name, pw->pw_gid) ||
 		   setgid(pw->pw_gid) || setuid(pw->pw_uid)))
 		goto fail;
 	/* a socket inherited from outside would be judged by its creator */
 	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC))
 		goto fail;
+	if ((e = harden_seccomp())) {
+		errno = -e;
+		goto fail;
+	}
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);

@@ -944,7 +944,7 @@ static const char *peer_context(const struct client_opts *o, char *opts,
 	return opts;
 }
 
-#define KT_LINE_LEN	512
+#define KT_LINE_LEN	2048
 
 /*
  * Run the peer with ARGS and return its first line (rotating storage),

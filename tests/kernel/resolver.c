@@ -556,8 +556,13 @@ RTEST(tcp_dns)
 	expect_blocked(cg, "tcp", W4_A, 8080);
 	expect_words(resolve(cg, R.rc_tcp, "--connect 8080", "allowed.test"),
 		     "OK 198.51.100.7=OK 2001:db8:1::7=OK");
+	/*
+	 * glibc maps REFUSED over TCP to EAI_NONAME (over UDP it tries the
+	 * next server and ends with EAI_AGAIN); dnsmasq's own REFUSED reads
+	 * the same. The exact rcode is checked with dns-query below.
+	 */
 	cr_assert_str_eq(resolve(cg, R.rc_tcp, "", "blocked.test"),
-			 "ERR EAI_AGAIN");
+			 "ERR EAI_NONAME");
 	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4, "blocked.test", "A"),
 			 "REFUSED");
 	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS6, "v6only.test",

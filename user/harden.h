@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the kernel hooks cannot cover on hosts without a usable BPF LSM,
+ * for processes that moat-bpf starts itself.
+ */
+#ifndef MOAT_HARDEN_H
+#define MOAT_HARDEN_H
+
+/* Socket families with no inet hook that leave the host (or the netns). */
+#define MOAT_DENIED_FAMILIES	{ 17 /* AF_PACKET */, 40 /* AF_VSOCK */, 44 /* AF_XDP */ }
+
+/*
+ * A new mount and cgroup namespace in which every cgroup filesystem is
+ * read-only, so CMD cannot move itself out of its cgroup (as in a
+ * container). Needs CAP_SYS_ADMIN: call before dropping privileges.
+ */
+int harden_cgroupfs(void);
+/*
+ * seccomp (libseccomp, with no_new_privs): socket() of the families above
+ * and io_uring_setup (whose socket op would bypass the filter) fail with
+ * EPERM. Call last before exec.
+ */
+int harden_seccomp(void);
+
+#endif
