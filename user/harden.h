@@ -16,6 +16,13 @@
  */
 int harden_cgroupfs(void);
 /*
+ * Keep only Docker's default capability set, minus CAP_NET_RAW, in the
+ * bounding set: root CMD then has what root in a container has (no
+ * CAP_SYS_ADMIN, CAP_BPF, CAP_NET_ADMIN to undo enforcement). Call after
+ * harden_cgroupfs and before dropping the uid.
+ */
+int harden_caps_container(void);
+/*
  * seccomp (libseccomp, with no_new_privs): socket() of the families above
  * and io_uring_setup (whose socket op would bypass the filter) fail with
  * EPERM. Call last before exec.

@@ -36,6 +36,7 @@ struct run_opts {
 	struct policy_args pa;
 	const char *netns;
 	const char *user;
+	const char *caps;
 	char **cmd;
 };
 
@@ -61,12 +62,14 @@ static int parse_run(struct run_opts *o, int argc, char **argv)
 			return ret;
 		if (ret)
 			continue;
-		if (!strcmp(argv[0], "--netns") || !strcmp(argv[0], "--user")) {
+		if (!strcmp(argv[0], "--netns") || !strcmp(argv[0], "--user") ||
+		    !strcmp(argv[0], "--caps")) {
 			if (argc < 2) {
 				p_err("'%s' needs a value", argv[0]);
 				return -EINVAL;
 			}
-			*(argv[0][2] == 'n' ? &o->netns : &o->user) = argv[1];
+			*(argv[0][2] == 'n' ? &o->netns : argv[0][2] == 'u' ?
+			  &o->user : &o->caps) = argv[1];
 			argc -= 2;
 			argv += 2;
 			continue;
@@ -79,6 +82,11 @@ static int parse_run(struct run_opts *o, int argc, char **argv)
 	}
 	if (argc < 1) {
 		p_err("run: no command given (moat-bpf run [OPTIONS] -- CMD [ARG]...)");
+		return -EINVAL;
+	}
+	if (o->caps && strcmp(o->caps, "container") && strcmp(o->caps, "all")) {
+		p_err("--caps: 'container' (Docker's default set without "
+		      "CAP_NET_RAW) or 'all', not '%s'", o->caps);
 		return -EINVAL;
 	}
 	o->cmd = argv;
@@ -120,6 +128,11 @@ static void exec_child(const struct run_opts *o, int netns_fd,
 	if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET))
 		goto fail;
 	if ((e = harden_cgroupfs())) {
+		errno = -e;
+		goto fail;
+	}
+	if (o->caps && !strcmp(o->caps, "container") &&
+	    (e = harden_caps_container())) {
 		errno = -e;
 		goto fail;
 	}

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * moat-client: the small, statically linked client of the Docker tests
+ * (tests/docker/run.sh puts it at /bin/moat-client in the test image).
+ * No libraries beyond libc, no DNS library: everything the tests need to
+ * see is printed as one word.
+ *
+ *   moat-client tcp|udp ADDR PORT     connect (TCP) or send (UDP) once and
+ *                                     wait for the echo (2 s). Prints OK,
+ *                                     EPERM or "ERR <errno name>";
+ *                                     exit 0, 1, 2. ADDR may be a name
+ *                                     (getaddrinfo, IPv4 first).
+ *   moat-client dns NAME [SERVER]     one UDP A query (SERVER default: the
+ *                                     first nameserver of /etc/resolv.conf)
+ *                                     prints the rcode (NOERROR, REFUSED,
+ *                                     NXDOMAIN, ...) and the A records, or
+ *                                     EPERM / "ERR x"; exit 0 on an answer
+ *   moat-client serve PORT            echo server on [::]:PORT (dual stack),
+ *                                     TCP; forks into the background and
+ *                                     returns once it listens
+ *   moat-client addr IFNAME 4|6       the interface's first global address
+ *   moat-client attack                try to undo the enforcement from
+ *                                     inside (bpf(), bpffs, cgroupfs): one
+ *                                     line per attempt; exit 0 if every
+ *                                     attempt failed, 3 if one succeeded
+ *   moat-client marker PATH           create PATH (proves the process ran)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define TIMEOUT_MS 2000
+
+static int report(int err)
+{
+	if (!err) {
+		puts("OK");
+		return 0;
+	}
+	if (err == EPERM) {
+		puts("EPERM");
+		return 1;
+	}
+	printf("ERR %s\n", strerrorname_np(err) ?: strerror(err));
+	return 2;
+}
+
+static int resolve(const char *host, const char *port, int type,
+		   struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res, *ai, *pick = NULL;
+	int rc;
+
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc)
+		return rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET && !pick)
+			pick = ai;
+	if (!pick)
+		pick = res;
+	memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+	*len = pick->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int wait_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, TIMEOUT_MS);
+
+	return n > 0 ? 0 : n == 0 ? ETIMEDOUT : errno;
+}
+
+static int do_connect(int type, const char *host, const char *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[64];
+	int fd, err;
+
+	err = resolve(host, port, type, &ss, &len);
+	if (err)
+		return report(err);
+	fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report(errno);
+	if (type == SOCK_STREAM) {
+		struct timeval tv = { .tv_sec = TIMEOUT_MS / 1000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, (struct sockaddr *)&ss, len))
+			return report(errno);
+		if (send(fd, "moat\n", 5, MSG_NOSIGNAL) != 5)
+			return report(errno);
+	} else if (sendto(fd, "moat\n", 5, 0, (struct sockaddr *)&ss, len) != 5) {
+		return report(errno);
+	}
+	err = wait_readable(fd);
+	if (!err && recv(fd, buf, sizeof(buf), 0) <= 0)
+		err = errno ?: ECONNRESET;
+	return report(err);
+}
+
+static int first_nameserver(char *out, size_t len)
+{
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	char line[256];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nameserver %63s", out) == 1 && strlen(out) < len) {
+			fclose(f);
+			return 0;
+		}
+	fclose(f);
+	return -1;
+}
+
+/* The offset after the (possibly compressed) name at P. */
+static size_t skip_name(const unsigned char *a, size_t len, size_t p)
+{
+	while (p < len) {
+		if (!a[p])
+			return p + 1;
+		if ((a[p] & 0xc0) == 0xc0)
+			return p + 2;
+		p += a[p] + 1;
+	}
+	return len;
+}
+
+static int do_dns(const char *name, const char *server)
+{
+	static const char *const rcodes[] = {
+		"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	};
+	unsigned char q[512], a[1500];
+	char srv[64];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	size_t n = 12;
+	ssize_t got;
+	int fd, err;
+
+	if (!server) {
+		if (first_nameserver(srv, sizeof(srv)))
+			return report(ENOENT);
+		server = srv;
+	}
+	memset(q, 0, 12);
+	q[0] = getpid() >> 8;
+	q[1] = getpid();
+	q[2] = 0x01;		/* RD */
+	q[5] = 1;		/* QDCOUNT */
+	for (const char *l = name; *l;) {
+		size_t ll = strcspn(l, ".");
+
+		if (!ll || ll > 63 || n + ll + 6 > sizeof(q))
+			return report(EINVAL);
+		q[n++] = ll;
+		memcpy(q + n, l, ll);
+		n += ll;
+		l += ll;
+		if (*l == '.')
+			l++;
+	}
+	q[n++] = 0;
+	q[n++] = 0, q[n++] = 1;	/* A */
+	q[n++] = 0, q[n++] = 1;	/* IN */
+	err = resolve(server, "53", SOCK_DGRAM, &ss, &sl);
+	if (err)
+		return report(err);
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report(errno);
+	if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, sl) != (ssize_t)n)
+		return report(errno);
+	err = wait_readable(fd);
+	if (err)
+		return report(err);
+	got = recv(fd, a, sizeof(a), 0);
+	if (got < 12)
+		return report(got < 0 ? errno : EBADMSG);
+	if ((a[3] & 15) < 6)
+		printf("%s", rcodes[a[3] & 15]);
+	else
+		printf("RCODE%d", a[3] & 15);
+	/* the answers: skip the question, then print the A records */
+	size_t p = skip_name(a, got, 12) + 4, an = a[6] << 8 | a[7];
+
+	for (size_t i = 0; i < an; i++) {
+		unsigned type, rdlen;
+
+		p = skip_name(a, got, p);
+		if (p + 10 > (size_t)got)
+			break;
+		type = a[p] << 8 | a[p + 1];
+		rdlen = a[p + 8] << 8 | a[p + 9];
+		p += 10;
+		if (p + rdlen > (size_t)got)
+			break;
+		if (type == 1 && rdlen == 4)
+			printf(" %u.%u.%u.%u", a[p], a[p + 1], a[p + 2], a[p + 3]);
+		p += rdlen;
+	}
+	putchar('\n');
+	return 0;
+}
+
+static int do_serve(const char *port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(port)) };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), zero = 0, one = 1;
+	pid_t pid;
+
+	if (fd < 0)
+		return report(errno);
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16))
+		return report(errno);
+	pid = fork();
+	if (pid < 0)
+		return report(errno);
+	if (pid > 0) {
+		puts("LISTENING");
+		return 0;
+	}
+	setsid();
+	signal(SIGCHLD, SIG_IGN);
+	for (;;) {
+		char buf[256];
+		ssize_t n;
+		int c = accept(fd, NULL, NULL);
+
+		if (c < 0)
+			continue;
+		if (!wait_readable(c) && (n = recv(c, buf, sizeof(buf), 0)) > 0)
+			send(c, buf, n, MSG_NOSIGNAL);
+		close(c);
+	}
+}
+
+static int do_addr(const char *ifname, const char *fam)
+{
+	struct ifaddrs *ifa, *i;
+	int family = !strcmp(fam, "6") ? AF_INET6 : AF_INET;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (getifaddrs(&ifa))
+		return report(errno);
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family ||
+		    strcmp(i->ifa_name, ifname))
+			continue;
+		if (family == AF_INET6) {
+			struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(a))
+				continue;
+			inet_ntop(family, a, buf, sizeof(buf));
+		} else {
+			inet_ntop(family, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+				  buf, sizeof(buf));
+		}
+		puts(buf);
+		freeifaddrs(ifa);
+		return 0;
+	}
+	freeifaddrs(ifa);
+	return report(EADDRNOTAVAIL);
+}
+
+/* ---- attempts to undo the enforcement from inside ---- */
+
+static int succeeded;
+
+static void attempt(const char *what, int ok, int err)
+{
+	if (ok) {
+		succeeded++;
+		printf("%s: SUCCEEDED\n", what);
+	} else {
+		printf("%s: %s\n", what, strerrorname_np(err) ?: strerror(err));
+	}
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static void try_bpf(void)
+{
+	static const char *const pins[] = {
+		"/sys/fs/bpf/moat", "/sys/fs/bpf/moat/maps/cgroups",
+		"/sys/fs/bpf/moat/maps/policies", "/sys/fs/bpf/moat/links", NULL,
+	};
+	static const struct { int cmd; const char *name; } ids[] = {
+		{ BPF_PROG_GET_NEXT_ID, "bpf(PROG_GET_NEXT_ID)" },
+		{ BPF_MAP_GET_NEXT_ID, "bpf(MAP_GET_NEXT_ID)" },
+		{ BPF_LINK_GET_NEXT_ID, "bpf(LINK_GET_NEXT_ID)" },
+	};
+	union bpf_attr attr;
+	char what[128];
+	long r;
+
+	for (int i = 0; pins[i]; i++) {
+		memset(&attr, 0, sizeof(attr));
+		attr.pathname = (unsigned long)pins[i];
+		r = sys_bpf(BPF_OBJ_GET, &attr);
+		snprintf(what, sizeof(what), "bpf(OBJ_GET %s)", pins[i]);
+		attempt(what, r >= 0, errno);
+	}
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		memset(&attr, 0, sizeof(attr));
+		r = sys_bpf(ids[i].cmd, &attr);
+		attempt(ids[i].name, r >= 0, errno);
+	}
+	/* by id, blindly: the first ids exist on any machine with programs */
+	for (int cmd = 0; cmd < 3; cmd++) {
+		static const int get[] = { BPF_PROG_GET_FD_BY_ID, BPF_MAP_GET_FD_BY_ID,
+					   BPF_LINK_GET_FD_BY_ID };
+		static const char *const nm[] = { "PROG", "MAP", "LINK" };
+		int ok = 0, last = EPERM;
+
+		for (unsigned id = 1; id <= 256; id++) {
+			memset(&attr, 0, sizeof(attr));
+			attr.prog_id = id;	/* same offset for map_id, link_id */
+			r = sys_bpf(get[cmd], &attr);
+			if (r >= 0) {
+				ok = 1;
+				close(r);
+				break;
+			}
+			last = errno;
+			if (last == EPERM)
+				break;	/* refused for every id alike */
+		}
+		snprintf(what, sizeof(what), "bpf(%s_GET_FD_BY_ID 1..256)", nm[cmd]);
+		attempt(what, ok, last);
+	}
+}
+
+static void try_mounts(void)
+{
+	static const struct { const char *type, *what; } m[] = {
+		{ "bpf", "mount -t bpf" }, { "cgroup2", "mount -t cgroup2" },
+	};
+	char dir[] = "/tmp/moat-attack.XXXXXX";
+
+	if (!mkdtemp(dir)) {
+		attempt("mkdtemp", 0, errno);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		int r = mount(m[i].type, dir, m[i].type, 0, NULL);
+
+		attempt(m[i].what, r == 0, errno);
+		if (!r)
+			umount2(dir, MNT_DETACH);
+	}
+	attempt("remount /sys/fs/cgroup rw",
+		mount(NULL, "/sys/fs/cgroup", NULL, MS_REMOUNT | MS_BIND, NULL) == 0, errno);
+	attempt("remount /sys rw",
+		mount(NULL, "/sys", NULL, MS_REMOUNT, NULL) == 0, errno);
+	attempt("unshare(CLONE_NEWCGROUP|CLONE_NEWNS)",
+		syscall(__NR_unshare, 0x02000000 | 0x00020000) == 0, errno);
+	rmdir(dir);
+}
+
+/* Every cgroup.procs we can see: writing our pid would leave our cgroup. */
+static void try_cgroup_files(void)
+{
+	static const char *const files[] = {
+		"/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/unified/cgroup.procs",
+		"/sys/fs/cgroup/systemd/cgroup.procs", "/sys/fs/cgroup/unified/cgroup.kill",
+		NULL,
+	};
+	char pid[32], what[128], dir[128];
+
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	for (int i = 0; files[i]; i++) {
+		int fd = open(files[i], O_WRONLY | O_CLOEXEC), ok = 0, err;
+
+		if (fd >= 0) {
+			/* cgroup.kill would kill us: never write it, opening is enough */
+			ok = strstr(files[i], "cgroup.kill") ? 1 :
+			     write(fd, pid, strlen(pid)) > 0;
+			err = errno;
+			close(fd);
+		} else {
+			err = errno;
+		}
+		snprintf(what, sizeof(what), "write %s", files[i]);
+		attempt(what, ok, err);
+	}
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/unified/moat-escape-%d", getpid());
+	attempt("mkdir a cgroup", mkdir(dir, 0755) == 0, errno);
+	rmdir(dir);
+}
+
+static int do_attack(void)
+{
+	try_bpf();
+	try_mounts();
+	try_cgroup_files();
+	printf("%d attempt(s) succeeded\n", succeeded);
+	return succeeded ? 3 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && !strcmp(argv[1], "tcp"))
+		return do_connect(SOCK_STREAM, argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "udp"))
+		return do_connect(SOCK_DGRAM, argv[2], argv[3]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "dns"))
+		return do_dns(argv[2], argc == 4 ? argv[3] : NULL);
+	if (argc == 3 && !strcmp(argv[1], "serve"))
+		return do_serve(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "addr"))
+		return do_addr(argv[2], argv[3]);
+	if (argc == 2 && !strcmp(argv[1], "attack"))
+		return do_attack();
+	if (argc == 3 && !strcmp(argv[1], "marker")) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+		return fd < 0 ? report(errno) : (close(fd), 0);
+	}
+	fprintf(stderr, "usage: %s tcp|udp ADDR PORT | dns NAME [SERVER] | serve PORT |"
+		" addr IFNAME 4|6 | attack | marker PATH\n", argv[0]);
+	return 2;
+}
