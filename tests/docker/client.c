@@ -9,7 +9,8 @@
  *                                     wait for the echo (2 s). Prints OK,
  *                                     EPERM or "ERR <errno name>";
  *                                     exit 0, 1, 2. ADDR may be a name
- *                                     (getaddrinfo, IPv4 first).
+ *                                     (one A query to the first
+ *                                     nameserver of /etc/resolv.conf).
  *   moat-client dns NAME [SERVER]     one UDP A query (SERVER default: the
  *                                     first nameserver of /etc/resolv.conf)
  *                                     prints the rcode (NOERROR, REFUSED,
@@ -29,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,33 +62,190 @@ static int report(int err)
 	return 2;
 }
 
-static int resolve(const char *host, const char *port, int type,
-		   struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res, *ai, *pick = NULL;
-	int rc;
-
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc)
-		return rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
-	for (ai = res; ai; ai = ai->ai_next)
-		if (ai->ai_family == AF_INET && !pick)
-			pick = ai;
-	if (!pick)
-		pick = res;
-	memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-	*len = pick->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 static int wait_readable(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int n = poll(&p, 1, TIMEOUT_MS);
 
 	return n > 0 ? 0 : n == 0 ? ETIMEDOUT : errno;
+}
+
+static int first_nameserver(char *out, size_t len)
+{
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	char line[256];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nameserver %63s", out) == 1 && strlen(out) < len) {
+			fclose(f);
+			return 0;
+		}
+	fclose(f);
+	return -1;
+}
+
+/* A numeric address (IPv4, IPv6 with or without brackets) and port. */
+static int numeric(const char *host, int port, struct sockaddr_storage *ss,
+		   socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	char h[INET6_ADDRSTRLEN + 2];
+
+	snprintf(h, sizeof(h), "%s", host[0] == '[' ? host + 1 : host);
+	h[strcspn(h, "]")] = 0;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, h, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+/* The offset after the (possibly compressed) name at P. */
+static size_t skip_name(const unsigned char *a, size_t len, size_t p)
+{
+	while (p < len) {
+		if (!a[p])
+			return p + 1;
+		if ((a[p] & 0xc0) == 0xc0)
+			return p + 2;
+		p += a[p] + 1;
+	}
+	return len;
+}
+
+/*
+ * One UDP A query for NAME to SERVER (NULL: resolv.conf). Returns the
+ * rcode (>= 0) with up to MAX A records in OUT, or -errno.
+ */
+static int dns_query(const char *name, const char *server,
+		     struct in_addr *out, int max, int *nout)
+{
+	unsigned char q[512], a[1500];
+	char srv[64];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	size_t n = 12, p, an;
+	ssize_t got;
+	int fd, err;
+
+	*nout = 0;
+	if (!server) {
+		if (first_nameserver(srv, sizeof(srv)))
+			return -ENOENT;
+		server = srv;
+	}
+	if (numeric(server, 53, &ss, &sl))
+		return -EINVAL;
+	memset(q, 0, 12);
+	q[0] = getpid() >> 8;
+	q[1] = getpid();
+	q[2] = 0x01;		/* RD */
+	q[5] = 1;		/* QDCOUNT */
+	for (const char *l = name; *l;) {
+		size_t ll = strcspn(l, ".");
+
+		if (!ll || ll > 63 || n + ll + 6 > sizeof(q))
+			return -EINVAL;
+		q[n++] = ll;
+		memcpy(q + n, l, ll);
+		n += ll;
+		l += ll;
+		if (*l == '.')
+			l++;
+	}
+	q[n++] = 0;
+	q[n++] = 0, q[n++] = 1;	/* A */
+	q[n++] = 0, q[n++] = 1;	/* IN */
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, sl) != (ssize_t)n) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = wait_readable(fd);
+	got = err ? -1 : recv(fd, a, sizeof(a), 0);
+	if (!err && got < 0)
+		err = errno;
+	close(fd);
+	if (err)
+		return -err;
+	if (got < 12 || a[0] != q[0] || a[1] != q[1])
+		return -EBADMSG;
+	p = skip_name(a, got, 12) + 4;
+	an = a[6] << 8 | a[7];
+	for (size_t i = 0; i < an; i++) {
+		unsigned type, rdlen;
+
+		p = skip_name(a, got, p);
+		if (p + 10 > (size_t)got)
+			break;
+		type = a[p] << 8 | a[p + 1];
+		rdlen = a[p + 8] << 8 | a[p + 9];
+		p += 10;
+		if (p + rdlen > (size_t)got)
+			break;
+		if (type == 1 && rdlen == 4 && *nout < max)
+			memcpy(&out[(*nout)++], a + p, 4);
+		p += rdlen;
+	}
+	return a[3] & 15;
+}
+
+static int do_dns(const char *name, const char *server)
+{
+	static const char *const rcodes[] = {
+		"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	};
+	struct in_addr addrs[64];
+	int n, rc = dns_query(name, server, addrs, 64, &n);
+
+	if (rc < 0)
+		return report(-rc);
+	if (rc < 6)
+		printf("%s", rcodes[rc]);
+	else
+		printf("RCODE%d", rc);
+	for (int i = 0; i < n; i++)
+		printf(" %s", inet_ntoa(addrs[i]));
+	putchar('\n');
+	return 0;
+}
+
+/* HOST: numeric, else the first A record from the resolv.conf server. */
+static int resolve(const char *host, const char *port,
+		   struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct in_addr a;
+	int n, rc;
+
+	if (!numeric(host, atoi(port), ss, len))
+		return 0;
+	rc = dns_query(host, NULL, &a, 1, &n);
+	if (rc < 0)
+		return -rc;
+	if (rc || !n)
+		return EHOSTUNREACH;	/* the name did not resolve */
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(atoi(port));
+	in->sin_addr = a;
+	*len = sizeof(*in);
+	return 0;
 }
 
 static int do_connect(int type, const char *host, const char *port)
@@ -98,7 +255,7 @@ static int do_connect(int type, const char *host, const char *port)
 	char buf[64];
 	int fd, err;
 
-	err = resolve(host, port, type, &ss, &len);
+	err = resolve(host, port, &ss, &len);
 	if (err)
 		return report(err);
 	fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
@@ -119,113 +276,6 @@ static int do_connect(int type, const char *host, const char *port)
 	if (!err && recv(fd, buf, sizeof(buf), 0) <= 0)
 		err = errno ?: ECONNRESET;
 	return report(err);
-}
-
-static int first_nameserver(char *out, size_t len)
-{
-	FILE *f = fopen("/etc/resolv.conf", "re");
-	char line[256];
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "nameserver %63s", out) == 1 && strlen(out) < len) {
-			fclose(f);
-			return 0;
-		}
-	fclose(f);
-	return -1;
-}
-
-/* The offset after the (possibly compressed) name at P. */
-static size_t skip_name(const unsigned char *a, size_t len, size_t p)
-{
-	while (p < len) {
-		if (!a[p])
-			return p + 1;
-		if ((a[p] & 0xc0) == 0xc0)
-			return p + 2;
-		p += a[p] + 1;
-	}
-	return len;
-}
-
-static int do_dns(const char *name, const char *server)
-{
-	static const char *const rcodes[] = {
-		"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	};
-	unsigned char q[512], a[1500];
-	char srv[64];
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	size_t n = 12;
-	ssize_t got;
-	int fd, err;
-
-	if (!server) {
-		if (first_nameserver(srv, sizeof(srv)))
-			return report(ENOENT);
-		server = srv;
-	}
-	memset(q, 0, 12);
-	q[0] = getpid() >> 8;
-	q[1] = getpid();
-	q[2] = 0x01;		/* RD */
-	q[5] = 1;		/* QDCOUNT */
-	for (const char *l = name; *l;) {
-		size_t ll = strcspn(l, ".");
-
-		if (!ll || ll > 63 || n + ll + 6 > sizeof(q))
-			return report(EINVAL);
-		q[n++] = ll;
-		memcpy(q + n, l, ll);
-		n += ll;
-		l += ll;
-		if (*l == '.')
-			l++;
-	}
-	q[n++] = 0;
-	q[n++] = 0, q[n++] = 1;	/* A */
-	q[n++] = 0, q[n++] = 1;	/* IN */
-	err = resolve(server, "53", SOCK_DGRAM, &ss, &sl);
-	if (err)
-		return report(err);
-	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return report(errno);
-	if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, sl) != (ssize_t)n)
-		return report(errno);
-	err = wait_readable(fd);
-	if (err)
-		return report(err);
-	got = recv(fd, a, sizeof(a), 0);
-	if (got < 12)
-		return report(got < 0 ? errno : EBADMSG);
-	if ((a[3] & 15) < 6)
-		printf("%s", rcodes[a[3] & 15]);
-	else
-		printf("RCODE%d", a[3] & 15);
-	/* the answers: skip the question, then print the A records */
-	size_t p = skip_name(a, got, 12) + 4, an = a[6] << 8 | a[7];
-
-	for (size_t i = 0; i < an; i++) {
-		unsigned type, rdlen;
-
-		p = skip_name(a, got, p);
-		if (p + 10 > (size_t)got)
-			break;
-		type = a[p] << 8 | a[p + 1];
-		rdlen = a[p + 8] << 8 | a[p + 9];
-		p += 10;
-		if (p + rdlen > (size_t)got)
-			break;
-		if (type == 1 && rdlen == 4)
-			printf(" %u.%u.%u.%u", a[p], a[p + 1], a[p + 2], a[p + 3]);
-		p += rdlen;
-	}
-	putchar('\n');
-	return 0;
 }
 
 static int do_serve(const char *port)

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tests/docker/image.sh  (root; used by tests/docker/run.sh)
+#
+# Builds the Docker tests' images offline, from files on this machine
+# only (no registry, no network):
+#
+#   moat-test:latest            busybox-static (/bin/busybox and its applet
+#                               links) and tests/docker/client.c, statically
+#                               linked, as /bin/moat-client
+#   moat-test-envpolicy:latest  the same rootfs with ENV MOAT_POLICY=open
+#                               (an image that tries to pick its own policy)
+#
+# Idempotent: both carry a label with the hash of their content and are
+# left alone when it matches. Environment: DOCKER (the client command,
+# default /usr/bin/docker; DOCKER_HOST is honoured), OUTPUT (where the
+# client is built, default build/tests/docker), CC, BUSYBOX (default
+# /bin/busybox, Debian package busybox-static).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+docker=${DOCKER:-/usr/bin/docker}
+out=${OUTPUT:-$repo/build/tests/docker}
+cc=${CC:-cc}
+busybox=${BUSYBOX:-/bin/busybox}
+client_src=$repo/tests/docker/client.c
+client=$out/moat-client
+
+die() {
+	echo "image.sh: $*" >&2
+	exit 1
+}
+
+[ -x "$busybox" ] || die "$busybox not found (Debian package busybox-static)"
+LC_ALL=C ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
+	die "$busybox is not statically linked (install busybox-static)"
+mkdir -p "$out"
+
+if [ ! -x "$client" ] || [ "$client_src" -nt "$client" ]; then
+	"$cc" -static -O2 -Wall -Wextra -o "$client.tmp" "$client_src"
+	mv "$client.tmp" "$client"
+fi
+
+hash=$(cat "$busybox" "$client" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
+
+label_of() {
+	"$docker" image inspect -f '{{ index .Config.Labels "moat.test.hash" }}' "$1" 2>/dev/null || true
+}
+
+rootfs=
+cleanup() {
+	[ -n "$rootfs" ] && rm -rf "$rootfs"
+}
+trap cleanup EXIT
+
+build_rootfs() {
+	local a
+	[ -n "$rootfs" ] && return 0
+	rootfs=$(mktemp -d /tmp/moat-test-rootfs.XXXXXX)
+	mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,proc,sys,dev,root,run,var/tmp}
+	chmod 1777 "$rootfs/tmp" "$rootfs/var/tmp"
+	install -m 0755 "$busybox" "$rootfs/bin/busybox"
+	install -m 0755 "$client" "$rootfs/bin/moat-client"
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' \
+		>"$rootfs/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+}
+
+# import NAME [--change ...]...
+import() {
+	local name=$1
+	shift
+	if [ "$(label_of "$name")" = "$hash" ]; then
+		return 0
+	fi
+	build_rootfs
+	tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -c . |
+		"$docker" import --change "LABEL moat.test.hash=$hash" \
+			--change 'CMD ["/bin/sh"]' "$@" - "$name" >/dev/null
+	[ "$(label_of "$name")" = "$hash" ] || die "docker import of $name failed"
+	echo "image.sh: built $name"
+}
+
+import moat-test:latest
+import moat-test-envpolicy:latest --change 'ENV MOAT_POLICY=open'
