@@ -8,7 +8,9 @@
 #define MOAT_CONSTS_H
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
+#ifndef MOAT_LAYOUT_VERSION
 #define MOAT_LAYOUT_VERSION		2
+#endif
 
 #ifndef MOAT_MAX_POLICIES
 #define MOAT_MAX_POLICIES		4096	/* policy ids; id 0 is never used */

@@ -848,12 +848,57 @@ static void reap_regs(struct daemon *d)
 	}
 }
 
+static __u32 map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
+}
+
+/* After 'moat-bpf upgrade' to a new layout the pinned maps are new ones. */
+static void follow_upgrade(struct daemon *d)
+{
+	int fd = bpf_obj_get(MOAT_PIN_ROOT "/maps/moat_exact4");
+	__u32 pinned = map_id(fd);
+
+	if (fd >= 0)
+		close(fd);
+	if (!pinned || pinned == map_id(d->st.map[M_EXACT4]))
+		return;
+	state_close(&d->st);
+	state_init(&d->st);
+	if (state_open(&d->st, false)) {
+		p_err("moat-bpfd: the pinned state changed and cannot be reopened");
+		return;
+	}
+	p_info("moat-bpfd: the program set was upgraded; maps reopened");
+	for (struct reg *r = d->regs; r; r = r->next) {
+		struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
+		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (!getsockname(r->udp4.fd, (struct sockaddr *)&ss, &len))
+			res.port4 = ((struct sockaddr_in *)&ss)->sin_port;
+		len = sizeof(ss);
+		if (r->udp6.fd >= 0 &&
+		    !getsockname(r->udp6.fd, (struct sockaddr *)&ss, &len)) {
+			memcpy(res.addr6, &in6addr_loopback, 16);
+			res.port6 = ((struct sockaddr_in6 *)&ss)->sin6_port;
+		}
+		bpf_map_update_elem(d->st.map[M_RESOLVERS], &k, &res, BPF_ANY);
+		r->learned_pid = 0;	/* recount */
+	}
+}
+
 static void on_timer(struct daemon *d)
 {
 	__u64 ticks;
 
 	if (read(d->timer.fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
+	follow_upgrade(d);
 	learn_gc(&d->st, boottime_ns());
 	if (++d->ticks % 5 == 0)
 		reap_regs(d);

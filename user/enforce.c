@@ -517,3 +517,27 @@ out:
 	cgroup_index_free(&ix);
 	return err;
 }
+
+int moat_relink_all(struct moat_state *st)
+{
+	struct cgroup_index ix;
+	__u64 *ids;
+	bool *gone;
+	size_t n;
+	int err;
+
+	err = cgroup_index_build(&ix);
+	if (err)
+		return err;
+	err = links_list(&ids, &gone, &n);
+	for (size_t i = 0; !err && i < n; i++) {
+		const char *p = cgroup_index_path(&ix, ids[i]);
+
+		if (p && !gone[i])
+			err = link_cgroup(st, ids[i], p);
+	}
+	free(ids);
+	free(gone);
+	cgroup_index_free(&ix);
+	return err;
+}

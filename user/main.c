@@ -31,6 +31,7 @@ static int do_help(int argc, char **argv)
 		"      [--netns NAME|PATH] [--user USER] [--caps container|all]\n"
 		"      -- CMD [ARG]...\n"
 		"  events                 follow deny (and audit) events\n"
+		"  upgrade                switch every cgroup to this build's programs, no gap\n"
 		"  unload\n"
 		"  daemon [-d] [-n] [-v] [--dns-upstream ADDR]   the resolver\n"
 		"  oci-hook create [--policy NAME] | poststop     (OCI hooks, state on stdin)\n"
@@ -65,6 +66,7 @@ static const struct cmd main_cmds[] = {
 	{ "events", do_events },
 	{ "daemon", do_daemon },
 	{ "oci-hook", do_oci_hook },
+	{ "upgrade", do_upgrade },
 	{ "help", do_help },
 	{ 0 }
 };

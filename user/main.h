@@ -62,6 +62,7 @@ int enforce_cgroup(const char *abs, const char *rel,
 struct moat_state;
 int writer_open(struct moat_state *st, bool load);
 int do_oci_hook(int argc, char **argv);
+int do_upgrade(int argc, char **argv);
 int runc_shim_main(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 

@@ -33,8 +33,10 @@ die() {
 }
 
 [ -x "$busybox" ] || die "$busybox not found (Debian package busybox-static)"
-LC_ALL=C ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
-	die "$busybox is not statically linked (install busybox-static)"
+case $(LC_ALL=C ldd "$busybox" 2>&1 || true) in
+*"not a dynamic executable"*) ;;
+*) die "$busybox is not statically linked (install busybox-static)" ;;
+esac
 mkdir -p "$out"
 
 if [ ! -x "$client" ] || [ "$client_src" -nt "$client" ]; then

@@ -22,8 +22,12 @@
 # "Exact flat in N" is judged on that kernel number: the user-space ratio
 # is too noisy on a shared 2-CPU VM to resolve tens of ns.
 #
+# At the end it runs tools/bench/dns.sh, the resolver benchmark (dnsperf
+# directly vs through moat-bpfd, daemon memory; see that script).
+#
 # Environment: ROUNDS (15), ROUND_S (0.2), SIZES ("1 1000 100000 1000000"),
-# KINDS ("exact trie"), KROUNDS (5: kernel-stats rounds per point).
+# KINDS ("exact trie"), KROUNDS (5: kernel-stats rounds per point),
+# DNS_BENCH (1; 0 skips the resolver benchmark), DNS_* (see dns.sh).
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
@@ -331,3 +335,10 @@ else
 	echo "bench: gnuplot not installed, no plot (results in $csv)"
 fi
 echo "bench: results in $out/results.csv, $out/results.txt; total $(($(date +%s) - t_start)) s"
+
+# --- the resolver ------------------------------------------------------------
+# tools/bench/dns.sh: its own test network, dnsmasq and daemon, its own
+# cleanup. DNS_BENCH=0 skips it; run dns.sh alone for only the resolver.
+if [ "${DNS_BENCH:-1}" != 0 ]; then
+	"$repo/tools/bench/dns.sh"
+fi

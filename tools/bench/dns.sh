@@ -1,0 +1,581 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tools/bench/dns.sh: what the resolver daemon costs a DNS client, and how
+# much memory it takes. Run as root; tools/bench/run.sh calls it at its end
+# (`make bench`), or run it alone with MOAT_BIN, MOAT_PEER and OUTPUT set.
+#
+# Network: tools/testnet.sh, prefix moat-bdns. Our own dnsmasq runs in the
+# world netns on 198.51.100.53:53 (no upstream, no query log, TTL 600),
+# serving q0..q99.bench.test (A, 203.0.113.100-199) and l1..lN.learn.test
+# (AAAA, distinct addresses in 2001:db8:2::/96). dnsperf always gets
+# -s 198.51.100.53; nothing else is ever queried.
+#
+# Isolation: every moat-bpf command of this benchmark (the daemon, run,
+# attach, detach) runs in one private mount namespace (held by a sleeping
+# process) with its own bpffs on /sys/fs/bpf and its own /run/moat-bpf
+# (lock, control socket, registrations, netns pins). So it loads its own
+# pinned program set: the kernel tests running `moat-bpf unload` every few
+# seconds on this machine cannot take the capture away mid-run, and the
+# daemon neither steals another daemon's control socket nor adopts its
+# registrations. The programs and maps are the same code and sizes.
+# Runs are still validated (daemon counters, pinned map id) and repeated
+# up to 3 times if something went wrong.
+#
+# Daemon: `moat-bpf daemon -d --dns-upstream 198.51.100.53`.
+#
+# 1. qps and latency, for each N in DNS_RULES: the policy allows
+#    '*.bench.test' plus N-1 exact filler names that are never queried
+#    (f1.filler.test ...), so every query matches and the daemon scans N
+#    rules per query. DNS_ROUNDS rounds, direct and moat interleaved (the
+#    order alternates per round), all on the same query file (the 100
+#    q*.bench.test names, A):
+#      direct: dnsperf in the client netns, in an unenforced cgroup;
+#      moat:   moat-bpf run --netns CLIENT --policy P -- dnsperf (same args).
+#    tput: dnsperf -c 1 -q DNS_TPUT_Q for DNS_TPUT_S s, as fast as it goes.
+#    lat:  dnsperf -c 1 -Q DNS_LAT_QPS for DNS_LAT_S s with -v: dnsperf's
+#          own per-query latency (send to answer), pooled over the rounds.
+#    A moat run counts only if the daemon's forwarded counter grew by at
+#    least dnsperf's completed count and every answer was NOERROR (else
+#    the daemon is restarted and the run repeated, at most 3 times).
+# 2. daemon RSS (VmRSS, /proc/PID/status) at each step: idle; while each
+#    N-rule policy is registered; after learning DNS_LEARN distinct
+#    addresses (a cgroup attached with '*.learn.test', dnsperf -n 1 over
+#    DNS_LEARN names); after DNS_CGROUPS more registered cgroups (moat-bpf
+#    attach CG --netns CLIENT --allow x.test, one per cgroup, all in the
+#    same netns; capped at DNS_REG_MAX_S seconds), with the learned
+#    addresses still live.
+#
+# Output under $OUTPUT/bench: dns-results.txt, dns-results.csv, dns-rss.csv,
+# dns-qps.png, dns-latency.png; raw data in dns/.
+#
+# Environment: DNS_ROUNDS (5), DNS_RULES ("1 1000 100000"), DNS_TPUT_S (3),
+# DNS_TPUT_Q (20), DNS_LAT_S (3), DNS_LAT_QPS (1000), DNS_LEARN (100000),
+# DNS_CGROUPS (1000), DNS_REG_MAX_S (170).
+set -euo pipefail
+
+: "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
+: "${MOAT_PEER:?set MOAT_PEER (run through make bench)}"
+: "${OUTPUT:?set OUTPUT (run through make bench)}"
+DNS_ROUNDS=${DNS_ROUNDS:-5}
+DNS_RULES=${DNS_RULES:-"1 1000 100000"}
+DNS_TPUT_S=${DNS_TPUT_S:-3}
+DNS_TPUT_Q=${DNS_TPUT_Q:-20}
+DNS_LAT_S=${DNS_LAT_S:-3}
+DNS_LAT_QPS=${DNS_LAT_QPS:-1000}
+DNS_LEARN=${DNS_LEARN:-100000}
+DNS_CGROUPS=${DNS_CGROUPS:-1000}
+DNS_REG_MAX_S=${DNS_REG_MAX_S:-170}
+export MOAT_PEER
+
+[ "$(id -u)" = 0 ] || { echo "dns-bench: must run as root" >&2; exit 1; }
+for t in dnsperf gnuplot jq bpftool nsenter unshare; do
+	command -v "$t" >/dev/null || { echo "dns-bench: $t not installed" >&2; exit 1; }
+done
+dnsmasq=${DNSMASQ:-/usr/sbin/dnsmasq}
+[ -x "$dnsmasq" ] || { echo "dns-bench: $dnsmasq not found (dnsmasq-base)" >&2; exit 1; }
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=$(realpath -m "$OUTPUT")/bench
+dd=$out/dns			# raw data
+ctl=$dd/dnsctl
+prefix=moat-bdns
+client=$prefix-client
+world=$prefix-world
+server=198.51.100.53
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+[ -n "$cg2" ] || { echo "dns-bench: no cgroup2 mount" >&2; exit 1; }
+cg_direct=$prefix-direct	# unenforced: the direct runs
+cg_learn=$prefix-learn		# enforced: the learning run
+cg_many=$prefix-many		# parent of the DNS_CGROUPS registered cgroups
+base=/run/$prefix		# dnsmasq state; run/: our /run/moat-bpf
+resolvers_pin=/sys/fs/bpf/moat/maps/moat_resolvers
+t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+log() { echo "dns-bench: $*"; }
+elapsed() { awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t }'; }
+
+rm -rf "$dd"
+mkdir -p "$dd"
+cc -O2 -Wall "$repo/tools/bench/dnsctl.c" -o "$ctl"
+
+# --- cleanup -----------------------------------------------------------------
+holder=""		# the process holding our mount namespace
+dpid=""			# the daemon
+dns_pid=""		# our dnsmasq
+attached=()		# cgroups (relative) we attached
+
+# in our mount namespace (our bpffs, our /run/moat-bpf)
+in_ns() {
+	nsenter --mount="/proc/$holder/ns/mnt" -- "$@"
+}
+
+alive() {
+	local s
+	[ -n "$1" ] || return 1
+	s=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
+}
+
+stop_pid() {
+	local _
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		alive "$1" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
+detach_all() {
+	local cg
+	alive "$holder" || { attached=(); return 0; }
+	for cg in "${attached[@]}"; do
+		in_ns "$MOAT_BIN" detach "$cg" >/dev/null 2>&1 || true
+	done
+	attached=()
+}
+
+cleanup() {
+	set +e
+	local t0 d
+	t0=$(date +%s.%N)
+	[ "${#attached[@]}" -gt 0 ] && log "cleanup: detaching ${#attached[@]} cgroup(s)"
+	detach_all
+	stop_pid "$dpid"
+	stop_pid "$dns_pid"
+	# our program set dies with our bpffs; unload first to be tidy
+	alive "$holder" && in_ns "$MOAT_BIN" unload >/dev/null 2>&1
+	stop_pid "$holder"
+	for d in "$cg2/$cg_many"/c*; do
+		[ -d "$d" ] && rmdir "$d"
+	done
+	rmdir "$cg2/$cg_many" "$cg2/$cg_learn" "$cg2/$cg_direct" 2>/dev/null
+	"$repo/tools/testnet.sh" down "$prefix"
+	rm -rf "$base"
+	log "cleanup took $(elapsed "$t0") s"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers -----------------------------------------------------------------
+pinned_id() {
+	in_ns bpftool map show pinned "$resolvers_pin" --json 2>/dev/null | jq -r '.id // empty' || true
+}
+
+start_holder() {
+	local _
+	mkdir -p "$base/run"
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	unshare --mount --propagation private sh -c '
+		mount -t bpf -o mode=0700 bpf /sys/fs/bpf &&
+		mount --bind "$1" /run/moat-bpf && touch "$2" && exec sleep infinity' \
+		sh "$base/run" "$base/holder.ready" </dev/null >"$dd/holder.out" 2>&1 &
+	holder=$!
+	for _ in $(seq 100); do
+		[ -e "$base/holder.ready" ] && return 0
+		alive "$holder" || break
+		sleep 0.05
+	done
+	cat "$dd/holder.out" >&2
+	echo "dns-bench: could not set up the private mount namespace" >&2
+	exit 1
+}
+
+daemons=0
+start_daemon() {
+	local _
+	daemons=$((daemons + 1))
+	rm -f "$base/run/control.sock"
+	# 5 descriptors per registration (netns, 2 UDP, 2 TCP); nsenter
+	# execs the daemon: $! is its pid
+	(
+		ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		exec nsenter --mount="/proc/$holder/ns/mnt" -- "$MOAT_BIN" daemon -d \
+			--dns-upstream "$server" </dev/null >>"$dd/daemon.log" 2>&1
+	) &
+	dpid=$!
+	for _ in $(seq 100); do
+		[ -S "$base/run/control.sock" ] && break
+		alive "$dpid" || break
+		sleep 0.05
+	done
+	if ! [ -S "$base/run/control.sock" ] || ! alive "$dpid"; then
+		tail -5 "$dd/daemon.log" >&2
+		echo "dns-bench: the daemon did not start" >&2
+		exit 1
+	fi
+	daemon_maps=$(pinned_id)
+}
+
+restart_daemon() {
+	stop_pid "$dpid"
+	dpid=""
+	start_daemon
+	log "daemon restarted (pid $dpid)"
+}
+
+# The daemon is alive and its maps are still the pinned ones (only our own
+# unload could change them: our bpffs is private).
+daemon_ok() {
+	alive "$dpid" && [ -n "$daemon_maps" ] && [ "$(pinned_id)" = "$daemon_maps" ]
+}
+
+ensure_daemon() {
+	if ! daemon_ok; then
+		log "the daemon died or lost its maps"
+		restart_daemon
+	fi
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$dpid/status"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$dpid/status"; }
+nfds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# counter NAME: one of the daemon's counters (list op), empty if unreachable
+counter() {
+	in_ns "$ctl" 2>/dev/null | jq -r --arg k "$1" '.[$k] // empty' || true
+}
+
+# field FILE LABEL: the first number after "LABEL:" in a dnsperf summary
+field() {
+	awk -v l="$2:" '(i = index($0, l)) { split(substr($0, i + length(l)), a, " "); print a[1] + 0; exit }' "$1"
+}
+
+# dnsperf ARGS, run directly: client netns, unenforced cgroup
+direct_perf() {
+	local o=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	nsenter --net="/run/netns/$client" sh -c \
+		'echo $$ >"$1/cgroup.procs" && shift && exec dnsperf "$@"' \
+		sh "$cg2/$cg_direct" -s "$server" "$@" >"$o" 2>&1
+}
+
+# moat_perf OUT POLICY ARGS: the same under moat-bpf run; OUT.rss gets
+# the daemon's VmRSS (kB) read while the registration is live. Returns 2 if
+# moat-bpf run failed before dnsperf ran (message in OUT.err).
+moat_perf() {
+	local o=$1 pol=$2
+	shift 2
+	rm -f "$o" "$o.rss"
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	in_ns "$MOAT_BIN" run --netns "$client" --policy "$pol" -- sh -c \
+		'o=$1 pid=$2; shift 2; dnsperf "$@" >"$o" 2>&1; rc=$?
+		 awk "/^VmRSS:/ { print \$2 }" /proc/$pid/status >"$o.rss"; exit $rc' \
+		sh "$o" "$dpid" -s "$server" "$@" 2>"$o.err" || true
+	[ -s "$o" ] || return 2
+}
+
+# check OUT: dnsperf completed everything, all NOERROR
+perf_ok() {
+	local c s
+	c=$(field "$1" "Queries completed")
+	s=$(field "$1" "Queries sent")
+	[ -n "$c" ] && [ "$c" -gt 0 ] && [ "$c" = "$s" ] &&
+		grep -q "Response codes:[[:space:]]*NOERROR $c " "$1"
+}
+
+# one_moat OUT POLICY ARGS: a validated moat run (3 tries)
+one_moat() {
+	local o=$1 try f0 f1 c rc
+	for try in 1 2 3; do
+		ensure_daemon
+		f0=$(counter forwarded)
+		rc=0
+		moat_perf "$@" || rc=$?
+		if [ "$rc" = 2 ]; then
+			return 2
+		fi
+		f1=$(counter forwarded)
+		c=$(field "$o" "Queries completed")
+		if [ -n "$f0" ] && [ -n "$f1" ] && perf_ok "$o" &&
+			[ $((f1 - f0)) -ge "$c" ] && daemon_ok; then
+			return 0
+		fi
+		log "moat run $(basename "$o") not valid (forwarded ${f0:-?} -> ${f1:-?}, completed ${c:-?}); retry $try" >&2
+		cp "$o" "$o.bad$try"
+		restart_daemon
+	done
+	echo "dns-bench: moat run $o failed 3 times" >&2
+	exit 1
+}
+
+one_direct() {
+	local o=$1
+	direct_perf "$@" || true
+	perf_ok "$o" || { echo "dns-bench: direct run $o failed:" >&2; tail -5 "$o" >&2; exit 1; }
+}
+
+# latencies (us) of a -v run, one a line
+lats() { awk '$1 == ">" { printf "%.1f\n", $NF * 1e6 }' "$1"; }
+
+# sorted numbers on stdin -> "n p50 p90 p99 max" (nearest rank)
+pct() {
+	sort -g | awk '{ v[NR] = $1 }
+	function r(p,  k) { k = int(p * NR); if (k < p * NR) k++; if (k < 1) k = 1; return v[k] }
+	END { if (NR) printf "%d %s %s %s %s\n", NR, r(0.5), r(0.9), r(0.99), v[NR]; else print "0 - - - -" }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "-"; else print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# --- data --------------------------------------------------------------------
+awk 'BEGIN { for (i = 0; i < 100; i++) printf "203.0.113.%d q%d.bench.test\n", 100 + i, i }' >"$dd/bench.hosts"
+awk 'BEGIN { for (i = 0; i < 100; i++) printf "q%d.bench.test A\n", i }' >"$dd/bench.queries"
+awk -v n="$DNS_LEARN" 'BEGIN { for (i = 1; i <= n; i++)
+	printf "2001:db8:2::%x:%x l%d.learn.test\n", int(i / 65536), i % 65536, i }' >"$dd/learn.hosts"
+awk -v n="$DNS_LEARN" 'BEGIN { for (i = 1; i <= n; i++) printf "l%d.learn.test AAAA\n", i }' >"$dd/learn.queries"
+for n in $DNS_RULES; do
+	{
+		echo "mode: enforce"
+		echo "allow:"
+		echo "  - '*.bench.test'"
+		awk -v n="$n" 'BEGIN { for (i = 1; i < n; i++) printf "  - f%d.filler.test\n", i }'
+	} >"$dd/rules-$n.yaml"
+done
+cat >"$dd/learn.yaml" <<EOF
+mode: enforce
+allow:
+  - '*.learn.test'
+dns:
+  min_ttl: 600
+  grace: 0
+  max_addresses: $((DNS_LEARN * 2))
+EOF
+
+# --- setup -------------------------------------------------------------------
+"$repo/tools/testnet.sh" up "$prefix"
+# testnet puts the DNS address on the world's lo; an older one may not
+ip -n "$world" addr replace "$server/32" dev lo
+mkdir -p "$base" "$cg2/$cg_direct"
+start_holder
+
+: >"$dd/dnsmasq.log"
+nsenter --net="/run/netns/$world" "$dnsmasq" --keep-in-foreground \
+	--conf-file=/dev/null --user=root --pid-file="$base/dnsmasq.pid" \
+	--no-resolv --no-hosts --no-poll --no-ident --bind-interfaces --port=53 \
+	--listen-address="$server" --local=/test/ --local-ttl=600 \
+	--addn-hosts="$dd/bench.hosts" --addn-hosts="$dd/learn.hosts" \
+	--log-facility="$dd/dnsmasq.log" </dev/null >"$dd/dnsmasq.out" 2>&1 9>&- &
+dns_pid=$!
+for _ in $(seq 200); do
+	grep -q "read $dd/bench.hosts" "$dd/dnsmasq.log" 2>/dev/null &&
+		grep -q "read $dd/learn.hosts" "$dd/dnsmasq.log" && break
+	alive "$dns_pid" || break
+	sleep 0.05
+done
+grep -q "read $dd/learn.hosts" "$dd/dnsmasq.log" ||
+	{ cat "$dd/dnsmasq.out" "$dd/dnsmasq.log" >&2; echo "dns-bench: dnsmasq did not start" >&2; exit 1; }
+
+start_daemon
+log "daemon pid $dpid ($(awk '/^Max open files/ { print $4 }' "/proc/$dpid/limits") fds allowed), dnsmasq pid $dns_pid (world $server), $(nproc) CPUs"
+rss_csv=$out/dns-rss.csv
+echo "step,vmrss_kb,vmhwm_kb,fds,registrations,learned,seconds,note" >"$rss_csv"
+rss_row() {	# STEP REGS LEARNED SECONDS NOTE
+	echo "$1,$(rss_kb),$(hwm_kb),$(nfds),$2,$3,$4,$5" >>"$rss_csv"
+}
+rss_row idle 0 0 0 ""
+
+# --- 1. qps and latency ------------------------------------------------------
+rounds_csv=$dd/rounds.csv
+echo "n_rules,round,mode,kind,qps,completed,avg_latency_us,p50_us,p99_us,daemon_rss_kb" >"$rounds_csv"
+res_csv=$out/dns-results.csv
+echo "n_rules,status,direct_qps,moat_qps,qps_ratio,ratio_min,ratio_max,direct_p50_us,direct_p99_us,moat_p50_us,moat_p99_us,added_p50_us,lat_samples_direct,lat_samples_moat,moat_rss_kb_max" >"$res_csv"
+
+tput_args=(-d "$dd/bench.queries" -c 1 -q "$DNS_TPUT_Q" -l "$DNS_TPUT_S")
+lat_args=(-d "$dd/bench.queries" -c 1 -q 100 -Q "$DNS_LAT_QPS" -l "$DNS_LAT_S" -v)
+
+# run_one N ROUND MODE KIND: one dnsperf, one row of rounds.csv
+run_one() {
+	local n=$1 r=$2 mode=$3 kind=$4 o args rc=0 rss=""
+	o=$dd/$kind-$n-$r-$mode.out
+	if [ "$kind" = tput ]; then args=("${tput_args[@]}"); else args=("${lat_args[@]}"); fi
+	if [ "$mode" = direct ]; then
+		one_direct "$o" "${args[@]}"
+	else
+		one_moat "$o" "$dd/rules-$n.yaml" "${args[@]}" || rc=$?
+		[ "$rc" = 0 ] || return "$rc"
+		rss=$(cat "$o.rss" 2>/dev/null || true)
+	fi
+	local p50="" p99=""
+	if [ "$kind" = lat ]; then
+		lats "$o" >>"$dd/lat-$n-$mode.txt"
+		read -r _ p50 _ p99 _ < <(lats "$o" | pct)
+	fi
+	echo "$n,$r,$mode,$kind,$(field "$o" "Queries per second"),$(field "$o" "Queries completed"),$(awk -v s="$(field "$o" "Average Latency (s)")" 'BEGIN { printf "%.1f", s * 1e6 }'),$p50,$p99,$rss" >>"$rounds_csv"
+}
+
+for n in $DNS_RULES; do
+	t0=$(date +%s.%N)
+	status=ok
+	: >"$dd/lat-$n-direct.txt"
+	: >"$dd/lat-$n-moat.txt"
+	for r in $(seq "$DNS_ROUNDS"); do
+		if [ $((r % 2)) = 1 ]; then order="direct moat"; else order="moat direct"; fi
+		for kind in tput lat; do
+			for mode in $order; do
+				rc=0
+				run_one "$n" "$r" "$mode" "$kind" || rc=$?
+				if [ "$rc" = 2 ]; then
+					status="refused: $(tail -1 "$dd/$kind-$n-$r-moat.out.err" | tr -d ',"')"
+					break 3
+				fi
+			done
+		done
+	done
+	if [ "$status" != ok ]; then
+		log "N=$n: moat-bpf run failed: ${status#refused: }"
+		echo "$n,\"$status\",,,,,,,,,,,,," >>"$res_csv"
+		continue
+	fi
+	# per-round ratios of tput qps (moat/direct, same round)
+	ratios=$(awk -F, -v n="$n" '$1 == n && $4 == "tput" { q[$2 "," $3] = $5; r[$2] = 1 }
+		END { for (k in r) if (q[k ",direct"] > 0) print q[k ",moat"] / q[k ",direct"] }' "$rounds_csv")
+	dq=$(awk -F, -v n="$n" '$1 == n && $4 == "tput" && $3 == "direct" { print $5 }' "$rounds_csv" | median)
+	mq=$(awk -F, -v n="$n" '$1 == n && $4 == "tput" && $3 == "moat" { print $5 }' "$rounds_csv" | median)
+	rm_=$(echo "$ratios" | median)
+	rmin=$(echo "$ratios" | sort -g | head -1)
+	rmax=$(echo "$ratios" | sort -g | tail -1)
+	read -r dn d50 _ d99 _ < <(pct <"$dd/lat-$n-direct.txt")
+	read -r mn m50 _ m99 _ < <(pct <"$dd/lat-$n-moat.txt")
+	mrss=$(awk -F, -v n="$n" '$1 == n && $3 == "moat" && $10 != "" { if ($10 > m) m = $10 } END { print m + 0 }' "$rounds_csv")
+	echo "$n,ok,$dq,$mq,$rm_,$rmin,$rmax,$d50,$d99,$m50,$m99,$(awk -v a="$m50" -v b="$d50" 'BEGIN { printf "%.1f", a - b }'),$dn,$mn,$mrss" >>"$res_csv"
+	rss_row "rules-$n" 1 0 "$(elapsed "$t0")" "max VmRSS while a $n-rule policy was registered: $mrss kB"
+	log "N=$n: direct $dq qps, moat $mq qps (ratio $rm_), p50 $d50 -> $m50 us, p99 $d99 -> $m99 us ($(elapsed "$t0") s)"
+done
+
+# --- 2. learned addresses ----------------------------------------------------
+# attach_cg REL ARGS: attach (in the daemon's namespace), remember it
+attach_cg() {
+	local rel=$1
+	shift
+	in_ns "$MOAT_BIN" attach "$rel" --netns "$client" "$@" >/dev/null 2>>"$dd/attach.err" || return 1
+	attached+=("$rel")
+}
+
+learned=0
+for try in 1 2 3; do
+	ensure_daemon
+	t0=$(date +%s.%N)
+	mkdir -p "$cg2/$cg_learn"
+	attach_cg "$cg_learn" --policy "$dd/learn.yaml" ||
+		{ echo "dns-bench: attaching $cg_learn failed: $(tail -1 "$dd/attach.err")" >&2; exit 1; }
+	o=$dd/learn.out
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	nsenter --net="/run/netns/$client" sh -c \
+		'echo $$ >"$1/cgroup.procs" && shift && exec dnsperf "$@"' \
+		sh "$cg2/$cg_learn" -s "$server" -d "$dd/learn.queries" -n 1 -c 1 \
+		-q "$DNS_TPUT_Q" >"$o" 2>&1 || true
+	learned=$(in_ns "$ctl" 2>/dev/null | jq --arg p "/$cg_learn" \
+		'[.registrations[] | select(.cgroup == $p) | .learned] | add // 0' || echo 0)
+	if perf_ok "$o" && daemon_ok && [ "$learned" -gt 0 ]; then
+		break
+	fi
+	log "learning run not valid (learned $learned; $(grep -E 'Response codes' "$o" || true)); retry $try" >&2
+	detach_all
+	restart_daemon
+	[ "$try" = 3 ] && { echo "dns-bench: learning failed 3 times" >&2; exit 1; }
+done
+learn_s=$(elapsed "$t0")
+learn_qps=$(field "$o" "Queries per second")
+rss_row learned 1 "$learned" "$learn_s" "dnsperf -n 1 over $DNS_LEARN names at $learn_qps qps"
+log "learned $learned addresses in $learn_s s ($learn_qps qps): VmRSS $(rss_kb) kB"
+
+# --- 3. many registered cgroups ----------------------------------------------
+list_ok=""
+for try in 1 2 3; do
+	ensure_daemon
+	t0=$(date +%s)
+	mkdir -p "$cg2/$cg_many"
+	n_reg=0
+	capped=""
+	for i in $(seq "$DNS_CGROUPS"); do
+		if [ $(($(date +%s) - t0)) -ge "$DNS_REG_MAX_S" ]; then
+			capped=" (capped at ${DNS_REG_MAX_S} s)"
+			break
+		fi
+		mkdir -p "$cg2/$cg_many/c$i"
+		attach_cg "$cg_many/c$i" --allow x.test || break
+		n_reg=$((n_reg + 1))
+	done
+	reg_s=$(($(date +%s) - t0))
+	if daemon_ok && [ "$n_reg" -gt 0 ]; then
+		break
+	fi
+	log "registering cgroups not valid ($n_reg done; $(tail -1 "$dd/attach.err" 2>/dev/null)); retry $try" >&2
+	detach_all
+	restart_daemon
+	[ "$try" = 3 ] && { echo "dns-bench: registering cgroups failed 3 times" >&2; exit 1; }
+done
+# the learned addresses of cg_learn must still be there (TTL 600 s)
+regs=$(find "$base/run/reg" -name '*.json' | wc -l)
+if in_ns "$ctl" >"$dd/list.json" 2>"$dd/list.err"; then list_ok=yes; else list_ok="no ($(cat "$dd/list.err"))"; fi
+rss_row cgroups "$regs" "$learned" "$reg_s" "$n_reg of $DNS_CGROUPS attached$capped; list op answers: $list_ok"
+[ "$n_reg" = "$DNS_CGROUPS" ] || log "only $n_reg of $DNS_CGROUPS cgroups registered$capped: $(tail -1 "$dd/attach.err" 2>/dev/null)"
+log "$n_reg cgroups registered in $reg_s s ($regs registrations): VmRSS $(rss_kb) kB, $(nfds) fds"
+final_rss=$(rss_kb)
+t0=$(date +%s.%N)
+detach_all
+log "detached in $(elapsed "$t0") s"
+rss_row detached 0 0 "$(elapsed "$t0")" "after detaching everything (freed memory is not returned)"
+
+# --- report ------------------------------------------------------------------
+report() {
+	echo "moat-bpf resolver bench: dnsperf -> dnsmasq ($server) directly vs through moat-bpfd"
+	echo "tput: dnsperf -c 1 -q $DNS_TPUT_Q, ${DNS_TPUT_S} s; lat: dnsperf -c 1 -Q $DNS_LAT_QPS, ${DNS_LAT_S} s, per-query latency from -v"
+	echo "$DNS_ROUNDS rounds per N, direct and moat interleaved; qps = median over rounds, ratio = median of per-round moat/direct"
+	echo "policy: '*.bench.test' + N-1 filler names; query file: 100 names (A); latency percentiles pooled over the rounds"
+	echo "goals: qps ratio >= 0.80, added p50 <= 50 us, daemon VmRSS <= 16 MiB (1000 cgroups + 100k learned)"
+	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start; daemon restarts: $((daemons - 1))"
+	echo
+	awk -F, 'NR > 1 {
+		if ($2 != "ok") { printf "N=%-6s %s\n", $1, $2; next }
+		printf "N=%-6s qps direct %7.0f  moat %7.0f  ratio %.3f [%.3f..%.3f] %s | p50 %5.0f -> %5.0f us (+%.0f) %s | p99 %5.0f -> %5.0f us | rss %d kB\n",
+			$1, $3, $4, $5, $6, $7, ($5 >= 0.8 ? "ok" : "MISSED"), $8, $10, $12,
+			($12 <= 50 ? "ok" : "MISSED"), $9, $11, $15
+	}' "$res_csv"
+	echo
+	echo "daemon memory (VmRSS from /proc/PID/status):"
+	awk -F, 'NR > 1 { printf "  %-9s VmRSS %6d kB  VmHWM %6d kB  fds %5d  regs %5s  learned %6s  %6s s  %s\n",
+		$1, $2, $3, $4, $5, $6, $7, $8 }' "$rss_csv"
+	awk -v r="$final_rss" 'BEGIN { printf "  goal <= 16 MiB with the cgroups and learned addresses: %.1f MiB %s\n",
+		r / 1024, (r <= 16384 ? "ok" : "MISSED") }'
+}
+report | tee "$out/dns-results.txt"
+
+# --- plots -------------------------------------------------------------------
+awk -F, 'NR > 1 && $2 == "ok" { print $1, $3, $4 }' "$res_csv" >"$dd/qps.dat"
+awk -F, 'NR > 1 && $2 == "ok" { print $1, $8, $9, $10, $11 }' "$res_csv" >"$dd/lat.dat"
+if [ -s "$dd/qps.dat" ]; then
+	gnuplot <<-EOF
+		set terminal png size 900,600
+		set output "$out/dns-qps.png"
+		set title "resolver: dnsperf qps, direct vs through moat-bpfd (median of $DNS_ROUNDS rounds)"
+		set style data histograms
+		set style histogram clustered gap 1
+		set style fill solid 0.8 border -1
+		set ylabel "queries per second"
+		set xlabel "domain rules in the policy"
+		set yrange [0:*]
+		set key top right
+		plot "$dd/qps.dat" using 2:xtic(1) title "direct", "" using 3 title "through moat-bpfd"
+	EOF
+	gnuplot <<-EOF
+		set terminal png size 900,600
+		set output "$out/dns-latency.png"
+		set title "resolver: per-query latency at $DNS_LAT_QPS qps (dnsperf -v, pooled)"
+		set style data histograms
+		set style histogram clustered gap 1
+		set style fill solid 0.8 border -1
+		set ylabel "latency (us)"
+		set xlabel "domain rules in the policy"
+		set logscale y
+		set key top left
+		plot "$dd/lat.dat" using 2:xtic(1) title "direct p50", "" using 4 title "moat p50", \
+			"" using 3 title "direct p99", "" using 5 title "moat p99"
+	EOF
+	log "plots $out/dns-qps.png, $out/dns-latency.png"
+fi
+log "results in $out/dns-results.txt, $res_csv, $rss_csv; total $(($(date +%s) - t_start)) s"
