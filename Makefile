@@ -140,43 +140,50 @@ clean:
 
 -include $(wildcard $(OUTPUT)/user/*.d $(OUTPUT)/tests/*/*.d $(OUTPUT)/tests/*.d)
 
-# libFuzzer harness of the DNS code (tests/fuzz/), built by clang with
-# libclang-rt. `fuzz` mutates a scratch copy of the corpus for
-# FUZZ_SECONDS and prints the final stats (number_of_executed_units);
-# `fuzz-replay` runs each corpus file once, for CI; `fuzz-corpus`
-# regenerates the committed seed files.
+# libFuzzer harnesses (tests/fuzz/fuzz_NAME.c, corpus tests/fuzz/corpus-NAME/),
+# built by clang with libclang-rt. `fuzz` mutates a scratch copy of each
+# corpus for FUZZ_SECONDS per harness and prints the final stats
+# (number_of_executed_units); `fuzz-replay` runs each corpus file once,
+# for CI; `fuzz-corpus` regenerates the DNS seed files.
 FUZZ_SECONDS ?= 60
+FUZZERS ?= dns rule policy
 FUZZ_DIR := $(OUTPUT)/fuzz
-FUZZ_BIN := $(FUZZ_DIR)/fuzz_dns
-FUZZ_CORPUS := tests/fuzz/corpus
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Wall -Wextra -Werror -std=gnu11 \
 	-Iinclude -Iuser -D_GNU_SOURCE
-FUZZ_LDNS = $(shell $(PKG_CONFIG) --cflags --libs ldns)
+FUZZ_LIBS = $(shell $(PKG_CONFIG) --cflags --libs ldns yaml-0.1)
+FUZZ_SRCS_dns := user/dns.c
+FUZZ_SRCS_rule := user/rule.c user/policy.c user/compile.c user/dns.c
+FUZZ_SRCS_policy := $(FUZZ_SRCS_rule)
 
 .PHONY: fuzz fuzz-replay fuzz-corpus
 
 $(FUZZ_DIR):
 	$(Q)mkdir -p $@
 
-$(FUZZ_BIN): tests/fuzz/fuzz_dns.c user/dns.c user/dns.h user/policy.h \
-	     include/*.h | $(FUZZ_DIR)
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) user/*.h include/*.h | $(FUZZ_DIR)
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz/fuzz_dns.c user/dns.c \
-		$(FUZZ_LDNS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS) -o $@
 
 $(FUZZ_DIR)/gen_corpus: tests/fuzz/gen_corpus.c | $(FUZZ_DIR)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(FUZZ_LDNS) -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(FUZZ_LIBS) -o $@
 
-fuzz: $(FUZZ_BIN)
-	$(Q)rm -rf $(FUZZ_DIR)/corpus && cp -r $(FUZZ_CORPUS) $(FUZZ_DIR)/corpus
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
+fuzz: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
+	$(Q)for f in $(FUZZERS); do \
+		rm -rf $(FUZZ_DIR)/corpus-$$f && \
+		cp -r tests/fuzz/corpus-$$f $(FUZZ_DIR)/corpus-$$f && \
+		$(FUZZ_DIR)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$f- \
+			$(FUZZ_DIR)/corpus-$$f || exit 1; \
+	done
 
-fuzz-replay: $(FUZZ_BIN)
-	$(FUZZ_BIN) $(wildcard $(FUZZ_CORPUS)/*)
+fuzz-replay: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
+	$(Q)for f in $(FUZZERS); do \
+		$(FUZZ_DIR)/fuzz_$$f tests/fuzz/corpus-$$f/* || exit 1; \
+	done
 
 fuzz-corpus: $(FUZZ_DIR)/gen_corpus
-	$(Q)mkdir -p $(FUZZ_CORPUS)
-	$(FUZZ_DIR)/gen_corpus $(FUZZ_CORPUS)
+	$(Q)mkdir -p tests/fuzz/corpus-dns
+	$(FUZZ_DIR)/gen_corpus tests/fuzz/corpus-dns

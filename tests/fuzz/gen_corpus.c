@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Writes the seed packets of tests/fuzz/corpus/, built with ldns from
+ * Writes the seed packets of tests/fuzz/corpus-dns/, built with ldns from
  * text records: queries, and answers to the harness' fixed question
  * (id 0x1234, example.com IN A). Run by `make fuzz-corpus`; the output is
  * committed, so a change here shows up as changed seed files.
