@@ -397,15 +397,39 @@ static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, int v6,
 	return MOAT_R_DNS_REDIRECT;
 }
 
+/* Events are rate-limited per cgroup and CPU; what is left out is counted. */
+static __always_inline bool event_budget(struct moat_counters *c)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!c)
+		return true;
+	if (now - c->window_start_ns > 1000000000ull) {
+		c->window_start_ns = now;
+		c->window_events = 0;
+	}
+	if (c->window_events >= MOAT_EVENTS_PER_S) {
+		c->events_dropped++;
+		return false;
+	}
+	c->window_events++;
+	return true;
+}
+
 static __always_inline void emit(const struct moat_ctx *mc,
 				 const struct moat_dst *d, int verdict,
-				 int reason)
+				 int reason, struct moat_counters *c)
 {
 	struct moat_event *e;
 
-	e = bpf_ringbuf_reserve(&moat_events, sizeof(*e), 0);
-	if (!e)
+	if (!event_budget(c))
 		return;
+	e = bpf_ringbuf_reserve(&moat_events, sizeof(*e), 0);
+	if (!e) {
+		if (c)
+			c->events_dropped++;
+		return;
+	}
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->cgroup_id = mc->cgroup_id;
 	e->policy_cgroup_id = mc->owner_id;
@@ -422,39 +446,28 @@ static __always_inline void emit(const struct moat_ctx *mc,
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void count(const struct moat_ctx *mc, int allowed,
-				  int audited)
-{
-	struct moat_counters *c;
-
-	if (!mc->owner_id)
-		return;
-	c = bpf_map_lookup_elem(&moat_counters, &mc->owner_id);
-	if (!c)
-		return;
-	if (audited)
-		c->audited++;
-	else if (allowed)
-		c->allowed++;
-	else
-		c->denied++;
-}
-
 /* Count, log, and turn a reason into what the hook returns. */
 static __always_inline int verdict(const struct moat_ctx *mc,
 				   const struct moat_dst *d, int reason)
 {
+	struct moat_counters *c = NULL;
+
+	if (mc->owner_id)
+		c = bpf_map_lookup_elem(&moat_counters, &mc->owner_id);
 	if (reason_allows(reason)) {
-		count(mc, 1, 0);
+		if (c)
+			c->allowed++;
 		return MOAT_ALLOW;
 	}
 	if (mc->mode == MOAT_MODE_AUDIT) {
-		count(mc, 1, 1);
-		emit(mc, d, MOAT_ALLOW, reason);
+		if (c)
+			c->audited++;
+		emit(mc, d, MOAT_ALLOW, reason, c);
 		return MOAT_ALLOW;
 	}
-	count(mc, 0, 0);
-	emit(mc, d, MOAT_DENY, reason);
+	if (c)
+		c->denied++;
+	emit(mc, d, MOAT_DENY, reason, c);
 	return MOAT_DENY;
 }
 

@@ -136,6 +136,10 @@ struct moat_counters {
 	__u64 allowed;
 	__u64 denied;
 	__u64 audited;			/* would have been denied (audit mode) */
+	__u64 events_dropped;		/* rate limit or full ring buffer */
+	__u64 window_start_ns;		/* rate limit window (this CPU) */
+	__u32 window_events;		/* events emitted in the window */
+	__u32 pad;
 };
 
 /* moat_events ring buffer record. */

@@ -9,7 +9,7 @@
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
 #ifndef MOAT_LAYOUT_VERSION
-#define MOAT_LAYOUT_VERSION		2
+#define MOAT_LAYOUT_VERSION		3
 #endif
 
 #ifndef MOAT_MAX_POLICIES
@@ -29,6 +29,9 @@
 #endif
 #ifndef MOAT_MAX_RESOLVERS
 #define MOAT_MAX_RESOLVERS		MOAT_MAX_CGROUPS
+#endif
+#ifndef MOAT_EVENTS_PER_S
+#define MOAT_EVENTS_PER_S		200	/* per registered cgroup and CPU */
 #endif
 #ifndef MOAT_EVENTS_RING_BYTES
 #define MOAT_EVENTS_RING_BYTES		(256 * 1024)

@@ -32,7 +32,7 @@ LAYOUT(moat_resolver_key, 16);
 LAYOUT(moat_resolver, 24);
 LAYOUT(moat_peer_key, 32);
 AT(moat_peer_key, port, 24);
-LAYOUT(moat_counters, 24);
+LAYOUT(moat_counters, 48);
 LAYOUT(moat_event, 72);
 AT(moat_event, addr, 40);
 AT(moat_event, comm, 56);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
@@ -35,6 +36,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "dns.h"
+#include "evlog.h"
 #include "learn.h"
 #include "log.h"
 #include "main.h"
@@ -51,7 +53,7 @@
 #define SO_NETNS_COOKIE		71
 #endif
 
-enum ev_kind { EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP };
+enum ev_kind { EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS };
 
 struct ev {
 	enum ev_kind kind;
@@ -82,7 +84,8 @@ struct reg {
 struct daemon {
 	struct moat_state st;
 	int epfd, host_netns;
-	struct ev control, timer, signal;
+	struct ev control, timer, signal, events;
+	struct evlog *log;
 	struct reg *regs;
 	const char *default_upstream;
 	unsigned long ticks;
@@ -215,12 +218,32 @@ out:
 	return err;
 }
 
-static int read_full(int fd, void *p, size_t len)
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Read LEN bytes before DEADLINE (CLOCK_MONOTONIC ms): one deadline for
+ * the whole exchange, so a peer trickling bytes cannot hold the daemon
+ * (which serves one client at a time) longer than that.
+ */
+static int read_full(int fd, void *p, size_t len, __u64 deadline)
 {
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = read(fd, (char *)p + got, len - got);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		__u64 now = now_ms();
+		ssize_t n;
+
+		if (now >= deadline ||
+		    poll(&pfd, 1, (int)(deadline - now)) != 1)
+			return -ETIMEDOUT;
+		n = read(fd, (char *)p + got, len - got);
 
 		if (n <= 0)
 			return n < 0 ? -errno : -ECONNRESET;
@@ -265,11 +288,13 @@ static int forward_tcp(struct daemon *d, struct reg *r, const struct upstream *u
 		err = -errno;
 		goto out;
 	}
+	__u64 deadline = now_ms() + UPSTREAM_TIMEOUT_MS;
+
 	err = write_full(fd, len, 2) ?: write_full(fd, q, qlen) ?:
-	      read_full(fd, len, 2);
+	      read_full(fd, len, 2, deadline);
 	if (!err) {
 		*alen = (size_t)len[0] << 8 | len[1];
-		err = read_full(fd, buf_a, *alen);
+		err = read_full(fd, buf_a, *alen, deadline);
 	}
 out:
 	close(fd);
@@ -331,10 +356,32 @@ static int learn_answer(struct daemon *d, struct reg *r, const char *name,
 			return err;
 		}
 		r->learned += created;
+		evlog_learned(d->log, a.family, a.addr, name);
 		p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
 			addr_str(&a, s, sizeof(s)), name);
 	}
 	return 0;
+}
+
+static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
+		      const char *name, const char *reason)
+{
+	json_object *o = json_object_new_object();
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "kind", json_object_new_string("dns"));
+	json_object_object_add(o, "verdict", json_object_new_string(verdict));
+	json_object_object_add(o, "name", json_object_new_string(name[0] ? name : "."));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_object_add(o, "cgroup", json_object_new_string(r->rel));
+	json_object_object_add(o, "cgroup_id", json_object_new_uint64(r->cg_id));
+	json_object_object_add(o, "policy", json_object_new_string(r->spec.name));
+	evlog_write(d->log, o);
 }
 
 /*
@@ -356,8 +403,7 @@ static int answer(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 	match_rules(r, qu.qname, &ports);
 	if (!ports.n_ranges) {
 		d->n_refused++;
-		p_info("moat-bpfd: %s: refused %s (no rule allows it)", r->rel,
-		       qu.qname[0] ? qu.qname : ".");
+		dns_event(d, r, "refused", qu.qname, "no rule allows it");
 		rcode = r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ?
 			DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
 		goto rcode;
@@ -385,8 +431,10 @@ static int answer(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 	}
 	/* never release an answer whose addresses are not in the maps */
 	d->n_servfail++;
-	if (!r->n_up)
-		p_info("moat-bpfd: %s: no upstream for %s", r->rel, qu.qname);
+	dns_event(d, r, "servfail", qu.qname, !r->n_up ? "no upstream configured" :
+		  err == -EDQUOT ? "max_addresses reached" :
+		  err == -E2BIG ? "address map full" :
+		  err == -ENOSPC ? "too many port ranges" : strerror(-err));
 	rcode = DNS_RCODE_SERVFAIL;
 rcode:
 	*alen = DNS_MSG_BYTES;
@@ -413,6 +461,7 @@ static void serve_udp(struct daemon *d, struct reg *r, int fd)
 
 static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 {
+	__u64 deadline = now_ms() + CLIENT_TIMEOUT_MS;
 	__u8 len[2];
 	size_t alen, qlen;
 	int fd;
@@ -420,10 +469,10 @@ static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	set_timeouts(fd, CLIENT_TIMEOUT_MS);
-	while (!read_full(fd, len, 2)) {
+	set_timeouts(fd, CLIENT_TIMEOUT_MS);	/* for the writes */
+	while (!read_full(fd, len, 2, deadline)) {
 		qlen = (size_t)len[0] << 8 | len[1];
-		if (!qlen || read_full(fd, buf_q, qlen))
+		if (!qlen || read_full(fd, buf_q, qlen, deadline))
 			break;
 		if (answer(d, r, buf_q, qlen, true, &alen))
 			break;
@@ -873,6 +922,11 @@ static void follow_upgrade(struct daemon *d)
 		return;
 	}
 	p_info("moat-bpfd: the program set was upgraded; maps reopened");
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->events.fd, NULL);
+	if (!evlog_reopen(d->log, &d->st)) {
+		d->events.fd = evlog_fd(d->log);
+		ev_add(d, &d->events);
+	}
 	for (struct reg *r = d->regs; r; r = r->next) {
 		struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
 		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
@@ -943,8 +997,12 @@ static int setup(struct daemon *d)
 	umask(old);
 	if (err || listen(d->control.fd, 16))
 		return err ?: -errno;
+	d->log = evlog_open(&d->st);
+	if (!d->log)
+		return -errno ?: -ENOMEM;
+	d->events = (struct ev){ EV_EVENTS, evlog_fd(d->log), NULL };
 	if ((err = ev_add(d, &d->control)) || (err = ev_add(d, &d->timer)) ||
-	    (err = ev_add(d, &d->signal)))
+	    (err = ev_add(d, &d->signal)) || (err = ev_add(d, &d->events)))
 		return err;
 	return 0;
 }
@@ -1030,6 +1088,7 @@ int do_daemon(int argc, char **argv)
 			case EV_SIGNAL: d.stop = true; break;
 			case EV_UDP: serve_udp(&d, ev->reg, ev->fd); break;
 			case EV_TCP: serve_tcp(&d, ev->reg, ev->fd); break;
+			case EV_EVENTS: evlog_consume(d.log); break;
 			}
 		}
 	}
@@ -1037,10 +1096,19 @@ int do_daemon(int argc, char **argv)
 out:
 	while (d.regs) {
 		struct reg *r = d.regs;
+		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
 
+		/*
+		 * A clean stop removes the redirect targets: DNS then gets EPERM
+		 * (fail-closed) and nobody else can bind our old ports to answer
+		 * it. After kill -9 they stay, and DNS fails closed by refusal.
+		 */
+		if (d.st.map[M_RESOLVERS] >= 0)
+			bpf_map_delete_elem(d.st.map[M_RESOLVERS], &k);
 		d.regs = r->next;
-		reg_free(&d, r);	/* resolver entries stay: DNS fails closed */
+		reg_free(&d, r);
 	}
+	evlog_close(d.log);
 	unlink(MOAT_CONTROL_SOCK);
 	state_close(&d.st);
 	return err;

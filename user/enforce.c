@@ -335,6 +335,7 @@ int moat_counters_read(struct moat_state *st, __u64 id,
 		sum->allowed += v[i].allowed;
 		sum->denied += v[i].denied;
 		sum->audited += v[i].audited;
+		sum->events_dropped += v[i].events_dropped;
 	}
 	free(v);
 	return 0;

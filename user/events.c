@@ -1,13 +1,26 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* events: follow the programs' deny/audit records from the ring buffer. */
+/*
+ * The denial log. The BPF programs write deny (and audit) records into the
+ * moat_events ring buffer; the resolver daemon is their single consumer:
+ * it adds the cgroup path, policy and the name an address was learned
+ * from, merges its own DNS events, and appends one JSON object per line
+ * to MOAT_EVENT_LOG. `moat-bpf log` reads that file; `moat-bpf events`
+ * reads the ring directly, for hosts where no daemon runs.
+ */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
+#include "cgroup.h"
+#include "events.h"
 #include "log.h"
 #include "main.h"
 #include "state.h"
@@ -20,15 +33,15 @@ static const char *const reasons[MOAT_R_MAX] = {
 	[MOAT_R_ALLOW_PREFIX] = "allow-prefix",
 	[MOAT_R_ALLOW_LOOPBACK] = "allow-loopback",
 	[MOAT_R_ALLOW_UDP_REPLY] = "allow-udp-reply",
-	[MOAT_R_DENY_RULE] = "deny-rule",
-	[MOAT_R_DENY_DEFAULT] = "deny-default (cloud metadata)",
-	[MOAT_R_DENY_NO_MATCH] = "no-allow-rule",
-	[MOAT_R_DENY_NO_POLICY] = "no-policy (fail-closed)",
-	[MOAT_R_DENY_NO_SOCK_INFO] = "socket-not-recorded (fail-closed)",
-	[MOAT_R_DENY_EXPIRED] = "learned-address-expired",
-	[MOAT_R_DENY_PROTO] = "protocol-not-tcp-udp",
-	[MOAT_R_DNS_REDIRECT] = "dns-redirect",
-	[MOAT_R_DENY_NO_RESOLVER] = "dns-no-resolver (fail-closed)",
+	[MOAT_R_DENY_RULE] = "deny rule",
+	[MOAT_R_DENY_DEFAULT] = "built-in deny (cloud metadata)",
+	[MOAT_R_DENY_NO_MATCH] = "not in policy",
+	[MOAT_R_DENY_NO_POLICY] = "no policy (fail-closed)",
+	[MOAT_R_DENY_NO_SOCK_INFO] = "socket's cgroup unknown (fail-closed)",
+	[MOAT_R_DENY_EXPIRED] = "learned address expired",
+	[MOAT_R_DENY_PROTO] = "protocol not tcp/udp",
+	[MOAT_R_DNS_REDIRECT] = "dns redirect",
+	[MOAT_R_DENY_NO_RESOLVER] = "no resolver for this cgroup (fail-closed)",
 	[MOAT_R_DENY_SOCKET] = "raw/ping socket not allowed by policy",
 	[MOAT_R_DENY_BACKSTOP] = "backstop",
 };
@@ -43,45 +56,104 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* CLOCK_BOOTTIME of the event to wall-clock time, RFC 3339 in UTC. */
+static void event_time(__u64 boot_ns, char *buf, size_t len)
+{
+	struct timespec rt, bt;
+	struct tm tm;
+	time_t t;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	t = rt.tv_sec - (time_t)(((__u64)bt.tv_sec * 1000000000ull + bt.tv_nsec -
+				  boot_ns) / 1000000000ull);
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_object *event_to_json(const struct moat_event *e)
+{
+	json_object *o = json_object_new_object();
+	char addr[INET6_ADDRSTRLEN] = "", when[32];
+	const char *proto = e->protocol == 6 ? "tcp" : e->protocol == 17 ? "udp" :
+			    e->protocol == 1 || e->protocol == 58 ? "icmp" : "other";
+
+	if (e->family == AF_INET || e->family == AF_INET6)
+		inet_ntop(e->family, e->addr, addr, sizeof(addr));
+	event_time(e->ts_ns, when, sizeof(when));
+	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "kind", json_object_new_string(
+		e->hook == MOAT_HOOK_SOCK_CREATE ? "socket" : "connect"));
+	json_object_object_add(o, "verdict", json_object_new_string(
+		e->verdict == MOAT_ALLOW ? "audit" : "deny"));
+	json_object_object_add(o, "reason", json_object_new_string(moat_reason_str(e->reason)));
+	json_object_object_add(o, "proto", json_object_new_string(proto));
+	json_object_object_add(o, "protocol", json_object_new_int(e->protocol));
+	json_object_object_add(o, "family", json_object_new_string(
+		e->family == AF_INET6 ? "inet6" : "inet"));
+	json_object_object_add(o, "addr", json_object_new_string(addr));
+	json_object_object_add(o, "port", json_object_new_int(e->port));
+	json_object_object_add(o, "pid", json_object_new_int64(e->pid));
+	json_object_object_add(o, "comm", json_object_new_string_len(e->comm,
+			       strnlen(e->comm, sizeof(e->comm))));
+	json_object_object_add(o, "cgroup_id", json_object_new_uint64(e->cgroup_id));
+	json_object_object_add(o, "policy_cgroup_id", json_object_new_uint64(e->policy_cgroup_id));
+	return o;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+void event_print(FILE *f, json_object *o)
+{
+	const char *kind = jstr(o, "kind") ?: "?", *verdict = jstr(o, "verdict") ?: "?";
+	const char *cg = jstr(o, "cgroup"), *name = jstr(o, "name");
+	const char *policy = jstr(o, "policy"), *addr = jstr(o, "addr") ?: "";
+	char where[96];
+
+	if (cg)
+		snprintf(where, sizeof(where), "cg=%s", cg);
+	else
+		snprintf(where, sizeof(where), "cg=#%s", jstr(o, "cgroup_id") ?: "?");
+	if (!strcmp(kind, "dns")) {
+		fprintf(f, "%s %s %s dns %s: %s%s%s%s\n", jstr(o, "time") ?: "",
+			!strcmp(verdict, "refused") ? "DENY " : "ERROR", where,
+			name ?: "?", jstr(o, "reason") ?: "",
+			policy ? " (policy " : "", policy ?: "", policy ? ")" : "");
+		return;
+	}
+	fprintf(f, "%s %s %s[%s] %s ", jstr(o, "time") ?: "",
+		!strcmp(verdict, "audit") ? "AUDIT" : "DENY ", jstr(o, "comm") ?: "?",
+		jstr(o, "pid") ?: "?", where);
+	if (!strcmp(kind, "socket"))
+		fprintf(f, "socket(%s, %s)", jstr(o, "family") ?: "?",
+			jstr(o, "proto") ?: "?");
+	else
+		fprintf(f, "%s %s%s%s:%s", jstr(o, "proto") ?: "?",
+			strchr(addr, ':') ? "[" : "", addr,
+			strchr(addr, ':') ? "]" : "", jstr(o, "port") ?: "?");
+	if (name)
+		fprintf(f, " (%s)", name);
+	fprintf(f, ": %s%s%s%s\n", jstr(o, "reason") ?: "", policy ? " (policy " : "",
+		policy ?: "", policy ? ")" : "");
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
-	const struct moat_event *e = data;
-	char addr[INET6_ADDRSTRLEN];
-	const char *proto = e->protocol == 6 ? "tcp" : e->protocol == 17 ? "udp" : "other";
+	json_object *o;
 
-	if (len < sizeof(*e))
+	if (len < sizeof(struct moat_event))
 		return 0;
-	inet_ntop(e->family, e->addr, addr, sizeof(addr));
-	if (json_output) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "verdict", json_object_new_string(
-			e->verdict == MOAT_ALLOW ? "audit" : "deny"));
-		json_object_object_add(o, "reason", json_object_new_string(moat_reason_str(e->reason)));
-		json_object_object_add(o, "proto", json_object_new_string(proto));
-		json_object_object_add(o, "addr", json_object_new_string(addr));
-		json_object_object_add(o, "port", json_object_new_int(e->port));
-		json_object_object_add(o, "pid", json_object_new_int64(e->pid));
-		json_object_object_add(o, "hook", json_object_new_int(e->hook));
-		json_object_object_add(o, "family", json_object_new_int(e->family));
-		json_object_object_add(o, "comm", json_object_new_string_len(e->comm, strnlen(e->comm, sizeof(e->comm))));
-		json_object_object_add(o, "cgroup_id", json_object_new_uint64(e->cgroup_id));
-		json_object_object_add(o, "policy_cgroup_id", json_object_new_uint64(e->policy_cgroup_id));
+	o = event_to_json(data);
+	if (json_output)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else if (e->hook == MOAT_HOOK_SOCK_CREATE) {
-		printf("%s socket(%s, proto %u) pid %u (%.16s) cgroup %" PRIu64 ": %s\n",
-		       e->verdict == MOAT_ALLOW ? "AUDIT" : "DENY ",
-		       e->family == AF_INET6 ? "inet6" : "inet", e->protocol,
-		       e->pid, e->comm, (uint64_t)e->cgroup_id,
-		       moat_reason_str(e->reason));
-	} else {
-		printf("%s %s://%s%s%s:%u pid %u (%.16s) cgroup %" PRIu64 ": %s\n",
-		       e->verdict == MOAT_ALLOW ? "AUDIT" : "DENY ", proto,
-		       e->family == AF_INET6 ? "[" : "", addr,
-		       e->family == AF_INET6 ? "]" : "", e->port, e->pid,
-		       e->comm, (uint64_t)e->cgroup_id, moat_reason_str(e->reason));
-	}
+	else
+		event_print(stdout, o);
+	json_object_put(o);
 	fflush(stdout);
 	return 0;
 }
@@ -125,4 +197,79 @@ out:
 	ring_buffer__free(rb);
 	state_close(&st);
 	return err;
+}
+
+/* Does the record belong to CG (a path below the mount, or an id)? */
+static bool log_match(json_object *o, const char *cg)
+{
+	const char *path = jstr(o, "cgroup"), *id = jstr(o, "cgroup_id");
+	size_t n = strlen(cg);
+
+	if (id && !strcmp(id, cg))
+		return true;
+	return path && !strncmp(path, cg, n) && (!path[n] || path[n] == '/');
+}
+
+static void log_line(char *line, const char *cg)
+{
+	json_object *o = json_tokener_parse(line);
+
+	if (!o)
+		return;
+	if (!cg || log_match(o, cg)) {
+		if (json_output)
+			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		else
+			event_print(stdout, o);
+	}
+	json_object_put(o);
+}
+
+int do_log(int argc, char **argv)
+{
+	char *line = NULL, rel[PATH_MAX], abs[PATH_MAX];
+	const char *cg = NULL;
+	bool follow = false;
+	size_t cap = 0;
+	FILE *f;
+
+	for (; argc > 0; NEXT_ARG()) {
+		if (!strcmp(argv[0], "-f") || !strcmp(argv[0], "--follow")) {
+			follow = true;
+		} else if (!strcmp(argv[0], "--json")) {
+			json_output = true;
+		} else if (!strcmp(argv[0], "--cgroup") && argc > 1) {
+			NEXT_ARG();
+			/* a path is matched as written below the mount, an id as is */
+			cg = !cgroup_resolve(argv[0], abs, rel) ? rel : argv[0];
+			cg = strdup(cg);
+		} else {
+			p_err("usage: moat-bpf log [-f] [--json] [--cgroup CGROUP|ID]");
+			return -EINVAL;
+		}
+	}
+	f = fopen(MOAT_EVENT_LOG, "re");
+	if (!f) {
+		p_errno(-errno, "%s (is 'moat-bpf daemon' running? it writes the log; "
+			"'moat-bpf events' reads the kernel's ring directly)", MOAT_EVENT_LOG);
+		return -errno;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	while (!stop) {
+		ssize_t n = getline(&line, &cap, f);
+
+		if (n > 0) {
+			log_line(line, cg);
+			fflush(stdout);
+			continue;
+		}
+		if (!follow)
+			break;
+		clearerr(f);
+		poll(NULL, 0, 200);
+	}
+	free(line);
+	fclose(f);
+	return 0;
 }

@@ -30,7 +30,8 @@ static int do_help(int argc, char **argv)
 		"  run [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
 		"      [--netns NAME|PATH] [--user USER] [--caps container|all]\n"
 		"      -- CMD [ARG]...\n"
-		"  events                 follow deny (and audit) events\n"
+		"  log [-f] [--json] [--cgroup CGROUP|ID]   the denial log (written by the daemon)\n"
+		"  events                 follow the kernel's deny events directly (no daemon)\n"
 		"  upgrade                switch every cgroup to this build's programs, no gap\n"
 		"  unload\n"
 		"  daemon [-d] [-n] [-v] [--dns-upstream ADDR]   the resolver\n"
@@ -64,6 +65,7 @@ static const struct cmd main_cmds[] = {
 	{ "run", do_run },
 	{ "unload", do_unload },
 	{ "events", do_events },
+	{ "log", do_log },
 	{ "daemon", do_daemon },
 	{ "oci-hook", do_oci_hook },
 	{ "upgrade", do_upgrade },

@@ -73,6 +73,7 @@ int do_policy(int argc, char **argv);
 int do_run(int argc, char **argv);
 int do_unload(int argc, char **argv);
 int do_events(int argc, char **argv);
+int do_log(int argc, char **argv);
 const char *moat_reason_str(unsigned int reason);
 
 #endif

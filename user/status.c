@@ -37,6 +37,7 @@ static json_object *cgroup_json(struct moat_state *st,
 	json_object_object_add(o, "allowed", json_object_new_uint64(cnt.allowed));
 	json_object_object_add(o, "denied", json_object_new_uint64(cnt.denied));
 	json_object_object_add(o, "audited", json_object_new_uint64(cnt.audited));
+	json_object_object_add(o, "events_dropped", json_object_new_uint64(cnt.events_dropped));
 	return o;
 }
 

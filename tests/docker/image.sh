@@ -9,7 +9,7 @@
 #   moat-test:latest            busybox-static (/bin/busybox and its applet
 #                               links) and tests/docker/client.c, statically
 #                               linked, as /bin/moat-client
-#   moat-test-envpolicy:latest  the same rootfs with ENV MOAT_POLICY=open
+#   moat-test-envpolicy:latest  the same rootfs with ENV MOAT_POLICY=dk-open
 #                               (an image that tries to pick its own policy)
 #
 # Idempotent: both carry a label with the hash of their content and are
@@ -88,4 +88,4 @@ import() {
 }
 
 import moat-test:latest
-import moat-test-envpolicy:latest --change 'ENV MOAT_POLICY=open'
+import moat-test-envpolicy:latest --change 'ENV MOAT_POLICY=dk-open'

@@ -5,6 +5,7 @@
  * is tried: enforcement lives in pinned links and maps, not in a process.
  */
 #include <fcntl.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,25 +253,55 @@ KTEST(lifecycle, run_exit_status_and_cleanup)
 {
 	struct status_list l;
 	struct run_result r;
-	char path[2048];
-	const char *p;
-	size_t n;
+	char want[64], glob_dir[2048];
+	const char *self;
+	DIR *d;
+	struct dirent *de;
 
+	/*
+	 * CMD runs in a cgroup namespace (its /proc/self/cgroup says "/"), so
+	 * it looks itself up in the host's view of the transient cgroups.
+	 */
 	moat(&r, "run --allow tcp://" W4_A ":80 -- sh -c "
-		 "'grep ^0:: /proc/self/cgroup; exit 7'");
+		 "'cat %s/moat-bpf/run-*/cgroup.procs; echo self=$$; exit 7'",
+		 H.cg2);
 	cr_assert_eq(r.status, 7, "run: exit %d, want 7 (stderr: %s)",
 		     r.status, r.err);
-	p = strstr(r.out, "0::");
-	cr_assert_not_null(p, "no cgroup line in: %s", r.out);
-	p += 3;
-	n = strcspn(p, "\n");
-	cr_assert(n > 1, "the command ran in the root cgroup");
-	snprintf(path, sizeof(path), "%s%.*s", H.cg2, (int)n, p);
+	self = strstr(r.out, "self=");
+	cr_assert_not_null(self, "no self= line in: %s", r.out);
+	snprintf(want, sizeof(want), "%.*s\n", (int)strcspn(self + 5, "\n"),
+		 self + 5);
+	cr_assert(strstr(r.out, want) && strstr(r.out, want) < self,
+		  "CMD (pid %s) is not in a transient run-* cgroup: %s", want,
+		  r.out);
 	run_free(&r);
-	cr_assert(access(path, F_OK) != 0, "transient cgroup %s still exists",
-		  path);
+	snprintf(glob_dir, sizeof(glob_dir), "%s/moat-bpf", H.cg2);
+	d = opendir(glob_dir);
+	while (d && (de = readdir(d)))
+		cr_assert(strncmp(de->d_name, "run-", 4),
+			  "transient cgroup %s/%s still exists", glob_dir,
+			  de->d_name);
+	if (d)
+		closedir(d);
 	status_read(&l, NULL);
 	cr_assert_eq(l.n, 0, "status still lists %zu cgroups", l.n);
+}
+
+/* CMD cannot move itself out of its cgroup: the cgroupfs is read-only. */
+KTEST(lifecycle, run_cgroupfs_read_only)
+{
+	struct run_result r;
+
+	moat(&r, "run --caps container --allow tcp://" W4_A ":80 -- sh -c "
+		 "'echo $$ > %s/cgroup.procs && echo MOVED; "
+		 "mount -o remount,rw %s 2>/dev/null && echo REMOUNTED; exit 0'",
+		 H.cg2, H.cg2);
+	cr_assert_eq(r.status, 0, "run: exit %d (stderr: %s)", r.status, r.err);
+	cr_assert_null(strstr(r.out, "MOVED"), "CMD left its cgroup: %s", r.out);
+	cr_assert_null(strstr(r.out, "REMOUNTED"), "CMD remounted: %s", r.out);
+	cr_assert_not_null(strstr(r.err, "Read-only file system"),
+			   "not refused for the right reason: %s", r.err);
+	run_free(&r);
 }
 
 /* `run` in the client netns: the demo, as a test. */

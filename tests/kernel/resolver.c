@@ -26,6 +26,11 @@
  *    come back as the query itself, never as an answer, if not captured;
  *  - every connect after a lookup is first shown EPERM before it, so the
  *    address was opened by what the daemon learned, not by a rule.
+ * Checked against mutated builds (each caught by at least one test): a
+ * daemon that forwards every name, one that learns nothing, one that
+ * ignores the TTL (max_ttl always), one that learns denied addresses,
+ * wildcards matching their apex, BPF without the recvmsg/getpeername
+ * restore, and BPF without DNS capture.
  */
 #include <errno.h>
 #include <fcntl.h>

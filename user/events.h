@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MOAT_EVENTS_H
+#define MOAT_EVENTS_H
+
+#include <stdio.h>
+#include <json-c/json.h>
+#include "moat_abi.h"
+#include "state.h"
+
+/* One JSON object per line; the daemon writes it, 'moat-bpf log' reads it. */
+#define MOAT_EVENT_LOG		MOAT_RUN_DIR "/events.log"
+#define MOAT_EVENT_LOG_MAX_BYTES	(16 << 20)	/* then rotated to .1 */
+
+json_object *event_to_json(const struct moat_event *e);
+/* DENY curl[4242] cg=/docker/3f2a… tcp 203.0.113.10:443 (name) reason policy P */
+void event_print(FILE *f, json_object *o);
+
+#endif

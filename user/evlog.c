@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cgroup.h"
+#include "events.h"
+#include "evlog.h"
+#include "log.h"
+#include "state.h"
+
+#define NAME_BUCKETS		65536
+#define MAX_NAMES		(1 << 20)
+
+struct name_entry {
+	struct name_entry *next;
+	int family;
+	__u8 addr[16];
+	char name[];
+};
+
+struct evlog {
+	struct moat_state *st;
+	struct ring_buffer *rb;
+	FILE *out;
+	struct cgroup_index ix;
+	time_t ix_built;
+	struct name_entry *names[NAME_BUCKETS];
+	long n_names;
+};
+
+static unsigned int name_hash(int family, const __u8 *addr)
+{
+	unsigned int h = 2166136261u;
+
+	for (int i = 0; i < (family == AF_INET ? 4 : 16); i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return h % NAME_BUCKETS;
+}
+
+static struct name_entry *name_find(struct evlog *l, int family, const __u8 *addr)
+{
+	size_t n = family == AF_INET ? 4 : 16;
+
+	for (struct name_entry *e = l->names[name_hash(family, addr)]; e; e = e->next)
+		if (e->family == family && !memcmp(e->addr, addr, n))
+			return e;
+	return NULL;
+}
+
+void evlog_learned(struct evlog *l, int family, const __u8 *addr,
+		   const char *name)
+{
+	unsigned int h = name_hash(family, addr);
+	struct name_entry *e, **pp;
+
+	for (pp = &l->names[h]; (e = *pp); pp = &e->next)
+		if (e->family == family &&
+		    !memcmp(e->addr, addr, family == AF_INET ? 4 : 16))
+			break;
+	if (e && !strcmp(e->name, name))
+		return;
+	if (!e && l->n_names >= MAX_NAMES)
+		return;	/* the log then lacks a name, nothing else */
+	if (e) {
+		*pp = e->next;
+		free(e);
+		l->n_names--;
+	}
+	e = calloc(1, sizeof(*e) + strlen(name) + 1);
+	if (!e)
+		return;
+	e->family = family;
+	memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
+	strcpy(e->name, name);
+	e->next = l->names[h];
+	l->names[h] = e;
+	l->n_names++;
+}
+
+static void rotate(struct evlog *l)
+{
+	struct stat sb;
+
+	if (fstat(fileno(l->out), &sb) || sb.st_size < MOAT_EVENT_LOG_MAX_BYTES)
+		return;
+	fclose(l->out);
+	rename(MOAT_EVENT_LOG, MOAT_EVENT_LOG ".1");
+	l->out = fopen(MOAT_EVENT_LOG, "ae");
+}
+
+void evlog_write(struct evlog *l, json_object *o)
+{
+	if (l->out) {
+		fprintf(l->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		fflush(l->out);
+		rotate(l);
+	}
+	if (verbose)
+		event_print(stderr, o);
+	json_object_put(o);
+}
+
+static const char *cgroup_path(struct evlog *l, __u64 id)
+{
+	const char *p = cgroup_index_path(&l->ix, id);
+
+	/* new cgroups appear all the time: rebuild, at most once a second */
+	if (!p && time(NULL) != l->ix_built) {
+		cgroup_index_free(&l->ix);
+		cgroup_index_build(&l->ix);
+		l->ix_built = time(NULL);
+		p = cgroup_index_path(&l->ix, id);
+	}
+	return p;
+}
+
+static int on_ring(void *ctx, void *data, size_t len)
+{
+	const struct moat_event *e = data;
+	struct evlog *l = ctx;
+	struct moat_cgroup cg;
+	struct moat_policy pol;
+	struct name_entry *n;
+	const char *path;
+	json_object *o;
+
+	if (len < sizeof(*e))
+		return 0;
+	o = event_to_json(e);
+	path = cgroup_path(l, e->cgroup_id);
+	if (path)
+		json_object_object_add(o, "cgroup", json_object_new_string(path));
+	if (e->policy_cgroup_id &&
+	    !bpf_map_lookup_elem(l->st->map[M_CGROUPS], &e->policy_cgroup_id, &cg) &&
+	    !bpf_map_lookup_elem(l->st->map[M_POLICIES], &cg.policy_id, &pol) &&
+	    pol.name[0])
+		json_object_object_add(o, "policy", json_object_new_string_len(
+			pol.name, strnlen(pol.name, sizeof(pol.name))));
+	n = (e->family == AF_INET || e->family == AF_INET6) ?
+	    name_find(l, e->family, (const __u8 *)e->addr) : NULL;
+	if (n)
+		json_object_object_add(o, "name", json_object_new_string(n->name));
+	evlog_write(l, o);
+	return 0;
+}
+
+int evlog_reopen(struct evlog *l, struct moat_state *st)
+{
+	ring_buffer__free(l->rb);
+	l->st = st;
+	l->rb = ring_buffer__new(st->map[M_EVENTS], on_ring, l, NULL);
+	return l->rb ? 0 : -errno;
+}
+
+struct evlog *evlog_open(struct moat_state *st)
+{
+	struct evlog *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->out = fopen(MOAT_EVENT_LOG, "ae");
+	if (!l->out)
+		p_errno(-errno, "moat-bpfd: %s (the denial log)", MOAT_EVENT_LOG);
+	else
+		fchmod(fileno(l->out), 0600);
+	if (evlog_reopen(l, st)) {
+		evlog_close(l);
+		return NULL;
+	}
+	return l;
+}
+
+int evlog_fd(const struct evlog *l)
+{
+	return ring_buffer__epoll_fd(l->rb);
+}
+
+void evlog_consume(struct evlog *l)
+{
+	ring_buffer__consume(l->rb);
+}
+
+void evlog_close(struct evlog *l)
+{
+	if (!l)
+		return;
+	ring_buffer__free(l->rb);
+	if (l->out)
+		fclose(l->out);
+	cgroup_index_free(&l->ix);
+	for (int i = 0; i < NAME_BUCKETS; i++)
+		while (l->names[i]) {
+			struct name_entry *e = l->names[i];
+
+			l->names[i] = e->next;
+			free(e);
+		}
+	free(l);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The daemon's side of the denial log: consumes the kernel's ring buffer,
+ * enriches each record (cgroup path, policy, the name an address was
+ * learned from) and appends it to MOAT_EVENT_LOG with the daemon's own
+ * DNS events.
+ */
+#ifndef MOAT_EVLOG_H
+#define MOAT_EVLOG_H
+
+#include <linux/types.h>
+#include <json-c/json.h>
+
+struct moat_state;
+struct evlog;
+
+struct evlog *evlog_open(struct moat_state *st);
+/* The fd to poll; evlog_consume() when it is readable. */
+int evlog_fd(const struct evlog *l);
+void evlog_consume(struct evlog *l);
+/* After an upgrade to new maps: follow the new ring buffer. */
+int evlog_reopen(struct evlog *l, struct moat_state *st);
+/* Remember which name an address was learned from (the latest wins). */
+void evlog_learned(struct evlog *l, int family, const __u8 *addr,
+		   const char *name);
+/* One of the daemon's own events; O is consumed. */
+void evlog_write(struct evlog *l, json_object *o);
+void evlog_close(struct evlog *l);
+
+#endif
