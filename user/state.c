@@ -175,7 +175,7 @@ static int open_pins(struct moat_state *st)
 	if (bpf_map_lookup_elem(st->map[M_LAYOUT], &zero, &layout) ||
 	    layout.version != MOAT_LAYOUT_VERSION) {
 		p_err("the pinned state under %s has layout version %u, this moat-bpf expects %u; "
-		      "detach everything with the moat-bpf that created it ('moat-bpf unload') and retry",
+		      "run 'moat-bpf upgrade' with this build to move every cgroup over without a gap",
 		      MOAT_PIN_ROOT, layout.version, MOAT_LAYOUT_VERSION);
 		return -EPROTO;
 	}
