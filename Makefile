@@ -19,8 +19,11 @@ CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
 LDLIBS += $(shell $(PKG_CONFIG) --libs $(LIBS_PC))
 TEST_LDLIBS = $(shell $(PKG_CONFIG) --libs criterion)
 
+# MOAT_DEFS: build-time overrides of include/moat_consts.h, for both sides
+MOAT_DEFS ?=
+CPPFLAGS += $(MOAT_DEFS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-Iinclude -Ivmlinux/$(ARCH)
+	-Iinclude -Ivmlinux/$(ARCH) $(MOAT_DEFS)
 
 ifeq ($(V),1)
 Q =
@@ -43,7 +46,7 @@ PEER_BIN := $(OUTPUT)/tests/moat-test-peer
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all clean test unit-test kernel-test race-test install uninstall \
+.PHONY: all clean test unit-test kernel-test race-test upgrade-test install uninstall \
 	vmlinux demo bench tests
 
 all: $(BIN)
@@ -114,6 +117,10 @@ test: tests
 	$(UNIT_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) $(KTEST_BIN) -j1
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
+
+upgrade-test: tests
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
 
 demo: $(BIN) $(PEER_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/demo.sh

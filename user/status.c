@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include "cgroup.h"
 #include "enforce.h"
@@ -80,6 +81,20 @@ static __u64 nearest_registered(struct moat_state *st, const char *rel)
 	}
 }
 
+/* The layout version of what is pinned (0: nothing), whatever ours is. */
+static int pinned_layout(void)
+{
+	struct moat_layout l = {};
+	__u32 zero = 0;
+	int fd = bpf_obj_get(MOAT_PIN_ROOT "/maps/moat_layout");
+
+	if (fd < 0)
+		return 0;
+	bpf_map_lookup_elem(fd, &zero, &l);
+	close(fd);
+	return l.version;
+}
+
 int do_status(int argc, char **argv)
 {
 	char abs[PATH_MAX], rel[PATH_MAX];
@@ -110,6 +125,7 @@ int do_status(int argc, char **argv)
 	top = json_object_new_object();
 	arr = json_object_new_array();
 	json_object_object_add(top, "layout", json_object_new_int(MOAT_LAYOUT_VERSION));
+	json_object_object_add(top, "pinned_layout", json_object_new_int(pinned_layout()));
 	json_object_object_add(top, "loaded", json_object_new_boolean(!err));
 	json_object_object_add(top, "pin_root", json_object_new_string(MOAT_PIN_ROOT));
 	json_object_object_add(top, "cgroup2", json_object_new_string(cgroup2_mount() ?: ""));

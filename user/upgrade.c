@@ -72,6 +72,25 @@ out:
 	return err;
 }
 
+/* The cgroups keep their counter entries; the values start over. */
+static int reset_counters(int old, int new)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct moat_counters *zero = calloc(ncpu, sizeof(*zero));
+	__u64 key, *prev = NULL;
+	int err = 0;
+
+	if (!zero)
+		return -ENOMEM;
+	while (!err && !bpf_map_get_next_key(old, prev, &key)) {
+		prev = &key;
+		if (bpf_map_update_elem(new, &key, zero, BPF_ANY))
+			err = -errno;
+	}
+	free(zero);
+	return err;
+}
+
 /* Same layout: the new programs use the pinned maps themselves. */
 static int reuse_maps(struct moat *skel)
 {
@@ -117,6 +136,11 @@ static int migrate_maps(struct moat *skel)
 		} else if (info.type == BPF_MAP_TYPE_RINGBUF ||
 			   info.type == BPF_MAP_TYPE_SK_STORAGE) {
 			/* events in flight and per-socket DNS state: not carried */
+		} else if (map == skel->maps.moat_counters &&
+			   info.value_size != bpf_map__value_size(map)) {
+			/* statistics: restart at zero rather than refuse */
+			p_info("moat-bpf: counters restart at zero (new layout)");
+			err = reset_counters(old, bpf_map__fd(map));
 		} else if (info.key_size != bpf_map__key_size(map) ||
 			   info.value_size != bpf_map__value_size(map)) {
 			p_err("map %s changed its key or value size; this upgrade "
