@@ -158,10 +158,8 @@ int writer_open(struct moat_state *st, bool load)
 
 	state_init(st);
 	err = state_lock(st);
-	if (err) {
-		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+	if (err)
 		return err;
-	}
 	err = state_open(st, load);
 	if (err == -ENOENT)
 		return err;
@@ -319,10 +317,8 @@ int do_unload(int argc, char **argv)
 	}
 	state_init(&st);
 	err = state_lock(&st);
-	if (err) {
-		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+	if (err)
 		goto out;
-	}
 	err = state_unload(&st);
 	if (err)
 		p_errno(err, "unloading");

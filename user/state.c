@@ -51,15 +51,19 @@ void state_init(struct moat_state *st)
 
 int state_lock(struct moat_state *st)
 {
+	int err = 0;
+
 	if (mkdir(MOAT_RUN_DIR, 0700) && errno != EEXIST)
-		return -errno;
-	st->lock_fd = open(MOAT_RUN_DIR "/lock", O_RDWR | O_CREAT | O_CLOEXEC,
-			   0600);
-	if (st->lock_fd < 0)
-		return -errno;
-	if (flock(st->lock_fd, LOCK_EX))
-		return -errno;
-	return 0;
+		err = -errno;
+	if (!err) {
+		st->lock_fd = open(MOAT_RUN_DIR "/lock",
+				   O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX))
+			err = -errno;
+	}
+	if (err)
+		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+	return err;
 }
 
 static int ensure_bpffs(void)

@@ -41,7 +41,7 @@ struct moat_state {
 };
 
 void state_init(struct moat_state *st);
-/* Take the writers' lock (blocks). */
+/* Take the writers' lock (blocks); prints its error. */
 int state_lock(struct moat_state *st);
 /*
  * Open the pinned set; with LOAD, load and pin it first when absent.

@@ -244,10 +244,8 @@ int do_upgrade(int argc, char **argv)
 	}
 	state_init(&st);
 	err = state_lock(&st);
-	if (err) {
-		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+	if (err)
 		goto out;
-	}
 	old = pinned_layout();
 	if (!old) {
 		err = state_open(&st, true);	/* nothing pinned: a plain load */

@@ -673,7 +673,7 @@ b_1_parent() {
 # ---- 9: nothing left ----
 
 b_9() {
-	local left status mine ours orphans l id pols all
+	local left status mine ours orphans l id pols all live cgs stale m
 	left=$(dk ps -aq)
 	check 9 "no containers left in the test dockerd" "$left" ""
 	# OCI records go when poststop has run; give the last ones a moment
@@ -700,9 +700,38 @@ b_9() {
 			<<<"$status" >/dev/null || orphans+="$id "
 	done
 	check 9 "/sys/fs/bpf/moat/links: no link without a live enforced cgroup" "$orphans" ""
-	pols=$(flock /run/moat-bpf/lock bpftool -j map dump pinned /sys/fs/bpf/moat/maps/policies |
-		jq -r '.[] | (.formatted // .) | select(.value.mode != 0) | .value.name' | grep '^dk-' || true)
+	# The maps themselves, read under the lock (BTF-formatted dumps).
+	flock /run/moat-bpf/lock sh -c 'for m in "$0"/*; do
+		bpftool -j map dump pinned "$m" >"$1/$(basename "$m").json" || exit 1
+	done' /sys/fs/bpf/moat/maps "$S" || fail 9 "bpftool map dump failed"
+	pols=$(jq -r '.[] | select(.formatted.value.mode != 0) | .formatted.value.name' \
+		"$S/moat_policies.json" | grep '^dk-' || true)
 	check 9 "policies map: no dk-* policy left" "$(echo $pols)" ""
+	live=$(jq -c '[.[] | select(.formatted.value.mode != 0) | .formatted.key]' "$S/moat_policies.json")
+	cgs=$(jq -c '[.[] | .formatted.key]' "$S/moat_cgroups.json")
+	[ -n "$live" ] && [ -n "$cgs" ] || fail 9 "cannot read the policies or cgroups map"
+	stale=
+	for m in moat_exact4 moat_exact6; do
+		stale+=$(jq -r --argjson live "$live" '[.[] | .formatted.key.policy_id |
+			select(. as $p | $live | index($p) | not)] | unique | map("'"$m"':policy \(.)") | .[]' \
+			"$S/$m.json")$'\n'
+	done
+	# LPM keys: the policy id is big-endian in bytes 4-7
+	for m in moat_allow4 moat_allow6 moat_deny4 moat_deny6; do
+		stale+=$(jq -r --argjson live "$live" '[.[] | .key[4:8] |
+			map(ltrimstr("0x") | explode | map(if . >= 97 then . - 87 else . - 48 end) | .[0] * 16 + .[1]) |
+			.[0] * 16777216 + .[1] * 65536 + .[2] * 256 + .[3] |
+			select(. as $p | $live | index($p) | not)] | unique | map("'"$m"':policy \(.)") | .[]' \
+			"$S/$m.json")$'\n'
+	done
+	stale+=$(jq -r --argjson live "$live" '.[] | .formatted | select(.value.policy_id as $p | $live | index($p) | not) |
+		"moat_cgroups:\(.key)->free policy \(.value.policy_id)"' "$S/moat_cgroups.json")$'\n'
+	stale+=$(jq -r --argjson cgs "$cgs" '.[] | .formatted.key | select(. as $c | $cgs | index($c) | not) |
+		"moat_counters:cgroup \(.)"' "$S/moat_counters.json")$'\n'
+	stale+=$(jq -r --argjson cgs "$cgs" '.[] | .formatted.key.cgroup_id | select(. as $c | $cgs | index($c) | not) |
+		"moat_resolvers:cgroup \(.)"' "$S/moat_resolvers.json")$'\n'
+	check 9 "maps (global): no address, cgroup, counter or resolver entry of a freed policy or cgroup" \
+		"$(echo $stale | cut -c1-300)" ""
 	all=$(jq '.cgroups | length' <<<"$status")
 	note "(status lists $all cgroup(s) in all, our anchor included; other users' entries are not ours to judge)"
 }

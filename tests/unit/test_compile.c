@@ -12,17 +12,7 @@
 
 #include "policy.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Parameters 0..N-1 for a table of N rows (rows hold pointers). */
-#define ROW_INDICES(table)						\
-	do {								\
-		static size_t idx[ARRAY_SIZE(table)];			\
-		size_t i;						\
-		for (i = 0; i < ARRAY_SIZE(table); i++)			\
-			idx[i] = i;					\
-		return cr_make_param_array(size_t, idx, ARRAY_SIZE(table)); \
-	} while (0)
+#include "table.h"
 
 #define MAX_RULES 12
 
