@@ -20,8 +20,9 @@
  *                                     TCP; forks into the background and
  *                                     returns once it listens
  *   moat-client addr IFNAME 4|6       the interface's first global address
- *   moat-client attack                try to undo the enforcement from
- *                                     inside (bpf(), bpffs, cgroupfs): one
+ *   moat-client attack                try to undo or bypass the enforcement
+ *                                     from inside (bpf(), bpffs, cgroupfs,
+ *                                     raw/packet/ping sockets, io_uring): one
  *                                     line per attempt; exit 0 if every
  *                                     attempt failed, 3 if one succeeded
  *   moat-client marker PATH           create PATH (proves the process ran)
@@ -41,6 +42,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
+#include <linux/if_packet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -471,11 +473,46 @@ static void try_cgroup_files(void)
 	rmdir(dir);
 }
 
+/* Sockets without a sock_addr hook: their sends would bypass the policy. */
+static void try_sockets(void)
+{
+	static const struct { int family, type, proto; const char *what; } so[] = {
+		{ AF_PACKET, SOCK_RAW, 0, "socket(AF_PACKET, SOCK_RAW)" },
+		{ AF_PACKET, SOCK_DGRAM, 0, "socket(AF_PACKET, SOCK_DGRAM)" },
+		{ AF_INET, SOCK_RAW, IPPROTO_RAW, "socket(AF_INET, SOCK_RAW, IPPROTO_RAW)" },
+		{ AF_INET6, SOCK_RAW, IPPROTO_RAW, "socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)" },
+		{ AF_INET, SOCK_DGRAM, IPPROTO_ICMP, "socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) (ping)" },
+		{ AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6, "socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6) (ping)" },
+		{ 44 /* AF_XDP */, SOCK_RAW, 0, "socket(AF_XDP)" },
+	};
+	unsigned char params[120] = { 0 };	/* struct io_uring_params */
+	long r;
+
+	/* creating them sends nothing; each is closed at once */
+	for (size_t i = 0; i < sizeof(so) / sizeof(so[0]); i++) {
+		int fd = socket(so[i].family, so[i].type | SOCK_CLOEXEC, so[i].proto);
+
+		attempt(so[i].what, fd >= 0, errno);
+		if (fd >= 0)
+			close(fd);
+	}
+	r = syscall(425 /* __NR_io_uring_setup */, 1, params);
+	attempt("io_uring_setup", r >= 0, errno);
+	if (r >= 0)
+		close(r);
+}
+
 static int do_attack(void)
 {
+	/* root on a host would succeed, and change things: containers only */
+	if (access("/.dockerenv", F_OK)) {
+		fprintf(stderr, "moat-client attack: only inside a Docker container (/.dockerenv)\n");
+		return 2;
+	}
 	try_bpf();
 	try_mounts();
 	try_cgroup_files();
+	try_sockets();
 	printf("%d attempt(s) succeeded\n", succeeded);
 	return succeeded ? 3 : 0;
 }

@@ -52,7 +52,9 @@ label_of() {
 
 rootfs=
 cleanup() {
-	[ -n "$rootfs" ] && rm -rf "$rootfs"
+	if [ -n "$rootfs" ]; then
+		rm -rf "$rootfs"
+	fi
 }
 trap cleanup EXIT
 

@@ -19,13 +19,16 @@
 #      container's address denied
 #   5  metadata: the built-in deny is compiled into every policy (checked
 #      with `policy check`; nothing ever connects to 169.254.169.254)
-#   6  a broken policy, an unknown policy, a stopped daemon (policy with
-#      domain rules) make `docker run` fail with a clear message; the
-#      container's command never runs
+#   6  a broken policy, an unknown policy (from runtimeArgs and from
+#      default_policy), a stopped daemon (policy with domain rules), a
+#      container with CAP_SYS_ADMIN make `docker run` fail with a clear
+#      message in docker's output; the container's command never runs
 #   7  an image's ENV MOAT_POLICY selects nothing unless env selection is
 #      enabled and the name allowlisted
 #   8  container root (default caps) cannot detach, unpin, flush maps or
-#      leave its cgroup; a blocked connection still fails afterwards
+#      leave its cgroup (bpf(), bpffs/cgroup mounts, cgroup.procs), nor
+#      open raw/packet/ping/XDP sockets or io_uring; a blocked connection
+#      still fails afterwards; CAP_NET_RAW is gone
 #   9  nothing left: no cgroup entries, links, policies or map entries of
 #      ours, /run/moat-bpf/{oci,reg,netns} empty
 #
@@ -37,13 +40,25 @@
 # the network namespace moat-dk-client of tools/testnet.sh, which has no
 # uplink: only a veth to moat-dk-world (world hosts, DNS upstream). Its
 # containers sit on the test's own network 198.18.64.0/24 and
-# 2001:db8:64::/64, and DOCKER-USER drops their traffic to anything but the
-# test networks. Blocked packets are counted by an iptables rule in the
-# world namespace that matches the blocked host's address only.
+# 2001:db8:64::/64 (cgroups under /moat-test-docker, not /docker), and
+# DOCKER-USER drops their traffic to anything but the test networks.
+# Blocked packets are counted by an iptables rule in the world namespace
+# that matches the blocked host's address only. The binaries are copied
+# at the start, so a rebuild during the run changes nothing.
+#
+# The pinned program set is machine-wide: see "interference" below for
+# what happens when another process (the kernel tests) unloads it during
+# a check. Allow about 4 minutes for N=200.
 #
 # Environment: MOAT_BIN, MOAT_PEER (default build/), MOAT_DOCKER_PAR
-# (containers started in parallel, default 4), MOAT_DOCKER_KEEP=1 (keep
-# the private data root: the images are not rebuilt next time).
+# (containers started in parallel, default 4), MOAT_DOCKER_TRIES (runs of
+# a block disturbed by another process, default 3), MOAT_DOCKER_KEEP=1
+# (keep the private data root: the images are not rebuilt next time);
+# for debugging MOAT_DOCKER_BLOCKS="b_2 b_9" (only those blocks) and
+# MOAT_DOCKER_TRACE=1 (image.sh under bash -x). Needs docker.io (Debian
+# 20.10; installed if missing), jq, bpftool, busybox-static, a static libc
+# (libc6-dev), dnsmasq-base.
+# shellcheck disable=SC2016,SC2012,SC2001 # sh -c/jq programs expand later; ls -A of plain names
 set -euo pipefail
 
 n=${1:-200}
@@ -57,7 +72,7 @@ moat=${MOAT_BIN:-$repo/build/moat-bpf}
 peer=${MOAT_PEER:-$repo/build/tests/moat-test-peer}
 export MOAT_BIN=$moat MOAT_PEER=$peer
 par=${MOAT_DOCKER_PAR:-4}
-prefix=moat-dk
+prefix="moat-dk"
 S=/run/moat-test-docker
 data_root=/var/lib/moat-test-docker
 docker_bin=/usr/bin/docker
@@ -66,17 +81,18 @@ client_ns=/run/netns/$prefix-client
 world_ns=/run/netns/$prefix-world
 world_log=/run/moat-test/$prefix/world.log
 dns_log=/run/moat-test/$prefix/dns/dnsmasq.log
-net=moat-test-net
+net="moat-test-net"
 bridge=moatbr0
 subnet4=198.18.64.0/24
 subnet6=2001:db8:64::/64
-parent=moat-test-parent.slice
+parent="moat-test-parent.slice"
+cg_docker="moat-test-docker"	# the test dockerd's cgroup parent (not /docker)
 allowed=198.51.100.7
 blocked=198.51.100.8
 other=203.0.113.9
 upstream=198.51.100.53
-image=moat-test:latest
-env_image=moat-test-envpolicy:latest
+image="moat-test:latest"
+env_image="moat-test-envpolicy:latest"
 
 die() {
 	echo "docker-test: $*" >&2
@@ -192,21 +208,24 @@ stop_pid() { # PID NAME: TERM, wait up to 20 s, KILL
 }
 
 cleanup() {
-	local rc=$? ids d
+	local rc=$? d
 	set +e
 	trap - EXIT INT TERM
 	if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-		ids=$(dk ps -aq 2>/dev/null)
-		[ -n "$ids" ] && dk rm -f $ids >/dev/null 2>&1
+		dk ps -aq 2>/dev/null | xargs -r "$docker_bin" -H "unix://$S/docker.sock" rm -f >/dev/null 2>&1
 		dk network rm "$net" >/dev/null 2>&1
 	fi
 	stop_pid "$dockerd_pid" dockerd
 	stop_pid "$daemon_pid" "moat-bpf daemon"
+	if [ -d "$cg2/moat-test-docker-anchor" ]; then
+		"$moat" detach /moat-test-docker-anchor >/dev/null 2>&1
+		rmdir "$cg2/moat-test-docker-anchor" 2>/dev/null
+	fi
 	# the enforced parent: detach, then remove it from every hierarchy
 	if [ -d "$cg2/$parent" ]; then
 		MOAT_POLICY_DIR=$S/policies "$moat" detach "/$parent" >/dev/null 2>&1
 	fi
-	for d in "$cg2/$parent" /sys/fs/cgroup/*/"$parent"; do
+	for d in "$cg2/$parent" /sys/fs/cgroup/*/"$parent" "$cg2/$cg_docker" /sys/fs/cgroup/*/"$cg_docker"; do
 		[ -d "$d" ] || continue
 		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
@@ -305,6 +324,7 @@ cat >"$S/daemon.json" <<EOF
 	"pidfile": "$S/dockerd.pid",
 	"hosts": ["unix://$S/docker.sock"],
 	"exec-opts": ["native.cgroupdriver=cgroupfs"],
+	"cgroup-parent": "/$cg_docker",
 	"bridge": "none",
 	"iptables": true,
 	"userland-proxy": false,
@@ -351,7 +371,7 @@ in_client ip6tables -w -I INPUT -i "$bridge" -j DROP
 
 note "images"
 DOCKER_HOST=unix://$S/docker.sock DOCKER_CONFIG=$S/cli DOCKER=$docker_bin \
-	"$repo/tests/docker/image.sh" >&2
+	bash ${MOAT_DOCKER_TRACE:+-x} "$repo/tests/docker/image.sh" >&2 || die "tests/docker/image.sh failed"
 
 start_daemon() {
 	rm -f "$S/daemon.spid" /run/moat-bpf/control.sock
@@ -377,7 +397,7 @@ start_daemon
 # whole run; a block whose anchor or program set (layout map id) changed
 # is discarded and run again, up to MOAT_DOCKER_TRIES times.
 
-anchor=moat-test-docker-anchor
+anchor="moat-test-docker-anchor"
 cat >"$S/policies/dkanchor.yaml" <<EOF
 allow: []
 EOF
@@ -389,7 +409,8 @@ gen() {
 
 anchor_up() {
 	mkdir -p "$cg2/$anchor"
-	MOAT_POLICY_DIR=$S/policies "$moat" attach "/$anchor" --policy dkanchor >/dev/null
+	MOAT_POLICY_DIR=$S/policies "$moat" attach "/$anchor" --policy dkanchor >/dev/null ||
+		die "cannot enforce on the anchor cgroup /$anchor (see above)"
 	gen0=$(gen)
 }
 
@@ -400,8 +421,13 @@ intact() {
 }
 
 # block FN TITLE: run a group of checks; again if the program set changed.
+# MOAT_DOCKER_BLOCKS="b_2 b_9" runs only those (debugging).
 block() {
 	local fn=$1 title=$2 try
+	case " ${MOAT_DOCKER_BLOCKS:-$fn} " in
+	*" $fn "*) ;;
+	*) return 0 ;;
+	esac
 	for ((try = 1; try <= tries; try++)); do
 		note "$title${try:+$([ "$try" -gt 1 ] && echo " (try $try)")}"
 		buf=()
@@ -547,13 +573,13 @@ b_8() {
 		moat-client attack; echo "attack exit $?"
 		awk "/^CapBnd|^CapEff/ {print}" /proc/self/status
 		moat-client tcp '"$blocked"' 80' 2>&1) || true
-	echo "$out" | sed 's/^/    | /' >&2
+	sed 's/^/    | /' <<<"$out" >&2
 	if grep -q "SUCCEEDED" <<<"$out"; then
 		fail 8 "an attempt succeeded: $(grep SUCCEEDED <<<"$out" | head -n 3 | tr '\n' ';')"
 	elif ! grep -q "^attack exit 0$" <<<"$out"; then
 		fail 8 "the attempts did not run: $(head -n 3 <<<"$out" | tr '\n' ';')"
 	else
-		pass 8 "bpf() by pin and by id, bpffs/cgroup2 mounts, remounts, unshare, cgroup.procs writes: all refused"
+		pass 8 "bpf() by pin and by id, bpffs/cgroup2 mounts, remounts, unshare, cgroup.procs writes, raw/packet/ping/XDP sockets, io_uring_setup: all refused"
 	fi
 	check 8 "blocked connect afterwards" "$(tail -n 1 <<<"$out")" EPERM
 	capbnd=$(awk '/^CapBnd/ {print $2}' <<<"$out")
@@ -586,6 +612,7 @@ failtest() { # WHAT EXPECTED-TEXT [docker run options]
 b_6() {
 	failtest "broken policy (runtimeArgs)" "dk-broken.yaml:2" --runtime=moat-broken
 	failtest "unknown policy (runtimeArgs)" "dk-nosuch" --runtime=moat-nosuch
+	failtest "container with CAP_SYS_ADMIN refused" "CAP_SYS_ADMIN" --runtime=moat --cap-add SYS_ADMIN
 	write_config false dk-ci dk-broken
 	failtest "broken policy (default_policy)" "dk-broken.yaml:2" --runtime=moat
 	write_config false dk-ci dk-nosuch
@@ -685,10 +712,10 @@ b_9() {
 	check 9 "/run/moat-bpf/reg empty (no registrations)" "$(ls -A /run/moat-bpf/reg 2>/dev/null | head -n 3 | tr '\n' ' ')" ""
 	check 9 "/run/moat-bpf/netns empty (no netns references)" "$(ls -A /run/moat-bpf/netns 2>/dev/null | head -n 3 | tr '\n' ' ')" ""
 	# The pins are shared with anything else on the machine: ours are
-	# the entries of our cgroups (/docker/<id>, the parent) and of our
+	# the entries of our cgroups (/$cg_docker/<id>, the parent) and of our
 	# policies (dk-*). Read under the writers' lock.
 	status=$(flock /run/moat-bpf/lock "$moat" status --json)
-	mine=$(jq -r --arg p "/$parent" '.cgroups[] | select(.path == null or (.path | startswith("/docker/")) or (.path | startswith($p))) | "\(.path) \(.policy)"' <<<"$status")
+	mine=$(jq -r --arg p "/$parent" --arg d "/$cg_docker/" '.cgroups[] | select(.path == null or (.path | startswith($d)) or (.path | startswith($p))) | "\(.path) \(.policy)"' <<<"$status")
 	check 9 "status: no entry for a removed cgroup, a container or the parent" "$mine" ""
 	ours=$(jq -r '.cgroups[] | select(.policy | startswith("dk-")) | .path' <<<"$status")
 	check 9 "status: no cgroup with a dk-* policy" "$ours" ""
@@ -701,15 +728,18 @@ b_9() {
 	done
 	check 9 "/sys/fs/bpf/moat/links: no link without a live enforced cgroup" "$orphans" ""
 	# The maps themselves, read under the lock (BTF-formatted dumps).
-	flock /run/moat-bpf/lock sh -c 'for m in "$0"/*; do
-		bpftool -j map dump pinned "$m" >"$1/$(basename "$m").json" || exit 1
+	flock /run/moat-bpf/lock sh -c 'for m in moat_policies moat_cgroups moat_exact4 moat_exact6 \
+			moat_allow4 moat_allow6 moat_deny4 moat_deny6 moat_counters moat_resolvers; do
+		bpftool -j map dump pinned "$0/$m" >"$1/$m.json" || { echo "bpftool map dump $m failed" >&2; exit 1; }
 	done' /sys/fs/bpf/moat/maps "$S" || fail 9 "bpftool map dump failed"
 	pols=$(jq -r '.[] | select(.formatted.value.mode != 0) | .formatted.value.name' \
 		"$S/moat_policies.json" | grep '^dk-' || true)
-	check 9 "policies map: no dk-* policy left" "$(echo $pols)" ""
+	check 9 "policies map: no dk-* policy left" "$(tr '\n' ' ' <<<"$pols" | sed 's/ *$//')" ""
 	live=$(jq -c '[.[] | select(.formatted.value.mode != 0) | .formatted.key]' "$S/moat_policies.json")
 	cgs=$(jq -c '[.[] | .formatted.key]' "$S/moat_cgroups.json")
-	[ -n "$live" ] && [ -n "$cgs" ] || fail 9 "cannot read the policies or cgroups map"
+	if [ -z "$live" ] || [ -z "$cgs" ]; then
+		fail 9 "cannot read the policies or cgroups map"
+	fi
 	stale=
 	for m in moat_exact4 moat_exact6; do
 		stale+=$(jq -r --argjson live "$live" '[.[] | .formatted.key.policy_id |
@@ -731,7 +761,7 @@ b_9() {
 	stale+=$(jq -r --argjson cgs "$cgs" '.[] | .formatted.key.cgroup_id | select(. as $c | $cgs | index($c) | not) |
 		"moat_resolvers:cgroup \(.)"' "$S/moat_resolvers.json")$'\n'
 	check 9 "maps (global): no address, cgroup, counter or resolver entry of a freed policy or cgroup" \
-		"$(echo $stale | cut -c1-300)" ""
+		"$(tr -s '\n' ' ' <<<"$stale" | sed 's/^ *//; s/ *$//' | cut -c1-300)" ""
 	all=$(jq '.cgroups | length' <<<"$status")
 	note "(status lists $all cgroup(s) in all, our anchor included; other users' entries are not ours to judge)"
 }

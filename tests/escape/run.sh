@@ -1,0 +1,452 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tests/escape/run.sh [MODE]...   (root; make escape-test)
+#
+# The hostile escape suite. tests/escape/escape.c (moat-escape) tries every
+# technique it knows to reach the blocked hosts of a private test network
+# (tools/testnet.sh, prefix moat-esc) from inside an enforced cgroup, one
+# technique per process, in three modes (default: all):
+#
+#   run-root    moat-bpf run --caps container: root with Docker's default
+#               capabilities (without CAP_NET_RAW), seccomp, read-only
+#               cgroupfs in its own mount and cgroup namespace
+#   run-nobody  moat-bpf run --user nobody: an unprivileged uid
+#   attach      moat-bpf attach on a cgroup; moat-escape joins it, enters
+#               the client netns (nsenter --net) and keeps exactly Docker's
+#               default capability set (setpriv --bounding-set). No seccomp
+#               and no read-only cgroupfs exist here: what only those stop
+#               is reported "n/a in attach mode (documented limit)"
+#
+# Each mode also runs the host-netns group (connects to 0.0.0.0, ::,
+# 127.0.0.1, ::1 on a port where a server of ours listens on the host's
+# loopback) with a policy without loopback rules.
+#
+# Independent evidence, per technique:
+#   P  packets that reached a blocked address: an nftables counter in the
+#      world netns on the veth (everything but the allowed hosts, the
+#      upstream's port 53 and neighbour discovery), plus connections and
+#      datagrams logged by the host-loopback server
+#   D  blocked names that reached the upstream: lines naming "exfil" in
+#      dnsmasq's query log, plus a marker counter on datagrams to the
+#      upstream (QDCOUNT != 1, an opcode other than QUERY, the additional
+#      record and EDNS option payloads moat-escape smuggles)
+# A technique with P or D is an escape whatever moat-escape printed. Per
+# mode it prints
+#   escape suite: N techniques, E escaped, P packets reached blocked hosts, D blocked names reached upstream
+# and the suite fails unless E, P and D are 0 and every control passed.
+#
+# The policy (allowed: 198.51.100.7, [2001:db8:1::7], the domain rule
+# allowed.test:80, so DNS is captured by the resolver daemon, started here
+# with --dns-upstream 198.51.100.53; raw and ping sockets denied). The
+# client netns allows ping sockets for every gid (as Docker does) so that
+# cgroup/sock_create is what refuses them.
+#
+# Isolation: a private mount namespace with a private /run/moat-bpf (only
+# the writers' lock is shared), so our daemon never meets another. The
+# pinned programs are shared with the machine: an anchor cgroup of ours
+# stays enforced, and a technique during which the program set was
+# unloaded or replaced by someone else is run again (MOAT_ESC_TRIES).
+#
+# Environment: MOAT_BIN, MOAT_PEER, MOAT_ESCAPE (default build/...),
+# MOAT_ESC_KEEP=1 (leave the test network up), MOAT_ESC_TRIES (default 3),
+# MOAT_ESC_ONLY=NAME,... (only those techniques, for debugging).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+moat=${MOAT_BIN:-$repo/build/moat-bpf}
+peer=${MOAT_PEER:-$repo/build/tests/moat-test-peer}
+escape=${MOAT_ESCAPE:-$repo/build/tests/moat-escape}
+export MOAT_BIN=$moat MOAT_PEER=$peer MOAT_ESCAPE=$escape
+prefix="moat-esc"
+S=/run/moat-test-escape
+client_ns=/run/netns/$prefix-client
+world_ns=/run/netns/$prefix-world
+dns_log=/run/moat-test/$prefix/dns/dnsmasq.log
+upstream=198.51.100.53
+tries=${MOAT_ESC_TRIES:-3}
+all_modes=(run-root run-nobody attach)
+# moby oci/caps/defaults.go
+docker_caps=chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap
+
+die() {
+	echo "escape-test: $*" >&2
+	exit 1
+}
+note() { echo "escape-test: $*" >&2; }
+
+modes=("$@")
+[ ${#modes[@]} -gt 0 ] || modes=("${all_modes[@]}")
+for m in "${modes[@]}"; do
+	case $m in
+	run-root | run-nobody | attach) ;;
+	*) echo "usage: $0 [run-root|run-nobody|attach]..." >&2 && exit 2 ;;
+	esac
+done
+
+# ---- outside: checks, the test network, then the private namespace ----
+
+if [ "${MOAT_ESC_INNER:-}" != 1 ]; then
+	[ "$(id -u)" = 0 ] || die "must run as root"
+	[ -x "$moat" ] || die "CLI $moat not found (make, or set MOAT_BIN)"
+	[ -x "$peer" ] || die "peer $peer not found (make tests, or set MOAT_PEER)"
+	[ -x "$escape" ] || die "$escape not found (make tests, or set MOAT_ESCAPE)"
+	for c in nft setpriv nsenter unshare bpftool; do
+		command -v "$c" >/dev/null || die "$c not found (nft: Debian package nftables; setpriv, nsenter, unshare: util-linux)"
+	done
+	[ -x /usr/sbin/dnsmasq ] || die "dnsmasq not found (Debian package dnsmasq-base)"
+	t0=$(date +%s)
+	"$repo/tools/testnet.sh" up "$prefix" >&2
+	"$repo/tools/testnet.sh" dns-up "$prefix" >&2
+	rc=0
+	MOAT_ESC_INNER=1 unshare --mount --propagation private -- "$0" "${modes[@]}" || rc=$?
+	if [ "${MOAT_ESC_KEEP:-}" != 1 ]; then
+		"$repo/tools/testnet.sh" down "$prefix" >&2 || true
+	fi
+	echo "escape-test: $(($(date +%s) - t0)) s, exit $rc" >&2
+	exit "$rc"
+fi
+
+# ---- inside: private to this mount namespace ----
+
+in_world() { nsenter --net="$world_ns" "$@"; }
+in_client() { nsenter --net="$client_ns" "$@"; }
+
+cg2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+[ -n "$cg2" ] || die "no cgroup2 mount"
+anchor="moat-esc-anchor"
+acg="moat-esc-attach"
+acg_host="moat-esc-attach-host"
+daemon_pid=
+host_pid=
+
+cleanup() {
+	set +e
+	trap - EXIT INT TERM
+	[ -n "$host_pid" ] && kill "$host_pid" 2>/dev/null
+	for c in "$acg" "$acg_host" "$anchor"; do
+		if [ -d "$cg2/$c" ]; then
+			"$moat" detach "/$c" >/dev/null 2>&1
+			rmdir "$cg2/$c" 2>/dev/null
+		fi
+	done
+	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+		kill -TERM "$daemon_pid"
+		for _ in $(seq 100); do
+			kill -0 "$daemon_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$daemon_pid" 2>/dev/null
+	fi
+	in_world nft delete table inet moat_esc 2>/dev/null
+	umount /run/moat-bpf/lock 2>/dev/null
+	umount /run/moat-bpf 2>/dev/null
+	umount "$S/lock.real" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -rf "$S"
+mkdir -p "$S/policies" "$S/moatrun" "$S/out"
+chmod 755 "$S" "$S/out"
+
+# A private /run/moat-bpf that shares only the writers' lock.
+mkdir -p /run/moat-bpf
+chmod 700 /run/moat-bpf
+[ -e /run/moat-bpf/lock ] || (umask 077 && : >>/run/moat-bpf/lock)
+: >"$S/lock.real"
+mount --bind /run/moat-bpf/lock "$S/lock.real"
+mount --bind "$S/moatrun" /run/moat-bpf
+: >/run/moat-bpf/lock
+mount --bind "$S/lock.real" /run/moat-bpf/lock
+
+export MOAT_POLICY_DIR=$S/policies
+cat >"$S/policies/esc.yaml" <<EOF
+mode: enforce
+allow:
+  - 198.51.100.7
+  - "[2001:db8:1::7]"
+  - allowed.test:80
+loopback: default
+dns:
+  upstream: [$upstream]
+sockets: { raw: deny, ping: deny }
+EOF
+cat >"$S/policies/esc-host.yaml" <<EOF
+mode: enforce
+allow:
+  - 198.51.100.7
+loopback: default
+sockets: { raw: deny, ping: deny }
+EOF
+cat >"$S/policies/esc-anchor.yaml" <<EOF
+allow: []
+EOF
+for p in esc esc-host esc-anchor; do
+	"$moat" policy check "$p" >/dev/null || die "policy $p does not check"
+done
+
+# ping sockets for every gid (Docker's default in containers), so that the
+# hook is what refuses them
+in_client sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+
+ll=$(ip -n "$prefix-world" -6 addr show dev veth1 scope link | awk '/inet6/ {sub("/.*", "", $2); print $2; exit}')
+[ -n "$ll" ] || die "the world veth has no link-local address"
+
+# ---- counters in the world netns ----
+
+in_world nft -f - <<'EOF'
+table inet moat_esc {
+	counter blocked { }
+	counter dns_marker { }
+	chain pre {
+		type filter hook prerouting priority -300; policy accept;
+		iifname "veth1" jump judge
+	}
+	chain judge {
+		icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } return
+		ip protocol igmp return
+		ip daddr 198.51.100.7 return
+		ip6 daddr 2001:db8:1::7 return
+		ip daddr 198.51.100.53 udp dport 53 goto upstream
+		ip6 daddr 2001:db8:1::53 udp dport 53 goto upstream
+		ip daddr 198.51.100.53 tcp dport 53 return
+		ip6 daddr 2001:db8:1::53 tcp dport 53 return
+		counter name blocked
+	}
+	chain upstream {
+		@th,96,16 != 1 counter name dns_marker
+		@th,81,4 != 0 counter name dns_marker
+		@th,304,56 0x05657866696c00 counter name dns_marker
+		@th,424,40 0x657866696c counter name dns_marker
+	}
+}
+EOF
+
+nft_count() { # COUNTER: its packet count
+	in_world nft list counter inet moat_esc "$1" | awk '/packets/ {for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}'
+}
+exfil_lines() { grep -c -i exfil "$dns_log" || true; }
+
+# ---- host loopback server (host netns, outside every cgroup) ----
+
+host_log=$S/hostlo.log
+for _ in $(seq 20); do
+	host_port=$((20000 + RANDOM % 20000))
+	rm -f "$host_log.ready"
+	setsid "$peer" serve --log "$host_log" --tcp "127.0.0.1:$host_port" --tcp "[::1]:$host_port" \
+		--udp "127.0.0.1:$host_port" --udp "[::1]:$host_port" </dev/null >"$S/hostlo.out" 2>&1 &
+	host_pid=$!
+	for _ in $(seq 100); do
+		[ -e "$host_log.ready" ] && break
+		kill -0 "$host_pid" 2>/dev/null || break
+		sleep 0.02
+	done
+	[ -e "$host_log.ready" ] && break
+	wait "$host_pid" 2>/dev/null || true
+	host_pid=
+done
+[ -n "$host_pid" ] || die "the host loopback server did not start"
+host_lines() { wc -l <"$host_log"; }
+
+# ---- the resolver daemon ----
+
+# shellcheck disable=SC2016 # $$ is the inner shell's
+setsid -f sh -c 'echo $$ >"$1"; exec "$2" daemon -d --dns-upstream "$3"' \
+	sh "$S/daemon.pid" "$moat" "$upstream" </dev/null >>"$S/daemon.log" 2>&1
+for _ in $(seq 100); do
+	[ -s "$S/daemon.pid" ] && daemon_pid=$(cat "$S/daemon.pid")
+	[ -S /run/moat-bpf/control.sock ] && [ -n "$daemon_pid" ] && break
+	sleep 0.05
+done
+[ -S /run/moat-bpf/control.sock ] || { tail -n 5 "$S/daemon.log" >&2; die "the resolver daemon did not come up"; }
+
+# ---- interference from other moat-bpf users of this machine ----
+
+gen() {
+	bpftool map show pinned /sys/fs/bpf/moat/maps/moat_layout 2>/dev/null | awk -F: 'NR == 1 {print $1}' || echo none
+}
+anchor_up() {
+	mkdir -p "$cg2/$anchor"
+	"$moat" attach "/$anchor" --policy esc-anchor >/dev/null
+	gen0=$(gen)
+}
+linked() { # CGROUP POLICY: enforced and linked, per status
+	"$moat" status --json 2>/dev/null | grep -o '{[^{}]*}' |
+		grep -F "\"path\":\"\\/$1\"" | grep -F "\"policy\":\"$2\"" | grep -qF '"linked":true'
+}
+intact() {
+	[ "$(gen)" = "$gen0" ] && linked "$anchor" esc-anchor
+}
+anchor_up
+
+# ---- calibration: the counters count (unenforced, from the client netns) ----
+
+b0=$(nft_count blocked)
+out=$(in_client "$peer" client udp 198.51.100.8 8080 2>&1) || true
+[ "$out" = OK ] || die "calibration: unenforced udp to 198.51.100.8:8080 printed '$out', want OK"
+[ "$(nft_count blocked)" -gt "$b0" ] || die "calibration: the blocked counter did not count"
+m0=$(nft_count dns_marker)
+in_client "$escape" --only dns-exfil-additional-record >/dev/null 2>&1 || true
+m1=$(nft_count dns_marker)
+[ "$m1" -gt "$m0" ] || die "calibration: the additional-record marker did not count"
+in_client "$escape" --only dns-exfil-edns-option >/dev/null 2>&1 || true
+[ "$(nft_count dns_marker)" -gt "$m1" ] || die "calibration: the EDNS option marker did not count"
+note "calibration: the blocked-address and upstream marker counters count"
+
+# ---- running one technique ----
+
+# MOAT_ESC_ONLY=NAME,...: just those (debugging; the summary then covers those)
+only() { if [ -n "${MOAT_ESC_ONLY:-}" ]; then grep -xF -f <(tr , '\n' <<<"$MOAT_ESC_ONLY") || true; else cat; fi; }
+netns_list=$("$escape" --list --group netns | awk '{print $2}' | only)
+host_list=$("$escape" --list --group host | awk '{print $2}' | only)
+
+attach_up() { # CGROUP POLICY [--netns PATH]
+	local c=$1
+	shift
+	mkdir -p "$cg2/$c"
+	"$moat" attach "/$c" "$@" >/dev/null
+}
+
+# invoke MODE GROUP NAME: one technique, its output on stdout
+invoke() {
+	local mode=$1 group=$2 name=$3 args
+	args=(--only "$name" --group "$group")
+	if [ "$group" = netns ]; then
+		args+=(--ll "$ll%veth0")
+	else
+		args+=(--host-port "$host_port")
+	fi
+	case $mode/$group in
+	run-root/netns)
+		"$moat" run --policy esc --netns "$client_ns" --caps container -- "$escape" "${args[@]}" ;;
+	run-nobody/netns)
+		"$moat" run --policy esc --netns "$client_ns" --user nobody -- "$escape" "${args[@]}" ;;
+	run-root/host)
+		"$moat" run --policy esc-host --caps container -- "$escape" "${args[@]}" ;;
+	run-nobody/host)
+		"$moat" run --policy esc-host --user nobody -- "$escape" "${args[@]}" ;;
+	attach/netns)
+		sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg2/$acg" \
+			nsenter --net="$client_ns" -- \
+			setpriv --bounding-set="-all,+${docker_caps//,/,+}" --inh-caps=-all -- \
+			"$escape" --mode attach "${args[@]}" ;;
+	attach/host)
+		sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg2/$acg_host" \
+			setpriv --bounding-set="-all,+${docker_caps//,/,+}" --inh-caps=-all -- \
+			"$escape" --mode attach "${args[@]}" ;;
+	esac
+}
+
+declare -A S_N S_E S_NA S_P S_D S_CF
+
+# run_mode MODE: every technique of both groups
+run_mode() {
+	local mode=$1 group name try line p d b0 m0 x0 h0 out esc rc
+	local n=0 e=0 na=0 pt=0 dt=0 cf=0 interfered=0 sentinel0
+	echo
+	echo "== mode $mode =="
+	if [ "$mode" = attach ]; then
+		attach_up "$acg" --policy esc --netns "$client_ns"
+		attach_up "$acg_host" --policy esc-host
+	fi
+	sentinel0=$(grep -c 'query\[A\] allowed.test' "$dns_log" || true)
+	for group in netns host; do
+		if [ "$group" = netns ]; then list=$netns_list; else list=$host_list; fi
+		for name in $list; do
+			for ((try = 1; try <= tries; try++)); do
+				intact || anchor_up
+				if [ "$mode" = attach ]; then
+					linked "$acg" esc || attach_up "$acg" --policy esc --netns "$client_ns"
+					linked "$acg_host" esc-host || attach_up "$acg_host" --policy esc-host
+				fi
+				b0=$(nft_count blocked)
+				m0=$(nft_count dns_marker)
+				x0=$(exfil_lines)
+				h0=$(host_lines)
+				rc=0
+				t_start=$(date +%s%N)
+				out=$(invoke "$mode" "$group" "$name" 2>"$S/out/last.err") || rc=$?
+				echo "$((($(date +%s%N) - t_start) / 1000000)) $name" >>"$S/out/times.$mode"
+				p=$(($(nft_count blocked) - b0 + $(host_lines) - h0))
+				d=$(($(exfil_lines) - x0 + $(nft_count dns_marker) - m0))
+				if intact && { [ "$mode" != attach ] ||
+					{ linked "$acg" esc && linked "$acg_host" esc-host; }; }; then
+					break
+				fi
+				interfered=$((interfered + 1))
+				note "interference: the pinned program set changed during $name ($mode); running it again"
+				sleep 2
+			done
+			line=$(printf '%s\n' "$out" | grep -E '^(TECHNIQUE|CONTROL|NOTE) ' | head -n 1)
+			if [ -z "$line" ]; then
+				line="TECHNIQUE $name: escaped (moat-escape printed no verdict, exit $rc: $(tr '\n' ' ' <"$S/out/last.err" | cut -c1-300))"
+			fi
+			echo "$line"
+			case $line in
+			CONTROL*)
+				case $line in *": ok ("*) ;; *) cf=$((cf + 1)) ;; esac ;;
+			TECHNIQUE*)
+				n=$((n + 1))
+				esc=0
+				case $line in
+				*": escaped ("*) esc=1 ;;
+				*": n/a in attach mode"*) na=$((na + 1)) ;;
+				*": n/a ("*) na=$((na + 1)) ;;
+				esac
+				if [ "$p" -gt 0 ] || [ "$d" -gt 0 ]; then
+					[ "$esc" = 1 ] || echo "    ^ ESCAPED per the runner's counters"
+					esc=1
+				fi
+				e=$((e + esc)) ;;
+			esac
+			if [ "$p" -gt 0 ]; then
+				echo "    runner: $p packet(s) reached blocked hosts"
+			fi
+			if [ "$d" -gt 0 ]; then
+				echo "    runner: $d blocked name(s)/smuggled payload(s) reached the upstream"
+			fi
+			pt=$((pt + p))
+			dt=$((dt + d))
+		done
+	done
+	# the upstream log is live: control-dns-allowed's query must be in it
+	if ! grep -qx control-dns-allowed <<<"$netns_list"; then
+		:
+	elif [ "$(grep -c 'query\[A\] allowed.test' "$dns_log" || true)" -le "$sentinel0" ]; then
+		echo "CONTROL upstream-log-sentinel: FAIL (allowed.test never reached $dns_log: its silence proves nothing)"
+		cf=$((cf + 1))
+	else
+		echo "CONTROL upstream-log-sentinel: ok (allowed.test is in the upstream's log)"
+	fi
+	echo "escape suite: $n techniques, $e escaped, $pt packets reached blocked hosts, $dt blocked names reached upstream [mode $mode; $na n/a; $cf controls failed$([ "$interfered" = 0 ] || echo "; $interfered reruns after interference")]"
+	note "$mode: slowest: $(sort -rn "$S/out/times.$mode" | head -n 4 | awk '{printf "%s %d ms; ", $2, $1}')"
+	S_N[$mode]=$n S_E[$mode]=$e S_NA[$mode]=$na S_P[$mode]=$pt S_D[$mode]=$dt S_CF[$mode]=$cf
+	if [ "$mode" = attach ]; then
+		for c in "$acg" "$acg_host"; do
+			"$moat" detach "/$c" >/dev/null 2>&1 || true
+			# an escape may have left a process behind
+			[ -e "$cg2/$c/cgroup.kill" ] && echo 1 >"$cg2/$c/cgroup.kill"
+			rmdir "$cg2/$c" 2>/dev/null || true
+		done
+	fi
+}
+
+fail=0
+for mode in "${modes[@]}"; do
+	run_mode "$mode"
+	if [ "${S_E[$mode]}" != 0 ] || [ "${S_P[$mode]}" != 0 ] || [ "${S_D[$mode]}" != 0 ] ||
+		[ "${S_CF[$mode]}" != 0 ]; then
+		fail=1
+	fi
+done
+echo
+for mode in "${modes[@]}"; do
+	echo "escape suite: ${S_N[$mode]} techniques, ${S_E[$mode]} escaped, ${S_P[$mode]} packets reached blocked hosts, ${S_D[$mode]} blocked names reached upstream [mode $mode; ${S_NA[$mode]} n/a; ${S_CF[$mode]} controls failed]"
+done
+if [ "$fail" = 0 ]; then
+	echo "escape suite: PASS"
+else
+	echo "escape suite: FAIL"
+fi
+exit "$fail"
