@@ -9,6 +9,15 @@
 #include "control.h"
 #include "log.h"
 
+/* Root may exceed net.core.[rw]mem_max: one message must fit whole. */
+static void big_buffers(int fd)
+{
+	int sz = MOAT_CONTROL_MSG_BYTES + 4096;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+}
+
 int control_send(int fd, json_object *msg, int pass_fd)
 {
 	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
@@ -18,6 +27,7 @@ int control_send(int fd, json_object *msg, int pass_fd)
 
 	if (iov.iov_len > MOAT_CONTROL_MSG_BYTES)
 		return -EMSGSIZE;
+	big_buffers(fd);
 	if (pass_fd >= 0) {
 		struct cmsghdr *c;
 
@@ -35,8 +45,8 @@ int control_send(int fd, json_object *msg, int pass_fd)
 int control_recv(int fd, json_object **msg, int *passed_fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	static char buf[MOAT_CONTROL_MSG_BYTES + 1];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+	static char *buf;
+	struct iovec iov = { .iov_len = MOAT_CONTROL_MSG_BYTES };
 	struct msghdr mh = {
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
@@ -46,6 +56,10 @@ int control_recv(int fd, json_object **msg, int *passed_fd)
 
 	*msg = NULL;
 	*passed_fd = -1;
+	if (!buf && !(buf = malloc(MOAT_CONTROL_MSG_BYTES + 1)))
+		return -ENOMEM;
+	iov.iov_base = buf;
+	big_buffers(fd);
 	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;

@@ -18,7 +18,8 @@
 #include "state.h"
 
 #define MOAT_CONTROL_SOCK	MOAT_RUN_DIR "/control.sock"
-#define MOAT_CONTROL_MSG_BYTES	65536
+/* policies with thousands of domain rules; buffers are forced to fit */
+#define MOAT_CONTROL_MSG_BYTES	(8 << 20)
 
 int control_send(int fd, json_object *msg, int pass_fd);
 /* *msg is NULL on a clean EOF; *passed_fd is -1 when none came. */

@@ -177,15 +177,32 @@ static __u32 reg_policy_id(struct daemon *d, struct reg *r)
 	return cg.policy_id;
 }
 
+/*
+ * A cheap necessary condition before the exact check: NAME (lower case,
+ * presentation form) must end with the rule's domain, which has no
+ * escapes. Whether that suffix starts at a real label boundary is left to
+ * domain_rule_match().
+ */
+static bool suffix_may_match(const struct moat_rule *rule, const char *name,
+			     size_t len)
+{
+	size_t dl = strlen(rule->domain);
+
+	return len >= dl && !memcmp(name + len - dl, rule->domain, dl);
+}
+
 /* Which rules allow NAME: the union of their ports, or 0 ranges. */
 static void match_rules(struct reg *r, const char *name,
 			struct moat_addr_val *add)
 {
+	size_t len = strlen(name);
+
 	memset(add, 0, sizeof(*add));
 	for (size_t i = 0; i < r->spec.n_allow; i++) {
 		const struct moat_rule *rule = &r->spec.allow[i];
 
 		if ((rule->kind == RULE_DOMAIN || rule->kind == RULE_WILDCARD) &&
+		    suffix_may_match(rule, name, len) &&
 		    domain_rule_match(rule, name))
 			ranges_add(add, rule->protos, rule->port_first,
 				   rule->port_last);

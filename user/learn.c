@@ -33,25 +33,34 @@ static bool special_addr(const struct learned_addr *a)
 	       IN6_IS_ADDR_V4MAPPED(in6);
 }
 
+/*
+ * The host's own addresses, re-read at most once a second: getifaddrs()
+ * per learned address dominated the daemon's profile.
+ */
 static bool host_addr(const struct learned_addr *a)
 {
-	struct ifaddrs *ifa, *i;
-	bool found = false;
+	static struct ifaddrs *ifa;
+	static time_t read_at;
+	time_t now = time(NULL);
+	struct ifaddrs *i;
 
-	if (getifaddrs(&ifa))
-		return true;	/* cannot tell: refuse */
-	for (i = ifa; i && !found; i = i->ifa_next) {
+	if (!ifa || now != read_at) {
+		if (ifa)
+			freeifaddrs(ifa);
+		ifa = NULL;
+		if (getifaddrs(&ifa))
+			return true;	/* cannot tell: refuse */
+		read_at = now;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
 		if (!i->ifa_addr || i->ifa_addr->sa_family != a->family)
 			continue;
-		if (a->family == AF_INET)
-			found = !memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
-					a->addr, 4);
-		else
-			found = !memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-					a->addr, 16);
+		if (a->family == AF_INET ?
+		    !memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr, a->addr, 4) :
+		    !memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a->addr, 16))
+			return true;
 	}
-	freeifaddrs(ifa);
-	return found;
+	return false;
 }
 
 bool learn_refused(struct moat_state *st, __u32 pid,
