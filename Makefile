@@ -43,10 +43,12 @@ UNIT_BIN := $(OUTPUT)/tests/unit-tests
 KTEST_SRCS := $(wildcard tests/kernel/*.c)
 KTEST_BIN := $(OUTPUT)/tests/kernel-tests
 PEER_BIN := $(OUTPUT)/tests/moat-test-peer
+ESCAPE_BIN := $(OUTPUT)/tests/moat-escape
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all clean test unit-test kernel-test race-test upgrade-test install uninstall \
+.PHONY: all clean test unit-test kernel-test race-test upgrade-test escape-test \
+	docker-test install uninstall \
 	vmlinux demo bench tests
 
 all: $(BIN)
@@ -101,7 +103,11 @@ $(OUTPUT)/abi-check.o: tests/abi_check.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
+$(ESCAPE_BIN): tests/escape/escape.c | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
+
+tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
 
 unit-test: tests
 	$(UNIT_BIN)
@@ -118,6 +124,9 @@ test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) $(KTEST_BIN) -j1
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
+
+escape-test: tests
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) MOAT_ESCAPE=$(abspath $(ESCAPE_BIN)) tests/escape/run.sh
 
 upgrade-test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh

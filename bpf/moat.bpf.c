@@ -627,3 +627,72 @@ int moat_sock_create(struct bpf_sock *ctx)
 		reason = MOAT_R_DENY_SOCKET;
 	return verdict(&mc, &d, reason);
 }
+
+/*
+ * Socket options that would send packets somewhere other than the address
+ * the connect/sendmsg programs judged (source routes: IPv4 LSRR/SSRR in
+ * IP_OPTIONS, IPv6 routing headers), or that forge a local source address
+ * (FREEBIND, TRANSPARENT: a forged "peer" would earn a UDP reply).
+ */
+#define SOL_IP_		0
+#define SOL_IPV6_	41
+
+SEC("cgroup/setsockopt")
+int moat_setsockopt(struct bpf_sockopt *ctx)
+{
+	__s32 level = ctx->level, name = ctx->optname;
+
+	if (level == SOL_IP_ &&
+	    (name == 4 /* IP_OPTIONS */ || name == 15 /* IP_FREEBIND */ ||
+	     name == 19 /* IP_TRANSPARENT */))
+		return 0;
+	if (level == SOL_IPV6_ &&
+	    (name == 5 /* IPV6_2292RTHDR */ || name == 55 /* IPV6_RTHDRDSTOPTS */ ||
+	     name == 57 /* IPV6_RTHDR */ || name == 75 /* IPV6_TRANSPARENT */ ||
+	     name == 78 /* IPV6_FREEBIND */))
+		return 0;
+	return 1;
+}
+
+#define ETH_P_IP_	0x0800
+#define ETH_P_IPV6_	0x86DD
+#define NEXTHDR_HOP	0
+#define NEXTHDR_ROUTING	43
+#define NEXTHDR_DEST	60
+
+/*
+ * Backstop for what no socket call shows: source routes given as control
+ * messages (IP_RETOPTS, IPV6_RTHDR cmsg) on sendmsg. An IPv4 packet with
+ * options or an IPv6 packet with a routing header goes first to an address
+ * nobody judged, so it is dropped. The packet's final destination is not
+ * re-judged here (see README, limits).
+ */
+SEC("cgroup_skb/egress")
+int moat_egress(struct __sk_buff *skb)
+{
+	__u8 b[2];
+
+	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
+		if (bpf_skb_load_bytes(skb, 0, b, 1))
+			return 1;
+		return (b[0] & 0x0f) > 5 ? 0 : 1;
+	}
+	if (skb->protocol != bpf_htons(ETH_P_IPV6_))
+		return 1;
+	if (bpf_skb_load_bytes(skb, 6, b, 1))
+		return 1;
+	if (b[0] == NEXTHDR_ROUTING)
+		return 0;
+	/* a routing header may follow hop-by-hop or destination options */
+	if (b[0] == NEXTHDR_HOP || b[0] == NEXTHDR_DEST) {
+		if (bpf_skb_load_bytes(skb, 40, b, 2))
+			return 1;
+		if (b[0] == NEXTHDR_ROUTING)
+			return 0;
+		if (b[0] == NEXTHDR_DEST &&
+		    !bpf_skb_load_bytes(skb, 40 + 8 * (b[1] + 1), b, 1) &&
+		    b[0] == NEXTHDR_ROUTING)
+			return 0;
+	}
+	return 1;
+}

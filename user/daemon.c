@@ -760,6 +760,8 @@ static void restore(struct daemon *d)
 
 /* ---- control ---- */
 
+static void follow_upgrade(struct daemon *d);
+
 /* Peers must be root and outside every enforced cgroup. */
 static const char *peer_refused(struct daemon *d, int fd)
 {
@@ -854,6 +856,8 @@ static void serve_control(struct daemon *d)
 		goto out;
 	}
 	name = json_object_get_string(op);
+	/* the maps may have been replaced (upgrade, or unload and reload) */
+	follow_upgrade(d);
 	if (!strcmp(name, "register")) {
 		if (nfd < 0) {
 			reply = error_reply("register needs the netns as SCM_RIGHTS");

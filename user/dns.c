@@ -121,13 +121,34 @@ int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
 {
 	uint8_t *wire = NULL;
 	size_t wlen = 0;
-	ldns_pkt *p;
+	ldns_pkt *p, *q = NULL;
+	ldns_rr *qr;
 	int err;
 
 	err = wire_parse(pkt, len, &p);
 	if (err)
 		return err;
-	if (ldns_pkt2wire(&wire, p, &wlen) != LDNS_STATUS_OK) {
+	qr = single_question(p);
+	q = qr ? ldns_pkt_new() : NULL;
+	if (!q) {
+		err = qr ? -ENOMEM : -EBADMSG;
+		goto out;
+	}
+	/* a new message: the question, RD/CD, a bare OPT; nothing else */
+	ldns_pkt_set_id(q, ldns_pkt_id(p));
+	ldns_pkt_set_opcode(q, LDNS_PACKET_QUERY);
+	ldns_pkt_set_rd(q, ldns_pkt_rd(p));
+	ldns_pkt_set_cd(q, ldns_pkt_cd(p));
+	if (!ldns_pkt_push_rr(q, LDNS_SECTION_QUESTION, ldns_rr_clone(qr))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (ldns_pkt_edns(p)) {
+		ldns_pkt_set_edns_udp_size(q, ldns_pkt_edns_udp_size(p) < 512 ?
+					   512 : ldns_pkt_edns_udp_size(p));
+		ldns_pkt_set_edns_do(q, ldns_pkt_edns_do(p));
+	}
+	if (ldns_pkt2wire(&wire, q, &wlen) != LDNS_STATUS_OK) {
 		err = -ENOMEM;
 	} else if (wlen > *outlen) {
 		err = -ENOSPC;
@@ -135,7 +156,9 @@ int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
 		memcpy(out, wire, wlen);
 		*outlen = wlen;
 	}
+out:
 	free(wire);
+	ldns_pkt_free(q);
 	ldns_pkt_free(p);
 	return err;
 }

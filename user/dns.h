@@ -61,8 +61,10 @@ struct dns_addr {
 int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q);
 
 /*
- * @pkt re-encoded from its parsed form: what is forwarded upstream, so
- * bytes after the last record (which ldns ignores) never leave the host.
+ * A new query built from @pkt's single question only (same id, RD and CD,
+ * a bare OPT if @pkt had one): what is forwarded upstream, so additional
+ * records, EDNS options and bytes after the last record never leave the
+ * host as a side channel.
  * *outlen is the size of @out on entry, the length on return. Returns 0,
  * -EBADMSG, -ENOSPC or -ENOMEM.
  */

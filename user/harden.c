@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <mntent.h>
 #include <sched.h>
@@ -11,29 +13,56 @@
 #include <seccomp.h>
 #include "harden.h"
 
+/*
+ * Remounting the inherited cgroup2 mount read-only is not enough: the
+ * kernel checks write permission on the target cgroup.procs inode (root's)
+ * for clone3(CLONE_INTO_CGROUP), not the mount flag. So every inherited
+ * cgroup and bpf mount is detached, and a fresh cgroup2 is mounted
+ * read-only where the old one was: its root is the new cgroup namespace's,
+ * i.e. CMD's own cgroup, and no ancestor is reachable through it.
+ */
 int harden_cgroupfs(void)
 {
+	char (*mnts)[PATH_MAX] = NULL, cg2[PATH_MAX] = "";
 	struct mntent *me;
+	size_t n = 0;
 	FILE *f;
 	int err = 0;
 
 	if (unshare(CLONE_NEWNS | CLONE_NEWCGROUP))
 		return -errno;
-	/* our remounts must not propagate back to the host */
+	/* our unmounts must not propagate back to the host */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		return -errno;
 	f = setmntent("/proc/self/mounts", "r");
 	if (!f)
 		return -errno;
-	while (!err && (me = getmntent(f))) {
-		if (strcmp(me->mnt_type, "cgroup2") && strcmp(me->mnt_type, "cgroup"))
+	while ((me = getmntent(f))) {
+		void *m;
+
+		if (strcmp(me->mnt_type, "cgroup2") && strcmp(me->mnt_type, "cgroup") &&
+		    strcmp(me->mnt_type, "bpf"))
 			continue;
-		if (mount(NULL, me->mnt_dir, NULL,
-			  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
-			  MS_NOEXEC, NULL))
-			err = -errno;
+		if (!cg2[0] && !strcmp(me->mnt_type, "cgroup2"))
+			snprintf(cg2, sizeof(cg2), "%s", me->mnt_dir);
+		m = realloc(mnts, (n + 1) * sizeof(*mnts));
+		if (!m) {
+			err = -ENOMEM;
+			break;
+		}
+		mnts = m;
+		snprintf(mnts[n++], PATH_MAX, "%s", me->mnt_dir);
 	}
 	endmntent(f);
+	/* deepest first: the mount table lists parents before children */
+	while (!err && n--)
+		if (umount2(mnts[n], MNT_DETACH) && errno != EINVAL && errno != ENOENT)
+			err = -errno;
+	free(mnts);
+	if (!err && cg2[0] &&
+	    mount("cgroup2", cg2, "cgroup2",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+		err = -errno;
 	return err;
 }
 

@@ -10,9 +10,10 @@
 #define MOAT_DENIED_FAMILIES	{ 17 /* AF_PACKET */, 40 /* AF_VSOCK */, 44 /* AF_XDP */ }
 
 /*
- * A new mount and cgroup namespace in which every cgroup filesystem is
- * read-only, so CMD cannot move itself out of its cgroup (as in a
- * container). Needs CAP_SYS_ADMIN: call before dropping privileges.
+ * A new mount and cgroup namespace with no inherited cgroup or bpf mount
+ * and a fresh read-only cgroup2 rooted at CMD's own cgroup, so CMD can
+ * neither move itself out (as in a container) nor reach the pins. Needs
+ * CAP_SYS_ADMIN: call before dropping privileges.
  */
 int harden_cgroupfs(void);
 /*

@@ -38,6 +38,8 @@ const struct moat_prog_desc moat_progs[P__N] = {
 	[P_RECVMSG6] = { "moat_recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
 	[P_GETPEERNAME4] = { "moat_getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
 	[P_GETPEERNAME6] = { "moat_getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
+	[P_SETSOCKOPT] = { "moat_setsockopt", BPF_CGROUP_SETSOCKOPT },
+	[P_EGRESS] = { "moat_egress", BPF_CGROUP_INET_EGRESS },
 };
 
 void state_init(struct moat_state *st)

@@ -628,38 +628,56 @@ b_6() {
 
 # race_one MODE I [docker run options]: one container, result in a file
 race_one() {
-	local mode=$1 i=$2 rc=0 out
+	local mode=$1 i=$2 rc=0 out t0
 	shift 2
+	t0=$(date +%s.%N)
 	out=$(crun "$@" -- "$image" moat-client tcp "$blocked" 80 2>"$S/race/$mode.$i.err") || rc=$?
 	echo "$rc $out" >"$S/race/$mode.$i"
+	echo "$t0 $(date +%s.%N)" >"$S/race/$mode.$i.t"
+}
+
+# What the pinned program set was (layout map id, "none": unloaded)
+# while container I ran: printed next to a failure.
+gen_during() { # MODE I
+	local t
+	t=$(cat "$S/race/$1.$2.t" 2>/dev/null) || return 0
+	awk -v a="${t% *}" -v b="${t#* }" '$1 >= a - 0.3 && $1 <= b + 0.3 {print $2}' \
+		"$S/race/$1.gen" | uniq | tr '\n' ' '
 }
 
 # race MODE [docker run options]
 race() {
-	local mode=$1 i ok=0 eperm=0 bad=0 pk0 pk1 lg0 lg1 t0 samples=() r
+	local mode=$1 i ok=0 eperm=0 bad=0 pk0 pk1 lg0 lg1 t0 samples=() r mon
 	shift
 	rm -f "$S/race/$mode".*
+	# a record of the program set, to tell a disturbed run from a failure
+	(while :; do echo "$(date +%s.%N) $(gen)"; sleep 0.1; done) >"$S/race/$mode.gen" &
+	mon=$!
 	pk0=$(blocked_packets)
 	lg0=$(world_log_lines "$blocked")
 	t0=$(date +%s)
 	for ((i = 1; i <= n; i++)); do
-		while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do
+		while [ "$(jobs -rp | wc -l)" -gt "$par" ]; do	# (+1: the monitor)
 			wait -n || true
 		done
 		race_one "$mode" "$i" "$@" &
 	done
-	wait || true
+	while [ "$(jobs -rp | wc -l)" -gt 1 ]; do
+		wait -n || true
+	done
+	kill "$mon" 2>/dev/null || true
+	wait "$mon" 2>/dev/null || true
 	for ((i = 1; i <= n; i++)); do
 		r=$(cat "$S/race/$mode.$i" 2>/dev/null || echo "missing")
 		case $r in
 		"1 EPERM") eperm=$((eperm + 1)) ;;
-		*" OK") ok=$((ok + 1)) samples+=("#$i: $r") ;;
+		*" OK") ok=$((ok + 1)) samples+=("#$i: $r (program set during the run: $(gen_during "$mode" "$i"))") ;;
 		*) bad=$((bad + 1)) samples+=("#$i: $r $(head -c 300 "$S/race/$mode.$i.err" 2>/dev/null | tr '\n' ' ')") ;;
 		esac
 	done
 	pk1=$(blocked_packets)
 	lg1=$(world_log_lines "$blocked")
-	note "race $mode: $n containers in $(($(date +%s) - t0)) s: $eperm EPERM, $ok OK, $bad other; packets at $blocked: $((pk1 - pk0)), world log lines: $((lg1 - lg0))"
+	note "race $mode: $n containers in $(($(date +%s) - t0)) s: $eperm EPERM, $ok OK, $bad other; packets at $blocked: $((pk1 - pk0)), world log lines: $((lg1 - lg0)); program set ids seen: $(awk '{print $2}' "$S/race/$mode.gen" | uniq | tr '\n' ' ')"
 	for r in "${samples[@]:0:5}"; do
 		note "  $r"
 	done

@@ -1504,7 +1504,21 @@ static void t_srh_udp(struct result *r)
  * the blocked address: IPV6_FREEBIND, unprivileged; IPv4 needs
  * IP_TRANSPARENT, i.e. CAP_NET_RAW), then reply to it.
  */
-static void reply_spoof(struct result *r, int family)
+#define NONLOCAL6 "/proc/sys/net/ipv6/ip_nonlocal_bind"
+
+static bool write_file(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+	close(fd);
+	return ok;
+}
+
+static void reply_spoof(struct result *r, int family, bool by_sysctl)
 {
 	bool v6 = family == AF_INET6;
 	struct addr lo = mk(v6 ? "::1" : "127.0.0.1", 0), fake = v6 ? X.b6u : X.b4u;
@@ -1524,8 +1538,14 @@ static void reply_spoof(struct result *r, int family)
 		    (void *)&((struct sockaddr_in *)&lo.ss)->sin_port,
 	       v6 ? (void *)&((struct sockaddr_in6 *)&any.ss)->sin6_port :
 		    (void *)&((struct sockaddr_in *)&any.ss)->sin_port, 2);
-	if (v6 ? setsockopt(tx, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) :
-		 setsockopt(tx, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one))) {
+	if (by_sysctl) {
+		/* the netns sysctl instead of a socket option (restored below) */
+		if (!write_file(NONLOCAL6, "1\n")) {
+			set(r, V_BLOCKED, "writing 1 to %s: %s", NONLOCAL6, en(errno));
+			goto out;
+		}
+	} else if (v6 ? setsockopt(tx, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) :
+			setsockopt(tx, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one))) {
 		set(r, V_BLOCKED, "%s: %s%s", v6 ? "IPV6_FREEBIND" : "IP_TRANSPARENT",
 		    en(errno), errno == EPERM ? " (no CAP_NET_RAW/CAP_NET_ADMIN)" : "");
 		goto out;
@@ -1547,16 +1567,21 @@ static void reply_spoof(struct result *r, int family)
 		goto out;
 	}
 	n = sendto(rx, "exfil", 5, 0, SA(&fake), fake.len);
-	judge_send(r, n, &fake, v6 ? H_S6 : H_S4,
+	judge_send(r, n, &fake, v6 ? H_S6 : H_S4, by_sysctl ?
+		   "set net.ipv6.ip_nonlocal_bind=1 in the netns, got a datagram from "
+		   "the blocked host over loopback, then replied: " :
 		   "got a datagram from the blocked host over loopback (bound with "
 		   "freebind/transparent), then replied: ");
 out:
+	if (by_sysctl)
+		write_file(NONLOCAL6, "0\n");
 	close(rx);
 	close(tx);
 }
 
-static void t_reply_spoof6(struct result *r) { reply_spoof(r, AF_INET6); }
-static void t_reply_spoof4(struct result *r) { reply_spoof(r, AF_INET); }
+static void t_reply_spoof6(struct result *r) { reply_spoof(r, AF_INET6, false); }
+static void t_reply_spoof4(struct result *r) { reply_spoof(r, AF_INET, false); }
+static void t_reply_spoof6_sysctl(struct result *r) { reply_spoof(r, AF_INET6, true); }
 
 /* Namespaces. */
 static void t_unshare_net(struct result *r)
@@ -1933,7 +1958,7 @@ static void t_bpf_obj_get(struct result *r)
 	struct statvfs sv;
 
 	if (statvfs("/sys/fs/bpf", &sv) || access("/sys/fs/bpf/moat", F_OK)) {
-		set(r, V_BLOCKED, "bpffs pins not visible (/sys/fs/bpf/moat: %s)", en(errno));
+		set(r, V_BLOCKED, "bpffs pins not reachable (/sys/fs/bpf/moat: %s)", en(errno));
 		return;
 	}
 	got = pins_walk("/sys/fs/bpf/moat", 0, first, sizeof(first), &denied, &err);
@@ -2434,6 +2459,7 @@ static const struct technique T[] = {
 	{ "ipv6-srh-udp", "netns", t_srh_udp, V_BLOCKED, NULL },
 	{ "udp6-reply-to-spoofed-peer", "netns", t_reply_spoof6, V_BLOCKED, NULL },
 	{ "udp4-reply-to-spoofed-peer", "netns", t_reply_spoof4, V_BLOCKED, NULL },
+	{ "udp6-reply-spoof-nonlocal-bind", "netns", t_reply_spoof6_sysctl, V_BLOCKED, NULL },
 	{ "unshare-netns-connect", "netns", t_unshare_net, V_BLOCKED, NULL },
 	{ "userns-netns-connect", "netns", t_userns_net, V_BLOCKED, NULL },
 	{ "setns-host-netns", "netns", t_setns_host, V_BLOCKED, NULL },

@@ -367,6 +367,8 @@ run_mode() {
 		attach_up "$acg" --policy esc --netns "$client_ns"
 		attach_up "$acg_host" --policy esc-host
 	fi
+	# a technique killed half-way may have left it set
+	in_client sysctl -qw net.ipv6.ip_nonlocal_bind=0
 	sentinel0=$(grep -c 'query\[A\] allowed.test' "$dns_log" || true)
 	for group in netns host; do
 		if [ "$group" = netns ]; then list=$netns_list; else list=$host_list; fi

@@ -259,12 +259,13 @@ KTEST(lifecycle, run_exit_status_and_cleanup)
 	struct dirent *de;
 
 	/*
-	 * CMD runs in a cgroup namespace (its /proc/self/cgroup says "/"), so
-	 * it looks itself up in the host's view of the transient cgroups.
+	 * CMD runs in a cgroup namespace with a fresh cgroup2 mount rooted at
+	 * its own cgroup: it finds itself in the root's cgroup.procs, and the
+	 * host's tree (with moat-bpf/) is not visible at all.
 	 */
 	moat(&r, "run --allow tcp://" W4_A ":80 -- sh -c "
-		 "'cat %s/moat-bpf/run-*/cgroup.procs; echo self=$$; exit 7'",
-		 H.cg2);
+		 "'cat %s/cgroup.procs; test -e %s/moat-bpf && echo HOST-TREE; "
+		 "echo self=$$; exit 7'", H.cg2, H.cg2);
 	cr_assert_eq(r.status, 7, "run: exit %d, want 7 (stderr: %s)",
 		     r.status, r.err);
 	self = strstr(r.out, "self=");
@@ -272,8 +273,9 @@ KTEST(lifecycle, run_exit_status_and_cleanup)
 	snprintf(want, sizeof(want), "%.*s\n", (int)strcspn(self + 5, "\n"),
 		 self + 5);
 	cr_assert(strstr(r.out, want) && strstr(r.out, want) < self,
-		  "CMD (pid %s) is not in a transient run-* cgroup: %s", want,
+		  "CMD (pid %s) is not alone in its cgroup namespace: %s", want,
 		  r.out);
+	cr_assert_null(strstr(r.out, "HOST-TREE"), "CMD sees the host's cgroups");
 	run_free(&r);
 	snprintf(glob_dir, sizeof(glob_dir), "%s/moat-bpf", H.cg2);
 	d = opendir(glob_dir);

@@ -885,6 +885,25 @@ Test(dns, parsed_name_matches_rule)
 	cr_expect(domain_rule_match(&r, q.qname));
 }
 
+/* Only the question goes upstream: no additional records, no trailing bytes. */
+Test(dns_query_canonical, drops_additional_records)
+{
+	uint8_t in[PKT_MAX], out[PKT_MAX], ref[PKT_MAX];
+	ldns_pkt *p = query("allowed.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+			    LDNS_RD);
+	size_t n, rn, olen = sizeof(out);
+
+	rn = put(query("allowed.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+		       LDNS_RD), ref);
+	ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL,
+			 rr_text("exfil.example. 60 IN TXT \"secret\""));
+	n = put(p, in);
+	cr_assert_gt(n, rn);
+	cr_assert_eq(dns_query_canonical(in, n, out, &olen), 0);
+	cr_assert_eq(olen, rn);
+	cr_assert_arr_eq(out, ref, rn);
+}
+
 /* Bytes after the last record never reach the upstream. */
 Test(dns_query_canonical, drops_trailing_bytes)
 {
