@@ -63,6 +63,16 @@ int harden_cgroupfs(void)
 	    mount("cgroup2", cg2, "cgroup2",
 		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
 		err = -errno;
+	/*
+	 * /proc/sys read-only, as in a container: uid 0 may otherwise write
+	 * its netns' sysctls without CAP_NET_ADMIN (ip_nonlocal_bind forges
+	 * a peer's address and earns a "reply" to a blocked host).
+	 */
+	if (!err && (mount("/proc/sys", "/proc/sys", NULL, MS_BIND, NULL) ||
+		     mount(NULL, "/proc/sys", NULL,
+			   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
+			   MS_NOEXEC, NULL)))
+		err = -errno;
 	return err;
 }
 

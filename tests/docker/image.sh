@@ -14,14 +14,15 @@
 #
 # Idempotent: both carry a label with the hash of their content and are
 # left alone when it matches. Environment: DOCKER (the client command,
-# default /usr/bin/docker; DOCKER_HOST is honoured), OUTPUT (where the
-# client is built, default build/tests/docker), CC, BUSYBOX (default
+# default /usr/bin/docker; DOCKER_HOST is honoured), OUTPUT (the build
+# directory, default build/; the client is OUTPUT/tests/docker/moat-client,
+# built here unless newer than client.c), CC, BUSYBOX (default
 # /bin/busybox, Debian package busybox-static).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 docker=${DOCKER:-/usr/bin/docker}
-out=${OUTPUT:-$repo/build/tests/docker}
+out=${OUTPUT:-$repo/build}/tests/docker
 cc=${CC:-cc}
 busybox=${BUSYBOX:-/bin/busybox}
 client_src=$repo/tests/docker/client.c

@@ -50,7 +50,7 @@
 # what happens when another process (the kernel tests) unloads it during
 # a check. Allow about 4 minutes for N=200.
 #
-# Environment: MOAT_BIN, MOAT_PEER (default build/), MOAT_DOCKER_PAR
+# Environment: MOAT_BIN, MOAT_PEER, OUTPUT (default build/), MOAT_DOCKER_PAR
 # (containers started in parallel, default 4), MOAT_DOCKER_TRIES (runs of
 # a block disturbed by another process, default 3), MOAT_DOCKER_KEEP=1
 # (keep the private data root: the images are not rebuilt next time);
@@ -126,6 +126,7 @@ order=(1 2 3 4 5 6 7 8 9)
 tries=${MOAT_DOCKER_TRIES:-3}
 daemon_pid=
 dockerd_pid=
+moat_build=$moat
 gen0=
 buf=()
 
@@ -217,15 +218,17 @@ cleanup() {
 	fi
 	stop_pid "$dockerd_pid" dockerd
 	stop_pid "$daemon_pid" "moat-bpf daemon"
-	if [ -d "$cg2/moat-test-docker-anchor" ]; then
-		"$moat" detach /moat-test-docker-anchor >/dev/null 2>&1
-		rmdir "$cg2/moat-test-docker-anchor" 2>/dev/null
-	fi
-	# the enforced parent: detach, then remove it from every hierarchy
-	if [ -d "$cg2/$parent" ]; then
-		MOAT_POLICY_DIR=$S/policies "$moat" detach "/$parent" >/dev/null 2>&1
-	fi
-	for d in "$cg2/$parent" /sys/fs/cgroup/*/"$parent" "$cg2/$cg_docker" /sys/fs/cgroup/*/"$cg_docker"; do
+	# the anchor and the enforced parent: detach (with the build tree's
+	# binary if the pins changed layout meanwhile), then remove them; a
+	# removed cgroup's state is reclaimed by the next writer anyway
+	for d in moat-test-docker-anchor "$parent"; do
+		if [ -d "$cg2/$d" ]; then
+			"$moat" detach "/$d" >/dev/null 2>&1 ||
+				"$moat_build" detach "/$d" >/dev/null 2>&1
+		fi
+	done
+	for d in "$cg2/moat-test-docker-anchor" "$cg2/$parent" /sys/fs/cgroup/*/"$parent" \
+		"$cg2/$cg_docker" /sys/fs/cgroup/*/"$cg_docker"; do
 		[ -d "$d" ] || continue
 		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
@@ -253,6 +256,7 @@ rm -rf "$S"
 mkdir -p "$S"/{moatrun,policies,markers,cli,race,bin}
 chmod 700 "$S/moatrun"
 # A copy of the build: a rebuild during the run changes nothing here.
+moat_build=$moat
 cp "$moat" "$S/bin/moat-bpf"
 ln -s moat-bpf "$S/bin/moat-runc"
 moat=$S/bin/moat-bpf
@@ -371,7 +375,7 @@ in_client ip6tables -w -I INPUT -i "$bridge" -j DROP
 
 note "images"
 DOCKER_HOST=unix://$S/docker.sock DOCKER_CONFIG=$S/cli DOCKER=$docker_bin \
-	bash ${MOAT_DOCKER_TRACE:+-x} "$repo/tests/docker/image.sh" >&2 || die "tests/docker/image.sh failed"
+	OUTPUT=${OUTPUT:-$repo/build} bash ${MOAT_DOCKER_TRACE:+-x} "$repo/tests/docker/image.sh" >&2 || die "tests/docker/image.sh failed"
 
 start_daemon() {
 	rm -f "$S/daemon.spid" /run/moat-bpf/control.sock

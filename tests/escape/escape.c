@@ -1733,11 +1733,17 @@ static void t_cgroup_clone3(struct result *r)
 
 		own_cgroup(now, sizeof(now));
 		if (opt_attach) {
-			snprintf(out, sizeof(out), "child is in %.100s (was %.100s)", now, before);
+			/* moved at all: escaped (the verdict char leads) */
+			snprintf(out, sizeof(out), "%cchild is in %.100s (was %.100s)",
+				 strcmp(now, before) ? 'E' : 'B', now, before);
 		} else {
-			/* prove it: the blocked host, from outside the cgroup */
+			/*
+			 * Landing in the cgroup namespace's root is landing in
+			 * our own cgroup; what counts is the blocked host.
+			 */
 			tcp_to(&cr, &X.b4t, AF_INET, 0, H_C4);
-			snprintf(out, sizeof(out), "child is in %.60s (was %.60s); then %s: %.250s", now,
+			snprintf(out, sizeof(out), "%cchild is in %.60s (was %.60s); then %s: %.250s",
+				 strcmp(now, before) || cr.v != V_BLOCKED ? 'E' : 'B', now,
 				 before, cr.v == V_BLOCKED ? "blocked" : "ESCAPED", cr.how);
 		}
 		if (write(pfd[1], out, strlen(out)) < 0)
@@ -1750,9 +1756,10 @@ static void t_cgroup_clone3(struct result *r)
 	waitpid(pid, &st, 0);
 	close(pfd[0]);
 	close(cfd);
-	set(r, V_ESCAPED, "clone3(CLONE_INTO_CGROUP) with an fd of %s (mount root %s, "
+	set(r, msg[0] == 'B' ? V_BLOCKED : V_ESCAPED,
+	    "clone3(CLONE_INTO_CGROUP) with an fd of %s (mount root %s, "
 	    "mounted read-only: %s): %s", mnt, root,
-	    access(mnt, W_OK) && errno == EROFS ? "yes" : "no", msg);
+	    access(mnt, W_OK) && errno == EROFS ? "yes" : "no", msg[0] ? msg + 1 : msg);
 }
 
 static void t_cgroup_remount(struct result *r)
@@ -2405,6 +2412,7 @@ struct technique {
 #define NOSECCOMP	"no seccomp filter under attach; moat-bpf run and moat-runc install one"
 #define NETRAW		"CAP_NET_RAW is Docker's default; moat-runc and run --caps container drop it"
 #define HOSTCGFS	"the host cgroupfs is writable for root under attach (no cgroup namespace, no read-only mount)"
+#define HOSTPROCSYS	"the host /proc/sys is writable for root under attach (run and containers mount it read-only)"
 #define HOSTBPFFS	"the workload shares the host mount namespace under attach, bpffs included"
 
 static const struct technique T[] = {
@@ -2459,7 +2467,7 @@ static const struct technique T[] = {
 	{ "ipv6-srh-udp", "netns", t_srh_udp, V_BLOCKED, NULL },
 	{ "udp6-reply-to-spoofed-peer", "netns", t_reply_spoof6, V_BLOCKED, NULL },
 	{ "udp4-reply-to-spoofed-peer", "netns", t_reply_spoof4, V_BLOCKED, NULL },
-	{ "udp6-reply-spoof-nonlocal-bind", "netns", t_reply_spoof6_sysctl, V_BLOCKED, NULL },
+	{ "udp6-reply-spoof-nonlocal-bind", "netns", t_reply_spoof6_sysctl, V_BLOCKED, HOSTPROCSYS },
 	{ "unshare-netns-connect", "netns", t_unshare_net, V_BLOCKED, NULL },
 	{ "userns-netns-connect", "netns", t_userns_net, V_BLOCKED, NULL },
 	{ "setns-host-netns", "netns", t_setns_host, V_BLOCKED, NULL },

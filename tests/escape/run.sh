@@ -413,11 +413,19 @@ run_mode() {
 			TECHNIQUE*)
 				n=$((n + 1))
 				esc=0
+				limit=0
 				case $line in
 				*": escaped ("*) esc=1 ;;
-				*": n/a in attach mode"*) na=$((na + 1)) ;;
+				*": n/a in attach mode"*) na=$((na + 1)); limit=1 ;;
 				*": n/a ("*) na=$((na + 1)) ;;
 				esac
+				# a documented attach-mode limit may reach the host:
+				# reported, not counted
+				if [ "$limit" = 1 ]; then
+					[ "$p" -gt 0 ] && echo "    (documented limit: $p packet(s) reached blocked hosts)"
+					p=0
+					d=0
+				fi
 				if [ "$p" -gt 0 ] || [ "$d" -gt 0 ]; then
 					[ "$esc" = 1 ] || echo "    ^ ESCAPED per the runner's counters"
 					esc=1

@@ -34,8 +34,8 @@
 # Fillers: 198.18.1.0 onwards in 198.18.0.0/15 (130816 addresses: N is
 # capped there), never routed anywhere. moat's fillers are connbench's
 # (198.51.100.x under filler policy ids). Before a mechanism's rounds the
-# client must get EPERM connecting to 203.0.113.9:80 (a local DROP gives
-# EPERM, as moat does) and must reach the target.
+# client must get EPERM sending to 203.0.113.9:80 (a local DROP gives
+# EPERM to a sendto, as moat does) and must reach the target.
 #
 # Per point (mechanism, N, protocol): ITER is calibrated so that one round
 # of the slower side lasts ~CMP_ROUND_S; CMP_ROUNDS rounds alternate the
@@ -161,11 +161,12 @@ measure() {
 base_op() { measure "$1" "$cgB" "$base_net" "$2"; }
 mech_op() { measure "$1" "$mcg" "$mech_net" "$2"; }
 
-# the client of the mechanism under test is refused 203.0.113.9:80 (EPERM)
-# and reaches the target over both protocols
+# the client of the mechanism under test is refused 203.0.113.9:80 (EPERM
+# on a UDP sendto: a netfilter DROP of a SYN is only retried until the
+# connect times out) and reaches the target over both protocols
 check_enforced() {
 	local err
-	err=$(measure tcp "$mcg" "$mech_net" 1 "$denied_host" 80 2>&1 >/dev/null || true)
+	err=$(measure udp "$mcg" "$mech_net" 1 "$denied_host" 80 2>&1 >/dev/null || true)
 	case $err in
 	*"Operation not permitted"*) ;;
 	*) log "$1 does not refuse $denied_host:80 ($err)" >&2; return 1 ;;
@@ -346,7 +347,7 @@ for mech in $CMP_MECHS; do
 		if [ "$mech" != none ]; then
 			log "$mech N=$n loaded in $load_s s"
 		fi
-		if ! check_enforced "$mech"; then
+		if [ "$mech" != none ] && ! check_enforced "$mech"; then
 			log "$mech N=$n: not enforcing as configured: skipped" | tee -a "$notes"
 			"unload_$mech" >/dev/null 2>&1 || true
 			break
