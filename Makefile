@@ -48,7 +48,7 @@ ESCAPE_BIN := $(OUTPUT)/tests/moat-escape
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
 .PHONY: all clean test unit-test kernel-test race-test upgrade-test escape-test \
-	docker-test install uninstall \
+	docker-test soak install uninstall \
 	vmlinux demo bench tests
 
 all: $(BIN)
@@ -124,6 +124,16 @@ test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) $(KTEST_BIN) -j1
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
+
+DOCKER_N ?= 200
+docker-test: $(BIN) $(PEER_BIN)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/docker/run.sh $(DOCKER_N)
+
+# the long loops: 1000-container races, 1000-run race, an hour of fuzzing
+soak: tests
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh 1000
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/docker/run.sh 1000
+	$(MAKE) fuzz FUZZ_SECONDS=1200
 
 escape-test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) MOAT_ESCAPE=$(abspath $(ESCAPE_BIN)) tests/escape/run.sh

@@ -2,18 +2,47 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 #include "log.h"
 
 bool json_output;
 int verbose;
+const char *runtime_log_path;
+
+static void runtime_log(const char *msg)
+{
+	json_object *o;
+	char when[40];
+	struct tm tm;
+	time_t t = time(NULL);
+	FILE *f;
+
+	if (!runtime_log_path || !(f = fopen(runtime_log_path, "ae")))
+		return;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = json_object_new_object();
+	json_object_object_add(o, "level", json_object_new_string("error"));
+	json_object_object_add(o, "msg", json_object_new_string(msg));
+	json_object_object_add(o, "time", json_object_new_string(when));
+	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	fclose(f);
+}
 
 static void vp_err(const char *suffix, const char *fmt, va_list ap)
 {
 	char buf[1024];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (runtime_log_path) {
+		char line[1200];
+
+		snprintf(line, sizeof(line), "%s%s", buf, suffix ? suffix : "");
+		runtime_log(line);
+	}
 	if (json_output) {
 		json_object *o = json_object_new_object();
 

@@ -9,6 +9,11 @@
 
 extern bool json_output;
 extern int verbose;
+/*
+ * When set, every error is also appended here as a runc-style JSON log
+ * line: containerd shows the runtime's --log file, not its stderr.
+ */
+extern const char *runtime_log_path;
 
 /* The one error printer: one line on stderr, or {"error": ...} in JSON. */
 void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -128,9 +128,10 @@ static char *env_policy(const char *bundle)
  * the caller's annotation, the container's env (only if enabled and
  * allowlisted: an image's ENV lands there too), the configured default.
  */
-static int select_policy(const struct oci_state *s, const char *arg,
-			 const struct moat_config *cfg, char *out, size_t len,
-			 const char **source)
+int oci_select_policy(const char *id, json_object *annotations,
+		      const char *bundle, const char *arg,
+		      const struct moat_config *cfg, char *out, size_t len,
+		      const char **source)
 {
 	json_object *x;
 	char *env;
@@ -140,17 +141,17 @@ static int select_policy(const struct oci_state *s, const char *arg,
 		snprintf(out, len, "%s", arg);
 		return 0;
 	}
-	if (s->annotations &&
-	    json_object_object_get_ex(s->annotations, "moat.policy", &x)) {
+	if (annotations &&
+	    json_object_object_get_ex(annotations, "moat.policy", &x)) {
 		*source = "annotation moat.policy";
 		snprintf(out, len, "%s", json_object_get_string(x));
 		return 0;
 	}
-	env = env_policy(s->bundle);
+	env = env_policy(bundle);
 	if (env) {
 		if (!config_env_allowed(cfg, env)) {
 			p_info("moat-bpf: container %s asks for policy '%s' through "
-			       "MOAT_POLICY; ignored (env selection %s in %s)", s->id,
+			       "MOAT_POLICY; ignored (env selection %s in %s)", id,
 			       env, cfg->env_enabled ? "does not allow that name" :
 			       "is disabled", MOAT_CONFIG_PATH);
 		} else {
@@ -168,7 +169,7 @@ static int select_policy(const struct oci_state *s, const char *arg,
 	}
 	p_err("no policy selected for container %s: bind the runtime to one "
 	      "(runtimeArgs --moat-policy=NAME), or set default_policy in %s",
-	      s->id, MOAT_CONFIG_PATH);
+	      id, MOAT_CONFIG_PATH);
 	return -ENOENT;
 }
 
@@ -250,7 +251,8 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = select_policy(s, policy_arg, &cfg, name, sizeof(name), &source);
+	ret = oci_select_policy(s->id, s->annotations, s->bundle, policy_arg, &cfg,
+				name, sizeof(name), &source);
 	if (ret)
 		goto out;
 	ret = policy_load(&spec, name, policy_dir, &err);
@@ -279,17 +281,24 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 		p_err("container %s: %s", s->id, err.msg[0] ? err.msg : strerror(-ret));
 		goto out;
 	}
+	ret = cgroup_id_of(abs, &id);
+	if (ret) {
+		p_errno(ret, "container %s: cgroup id of %s", s->id, rel);
+		goto out;
+	}
 	ret = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
 	if (ret)
 		goto out;
-	/* what poststop needs once the container (and maybe its cgroup) is gone */
-	if ((mkdir(OCI_DIR, 0700) && errno != EEXIST) || cgroup_id_of(abs, &id)) {
-		ret = -errno;
-		goto out;
-	}
+	/*
+	 * What poststop needs once the container (and maybe its cgroup) is
+	 * gone. Without it, removed cgroups are still reclaimed by the next
+	 * writer and the daemon: a warning, not a failed container.
+	 */
 	record_path(p, sizeof(p), s->id);
-	f = fopen(p, "we");
-	if (f) {
+	if ((mkdir(OCI_DIR, 0700) && errno != EEXIST) || !(f = fopen(p, "we"))) {
+		p_info("moat-bpf: container %s: cannot record %s for poststop: %s",
+		       s->id, p, strerror(errno));
+	} else {
 		fprintf(f, "%llu %s\n", (unsigned long long)id, rel);
 		fclose(f);
 	}

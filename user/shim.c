@@ -206,8 +206,12 @@ static void add_seccomp(json_object *cfg)
 	}
 }
 
-static int edit_bundle(const char *bundle, const char *policy)
+static int edit_bundle(const char *bundle, const char *policy,
+		       const struct moat_config *mc)
 {
+	char name[PATH_MAX];
+	const char *source;
+	json_object *ann = NULL;
 	char path[PATH_MAX], tmp[PATH_MAX + 16], self[PATH_MAX];
 	struct moat_policy_spec spec;
 	struct moat_err err = {};
@@ -226,12 +230,16 @@ static int edit_bundle(const char *bundle, const char *policy)
 		return -EINVAL;
 	}
 	policy_init(&spec);
-	if (policy) {
-		ret = policy_load(&spec, policy, policy_dir, &err);
-		if (ret) {
-			p_err("moat-runc: policy '%s' (runtime arguments): %s", policy, err.msg);
-			goto out;
-		}
+	/* the hook selects again; here it decides keep_net_raw and fails early */
+	json_object_object_get_ex(cfg, "annotations", &ann);
+	ret = oci_select_policy(bundle, ann, bundle, policy, mc, name, sizeof(name),
+				&source);
+	if (ret)
+		goto out;
+	ret = policy_load(&spec, name, policy_dir, &err);
+	if (ret) {
+		p_err("moat-runc: policy '%s' (from %s): %s", name, source, err.msg);
+		goto out;
 	}
 	/* with these a container can detach its own enforcement */
 	if (has_cap(cfg, "CAP_SYS_ADMIN") || has_cap(cfg, "CAP_BPF")) {
@@ -260,7 +268,8 @@ out:
 
 int runc_shim_main(int argc, char **argv)
 {
-	const char *policy = NULL, *bundle = ".", *sub = NULL;
+	const char *policy = NULL, *bundle = ".", *sub = NULL, *log_path = NULL;
+	bool log_json = false;
 	struct moat_config cfg;
 	struct moat_err err = {};
 	char **args;
@@ -285,19 +294,31 @@ int runc_shim_main(int argc, char **argv)
 				bundle = a + 9;
 			continue;
 		}
-		if (a[0] != '-')
+		if (a[0] != '-') {
 			sub = a;
-		else if (takes_value(a) && i + 1 < argc)
+		} else if (takes_value(a) && i + 1 < argc) {
+			if (!strcmp(a, "--log"))
+				log_path = argv[i + 1];
+			else if (!strcmp(a, "--log-format"))
+				log_json = !strcmp(argv[i + 1], "json");
 			args[n++] = argv[++i];
+		} else if (!strncmp(a, "--log=", 6)) {
+			log_path = a + 6;
+		} else if (!strncmp(a, "--log-format=", 13)) {
+			log_json = !strcmp(a + 13, "json");
+		}
 	}
 	args[n] = NULL;
+	/* containerd reports the runtime's JSON log, never our stderr */
+	if (log_path && log_json)
+		runtime_log_path = log_path;
 	ret = config_load(&cfg, &err);
 	if (ret) {
 		p_err("moat-runc: %s", err.msg);
 		return 1;
 	}
 	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run")) &&
-	    edit_bundle(bundle, policy))
+	    edit_bundle(bundle, policy, &cfg))
 		return 1;	/* never start a container unprotected */
 	execv(cfg.runc, args);
 	p_errno(-errno, "moat-runc: exec %s", cfg.runc);

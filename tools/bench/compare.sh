@@ -45,11 +45,11 @@
 # a point's rounds CMP_POINT_MAX_S (estimated from the calibration); past
 # either, that mechanism stops at that N and the report says so.
 #
-# Proxy comparison: only when tinyproxy is installed (else a note); see
-# the end of this script.
+# Proxy comparison (PROXY_BENCH=0 skips it): only when tinyproxy is
+# installed (else a note); see "proxy" below.
 #
 # Output under $OUTPUT/bench: compare.csv, compare-rounds.csv,
-# compare.txt, compare.png.
+# compare-proxy.csv, compare.txt, compare.png.
 #
 # Environment: CMP_ROUNDS (11), CMP_ROUND_S (0.15), CMP_SIZES
 # ("1 100 10000 100000"), CMP_MECHS ("none moat iptables ipset nft
@@ -114,13 +114,15 @@ cc -O2 -Wall -I"$repo/include" $(pkg-config --cflags libbpf) \
 
 # --- cleanup -----------------------------------------------------------------
 sinks=""
+web_pid=""
+proxy_pid=""
 attached=0
 filled=""
 cleanup() {
 	set +e
 	local p
 	[ -n "$filled" ] && "$cb" clear exact "$filled"
-	for p in $sinks; do kill "$p" 2>/dev/null; done
+	for p in $sinks $web_pid $proxy_pid; do kill "$p" 2>/dev/null; done
 	[ "$attached" = 1 ] && "$MOAT_BIN" detach "$cgA" >/dev/null 2>&1
 	"$MOAT_BIN" unload >/dev/null 2>&1	# our private program set
 	# the netns go with their rules, sets and tables
@@ -375,8 +377,122 @@ for mech in $CMP_MECHS; do
 done
 
 # --- proxy -------------------------------------------------------------------
-if ! command -v tinyproxy >/dev/null; then
+# A 1 KiB object from busybox httpd on web.bench.test = 198.51.100.7:8000
+# (moat-cmp1's world), fetched by httpbench from moat-cmp1's client, one
+# request at a time, three ways, interleaved (rotating order) over
+# PROXY_ROUNDS rounds of PROXY_S s:
+#   direct       cgroup B, no enforcement
+#   direct+moat  cgroup A, moat-bpf --allow tcp://198.51.100.7:8000
+#   tinyproxy    cgroup B via tinyproxy on 127.0.0.1:8888 in the client
+#                netns (FilterDefaultDeny, allowlist ^web\.bench\.test$).
+#                The proxy resolves the name from our private /etc/hosts
+#                (bind-mounted in this mount namespace; resolv.conf points
+#                at 127.0.0.1 of the client netns, where nothing listens).
+#                Confining the client to the proxy is not part of the cost.
+PROXY_ROUNDS=${PROXY_ROUNDS:-5}
+PROXY_S=${PROXY_S:-2}
+hb=$cd0/httpbench
+web_port=8000
+proxy_csv=$out/compare-proxy.csv
+
+# proxy_op WAY SECONDS -> "req/s p50_us p90_us count bytes"
+proxy_op() {
+	case $1 in
+	direct) "$hb" "$cg2/$cgB" "$mech_net-client" "$host" "$web_port" /obj "$2" ;;
+	direct+moat) "$hb" "$cg2/$cgA" "$mech_net-client" "$host" "$web_port" /obj "$2" ;;
+	tinyproxy) "$hb" "$cg2/$cgB" "$mech_net-client" 127.0.0.1 8888 \
+		"http://web.bench.test:$web_port/obj" "$2" ;;
+	esac
+}
+
+proxy_bench() {
+	local pd=$cd0/proxy r i w way _
+	mkdir -p "$pd/www"
+	chmod 0777 "$pd"
+	head -c 1024 /dev/zero | tr '\0' x >"$pd/www/obj"
+	cc -O2 -Wall "$repo/tools/bench/httpbench.c" -o "$hb"
+	{ cat /etc/hosts; echo "$host web.bench.test"; } >"$pd/hosts"
+	echo "nameserver 127.0.0.1" >"$pd/resolv.conf"
+	mount --bind "$pd/hosts" /etc/hosts
+	mount --bind "$pd/resolv.conf" /etc/resolv.conf
+	echo '^web\.bench\.test$' >"$pd/filter"
+	cat >"$pd/tinyproxy.conf" <<-EOF
+		User nobody
+		Group nogroup
+		Port 8888
+		Listen 127.0.0.1
+		Timeout 10
+		MaxClients 64
+		LogLevel Error
+		LogFile "$pd/tinyproxy.log"
+		PidFile "$pd/tinyproxy.pid"
+		DisableViaHeader Yes
+		Filter "$pd/filter"
+		FilterType ere
+		FilterURLs Off
+		FilterDefaultDeny Yes
+	EOF
+	setsid nsenter --net="/run/netns/$mech_net-world" busybox httpd -f \
+		-p "$host:$web_port" -h "$pd/www" </dev/null >"$pd/httpd.out" 2>&1 &
+	web_pid=$!
+	setsid nsenter --net="/run/netns/$mech_net-client" tinyproxy -d \
+		-c "$pd/tinyproxy.conf" </dev/null >"$pd/tinyproxy.out" 2>&1 &
+	proxy_pid=$!
+	"$MOAT_BIN" attach "$cgA" --allow "tcp://$host:$web_port" >/dev/null
+	attached=1
+	for _ in $(seq 50); do
+		proxy_op tinyproxy 0.01 >/dev/null 2>&1 && proxy_op direct 0.01 >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	for way in direct direct+moat tinyproxy; do
+		proxy_op "$way" 0.05 >/dev/null || { log "proxy: $way does not work"; return 1; }
+	done
+	# both enforcements refuse what they should
+	if "$hb" "$cg2/$cgB" "$mech_net-client" 127.0.0.1 8888 "http://$denied_host:80/" 0.01 >/dev/null 2>&1; then
+		log "proxy: tinyproxy lets http://$denied_host/ through"; return 1
+	fi
+	if "$hb" "$cg2/$cgA" "$mech_net-client" "$denied_host" 80 / 0.01 >/dev/null 2>&1; then
+		log "proxy: moat lets $denied_host:80 through"; return 1
+	fi
+	echo "way,round,req_per_s,p50_us,p90_us,count,reply_bytes" >"$proxy_csv"
+	local ways=(direct direct+moat tinyproxy)
+	for r in $(seq "$PROXY_ROUNDS"); do
+		for i in 0 1 2; do
+			way=${ways[$(((i + r) % 3))]}
+			w=$(proxy_op "$way" "$PROXY_S") || return 1
+			echo "$way,$r,${w// /,}" >>"$proxy_csv"
+		done
+	done
+	"$MOAT_BIN" detach "$cgA" >/dev/null
+	attached=0
+	log "proxy comparison: $PROXY_ROUNDS rounds of $PROXY_S s each way"
+}
+
+proxy_report() {
+	local way rq p50 p90 lo hi
+	echo "HTTP GET of a 1 KiB object, one request at a time, $PROXY_ROUNDS interleaved rounds of $PROXY_S s"
+	echo "medians over rounds [95% CI; with 5 rounds the CI is the min..max]"
+	for way in direct direct+moat tinyproxy; do
+		read -r rq lo hi _ < <(awk -F, -v w="$way" '$1 == w { print $3 }' "$proxy_csv" | qstats)
+		read -r p50 _ < <(awk -F, -v w="$way" '$1 == w { print $4 }' "$proxy_csv" | qstats)
+		read -r p90 _ < <(awk -F, -v w="$way" '$1 == w { print $5 }' "$proxy_csv" | qstats)
+		printf '%-12s %8.0f req/s [%.0f, %.0f]  p50 %7.1f us  p90 %7.1f us\n' "$way" "$rq" "$lo" "$hi" "$p50" "$p90"
+	done
+}
+
+web_pid=""
+proxy_pid=""
+proxy_ok=0
+if [ "${PROXY_BENCH:-1}" = 0 ]; then
+	:
+elif ! command -v tinyproxy >/dev/null; then
 	log "skipping the proxy comparison: tinyproxy not installed (Debian: tinyproxy)" | tee -a "$notes"
+elif ! busybox httpd --help >/dev/null 2>&1; then
+	log "skipping the proxy comparison: no busybox httpd (Debian: busybox-static)" | tee -a "$notes"
+elif proxy_bench; then
+	proxy_ok=1
+else
+	log "proxy comparison failed: see $cd0/proxy" | tee -a "$notes"
 fi
 
 # --- report ------------------------------------------------------------------
@@ -392,6 +508,10 @@ report() {
 		printf "%-15s %7s %-3s %10.0f %8.0f %8.3fx  [%7.3f, %7.3f]  %6.3f..%-7.3f %s\n",
 			$1, $2, $3, $6, $7, $8, $9, $10, $12, $13, $14
 	}' "$csv"
+	if [ "$proxy_ok" = 1 ]; then
+		echo
+		proxy_report
+	fi
 	if [ -s "$notes" ]; then
 		echo
 		sed 's/^compare: /note: /' "$notes"

@@ -363,3 +363,4 @@ echo "bench: results in $out/results.csv, $out/results.txt; total $(($(date +%s)
 if [ "${DNS_BENCH:-1}" != 0 ]; then
 	"$repo/tools/bench/dns.sh"
 fi
+[ "${COMPARE_BENCH:-1}" = 0 ] || "$repo/tools/bench/compare.sh"	# vs iptables, ipset, nftables, tinyproxy
