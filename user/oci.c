@@ -150,7 +150,8 @@ int oci_select_policy(const char *id, json_object *annotations,
 	env = env_policy(bundle);
 	if (env) {
 		if (!config_env_allowed(cfg, env)) {
-			p_info("moat-bpf: container %s asks for policy '%s' through "
+			/* not p_info: runc hands the hook the container's stderr */
+			p_debug("moat-bpf: container %s asks for policy '%s' through "
 			       "MOAT_POLICY; ignored (env selection %s in %s)", id,
 			       env, cfg->env_enabled ? "does not allow that name" :
 			       "is disabled", MOAT_CONFIG_PATH);

@@ -471,7 +471,7 @@ proxy_bench() {
 proxy_report() {
 	local way rq p50 p90 lo hi
 	echo "HTTP GET of a 1 KiB object, one request at a time, $PROXY_ROUNDS interleaved rounds of $PROXY_S s"
-	echo "medians over rounds [95% CI; with 5 rounds the CI is the min..max]"
+	echo "medians over rounds [95% CI of the median; min..max when fewer than 6 rounds]"
 	for way in direct direct+moat tinyproxy; do
 		read -r rq lo hi _ < <(awk -F, -v w="$way" '$1 == w { print $3 }' "$proxy_csv" | qstats)
 		read -r p50 _ < <(awk -F, -v w="$way" '$1 == w { print $4 }' "$proxy_csv" | qstats)
