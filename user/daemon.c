@@ -79,6 +79,10 @@ struct reg {
 	__u32 learned_pid;
 	long learned;
 	json_object *saved;		/* the registration, as persisted */
+	/* domain rules by the hash of their domain: lookups flat in N */
+	__u32 *rule_head;		/* bucket -> first rule index + 1 */
+	__u32 *rule_next;		/* rule index -> next index + 1 */
+	__u32 rule_buckets;
 };
 
 struct daemon {
@@ -177,35 +181,65 @@ static __u32 reg_policy_id(struct daemon *d, struct reg *r)
 	return cg.policy_id;
 }
 
-/*
- * A cheap necessary condition before the exact check: NAME (lower case,
- * presentation form) must end with the rule's domain, which has no
- * escapes. Whether that suffix starts at a real label boundary is left to
- * domain_rule_match().
- */
-static bool suffix_may_match(const struct moat_rule *rule, const char *name,
-			     size_t len)
+static __u32 domain_hash(const char *s, size_t len)
 {
-	size_t dl = strlen(rule->domain);
+	__u32 h = 2166136261u;
 
-	return len >= dl && !memcmp(name + len - dl, rule->domain, dl);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
 }
 
-/* Which rules allow NAME: the union of their ports, or 0 ranges. */
+static int index_rules(struct reg *r)
+{
+	size_t n = r->spec.n_allow;
+
+	r->rule_buckets = 64;
+	while (r->rule_buckets < 2 * n)
+		r->rule_buckets *= 2;
+	r->rule_head = calloc(r->rule_buckets, sizeof(*r->rule_head));
+	r->rule_next = calloc(n ? n : 1, sizeof(*r->rule_next));
+	if (!r->rule_head || !r->rule_next)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct moat_rule *rule = &r->spec.allow[i];
+		__u32 b;
+
+		if (rule->kind != RULE_DOMAIN && rule->kind != RULE_WILDCARD)
+			continue;
+		b = domain_hash(rule->domain, strlen(rule->domain)) &
+		    (r->rule_buckets - 1);
+		r->rule_next[i] = r->rule_head[b];
+		r->rule_head[b] = i + 1;
+	}
+	return 0;
+}
+
+/*
+ * Which rules allow NAME: the union of their ports, or 0 ranges. Every
+ * suffix of NAME that starts after a dot (a superset of its label
+ * boundaries) is looked up; domain_rule_match() makes the exact decision.
+ */
 static void match_rules(struct reg *r, const char *name,
 			struct moat_addr_val *add)
 {
 	size_t len = strlen(name);
 
 	memset(add, 0, sizeof(*add));
-	for (size_t i = 0; i < r->spec.n_allow; i++) {
-		const struct moat_rule *rule = &r->spec.allow[i];
+	for (size_t start = 0; start < len; start++) {
+		__u32 b;
 
-		if ((rule->kind == RULE_DOMAIN || rule->kind == RULE_WILDCARD) &&
-		    suffix_may_match(rule, name, len) &&
-		    domain_rule_match(rule, name))
-			ranges_add(add, rule->protos, rule->port_first,
-				   rule->port_last);
+		if (start && name[start - 1] != '.')
+			continue;
+		b = domain_hash(name + start, len - start) & (r->rule_buckets - 1);
+		for (__u32 i = r->rule_head[b]; i; i = r->rule_next[i - 1]) {
+			const struct moat_rule *rule = &r->spec.allow[i - 1];
+
+			if (!strcmp(rule->domain, name + start) &&
+			    domain_rule_match(rule, name))
+				ranges_add(add, rule->protos, rule->port_first,
+					   rule->port_last);
+		}
 	}
 }
 
@@ -577,6 +611,8 @@ static void reg_free(struct daemon *d, struct reg *r)
 	if (r->netns_fd >= 0)
 		close(r->netns_fd);
 	policy_free(&r->spec);
+	free(r->rule_head);
+	free(r->rule_next);
 	if (r->saved)
 		json_object_put(r->saved);
 	free(r);
@@ -664,6 +700,8 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	}
 	snprintf(r->rel, sizeof(r->rel), "%s", json_object_get_string(x));
 	ret = control_policy_parse(o, &r->spec, err);
+	if (!ret)
+		ret = index_rules(r);
 	if (ret)
 		goto fail;
 	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)

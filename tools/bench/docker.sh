@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tools/bench/docker.sh: what moat-bpf adds to `docker run --rm`. Run as
+# root; tools/bench/run.sh calls it at its end (DOCKER_BENCH=0 skips it),
+# or run it alone with MOAT_BIN and OUTPUT set.
+#
+# A private dockerd as in tests/docker/run.sh: own data root, exec root
+# and socket, never /etc/docker, in the network namespace moat-dkb-client
+# of tools/testnet.sh (no uplink), containers on the bench's own network
+# 198.18.65.0/24 / 2001:db8:65::/64 with DOCKER-USER dropping anything but
+# the test networks; the offline image moat-test:latest (tests/docker/
+# image.sh, no pulls). A private mount namespace with its own bpffs and
+# /run/moat-bpf: the hook and the attach below load and pin a program set
+# of their own.
+#
+# Three modes, DK_N runs each (default 50), interleaved round-robin with
+# the order rotating every round, each a whole
+# `docker run --rm --network NET moat-test:latest /bin/true` timed by wall
+# clock:
+#   runc    --runtime=runc (the baseline)
+#   moat    --runtime=moat (moat-runc: adds the oci-hook; default policy
+#           dk-bench, two address rules)
+#   parent  --runtime=runc --cgroup-parent=/moat-bench-parent.slice, that
+#           parent attached with `moat-bpf attach` beforehand
+# Per mode: median, min..max; per-round ratios to the same round's runc run,
+# median with its order-statistic 95% CI (as run.sh). Goal <= 1.05x.
+# The hook alone: the moat runtime's hooks are the build's binary, so the
+# hook cost is not separated here; the moat-runc overhead is moat - runc.
+# If the DK_MAX_S budget (default 300 s) runs out, the rounds stop early
+# and the report says how many ran.
+#
+# Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png.
+# Environment: DK_N (50), DK_MAX_S (300), DK_KEEP=1 (keep the data root:
+# the image is not rebuilt next time). Needs docker.io, jq, busybox-static.
+# shellcheck disable=SC2016 # sh -c programs expand later
+set -euo pipefail
+
+: "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
+: "${OUTPUT:?set OUTPUT (run through make bench)}"
+DK_N=${DK_N:-50}
+DK_MAX_S=${DK_MAX_S:-300}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+prefix="moat-dkb"
+S=/run/moat-bench-docker
+data_root=/var/lib/moat-bench-docker
+docker_bin=/usr/bin/docker
+dockerd_bin=/usr/sbin/dockerd
+client_ns=/run/netns/$prefix-client
+net="moat-bench-net"
+bridge=moatbr1
+subnet4=198.18.65.0/24
+subnet6=2001:db8:65::/64
+parent="moat-bench-parent.slice"
+cg_docker="moat-bench-docker"
+image="moat-test:latest"
+
+die() { echo "docker-bench: $*" >&2; exit 1; }
+log() { echo "docker-bench: $*"; }
+
+if [ "${MOAT_DKB_PRIVATE:-}" != 1 ]; then
+	[ "$(id -u)" = 0 ] || die "must run as root"
+	[ -e "$(dirname "$MOAT_BIN")/moat-runc" ] || die "$(dirname "$MOAT_BIN")/moat-runc not found (make)"
+	if [ ! -x "$dockerd_bin" ] || [ ! -x "$docker_bin" ] || ! command -v runc >/dev/null; then
+		log "docker.io not installed: skipped"
+		exit 0
+	fi
+	command -v jq >/dev/null || die "jq not found"
+	mkdir -p /run/moat-bpf /sys/fs/bpf
+	MOAT_DKB_PRIVATE=1 exec unshare --mount --propagation private -- "$0" "$@"
+fi
+mount -t bpf -o mode=0700 bpf /sys/fs/bpf
+mount -t tmpfs -o mode=0700 tmpfs /run/moat-bpf
+
+out=$(realpath -m "$OUTPUT")/bench
+mkdir -p "$out"
+t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+cg2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+[ -n "$cg2" ] || die "no cgroup2 mount"
+dockerd_pid=
+moat=$S/bin/moat-bpf
+
+dk() {
+	DOCKER_HOST=unix://$S/docker.sock DOCKER_CONFIG=$S/cli timeout 120 "$docker_bin" "$@"
+}
+in_client() { nsenter --net="$client_ns" "$@"; }
+
+stop_pid() { # PID NAME: TERM, wait up to 20 s, KILL
+	local pid=$1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	log "$2 (pid $pid) did not stop; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? d
+	set +e
+	trap - EXIT INT TERM
+	if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
+		dk ps -aq 2>/dev/null | xargs -r "$docker_bin" -H "unix://$S/docker.sock" rm -f >/dev/null 2>&1
+		dk network rm "$net" >/dev/null 2>&1
+	fi
+	stop_pid "$dockerd_pid" dockerd
+	"$moat" unload >/dev/null 2>&1	# our private program set
+	for d in "$cg2/$parent" /sys/fs/cgroup/*/"$parent" "$cg2/$cg_docker" /sys/fs/cgroup/*/"$cg_docker"; do
+		[ -d "$d" ] || continue
+		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	"$repo/tools/testnet.sh" down "$prefix" >/dev/null 2>&1
+	awk -v s="$S" -v d="$data_root" '$5 ~ "^"s"/exec" || $5 ~ "^"d {print $5}' \
+		/proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	[ "${DK_KEEP:-0}" = 1 ] || rm -rf "$data_root"
+	rm -rf "$S"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- setup -------------------------------------------------------------------
+[ ! -e "$S/dockerd.pid" ] || ! kill -0 "$(cat "$S/dockerd.pid")" 2>/dev/null ||
+	die "a bench dockerd is already running ($S/dockerd.pid)"
+rm -rf "$S"
+mkdir -p "$S"/{policies,cli,bin}
+cp "$MOAT_BIN" "$S/bin/moat-bpf"
+ln -s moat-bpf "$S/bin/moat-runc"
+
+"$repo/tools/testnet.sh" up "$prefix" >/dev/null
+ip -n "$prefix-world" route replace "$subnet4" via 198.18.0.1
+ip -n "$prefix-world" -6 route replace "$subnet6" via 2001:db8:ff::1
+
+cat >"$S/policies/dk-bench.yaml" <<EOF
+allow:
+  - tcp://198.51.100.7:80
+  - udp://198.51.100.7:80
+EOF
+cat >"$S/moat.yaml" <<EOF
+default_policy: dk-bench
+env_selection:
+  enabled: false
+  allow: []
+runc: $(command -v runc)
+EOF
+cat >"$S/daemon.json" <<EOF
+{
+	"data-root": "$data_root",
+	"exec-root": "$S/exec",
+	"pidfile": "$S/dockerd.pid",
+	"hosts": ["unix://$S/docker.sock"],
+	"exec-opts": ["native.cgroupdriver=cgroupfs"],
+	"cgroup-parent": "/$cg_docker",
+	"bridge": "none",
+	"iptables": true,
+	"userland-proxy": false,
+	"live-restore": false,
+	"log-level": "warn",
+	"runtimes": { "moat": {"path": "$S/bin/moat-runc"} }
+}
+EOF
+
+log "private dockerd (in $prefix-client)"
+MOAT_CONFIG=$S/moat.yaml MOAT_POLICY_DIR=$S/policies \
+	setsid -f sh -c 'echo $$ >"$1/dockerd.spid"; exec nsenter --net="$2" "$3" --config-file "$1/daemon.json"' \
+	sh "$S" "$client_ns" "$dockerd_bin" </dev/null >"$S/dockerd.log" 2>&1
+for _ in $(seq 300); do
+	[ -s "$S/dockerd.spid" ] && dockerd_pid=$(cat "$S/dockerd.spid")
+	dk version >/dev/null 2>&1 && break
+	[ -z "$dockerd_pid" ] || kill -0 "$dockerd_pid" 2>/dev/null ||
+		{ tail -n 20 "$S/dockerd.log" >&2; die "dockerd exited"; }
+	sleep 0.1
+done
+dk version >/dev/null 2>&1 || { tail -n 20 "$S/dockerd.log" >&2; die "dockerd did not come up"; }
+
+dk network create --driver bridge --subnet "$subnet4" --gateway 198.18.65.1 \
+	--ipv6 --subnet "$subnet6" --gateway 2001:db8:65::1 \
+	-o com.docker.network.bridge.name="$bridge" "$net" >/dev/null
+in_client iptables -w -I DOCKER-USER -i "$bridge" -j DROP
+in_client iptables -w -I DOCKER-USER -i "$bridge" -d 203.0.113.0/24 -j RETURN
+in_client iptables -w -I DOCKER-USER -i "$bridge" -d 198.51.100.0/24 -j RETURN
+in_client iptables -w -I DOCKER-USER -i "$bridge" -o "$bridge" -j RETURN
+in_client iptables -w -I INPUT -i "$bridge" -j DROP
+in_client ip6tables -w -I FORWARD -i "$bridge" -j DROP
+in_client ip6tables -w -I FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+in_client ip6tables -w -I FORWARD -i "$bridge" -d 2001:db8::/32 -j ACCEPT
+in_client ip6tables -w -I INPUT -i "$bridge" -j DROP
+
+log "image (offline, tests/docker/image.sh)"
+DOCKER_HOST=unix://$S/docker.sock DOCKER_CONFIG=$S/cli DOCKER=$docker_bin \
+	OUTPUT=$(realpath -m "$OUTPUT") bash "$repo/tests/docker/image.sh" >&2 || die "tests/docker/image.sh failed"
+
+# the enforced parent
+mkdir -p "$cg2/$parent"
+MOAT_POLICY_DIR=$S/policies "$moat" attach "/$parent" --policy dk-bench >/dev/null
+
+declare -A opts=(
+	[runc]="--runtime=runc"
+	[moat]="--runtime=moat"
+	[parent]="--runtime=runc --cgroup-parent=/$parent"
+)
+modes=(runc moat parent)
+
+# run_one MODE: one timed `docker run --rm ... /bin/true`, us
+run_one() {
+	local t0 t1
+	t0=$EPOCHREALTIME
+	# shellcheck disable=SC2086 # opts are words
+	dk run --rm --network "$net" ${opts[$1]} "$image" /bin/true >/dev/null 2>"$S/run.err" ||
+		{ cat "$S/run.err" >&2; die "docker run ($1) failed"; }
+	t1=$EPOCHREALTIME
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }'
+}
+
+# sanity: the moat and parent modes really enforce (a blocked connect is
+# refused: 203.0.113.9 is in no rule; EPERM comes before any packet)
+for m in moat parent; do
+	# shellcheck disable=SC2086
+	o=$(dk run --rm --network "$net" ${opts[$m]} "$image" moat-client tcp 203.0.113.9 80 2>&1) || true
+	[ "$o" = EPERM ] || die "$m mode does not enforce: moat-client printed '$o'"
+done
+
+# warm-up: one of each, untimed
+for m in "${modes[@]}"; do run_one "$m" >/dev/null; done
+
+csv=$out/docker.csv
+echo "round,mode,us" >"$csv"
+log "$DK_N rounds of ${modes[*]} (rotating order), budget $DK_MAX_S s"
+t_runs=$(date +%s)
+rounds=0
+for r in $(seq "$DK_N"); do
+	k=$(((r - 1) % 3))
+	for j in 0 1 2; do
+		m=${modes[$(((k + j) % 3))]}
+		echo "$r,$m,$(run_one "$m")" >>"$csv"
+	done
+	rounds=$r
+	if [ $(($(date +%s) - t_runs)) -ge "$DK_MAX_S" ] && [ "$r" -lt "$DK_N" ]; then
+		log "budget of $DK_MAX_S s spent after $r rounds: stopping early"
+		break
+	fi
+done
+runs_s=$(($(date +%s) - t_runs))
+
+# --- report ------------------------------------------------------------------
+qstats() {
+	sort -g | awk '{ v[NR] = $1 }
+	END {
+		n = NR
+		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		c = 1; cum = 0; k = 0
+		for (j = 0; j < n; j++) {
+			pmf = c * 0.5 ^ n
+			if (cum + pmf > 0.025)
+				break
+			cum += pmf; k = j + 1; c = c * (n - j) / (j + 1)
+		}
+		if (k == 0) { lo = v[1]; hi = v[n]; level = 0 }
+		else { lo = v[k]; hi = v[n + 1 - k]; level = 1 - 2 * cum }
+		printf "%s %s %s %s %s %.3f\n", med, lo, hi, v[1], v[n], level
+	}'
+}
+report() {
+	local m med mn mx rm lo hi rmn rmx lvl
+	echo "moat-bpf docker bench: \`docker run --rm --network NET $image /bin/true\` wall time"
+	echo "$rounds rounds (of DK_N=$DK_N) x 3 modes, order rotating per round, $runs_s s; private dockerd $(dk version -f '{{.Server.Version}}' 2>/dev/null), runc $(runc --version | awk 'NR==1{print $3}')"
+	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
+	echo "ratio = median of per-round mode/runc (same round), order-statistic 95% CI; goal <= 1.05x"
+	echo
+	for m in "${modes[@]}"; do
+		read -r med _ _ mn mx _ < <(awk -F, -v m="$m" '$2 == m { print $3 }' "$csv" | qstats)
+		if [ "$m" = runc ]; then
+			printf "%-7s median %7.1f ms  range %6.1f..%6.1f ms\n" "$m" \
+				"$(awk -v x="$med" 'BEGIN{print x/1000}')" "$(awk -v x="$mn" 'BEGIN{print x/1000}')" "$(awk -v x="$mx" 'BEGIN{print x/1000}')"
+			continue
+		fi
+		read -r rm lo hi rmn rmx lvl < <(awk -F, -v m="$m" '
+			$2 == "runc" { b[$1] = $3 } $2 == m { a[$1] = $3 }
+			END { for (r in a) if (r in b) print a[r] / b[r] }' "$csv" | qstats)
+		printf "%-7s median %7.1f ms  range %6.1f..%6.1f ms  ratio %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal 1.05 %s\n" "$m" \
+			"$(awk -v x="$med" 'BEGIN{print x/1000}')" "$(awk -v x="$mn" 'BEGIN{print x/1000}')" "$(awk -v x="$mx" 'BEGIN{print x/1000}')" \
+			"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx" \
+			"$(awk -v x="$rm" 'BEGIN{print x <= 1.05 ? "ok" : "OVER"}')"
+	done
+}
+report | tee "$out/docker.txt"
+
+if command -v gnuplot >/dev/null; then
+	for m in "${modes[@]}"; do
+		awk -F, -v m="$m" '$2 == m { print $1, $3 / 1000 }' "$csv" >"$S/$m.dat"
+	done
+	gnuplot <<-EOF
+		set terminal png size 900,600
+		set output "$out/docker.png"
+		set xlabel "round"
+		set ylabel "docker run --rm /bin/true (ms)"
+		set key top left
+		plot "$S/runc.dat" using 1:2 with linespoints title "runc", \
+			"$S/moat.dat" using 1:2 with linespoints title "--runtime=moat", \
+			"$S/parent.dat" using 1:2 with linespoints title "enforced parent"
+	EOF
+	log "plot $out/docker.png"
+fi
+log "results in $csv, $out/docker.txt; total $(($(date +%s) - t_start)) s"
