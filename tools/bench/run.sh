@@ -364,3 +364,5 @@ if [ "${DNS_BENCH:-1}" != 0 ]; then
 	"$repo/tools/bench/dns.sh"
 fi
 [ "${COMPARE_BENCH:-1}" = 0 ] || "$repo/tools/bench/compare.sh"	# vs iptables, ipset, nftables, tinyproxy
+[ "${ATTACH_BENCH:-1}" = 0 ] || "$repo/tools/bench/attach.sh"	# cold load, per-cgroup attach, connect with 1000 attached
+[ "${DOCKER_BENCH:-1}" = 0 ] || "$repo/tools/bench/docker.sh"	# docker run: runc vs moat runtime vs enforced parent
