@@ -33,8 +33,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_OBJS := $(OUTPUT)/moat.bpf.o
-SKELS := $(OUTPUT)/moat.skel.h
+BPF_OBJS := $(OUTPUT)/moat.bpf.o $(OUTPUT)/probe.bpf.o
+SKELS := $(OUTPUT)/moat.skel.h $(OUTPUT)/probe.skel.h
 LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BIN := $(OUTPUT)/moat-bpf

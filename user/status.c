@@ -10,6 +10,7 @@
 #include "links.h"
 #include "log.h"
 #include "main.h"
+#include "probe.h"
 #include "state.h"
 
 static const char *mode_str(__u32 mode)
@@ -81,6 +82,29 @@ static __u64 nearest_registered(struct moat_state *st, const char *rel)
 	}
 }
 
+/* What this host can enforce beyond the sock_addr hooks. */
+static json_object *protections_json(void)
+{
+	json_object *o = json_object_new_object();
+	char why[200];
+	bool lsm = moat_lsm_usable(why, sizeof(why));
+
+	json_object_object_add(o, "bpf_lsm", json_object_new_boolean(lsm));
+	json_object_object_add(o, "bpf_lsm_probe", json_object_new_string(why));
+	json_object_object_add(o, "socket_families", json_object_new_string(
+		"seccomp in run and moat-runc (AF_PACKET, AF_VSOCK, AF_XDP, io_uring_setup); "
+		"none under attach"));
+	json_object_object_add(o, "raw_ping_sockets", json_object_new_string(
+		"denied at cgroup/sock_create unless the policy's sockets keys allow them"));
+	json_object_object_add(o, "backstop", json_object_new_string(
+		"cgroup_skb/egress drops source-routed packets; setsockopt refuses "
+		"source routes and forged sources"));
+	json_object_object_add(o, "cgroup_escape", json_object_new_string(
+		"run and containers: read-only cgroupfs in a cgroup namespace; "
+		"attach: the host's cgroupfs stays writable to root in the cgroup"));
+	return o;
+}
+
 /* The layout version of what is pinned (0: nothing), whatever ours is. */
 static int pinned_layout(void)
 {
@@ -130,6 +154,7 @@ int do_status(int argc, char **argv)
 	json_object_object_add(top, "pin_root", json_object_new_string(MOAT_PIN_ROOT));
 	json_object_object_add(top, "cgroup2", json_object_new_string(cgroup2_mount() ?: ""));
 	json_object_object_add(top, "cgroups", arr);
+	json_object_object_add(top, "protections", protections_json());
 	if (err == -ENOENT) {
 		err = 0;
 		goto print;
@@ -163,6 +188,18 @@ print:
 		printf("program set: %s (%s, layout v%d), cgroup2 at %s\n",
 		       json_object_get_boolean(loaded) ? "loaded" : "not loaded",
 		       MOAT_PIN_ROOT, MOAT_LAYOUT_VERSION, cgroup2_mount() ?: "?");
+		json_object *pr = json_object_object_get(top, "protections");
+
+		printf("bpf-lsm: %s (%s)%s\n",
+		       json_object_get_boolean(json_object_object_get(pr, "bpf_lsm")) ?
+		       "usable" : "unusable",
+		       json_object_get_string(json_object_object_get(pr, "bpf_lsm_probe")),
+		       json_object_get_boolean(json_object_object_get(pr, "bpf_lsm")) ?
+		       "" : "; fallback: seccomp in run and moat-runc");
+		printf("raw/ping sockets: %s\nbackstop: %s\ncgroup escape: %s\n",
+		       json_object_get_string(json_object_object_get(pr, "raw_ping_sockets")),
+		       json_object_get_string(json_object_object_get(pr, "backstop")),
+		       json_object_get_string(json_object_object_get(pr, "cgroup_escape")));
 		if (argc == 1 && !only)
 			printf("%s: not enforced\n", rel);
 		else if (argc == 1)
