@@ -651,6 +651,12 @@ int moat_setsockopt(struct bpf_sockopt *ctx)
 	     name == 57 /* IPV6_RTHDR */ || name == 75 /* IPV6_TRANSPARENT */ ||
 	     name == 78 /* IPV6_FREEBIND */))
 		return 0;
+	/*
+	 * We only saw the first page of a larger value: optlen 0 tells the
+	 * kernel to use the caller's own buffer untouched.
+	 */
+	if (ctx->optlen > 4096)
+		ctx->optlen = 0;
 	return 1;
 }
 
