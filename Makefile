@@ -118,7 +118,9 @@ kernel-test: tests
 race-test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
 
-# The README's test command. Kernel tests need root; skips are failures.
+# The README's test command: unit, kernel, race, upgrade, escape suite and
+# Docker tests. Kernel tests need root; skips are failures. It unloads and
+# reloads the pinned state: never run it on a host with real enforcement.
 test: tests
 	$(UNIT_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) $(KTEST_BIN) -j1
