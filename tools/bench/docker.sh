@@ -107,6 +107,8 @@ cleanup() {
 		dk ps -aq 2>/dev/null | xargs -r "$docker_bin" -H "unix://$S/docker.sock" rm -f >/dev/null 2>&1
 		dk network rm "$net" >/dev/null 2>&1
 	fi
+	[ -n "$dockerd_pid" ] || dockerd_pid=$(cat "$S/dockerd.spid" 2>/dev/null)
+	echo "docker-bench: stopping dockerd (pid ${dockerd_pid:-none})" >&2
 	stop_pid "$dockerd_pid" dockerd
 	"$moat" unload >/dev/null 2>&1	# our private program set
 	for d in "$cg2/$parent" /sys/fs/cgroup/*/"$parent" "$cg2/$cg_docker" /sys/fs/cgroup/*/"$cg_docker"; do
