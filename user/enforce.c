@@ -104,6 +104,41 @@ static int purge_policy(struct moat_state *st, __u32 pid)
 	return err;
 }
 
+/*
+ * Every policy slot in one batched read: a lookup per slot cost 4096
+ * syscalls on every writer's reclaim. ALL gets MOAT_MAX_POLICIES entries.
+ */
+static int read_policies(struct moat_state *st, struct moat_policy *all)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 *keys, count, batch, done = 0;
+	int err = 0;
+
+	keys = calloc(MOAT_MAX_POLICIES, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	while (done < MOAT_MAX_POLICIES) {
+		count = MOAT_MAX_POLICIES - done;
+		err = bpf_map_lookup_batch(st->map[M_POLICIES], done ? &batch : NULL,
+					   &batch, keys + done, all + done, &count,
+					   &opts);
+		done += count;
+		if (err) {
+			err = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+	}
+	if (err == -EINVAL || err == -EOPNOTSUPP) {
+		/* no batch ops: one lookup per slot */
+		err = 0;
+		for (__u32 pid = 0; !err && pid < MOAT_MAX_POLICIES; pid++)
+			if (bpf_map_lookup_elem(st->map[M_POLICIES], &pid, &all[pid]))
+				err = -errno;
+	}
+	free(keys);
+	return err;
+}
+
 static int alloc_policy_id(struct moat_state *st, __u32 *out)
 {
 	struct moat_policy p;
@@ -451,9 +486,9 @@ out:
 int moat_reclaim(struct moat_state *st)
 {
 	unsigned char *dead = NULL;
+	struct moat_policy *all = NULL;
 	struct cgroup_index ix;
 	struct moat_cgroup cg;
-	struct moat_policy p;
 	__u64 *ids = NULL, key, *prev = NULL;
 	bool *gone = NULL;
 	size_t n;
@@ -499,9 +534,13 @@ int moat_reclaim(struct moat_state *st)
 		err = -ENOMEM;
 		goto out;
 	}
+	all = calloc(MOAT_MAX_POLICIES, sizeof(*all));
+	if (!all || (err = read_policies(st, all))) {
+		err = err ?: -ENOMEM;
+		goto out;
+	}
 	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++)
-		if (!bpf_map_lookup_elem(st->map[M_POLICIES], &pid, &p) &&
-		    p.mode != MOAT_MODE_FREE)
+		if (all[pid].mode != MOAT_MODE_FREE)
 			dead[pid] = 1;
 	prev = NULL;
 	while (!bpf_map_get_next_key(st->map[M_CGROUPS], prev, &key)) {
@@ -512,6 +551,7 @@ int moat_reclaim(struct moat_state *st)
 	}
 	err = purge_policies(st, dead);
 out:
+	free(all);
 	free(dead);
 	free(ids);
 	free(gone);
