@@ -366,3 +366,4 @@ fi
 [ "${COMPARE_BENCH:-1}" = 0 ] || "$repo/tools/bench/compare.sh"	# vs iptables, ipset, nftables, tinyproxy
 [ "${ATTACH_BENCH:-1}" = 0 ] || "$repo/tools/bench/attach.sh"	# cold load, per-cgroup attach, connect with 1000 attached
 [ "${DOCKER_BENCH:-1}" = 0 ] || "$repo/tools/bench/docker.sh"	# docker run: runc vs moat runtime vs enforced parent
+[ "${BULK_BENCH:-1}" = 0 ] || "$repo/tools/bench/bulk.sh"
