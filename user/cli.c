@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* attach, detach, unload and policy check. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -152,6 +154,35 @@ static int resolve_or_err(const char *arg, char *abs, char *rel)
 	return err;
 }
 
+static bool reclaim_due(void)
+{
+	const char *stamp = MOAT_RUN_DIR "/reclaimed";
+	struct timespec now;
+	struct dirent *de;
+	struct stat sb;
+	int fd, links = 0;
+	DIR *d;
+
+	/* with few linked cgroups a reclaim is cheap: always */
+	d = opendir(MOAT_PIN_ROOT "/links");
+	while (d && links < 100 && (de = readdir(d)))
+		links += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	if (links < 100)
+		return true;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!stat(stamp, &sb) && now.tv_sec - sb.st_mtime < 1 &&
+	    now.tv_sec >= sb.st_mtime)
+		return false;
+	fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		futimens(fd, NULL);
+		close(fd);
+	}
+	return true;
+}
+
 int writer_open(struct moat_state *st, bool load)
 {
 	int err;
@@ -165,6 +196,14 @@ int writer_open(struct moat_state *st, bool load)
 		return err;
 	if (err)
 		return err;
+	/*
+	 * Reclaiming walks every cgroup and link: with many linked cgroups at
+	 * most once a second, so that a thousand attaches do not each pay for
+	 * it. Stale entries of a removed cgroup only ever deny (its sockets
+	 * are gone).
+	 */
+	if (!reclaim_due())
+		return 0;
 	err = moat_reclaim(st);
 	if (err)
 		p_errno(err, "reclaiming state of removed cgroups");

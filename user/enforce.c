@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -376,6 +377,19 @@ int moat_counters_read(struct moat_state *st, __u64 id,
 	return 0;
 }
 
+static bool has_children(const char *abs)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir(abs);
+
+	while (d && !found && (de = readdir(d)))
+		found = de->d_type == DT_DIR && de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return found;
+}
+
 int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		const struct moat_compiled *c, const char *name)
 {
@@ -389,9 +403,13 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 	err = cgroup_id_of(abs, &id);
 	if (err)
 		return err;
-	err = cgroup_index_build(&ix);
-	if (err)
-		return err;
+	/* only a cgroup with children can have linked descendants */
+	memset(&ix, 0, sizeof(ix));
+	if (has_children(abs)) {
+		err = cgroup_index_build(&ix);
+		if (err)
+			return err;
+	}
 	had_old = !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &old);
 	err = alloc_policy_id(st, &pid);
 	if (err) {
@@ -418,7 +436,8 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		err = link_cgroup(st, id, rel);
 		if (err)
 			goto out_restore;
-		unlink_below(&ix, rel, st);
+		if (ix.n)
+			unlink_below(&ix, rel, st);
 	}
 	if (had_old && old.policy_id != pid)
 		purge_policy(st, old.policy_id);
