@@ -35,7 +35,7 @@
 /* moat_cgroups: key __u64 cgroup id (the cgroup2 directory's inode). */
 struct moat_cgroup {
 	__u32 policy_id;
-	__u32 flags;			/* MOAT_CG_* */
+	__u32 flags;			/* reserved, 0 */
 };
 
 /* moat_policies: array indexed by policy id. */

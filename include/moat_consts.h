@@ -59,8 +59,10 @@
 #define MOAT_POL_RAW_ALLOW		(1 << 3)	/* reserved: hardening issue */
 #define MOAT_POL_PING_ALLOW		(1 << 4)	/* reserved: hardening issue */
 
-/* struct moat_cgroup.flags */
-#define MOAT_CG_LINKED			(1 << 0)	/* programs attached here */
+/*
+ * struct moat_cgroup.flags: none yet (0). Whether a cgroup's programs are
+ * its own is read from its link pins, never stored twice.
+ */
 
 /* struct moat_addr_val.flags */
 #define MOAT_AV_DEFAULT_DENY		(1 << 0)	/* built-in deny (metadata) */

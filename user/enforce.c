@@ -245,8 +245,7 @@ static bool linked_ancestor(const char *rel, __u64 skip)
 }
 
 /* Our programs now run from REL: links below it would run them twice. */
-static void unlink_below(const struct cgroup_index *ix, const char *rel,
-			 struct moat_state *st)
+static void unlink_below(const struct cgroup_index *ix, const char *rel)
 {
 	__u64 *ids;
 	bool *gone;
@@ -256,15 +255,9 @@ static void unlink_below(const struct cgroup_index *ix, const char *rel,
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const char *p = cgroup_index_path(ix, ids[i]);
-		struct moat_cgroup cg;
 
-		if (!p || !cgroup_is_below(p, rel))
-			continue;
-		links_remove(ids[i]);
-		if (!bpf_map_lookup_elem(st->map[M_CGROUPS], &ids[i], &cg)) {
-			cg.flags &= ~MOAT_CG_LINKED;
-			bpf_map_update_elem(st->map[M_CGROUPS], &ids[i], &cg, BPF_EXIST);
-		}
+		if (p && cgroup_is_below(p, rel))
+			links_remove(ids[i]);
 	}
 	free(ids);
 	free(gone);
@@ -282,7 +275,6 @@ static int depth_of(const char *p)
 static int link_cgroup(struct moat_state *st, __u64 id, const char *rel)
 {
 	char abs[PATH_MAX * 2];
-	struct moat_cgroup cg;
 	int fd, err;
 
 	snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
@@ -292,10 +284,6 @@ static int link_cgroup(struct moat_state *st, __u64 id, const char *rel)
 		return -errno;
 	err = links_create(st, id, fd);
 	close(fd);
-	if (!err && !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg)) {
-		cg.flags |= MOAT_CG_LINKED;
-		bpf_map_update_elem(st->map[M_CGROUPS], &id, &cg, BPF_EXIST);
-	}
 	return err;
 }
 
@@ -426,7 +414,6 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		goto out_purge;
 	covered = linked_ancestor(rel, 0);
 	cg.policy_id = pid;
-	cg.flags = covered ? 0 : MOAT_CG_LINKED;
 	/* the flip: one update, old policy or new, never half of one */
 	if (bpf_map_update_elem(st->map[M_CGROUPS], &id, &cg, BPF_ANY)) {
 		err = -errno;
@@ -437,7 +424,7 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		if (err)
 			goto out_restore;
 		if (ix.n)
-			unlink_below(&ix, rel, st);
+			unlink_below(&ix, rel);
 	}
 	if (had_old && old.policy_id != pid)
 		purge_policy(st, old.policy_id);
