@@ -234,13 +234,15 @@ lookup_exact(const struct moat_dst *d, __u32 pid)
 	}
 }
 
+/* The same key from both sides: recvmsg records it, sendmsg looks it up. */
 static __always_inline void peer_key(struct moat_peer_key *k, __u64 cookie,
-				     const struct moat_dst *d, __u32 user_port)
+				     const __be32 *addr, __u16 family,
+				     __u16 port)
 {
 	k->sock_cookie = cookie;
-	__builtin_memcpy(k->addr, d->addr, sizeof(k->addr));
-	k->port = (__u16)user_port;
-	k->family = d->family;
+	__builtin_memcpy(k->addr, addr, sizeof(k->addr));
+	k->port = port;
+	k->family = family;
 }
 
 /* Rules proper: steps 4-7 of the semantics in moat_abi.h. */
@@ -282,7 +284,8 @@ static __always_inline int judge(struct bpf_sock_addr *ctx,
 	if (d->is_udp) {
 		struct moat_peer_key k = {};
 
-		peer_key(&k, bpf_get_socket_cookie(ctx), d, ctx->user_port);
+		peer_key(&k, bpf_get_socket_cookie(ctx), d->addr, d->family,
+			 (__u16)ctx->user_port);
 		if (bpf_map_lookup_elem(&moat_udp_peers, &k))
 			return MOAT_R_ALLOW_UDP_REPLY;
 	}
@@ -556,10 +559,7 @@ static __always_inline int remember_peer(struct bpf_sock_addr *ctx, int v6)
 	if (dns_restore(ctx, v6))
 		return 1;
 	ctx_addr(ctx, v6, &a);
-	k.sock_cookie = bpf_get_socket_cookie(ctx);
-	__builtin_memcpy(k.addr, a.addr, sizeof(k.addr));
-	k.port = a.port;
-	k.family = a.family;
+	peer_key(&k, bpf_get_socket_cookie(ctx), a.addr, a.family, a.port);
 	if (!bpf_map_lookup_elem(&moat_udp_peers, &k))
 		bpf_map_update_elem(&moat_udp_peers, &k, &one, BPF_ANY);
 	return 1;	/* recvmsg hooks cannot refuse */
