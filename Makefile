@@ -14,7 +14,7 @@ WERROR ?=
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 $(if $(WERROR),-Werror)
 CPPFLAGS += -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
-LIBS_PC := libbpf libelf zlib yaml-0.1 json-c ldns libseccomp
+LIBS_PC := libbpf libelf zlib yaml-0.1 json-c ldns libseccomp libsystemd
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
 LDLIBS += $(shell $(PKG_CONFIG) --libs $(LIBS_PC))
 TEST_LDLIBS = $(shell $(PKG_CONFIG) --libs criterion)

@@ -499,9 +499,13 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	reason = lookup_policy(ctx->sk, &mc);
 	if (reason == MOAT_R_NONE && !d.proto_bit)
 		reason = MOAT_R_DENY_PROTO;
-	/* DNS first: stub resolvers live on loopback addresses */
-	if (reason == MOAT_R_NONE && d.port == 53 &&
-	    (mc.flags & MOAT_POL_DNS_CAPTURE))
+	/*
+	 * DNS first, for every policy and whatever the address: stub
+	 * resolvers live on loopback, and an IP rule must not open a path to
+	 * some other resolver. Without a resolver for this cgroup and netns
+	 * it is denied.
+	 */
+	if (reason == MOAT_R_NONE && d.port == 53)
 		reason = dns_redirect(ctx, v6, &mc, &d);
 	if (reason == MOAT_R_NONE)
 		reason = judge(ctx, &mc, &d);

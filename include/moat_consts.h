@@ -55,9 +55,9 @@
 /* struct moat_policy.flags */
 #define MOAT_POL_LOOPBACK_ALLOW		(1 << 0)	/* loopback: allow */
 #define MOAT_POL_LOOPBACK_RULES		(1 << 1)	/* loopback: deny (rules only) */
-#define MOAT_POL_DNS_CAPTURE		(1 << 2)	/* port 53 goes to the resolver */
-#define MOAT_POL_RAW_ALLOW		(1 << 3)	/* reserved: hardening issue */
-#define MOAT_POL_PING_ALLOW		(1 << 4)	/* reserved: hardening issue */
+/* (1 << 2) is unused: DNS is captured for every policy, see moat_decide() */
+#define MOAT_POL_RAW_ALLOW		(1 << 3)	/* SOCK_RAW sockets allowed */
+#define MOAT_POL_PING_ALLOW		(1 << 4)	/* ICMP datagram sockets allowed */
 
 /*
  * struct moat_cgroup.flags: none yet (0). Whether a cgroup's programs are

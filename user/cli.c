@@ -14,6 +14,7 @@
 #include <linux/nsfs.h>
 #include <json-c/json.h>
 #include "control.h"
+#include "dns.h"
 #include "cgroup.h"
 #include "enforce.h"
 #include "log.h"
@@ -66,25 +67,69 @@ void policy_args_free(struct policy_args *pa)
 	memset(pa, 0, sizeof(*pa));
 }
 
-int resolver_register(const char *abs, const char *rel,
-		      const struct moat_policy_spec *spec, int netns_fd)
+/* The workload's nameservers, as the upstream of last resort. */
+static json_object *resolv_fallback(const char *path)
 {
+	char ns[MOAT_MAX_UPSTREAMS][DNS_ADDR_STR_LEN];
+	json_object *a;
+	size_t n;
+
+	if (!path)
+		return NULL;
+	if (dns_resolv_conf(path, ns, MOAT_MAX_UPSTREAMS, &n)) {
+		p_err("warning: cannot read nameservers from %s: the resolver has "
+		      "no fallback upstream for this workload", path);
+		return NULL;
+	}
+	a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(ns[i]));
+	return a;
+}
+
+static bool unreachable(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED || err == -ENOTCONN;
+}
+
+int resolver_register(const char *abs, const char *rel,
+		      const struct moat_policy_spec *spec, int netns_fd,
+		      const char *resolv_conf)
+{
+	bool needed = policy_domain_rules(spec);
+	json_object *fallback;
 	__u64 id;
 	int err;
 
-	if (!policy_domain_rules(spec))
-		return 0;
 	if (netns_fd < 0) {
-		p_err("policy '%s' has domain rules: name the workload's network "
-		      "namespace with --netns so its DNS can be answered", spec->name);
-		return -EINVAL;
+		if (needed) {
+			p_err("policy '%s' has domain rules: name the workload's network "
+			      "namespace with --netns so its DNS can be answered", spec->name);
+			return -EINVAL;
+		}
+		p_info("note: no --netns: DNS from %s is denied (no resolver can "
+		       "serve it)", rel);
+		return 0;
 	}
 	err = cgroup_id_of(abs, &id);
 	if (err) {
 		p_errno(err, "cgroup id of %s", rel);
 		return err;
 	}
-	return control_register(id, rel, spec, netns_fd);
+	fallback = resolv_fallback(resolv_conf);
+	err = control_register(id, rel, spec, netns_fd, fallback);
+	json_object_put(fallback);
+	if (!unreachable(err))
+		return err;
+	if (needed) {
+		p_errno(err, "policy '%s' has domain rules, but the resolver daemon "
+			"is not reachable at %s (start 'moat-bpf daemon')",
+			spec->name, MOAT_CONTROL_SOCK);
+		return err;
+	}
+	p_info("note: the resolver daemon is not running: DNS from %s is denied "
+	       "until it is registered", rel);
+	return 0;
 }
 
 void resolver_unregister(const char *abs)
@@ -212,7 +257,8 @@ int writer_open(struct moat_state *st, bool load)
 
 int enforce_cgroup(const char *abs, const char *rel,
 		   const struct moat_policy_spec *spec,
-		   const struct moat_compiled *c, int netns_fd)
+		   const struct moat_compiled *c, int netns_fd,
+		   const char *resolv_conf)
 {
 	struct moat_state st;
 	int err;
@@ -221,14 +267,13 @@ int enforce_cgroup(const char *abs, const char *rel,
 	if (err)
 		goto out;
 	/* the resolver first: a failure there leaves nothing attached */
-	err = resolver_register(abs, rel, spec, netns_fd);
+	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf);
 	if (err)
 		goto out;
 	err = moat_attach(&st, abs, rel, c, spec->name);
 	if (err) {
 		p_errno(err, "attaching %s", rel);
-		if (policy_domain_rules(spec))
-			resolver_unregister(abs);
+		resolver_unregister(abs);
 	}
 out:
 	state_close(&st);
@@ -241,7 +286,7 @@ int do_attach(int argc, char **argv)
 	struct policy_args pa = {};
 	struct moat_policy_spec spec;
 	struct moat_compiled c;
-	const char *cg = NULL, *netns = NULL;
+	const char *cg = NULL, *netns = NULL, *resolv = NULL;
 	int err, netns_fd = -1, create = 0;
 
 	while (argc > 0) {
@@ -252,6 +297,12 @@ int do_attach(int argc, char **argv)
 			continue;
 		if (!strcmp(argv[0], "--netns") && argc >= 2) {
 			netns = argv[1];
+			argc -= 2;
+			argv += 2;
+			continue;
+		}
+		if (!strcmp(argv[0], "--resolv-conf") && argc >= 2) {
+			resolv = argv[1];
 			argc -= 2;
 			argv += 2;
 			continue;
@@ -292,7 +343,7 @@ int do_attach(int argc, char **argv)
 		err = netns_fd;
 		goto out_state;
 	}
-	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
+	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv);
 	if (err)
 		goto out_state;
 	if (json_output)

@@ -340,12 +340,6 @@ static __u32 policy_flags(const struct moat_policy_spec *p)
 		flags |= MOAT_POL_RAW_ALLOW;
 	if (p->sockets.ping == SOCKET_ALLOW)
 		flags |= MOAT_POL_PING_ALLOW;
-	/*
-	 * Domain rules need the resolver: DNS is then captured whatever its
-	 * destination, and denied while no resolver serves the cgroup.
-	 */
-	if (policy_domain_rules(p))
-		flags |= MOAT_POL_DNS_CAPTURE;
 	return flags;
 }
 

@@ -218,7 +218,8 @@ static int reply_status(json_object *reply, const char *what)
 }
 
 int control_register(__u64 cg_id, const char *rel,
-		     const struct moat_policy_spec *spec, int netns_fd)
+		     const struct moat_policy_spec *spec, int netns_fd,
+		     json_object *fallback)
 {
 	json_object *req = control_policy_json(spec), *reply;
 	int err;
@@ -226,14 +227,12 @@ int control_register(__u64 cg_id, const char *rel,
 	json_object_object_add(req, "op", json_object_new_string("register"));
 	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
 	json_object_object_add(req, "cgroup", json_object_new_string(rel));
+	if (fallback)
+		json_object_object_add(req, "resolv_upstream", json_object_get(fallback));
 	err = control_call(req, netns_fd, &reply);
 	json_object_put(req);
-	if (err) {
-		p_errno(err, "policy '%s' has domain rules, but the resolver daemon "
-			"is not reachable at %s (start 'moat-bpf daemon')",
-			spec->name, MOAT_CONTROL_SOCK);
+	if (err)
 		return err;
-	}
 	err = reply_status(reply, "the registration");
 	json_object_put(reply);
 	return err;

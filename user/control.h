@@ -31,9 +31,14 @@ json_object *control_policy_json(const struct moat_policy_spec *spec);
 int control_policy_parse(json_object *o, struct moat_policy_spec *spec,
 			 struct moat_err *err);
 
-/* Client side; both print their error. */
+/*
+ * Client side. control_register() prints errors the daemon replies with;
+ * an unreachable daemon is returned (-ENOENT, -ECONNREFUSED...) unprinted.
+ * FALLBACK: upstreams from the workload's resolv.conf, or NULL.
+ */
 int control_register(__u64 cg_id, const char *rel,
-		     const struct moat_policy_spec *spec, int netns_fd);
+		     const struct moat_policy_spec *spec, int netns_fd,
+		     json_object *fallback);
 int control_unregister(__u64 cg_id);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <ldns/ldns.h>
 
 #include "dns.h"
@@ -531,4 +532,31 @@ out:
 	ldns_rdf_deep_free(rule);
 	ldns_rdf_deep_free(name);
 	return match;
+}
+
+int dns_resolv_conf(const char *path, char (*out)[DNS_ADDR_STR_LEN], size_t max,
+		    size_t *n)
+{
+	ldns_resolver *res = NULL;
+	ldns_rdf **ns;
+
+	*n = 0;
+	/* ldns reads resolv.conf syntax: nameserver, search, options... */
+	if (ldns_resolver_new_frm_file(&res, path) != LDNS_STATUS_OK)
+		return -EBADMSG;
+	ns = ldns_resolver_nameservers(res);
+	for (size_t i = 0; i < ldns_resolver_nameserver_count(res) && *n < max; i++) {
+		int family = ldns_rdf_get_type(ns[i]) == LDNS_RDF_TYPE_A ? AF_INET :
+			     ldns_rdf_get_type(ns[i]) == LDNS_RDF_TYPE_AAAA ? AF_INET6 : 0;
+
+		if (!family || ldns_rdf_size(ns[i]) != (family == AF_INET ? 4u : 16u))
+			continue;
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(family, ldns_rdf_data(ns[i]), a, sizeof(a));
+		snprintf(out[(*n)++], DNS_ADDR_STR_LEN,
+			 family == AF_INET ? "%s" : "[%s]:53", a);
+	}
+	ldns_resolver_deep_free(res);
+	return 0;
 }

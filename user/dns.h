@@ -118,4 +118,15 @@ int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
  */
 bool domain_rule_match(const struct moat_rule *r, const char *qname);
 
+/* "ADDR" or "[ADDR6]:53": what the daemon takes as an upstream. */
+#define DNS_ADDR_STR_LEN	64
+
+/*
+ * The nameservers of a resolv.conf file, in order, at most @max. A file
+ * without any is not an error (*n == 0). Returns 0 or -EBADMSG (missing
+ * or unreadable).
+ */
+int dns_resolv_conf(const char *path, char (*out)[DNS_ADDR_STR_LEN], size_t max,
+		    size_t *n);
+
 #endif /* MOAT_DNS_H */

@@ -45,11 +45,15 @@ void policy_args_free(struct policy_args *pa);
 /* --netns NAME|PATH: an fd of the network namespace, or -errno (printed). */
 int open_netns(const char *arg);
 /*
- * Domain rules need the resolver: register cgroup + netns with the daemon.
- * No-op without domain rules. Prints its error.
+ * DNS from every enforced cgroup goes to the resolver: register cgroup +
+ * netns with the daemon. Without domain rules a missing netns or daemon
+ * is only a note (its DNS is then denied); with them it is an error.
+ * RESOLV_CONF (or NULL): the workload's resolv.conf, whose nameservers
+ * are the upstreams of last resort. Prints its error.
  */
 int resolver_register(const char *abs, const char *rel,
-		      const struct moat_policy_spec *spec, int netns_fd);
+		      const struct moat_policy_spec *spec, int netns_fd,
+		      const char *resolv_conf);
 void resolver_unregister(const char *abs);
 /*
  * Lock, load if needed, reclaim, register with the resolver, attach; on
@@ -57,7 +61,8 @@ void resolver_unregister(const char *abs);
  */
 int enforce_cgroup(const char *abs, const char *rel,
 		   const struct moat_policy_spec *spec,
-		   const struct moat_compiled *c, int netns_fd);
+		   const struct moat_compiled *c, int netns_fd,
+		   const char *resolv_conf);
 /* Lock, open (load if LOAD), reclaim removed cgroups. Prints errors. */
 struct moat_state;
 int writer_open(struct moat_state *st, bool load);

@@ -124,6 +124,45 @@ static char *env_policy(const char *bundle)
 }
 
 /*
+ * The file the container reads as /etc/resolv.conf: a bind mount's source
+ * (Docker's per-container copy) or the one in its root. Empty if unknown.
+ */
+static void container_resolv_conf(const char *bundle, char *out, size_t len)
+{
+	json_object *cfg, *mounts, *root, *x;
+	char p[PATH_MAX];
+	const char *rp;
+
+	out[0] = 0;
+	if (!bundle)
+		return;
+	snprintf(p, sizeof(p), "%s/config.json", bundle);
+	cfg = json_object_from_file(p);
+	if (!cfg)
+		return;
+	if (json_object_object_get_ex(cfg, "mounts", &mounts) &&
+	    json_object_is_type(mounts, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(mounts); i++) {
+			json_object *m = json_object_array_get_idx(mounts, i), *d, *src;
+
+			if (json_object_object_get_ex(m, "destination", &d) &&
+			    !strcmp(json_object_get_string(d) ?: "", "/etc/resolv.conf") &&
+			    json_object_object_get_ex(m, "source", &src))
+				snprintf(out, len, "%s", json_object_get_string(src) ?: "");
+		}
+	}
+	if (!out[0] && json_object_object_get_ex(cfg, "root", &root) &&
+	    json_object_object_get_ex(root, "path", &x) &&
+	    (rp = json_object_get_string(x))) {
+		if (rp[0] == '/')
+			snprintf(out, len, "%s/etc/resolv.conf", rp);
+		else
+			snprintf(out, len, "%s/%s/etc/resolv.conf", bundle, rp);
+	}
+	json_object_put(cfg);
+}
+
+/*
  * Sources the administrator controls, in order: the runtime's arguments,
  * the caller's annotation, the container's env (only if enabled and
  * allowlisted: an image's ENV lands there too), the configured default.
@@ -232,6 +271,7 @@ static void record_path(char *buf, size_t len, const char *id)
 static int hook_create(const struct oci_state *s, const char *policy_arg)
 {
 	char abs[PATH_MAX], rel[PATH_MAX], name[PATH_MAX], p[PATH_MAX * 2];
+	char resolv[PATH_MAX * 2];
 	const char *source = NULL;
 	struct moat_policy_spec spec;
 	struct moat_compiled c = {};
@@ -287,7 +327,9 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 		p_errno(ret, "container %s: cgroup id of %s", s->id, rel);
 		goto out;
 	}
-	ret = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
+	container_resolv_conf(s->bundle, resolv, sizeof(resolv));
+	ret = enforce_cgroup(abs, rel, &spec, &c, netns_fd,
+			     resolv[0] ? resolv : NULL);
 	if (ret)
 		goto out;
 	/*

@@ -275,6 +275,19 @@ static int teardown(const char *abs, const char *rel)
 	return err;
 }
 
+/* What CMD reads: `ip netns exec` puts /etc/netns/NAME/resolv.conf there. */
+static const char *resolv_conf_of(const struct run_opts *o)
+{
+	static char p[PATH_MAX];
+
+	if (o->netns && !strchr(o->netns, '/')) {
+		snprintf(p, sizeof(p), "/etc/netns/%s/resolv.conf", o->netns);
+		if (!access(p, R_OK))
+			return p;
+	}
+	return "/etc/resolv.conf";
+}
+
 int do_run(int argc, char **argv)
 {
 	char abs[PATH_MAX], rel[PATH_MAX];
@@ -302,8 +315,7 @@ int do_run(int argc, char **argv)
 		goto out_policy;
 	}
 	/* without --netns, CMD runs in ours: that is where its DNS comes from */
-	if (!o.netns && policy_domain_rules(&spec) &&
-	    (netns_fd = open_netns("/proc/self/ns/net")) < 0) {
+	if (!o.netns && (netns_fd = open_netns("/proc/self/ns/net")) < 0) {
 		err = netns_fd;
 		goto out_policy;
 	}
@@ -311,7 +323,7 @@ int do_run(int argc, char **argv)
 	if (err)
 		goto out_netns;
 	/* the lock is not held while CMD runs */
-	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd);
+	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv_conf_of(&o));
 	if (err) {
 		rmdir(abs);
 		goto out_netns;
@@ -336,8 +348,7 @@ int do_run(int argc, char **argv)
 out_teardown:
 	if (cg_fd >= 0)
 		close(cg_fd);
-	if (policy_domain_rules(&spec))
-		resolver_unregister(abs);
+	resolver_unregister(abs);
 	if (teardown(abs, rel) && !err)
 		status = 125;	/* the workload ran, the cleanup failed */
 out_netns:

@@ -69,36 +69,36 @@ KTEST(enforce, v4_mapped_judged_as_ipv4)
 	const char *cg = cg_make("mapped");
 
 	o.cgroup = cg;
-	moat_ok("attach %s --allow tcp://" W4_A ":80 --allow udp://" W4_A ":53",
+	moat_ok("attach %s --allow tcp://" W4_A ":80 --allow udp://" W4_A ":8080",
 		cg);
 	expect_allowed_x(&o, "tcp", W4_A, 80);
 	expect_blocked_x(&o, "tcp", W4_B, 80);
-	expect_allowed_x(&o, "udp-connect", W4_A, 53);
-	expect_blocked_x(&o, "udp-connect", W4_B, 53);
+	expect_allowed_x(&o, "udp-connect", W4_A, 8080);
+	expect_blocked_x(&o, "udp-connect", W4_B, 8080);
 	/* Unconnected sendto on an AF_INET6 socket to a mapped address. */
-	expect_allowed_x(&o, "udp", W4_A, 53);
-	expect_blocked_x(&o, "udp", W4_B, 53);
+	expect_allowed_x(&o, "udp", W4_A, 8080);
+	expect_blocked_x(&o, "udp", W4_B, 8080);
 }
 
 KTEST(enforce, udp_connected)
 {
 	const char *cg = cg_make("udpc");
 
-	moat_ok("attach %s --allow udp://" W4_A ":53 --allow 'udp://[" W6_A
-		"]:53'", cg);
-	expect_allowed(cg, "udp-connect", W4_A, 53);
-	expect_blocked(cg, "udp-connect", W4_B, 53);
-	expect_allowed(cg, "udp-connect", W6_A, 53);
-	expect_blocked(cg, "udp-connect", W6_B, 53);
+	moat_ok("attach %s --allow udp://" W4_A ":8080 --allow 'udp://[" W6_A
+		"]:8080'", cg);
+	expect_allowed(cg, "udp-connect", W4_A, 8080);
+	expect_blocked(cg, "udp-connect", W4_B, 8080);
+	expect_allowed(cg, "udp-connect", W6_A, 8080);
+	expect_blocked(cg, "udp-connect", W6_B, 8080);
 }
 
 KTEST(enforce, udp_sendto_v4)
 {
 	const char *cg = cg_make("udp4");
 
-	moat_ok("attach %s --allow udp://" W4_A ":53", cg);
-	expect_allowed(cg, "udp", W4_A, 53);
-	expect_blocked(cg, "udp", W4_B, 53);
+	moat_ok("attach %s --allow udp://" W4_A ":8080", cg);
+	expect_allowed(cg, "udp", W4_A, 8080);
+	expect_blocked(cg, "udp", W4_B, 8080);
 	expect_blocked(cg, "udp", W4_A, 443);
 }
 
@@ -106,10 +106,33 @@ KTEST(enforce, udp_sendto_v6)
 {
 	const char *cg = cg_make("udp6");
 
-	moat_ok("attach %s --allow 'udp://[" W6_A "]:53'", cg);
-	expect_allowed(cg, "udp", W6_A, 53);
-	expect_blocked(cg, "udp", W6_B, 53);
+	moat_ok("attach %s --allow 'udp://[" W6_A "]:8080'", cg);
+	expect_allowed(cg, "udp", W6_A, 8080);
+	expect_blocked(cg, "udp", W6_B, 8080);
 	expect_blocked(cg, "udp", W6_A, 443);
+}
+
+/*
+ * Port 53 is the resolver's whatever the rules say: with no resolver
+ * registered for the cgroup (no daemon here), DNS is denied even to an
+ * address and port an IP rule allows, and nothing reaches that host.
+ */
+KTEST(enforce, dns_needs_the_resolver)
+{
+	const char *cg = cg_make("dns53");
+
+	moat_ok("attach %s --allow udp://" W4_A ":53 --allow tcp://" W4_A ":53"
+		" --allow 'udp://[" W6_A "]:53'", cg);
+	expect_blocked(cg, "udp", W4_A, 53);
+	expect_blocked(cg, "udp-connect", W4_A, 53);
+	expect_blocked(cg, "tcp", W4_A, 53);
+	expect_blocked(cg, "udp", W6_A, 53);
+	/* other ports stay open; the echo is also the log's sentinel */
+	moat_ok("attach %s --allow udp://" W4_A ":8080", cg);
+	expect_allowed(cg, "udp", W4_A, 8080);
+	cr_assert(world_log_has_proto("udp", W4_A, 8080), "sentinel not logged");
+	cr_assert_not(world_log_has(W4_A, 53), "a DNS packet reached " W4_A);
+	cr_assert_not(world_log_has(W6_A, 53), "a DNS packet reached " W6_A);
 }
 
 KTEST(enforce, port_range)
@@ -120,7 +143,6 @@ KTEST(enforce, port_range)
 	expect_allowed(cg, "tcp", W4_A, 80);
 	expect_allowed(cg, "tcp", W4_A, 443);
 	expect_blocked(cg, "tcp", W4_A, 8080);
-	expect_blocked(cg, "tcp", W4_A, 53);
 }
 
 /* A tcp:// rule never allows UDP to the same port, and the reverse. */
@@ -128,11 +150,11 @@ KTEST(enforce, protocols_are_separate)
 {
 	const char *cg = cg_make("proto");
 
-	moat_ok("attach %s --allow tcp://" W4_A ":53 --allow udp://" W4_A ":80",
+	moat_ok("attach %s --allow tcp://" W4_A ":8080 --allow udp://" W4_A ":80",
 		cg);
-	expect_allowed(cg, "tcp", W4_A, 53);
-	expect_blocked(cg, "udp", W4_A, 53);
-	expect_blocked(cg, "udp-connect", W4_A, 53);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	expect_blocked(cg, "udp", W4_A, 8080);
+	expect_blocked(cg, "udp-connect", W4_A, 8080);
 	expect_allowed(cg, "udp", W4_A, 80);
 	expect_blocked(cg, "tcp", W4_A, 80);
 }
@@ -143,11 +165,11 @@ KTEST(enforce, overlapping_rules)
 	const char *cg = cg_make("overlap");
 
 	moat_ok("attach %s --allow tcp://198.51.100.0/24:80 --allow udp://"
-		W4_A ":53", cg);
+		W4_A ":8080", cg);
 	expect_allowed(cg, "tcp", W4_A, 80);
-	expect_allowed(cg, "udp", W4_A, 53);
+	expect_allowed(cg, "udp", W4_A, 8080);
 	expect_allowed(cg, "tcp", W4_B, 80);
-	expect_blocked(cg, "udp", W4_B, 53);
+	expect_blocked(cg, "udp", W4_B, 8080);
 	expect_blocked(cg, "tcp", W4_A, 443);
 }
 
@@ -157,9 +179,9 @@ KTEST(enforce, deny_beats_allow)
 
 	moat_ok("attach %s --allow 198.51.100.0/24 --deny " W4_B, cg);
 	expect_blocked(cg, "tcp", W4_B, 80);
-	expect_blocked(cg, "udp", W4_B, 53);
+	expect_blocked(cg, "udp", W4_B, 8080);
 	expect_allowed(cg, "tcp", W4_A, 80);
-	expect_allowed(cg, "udp", W4_A, 53);
+	expect_allowed(cg, "udp", W4_A, 8080);
 	expect_blocked(cg, "tcp", W4_C, 80);
 }
 

@@ -38,7 +38,7 @@ KTEST(lifecycle, detach_restores_traffic)
 	status_read(&l, NULL);
 	cr_assert_null(status_find(&l, cg_rel(cg)), "detached cgroup listed");
 	expect_allowed(cg, "tcp", W4_B, 80);
-	expect_allowed(cg, "udp", W4_B, 53);
+	expect_allowed(cg, "udp", W4_B, 8080);
 }
 
 KTEST(lifecycle, double_attach_is_harmless)
