@@ -8,13 +8,17 @@
  * released; if that fails the client gets SERVFAIL. Other names are
  * answered REFUSED (or NXDOMAIN) locally and never leave the host.
  *
- * Queries are handled one at a time, upstream I/O included (with a
- * timeout): simple and correct, not fast. See docs/resolver.md.
+ * UDP queries are asynchronous: each registration has one connected
+ * socket per upstream, created on first use in the workload's netns, and
+ * queries in flight are matched to answers by a random 16-bit id that
+ * replaces the client's. TCP clients are still served one at a time
+ * (with a deadline). See docs/resolver.md.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -33,6 +37,7 @@
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <bpf/bpf.h>
+#include <systemd/sd-daemon.h>
 #include "cgroup.h"
 #include "control.h"
 #include "dns.h"
@@ -48,17 +53,25 @@
 #define CLIENT_TIMEOUT_MS	2000
 #define MAX_ANSWER_ADDRS	1024
 #define DNS_MSG_BYTES		65535
+#define DNS_HEADER_BYTES	12
+/* UDP queries in flight, all registrations: beyond, SERVFAIL at once */
+#define MAX_PENDING		4096
+/* datagrams read per wakeup of one socket, so that none starves others */
+#define RECV_BATCH		64
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE		71
 #endif
 
-enum ev_kind { EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS };
+enum ev_kind {
+	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM
+};
 
 struct ev {
 	enum ev_kind kind;
 	int fd;
 	struct reg *reg;
+	int idx;			/* EV_UPSTREAM: index into reg->up[] */
 };
 
 struct upstream {
@@ -69,20 +82,37 @@ struct upstream {
 struct reg {
 	struct reg *next;
 	__u64 cg_id;
-	char rel[PATH_MAX];
+	char *rel;			/* cgroup path below the cgroup2 mount */
 	int netns_fd;
 	__u64 netns_cookie;
 	struct moat_policy_spec spec;	/* domain rules and dns settings */
 	struct upstream up[MOAT_MAX_UPSTREAMS];
+	struct ev up_ev[MOAT_MAX_UPSTREAMS];	/* fd -1 until first used */
 	int n_up;
 	struct ev udp4, tcp4, udp6, tcp6;
 	__u32 learned_pid;
 	long learned;
-	json_object *saved;		/* the registration, as persisted */
+	json_object *saved;		/* the registration, until persisted */
 	/* domain rules by the hash of their domain: lookups flat in N */
 	__u32 *rule_head;		/* bucket -> first rule index + 1 */
 	__u32 *rule_next;		/* rule index -> next index + 1 */
 	__u32 rule_buckets;
+};
+
+/* A UDP query forwarded upstream, waiting for its answer. */
+struct pending {
+	struct pending *prev, *next;	/* by deadline: the oldest first */
+	struct reg *reg;
+	int client_fd;			/* the listener it came in on */
+	struct sockaddr_storage from;
+	socklen_t from_len;
+	__u16 client_id;		/* qu.id holds the id used upstream */
+	int up;				/* the upstream asked: reg->up[up] */
+	__u64 deadline_ms;
+	struct moat_addr_val ports;	/* what the matching rules allow */
+	struct dns_question qu;
+	size_t qlen;
+	__u8 query[];			/* canonical, with the client's id */
 };
 
 struct daemon {
@@ -94,6 +124,10 @@ struct daemon {
 	const char *default_upstream;
 	unsigned long ticks;
 	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
+	unsigned long n_stray;
+	struct pending *by_id[65536];	/* upstream id -> query in flight */
+	struct pending *oldest, *newest;
+	unsigned int n_pending;
 	bool stop;
 };
 
@@ -172,6 +206,23 @@ static int netns_socket(struct daemon *d, struct reg *r, int family, int type)
 
 /* ---- answering ---- */
 
+static int ev_add(struct daemon *d, struct ev *ev)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev->fd, &e) ? -errno : 0;
+}
+
+static void ev_close(struct daemon *d, struct ev *ev)
+{
+	if (ev->fd < 0)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	close(ev->fd);
+	ev->fd = -1;
+}
+
+
 static __u32 reg_policy_id(struct daemon *d, struct reg *r)
 {
 	struct moat_cgroup cg;
@@ -241,32 +292,6 @@ static void match_rules(struct reg *r, const char *name,
 					   rule->port_last);
 		}
 	}
-}
-
-static int forward_udp(struct daemon *d, struct reg *r, const struct upstream *u,
-		       const __u8 *q, size_t qlen, size_t *alen)
-{
-	struct pollfd pfd;
-	ssize_t n;
-	int fd, err = -ETIMEDOUT;
-
-	fd = netns_socket(d, r, u->sa.ss_family, SOCK_DGRAM);
-	if (fd < 0)
-		return fd;
-	if (connect(fd, (struct sockaddr *)&u->sa, u->len) ||
-	    send(fd, q, qlen, 0) != (ssize_t)qlen) {
-		err = -errno;
-		goto out;
-	}
-	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
-	if (poll(&pfd, 1, UPSTREAM_TIMEOUT_MS) == 1) {
-		n = recv(fd, buf_a, DNS_MSG_BYTES, 0);
-		err = n < 0 ? -errno : 0;
-		*alen = n < 0 ? 0 : n;
-	}
-out:
-	close(fd);
-	return err;
 }
 
 static __u64 now_ms(void)
@@ -435,40 +460,306 @@ static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
 	evlog_write(d->log, o);
 }
 
+static const char *servfail_reason(const struct reg *r, int err)
+{
+	return !r->n_up ? "no upstream configured" :
+	       err == -EDQUOT ? "max_addresses reached" :
+	       err == -E2BIG ? "address map full" :
+	       err == -ENOSPC ? "too many port ranges" :
+	       err == -EBUSY ? "too many queries in flight" :
+	       err == -ETIMEDOUT ? "no upstream answered" : strerror(-err);
+}
+
+/* An rcode answer to query Q into buf_a; -EBADMSG if Q cannot have one. */
+static int local_answer(const __u8 *q, size_t qlen, int rcode, size_t *alen)
+{
+	*alen = DNS_MSG_BYTES;
+	return dns_reply_rcode(q, qlen, rcode, buf_a, alen) ? -EBADMSG : 0;
+}
+
 /*
- * Answer one query into buf_a (*alen); returns -EBADMSG for a packet to
- * drop without answer.
+ * Decide a query. Returns 1 with the canonical query in buf_fwd (*flen)
+ * when it goes upstream, 0 with a local answer in buf_a (*alen), or
+ * -EBADMSG for a packet to drop without answer.
  */
-static int answer(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
-		  bool tcp, size_t *alen)
+static int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
+		    struct dns_question *qu, struct moat_addr_val *ports,
+		    size_t *flen, size_t *alen)
+{
+	d->n_query++;
+	if (dns_query_parse(q, qlen, qu)) {
+		d->n_malformed++;
+		return -EBADMSG;
+	}
+	match_rules(r, qu->qname, ports);
+	if (!ports->n_ranges) {
+		d->n_refused++;
+		dns_event(d, r, "refused", qu->qname, "no rule allows it");
+		return local_answer(q, qlen, r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ?
+				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, alen);
+	}
+	/* forward what was parsed, not what was received */
+	*flen = sizeof(buf_fwd);
+	if (dns_query_canonical(q, qlen, buf_fwd, flen)) {
+		d->n_malformed++;
+		return -EBADMSG;
+	}
+	if (!r->n_up) {
+		d->n_servfail++;
+		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -ENOENT));
+		return local_answer(q, qlen, DNS_RCODE_SERVFAIL, alen);
+	}
+	return 1;
+}
+
+/* ---- UDP: queries in flight ---- */
+
+static void pending_unlink(struct daemon *d, struct pending *p)
+{
+	*(p->prev ? &p->prev->next : &d->oldest) = p->next;
+	*(p->next ? &p->next->prev : &d->newest) = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void pending_append(struct daemon *d, struct pending *p)
+{
+	p->prev = d->newest;
+	*(d->newest ? &d->newest->next : &d->oldest) = p;
+	d->newest = p;
+}
+
+static void pending_free(struct daemon *d, struct pending *p)
+{
+	pending_unlink(d, p);
+	d->by_id[p->qu.id] = NULL;
+	d->n_pending--;
+	free(p);
+}
+
+/* The registration's socket toward upstream I, in the workload's netns. */
+static int upstream_fd(struct daemon *d, struct reg *r, int i)
+{
+	struct ev *u = &r->up_ev[i];
+	int fd, err;
+
+	if (u->fd >= 0)
+		return u->fd;
+	fd = netns_socket(d, r, r->up[i].sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	if (connect(fd, (struct sockaddr *)&r->up[i].sa, r->up[i].len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*u = (struct ev){ .kind = EV_UPSTREAM, .fd = fd, .reg = r, .idx = i };
+	err = ev_add(d, u);
+	if (err) {
+		close(fd);
+		u->fd = -1;
+		return err;
+	}
+	return fd;
+}
+
+static void reply_to(struct pending *p, const __u8 *a, size_t alen)
+{
+	sendto(p->client_fd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&p->from,
+	       p->from_len);
+}
+
+static void pending_fail(struct daemon *d, struct pending *p, int err)
+{
+	size_t alen;
+
+	d->n_servfail++;
+	dns_event(d, p->reg, "servfail", p->qu.qname, servfail_reason(p->reg, err));
+	if (!local_answer(p->query, p->qlen, DNS_RCODE_SERVFAIL, &alen))
+		reply_to(p, buf_a, alen);
+	pending_free(d, p);
+}
+
+/* Ask upstream p->up, or the next ones; SERVFAIL when none is left. */
+static void pending_send(struct daemon *d, struct pending *p, int err)
+{
+	struct reg *r = p->reg;
+
+	for (; p->up < r->n_up; p->up++) {
+		int fd = upstream_fd(d, r, p->up);
+
+		if (fd < 0) {
+			err = fd;
+			continue;
+		}
+		memcpy(buf_fwd, p->query, p->qlen);
+		buf_fwd[0] = p->qu.id >> 8;
+		buf_fwd[1] = p->qu.id & 0xff;
+		if (send(fd, buf_fwd, p->qlen, MSG_DONTWAIT) == (ssize_t)p->qlen) {
+			pending_unlink(d, p);
+			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
+			pending_append(d, p);
+			return;
+		}
+		err = -errno;
+	}
+	pending_fail(d, p, err);
+}
+
+static void forward_udp(struct daemon *d, struct reg *r, int fd,
+			const struct sockaddr_storage *from, socklen_t from_len,
+			const struct dns_question *qu,
+			const struct moat_addr_val *ports, size_t flen)
+{
+	struct pending *p;
+	__u16 id;
+
+	if (d->n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p) + flen))) {
+		size_t alen;
+
+		d->n_servfail++;
+		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -EBUSY));
+		if (!local_answer(buf_fwd, flen, DNS_RCODE_SERVFAIL, &alen))
+			sendto(fd, buf_a, alen, MSG_DONTWAIT,
+			       (const struct sockaddr *)from, from_len);
+		return;
+	}
+	/* unpredictable ids: an answer must name one to be taken */
+	for (id = arc4random() & 0xffff; d->by_id[id]; id++)
+		;
+	*p = (struct pending){
+		.reg = r, .client_fd = fd, .from = *from, .from_len = from_len,
+		.client_id = qu->id, .ports = *ports, .qu = *qu, .qlen = flen,
+	};
+	p->qu.id = id;
+	memcpy(p->query, buf_fwd, flen);
+	d->by_id[id] = p;
+	d->n_pending++;
+	pending_append(d, p);
+	pending_send(d, p, -ENOENT);
+}
+
+static void serve_udp(struct daemon *d, struct reg *r, int fd)
 {
 	struct moat_addr_val ports;
 	struct dns_question qu;
-	int err = -ENOENT, rcode;
 
-	d->n_query++;
-	if (dns_query_parse(q, qlen, &qu)) {
-		d->n_malformed++;
-		return -EBADMSG;
-	}
-	match_rules(r, qu.qname, &ports);
-	if (!ports.n_ranges) {
-		d->n_refused++;
-		dns_event(d, r, "refused", qu.qname, "no rule allows it");
-		rcode = r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ?
-			DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
-		goto rcode;
-	}
-	/* forward what was parsed, not what was received */
-	size_t flen = sizeof(buf_fwd);
+	for (int i = 0; i < RECV_BATCH; i++) {
+		struct sockaddr_storage from;
+		socklen_t from_len = sizeof(from);
+		size_t alen = 0, flen = 0;
+		ssize_t n;
+		int ret;
 
-	if (dns_query_canonical(q, qlen, buf_fwd, &flen)) {
-		d->n_malformed++;
-		return -EBADMSG;
+		n = recvfrom(fd, buf_q, sizeof(buf_q), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &from_len);
+		if (n < 0)
+			return;
+		ret = classify(d, r, buf_q, n, &qu, &ports, &flen, &alen);
+		if (ret > 0)
+			forward_udp(d, r, fd, &from, from_len, &qu, &ports, flen);
+		else if (!ret)
+			sendto(fd, buf_a, alen, MSG_DONTWAIT,
+			       (struct sockaddr *)&from, from_len);
 	}
+}
+
+/* Every query waiting on upstream I of R moves on: ICMP said it is down. */
+static void upstream_down(struct daemon *d, struct reg *r, int i, int err)
+{
+	struct pending *p, *next;
+
+	for (p = d->oldest; p; p = next) {
+		next = p->next;
+		if (p->reg == r && p->up == i) {
+			p->up++;
+			pending_send(d, p, err);
+		}
+	}
+}
+
+static void serve_upstream(struct daemon *d, struct ev *u)
+{
+	struct reg *r = u->reg;
+
+	for (int i = 0; i < RECV_BATCH; i++) {
+		struct pending *p;
+		ssize_t n;
+		int err;
+
+		n = recv(u->fd, buf_a, DNS_MSG_BYTES, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+			    errno == ENETUNREACH)
+				upstream_down(d, r, u->idx, -errno);
+			if (errno == EAGAIN)
+				return;
+			continue;
+		}
+		if (n < DNS_HEADER_BYTES) {
+			d->n_malformed++;
+			continue;
+		}
+		p = d->by_id[buf_a[0] << 8 | buf_a[1]];
+		/* not a question we asked there (late, or forged): ignore */
+		if (!p || p->reg != r || p->up != u->idx ||
+		    dns_answer_check(buf_a, n, &p->qu)) {
+			d->n_stray++;
+			continue;
+		}
+		err = learn_answer(d, r, p->qu.qname, &p->ports, n);
+		if (err) {
+			/* never release an answer whose addresses are not in the maps */
+			pending_fail(d, p, err);
+			continue;
+		}
+		buf_a[0] = p->client_id >> 8;
+		buf_a[1] = p->client_id & 0xff;
+		reply_to(p, buf_a, n);
+		d->n_forwarded++;
+		pending_free(d, p);
+	}
+}
+
+/* Queries past their deadline go to the next upstream. Returns ms to wait. */
+static int expire_pending(struct daemon *d)
+{
+	__u64 now = now_ms();
+
+	while (d->oldest && d->oldest->deadline_ms <= now) {
+		struct pending *p = d->oldest;
+
+		p->up++;
+		pending_send(d, p, -ETIMEDOUT);
+	}
+	return d->oldest ? (int)(d->oldest->deadline_ms - now) : -1;
+}
+
+static void drop_pending(struct daemon *d, struct reg *r)
+{
+	struct pending *p, *next;
+
+	for (p = d->oldest; p; p = next) {
+		next = p->next;
+		if (p->reg == r)
+			pending_free(d, p);
+	}
+}
+
+/* ---- TCP: one client at a time ---- */
+
+static int answer_tcp(struct daemon *d, struct reg *r, const __u8 *q,
+		      size_t qlen, size_t *alen)
+{
+	struct moat_addr_val ports;
+	struct dns_question qu;
+	size_t flen;
+	int err = -ENOENT, ret;
+
+	ret = classify(d, r, q, qlen, &qu, &ports, &flen, alen);
+	if (ret <= 0)
+		return ret;
 	for (int i = 0; i < r->n_up; i++) {
-		err = tcp ? forward_tcp(d, r, &r->up[i], buf_fwd, flen, alen) :
-			    forward_udp(d, r, &r->up[i], buf_fwd, flen, alen);
+		err = forward_tcp(d, r, &r->up[i], buf_fwd, flen, alen);
 		if (!err)
 			err = dns_answer_check(buf_a, *alen, &qu);
 		if (!err)
@@ -480,34 +771,9 @@ static int answer(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 		d->n_forwarded++;
 		return 0;
 	}
-	/* never release an answer whose addresses are not in the maps */
 	d->n_servfail++;
-	dns_event(d, r, "servfail", qu.qname, !r->n_up ? "no upstream configured" :
-		  err == -EDQUOT ? "max_addresses reached" :
-		  err == -E2BIG ? "address map full" :
-		  err == -ENOSPC ? "too many port ranges" : strerror(-err));
-	rcode = DNS_RCODE_SERVFAIL;
-rcode:
-	*alen = DNS_MSG_BYTES;
-	if (dns_reply_rcode(q, qlen, rcode, buf_a, alen))
-		return -EBADMSG;
-	return 0;
-}
-
-static void serve_udp(struct daemon *d, struct reg *r, int fd)
-{
-	struct sockaddr_storage from;
-	socklen_t flen = sizeof(from);
-	size_t alen = 0;
-	ssize_t n;
-
-	n = recvfrom(fd, buf_q, sizeof(buf_q), MSG_DONTWAIT,
-		     (struct sockaddr *)&from, &flen);
-	if (n <= 0)
-		return;
-	if (answer(d, r, buf_q, n, false, &alen))
-		return;
-	sendto(fd, buf_a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
+	dns_event(d, r, "servfail", qu.qname, servfail_reason(r, err));
+	return local_answer(q, qlen, DNS_RCODE_SERVFAIL, alen);
 }
 
 static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
@@ -525,7 +791,7 @@ static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 		qlen = (size_t)len[0] << 8 | len[1];
 		if (!qlen || read_full(fd, buf_q, qlen, deadline))
 			break;
-		if (answer(d, r, buf_q, qlen, true, &alen))
+		if (answer_tcp(d, r, buf_q, qlen, &alen))
 			break;
 		len[0] = alen >> 8;
 		len[1] = alen & 0xff;
@@ -536,22 +802,6 @@ static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 }
 
 /* ---- registrations ---- */
-
-static int ev_add(struct daemon *d, struct ev *ev)
-{
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev->fd, &e) ? -errno : 0;
-}
-
-static void ev_close(struct daemon *d, struct ev *ev)
-{
-	if (ev->fd < 0)
-		return;
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
-	close(ev->fd);
-	ev->fd = -1;
-}
 
 /* UDP and TCP on the same port of ADDR; returns the port or -errno. */
 static int listen_pair(struct daemon *d, struct reg *r, int family,
@@ -604,6 +854,9 @@ fail:
 
 static void reg_free(struct daemon *d, struct reg *r)
 {
+	drop_pending(d, r);
+	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
+		ev_close(d, &r->up_ev[i]);
 	ev_close(d, &r->udp4);
 	ev_close(d, &r->tcp4);
 	ev_close(d, &r->udp6);
@@ -615,6 +868,7 @@ static void reg_free(struct daemon *d, struct reg *r)
 	free(r->rule_next);
 	if (r->saved)
 		json_object_put(r->saved);
+	free(r->rel);
 	free(r);
 }
 
@@ -648,6 +902,7 @@ static void reg_remove(struct daemon *d, __u64 id)
 		bpf_map_delete_elem(d->st.map[M_RESOLVERS], &k);
 		*pp = r->next;
 		reg_free(d, r);
+		malloc_trim(0);	/* a large policy's rules go back to the system */
 	}
 	path_of(p, sizeof(p), NETNS_DIR, id);
 	umount2(p, MNT_DETACH);
@@ -690,6 +945,8 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	}
 	r->netns_fd = netns_fd;
 	r->udp4.fd = r->tcp4.fd = r->udp6.fd = r->tcp6.fd = -1;
+	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
+		r->up_ev[i].fd = -1;
 	policy_init(&r->spec);
 	if (!json_object_object_get_ex(o, "cgroup_id", &x) ||
 	    !(r->cg_id = json_object_get_uint64(x)) ||
@@ -698,7 +955,11 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		ret = -EINVAL;
 		goto fail;
 	}
-	snprintf(r->rel, sizeof(r->rel), "%s", json_object_get_string(x));
+	r->rel = strdup(json_object_get_string(x) ?: "");
+	if (!r->rel) {
+		ret = -ENOMEM;
+		goto fail;
+	}
 	ret = control_policy_parse(o, &r->spec, err);
 	if (!ret)
 		ret = index_rules(r);
@@ -710,6 +971,17 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	if (!r->n_up && d->default_upstream &&
 	    !parse_upstream(d->default_upstream, &r->up[0]))
 		r->n_up = 1;
+	/* last resort: what the workload's resolv.conf names */
+	if (!r->n_up && json_object_object_get_ex(o, "resolv_upstream", &x) &&
+	    json_object_is_type(x, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(x) &&
+				   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
+			const char *a = json_object_get_string(json_object_array_get_idx(x, i));
+
+			if (a && !parse_upstream(a, &r->up[r->n_up]))
+				r->n_up++;
+		}
+	}
 
 	port = listen_pair(d, r, AF_INET, &r->udp4, &r->tcp4);
 	if (port < 0) {
@@ -760,7 +1032,11 @@ static int persist(struct reg *r, int netns_fd)
 	if (err)
 		return err;
 	path_of(p, sizeof(p), REG_DIR, r->cg_id);
-	return json_object_to_file_ext(p, r->saved, JSON_C_TO_STRING_PLAIN) ? -EIO : 0;
+	err = json_object_to_file_ext(p, r->saved, JSON_C_TO_STRING_PLAIN) ? -EIO : 0;
+	/* restore() reads the file: no need to keep it in memory */
+	json_object_put(r->saved);
+	r->saved = NULL;
+	return err;
 }
 
 static void restore(struct daemon *d)
@@ -789,6 +1065,9 @@ static void restore(struct daemon *d)
 			if (fd >= 0 && !o)
 				close(fd);
 			reg_remove(d, id);
+		} else {
+			json_object_put(d->regs->saved);	/* already on disk */
+			d->regs->saved = NULL;
 		}
 		if (o)
 			json_object_put(o);
@@ -862,6 +1141,8 @@ static json_object *op_list(struct daemon *d)
 	json_object_object_add(o, "forwarded", json_object_new_uint64(d->n_forwarded));
 	json_object_object_add(o, "servfail", json_object_new_uint64(d->n_servfail));
 	json_object_object_add(o, "malformed", json_object_new_uint64(d->n_malformed));
+	json_object_object_add(o, "stray_answers", json_object_new_uint64(d->n_stray));
+	json_object_object_add(o, "in_flight", json_object_new_uint64(d->n_pending));
 	return o;
 }
 
@@ -1038,9 +1319,9 @@ static int setup(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d->signal = (struct ev){ EV_SIGNAL, signalfd(-1, &mask, SFD_CLOEXEC), NULL };
+	d->signal = (struct ev){ EV_SIGNAL, signalfd(-1, &mask, SFD_CLOEXEC), NULL, 0 };
 	d->timer = (struct ev){ EV_TIMER,
-		timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK), NULL };
+		timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK), NULL, 0 };
 	if (d->signal.fd < 0 || d->timer.fd < 0 ||
 	    timerfd_settime(d->timer.fd, 0, &its, NULL))
 		return -errno;
@@ -1048,7 +1329,7 @@ static int setup(struct daemon *d)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
 	unlink(MOAT_CONTROL_SOCK);
 	d->control = (struct ev){ EV_CONTROL,
-		socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), NULL };
+		socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), NULL, 0 };
 	if (d->control.fd < 0)
 		return -errno;
 	old = umask(0177);	/* 0600 from the start: no window */
@@ -1059,11 +1340,20 @@ static int setup(struct daemon *d)
 	d->log = evlog_open(&d->st);
 	if (!d->log)
 		return -errno ?: -ENOMEM;
-	d->events = (struct ev){ EV_EVENTS, evlog_fd(d->log), NULL };
+	d->events = (struct ev){ EV_EVENTS, evlog_fd(d->log), NULL, 0 };
 	if ((err = ev_add(d, &d->control)) || (err = ev_add(d, &d->timer)) ||
 	    (err = ev_add(d, &d->signal)) || (err = ev_add(d, &d->events)))
 		return err;
 	return 0;
+}
+
+static unsigned int count_regs(const struct daemon *d)
+{
+	unsigned int n = 0;
+
+	for (const struct reg *r = d->regs; r; r = r->next)
+		n++;
+	return n;
 }
 
 int do_daemon(int argc, char **argv)
@@ -1072,7 +1362,8 @@ int do_daemon(int argc, char **argv)
 		{ "dns-upstream", required_argument, NULL, 'u' },
 		{ 0 }
 	};
-	struct daemon d = { .epfd = -1, .host_netns = -1 };
+	/* static: the id table is 512 KiB */
+	static struct daemon d = { .epfd = -1, .host_netns = -1 };
 	struct epoll_event evs[16];
 	bool foreground = false, check = false;
 	struct upstream u;
@@ -1131,8 +1422,10 @@ int do_daemon(int argc, char **argv)
 	}
 	restore(&d);
 	p_info("moat-bpfd: listening on %s", MOAT_CONTROL_SOCK);
+	/* registrations are served again: systemd may start what needs us */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %u registration(s)", count_regs(&d));
 	while (!d.stop) {
-		int n = epoll_wait(d.epfd, evs, 16, -1);
+		int n = epoll_wait(d.epfd, evs, 16, expire_pending(&d));
 
 		if (n < 0 && errno != EINTR) {
 			err = -errno;
@@ -1148,9 +1441,11 @@ int do_daemon(int argc, char **argv)
 			case EV_UDP: serve_udp(&d, ev->reg, ev->fd); break;
 			case EV_TCP: serve_tcp(&d, ev->reg, ev->fd); break;
 			case EV_EVENTS: evlog_consume(d.log); break;
+			case EV_UPSTREAM: serve_upstream(&d, ev); break;
 			}
 		}
 	}
+	sd_notify(0, "STOPPING=1");
 	p_info("moat-bpfd: stopping; registrations stay in %s", REG_DIR);
 out:
 	while (d.regs) {
