@@ -32,8 +32,10 @@
  * wildcards matching their apex, BPF without the recvmsg/getpeername
  * restore, and BPF without DNS capture.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
@@ -1030,4 +1033,180 @@ RTEST(busybox_nslookup)
 	run_free(&r);
 	sentinel(cg);
 	expect_not_upstream("blocked.test");
+}
+
+/* ---- upstream of last resort: the workload's resolv.conf ---- */
+
+/*
+ * A daemon without --dns-upstream and a policy without dns.upstream: the
+ * nameservers of the workload's resolv.conf are asked (attach names the
+ * file; run reads /etc/netns/NAME/resolv.conf as `ip netns exec` would).
+ * Without any, an allowed name gets SERVFAIL and nothing leaves.
+ */
+RTEST(upstream_from_resolv_conf)
+{
+	const char *ns_name = KT_PREFIX "-client";
+	char etc[PATH_MAX], rc[PATH_MAX + 16];
+	const char *cg, *bare;
+	struct run_result r;
+	struct dcount c0, c1;
+
+	cr_assert_eq(daemon_stop(R.daemon), 0);
+	R.daemon = daemon_start("-v", R.log);
+
+	cg = cg_make("rcfall");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --resolv-conf %s "
+		"--allow allowed.test:8080", cg, R.rc);
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	expect_allowed(cg, "tcp", W4_A, 8080);
+
+	/* no upstream anywhere: SERVFAIL, and the daemon says why */
+	bare = cg_make("rcnone");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow v6only.test:8080",
+		bare);
+	c0 = daemon_counters();
+	cr_assert_str_eq(dns_query(bare, "", KT_DNS4, "v6only.test", "AAAA"),
+			 "SERVFAIL");
+	c1 = daemon_counters();
+	expect_delta(c0, c1, servfail, 1);
+	expect_delta(c0, c1, forwarded, 0);
+
+	/* run --netns NAME: /etc/netns/NAME/resolv.conf */
+	snprintf(etc, sizeof(etc), "/etc/netns/%s", ns_name);
+	snprintf(rc, sizeof(rc), "%s/resolv.conf", etc);
+	cr_assert(!mkdir("/etc/netns", 0755) || errno == EEXIST);
+	cr_assert(!mkdir(etc, 0755) || errno == EEXIST);
+	run(&r, "cp %s %s", R.rc, rc);
+	cr_assert_eq(r.status, 0);
+	run_free(&r);
+	moat(&r, "run --netns %s --allow allowed.test:8080 -- "
+	     "\"$MOAT_PEER\" resolve --resolv-conf %s --family 4 --connect 8080 "
+	     "allowed.test", ns_name, R.rc);
+	unlink(rc);
+	rmdir(etc);
+	cr_assert_eq(r.status, 0, "run: exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "OK 198.51.100.7=OK"), "run printed: %s", r.out);
+	run_free(&r);
+	expect_not_upstream("v6only.test");
+}
+
+/* ---- the systemd unit ---- */
+
+/* The value of KEY= in the unit text (first occurrence), or "". */
+static void unit_value(const char *text, const char *key, char *out, size_t len)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	out[0] = 0;
+	p = strstr(text, pat);
+	if (p)
+		snprintf(out, len, "%.*s", (int)strcspn(p + strlen(pat), "\n"),
+			 p + strlen(pat));
+}
+
+/*
+ * tools/systemd/moat-bpfd.service passes `systemd-analyze verify` (with
+ * the binary path pointed at this build), and its ExecStart line, run with
+ * only the unit's capability bounding set and no_new_privs, loads the
+ * program set, sends READY=1 to NOTIFY_SOCKET, serves a registration,
+ * and sends STOPPING=1 on SIGTERM. systemd is not PID 1 here, so the unit
+ * itself cannot be started.
+ */
+RTEST(systemd_unit_notify)
+{
+	char unit[PATH_MAX + 64], copy[PATH_MAX + 64], sock[PATH_MAX + 64];
+	char exec[1024], caps[512], setcaps[1024], cmd[8192], msg[256];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct run_result r;
+	const char *cg;
+	char *text, *p;
+	FILE *f;
+	pid_t pid;
+	int fd;
+
+	cr_assert_eq(daemon_stop(R.daemon), 0);
+	R.daemon = 0;
+	snprintf(unit, sizeof(unit), "%s/tools/systemd/moat-bpfd.service", H.root);
+	text = read_text(unit);
+	cr_assert_not_null(text, "cannot read %s", unit);
+	/* the unit as `make install` would place it, pointing at this build */
+	snprintf(copy, sizeof(copy), "%s/moat-bpfd.service", H.tmpdir);
+	f = fopen(copy, "w");
+	cr_assert_not_null(f);
+	for (p = text; *p; ) {
+		const char *at = strstr(p, "/usr/local/sbin/moat-bpf");
+
+		if (!at) {
+			fputs(p, f);
+			break;
+		}
+		fprintf(f, "%.*s%s", (int)(at - p), p, H.moat);
+		p = (char *)at + strlen("/usr/local/sbin/moat-bpf");
+	}
+	cr_assert_eq(fclose(f), 0);
+	run(&r, "systemd-analyze verify %s", copy);
+	cr_assert_eq(r.status, 0, "systemd-analyze verify: %s%s", r.out, r.err);
+	run_free(&r);
+	free(text);
+	text = read_text(copy);
+	cr_assert(strstr(text, "\nType=notify\n"), "the unit is not Type=notify");
+	unit_value(text, "ExecStart", exec, sizeof(exec));
+	unit_value(text, "CapabilityBoundingSet", caps, sizeof(caps));
+	free(text);
+	cr_assert(exec[0] && caps[0], "ExecStart or CapabilityBoundingSet missing");
+	/* "CAP_SYS_ADMIN CAP_BPF" -> "-all,+sys_admin,+bpf" for setpriv */
+	snprintf(setcaps, sizeof(setcaps), "-all");
+	for (p = strtok(caps, " "); p; p = strtok(NULL, " ")) {
+		size_t n = strlen(setcaps);
+
+		snprintf(setcaps + n, sizeof(setcaps) - n, ",+%s",
+			 p + (strncmp(p, "CAP_", 4) ? 0 : 4));
+		for (char *c = setcaps + n; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+
+	/* nothing pinned: the daemon must be able to load the programs */
+	moat_ok("unload");
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	snprintf(sock, sizeof(sock), "%s/notify.sock", H.tmpdir);
+	cr_assert_lt(strlen(sock), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	unlink(sock);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s",
+		     strerror(errno));
+	snprintf(cmd, sizeof(cmd), "NOTIFY_SOCKET=%s exec setpriv --no-new-privs "
+		 "--bounding-set %s -- %s >>%s 2>&1", sock, setcaps, exec, R.log);
+	pid = spawn_bg("%s", cmd);
+	R.daemon = pid;	/* the teardown stops it if an assertion fails */
+
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	cr_assert_eq(poll(&pfd, 1, 10000), 1, "no READY=1 within 10 s "
+		     "(daemon %s; %s)", daemon_alive(pid) ? "running" : "exited", cmd);
+	n = recv(fd, msg, sizeof(msg) - 1, 0);
+	cr_assert(n > 0);
+	msg[n] = 0;
+	cr_assert(strstr(msg, "READY=1"), "first notification: '%s'", msg);
+
+	/* with exactly those capabilities it enters the netns and answers */
+	cg = cg_make("unit");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow allowed.test:8080", cg);
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "blocked.test", "A"),
+			 "REFUSED");
+
+	kill(pid, SIGTERM);
+	cr_assert_eq(poll(&pfd, 1, 10000), 1, "no STOPPING=1 after SIGTERM");
+	n = recv(fd, msg, sizeof(msg) - 1, 0);
+	cr_assert(n > 0);
+	msg[n] = 0;
+	cr_assert(strstr(msg, "STOPPING=1"), "notification after SIGTERM: '%s'", msg);
+	cr_assert_eq(daemon_stop(pid), 0);
+	R.daemon = 0;
+	close(fd);
+	unlink(sock);
 }
