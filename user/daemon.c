@@ -31,6 +31,7 @@
 #include <time.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -562,10 +563,59 @@ static int upstream_fd(struct daemon *d, struct reg *r, int i)
 	return fd;
 }
 
+/*
+ * Answers to UDP clients are queued and sent together (sendmmsg per
+ * listener) once the events of one wakeup are handled: on a small machine
+ * waking the client for every answer cost more than building them.
+ */
+#define OUT_SLOTS	64
+#define OUT_SLOT_BYTES	4096
+
+static struct {
+	struct mmsghdr msg[OUT_SLOTS];
+	struct iovec iov[OUT_SLOTS];
+	struct sockaddr_storage to[OUT_SLOTS];
+	int fd[OUT_SLOTS];
+	__u8 buf[OUT_SLOTS][OUT_SLOT_BYTES];
+	unsigned int n;
+} out;
+
+static void out_flush(void)
+{
+	for (unsigned int i = 0, j; i < out.n; i = j) {
+		for (j = i + 1; j < out.n && out.fd[j] == out.fd[i]; j++)
+			;
+		/* a client that cannot take its answer retries: no error path */
+		sendmmsg(out.fd[i], &out.msg[i], j - i, MSG_DONTWAIT);
+	}
+	out.n = 0;
+}
+
+static void send_answer(int fd, const struct sockaddr_storage *to,
+			socklen_t to_len, const __u8 *a, size_t alen)
+{
+	unsigned int i;
+
+	if (alen > OUT_SLOT_BYTES) {
+		sendto(fd, a, alen, MSG_DONTWAIT, (const struct sockaddr *)to, to_len);
+		return;
+	}
+	if (out.n == OUT_SLOTS)
+		out_flush();
+	i = out.n++;
+	out.fd[i] = fd;
+	memcpy(out.buf[i], a, alen);
+	memcpy(&out.to[i], to, to_len);
+	out.iov[i] = (struct iovec){ .iov_base = out.buf[i], .iov_len = alen };
+	out.msg[i] = (struct mmsghdr){ .msg_hdr = {
+		.msg_name = &out.to[i], .msg_namelen = to_len,
+		.msg_iov = &out.iov[i], .msg_iovlen = 1,
+	} };
+}
+
 static void reply_to(struct pending *p, const __u8 *a, size_t alen)
 {
-	sendto(p->client_fd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&p->from,
-	       p->from_len);
+	send_answer(p->client_fd, &p->from, p->from_len, a, alen);
 }
 
 static void pending_fail(struct daemon *d, struct pending *p, int err)
@@ -605,6 +655,20 @@ static void pending_send(struct daemon *d, struct pending *p, int err)
 	pending_fail(d, p, err);
 }
 
+/* getrandom() once per 2048 ids, not per query (arc4random's cost here) */
+static __u16 random_id(void)
+{
+	static __u16 pool[2048];
+	static unsigned int left;
+
+	if (!left) {
+		if (getrandom(pool, sizeof(pool), 0) != sizeof(pool))
+			arc4random_buf(pool, sizeof(pool));
+		left = sizeof(pool) / sizeof(pool[0]);
+	}
+	return pool[--left];
+}
+
 static void forward_udp(struct daemon *d, struct reg *r, int fd,
 			const struct sockaddr_storage *from, socklen_t from_len,
 			const struct dns_question *qu,
@@ -619,12 +683,11 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 		d->n_servfail++;
 		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -EBUSY));
 		if (!local_answer(buf_fwd, flen, DNS_RCODE_SERVFAIL, &alen))
-			sendto(fd, buf_a, alen, MSG_DONTWAIT,
-			       (const struct sockaddr *)from, from_len);
+			send_answer(fd, from, from_len, buf_a, alen);
 		return;
 	}
 	/* unpredictable ids: an answer must name one to be taken */
-	for (id = arc4random() & 0xffff; d->by_id[id]; id++)
+	for (id = random_id(); d->by_id[id]; id++)
 		;
 	*p = (struct pending){
 		.reg = r, .client_fd = fd, .from = *from, .from_len = from_len,
@@ -658,8 +721,7 @@ static void serve_udp(struct daemon *d, struct reg *r, int fd)
 		if (ret > 0)
 			forward_udp(d, r, fd, &from, from_len, &qu, &ports, flen);
 		else if (!ret)
-			sendto(fd, buf_a, alen, MSG_DONTWAIT,
-			       (struct sockaddr *)&from, from_len);
+			send_answer(fd, &from, from_len, buf_a, alen);
 	}
 }
 
@@ -1444,6 +1506,7 @@ int do_daemon(int argc, char **argv)
 			case EV_UPSTREAM: serve_upstream(&d, ev); break;
 			}
 		}
+		out_flush();
 	}
 	sd_notify(0, "STOPPING=1");
 	p_info("moat-bpfd: stopping; registrations stay in %s", REG_DIR);
