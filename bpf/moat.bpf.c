@@ -245,9 +245,12 @@ static __always_inline void peer_key(struct moat_peer_key *k, __u64 cookie,
 	k->family = family;
 }
 
-/* Rules proper: steps 4-7 of the semantics in moat_abi.h. */
-static __always_inline int judge(struct bpf_sock_addr *ctx,
-				 const struct moat_ctx *mc,
+/*
+ * Rules proper: steps 4-7 of the semantics in moat_abi.h. CTX is the
+ * sock_addr context, or the skb for the egress backstop: both give the
+ * socket's netns and socket cookies.
+ */
+static __always_inline int judge(void *ctx, const struct moat_ctx *mc,
 				 const struct moat_dst *d)
 {
 	struct moat_addr_val *v;
@@ -285,7 +288,7 @@ static __always_inline int judge(struct bpf_sock_addr *ctx,
 		struct moat_peer_key k = {};
 
 		peer_key(&k, bpf_get_socket_cookie(ctx), d->addr, d->family,
-			 (__u16)ctx->user_port);
+			 bpf_htons(d->port));
 		if (bpf_map_lookup_elem(&moat_udp_peers, &k))
 			return MOAT_R_ALLOW_UDP_REPLY;
 	}
@@ -449,6 +452,22 @@ static __always_inline void emit(const struct moat_ctx *mc,
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * What connect() was allowed to reach, for the egress backstop: the
+ * connection stays valid for the socket's life. Without storage (memory
+ * pressure) the backstop judges the packets by the rules instead.
+ */
+static __always_inline void remember_conn(struct bpf_sock_addr *ctx,
+					  const struct moat_sockaddr *a)
+{
+	struct moat_sock *s;
+
+	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0,
+			       BPF_SK_STORAGE_GET_F_CREATE);
+	if (s)
+		s->conn = *a;
+}
+
 /* Count, log, and turn a reason into what the hook returns. */
 static __always_inline int verdict(const struct moat_ctx *mc,
 				   const struct moat_dst *d, int reason)
@@ -480,7 +499,7 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	struct moat_sockaddr a = {};
 	struct moat_ctx mc = {};
 	struct moat_dst d = {};
-	int reason;
+	int reason, ret;
 
 	d.hook = hook;
 	d.protocol = ctx->protocol;
@@ -509,8 +528,11 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 		reason = dns_redirect(ctx, v6, &mc, &d);
 	if (reason == MOAT_R_NONE)
 		reason = judge(ctx, &mc, &d);
-
-	return verdict(&mc, &d, reason);
+	ret = verdict(&mc, &d, reason);
+	/* let through (audit mode too): the backstop must agree */
+	if (!sendmsg && ret == MOAT_ALLOW && reason != MOAT_R_DNS_REDIRECT)
+		remember_conn(ctx, &a);
+	return ret;
 }
 
 SEC("cgroup/connect4")
@@ -669,40 +691,124 @@ int moat_setsockopt(struct bpf_sockopt *ctx)
 #define NEXTHDR_HOP	0
 #define NEXTHDR_ROUTING	43
 #define NEXTHDR_DEST	60
+#define TCP_SYN_SENT_	2
 
 /*
- * Backstop for what no socket call shows: source routes given as control
- * messages (IP_RETOPTS, IPV6_RTHDR cmsg) on sendmsg. An IPv4 packet with
- * options or an IPv6 packet with a routing header goes first to an address
- * nobody judged, so it is dropped. The packet's final destination is not
- * re-judged here (see README, limits).
+ * The packet's real destination into D. Returns MOAT_R_NONE, or
+ * MOAT_R_DENY_BACKSTOP for a packet that goes first to an address nobody
+ * judged: IPv4 options (LSRR/SSRR given as IP_RETOPTS control messages)
+ * or an IPv6 routing header (IPV6_RTHDR cmsg). -1: not IP, or too short.
+ */
+static __always_inline int skb_dst(struct __sk_buff *skb, struct moat_dst *d)
+{
+	__u32 l4 = 0;
+	__u8 b[2];
+
+	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
+		struct { __u8 vihl, tos; __u16 len, id, frag;
+			 __u8 ttl, proto; __u16 csum; __be32 saddr, daddr; } ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		if ((ip.vihl & 0x0f) > 5)
+			return MOAT_R_DENY_BACKSTOP;
+		d->family = AF_INET;
+		d->addr[0] = ip.daddr;
+		d->protocol = ip.proto;
+		l4 = 20;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6_)) {
+		if (bpf_skb_load_bytes(skb, 6, b, 1) ||
+		    bpf_skb_load_bytes(skb, 24, d->addr, 16))
+			return -1;
+		d->family = AF_INET6;
+		l4 = 40;
+		/* at most two option headers before a routing header or L4 */
+		for (int i = 0; i < 2; i++) {
+			if (b[0] != NEXTHDR_HOP && b[0] != NEXTHDR_DEST)
+				break;
+			if (bpf_skb_load_bytes(skb, l4, b, 2))
+				return -1;
+			l4 += 8 * (b[1] + 1);
+		}
+		if (b[0] == NEXTHDR_ROUTING)
+			return MOAT_R_DENY_BACKSTOP;
+		d->protocol = b[0];
+		/* v4-mapped destinations leave as IPv4: nothing to decode */
+	} else {
+		return -1;
+	}
+	if (d->protocol == IPPROTO_TCP)
+		d->proto_bit = MOAT_PROTO_TCP;
+	else if (d->protocol == IPPROTO_UDP || d->protocol == IPPROTO_UDPLITE)
+		d->proto_bit = MOAT_PROTO_UDP;
+	else
+		return MOAT_R_NONE;
+	d->is_udp = d->proto_bit == MOAT_PROTO_UDP;
+	if (bpf_skb_load_bytes(skb, l4 + 2, b, 2))
+		return -1;
+	d->port = (__u16)b[0] << 8 | b[1];
+	return MOAT_R_NONE;
+}
+
+static __always_inline bool same_dst(const struct moat_sockaddr *a,
+				     const struct moat_dst *d)
+{
+	return a->family == d->family && a->port == bpf_htons(d->port) &&
+	       a->addr[0] == d->addr[0] && a->addr[1] == d->addr[1] &&
+	       a->addr[2] == d->addr[2] && a->addr[3] == d->addr[3];
+}
+
+/*
+ * Backstop: the address a packet is really sent to, whatever the socket
+ * call said. What the socket hooks allowed passes: a connected socket's
+ * packets to where connect() was allowed (socket storage), DNS to the
+ * resolver it was redirected to, TCP past SYN_SENT (accepted connections,
+ * and connections whose SYN was judged), packets of request and timewait
+ * sockets (the kernel's answers within such flows), and non-TCP/UDP
+ * packets (raw and ping sockets exist only where the policy allows them).
+ * Everything else is judged by the rules, UDP replies to a peer that sent
+ * first included; what they deny is dropped.
  */
 SEC("cgroup_skb/egress")
 int moat_egress(struct __sk_buff *skb)
 {
-	__u8 b[2];
+	struct moat_dst d = { .hook = MOAT_HOOK_SKB_EGRESS };
+	struct moat_ctx mc = {};
+	struct bpf_sock *sk;
+	struct moat_sock *s;
+	int reason;
 
-	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
-		if (bpf_skb_load_bytes(skb, 0, b, 1))
-			return 1;
-		return (b[0] & 0x0f) > 5 ? 0 : 1;
-	}
-	if (skb->protocol != bpf_htons(ETH_P_IPV6_))
+	reason = skb_dst(skb, &d);
+	if (reason < 0)
 		return 1;
-	if (bpf_skb_load_bytes(skb, 6, b, 1))
+	sk = skb->sk;
+	if (!sk)
 		return 1;
-	if (b[0] == NEXTHDR_ROUTING)
-		return 0;
-	/* a routing header may follow hop-by-hop or destination options */
-	if (b[0] == NEXTHDR_HOP || b[0] == NEXTHDR_DEST) {
-		if (bpf_skb_load_bytes(skb, 40, b, 2))
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	if (reason == MOAT_R_NONE) {
+		if (!d.proto_bit)
 			return 1;
-		if (b[0] == NEXTHDR_ROUTING)
-			return 0;
-		if (b[0] == NEXTHDR_DEST &&
-		    !bpf_skb_load_bytes(skb, 40 + 8 * (b[1] + 1), b, 1) &&
-		    b[0] == NEXTHDR_ROUTING)
-			return 0;
+		if (d.proto_bit == MOAT_PROTO_TCP && sk->state != TCP_SYN_SENT_)
+			return 1;
+		s = bpf_sk_storage_get(&moat_sk, sk, 0, 0);
+		if (s && (same_dst(&s->conn, &d) || same_dst(&s->dns_via, &d)))
+			return 1;
 	}
-	return 1;
+	if (reason == MOAT_R_NONE) {
+		reason = lookup_policy(sk, &mc);	/* fails closed, as the hooks */
+		/* in audit mode the hooks already counted what they let by */
+		if (reason == MOAT_R_NONE && mc.mode == MOAT_MODE_AUDIT)
+			return 1;
+		if (reason == MOAT_R_NONE) {
+			reason = judge(skb, &mc, &d);
+			if (reason_allows(reason))
+				return 1;
+			reason = MOAT_R_DENY_BACKSTOP;
+		}
+	} else {
+		lookup_policy(sk, &mc);	/* for the counters and the event */
+	}
+	return verdict(&mc, &d, reason);
 }

@@ -102,10 +102,16 @@ struct moat_sockaddr {
 	__u32 pad;
 };
 
-/* moat_sk: per-socket storage, created when a socket's DNS is redirected. */
+/*
+ * moat_sk: per-socket storage, created when a socket's DNS is redirected
+ * or connect() is allowed. The egress backstop lets a socket's packets to
+ * @conn through for the socket's life, whatever happens to the rule that
+ * allowed it (a learned address expiring, a policy replaced).
+ */
 struct moat_sock {
 	struct moat_sockaddr dns_orig;	/* the DNS server the caller named */
 	struct moat_sockaddr dns_via;	/* the resolver it was sent to */
+	struct moat_sockaddr conn;	/* where connect() was allowed to */
 };
 
 /* moat_resolvers key: a registered cgroup in one network namespace. */

@@ -9,7 +9,7 @@
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
 #ifndef MOAT_LAYOUT_VERSION
-#define MOAT_LAYOUT_VERSION		4
+#define MOAT_LAYOUT_VERSION		5
 #endif
 
 #ifndef MOAT_MAX_POLICIES
@@ -89,7 +89,7 @@ enum moat_reason {
 	MOAT_R_DNS_REDIRECT,		/* DNS sent to the cgroup's resolver */
 	MOAT_R_DENY_NO_RESOLVER,	/* DNS captured, no resolver registered */
 	MOAT_R_DENY_SOCKET,		/* reserved: raw/ping/packet socket */
-	MOAT_R_DENY_BACKSTOP,		/* reserved: cgroup_skb egress */
+	MOAT_R_DENY_BACKSTOP,		/* cgroup_skb egress: packet not allowed */
 	MOAT_R_MAX,
 };
 
@@ -99,9 +99,9 @@ enum moat_hook {
 	MOAT_HOOK_CONNECT6,
 	MOAT_HOOK_SENDMSG4,
 	MOAT_HOOK_SENDMSG6,
-	MOAT_HOOK_SOCK_CREATE,		/* reserved */
+	MOAT_HOOK_SOCK_CREATE,
 	MOAT_HOOK_GETPEERNAME,
-	MOAT_HOOK_SKB_EGRESS,		/* reserved */
+	MOAT_HOOK_SKB_EGRESS,
 };
 
 #endif /* MOAT_CONSTS_H */

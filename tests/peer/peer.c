@@ -109,7 +109,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: %s serve --log FILE [--netns PATH] [--tcp ADDR:PORT]... [--udp ADDR:PORT]...\n"
 		"       %s client [--cgroup DIR] [--netns PATH] [--move-to DIR] [--family 4|6|mapped]\n"
-		"              tcp|udp|udp-connect|tcp-fastopen ADDR PORT\n"
+		"              [--again FILE] tcp|udp|udp-connect|tcp-fastopen ADDR PORT\n"
 		"       %s udp-responder [--cgroup DIR] [--netns PATH] [--ready FILE] BINDADDR PORT\n"
 		"       %s udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT\n"
 		"       %s dns-query [--cgroup DIR] [--netns PATH] [--tcp|--udp-connect] ADDR PORT NAME TYPE\n"
@@ -750,6 +750,7 @@ struct client_opts {
 	const char *netns;
 	const char *move_to;
 	const char *ready;
+	const char *again;	/* udp-connect: once FILE exists, send again */
 	enum family_opt family;
 	/* dns-query, dns-raw and resolve only */
 	bool tcp;
@@ -799,6 +800,8 @@ static int parse_client_opts(int argc, char **argv, struct client_opts *o)
 			o->move_to = argv[++i];
 		} else if (!strcmp(opt, "--ready")) {
 			o->ready = argv[++i];
+		} else if (!strcmp(opt, "--again")) {
+			o->again = argv[++i];
 		} else if (!strcmp(opt, "--family")) {
 			const char *f = argv[++i];
 
@@ -933,6 +936,28 @@ static int client_tcp(int fd, const struct peer_addr *a, int fastopen)
 	return wait_echo(fd, now_ms() + CLIENT_WAIT_MS);
 }
 
+/*
+ * Connected UDP, twice on one socket: the first exchange, then (after
+ * FILE appears, within CLIENT_WAIT_MS * 5) the second; a line for each.
+ */
+static int udp_again(int fd, const char *file)
+{
+	long long deadline = now_ms() + 5 * CLIENT_WAIT_MS;
+	int ret = wait_echo(fd, now_ms() + CLIENT_WAIT_MS);
+
+	fflush(stdout);
+	if (ret != EXIT_PEER_OK)
+		return ret;
+	while (access(file, F_OK)) {
+		if (now_ms() > deadline)
+			return report_word("TIMEOUT", EXIT_PEER_OTHER);
+		usleep(10000);
+	}
+	if (send(fd, PING, strlen(PING), 0) < 0)
+		return report_judged(errno);
+	return wait_echo(fd, now_ms() + CLIENT_WAIT_MS);
+}
+
 static int cmd_client(int argc, char **argv)
 {
 	struct client_opts o;
@@ -944,6 +969,8 @@ static int cmd_client(int argc, char **argv)
 	if (first < 0 || argc - first != 3 || o.ready || dns_opts(&o))
 		return usage_word();
 	mode = argv[first];
+	if (o.again && strcmp(mode, "udp-connect"))
+		return usage_word();
 	if (strcmp(mode, "tcp") && strcmp(mode, "tcp-fastopen") &&
 	    strcmp(mode, "udp") && strcmp(mode, "udp-connect"))
 		return usage_word();
@@ -984,6 +1011,8 @@ static int cmd_client(int argc, char **argv)
 		/* Connected UDP: send() is not judged again. */
 		if (send(fd, PING, strlen(PING), 0) < 0)
 			return report_other(errno);
+		if (o.again)
+			return udp_again(fd, o.again);
 	} else if (sendto(fd, PING, strlen(PING), 0,
 			  (const struct sockaddr *)&a.ss, a.len) < 0) {
 		return report_judged(errno);
