@@ -19,6 +19,7 @@
 #include "enforce.h"
 #include "log.h"
 #include "main.h"
+#include "record.h"
 #include "state.h"
 
 static int push(const char ***v, int *n, const char *s)
@@ -261,6 +262,7 @@ int enforce_cgroup(const char *abs, const char *rel,
 		   const char *resolv_conf)
 {
 	struct moat_state st;
+	__u64 id;
 	int err;
 
 	err = writer_open(&st, true);
@@ -274,6 +276,9 @@ int enforce_cgroup(const char *abs, const char *rel,
 	if (err) {
 		p_errno(err, "attaching %s", rel);
 		resolver_unregister(abs);
+	} else if (cgroup_id_of(abs, &id) || record_write(id, rel, spec)) {
+		p_err("warning: %s: no attach record; `policy reload` will not "
+		      "cover it", rel);
 	}
 out:
 	state_close(&st);
@@ -477,9 +482,160 @@ static int do_policy_check(int argc, char **argv)
 	return 0;
 }
 
+struct reload_item {
+	__u64 id;
+	char rel[PATH_MAX];
+	char abs[PATH_MAX * 2];
+	struct moat_policy_spec spec;
+	struct moat_compiled c;
+};
+
+/* Enforced cgroups whose record names policy NAME, their policies built. */
+static int reload_collect(struct moat_state *st, const char *name,
+			  struct reload_item **out, size_t *n_out)
+{
+	struct reload_item *items = NULL;
+	struct dirent *de;
+	size_t n = 0;
+	int ret = 0;
+	DIR *dir = opendir(MOAT_RECORD_DIR);
+
+	while (dir && (de = readdir(dir))) {
+		struct moat_err err = {};
+		struct reload_item *it, *grown;
+		unsigned long long id;
+		struct moat_cgroup cg;
+		json_object *rec, *x;
+		__u64 now_id;
+		int r;
+
+		if (sscanf(de->d_name, "%llu.json", &id) != 1 || !(rec = record_read(id)))
+			continue;
+		if (!json_object_object_get_ex(rec, "policy", &x) ||
+		    strcmp(json_object_get_string(x) ?: "", name) ||
+		    !json_object_object_get_ex(rec, "cgroup", &x)) {
+			json_object_put(rec);
+			continue;
+		}
+		grown = realloc(items, (n + 1) * sizeof(*items));
+		if (!grown) {
+			json_object_put(rec);
+			ret = -ENOMEM;
+			break;
+		}
+		items = grown;
+		it = &items[n];
+		memset(it, 0, sizeof(*it));
+		it->id = id;
+		snprintf(it->rel, sizeof(it->rel), "%s", json_object_get_string(x));
+		snprintf(it->abs, sizeof(it->abs), "%s%s", cgroup2_mount() ?: "", it->rel);
+		/* gone, or enforced no more: its record is stale */
+		if (bpf_map_lookup_elem(st->map[M_CGROUPS], &it->id, &cg) ||
+		    cgroup_id_of(it->abs, &now_id) || now_id != it->id) {
+			record_remove(it->id);
+			json_object_put(rec);
+			continue;
+		}
+		r = record_spec(rec, &it->spec, policy_dir, &err);
+		if (!r)
+			r = policy_compile(&it->spec, &it->c, &err);
+		json_object_put(rec);
+		n++;
+		if (r) {
+			p_err("%s: %s", it->rel, err.msg[0] ? err.msg : strerror(-r));
+			ret = ret ?: r;
+		}
+	}
+	if (dir)
+		closedir(dir);
+	*out = items;
+	*n_out = n;
+	return ret;
+}
+
+/*
+ * Re-read policy NAME and apply it to every cgroup enforced with it, each
+ * with the rules that were added to it (--allow/--deny, a container's own
+ * addresses). Each policy is built under a new id and flipped, as attach
+ * does; every one is built before any is flipped, so a file that does not
+ * compile changes nothing. The resolver then serves the new domain rules.
+ */
+static int do_policy_reload(int argc, char **argv)
+{
+	struct moat_policy_spec check;
+	struct moat_err err = {};
+	struct reload_item *items = NULL;
+	struct moat_state st;
+	char name[MOAT_POLICY_NAME_LEN];
+	size_t n = 0, done = 0;
+	int ret;
+
+	if (argc != 1) {
+		p_err("usage: moat-bpf policy reload POLICY");
+		return -EINVAL;
+	}
+	policy_init(&check);
+	ret = policy_load(&check, argv[0], policy_dir, &err);
+	snprintf(name, sizeof(name), "%s", check.name);
+	policy_free(&check);
+	if (ret) {
+		p_err("%s", err.msg[0] ? err.msg : strerror(-ret));
+		return ret;
+	}
+	ret = writer_open(&st, false);
+	if (ret == -ENOENT) {
+		p_err("policy reload: nothing is enforced on this host");
+		return ret;
+	}
+	if (!ret)
+		ret = reload_collect(&st, name, &items, &n);
+	if (ret) {
+		p_err("policy reload: '%s' not applied anywhere", name);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct reload_item *it = &items[i];
+		char reg[PATH_MAX];
+		int e = moat_attach(&st, it->abs, it->rel, &it->c, name);
+
+		if (e) {
+			p_errno(e, "%s: keeps its previous policy", it->rel);
+			ret = ret ?: e;
+			continue;
+		}
+		done++;
+		record_write(it->id, it->rel, &it->spec);
+		e = control_update(it->id, &it->spec);
+		if (unreachable(e)) {	/* the daemon reads it when it starts */
+			snprintf(reg, sizeof(reg), "%s/%llu.json", MOAT_REG_DIR,
+				 (unsigned long long)it->id);
+			e = control_reg_file_update(reg, &it->spec);
+			e = e == -ENOENT ? 0 : e;
+		}
+		if (e)
+			p_errno(e, "%s: the resolver still serves the previous domain "
+				"rules", it->rel);
+	}
+	if (json_output)
+		printf("{\"policy\":\"%s\",\"reloaded\":%zu,\"failed\":%zu}\n",
+		       name, done, n - done);
+	else
+		p_info("moat-bpf: policy '%s' reloaded in %zu cgroup(s)%s", name,
+		       done, n == done ? "" : " (some failed, see above)");
+out:
+	for (size_t i = 0; i < n; i++) {
+		policy_free(&items[i].spec);
+		compiled_free(&items[i].c);
+	}
+	free(items);
+	state_close(&st);
+	return ret;
+}
+
 static int do_policy_help(int argc, char **argv)
 {
-	fprintf(stderr, "Usage: moat-bpf policy check POLICY\n");
+	fprintf(stderr, "Usage: moat-bpf policy check POLICY\n"
+			"       moat-bpf policy reload POLICY\n");
 	return 0;
 }
 
@@ -487,6 +643,7 @@ int do_policy(int argc, char **argv)
 {
 	static const struct cmd cmds[] = {
 		{ "check", do_policy_check },
+		{ "reload", do_policy_reload },
 		{ "help", do_policy_help },
 		{ 0 }
 	};

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,4 +252,40 @@ int control_unregister(__u64 cg_id)
 		return err;	/* no daemon: it reclaims removed cgroups itself */
 	json_object_put(reply);
 	return 0;
+}
+
+int control_update(__u64 cg_id, const struct moat_policy_spec *spec)
+{
+	json_object *req = control_policy_json(spec), *reply;
+	int err;
+
+	json_object_object_add(req, "op", json_object_new_string("update"));
+	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
+	err = control_call(req, -1, &reply);
+	json_object_put(req);
+	if (err)
+		return err;
+	err = reply_status(reply, "the policy update");
+	json_object_put(reply);
+	return err;
+}
+
+int control_reg_file_update(const char *path, const struct moat_policy_spec *spec)
+{
+	json_object *reg = json_object_from_file(path), *pol;
+	char tmp[PATH_MAX + 8];
+	int err = 0;
+
+	if (!reg)
+		return -ENOENT;
+	pol = control_policy_json(spec);
+	json_object_object_foreach(pol, key, val)
+		json_object_object_add(reg, key, json_object_get(val));
+	json_object_put(pol);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (json_object_to_file_ext(tmp, reg, JSON_C_TO_STRING_PLAIN) ||
+	    rename(tmp, path))
+		err = -EIO;
+	json_object_put(reg);
+	return err;
 }

@@ -40,5 +40,15 @@ int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
 		     json_object *fallback);
 int control_unregister(__u64 cg_id);
+/*
+ * Replace the policy of registration CG_ID in place (netns and sockets
+ * stay). Unreachable daemon: returned unprinted, as control_register().
+ */
+int control_update(__u64 cg_id, const struct moat_policy_spec *spec);
+
+/* Registrations the daemon re-adopts when it starts: <cgroup id>.json. */
+#define MOAT_REG_DIR		MOAT_RUN_DIR "/reg"
+/* Put SPEC's domain rules and dns settings into registration file PATH. */
+int control_reg_file_update(const char *path, const struct moat_policy_spec *spec);
 
 #endif

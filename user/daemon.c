@@ -48,7 +48,7 @@
 #include "main.h"
 #include "state.h"
 
-#define REG_DIR			MOAT_RUN_DIR "/reg"
+#define REG_DIR			MOAT_REG_DIR
 #define NETNS_DIR		MOAT_RUN_DIR "/netns"
 #define UPSTREAM_TIMEOUT_MS	2000
 #define CLIENT_TIMEOUT_MS	2000
@@ -989,6 +989,33 @@ static int pin_netns(__u64 id, int netns_fd)
 	return mount(src, p, NULL, MS_BIND, NULL) ? -errno : 0;
 }
 
+/*
+ * The policy's dns.upstream, else --dns-upstream, else the nameservers of
+ * the workload's resolv.conf that the registration O carries.
+ */
+static void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
+{
+	json_object *x;
+
+	r->n_up = 0;
+	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)
+		if (!parse_upstream(r->spec.dns.upstream[i], &r->up[r->n_up]))
+			r->n_up++;
+	if (!r->n_up && d->default_upstream &&
+	    !parse_upstream(d->default_upstream, &r->up[0]))
+		r->n_up = 1;
+	if (r->n_up || !json_object_object_get_ex(o, "resolv_upstream", &x) ||
+	    !json_object_is_type(x, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(x) &&
+			   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
+		const char *a = json_object_get_string(json_object_array_get_idx(x, i));
+
+		if (a && !parse_upstream(a, &r->up[r->n_up]))
+			r->n_up++;
+	}
+}
+
 /* Build a registration from its JSON and a netns fd (taken over). */
 static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		      struct moat_err *err)
@@ -1027,23 +1054,7 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		ret = index_rules(r);
 	if (ret)
 		goto fail;
-	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)
-		if (!parse_upstream(r->spec.dns.upstream[i], &r->up[r->n_up]))
-			r->n_up++;
-	if (!r->n_up && d->default_upstream &&
-	    !parse_upstream(d->default_upstream, &r->up[0]))
-		r->n_up = 1;
-	/* last resort: what the workload's resolv.conf names */
-	if (!r->n_up && json_object_object_get_ex(o, "resolv_upstream", &x) &&
-	    json_object_is_type(x, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(x) &&
-				   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
-			const char *a = json_object_get_string(json_object_array_get_idx(x, i));
-
-			if (a && !parse_upstream(a, &r->up[r->n_up]))
-				r->n_up++;
-		}
-	}
+	reg_set_upstreams(d, r, o);
 
 	port = listen_pair(d, r, AF_INET, &r->udp4, &r->tcp4);
 	if (port < 0) {
@@ -1216,6 +1227,57 @@ static json_object *error_reply(const char *msg)
 	return o;
 }
 
+/*
+ * `policy reload`: a registration's policy changes in place, atomically
+ * for its queries (one at a time). Its netns and listeners stay; queries
+ * in flight are dropped (their clients retry) and learned addresses
+ * belong to the new policy id from the next answer on.
+ */
+static json_object *op_update(struct daemon *d, json_object *msg)
+{
+	struct moat_policy_spec spec;
+	struct moat_err err = {};
+	struct reg tmp, *r;
+	char p[PATH_MAX];
+	json_object *x, *saved;
+
+	if (!json_object_object_get_ex(msg, "cgroup_id", &x) ||
+	    !(r = reg_find(d, json_object_get_uint64(x), NULL)))
+		return error_reply("no registration for that cgroup");
+	policy_init(&spec);
+	tmp = *r;
+	tmp.spec = spec;
+	if (control_policy_parse(msg, &tmp.spec, &err) || index_rules(&tmp)) {
+		policy_free(&tmp.spec);
+		free(tmp.rule_head);
+		free(tmp.rule_next);
+		return error_reply(err.msg[0] ? err.msg : "cannot index the rules");
+	}
+	drop_pending(d, r);
+	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
+		ev_close(d, &r->up_ev[i]);
+	policy_free(&r->spec);
+	free(r->rule_head);
+	free(r->rule_next);
+	r->spec = tmp.spec;
+	r->rule_head = tmp.rule_head;
+	r->rule_next = tmp.rule_next;
+	r->rule_buckets = tmp.rule_buckets;
+	r->learned_pid = 0;	/* a new policy id: recount */
+	path_of(p, sizeof(p), REG_DIR, r->cg_id);
+	saved = json_object_from_file(p);
+	reg_set_upstreams(d, r, saved);
+	if (saved)
+		json_object_put(saved);
+	if (control_reg_file_update(p, &r->spec))
+		p_err("moat-bpfd: %s: the update will not survive a restart", r->rel);
+	p_info("moat-bpfd: %s now serves policy '%s' (%zu domain rule(s))", r->rel,
+	       r->spec.name, policy_domain_rules(&r->spec));
+	x = json_object_new_object();
+	json_object_object_add(x, "ok", json_object_new_boolean(1));
+	return x;
+}
+
 static void serve_control(struct daemon *d)
 {
 	json_object *msg = NULL, *reply = NULL, *op;
@@ -1267,6 +1329,8 @@ static void serve_control(struct daemon *d)
 			reg_remove(d, json_object_get_uint64(x));
 		reply = json_object_new_object();
 		json_object_object_add(reply, "ok", json_object_new_boolean(1));
+	} else if (!strcmp(name, "update")) {
+		reply = op_update(d, msg);
 	} else if (!strcmp(name, "list")) {
 		reply = op_list(d);
 	} else {

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include "cgroup.h"
 #include "enforce.h"
+#include "record.h"
 #include "links.h"
 #include "log.h"
 
@@ -454,6 +455,7 @@ static int forget_cgroup(struct moat_state *st, __u64 id)
 		err = purge_policy(st, cg.policy_id) ?: err;
 	}
 	bpf_map_delete_elem(st->map[M_COUNTERS], &id);
+	record_remove(id);
 	return err;
 }
 

@@ -687,6 +687,8 @@ int policy_load_file(struct moat_policy_spec *p, const char *path,
 	strcpy(p->source, path);
 	ret = load_stream(p, path, f, err);
 	fclose(f);
+	p->n_allow_file = p->n_allow;
+	p->n_deny_file = p->n_deny;
 	return ret;
 }
 

@@ -55,6 +55,9 @@ struct moat_policy_spec {
 	size_t n_allow;
 	struct moat_rule *deny;
 	size_t n_deny;
+	/* how many came from the file; the rest were added (CLI, self rules) */
+	size_t n_allow_file;
+	size_t n_deny_file;
 	struct {
 		char upstream[MOAT_MAX_UPSTREAMS][64];	/* "ADDR" or "ADDR:PORT" / "[v6]:PORT" */
 		size_t n_upstream;

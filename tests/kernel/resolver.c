@@ -1210,3 +1210,56 @@ RTEST(systemd_unit_notify)
 	close(fd);
 	unlink(sock);
 }
+
+/* ---- policy reload ---- */
+
+/*
+ * `policy reload NAME` rebuilds every cgroup enforced with NAME from the
+ * file as it is now, keeping the rules added on the command line (here
+ * the sentinel): the BPF side flips to the new rules, the resolver
+ * serves the new domain rules. A file that does not load changes nothing.
+ */
+RTEST(policy_reload_by_name)
+{
+	char pol[PATH_MAX];
+	const char *cg;
+	struct run_result r;
+
+	snprintf(pol, sizeof(pol), "%s", write_policy("ktest-reload",
+		 "allow:\n  - allowed.test:8080\n  - tcp://" W4_B ":80\n"));
+	cg = cg_make("reload");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s --allow '"
+		SENTINEL_RULE "'", cg, pol);
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "v6only.test", "AAAA"),
+			 "REFUSED");
+	expect_allowed(cg, "tcp", W4_B, 80);
+	expect_blocked(cg, "tcp", W4_C, 443);
+
+	write_policy("ktest-reload",
+		     "allow:\n  - v6only.test:8080\n  - tcp://" W4_C ":443\n");
+	moat(&r, "policy reload %s", pol);
+	cr_assert_eq(r.status, 0, "policy reload: %s", r.err);
+	cr_assert(strstr(r.err, "reloaded in 1 cgroup"), "%s", r.err);
+	run_free(&r);
+	expect_blocked(cg, "tcp", W4_B, 80);
+	expect_allowed(cg, "tcp", W4_C, 443);
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "REFUSED");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "v6only.test", "AAAA"),
+			 "NOERROR AAAA=2001:db8:1::8");
+	sentinel(cg);	/* the command-line rule survived the reload */
+
+	/* a broken file: an error naming it, and nothing changes */
+	write_policy("ktest-reload", "allow:\n  - tcp://" W4_B ":80\n  bogus: 1\n");
+	moat(&r, "policy reload %s", pol);
+	cr_assert_neq(r.status, 0, "a broken policy reloaded: %s", r.err);
+	cr_assert(strstr(r.err, "ktest-reload.yaml:"), "error names no file: %s",
+		  r.err);
+	run_free(&r);
+	expect_allowed(cg, "tcp", W4_C, 443);
+	expect_blocked(cg, "tcp", W4_B, 80);
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "v6only.test", "AAAA"),
+			 "NOERROR AAAA=2001:db8:1::8");
+}
