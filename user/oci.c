@@ -5,6 +5,8 @@
  * namespace and before the user's process is exec'd, so the container
  * never runs one instruction unenforced. Any failure exits non-zero with
  * one line, which fails the create: a container never starts unprotected.
+ * A container that could undo its own enforcement (privileged, or with
+ * CAP_SYS_ADMIN or CAP_BPF) fails it too, unless its policy accepts that.
  *
  *   oci-hook create [--policy NAME]     (createRuntime; state JSON on stdin)
  *   oci-hook poststop                   (poststop; state JSON on stdin)
@@ -27,6 +29,7 @@
 #include "enforce.h"
 #include "log.h"
 #include "main.h"
+#include "privs.h"
 #include "state.h"
 
 #define OCI_DIR			MOAT_RUN_DIR "/oci"
@@ -213,6 +216,37 @@ int oci_select_policy(const char *id, json_object *annotations,
 	return -ENOENT;
 }
 
+/*
+ * moat-runc refuses these too, but the hook is the enforcement point: plain
+ * runc with the hook configured never meets moat-runc. A config.json that
+ * cannot be read is refused: nothing could be checked.
+ */
+static int check_privileges(const struct oci_state *s,
+			    const struct moat_policy_spec *spec)
+{
+	char p[PATH_MAX], who[PATH_MAX];
+	json_object *cfg;
+	int ret;
+
+	if (!s->bundle) {
+		p_err("container %s: the OCI state names no bundle, so its "
+		      "privileges cannot be checked", s->id);
+		return -EINVAL;
+	}
+	snprintf(p, sizeof(p), "%s/config.json", s->bundle);
+	cfg = json_object_from_file(p);
+	if (!cfg || !json_object_is_type(cfg, json_type_object)) {
+		p_err("container %s: %s: %s (its privileges cannot be checked)",
+		      s->id, p, json_util_get_last_err() ?: "not a JSON object");
+		json_object_put(cfg);
+		return -EINVAL;
+	}
+	snprintf(who, sizeof(who), "container %s", s->id);
+	ret = privs_check(cfg, spec, who, true);
+	json_object_put(cfg);
+	return ret;
+}
+
 /* The container's own addresses: it may always talk to itself. */
 static int add_self_rules(struct moat_policy_spec *spec, int netns_fd)
 {
@@ -302,6 +336,9 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 		      source, err.msg);
 		goto out;
 	}
+	ret = check_privileges(s, &spec);
+	if (ret)
+		goto out;
 	ret = pid_cgroup(s->pid, rel, sizeof(rel));
 	if (!ret)
 		ret = cgroup_resolve(rel, abs, rel);

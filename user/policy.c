@@ -5,16 +5,19 @@
  * (1-based) of the node it is about, so a user can go straight to it.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "caps.h"
 #include "policy.h"
 
 struct load_ctx {
@@ -385,6 +388,87 @@ static int load_refuse(struct load_ctx *c, const char *name, yaml_node_t *val)
 	return ret;
 }
 
+static int load_accept_privileged(struct load_ctx *c, const char *name,
+				  yaml_node_t *val)
+{
+	static const struct choice words[] = {
+		{ "true", 1 },
+		{ "false", 0 },
+		{ NULL, 0 },
+	};
+
+	return load_choice(c, name, val, words,
+			   &c->p->container.accept_privileged);
+}
+
+/* "sys_admin" or "SYS_ADMIN" for "CAP_SYS_ADMIN": the name meant, or NULL. */
+static const char *cap_meant(const char *s)
+{
+	char up[64];
+	size_t i, n = 0;
+	int cap;
+
+	if (strncasecmp(s, "CAP_", 4))
+		n = (size_t)snprintf(up, sizeof(up), "CAP_");
+	for (i = 0; s[i] && n < sizeof(up) - 1; i++)
+		up[n++] = (char)toupper((unsigned char)s[i]);
+	up[n] = '\0';
+	cap = moat_cap_from_name(up);
+	return cap < 0 ? NULL : moat_cap_name(cap);
+}
+
+/*
+ * Only what would be refused can be accepted: anything else in the list
+ * would read as a permission that the policy does not grant.
+ */
+static int add_accept_cap(struct load_ctx *c, const char *name,
+			  yaml_node_t *n)
+{
+	char refused[128];
+	const char *s, *meant;
+	int ret, cap;
+
+	ret = scalar(c, name, n, "a capability name", &s);
+	if (ret)
+		return ret;
+	cap = moat_cap_from_name(s);
+	if (cap < 0) {
+		meant = cap_meant(s);
+		if (meant)
+			return at(c, n, "%s '%s' is not a capability name; did you mean '%s'?",
+				  name, s, meant);
+		return at(c, n, "%s '%s' is not a capability", name, s);
+	}
+	if (cap == CAP_NET_RAW)
+		return at(c, n, "%s: CAP_NET_RAW is dropped, not refused; keep it with keep_net_raw: true",
+			  name);
+	if (!(MOAT_REFUSED_CAPS & MOAT_CAP_BIT(cap))) {
+		moat_caps_format(MOAT_REFUSED_CAPS, refused, sizeof(refused));
+		return at(c, n, "%s: %s is never refused (only %s need accepting)",
+			  name, s, refused);
+	}
+	c->p->container.accept_caps |= MOAT_CAP_BIT(cap);
+	return 0;
+}
+
+static int load_accept_caps(struct load_ctx *c, const char *name,
+			    yaml_node_t *val)
+{
+	yaml_node_item_t *it;
+	int ret;
+
+	c->p->container.accept_caps = 0;
+	if (val->type != YAML_SEQUENCE_NODE)
+		return add_accept_cap(c, name, val);
+	for (it = val->data.sequence.items.start;
+	     it < val->data.sequence.items.top; it++) {
+		ret = add_accept_cap(c, name, node(c, *it));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int load_mapping(struct load_ctx *c, const char *name,
 			yaml_node_t *map, const struct key_handler *keys);
 
@@ -401,6 +485,12 @@ static const struct key_handler dns_keys[] = {
 static const struct key_handler socket_keys[] = {
 	{ "raw", load_raw },
 	{ "ping", load_ping },
+	{ NULL, NULL },
+};
+
+static const struct key_handler container_keys[] = {
+	{ "accept_privileged", load_accept_privileged },
+	{ "accept_caps", load_accept_caps },
 	{ NULL, NULL },
 };
 
@@ -424,6 +514,12 @@ static int load_sockets(struct load_ctx *c, const char *name,
 	return load_mapping(c, name, val, socket_keys);
 }
 
+static int load_container(struct load_ctx *c, const char *name,
+			  yaml_node_t *val)
+{
+	return load_mapping(c, name, val, container_keys);
+}
+
 static const struct key_handler root_keys[] = {
 	{ "mode", load_mode },
 	{ "allow", load_allow },
@@ -432,6 +528,7 @@ static const struct key_handler root_keys[] = {
 	{ "dns", load_dns },
 	{ "sockets", load_sockets },
 	{ "keep_net_raw", load_keep_net_raw },
+	{ "container", load_container },
 	{ NULL, NULL },
 };
 

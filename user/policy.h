@@ -46,6 +46,16 @@ enum loopback_mode { LOOPBACK_DEFAULT = 0, LOOPBACK_ALLOW, LOOPBACK_DENY };
 enum dns_refuse { DNS_REFUSE_REFUSED = 0, DNS_REFUSE_NXDOMAIN };
 enum socket_perm { SOCKET_DENY = 0, SOCKET_ALLOW };
 
+/*
+ * What a container may hold although it voids moat-bpf's guarantees
+ * (moat-runc and the OCI hook refuse it otherwise): the policy's
+ * "container:" mapping. accept_privileged implies every accept_caps.
+ */
+struct moat_container_opts {
+	int accept_privileged;		/* --privileged, --cap-add ALL */
+	__u64 accept_caps;		/* MOAT_CAP_BIT(n); MOAT_REFUSED_CAPS only */
+};
+
 struct moat_policy_spec {
 	char name[MOAT_POLICY_NAME_LEN];	/* basename without .yaml, or "cli" */
 	char source[4096];			/* file path, or "command line" */
@@ -72,6 +82,7 @@ struct moat_policy_spec {
 		enum socket_perm ping;
 	} sockets;
 	int keep_net_raw;
+	struct moat_container_opts container;
 };
 
 /* Parse one rule. Returns 0 or -EINVAL with err set to "WHERE: what". */

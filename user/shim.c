@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * moat-runc: a Docker runtime that is runc plus moat-bpf. On create/run
- * it adds the oci-hook (createRuntime, poststop) to the bundle's
- * config.json and drops CAP_NET_RAW (raw and packet sockets have no
- * sock_addr hook) unless the policy keeps it, then execs the real runc
- * with the same arguments. Every other subcommand passes through
- * untouched. Docker passes daemon.json's runtimeArgs first; ours is
- * --moat-policy=NAME and is removed before runc sees the arguments.
+ * it refuses containers that could undo their own enforcement unless
+ * the policy accepts them (privs.c), adds the oci-hook (createRuntime,
+ * poststop) to the bundle's config.json and drops CAP_NET_RAW (raw and
+ * packet sockets have no sock_addr hook) unless the policy keeps it,
+ * then execs the real runc with the same arguments. Every other
+ * subcommand passes through untouched. Docker passes daemon.json's
+ * runtimeArgs first; ours is --moat-policy=NAME and is removed before
+ * runc sees the arguments.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +21,7 @@
 #include "harden.h"
 #include "log.h"
 #include "main.h"
+#include "privs.h"
 
 /* runc's global options that take a value as the next argument. */
 static const char *const valued_globals[] = {
@@ -103,20 +106,6 @@ static void drop_cap(json_object *cfg, const char *cap)
 		}
 		json_object_object_add(caps, sets[i], kept);
 	}
-}
-
-static bool has_cap(json_object *cfg, const char *cap)
-{
-	json_object *proc, *caps, *set;
-
-	if (!json_object_object_get_ex(cfg, "process", &proc) ||
-	    !json_object_object_get_ex(proc, "capabilities", &caps) ||
-	    !json_object_object_get_ex(caps, "bounding", &set))
-		return false;
-	for (size_t j = 0; j < json_object_array_length(set); j++)
-		if (!strcmp(json_object_get_string(json_object_array_get_idx(set, j)), cap))
-			return true;
-	return false;
 }
 
 static json_object *sc_rule(const char *name, const char *action, int family)
@@ -213,6 +202,7 @@ static int edit_bundle(const char *bundle, const char *policy,
 	const char *source;
 	json_object *ann = NULL;
 	char path[PATH_MAX], tmp[PATH_MAX + 16], self[PATH_MAX];
+	char who[PATH_MAX + 64];
 	struct moat_policy_spec spec;
 	struct moat_err err = {};
 	json_object *cfg;
@@ -241,13 +231,15 @@ static int edit_bundle(const char *bundle, const char *policy,
 		p_err("moat-runc: policy '%s' (from %s): %s", name, source, err.msg);
 		goto out;
 	}
-	/* with these a container can detach its own enforcement */
-	if (has_cap(cfg, "CAP_SYS_ADMIN") || has_cap(cfg, "CAP_BPF")) {
-		p_err("moat-runc: refusing a container with CAP_SYS_ADMIN or CAP_BPF "
-		      "(--privileged or --cap-add): it could undo its own enforcement");
-		ret = -EPERM;
+	/*
+	 * The hook decides again (it is the enforcement point, also under
+	 * plain runc); deciding here gives `docker run` the reason before
+	 * runc creates anything.
+	 */
+	snprintf(who, sizeof(who), "moat-runc: container (bundle %s)", bundle);
+	ret = privs_check(cfg, &spec, who, false);
+	if (ret)
 		goto out;
-	}
 	add_hook(cfg, "createRuntime", hook(self, "create", policy));
 	add_seccomp(cfg);
 	add_hook(cfg, "poststop", hook(self, "poststop", NULL));

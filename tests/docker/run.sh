@@ -21,8 +21,9 @@
 #      with `policy check`; nothing ever connects to 169.254.169.254)
 #   6  a broken policy, an unknown policy (from runtimeArgs and from
 #      default_policy), a stopped daemon (policy with domain rules), a
-#      container with CAP_SYS_ADMIN make `docker run` fail with a clear
-#      message in docker's output; the container's command never runs
+#      container with CAP_SYS_ADMIN, a --privileged one make `docker run`
+#      fail with a clear message in docker's output; the container's
+#      command never runs
 #   7  an image's ENV MOAT_POLICY selects nothing unless env selection is
 #      enabled and the name allowlisted
 #   8  container root (default caps) cannot detach, unpin, flush maps or
@@ -617,6 +618,7 @@ b_6() {
 	failtest "broken policy (runtimeArgs)" "dk-broken.yaml:2" --runtime=moat-broken
 	failtest "unknown policy (runtimeArgs)" "dk-nosuch" --runtime=moat-nosuch
 	failtest "container with CAP_SYS_ADMIN refused" "CAP_SYS_ADMIN" --runtime=moat --cap-add SYS_ADMIN
+	failtest "privileged container refused" "accept_privileged: true" --runtime=moat --privileged
 	write_config false dk-ci dk-broken
 	failtest "broken policy (default_policy)" "dk-broken.yaml:2" --runtime=moat
 	write_config false dk-ci dk-nosuch

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "policy.h"
 
 #include "table.h"
@@ -65,6 +66,8 @@ static long get_refuse(const struct moat_policy_spec *p) { return p->dns.refuse;
 static long get_raw(const struct moat_policy_spec *p) { return p->sockets.raw; }
 static long get_ping(const struct moat_policy_spec *p) { return p->sockets.ping; }
 static long get_keep(const struct moat_policy_spec *p) { return p->keep_net_raw; }
+static long get_acc_priv(const struct moat_policy_spec *p) { return p->container.accept_privileged; }
+static long get_acc_caps(const struct moat_policy_spec *p) { return (long)p->container.accept_caps; }
 
 struct valid_row {
 	const char *desc;
@@ -129,6 +132,23 @@ static const struct valid_row valid[] = {
 	{ "ping denied", "sockets:\n  ping: deny\n", get_ping, SOCKET_DENY },
 	{ "keep_net_raw true", "keep_net_raw: true\n", get_keep, 1 },
 	{ "keep_net_raw false", "keep_net_raw: false\n", get_keep, 0 },
+	{ "default accept_privileged", "allow: []\n", get_acc_priv, 0 },
+	{ "default accept_caps", "allow: []\n", get_acc_caps, 0 },
+	{ "accept_privileged true", "container:\n  accept_privileged: true\n",
+	  get_acc_priv, 1 },
+	{ "accept_privileged false", "container: {accept_privileged: false}\n",
+	  get_acc_priv, 0 },
+	{ "accept_privileged leaves caps alone",
+	  "container: {accept_privileged: true}\n", get_acc_caps, 0 },
+	{ "accept_caps both",
+	  "container:\n  accept_caps: [CAP_SYS_ADMIN, CAP_BPF]\n", get_acc_caps,
+	  (long)(MOAT_CAP_BIT(CAP_SYS_ADMIN) | MOAT_CAP_BIT(CAP_BPF)) },
+	{ "accept_caps as a single value", "container:\n  accept_caps: CAP_BPF\n",
+	  get_acc_caps, (long)MOAT_CAP_BIT(CAP_BPF) },
+	{ "accept_caps repeated name", "container: {accept_caps: [CAP_BPF, CAP_BPF]}\n",
+	  get_acc_caps, (long)MOAT_CAP_BIT(CAP_BPF) },
+	{ "accept_caps empty", "container: {accept_caps: []}\n", get_acc_caps, 0 },
+	{ "empty container mapping", "container: {}\n", get_acc_priv, 0 },
 };
 
 ParameterizedTestParameters(policy, valid)
@@ -248,6 +268,31 @@ static const struct invalid_row invalid[] = {
 	  "allow contains a NUL character" },
 	{ "newline inside a rule", "allow: [\"a\\nb\"]\n", 1, 9,
 	  "rule 'a?b': contains whitespace" },
+	{ "container as a scalar", "container: true\n", 1, 12,
+	  "container must be a mapping of settings, not a single value" },
+	{ "unknown key in container", "container:\n  privileged: true\n", 2, 3,
+	  "unknown key 'privileged' in container (known: accept_privileged, accept_caps)" },
+	{ "accept_privileged yes", "container:\n  accept_privileged: yes\n", 2,
+	  22, "container.accept_privileged must be true or false, not 'yes'" },
+	{ "unknown capability", "container:\n  accept_caps: [CAP_FOO]\n", 2, 17,
+	  "container.accept_caps 'CAP_FOO' is not a capability" },
+	{ "capability without CAP_", "container:\n  accept_caps: [SYS_ADMIN]\n", 2,
+	  17, "container.accept_caps 'SYS_ADMIN' is not a capability name; did you mean 'CAP_SYS_ADMIN'?" },
+	{ "capability in lower case", "container:\n  accept_caps: [cap_bpf]\n", 2,
+	  17, "did you mean 'CAP_BPF'?" },
+	{ "capability never refused",
+	  "container:\n  accept_caps: [CAP_SYS_ADMIN, CAP_NET_ADMIN]\n", 2, 32,
+	  "container.accept_caps: CAP_NET_ADMIN is never refused (only CAP_SYS_ADMIN, CAP_BPF need accepting)" },
+	{ "CAP_NET_RAW points at keep_net_raw",
+	  "container:\n  accept_caps: [CAP_NET_RAW]\n", 2, 17,
+	  "CAP_NET_RAW is dropped, not refused; keep it with keep_net_raw: true" },
+	{ "accept_caps as a mapping", "container:\n  accept_caps: {CAP_BPF: 1}\n",
+	  2, 16, "container.accept_caps must be a capability name, not a mapping" },
+	{ "accept_caps list of lists", "container:\n  accept_caps: [[CAP_BPF]]\n",
+	  2, 17, "container.accept_caps must be a capability name, not a list" },
+	{ "duplicate key in container",
+	  "container:\n  accept_caps: []\n  accept_caps: [CAP_BPF]\n", 3, 3,
+	  "duplicate key 'accept_caps' (first given on line 2)" },
 };
 
 ParameterizedTestParameters(policy, invalid)
