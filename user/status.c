@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include "cgroup.h"
 #include "enforce.h"
+#include "escape.h"
 #include "links.h"
 #include "log.h"
 #include "main.h"
@@ -19,8 +20,49 @@ static const char *mode_str(__u32 mode)
 	       mode == MOAT_MODE_ENFORCE ? "enforce" : "none";
 }
 
+/*
+ * Can the cgroup's tasks move themselves out of it? guarded: none can;
+ * open: one can, or could not be shown not to; empty: no task to judge;
+ * unknown: the check itself failed. "guarded" is null unless it is known.
+ */
+static json_object *escape_json(struct escape_cache *ec,
+				const struct cgroup_index *ix, const char *path)
+{
+	json_object *o = json_object_new_object();
+	struct escape_result r = {};
+	const char *reason, *verdict;
+	int err = -ENOENT;
+
+	if (path && cgroup2_mount())
+		err = escape_check_cgroup(ec, cgroup2_mount(), path, ix, &r);
+	if (err == -ENOENT) {
+		verdict = "empty";
+		reason = "the cgroup no longer exists";
+	} else if (err) {
+		verdict = "unknown";
+		reason = "out of memory while checking";
+	} else if (r.open) {
+		verdict = "open";
+		reason = r.why;
+	} else if (r.tasks) {
+		verdict = "guarded";
+		reason = "no task sees a cgroup outside it or can gain CAP_SYS_ADMIN";
+	} else {
+		verdict = "empty";
+		reason = "no tasks in it yet: nothing to check";
+	}
+	json_object_object_add(o, "verdict", json_object_new_string(verdict));
+	json_object_object_add(o, "guarded", !err && (r.open || r.tasks) ?
+			       json_object_new_boolean(!r.open) : NULL);
+	json_object_object_add(o, "tasks", json_object_new_uint64(r.tasks));
+	json_object_object_add(o, "open_tasks", json_object_new_uint64(r.open));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	return o;
+}
+
 static json_object *cgroup_json(struct moat_state *st,
-				const struct cgroup_index *ix, __u64 id,
+				const struct cgroup_index *ix,
+				struct escape_cache *ec, __u64 id,
 				const struct moat_cgroup *cg)
 {
 	const char *path = cgroup_index_path(ix, id);
@@ -40,21 +82,43 @@ static json_object *cgroup_json(struct moat_state *st,
 	json_object_object_add(o, "denied", json_object_new_uint64(cnt.denied));
 	json_object_object_add(o, "audited", json_object_new_uint64(cnt.audited));
 	json_object_object_add(o, "events_dropped", json_object_new_uint64(cnt.events_dropped));
+	json_object_object_add(o, "escape", escape_json(ec, ix, path));
 	return o;
+}
+
+static const char *escape_word(json_object *o)
+{
+	json_object *e = json_object_object_get(o, "escape");
+
+	return json_object_get_string(json_object_object_get(e, "verdict"));
 }
 
 static void print_row(json_object *o)
 {
 	json_object *path = json_object_object_get(o, "path");
 
-	printf("%-40s %-16s %-8s %-6s %10llu %10llu %10llu\n",
+	printf("%-40s %-16s %-8s %-6s %-7s %10llu %10llu %10llu\n",
 	       path ? json_object_get_string(path) : "(removed)",
 	       json_object_get_string(json_object_object_get(o, "policy")),
 	       json_object_get_string(json_object_object_get(o, "mode")),
 	       json_object_get_boolean(json_object_object_get(o, "linked")) ? "own" : "parent",
+	       escape_word(o),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "allowed")),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "denied")),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "audited")));
+}
+
+/* Why a cgroup's tasks could leave it, under the table. */
+static void print_escape(json_object *o)
+{
+	json_object *path = json_object_object_get(o, "path");
+	json_object *e = json_object_object_get(o, "escape");
+
+	if (strcmp(escape_word(o), "open"))
+		return;
+	printf("%s: escape open: %s\n",
+	       path ? json_object_get_string(path) : "(removed)",
+	       json_object_get_string(json_object_object_get(e, "reason")));
 }
 
 /* The nearest registered cgroup of REL (itself included), or 0. */
@@ -100,8 +164,9 @@ static json_object *protections_json(void)
 		"cgroup_skb/egress drops source-routed packets; setsockopt refuses "
 		"source routes and forged sources"));
 	json_object_object_add(o, "cgroup_escape", json_object_new_string(
-		"run and containers: read-only cgroupfs in a cgroup namespace; "
-		"attach: the host's cgroupfs stays writable to root in the cgroup"));
+		"per cgroup (escape), from its tasks: run and containers see only "
+		"their own cgroup (cgroup namespace, fresh read-only cgroupfs); "
+		"under attach the host's cgroupfs stays writable to root"));
 	return o;
 }
 
@@ -124,6 +189,7 @@ int do_status(int argc, char **argv)
 	char abs[PATH_MAX], rel[PATH_MAX];
 	json_object *top, *arr;
 	struct cgroup_index ix = {};
+	struct escape_cache *ec = NULL;
 	struct moat_state st;
 	struct moat_cgroup cg;
 	__u64 key, *prev = NULL, only = 0;
@@ -164,6 +230,11 @@ int do_status(int argc, char **argv)
 	err = cgroup_index_build(&ix);
 	if (err)
 		goto out;
+	ec = escape_cache_new();
+	if (!ec) {
+		err = -ENOMEM;
+		goto out;
+	}
 	if (argc == 1) {
 		only = nearest_registered(&st, rel);
 		json_object_object_add(top, "query", json_object_new_string(rel));
@@ -177,7 +248,7 @@ int do_status(int argc, char **argv)
 			continue;
 		if (bpf_map_lookup_elem(st.map[M_CGROUPS], &key, &cg))
 			continue;
-		json_object_array_add(arr, cgroup_json(&st, &ix, key, &cg));
+		json_object_array_add(arr, cgroup_json(&st, &ix, ec, key, &cg));
 	}
 print:
 	if (json_output) {
@@ -205,17 +276,20 @@ print:
 		else if (argc == 1)
 			printf("%s: enforced; policy from the entry below\n", rel);
 		if (json_object_array_length(arr)) {
-			printf("%-40s %-16s %-8s %-6s %10s %10s %10s\n", "CGROUP",
-			       "POLICY", "MODE", "PROGS", "ALLOWED", "DENIED",
-			       "AUDITED");
+			printf("%-40s %-16s %-8s %-6s %-7s %10s %10s %10s\n", "CGROUP",
+			       "POLICY", "MODE", "PROGS", "ESCAPE", "ALLOWED",
+			       "DENIED", "AUDITED");
 			for (size_t i = 0; i < json_object_array_length(arr); i++)
 				print_row(json_object_array_get_idx(arr, i));
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				print_escape(json_object_array_get_idx(arr, i));
 		}
 	}
 out:
 	if (err)
 		p_errno(err, "reading state");
 	json_object_put(top);
+	escape_cache_free(ec);
 	cgroup_index_free(&ix);
 	state_close(&st);
 	return err;
