@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <linux/nsfs.h>
 #include <json-c/json.h>
+#include "caps.h"
 #include "control.h"
 #include "dns.h"
 #include "cgroup.h"
@@ -436,6 +437,20 @@ static json_object *rules_json(const struct moat_rule *r, size_t n)
 	return a;
 }
 
+/* What the policy lets a container keep although it voids the guarantees. */
+static json_object *container_json(const struct moat_container_opts *o)
+{
+	json_object *j = json_object_new_object(), *caps = json_object_new_array();
+
+	for (int cap = 0; cap < 64; cap++)
+		if (o->accept_caps & MOAT_CAP_BIT(cap))
+			json_object_array_add(caps, json_object_new_string(moat_cap_name(cap)));
+	json_object_object_add(j, "accept_privileged",
+			       json_object_new_boolean(o->accept_privileged));
+	json_object_object_add(j, "accept_caps", caps);
+	return j;
+}
+
 static int do_policy_check(int argc, char **argv)
 {
 	struct policy_args pa = {};
@@ -464,6 +479,7 @@ static int do_policy_check(int argc, char **argv)
 	json_object_object_add(o, "deny_entries", json_object_new_int64(c.n_deny));
 	json_object_object_add(o, "domain_rules",
 			       json_object_new_int64(policy_domain_rules(&spec)));
+	json_object_object_add(o, "container", container_json(&spec.container));
 	if (json_output) {
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	} else {
@@ -475,6 +491,16 @@ static int do_policy_check(int argc, char **argv)
 			printf("  %zu domain rule(s): answered by the resolver daemon; "
 			       "attach/run need --netns and a running 'moat-bpf daemon'\n",
 			       policy_domain_rules(&spec));
+		if (spec.container.accept_privileged || spec.container.accept_caps) {
+			char names[256];
+
+			moat_caps_format(spec.container.accept_caps, names, sizeof(names));
+			printf("  containers: accepts %s%s%s: moat-bpf guarantees nothing "
+			       "for such a container\n",
+			       spec.container.accept_privileged ? "privileged ones" : "",
+			       spec.container.accept_privileged && names[0] ? " and " : "",
+			       names);
+		}
 	}
 	json_object_put(o);
 	policy_free(&spec);
