@@ -91,7 +91,7 @@ if [ "${MOAT_ESC_INNER:-}" != 1 ]; then
 	[ -x "$moat" ] || die "CLI $moat not found (make, or set MOAT_BIN)"
 	[ -x "$peer" ] || die "peer $peer not found (make tests, or set MOAT_PEER)"
 	[ -x "$escape" ] || die "$escape not found (make tests, or set MOAT_ESCAPE)"
-	for c in nft setpriv nsenter unshare bpftool; do
+	for c in nft setpriv nsenter unshare bpftool jq; do
 		command -v "$c" >/dev/null || die "$c not found (nft: Debian package nftables; setpriv, nsenter, unshare: util-linux)"
 	done
 	[ -x /usr/sbin/dnsmasq ] || die "dnsmasq not found (Debian package dnsmasq-base)"
@@ -281,8 +281,8 @@ anchor_up() {
 	gen0=$(gen)
 }
 linked() { # CGROUP POLICY: enforced and linked, per status
-	"$moat" status --json 2>/dev/null | grep -o '{[^{}]*}' |
-		grep -F "\"path\":\"\\/$1\"" | grep -F "\"policy\":\"$2\"" | grep -qF '"linked":true'
+	"$moat" status --json 2>/dev/null | jq -e --arg p "/$1" --arg pol "$2" \
+		'any(.cgroups[]; .path == $p and .policy == $pol and .linked)' >/dev/null
 }
 intact() {
 	[ "$(gen)" = "$gen0" ] && linked "$anchor" esc-anchor
