@@ -19,9 +19,11 @@
 /*
  * Refused in a container unless its policy accepts them: with CAP_SYS_ADMIN
  * (bpf(), mount, setns) or CAP_BPF a container can detach, replace or
- * rewrite its own programs and maps.
+ * rewrite its own programs and maps; with CAP_SYS_MODULE (load a module)
+ * or CAP_SYS_RAWIO (/dev/mem, ioperm) it can change the kernel under them.
  */
-#define MOAT_REFUSED_CAPS	(MOAT_CAP_BIT(CAP_SYS_ADMIN) | MOAT_CAP_BIT(CAP_BPF))
+#define MOAT_REFUSED_CAPS	(MOAT_CAP_BIT(CAP_SYS_ADMIN) | MOAT_CAP_BIT(CAP_BPF) | \
+				 MOAT_CAP_BIT(CAP_SYS_MODULE) | MOAT_CAP_BIT(CAP_SYS_RAWIO))
 
 /*
  * Every capability up to CAP_AUDIT_READ (Linux 3.16): what --privileged

@@ -282,7 +282,7 @@ static const struct invalid_row invalid[] = {
 	  17, "did you mean 'CAP_BPF'?" },
 	{ "capability never refused",
 	  "container:\n  accept_caps: [CAP_SYS_ADMIN, CAP_NET_ADMIN]\n", 2, 32,
-	  "container.accept_caps: CAP_NET_ADMIN is never refused (only CAP_SYS_ADMIN, CAP_BPF need accepting)" },
+	  "container.accept_caps: CAP_NET_ADMIN is never refused (only CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_ADMIN, CAP_BPF need accepting)" },
 	{ "CAP_NET_RAW points at keep_net_raw",
 	  "container:\n  accept_caps: [CAP_NET_RAW]\n", 2, 17,
 	  "CAP_NET_RAW is dropped, not refused; keep it with keep_net_raw: true" },
