@@ -83,7 +83,8 @@ json_object *event_to_json(const struct moat_event *e)
 	event_time(e->ts_ns, when, sizeof(when));
 	json_object_object_add(o, "time", json_object_new_string(when));
 	json_object_object_add(o, "kind", json_object_new_string(
-		e->hook == MOAT_HOOK_SOCK_CREATE ? "socket" : "connect"));
+		e->hook == MOAT_HOOK_SOCK_CREATE ? "socket" :
+		e->hook == MOAT_HOOK_SKB_EGRESS ? "packet" : "connect"));
 	json_object_object_add(o, "verdict", json_object_new_string(
 		e->verdict == MOAT_ALLOW ? "audit" : "deny"));
 	json_object_object_add(o, "reason", json_object_new_string(moat_reason_str(e->reason)));

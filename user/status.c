@@ -161,8 +161,10 @@ static json_object *protections_json(void)
 	json_object_object_add(o, "raw_ping_sockets", json_object_new_string(
 		"denied at cgroup/sock_create unless the policy's sockets keys allow them"));
 	json_object_object_add(o, "backstop", json_object_new_string(
-		"cgroup_skb/egress drops source-routed packets; setsockopt refuses "
-		"source routes and forged sources"));
+		"cgroup_skb/egress judges every packet's real destination (what "
+		"connect() allowed stays allowed for the socket's life) and drops "
+		"source-routed packets; setsockopt refuses source routes and forged "
+		"sources"));
 	json_object_object_add(o, "cgroup_escape", json_object_new_string(
 		"per cgroup (escape), from its tasks: run and containers see only "
 		"their own cgroup (cgroup namespace, fresh read-only cgroupfs); "
