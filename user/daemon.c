@@ -392,16 +392,19 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
 }
 
 /* Write every address of the answer; any failure fails the whole answer. */
-static int learn_answer(struct daemon *d, struct reg *r, const char *name,
+static int learn_answer(struct daemon *d, struct reg *r,
+			const struct dns_question *qu,
 			const struct moat_addr_val *ports, size_t alen)
 {
 	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
+	const char *name = qu->qname;
 	unsigned int tc = 0;
 	size_t n = 0;
 	__u32 pid;
 	int err;
 
-	err = dns_answer_addrs(buf_a, alen, name, addrs, MAX_ANSWER_ADDRS, &n, &tc);
+	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
+	err = dns_answer_take(buf_a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
 	if (err)
 		return err;
 	pid = reg_policy_id(d, r);
@@ -468,7 +471,9 @@ static const char *servfail_reason(const struct reg *r, int err)
 	       err == -E2BIG ? "address map full" :
 	       err == -ENOSPC ? "too many port ranges" :
 	       err == -EBUSY ? "too many queries in flight" :
-	       err == -ETIMEDOUT ? "no upstream answered" : strerror(-err);
+	       err == -ETIMEDOUT ? "no upstream answered" :
+	       err == -ESRCH || err == -EBADMSG ? "no valid answer from upstream" :
+	       strerror(-err);
 }
 
 /* An rcode answer to query Q into buf_a; -EBADMSG if Q cannot have one. */
@@ -763,12 +768,15 @@ static void serve_upstream(struct daemon *d, struct ev *u)
 		}
 		p = d->by_id[buf_a[0] << 8 | buf_a[1]];
 		/* not a question we asked there (late, or forged): ignore */
-		if (!p || p->reg != r || p->up != u->idx ||
-		    dns_answer_check(buf_a, n, &p->qu)) {
+		if (!p || p->reg != r || p->up != u->idx) {
 			d->n_stray++;
 			continue;
 		}
-		err = learn_answer(d, r, p->qu.qname, &p->ports, n);
+		err = learn_answer(d, r, &p->qu, &p->ports, n);
+		if (err == -EBADMSG || err == -ESRCH) {
+			d->n_stray++;
+			continue;
+		}
 		if (err) {
 			/* never release an answer whose addresses are not in the maps */
 			pending_fail(d, p, err);
@@ -822,13 +830,12 @@ static int answer_tcp(struct daemon *d, struct reg *r, const __u8 *q,
 		return ret;
 	for (int i = 0; i < r->n_up; i++) {
 		err = forward_tcp(d, r, &r->up[i], buf_fwd, flen, alen);
-		if (!err)
-			err = dns_answer_check(buf_a, *alen, &qu);
-		if (!err)
-			break;
+		if (err)
+			continue;
+		err = learn_answer(d, r, &qu, &ports, *alen);
+		if (err != -EBADMSG && err != -ESRCH)
+			break;	/* learned, or failed to: no other upstream */
 	}
-	if (!err)
-		err = learn_answer(d, r, qu.qname, &ports, *alen);
 	if (!err) {
 		d->n_forwarded++;
 		return 0;

@@ -231,22 +231,14 @@ out_query:
 	return err;
 }
 
-int dns_answer_check(const uint8_t *pkt, size_t len,
-		     const struct dns_question *q)
+static int answer_check(const ldns_pkt *p, const struct dns_question *q)
 {
-	ldns_rdf *want;
-	ldns_pkt *p;
-	ldns_rr *qr;
-	int err;
+	ldns_rdf *want = name_from_str(q->qname);
+	ldns_rr *qr = single_question(p);
+	int err = -EBADMSG;
 
-	err = wire_parse(pkt, len, &p);
-	if (err)
-		return err;
-	err = -EBADMSG;
-	want = name_from_str(q->qname);
 	if (!want)
-		goto out;
-	qr = single_question(p);
+		return err;
 	if (ldns_pkt_qr(p) && ldns_pkt_get_opcode(p) == LDNS_PACKET_QUERY &&
 	    ldns_pkt_id(p) == q->id && qr &&
 	    ldns_rr_get_type(qr) == q->qtype &&
@@ -254,7 +246,19 @@ int dns_answer_check(const uint8_t *pkt, size_t len,
 	    ldns_dname_compare(ldns_rr_owner(qr), want) == 0)
 		err = 0;
 	ldns_rdf_deep_free(want);
-out:
+	return err;
+}
+
+int dns_answer_check(const uint8_t *pkt, size_t len,
+		     const struct dns_question *q)
+{
+	ldns_pkt *p;
+	int err;
+
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	err = answer_check(p, q);
 	ldns_pkt_free(p);
 	return err;
 }
@@ -436,30 +440,24 @@ static void chain_build(struct chain *c, const ldns_rr_list *an)
 	}
 }
 
-int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
-		     struct dns_addr *out, size_t max, size_t *n,
-		     unsigned int *truncated)
+static int answer_addrs(const ldns_pkt *p, const char *qname,
+			struct dns_addr *out, size_t max, size_t *n,
+			unsigned int *truncated)
 {
 	struct addr_set set = { .out = out, .max = max };
 	const ldns_rr_list *an;
 	struct chain chain;
 	ldns_rdf *start;
-	ldns_pkt *p;
 	ldns_rr *rr;
 	uint32_t ttl;
 	size_t i;
-	int err, at;
+	int err = 0, at;
 
 	*n = 0;
 	*truncated = 0;
-	err = wire_parse(pkt, len, &p);
-	if (err)
-		return err;
 	start = name_from_str(qname);
-	if (!start) {
-		err = -EINVAL;
-		goto out_pkt;
-	}
+	if (!start)
+		return -EINVAL;
 	*truncated = ldns_pkt_tc(p);
 
 	an = ldns_pkt_answer(p);
@@ -492,7 +490,40 @@ int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
 	}
 	*n = set.n;
 	ldns_rdf_deep_free(start);
-out_pkt:
+	return err;
+}
+
+int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
+		     struct dns_addr *out, size_t max, size_t *n,
+		     unsigned int *truncated)
+{
+	ldns_pkt *p;
+	int err;
+
+	*n = 0;
+	*truncated = 0;
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	err = answer_addrs(p, qname, out, max, n, truncated);
+	ldns_pkt_free(p);
+	return err;
+}
+
+int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q,
+		    struct dns_addr *out, size_t max, size_t *n,
+		    unsigned int *truncated)
+{
+	ldns_pkt *p;
+	int err;
+
+	*n = 0;
+	*truncated = 0;
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	err = answer_check(p, q) ? -ESRCH :
+	      answer_addrs(p, q->qname, out, max, n, truncated);
 	ldns_pkt_free(p);
 	return err;
 }

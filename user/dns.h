@@ -110,6 +110,15 @@ int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
 		     unsigned int *truncated);
 
 /*
+ * Both of the above from one parse of the answer: -EBADMSG (not a DNS
+ * message) or -ESRCH (not the answer to @q) for a packet to ignore; else
+ * what dns_answer_addrs() returns for @q->qname.
+ */
+int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q,
+		    struct dns_addr *out, size_t max, size_t *n,
+		    unsigned int *truncated);
+
+/*
  * A domain rule against a name (any case, trailing dot or not).
  * RULE_DOMAIN: the name itself. RULE_WILDCARD (stored without "*."): any
  * name strictly below it, at any depth; never the name itself. Labels are
