@@ -69,20 +69,27 @@ void policy_args_free(struct policy_args *pa)
 	memset(pa, 0, sizeof(*pa));
 }
 
-/* The workload's nameservers, as the upstream of last resort. */
-static json_object *resolv_fallback(const char *path)
+/*
+ * The workload's nameservers, as the upstream of last resort; never one on
+ * its own loopback (it could answer for it), but Docker's 127.0.0.11 in a
+ * container.
+ */
+static json_object *resolv_fallback(const char *path, bool container)
 {
 	char ns[MOAT_MAX_UPSTREAMS][DNS_ADDR_STR_LEN];
+	size_t n, skipped;
 	json_object *a;
-	size_t n;
 
 	if (!path)
 		return NULL;
-	if (dns_resolv_conf(path, ns, MOAT_MAX_UPSTREAMS, &n)) {
+	if (dns_resolv_conf(path, container, ns, MOAT_MAX_UPSTREAMS, &n, &skipped)) {
 		p_err("warning: cannot read nameservers from %s: the resolver has "
 		      "no fallback upstream for this workload", path);
 		return NULL;
 	}
+	if (skipped)
+		p_info("note: %s: %zu loopback or link-local nameserver(s) not used "
+		       "as upstream (the workload could answer for them)", path, skipped);
 	a = json_object_new_array();
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(a, json_object_new_string(ns[i]));
@@ -96,7 +103,7 @@ static bool unreachable(int err)
 
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd,
-		      const char *resolv_conf)
+		      const char *resolv_conf, bool container)
 {
 	bool needed = policy_domain_rules(spec);
 	json_object *fallback;
@@ -118,19 +125,24 @@ int resolver_register(const char *abs, const char *rel,
 		p_errno(err, "cgroup id of %s", rel);
 		return err;
 	}
-	fallback = resolv_fallback(resolv_conf);
+	fallback = resolv_fallback(resolv_conf, container);
 	err = control_register(id, rel, spec, netns_fd, fallback);
 	json_object_put(fallback);
-	if (!unreachable(err))
-		return err;
-	if (needed) {
+	if (!err)
+		return 0;
+	if (needed && unreachable(err)) {
 		p_errno(err, "policy '%s' has domain rules, but the resolver daemon "
 			"is not reachable at %s (start 'moat-bpf daemon')",
 			spec->name, MOAT_CONTROL_SOCK);
 		return err;
 	}
-	p_info("note: the resolver daemon is not running: DNS from %s is denied "
-	       "until it is registered", rel);
+	if (needed)
+		return err;	/* the daemon's reply was printed */
+	/* no domain rules: DNS only ever gets REFUSED; denied is as good */
+	p_info("note: %s: DNS from %s is denied (attach it again once the "
+	       "resolver daemon runs to get REFUSED answers instead)",
+	       unreachable(err) ? "the resolver daemon is not running" :
+	       "the resolver daemon did not take the registration", rel);
 	return 0;
 }
 
@@ -260,7 +272,7 @@ int writer_open(struct moat_state *st, bool load)
 int enforce_cgroup(const char *abs, const char *rel,
 		   const struct moat_policy_spec *spec,
 		   const struct moat_compiled *c, int netns_fd,
-		   const char *resolv_conf)
+		   const char *resolv_conf, bool container)
 {
 	struct moat_state st;
 	__u64 id;
@@ -270,7 +282,7 @@ int enforce_cgroup(const char *abs, const char *rel,
 	if (err)
 		goto out;
 	/* the resolver first: a failure there leaves nothing attached */
-	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf);
+	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf, container);
 	if (err)
 		goto out;
 	err = moat_attach(&st, abs, rel, c, spec->name);
@@ -349,7 +361,7 @@ int do_attach(int argc, char **argv)
 		err = netns_fd;
 		goto out_state;
 	}
-	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv);
+	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv, false);
 	if (err)
 		goto out_state;
 	if (json_output)
@@ -638,9 +650,13 @@ static int do_policy_reload(int argc, char **argv)
 			e = control_reg_file_update(reg, &it->spec);
 			e = e == -ENOENT ? 0 : e;
 		}
-		if (e)
-			p_errno(e, "%s: the resolver still serves the previous domain "
-				"rules", it->rel);
+		if (e) {
+			/* never the old domain rules learning into the new policy */
+			control_unregister(it->id);
+			p_errno(e, "%s: the resolver did not take the new rules; its DNS "
+				"is denied until it is attached again", it->rel);
+			ret = ret ?: e;
+		}
 	}
 	if (json_output)
 		printf("{\"policy\":\"%s\",\"reloaded\":%zu,\"failed\":%zu}\n",

@@ -109,6 +109,7 @@ struct pending {
 	socklen_t from_len;
 	__u16 client_id;		/* qu.id holds the id used upstream */
 	int up;				/* the upstream asked: reg->up[up] */
+	bool drained;			/* its socket was read past the deadline */
 	__u64 deadline_ms;
 	struct moat_addr_val ports;	/* what the matching rules allow */
 	struct dns_question qu;
@@ -129,6 +130,7 @@ struct daemon {
 	struct pending *by_id[65536];	/* upstream id -> query in flight */
 	struct pending *oldest, *newest;
 	unsigned int n_pending;
+	struct reg *dead;		/* see reap_dead() */
 	bool stop;
 };
 
@@ -391,7 +393,11 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
 	return inet_ntop(a->family, a->addr, buf, len);
 }
 
-/* Write every address of the answer; any failure fails the whole answer. */
+/*
+ * Write every address of the answer; any failure fails the whole answer
+ * (SERVFAIL). Addresses written before the failure stay: they are the
+ * answer's own, under their deadline.
+ */
 static int learn_answer(struct daemon *d, struct reg *r,
 			const struct dns_question *qu,
 			const struct moat_addr_val *ports, size_t alen)
@@ -590,8 +596,12 @@ static void out_flush(void)
 	for (unsigned int i = 0, j; i < out.n; i = j) {
 		for (j = i + 1; j < out.n && out.fd[j] == out.fd[i]; j++)
 			;
-		/* a client that cannot take its answer retries: no error path */
-		sendmmsg(out.fd[i], &out.msg[i], j - i, MSG_DONTWAIT);
+		/* a client that cannot take its answer retries: skip it */
+		for (unsigned int k = i; k < j; ) {
+			int sent = sendmmsg(out.fd[i], &out.msg[k], j - k, MSG_DONTWAIT);
+
+			k += sent > 0 ? (unsigned int)sent : 1;
+		}
 	}
 	out.n = 0;
 }
@@ -748,6 +758,8 @@ static void serve_upstream(struct daemon *d, struct ev *u)
 {
 	struct reg *r = u->reg;
 
+	if (u->fd < 0)
+		return;	/* closed during this batch */
 	for (int i = 0; i < RECV_BATCH; i++) {
 		struct pending *p;
 		ssize_t n;
@@ -791,17 +803,38 @@ static void serve_upstream(struct daemon *d, struct ev *u)
 }
 
 /* Queries past their deadline go to the next upstream. Returns ms to wait. */
-static int expire_pending(struct daemon *d)
+/*
+ * Queries past their deadline go to the next upstream. Their upstream
+ * socket is read first: after a long stall (a TCP client) the answer may
+ * be waiting there unread.
+ */
+static void expire_pending(struct daemon *d)
 {
 	__u64 now = now_ms();
 
 	while (d->oldest && d->oldest->deadline_ms <= now) {
 		struct pending *p = d->oldest;
 
+		if (!p->drained) {
+			p->drained = true;
+			serve_upstream(d, &p->reg->up_ev[p->up]);
+			continue;	/* p may be answered and gone */
+		}
+		p->drained = false;
 		p->up++;
 		pending_send(d, p, -ETIMEDOUT);
 	}
-	return d->oldest ? (int)(d->oldest->deadline_ms - now) : -1;
+}
+
+/* Until the oldest query's deadline, for epoll_wait. */
+static int next_expiry_ms(const struct daemon *d)
+{
+	__u64 now = now_ms();
+
+	if (!d->oldest)
+		return -1;
+	return d->oldest->deadline_ms <= now ? 0 :
+	       (int)(d->oldest->deadline_ms - now);
 }
 
 static void drop_pending(struct daemon *d, struct reg *r)
@@ -921,7 +954,8 @@ fail:
 	return err;
 }
 
-static void reg_free(struct daemon *d, struct reg *r)
+/* Its sockets and queries; events of this batch may still name its evs. */
+static void reg_close(struct daemon *d, struct reg *r)
 {
 	/* queued answers name its listeners' fds: send them before closing */
 	out_flush();
@@ -932,6 +966,11 @@ static void reg_free(struct daemon *d, struct reg *r)
 	ev_close(d, &r->tcp4);
 	ev_close(d, &r->udp6);
 	ev_close(d, &r->tcp6);
+}
+
+/* Its memory: only once no event of the current batch can name it. */
+static void reg_release(struct reg *r)
+{
 	if (r->netns_fd >= 0)
 		close(r->netns_fd);
 	policy_free(&r->spec);
@@ -941,6 +980,26 @@ static void reg_free(struct daemon *d, struct reg *r)
 		json_object_put(r->saved);
 	free(r->rel);
 	free(r);
+}
+
+static void reg_free(struct daemon *d, struct reg *r)
+{
+	reg_close(d, r);
+	reg_release(r);
+}
+
+/* Registrations removed while handling a batch of events, freed after it. */
+static void reap_dead(struct daemon *d)
+{
+	if (!d->dead)
+		return;
+	while (d->dead) {
+		struct reg *r = d->dead;
+
+		d->dead = r->next;
+		reg_release(r);
+	}
+	malloc_trim(0);	/* a large policy's rules go back to the system */
 }
 
 static struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link)
@@ -972,8 +1031,9 @@ static void reg_remove(struct daemon *d, __u64 id)
 
 		bpf_map_delete_elem(d->st.map[M_RESOLVERS], &k);
 		*pp = r->next;
-		reg_free(d, r);
-		malloc_trim(0);	/* a large policy's rules go back to the system */
+		reg_close(d, r);
+		r->next = d->dead;
+		d->dead = r;
 	}
 	path_of(p, sizeof(p), NETNS_DIR, id);
 	umount2(p, MNT_DETACH);
@@ -1256,6 +1316,7 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	policy_init(&spec);
 	tmp = *r;
 	tmp.spec = spec;
+	tmp.rule_head = tmp.rule_next = NULL;	/* r's stay r's */
 	if (control_policy_parse(msg, &tmp.spec, &err) || index_rules(&tmp)) {
 		policy_free(&tmp.spec);
 		free(tmp.rule_head);
@@ -1560,7 +1621,7 @@ int do_daemon(int argc, char **argv)
 	/* registrations are served again: systemd may start what needs us */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %u registration(s)", count_regs(&d));
 	while (!d.stop) {
-		int n = epoll_wait(d.epfd, evs, 16, expire_pending(&d));
+		int n = epoll_wait(d.epfd, evs, 16, next_expiry_ms(&d));
 
 		if (n < 0 && errno != EINTR) {
 			err = -errno;
@@ -1569,6 +1630,8 @@ int do_daemon(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			struct ev *ev = evs[i].data.ptr;
 
+			if (ev->fd < 0)
+				continue;	/* closed by an earlier event */
 			switch (ev->kind) {
 			case EV_CONTROL: serve_control(&d); break;
 			case EV_TIMER: on_timer(&d); break;
@@ -1579,7 +1642,9 @@ int do_daemon(int argc, char **argv)
 			case EV_UPSTREAM: serve_upstream(&d, ev); break;
 			}
 		}
+		expire_pending(&d);
 		out_flush();
+		reap_dead(&d);
 	}
 	sd_notify(0, "STOPPING=1");
 	p_info("moat-bpfd: stopping; registrations stay in %s", REG_DIR);

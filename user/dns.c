@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ldns/ldns.h>
 
 #include "dns.h"
@@ -565,13 +567,38 @@ out:
 	return match;
 }
 
-int dns_resolv_conf(const char *path, char (*out)[DNS_ADDR_STR_LEN], size_t max,
-		    size_t *n)
+/*
+ * A nameserver the workload could stand in for: on its own loopback (the
+ * daemon asks from inside the workload's netns, where a root workload can
+ * bind 127.0.0.53:53), link-local, or unspecified. Docker's embedded DNS
+ * (127.0.0.11) is the exception callers may allow: Docker redirects port
+ * 53 there to a port of its own.
+ */
+static bool workload_ns(int family, const uint8_t *a, bool docker_dns)
+{
+	if (family == AF_INET) {
+		if (docker_dns && a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 11)
+			return false;
+		return a[0] == 127 || a[0] == 0 || (a[0] == 169 && a[1] == 254);
+	}
+	return IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a) ||
+	       IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)a) ||
+	       IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)a) ||
+	       IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a);
+}
+
+int dns_resolv_conf(const char *path, bool docker_dns,
+		    char (*out)[DNS_ADDR_STR_LEN], size_t max, size_t *n,
+		    size_t *skipped)
 {
 	ldns_resolver *res = NULL;
+	struct stat st;
 	ldns_rdf **ns;
 
-	*n = 0;
+	*n = *skipped = 0;
+	/* a regular file of sane size: never a FIFO, a device, a symlink */
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || st.st_size > 65536)
+		return -EBADMSG;
 	/* ldns reads resolv.conf syntax: nameserver, search, options... */
 	if (ldns_resolver_new_frm_file(&res, path) != LDNS_STATUS_OK)
 		return -EBADMSG;
@@ -579,11 +606,14 @@ int dns_resolv_conf(const char *path, char (*out)[DNS_ADDR_STR_LEN], size_t max,
 	for (size_t i = 0; i < ldns_resolver_nameserver_count(res) && *n < max; i++) {
 		int family = ldns_rdf_get_type(ns[i]) == LDNS_RDF_TYPE_A ? AF_INET :
 			     ldns_rdf_get_type(ns[i]) == LDNS_RDF_TYPE_AAAA ? AF_INET6 : 0;
+		char a[INET6_ADDRSTRLEN];
 
 		if (!family || ldns_rdf_size(ns[i]) != (family == AF_INET ? 4u : 16u))
 			continue;
-		char a[INET6_ADDRSTRLEN];
-
+		if (workload_ns(family, ldns_rdf_data(ns[i]), docker_dns)) {
+			(*skipped)++;
+			continue;
+		}
 		inet_ntop(family, ldns_rdf_data(ns[i]), a, sizeof(a));
 		snprintf(out[(*n)++], DNS_ADDR_STR_LEN,
 			 family == AF_INET ? "%s" : "[%s]:53", a);

@@ -131,11 +131,14 @@ bool domain_rule_match(const struct moat_rule *r, const char *qname);
 #define DNS_ADDR_STR_LEN	64
 
 /*
- * The nameservers of a resolv.conf file, in order, at most @max. A file
- * without any is not an error (*n == 0). Returns 0 or -EBADMSG (missing
- * or unreadable).
+ * The nameservers of a resolv.conf file, in order, at most @max, without
+ * those the workload itself could answer for (loopback, link-local,
+ * unspecified; counted in *skipped), except Docker's 127.0.0.11 when
+ * @docker_dns. A file without any is not an error (*n == 0). Returns 0 or
+ * -EBADMSG (missing, not a regular file, over 64 KiB, or unreadable).
  */
-int dns_resolv_conf(const char *path, char (*out)[DNS_ADDR_STR_LEN], size_t max,
-		    size_t *n);
+int dns_resolv_conf(const char *path, bool docker_dns,
+		    char (*out)[DNS_ADDR_STR_LEN], size_t max, size_t *n,
+		    size_t *skipped);
 
 #endif /* MOAT_DNS_H */

@@ -49,11 +49,12 @@ int open_netns(const char *arg);
  * netns with the daemon. Without domain rules a missing netns or daemon
  * is only a note (its DNS is then denied); with them it is an error.
  * RESOLV_CONF (or NULL): the workload's resolv.conf, whose nameservers
- * are the upstreams of last resort. Prints its error.
+ * are the upstreams of last resort (not loopback ones, but 127.0.0.11 for
+ * a CONTAINER: Docker's embedded DNS). Prints its error.
  */
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd,
-		      const char *resolv_conf);
+		      const char *resolv_conf, bool container);
 void resolver_unregister(const char *abs);
 /*
  * Lock, load if needed, reclaim, register with the resolver, attach; on
@@ -62,7 +63,7 @@ void resolver_unregister(const char *abs);
 int enforce_cgroup(const char *abs, const char *rel,
 		   const struct moat_policy_spec *spec,
 		   const struct moat_compiled *c, int netns_fd,
-		   const char *resolv_conf);
+		   const char *resolv_conf, bool container);
 /* Lock, open (load if LOAD), reclaim removed cgroups. Prints errors. */
 struct moat_state;
 int writer_open(struct moat_state *st, bool load);

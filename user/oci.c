@@ -127,14 +127,14 @@ static char *env_policy(const char *bundle)
 }
 
 /*
- * The file the container reads as /etc/resolv.conf: a bind mount's source
- * (Docker's per-container copy) or the one in its root. Empty if unknown.
+ * The file the runtime bind-mounts as the container's /etc/resolv.conf
+ * (Docker's per-container copy), or "" if none: never the one in the
+ * image's root, which the image controls.
  */
 static void container_resolv_conf(const char *bundle, char *out, size_t len)
 {
-	json_object *cfg, *mounts, *root, *x;
+	json_object *cfg, *mounts;
 	char p[PATH_MAX];
-	const char *rp;
 
 	out[0] = 0;
 	if (!bundle)
@@ -153,14 +153,6 @@ static void container_resolv_conf(const char *bundle, char *out, size_t len)
 			    json_object_object_get_ex(m, "source", &src))
 				snprintf(out, len, "%s", json_object_get_string(src) ?: "");
 		}
-	}
-	if (!out[0] && json_object_object_get_ex(cfg, "root", &root) &&
-	    json_object_object_get_ex(root, "path", &x) &&
-	    (rp = json_object_get_string(x))) {
-		if (rp[0] == '/')
-			snprintf(out, len, "%s/etc/resolv.conf", rp);
-		else
-			snprintf(out, len, "%s/%s/etc/resolv.conf", bundle, rp);
 	}
 	json_object_put(cfg);
 }
@@ -366,7 +358,7 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 	}
 	container_resolv_conf(s->bundle, resolv, sizeof(resolv));
 	ret = enforce_cgroup(abs, rel, &spec, &c, netns_fd,
-			     resolv[0] ? resolv : NULL);
+			     resolv[0] ? resolv : NULL, true);
 	if (ret)
 		goto out;
 	/*

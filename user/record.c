@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,18 +26,21 @@ static json_object *texts(const struct moat_rule *r, size_t from, size_t n)
 
 int record_write(__u64 id, const char *rel, const struct moat_policy_spec *spec)
 {
-	char p[PATH_MAX], tmp[PATH_MAX + 8];
+	char p[PATH_MAX], tmp[PATH_MAX + 8], real[PATH_MAX];
 	json_object *o = json_object_new_object();
-	bool file = spec->n_allow_file || spec->n_deny_file ||
-		    strchr(spec->source, '/');
+	/* policy_init() says "command line" until a file is loaded */
+	bool file = strcmp(spec->source, "command line") != 0;
 	int err = 0;
+
+	/* reload runs from anywhere: keep the absolute path */
+	if (file && !realpath(spec->source, real))
+		snprintf(real, sizeof(real), "%s", spec->source);
 
 	if (mkdir(MOAT_RECORD_DIR, 0700) && errno != EEXIST)
 		return -errno;
 	json_object_object_add(o, "cgroup", json_object_new_string(rel));
 	json_object_object_add(o, "policy", json_object_new_string(spec->name));
-	json_object_object_add(o, "file", file ?
-			       json_object_new_string(spec->source) : NULL);
+	json_object_object_add(o, "file", file ? json_object_new_string(real) : NULL);
 	json_object_object_add(o, "allow", texts(spec->allow, spec->n_allow_file,
 						 spec->n_allow));
 	json_object_object_add(o, "deny", texts(spec->deny, spec->n_deny_file,

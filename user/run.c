@@ -279,9 +279,13 @@ static int teardown(const char *abs, const char *rel)
 static const char *resolv_conf_of(const struct run_opts *o)
 {
 	static char p[PATH_MAX];
+	const char *name = o->netns;
 
-	if (o->netns && !strchr(o->netns, '/')) {
-		snprintf(p, sizeof(p), "/etc/netns/%s/resolv.conf", o->netns);
+	/* /run/netns/NAME is NAME too */
+	if (name && !strncmp(name, "/run/netns/", 11))
+		name += 11;
+	if (name && !strchr(name, '/')) {
+		snprintf(p, sizeof(p), "/etc/netns/%s/resolv.conf", name);
 		if (!access(p, R_OK))
 			return p;
 	}
@@ -323,7 +327,8 @@ int do_run(int argc, char **argv)
 	if (err)
 		goto out_netns;
 	/* the lock is not held while CMD runs */
-	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv_conf_of(&o));
+	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv_conf_of(&o),
+			     false);
 	if (err) {
 		rmdir(abs);
 		goto out_netns;

@@ -1047,7 +1047,7 @@ RTEST(upstream_from_resolv_conf)
 {
 	const char *ns_name = KT_PREFIX "-client";
 	char etc[PATH_MAX], rc[PATH_MAX + 16];
-	const char *cg, *bare;
+	const char *cg, *bare, *stub;
 	struct run_result r;
 	struct dcount c0, c1;
 
@@ -1071,6 +1071,19 @@ RTEST(upstream_from_resolv_conf)
 	c1 = daemon_counters();
 	expect_delta(c0, c1, servfail, 1);
 	expect_delta(c0, c1, forwarded, 0);
+
+	/*
+	 * A loopback nameserver is the workload's own (its netns, where it can
+	 * bind 127.0.0.53:53 itself): never an upstream.
+	 */
+	stub = cg_make("rcstub");
+	moat(&r, "attach %s --netns " KT_NS_CLIENT " --resolv-conf %s "
+	     "--allow v6only.test:8080", stub, R.rc_stub);
+	cr_assert_eq(r.status, 0, "attach: %s", r.err);
+	cr_assert(strstr(r.err, "not used as upstream"), "no note: %s", r.err);
+	run_free(&r);
+	cr_assert_str_eq(dns_query(stub, "", KT_DNS4, "v6only.test", "AAAA"),
+			 "SERVFAIL");
 
 	/* run --netns NAME: /etc/netns/NAME/resolv.conf */
 	snprintf(etc, sizeof(etc), "/etc/netns/%s", ns_name);
