@@ -83,6 +83,13 @@ struct {
 } moat_udp_peers SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MOAT_MAX_CONNS);
+	__type(key, __u64);
+	__type(value, struct moat_sockaddr);
+} moat_conns SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MOAT_MAX_CGROUPS);
 	__type(key, __u64);
@@ -454,18 +461,15 @@ static __always_inline void emit(const struct moat_ctx *mc,
 
 /*
  * What connect() was allowed to reach, for the egress backstop: the
- * connection stays valid for the socket's life. Without storage (memory
- * pressure) the backstop judges the packets by the rules instead.
+ * connection stays valid for the socket's life. Once the LRU has evicted
+ * it (65536 connects later) the backstop judges its packets by the rules.
  */
 static __always_inline void remember_conn(struct bpf_sock_addr *ctx,
 					  const struct moat_sockaddr *a)
 {
-	struct moat_sock *s;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
 
-	s = bpf_sk_storage_get(&moat_sk, ctx->sk, 0,
-			       BPF_SK_STORAGE_GET_F_CREATE);
-	if (s)
-		s->conn = *a;
+	bpf_map_update_elem(&moat_conns, &cookie, a, BPF_ANY);
 }
 
 /* Count, log, and turn a reason into what the hook returns. */
@@ -761,7 +765,7 @@ static __always_inline bool same_dst(const struct moat_sockaddr *a,
 /*
  * Backstop: the address a packet is really sent to, whatever the socket
  * call said. What the socket hooks allowed passes: a connected socket's
- * packets to where connect() was allowed (socket storage), DNS to the
+ * packets to where connect() was allowed (moat_conns), DNS to the
  * resolver it was redirected to, TCP past SYN_SENT (accepted connections,
  * and connections whose SYN was judged), packets of request and timewait
  * sockets (the kernel's answers within such flows), and non-TCP/UDP
@@ -773,9 +777,11 @@ SEC("cgroup_skb/egress")
 int moat_egress(struct __sk_buff *skb)
 {
 	struct moat_dst d = { .hook = MOAT_HOOK_SKB_EGRESS };
+	struct moat_sockaddr *conn;
 	struct moat_ctx mc = {};
 	struct bpf_sock *sk;
 	struct moat_sock *s;
+	__u64 cookie;
 	int reason;
 
 	reason = skb_dst(skb, &d);
@@ -792,8 +798,12 @@ int moat_egress(struct __sk_buff *skb)
 			return 1;
 		if (d.proto_bit == MOAT_PROTO_TCP && sk->state != TCP_SYN_SENT_)
 			return 1;
+		cookie = bpf_get_socket_cookie(skb);
+		conn = bpf_map_lookup_elem(&moat_conns, &cookie);
+		if (conn && same_dst(conn, &d))
+			return 1;
 		s = bpf_sk_storage_get(&moat_sk, sk, 0, 0);
-		if (s && (same_dst(&s->conn, &d) || same_dst(&s->dns_via, &d)))
+		if (s && same_dst(&s->dns_via, &d))
 			return 1;
 	}
 	if (reason == MOAT_R_NONE) {

@@ -102,17 +102,19 @@ struct moat_sockaddr {
 	__u32 pad;
 };
 
-/*
- * moat_sk: per-socket storage, created when a socket's DNS is redirected
- * or connect() is allowed. The egress backstop lets a socket's packets to
- * @conn through for the socket's life, whatever happens to the rule that
- * allowed it (a learned address expiring, a policy replaced).
- */
+/* moat_sk: per-socket storage, created when a socket's DNS is redirected. */
 struct moat_sock {
 	struct moat_sockaddr dns_orig;	/* the DNS server the caller named */
 	struct moat_sockaddr dns_via;	/* the resolver it was sent to */
-	struct moat_sockaddr conn;	/* where connect() was allowed to */
 };
+
+/*
+ * moat_conns (LRU): key __u64 socket cookie, value struct moat_sockaddr:
+ * where connect() let the socket go. The egress backstop lets its packets
+ * there through for the socket's life, whatever happens to the rule that
+ * allowed it (a learned address expiring, a policy replaced). An LRU map,
+ * not socket storage: allocating storage cost ~1.3 us per connect.
+ */
 
 /* moat_resolvers key: a registered cgroup in one network namespace. */
 struct moat_resolver_key {

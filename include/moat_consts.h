@@ -24,6 +24,9 @@
 #ifndef MOAT_MAX_PREFIXES
 #define MOAT_MAX_PREFIXES		(1 << 20)	/* per family and trie */
 #endif
+#ifndef MOAT_MAX_CONNS
+#define MOAT_MAX_CONNS			65536	/* remembered connect() verdicts (LRU) */
+#endif
 #ifndef MOAT_MAX_UDP_PEERS
 #define MOAT_MAX_UDP_PEERS		65536	/* remembered reply peers (LRU) */
 #endif

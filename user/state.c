@@ -25,7 +25,7 @@ const char *const moat_map_names[M__N] = {
 	[M_DENY6] = "moat_deny6",	[M_SK] = "moat_sk",
 	[M_UDP_PEERS] = "moat_udp_peers", [M_COUNTERS] = "moat_counters",
 	[M_RESOLVERS] = "moat_resolvers",
-	[M_EVENTS] = "moat_events",
+	[M_EVENTS] = "moat_events",	[M_CONNS] = "moat_conns",
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {
