@@ -90,6 +90,13 @@ struct {
 } moat_conns SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct moat_handoff);
+} moat_handoff SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MOAT_MAX_CGROUPS);
 	__type(key, __u64);
@@ -117,6 +124,7 @@ struct moat_dst {
 	__u8 protocol;		/* IPPROTO_* as the socket says */
 	__u8 hook;
 	__u8 is_udp;
+	__u8 learned;		/* judge(): allowed by an expiring exact entry */
 };
 
 struct moat_ctx {
@@ -258,7 +266,7 @@ static __always_inline void peer_key(struct moat_peer_key *k, __u64 cookie,
  * socket's netns and socket cookies.
  */
 static __always_inline int judge(void *ctx, const struct moat_ctx *mc,
-				 const struct moat_dst *d)
+				 struct moat_dst *d)
 {
 	struct moat_addr_val *v;
 	int expired = 0;
@@ -282,6 +290,7 @@ static __always_inline int judge(void *ctx, const struct moat_ctx *mc,
 
 	v = lookup_exact(d, mc->policy_id);
 	if (v && ranges_match(v, d)) {
+		d->learned = v->expires_ns != 0;
 		if (!v->expires_ns || v->expires_ns > bpf_ktime_get_boot_ns())
 			return MOAT_R_ALLOW_EXACT;
 		expired = 1;
@@ -460,16 +469,26 @@ static __always_inline void emit(const struct moat_ctx *mc,
 }
 
 /*
- * What connect() was allowed to reach, for the egress backstop: the
- * connection stays valid for the socket's life. Once the LRU has evicted
- * it (65536 connects later) the backstop judges its packets by the rules.
+ * Tell the egress backstop what was let through (see moat_handoff), and
+ * for a connect() whose rule may not outlive the connection (a connected
+ * UDP socket, a learned address) remember it for the socket's life: once
+ * the LRU has evicted it the backstop judges by the rules again.
  */
-static __always_inline void remember_conn(struct bpf_sock_addr *ctx,
-					  const struct moat_sockaddr *a)
+static __always_inline void hand_off(struct bpf_sock_addr *ctx,
+				     const struct moat_sockaddr *a,
+				     const struct moat_dst *d, bool connect)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct moat_handoff *h;
+	__u32 zero = 0;
 
-	bpf_map_update_elem(&moat_conns, &cookie, a, BPF_ANY);
+	h = bpf_map_lookup_elem(&moat_handoff, &zero);
+	if (h) {
+		h->sock_cookie = cookie;
+		h->dst = *a;
+	}
+	if (connect && (d->is_udp || d->learned))
+		bpf_map_update_elem(&moat_conns, &cookie, a, BPF_ANY);
 }
 
 /* Count, log, and turn a reason into what the hook returns. */
@@ -534,8 +553,8 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 		reason = judge(ctx, &mc, &d);
 	ret = verdict(&mc, &d, reason);
 	/* let through (audit mode too): the backstop must agree */
-	if (!sendmsg && ret == MOAT_ALLOW && reason != MOAT_R_DNS_REDIRECT)
-		remember_conn(ctx, &a);
+	if (ret == MOAT_ALLOW && reason != MOAT_R_DNS_REDIRECT)
+		hand_off(ctx, &a, &d, !sendmsg);
 	return ret;
 }
 
@@ -764,7 +783,8 @@ static __always_inline bool same_dst(const struct moat_sockaddr *a,
 
 /*
  * Backstop: the address a packet is really sent to, whatever the socket
- * call said. What the socket hooks allowed passes: a connected socket's
+ * call said. What the socket hooks allowed passes: the packet a hook let
+ * through just before on this CPU (moat_handoff), a connected socket's
  * packets to where connect() was allowed (moat_conns), DNS to the
  * resolver it was redirected to, TCP past SYN_SENT (accepted connections,
  * and connections whose SYN was judged), packets of request and timewait
@@ -778,9 +798,11 @@ int moat_egress(struct __sk_buff *skb)
 {
 	struct moat_dst d = { .hook = MOAT_HOOK_SKB_EGRESS };
 	struct moat_sockaddr *conn;
+	struct moat_handoff *h;
 	struct moat_ctx mc = {};
 	struct bpf_sock *sk;
 	struct moat_sock *s;
+	__u32 zero = 0;
 	__u64 cookie;
 	int reason;
 
@@ -799,6 +821,9 @@ int moat_egress(struct __sk_buff *skb)
 		if (d.proto_bit == MOAT_PROTO_TCP && sk->state != TCP_SYN_SENT_)
 			return 1;
 		cookie = bpf_get_socket_cookie(skb);
+		h = bpf_map_lookup_elem(&moat_handoff, &zero);
+		if (h && h->sock_cookie == cookie && same_dst(&h->dst, &d))
+			return 1;
 		conn = bpf_map_lookup_elem(&moat_conns, &cookie);
 		if (conn && same_dst(conn, &d))
 			return 1;

@@ -139,6 +139,18 @@ struct moat_peer_key {
 	__u32 pad;
 };
 
+/*
+ * moat_handoff (per-CPU array, one slot): what a sock_addr hook let
+ * through last on this CPU. The packet it causes (connect()'s SYN,
+ * sendmsg()'s datagram) meets the egress backstop on the same CPU within
+ * the same system call; the backstop then need not judge it again. A
+ * stale or foreign slot only means a full judgement.
+ */
+struct moat_handoff {
+	__u64 sock_cookie;
+	struct moat_sockaddr dst;	/* canonical, as the packet carries it */
+};
+
 /* moat_counters (per-CPU hash): key __u64 registered cgroup id. */
 struct moat_counters {
 	__u64 allowed;

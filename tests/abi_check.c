@@ -27,6 +27,7 @@ LAYOUT(moat_lpm6_key, 24);
 AT(moat_lpm6_key, addr, 8);
 LAYOUT(moat_sockaddr, 24);
 LAYOUT(moat_sock, 2 * 24);
+LAYOUT(moat_handoff, 8 + 24);
 AT(moat_sock, dns_via, 24);
 LAYOUT(moat_resolver_key, 16);
 LAYOUT(moat_resolver, 24);

@@ -26,6 +26,7 @@ const char *const moat_map_names[M__N] = {
 	[M_UDP_PEERS] = "moat_udp_peers", [M_COUNTERS] = "moat_counters",
 	[M_RESOLVERS] = "moat_resolvers",
 	[M_EVENTS] = "moat_events",	[M_CONNS] = "moat_conns",
+	[M_HANDOFF] = "moat_handoff",
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {
