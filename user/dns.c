@@ -495,9 +495,11 @@ static int answer_addrs(const ldns_pkt *p, const char *qname,
 	return err;
 }
 
-int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
-		     struct dns_addr *out, size_t max, size_t *n,
-		     unsigned int *truncated)
+/* One parse: the answer to Q if Q is given (-ESRCH if not), its addresses. */
+static int parse_answer(const uint8_t *pkt, size_t len,
+			const struct dns_question *q, const char *qname,
+			struct dns_addr *out, size_t max, size_t *n,
+			unsigned int *truncated)
 {
 	ldns_pkt *p;
 	int err;
@@ -507,27 +509,24 @@ int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
 	err = wire_parse(pkt, len, &p);
 	if (err)
 		return err;
-	err = answer_addrs(p, qname, out, max, n, truncated);
+	err = q && answer_check(p, q) ? -ESRCH :
+	      answer_addrs(p, qname, out, max, n, truncated);
 	ldns_pkt_free(p);
 	return err;
+}
+
+int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
+		     struct dns_addr *out, size_t max, size_t *n,
+		     unsigned int *truncated)
+{
+	return parse_answer(pkt, len, NULL, qname, out, max, n, truncated);
 }
 
 int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q,
 		    struct dns_addr *out, size_t max, size_t *n,
 		    unsigned int *truncated)
 {
-	ldns_pkt *p;
-	int err;
-
-	*n = 0;
-	*truncated = 0;
-	err = wire_parse(pkt, len, &p);
-	if (err)
-		return err;
-	err = answer_check(p, q) ? -ESRCH :
-	      answer_addrs(p, q->qname, out, max, n, truncated);
-	ldns_pkt_free(p);
-	return err;
+	return parse_answer(pkt, len, q, q->qname, out, max, n, truncated);
 }
 
 bool domain_rule_match(const struct moat_rule *r, const char *qname)
