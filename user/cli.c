@@ -116,8 +116,8 @@ int resolver_register(const char *abs, const char *rel,
 			      "namespace with --netns so its DNS can be answered", spec->name);
 			return -EINVAL;
 		}
-		p_info("note: no --netns: DNS from %s is denied (no resolver can "
-		       "serve it)", rel);
+		p_info("note: no --netns: DNS from %s is denied (EPERM, not "
+		       "REFUSED)", rel);
 		return 0;
 	}
 	err = cgroup_id_of(abs, &id);
@@ -139,9 +139,8 @@ int resolver_register(const char *abs, const char *rel,
 	if (needed)
 		return err;	/* the daemon's reply was printed */
 	/* no domain rules: DNS only ever gets REFUSED; denied is as good */
-	p_info("note: %s: DNS from %s is denied (attach it again once the "
-	       "resolver daemon runs to get REFUSED answers instead)",
-	       unreachable(err) ? "the resolver daemon is not running" :
+	p_info("note: %s: DNS from %s is denied (EPERM, not REFUSED)",
+	       unreachable(err) ? "no resolver daemon" :
 	       "the resolver daemon did not take the registration", rel);
 	return 0;
 }
