@@ -57,6 +57,9 @@
 #define DNS_HEADER_BYTES	12
 /* UDP queries in flight, all registrations: beyond, SERVFAIL at once */
 #define MAX_PENDING		4096
+/* open TCP clients, all registrations / one registration: beyond, closed */
+#define MAX_TCP_CLIENTS		256
+#define MAX_TCP_CLIENTS_REG	16
 /* datagrams read per wakeup of one socket, so that none starves others */
 #define RECV_BATCH		64
 
@@ -65,7 +68,8 @@
 #endif
 
 enum ev_kind {
-	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM
+	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM,
+	EV_TCPCONN
 };
 
 struct ev {
@@ -91,6 +95,7 @@ struct reg {
 	struct ev up_ev[MOAT_MAX_UPSTREAMS];	/* fd -1 until first used */
 	int n_up;
 	struct ev udp4, tcp4, udp6, tcp6;
+	unsigned int n_conns;		/* its open TCP clients */
 	__u32 learned_pid;
 	long learned;
 	json_object *saved;		/* the registration, until persisted */
@@ -117,6 +122,18 @@ struct pending {
 	__u8 query[];			/* canonical, with the client's id */
 };
 
+/*
+ * A TCP client: read without blocking (an idle client costs nothing but
+ * a descriptor), dropped after CLIENT_TIMEOUT_MS without a whole query.
+ */
+struct tcpconn {
+	struct ev ev;			/* first: the epoll cookie */
+	struct tcpconn *prev, *next;	/* by deadline: the oldest first */
+	__u64 deadline_ms;
+	size_t got;
+	__u8 buf[2 + DNS_MSG_BYTES];	/* length prefix and one query */
+};
+
 struct daemon {
 	struct moat_state st;
 	int epfd, host_netns;
@@ -131,6 +148,8 @@ struct daemon {
 	struct pending *oldest, *newest;
 	unsigned int n_pending;
 	struct reg *dead;		/* see reap_dead() */
+	struct tcpconn *conn_oldest, *conn_newest, *conn_dead;
+	unsigned int n_conns;
 	bool stop;
 };
 
@@ -826,15 +845,18 @@ static void expire_pending(struct daemon *d)
 	}
 }
 
-/* Until the oldest query's deadline, for epoll_wait. */
+/* Until the oldest query's or TCP client's deadline, for epoll_wait. */
 static int next_expiry_ms(const struct daemon *d)
 {
-	__u64 now = now_ms();
+	__u64 now = now_ms(), next = UINT64_MAX;
 
-	if (!d->oldest)
+	if (d->oldest)
+		next = d->oldest->deadline_ms;
+	if (d->conn_oldest && d->conn_oldest->deadline_ms < next)
+		next = d->conn_oldest->deadline_ms;
+	if (next == UINT64_MAX)
 		return -1;
-	return d->oldest->deadline_ms <= now ? 0 :
-	       (int)(d->oldest->deadline_ms - now);
+	return next <= now ? 0 : (int)(next - now);
 }
 
 static void drop_pending(struct daemon *d, struct reg *r)
@@ -878,29 +900,121 @@ static int answer_tcp(struct daemon *d, struct reg *r, const __u8 *q,
 	return local_answer(q, qlen, DNS_RCODE_SERVFAIL, alen);
 }
 
+static void conn_unlink(struct daemon *d, struct tcpconn *c)
+{
+	*(c->prev ? &c->prev->next : &d->conn_oldest) = c->next;
+	*(c->next ? &c->next->prev : &d->conn_newest) = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_append(struct daemon *d, struct tcpconn *c)
+{
+	c->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
+	c->prev = d->conn_newest;
+	*(d->conn_newest ? &d->conn_newest->next : &d->conn_oldest) = c;
+	d->conn_newest = c;
+}
+
+/* Closed now, freed after the batch (its events may still be in it). */
+static void conn_close(struct daemon *d, struct tcpconn *c)
+{
+	conn_unlink(d, c);
+	ev_close(d, &c->ev);
+	c->ev.reg->n_conns--;
+	d->n_conns--;
+	c->next = d->conn_dead;
+	d->conn_dead = c;
+}
+
 static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 {
-	__u64 deadline = now_ms() + CLIENT_TIMEOUT_MS;
-	__u8 len[2];
-	size_t alen, qlen;
-	int fd;
+	for (int i = 0; i < RECV_BATCH; i++) {
+		struct tcpconn *c;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+		if (fd < 0)
+			return;
+		if (d->n_conns >= MAX_TCP_CLIENTS || r->n_conns >= MAX_TCP_CLIENTS_REG ||
+		    !(c = malloc(sizeof(*c)))) {
+			close(fd);	/* the client retries, or falls back to UDP */
+			continue;
+		}
+		c->ev = (struct ev){ .kind = EV_TCPCONN, .fd = fd, .reg = r };
+		c->got = 0;
+		c->prev = c->next = NULL;
+		if (ev_add(d, &c->ev)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		r->n_conns++;
+		d->n_conns++;
+		conn_append(d, c);
+	}
+}
+
+/*
+ * Whole queries in the client's buffer are answered (the upstream part
+ * still blocks, with its own deadline); the answer must fit the socket's
+ * send buffer at once, or the client is dropped.
+ */
+static void serve_tcpconn(struct daemon *d, struct tcpconn *c)
+{
+	ssize_t n = recv(c->ev.fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
+	size_t qlen, alen;
+	__u8 len[2];
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_close(d, c);
 		return;
-	set_timeouts(fd, CLIENT_TIMEOUT_MS);	/* for the writes */
-	while (!read_full(fd, len, 2, deadline)) {
-		qlen = (size_t)len[0] << 8 | len[1];
-		if (!qlen || read_full(fd, buf_q, qlen, deadline))
+	}
+	c->got += n;
+	while (c->got >= 2) {
+		qlen = (size_t)c->buf[0] << 8 | c->buf[1];
+		if (!qlen) {
+			conn_close(d, c);
+			return;
+		}
+		if (c->got < 2 + qlen)
 			break;
-		if (answer_tcp(d, r, buf_q, qlen, &alen))
-			break;
+		if (answer_tcp(d, c->ev.reg, c->buf + 2, qlen, &alen)) {
+			conn_close(d, c);
+			return;
+		}
 		len[0] = alen >> 8;
 		len[1] = alen & 0xff;
-		if (write_full(fd, len, 2) || write_full(fd, buf_a, alen))
-			break;
+		if (send(c->ev.fd, len, 2, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE) != 2 ||
+		    send(c->ev.fd, buf_a, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) {
+			conn_close(d, c);
+			return;
+		}
+		c->got -= 2 + qlen;
+		memmove(c->buf, c->buf + 2 + qlen, c->got);
 	}
-	close(fd);
+	/* progress: a new deadline */
+	conn_unlink(d, c);
+	conn_append(d, c);
+}
+
+static void expire_conns(struct daemon *d)
+{
+	__u64 now = now_ms();
+
+	while (d->conn_oldest && d->conn_oldest->deadline_ms <= now)
+		conn_close(d, d->conn_oldest);
+}
+
+static void reg_close_conns(struct daemon *d, struct reg *r)
+{
+	struct tcpconn *c, *next;
+
+	for (c = d->conn_oldest; c; c = next) {
+		next = c->next;
+		if (c->ev.reg == r)
+			conn_close(d, c);
+	}
 }
 
 /* ---- registrations ---- */
@@ -920,7 +1034,7 @@ static int listen_pair(struct daemon *d, struct reg *r, int family,
 		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
 	for (int tries = 0; tries < 16; tries++) {
 		u->fd = netns_socket(d, r, family, SOCK_DGRAM);
-		t->fd = netns_socket(d, r, family, SOCK_STREAM);
+		t->fd = netns_socket(d, r, family, SOCK_STREAM | SOCK_NONBLOCK);
 		if (u->fd < 0 || t->fd < 0) {
 			err = u->fd < 0 ? u->fd : t->fd;
 			goto fail;
@@ -966,6 +1080,7 @@ static void reg_close(struct daemon *d, struct reg *r)
 	ev_close(d, &r->tcp4);
 	ev_close(d, &r->udp6);
 	ev_close(d, &r->tcp6);
+	reg_close_conns(d, r);
 }
 
 /* Its memory: only once no event of the current batch can name it. */
@@ -991,6 +1106,12 @@ static void reg_free(struct daemon *d, struct reg *r)
 /* Registrations removed while handling a batch of events, freed after it. */
 static void reap_dead(struct daemon *d)
 {
+	while (d->conn_dead) {
+		struct tcpconn *c = d->conn_dead;
+
+		d->conn_dead = c->next;
+		free(c);
+	}
 	if (!d->dead)
 		return;
 	while (d->dead) {
@@ -1640,9 +1761,13 @@ int do_daemon(int argc, char **argv)
 			case EV_TCP: serve_tcp(&d, ev->reg, ev->fd); break;
 			case EV_EVENTS: evlog_consume(d.log); break;
 			case EV_UPSTREAM: serve_upstream(&d, ev); break;
+			case EV_TCPCONN:
+				serve_tcpconn(&d, (struct tcpconn *)ev);
+				break;
 			}
 		}
 		expire_pending(&d);
+		expire_conns(&d);
 		out_flush();
 		reap_dead(&d);
 	}

@@ -1276,3 +1276,39 @@ RTEST(policy_reload_by_name)
 	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "v6only.test", "AAAA"),
 			 "NOERROR AAAA=2001:db8:1::8");
 }
+
+/* ---- TCP clients ---- */
+
+/*
+ * Clients that open a TCP connection to the resolver and send nothing do
+ * not hold it up: with 6 of them open (each one held the daemon for 2 s
+ * when TCP clients were served inline: 12 s), a UDP query from the same
+ * cgroup is still answered within the peer's 4 s wait, and TCP DNS works.
+ */
+RTEST(idle_tcp_clients_do_not_stall)
+{
+	const char *cg = cg_dns("idle", "--allow allowed.test:8080");
+	char ready[PATH_MAX + 16];
+	pid_t pids[6];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(ready, sizeof(ready), "%s/idle-%d", H.tmpdir, i);
+		pids[i] = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net="
+				   KT_NS_CLIENT " python3 -c 'import socket, time; "
+				   "s = socket.create_connection((\"" KT_DNS4 "\", 53)); "
+				   "open(\"%s\", \"w\").close(); time.sleep(10)'",
+				   cg, ready);
+	}
+	for (int i = 0; i < 6; i++) {
+		snprintf(ready, sizeof(ready), "%s/idle-%d", H.tmpdir, i);
+		cr_assert(wait_file(ready, 5000), "idle client %d never connected", i);
+	}
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	cr_assert_str_eq(dns_query(cg, "--tcp", KT_DNS4, "allowed.test", "AAAA"),
+			 "NOERROR AAAA=2001:db8:1::7");
+	for (int i = 0; i < 6; i++) {
+		kill(pids[i], SIGKILL);
+		wait_bg(pids[i], 2000);
+	}
+}
