@@ -566,24 +566,32 @@ out:
 	return match;
 }
 
+bool dns_addr_local_scope(int family, const uint8_t *a)
+{
+	const struct in6_addr *in6 = (const struct in6_addr *)a;
+
+	if (family == AF_INET)
+		return a[0] == 127 || a[0] == 0 ||
+		       (a[0] == 169 && a[1] == 254) ||		/* link-local */
+		       (a[0] >> 4) == 0xe ||			/* multicast */
+		       (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
+	return IN6_IS_ADDR_LOOPBACK(in6) || IN6_IS_ADDR_UNSPECIFIED(in6) ||
+	       IN6_IS_ADDR_LINKLOCAL(in6) || IN6_IS_ADDR_MULTICAST(in6) ||
+	       IN6_IS_ADDR_V4MAPPED(in6);
+}
+
 /*
- * A nameserver the workload could stand in for: on its own loopback (the
- * daemon asks from inside the workload's netns, where a root workload can
- * bind 127.0.0.53:53), link-local, or unspecified. Docker's embedded DNS
- * (127.0.0.11) is the exception callers may allow: Docker redirects port
- * 53 there to a port of its own.
+ * A nameserver the workload could stand in for (the daemon asks from
+ * inside the workload's netns, where a root workload can bind
+ * 127.0.0.53:53). Docker's embedded DNS (127.0.0.11) is the exception
+ * callers may allow: Docker redirects port 53 there to a port of its own.
  */
 static bool workload_ns(int family, const uint8_t *a, bool docker_dns)
 {
-	if (family == AF_INET) {
-		if (docker_dns && a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 11)
-			return false;
-		return a[0] == 127 || a[0] == 0 || (a[0] == 169 && a[1] == 254);
-	}
-	return IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a) ||
-	       IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)a) ||
-	       IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)a) ||
-	       IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a);
+	if (docker_dns && family == AF_INET &&
+	    a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 11)
+		return false;
+	return dns_addr_local_scope(family, a);
 }
 
 int dns_resolv_conf(const char *path, bool docker_dns,

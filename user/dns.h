@@ -127,6 +127,14 @@ int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q
  */
 bool domain_rule_match(const struct moat_rule *r, const char *qname);
 
+/*
+ * Loopback, unspecified, link-local, multicast, broadcast or v4-mapped:
+ * an address that means something else in every netns, or nothing. Never
+ * learned from an answer, never an upstream. @a: network order, 4 or 16
+ * bytes by @family.
+ */
+bool dns_addr_local_scope(int family, const uint8_t *a);
+
 /* "ADDR" or "[ADDR6]:53": what the daemon takes as an upstream. */
 #define DNS_ADDR_STR_LEN	64
 

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
+#include "dns.h"
 #include "learn.h"
 #include "state.h"
 
@@ -15,22 +16,6 @@ __u64 boottime_ns(void)
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static bool special_addr(const struct learned_addr *a)
-{
-	if (a->family == AF_INET) {
-		__u32 v = ntohl(*(const __u32 *)a->addr);
-
-		return (v >> 24) == 127 || (v >> 24) == 0 ||
-		       (v >> 16) == 0xa9fe ||	/* 169.254/16 */
-		       (v >> 28) == 0xe || v == 0xffffffff;
-	}
-	const struct in6_addr *in6 = (const struct in6_addr *)a->addr;
-
-	return IN6_IS_ADDR_LOOPBACK(in6) || IN6_IS_ADDR_UNSPECIFIED(in6) ||
-	       IN6_IS_ADDR_LINKLOCAL(in6) || IN6_IS_ADDR_MULTICAST(in6) ||
-	       IN6_IS_ADDR_V4MAPPED(in6);
 }
 
 /*
@@ -68,7 +53,7 @@ bool learn_refused(struct moat_state *st, __u32 pid,
 {
 	struct moat_addr_val v;
 
-	if (special_addr(a) || host_addr(a))
+	if (dns_addr_local_scope(a->family, a->addr) || host_addr(a))
 		return true;
 	if (a->family == AF_INET) {
 		struct moat_lpm4_key k = { .prefixlen = 64, .policy_id = htonl(pid) };

@@ -921,3 +921,34 @@ Test(dns_query_canonical, drops_trailing_bytes)
 	olen = sizeof(out);
 	cr_assert_eq(dns_query_canonical(in, 5, out, &olen), -EBADMSG);
 }
+
+/* ---- addresses that are never learned and never upstreams ---- */
+
+static const struct {
+	const char *addr;
+	bool local;
+} scope_rows[] = {
+	{ "127.0.0.53", true }, { "127.0.0.11", true }, { "0.0.0.0", true },
+	{ "0.1.2.3", true }, { "169.254.169.254", true }, { "224.0.0.251", true },
+	{ "239.255.255.250", true }, { "255.255.255.255", true },
+	{ "198.51.100.53", false }, { "10.255.255.53", false },
+	{ "169.253.0.1", false }, { "223.255.255.255", false },
+	{ "::1", true }, { "::", true }, { "fe80::1", true }, { "ff02::fb", true },
+	{ "::ffff:198.51.100.53", true },
+	{ "2001:db8:1::53", false }, { "fd00:ec2::254", false },
+};
+
+ParameterizedTestParameters(dns, addr_local_scope)
+{
+	ROW_INDICES(scope_rows);
+}
+
+ParameterizedTest(size_t *i, dns, addr_local_scope)
+{
+	uint8_t a[16];
+	int family = strchr(scope_rows[*i].addr, ':') ? AF_INET6 : AF_INET;
+
+	cr_assert_eq(inet_pton(family, scope_rows[*i].addr, a), 1);
+	cr_assert_eq(dns_addr_local_scope(family, a), scope_rows[*i].local,
+		     "%s", scope_rows[*i].addr);
+}
