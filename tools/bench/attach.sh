@@ -55,6 +55,8 @@ mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 mount -t tmpfs -o mode=0700 tmpfs /run/moat-bpf
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/bench/lib.sh
+. "$repo/tools/bench/lib.sh"	# qstats
 out=$(realpath -m "$OUTPUT")/bench
 wd=$out/attach
 cb=$wd/connbench
@@ -101,24 +103,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------------
-# Sorted numbers on stdin -> "median lo hi min max level" (run.sh's qstats)
-qstats() {
-	sort -g | awk '{ v[NR] = $1 }
-	END {
-		n = NR
-		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-		c = 1; cum = 0; k = 0
-		for (j = 0; j < n; j++) {
-			pmf = c * 0.5 ^ n
-			if (cum + pmf > 0.025)
-				break
-			cum += pmf; k = j + 1; c = c * (n - j) / (j + 1)
-		}
-		if (k == 0) { lo = v[1]; hi = v[n]; level = 0 }
-		else { lo = v[k]; hi = v[n + 1 - k]; level = 1 - 2 * cum }
-		printf "%s %s %s %s %s %.3f\n", med, lo, hi, v[1], v[n], level
-	}'
-}
 # numbers on stdin -> p95 (nearest rank)
 p95() { sort -g | awk '{ v[NR] = $1 } END { i = int(NR * 0.95 + 0.999); if (i < 1) i = 1; print v[i] }'; }
 

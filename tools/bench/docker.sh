@@ -42,6 +42,8 @@ DK_N=${DK_N:-50}
 DK_MAX_S=${DK_MAX_S:-300}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/bench/lib.sh
+. "$repo/tools/bench/lib.sh"	# qstats
 prefix="moat-dkb"
 S=/run/moat-bench-docker
 data_root=/var/lib/moat-bench-docker
@@ -248,23 +250,6 @@ done
 runs_s=$(($(date +%s) - t_runs))
 
 # --- report ------------------------------------------------------------------
-qstats() {
-	sort -g | awk '{ v[NR] = $1 }
-	END {
-		n = NR
-		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-		c = 1; cum = 0; k = 0
-		for (j = 0; j < n; j++) {
-			pmf = c * 0.5 ^ n
-			if (cum + pmf > 0.025)
-				break
-			cum += pmf; k = j + 1; c = c * (n - j) / (j + 1)
-		}
-		if (k == 0) { lo = v[1]; hi = v[n]; level = 0 }
-		else { lo = v[k]; hi = v[n + 1 - k]; level = 1 - 2 * cum }
-		printf "%s %s %s %s %s %.3f\n", med, lo, hi, v[1], v[n], level
-	}'
-}
 report() {
 	local m med mn mx rm lo hi rmn rmx lvl
 	echo "moat-bpf docker bench: \`docker run --rm --network NET $image /bin/true\` wall time"

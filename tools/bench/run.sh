@@ -57,6 +57,8 @@ mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 mount -t tmpfs -o mode=0700 tmpfs /run/moat-bpf
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/bench/lib.sh
+. "$repo/tools/bench/lib.sh"	# qstats
 out=$OUTPUT/bench
 cb=$out/connbench
 prefix=moat-bench
@@ -116,27 +118,6 @@ trap 'exit 130' INT TERM
 # measure PROTO CGROUP ITER [HOST PORT] -> mean ns/op
 measure() {
 	"$cb" "$1" "$cg2/$2" "$client" "${4:-$host}" "${5:-$port}" "$3"
-}
-
-# Sorted numbers on stdin -> "median lo hi min max level": [lo, hi] is the
-# order-statistic CI of the median, ranks k and n+1-k with the largest k
-# such that P(Bin(n, 1/2) < k) <= 0.025; level is its exact coverage.
-qstats() {
-	sort -g | awk '{ v[NR] = $1 }
-	END {
-		n = NR
-		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-		c = 1; cum = 0; k = 0
-		for (j = 0; j < n; j++) {
-			pmf = c * 0.5 ^ n
-			if (cum + pmf > 0.025)
-				break
-			cum += pmf; k = j + 1; c = c * (n - j) / (j + 1)
-		}
-		if (k == 0) { lo = v[1]; hi = v[n]; level = 0 }
-		else { lo = v[k]; hi = v[n + 1 - k]; level = 1 - 2 * cum }
-		printf "%s %s %s %s %s %.3f\n", med, lo, hi, v[1], v[n], level
-	}'
 }
 
 prog_id() {
