@@ -793,57 +793,60 @@ static __always_inline bool same_dst(const struct moat_sockaddr *a,
  * Everything else is judged by the rules, UDP replies to a peer that sent
  * first included; what they deny is dropped.
  */
+/* What the socket hooks let through already (see moat_egress). */
+static __always_inline bool hooks_allowed(struct __sk_buff *skb,
+					  struct bpf_sock *sk,
+					  const struct moat_dst *d)
+{
+	struct moat_sockaddr *conn;
+	struct moat_handoff *h;
+	struct moat_sock *s;
+	__u32 zero = 0;
+	__u64 cookie;
+
+	if (d->proto_bit == MOAT_PROTO_TCP && sk->state != TCP_SYN_SENT_)
+		return true;
+	cookie = bpf_get_socket_cookie(skb);
+	h = bpf_map_lookup_elem(&moat_handoff, &zero);
+	if (h && h->sock_cookie == cookie && same_dst(&h->dst, d))
+		return true;
+	conn = bpf_map_lookup_elem(&moat_conns, &cookie);
+	if (conn && same_dst(conn, d))
+		return true;
+	s = bpf_sk_storage_get(&moat_sk, sk, 0, 0);
+	return s && same_dst(&s->dns_via, d);
+}
+
 SEC("cgroup_skb/egress")
 int moat_egress(struct __sk_buff *skb)
 {
 	struct moat_dst d = { .hook = MOAT_HOOK_SKB_EGRESS };
-	struct moat_sockaddr *conn;
-	struct moat_handoff *h;
 	struct moat_ctx mc = {};
 	struct bpf_sock *sk;
-	struct moat_sock *s;
-	__u32 zero = 0;
-	__u64 cookie;
 	int reason;
 
 	reason = skb_dst(skb, &d);
-	if (reason < 0)
-		return 1;
-	sk = skb->sk;
-	if (!sk)
+	sk = skb->sk;		/* read once: the verifier tracks this copy */
+	if (reason < 0 || !sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
-	if (reason == MOAT_R_NONE) {
-		if (!d.proto_bit)
-			return 1;
-		if (d.proto_bit == MOAT_PROTO_TCP && sk->state != TCP_SYN_SENT_)
-			return 1;
-		cookie = bpf_get_socket_cookie(skb);
-		h = bpf_map_lookup_elem(&moat_handoff, &zero);
-		if (h && h->sock_cookie == cookie && same_dst(&h->dst, &d))
-			return 1;
-		conn = bpf_map_lookup_elem(&moat_conns, &cookie);
-		if (conn && same_dst(conn, &d))
-			return 1;
-		s = bpf_sk_storage_get(&moat_sk, sk, 0, 0);
-		if (s && same_dst(&s->dns_via, &d))
-			return 1;
+	if (reason == MOAT_R_DENY_BACKSTOP) {	/* source-routed */
+		lookup_policy(sk, &mc);		/* for the counters and the event */
+		return verdict(&mc, &d, reason);
 	}
+	if (!d.proto_bit || hooks_allowed(skb, sk, &d))
+		return 1;
+	reason = lookup_policy(sk, &mc);	/* fails closed, as the hooks */
 	if (reason == MOAT_R_NONE) {
-		reason = lookup_policy(sk, &mc);	/* fails closed, as the hooks */
 		/* in audit mode the hooks already counted what they let by */
-		if (reason == MOAT_R_NONE && mc.mode == MOAT_MODE_AUDIT)
+		if (mc.mode == MOAT_MODE_AUDIT)
 			return 1;
-		if (reason == MOAT_R_NONE) {
-			reason = judge(skb, &mc, &d);
-			if (reason_allows(reason))
-				return 1;
-			reason = MOAT_R_DENY_BACKSTOP;
-		}
-	} else {
-		lookup_policy(sk, &mc);	/* for the counters and the event */
+		reason = judge(skb, &mc, &d);
+		if (reason_allows(reason))
+			return 1;
+		reason = MOAT_R_DENY_BACKSTOP;
 	}
 	return verdict(&mc, &d, reason);
 }
