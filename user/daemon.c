@@ -84,6 +84,13 @@ struct upstream {
 	socklen_t len;
 };
 
+/* Domain rules by the hash of their domain: lookups flat in N. */
+struct rule_index {
+	__u32 *head;			/* bucket -> first rule index + 1 */
+	__u32 *next;			/* rule index -> next index + 1 */
+	__u32 buckets;
+};
+
 struct reg {
 	struct reg *next;
 	__u64 cg_id;
@@ -99,10 +106,7 @@ struct reg {
 	__u32 learned_pid;
 	long learned;
 	json_object *saved;		/* the registration, until persisted */
-	/* domain rules by the hash of their domain: lookups flat in N */
-	__u32 *rule_head;		/* bucket -> first rule index + 1 */
-	__u32 *rule_next;		/* rule index -> next index + 1 */
-	__u32 rule_buckets;
+	struct rule_index ix;		/* its domain rules, indexed */
 };
 
 /* A UDP query forwarded upstream, waiting for its answer. */
@@ -263,27 +267,36 @@ static __u32 domain_hash(const char *s, size_t len)
 	return h;
 }
 
-static int index_rules(struct reg *r)
+static void rule_index_free(struct rule_index *ix)
 {
-	size_t n = r->spec.n_allow;
+	free(ix->head);
+	free(ix->next);
+	memset(ix, 0, sizeof(*ix));
+}
 
-	r->rule_buckets = 64;
-	while (r->rule_buckets < 2 * n)
-		r->rule_buckets *= 2;
-	r->rule_head = calloc(r->rule_buckets, sizeof(*r->rule_head));
-	r->rule_next = calloc(n ? n : 1, sizeof(*r->rule_next));
-	if (!r->rule_head || !r->rule_next)
+static int rule_index_build(const struct moat_policy_spec *spec,
+			    struct rule_index *ix)
+{
+	size_t n = spec->n_allow;
+
+	ix->buckets = 64;
+	while (ix->buckets < 2 * n)
+		ix->buckets *= 2;
+	ix->head = calloc(ix->buckets, sizeof(*ix->head));
+	ix->next = calloc(n ? n : 1, sizeof(*ix->next));
+	if (!ix->head || !ix->next) {
+		rule_index_free(ix);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
-		const struct moat_rule *rule = &r->spec.allow[i];
+		const struct moat_rule *rule = &spec->allow[i];
 		__u32 b;
 
 		if (rule->kind != RULE_DOMAIN && rule->kind != RULE_WILDCARD)
 			continue;
-		b = domain_hash(rule->domain, strlen(rule->domain)) &
-		    (r->rule_buckets - 1);
-		r->rule_next[i] = r->rule_head[b];
-		r->rule_head[b] = i + 1;
+		b = domain_hash(rule->domain, strlen(rule->domain)) & (ix->buckets - 1);
+		ix->next[i] = ix->head[b];
+		ix->head[b] = i + 1;
 	}
 	return 0;
 }
@@ -304,8 +317,8 @@ static void match_rules(struct reg *r, const char *name,
 
 		if (start && name[start - 1] != '.')
 			continue;
-		b = domain_hash(name + start, len - start) & (r->rule_buckets - 1);
-		for (__u32 i = r->rule_head[b]; i; i = r->rule_next[i - 1]) {
+		b = domain_hash(name + start, len - start) & (r->ix.buckets - 1);
+		for (__u32 i = r->ix.head[b]; i; i = r->ix.next[i - 1]) {
 			const struct moat_rule *rule = &r->spec.allow[i - 1];
 
 			if (!strcmp(rule->domain, name + start) &&
@@ -1089,8 +1102,7 @@ static void reg_release(struct reg *r)
 	if (r->netns_fd >= 0)
 		close(r->netns_fd);
 	policy_free(&r->spec);
-	free(r->rule_head);
-	free(r->rule_next);
+	rule_index_free(&r->ix);
 	if (r->saved)
 		json_object_put(r->saved);
 	free(r->rel);
@@ -1241,7 +1253,7 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	}
 	ret = control_policy_parse(o, &r->spec, err);
 	if (!ret)
-		ret = index_rules(r);
+		ret = rule_index_build(&r->spec, &r->ix);
 	if (ret)
 		goto fail;
 	reg_set_upstreams(d, r, o);
@@ -1426,34 +1438,28 @@ static json_object *error_reply(const char *msg)
 static json_object *op_update(struct daemon *d, json_object *msg)
 {
 	struct moat_policy_spec spec;
+	struct rule_index ix = {};
 	struct moat_err err = {};
-	struct reg tmp, *r;
 	char p[PATH_MAX];
 	json_object *x, *saved;
+	struct reg *r;
 
 	if (!json_object_object_get_ex(msg, "cgroup_id", &x) ||
 	    !(r = reg_find(d, json_object_get_uint64(x), NULL)))
 		return error_reply("no registration for that cgroup");
+	/* built aside: on any error the registration stays as it was */
 	policy_init(&spec);
-	tmp = *r;
-	tmp.spec = spec;
-	tmp.rule_head = tmp.rule_next = NULL;	/* r's stay r's */
-	if (control_policy_parse(msg, &tmp.spec, &err) || index_rules(&tmp)) {
-		policy_free(&tmp.spec);
-		free(tmp.rule_head);
-		free(tmp.rule_next);
+	if (control_policy_parse(msg, &spec, &err) || rule_index_build(&spec, &ix)) {
+		policy_free(&spec);
 		return error_reply(err.msg[0] ? err.msg : "cannot index the rules");
 	}
 	drop_pending(d, r);
 	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
 		ev_close(d, &r->up_ev[i]);
 	policy_free(&r->spec);
-	free(r->rule_head);
-	free(r->rule_next);
-	r->spec = tmp.spec;
-	r->rule_head = tmp.rule_head;
-	r->rule_next = tmp.rule_next;
-	r->rule_buckets = tmp.rule_buckets;
+	rule_index_free(&r->ix);
+	r->spec = spec;
+	r->ix = ix;
 	r->learned_pid = 0;	/* a new policy id: recount */
 	path_of(p, sizeof(p), REG_DIR, r->cg_id);
 	saved = json_object_from_file(p);
