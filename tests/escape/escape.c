@@ -11,7 +11,7 @@
  *   NOTE name: text                           informational, never gating
  *
  * Usage: moat-escape [--group netns|host] [--only NAME[,NAME]...] [--list]
- *                    [--mode run|attach] [--ll ADDR%IF] [--host-port N]
+ *                    [--probe] [--mode run|attach] [--ll ADDR%IF] [--host-port N]
  *
  * --group netns (default): the techniques for the client netns of
  * tools/testnet.sh (PREFIX-client; hosts below). --group host: only
@@ -714,6 +714,122 @@ static long sys32(long nr, long a, long b, long c)
 	return (int)ret;
 }
 
+/* ---- mechanisms a machine may not offer ---- */
+
+/*
+ * A technique that needs something the machine lacks is n/a, never an
+ * escape and never blocked. Whether the machine offers it is asked once,
+ * by the runner, in an unfiltered and unenforced process (moat-escape
+ * --probe), and handed to every run as MOAT_ESC_MECH_<NAME>=present or
+ * absent:<why>. The variable also forces the answer, for testing the other
+ * branch on a machine that cannot take it for real. Without the variable
+ * the probe runs here, in a child: under seccomp its SIGSYS says nothing
+ * about the machine, so it counts as present (the technique then runs and
+ * is judged as usual).
+ */
+enum mech_id { M_NONE, M_I386, M_SCTP, M__N };
+
+struct mech {
+	const char *name;		/* --list and PROBE lines */
+	const char *env;
+	bool (*probe)(char *why, size_t len);
+};
+
+/* Machines of one kind differ here: some raise a general protection fault
+ * on int $0x80 (the gate is not installed although CONFIG_IA32_EMULATION=y). */
+static bool probe_i386(char *why, size_t len)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		snprintf(why, len, "fork: %s", en(errno));
+		return true;	/* unknown: let the technique run and be judged */
+	}
+	if (pid == 0) {
+		/* getpid is 20 on i386 */
+		_exit(sys32(20, 0, 0, 0) == getpid() ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		snprintf(why, len, "int $0x80 getpid returned the caller's pid");
+		return true;
+	}
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
+		snprintf(why, len, "int $0x80 killed by SIGSYS: a seccomp filter "
+			 "answered, the machine was not asked");
+		return true;
+	}
+	if (WIFSIGNALED(st))
+		snprintf(why, len, "compat syscalls absent: int $0x80 getpid died of "
+			 "signal %d (SIGSEGV: the machine refuses the compat entry)",
+			 WTERMSIG(st));
+	else
+		snprintf(why, len, "compat syscalls absent: int $0x80 getpid did not "
+			 "return the caller's pid");
+	return false;
+}
+
+static bool probe_sctp(char *why, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP);
+
+	if (fd >= 0) {
+		close(fd);
+		snprintf(why, len, "socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) works");
+		return true;
+	}
+	if (errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT) {
+		snprintf(why, len, "SCTP is not in this kernel: socket(IPPROTO_SCTP) %s",
+			 en(errno));
+		return false;
+	}
+	snprintf(why, len, "socket(IPPROTO_SCTP): %s", en(errno));
+	return true;
+}
+
+static const struct mech MECH[M__N] = {
+	[M_I386] = { "i386", "MOAT_ESC_MECH_I386", probe_i386 },
+	[M_SCTP] = { "sctp", "MOAT_ESC_MECH_SCTP", probe_sctp },
+};
+
+/* Does the machine offer M? false fills WHY (for the n/a). Cached. */
+static bool mech_present(enum mech_id m, char *why, size_t len)
+{
+	static int known[M__N];		/* 0 unknown, 1 present, 2 absent */
+	static char reason[M__N][256];
+	const char *v;
+
+	if (m == M_NONE)
+		return true;
+	if (!known[m]) {
+		v = getenv(MECH[m].env);
+		if (v && !strcmp(v, "present")) {
+			known[m] = 1;
+		} else if (v && !strncmp(v, "absent:", 7)) {
+			known[m] = 2;
+			snprintf(reason[m], sizeof(reason[m]), "%s", v + 7);
+		} else {
+			known[m] = MECH[m].probe(reason[m], sizeof(reason[m])) ? 1 : 2;
+		}
+	}
+	snprintf(why, len, "%s", reason[m]);
+	return known[m] == 1;
+}
+
+/* moat-escape --probe: one line per mechanism, for the runner's environment. */
+static int probe_all(void)
+{
+	for (int m = M_NONE + 1; m < M__N; m++) {
+		char why[256];
+		bool ok = MECH[m].probe(why, sizeof(why));
+
+		printf("PROBE %s %s %s%s\n", MECH[m].name, MECH[m].env,
+		       ok ? "present" : "absent:", ok ? "" : why);
+	}
+	return 0;
+}
+
 /* ---- cgroups ---- */
 
 /* The cgroup2 mount: its mount point and its root within the hierarchy. */
@@ -1274,7 +1390,9 @@ static void t_i386_connect(struct result *r)
 	/* killed here by SIGSYS under a native-arch-only seccomp filter */
 	fd = sys32(I386_SOCKET, AF_INET, SOCK_STREAM, 0);
 	if (fd < 0) {
-		set(r, V_BLOCKED, "compat socket(): %s", en(-fd));
+		/* no hook refuses an AF_INET socket: any failure means the
+		 * technique could not be tried (ENOSYS: no compat table) */
+		set(r, V_ESCAPED, "compat socket(AF_INET): %s (cannot test)", en(-fd));
 		return;
 	}
 	rc = sys32(I386_CONNECT, fd, (long)low, sizeof(*low));
@@ -1295,8 +1413,12 @@ static void t_i386_vsock(struct result *r)
 		sys32(I386_CLOSE, fd, 0, 0);
 		set(r, V_ESCAPED, "compat (int $0x80) socket(AF_VSOCK) succeeded "
 		    "(closed unused: nothing sent)");
+	} else if (fd == -EPERM || fd == -EACCES) {
+		set(r, V_BLOCKED, "compat socket(AF_VSOCK): %s%s", en(-fd),
+		    seccomp_on() ? " (seccomp filter)" : "");
 	} else {
-		set(r, V_BLOCKED, "compat socket(AF_VSOCK): %s", en(-fd));
+		set(r, V_ESCAPED, "compat socket(AF_VSOCK): %s, not a refusal (cannot "
+		    "test)", en(-fd));
 	}
 }
 
@@ -2407,7 +2529,19 @@ struct technique {
 	void (*fn)(struct result *);
 	enum verdict kind;		/* V_BLOCKED: technique; V_OK: control; V_NOTE */
 	const char *attach_limit;	/* why attach mode cannot stop it */
+	unsigned flags;			/* T_* */
+	enum mech_id mech;		/* what the machine must offer, or M_NONE */
 };
+
+/*
+ * T_SECCOMP: only run's and moat-runc's seccomp family rules stop it once
+ * CAP_NET_RAW is held; the runner runs it again as root with every
+ * capability so that those rules, not the missing capability, are proven.
+ * T_SIGSYS: a seccomp kill (native-ABI-only filter) is how it is blocked;
+ * in any other technique SIGSYS is a harness failure, not a block.
+ */
+#define T_SECCOMP	(1u << 0)
+#define T_SIGSYS	(1u << 1)
 
 #define NOSECCOMP	"no seccomp filter under attach; moat-bpf run and moat-runc install one"
 #define NETRAW		"CAP_NET_RAW is Docker's default; moat-runc and run --caps container drop it"
@@ -2415,6 +2549,10 @@ struct technique {
 #define HOSTPROCSYS	"the host /proc/sys is writable for root under attach (run and containers mount it read-only)"
 #define HOSTBPFFS	"the workload shares the host mount namespace under attach, bpffs included"
 
+/* Most rows need neither flags nor a mechanism: their trailing fields are
+ * left out and read as 0 (none). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct technique T[] = {
 	{ "control-tcp4-allowed", "netns", c_tcp4, V_OK, NULL },
 	{ "control-udp4-allowed", "netns", c_udp4, V_OK, NULL },
@@ -2444,19 +2582,19 @@ static const struct technique T[] = {
 	{ "mptcp6-connect", "netns", t_mptcp6, V_BLOCKED, NULL },
 	{ "io-uring-connect", "netns", t_uring_connect, V_BLOCKED, NULL },
 	{ "io-uring-sendmsg", "netns", t_uring_sendmsg, V_BLOCKED, NULL },
-	{ "io-uring-socket-vsock", "netns", t_uring_socket_vsock, V_BLOCKED, NOSECCOMP },
+	{ "io-uring-socket-vsock", "netns", t_uring_socket_vsock, V_BLOCKED, NOSECCOMP, T_SECCOMP, M_NONE },
 	{ "raw4-socket-send", "netns", t_raw4, V_BLOCKED, NULL },
 	{ "raw6-socket-send", "netns", t_raw6, V_BLOCKED, NULL },
 	{ "ping4-socket", "netns", t_ping4, V_BLOCKED, NULL },
 	{ "ping6-socket", "netns", t_ping6, V_BLOCKED, NULL },
-	{ "af-packet-socket", "netns", t_af_packet, V_BLOCKED, NOSECCOMP "; " NETRAW },
+	{ "af-packet-socket", "netns", t_af_packet, V_BLOCKED, NOSECCOMP "; " NETRAW, T_SECCOMP, M_NONE },
 	{ "af-inet-sock-packet", "netns", t_sock_packet, V_BLOCKED, NETRAW },
-	{ "af-xdp-socket", "netns", t_af_xdp, V_BLOCKED, NOSECCOMP "; " NETRAW },
-	{ "af-vsock-socket", "netns", t_af_vsock, V_BLOCKED, NOSECCOMP },
+	{ "af-xdp-socket", "netns", t_af_xdp, V_BLOCKED, NOSECCOMP "; " NETRAW, T_SECCOMP, M_NONE },
+	{ "af-vsock-socket", "netns", t_af_vsock, V_BLOCKED, NOSECCOMP, T_SECCOMP, M_NONE },
 	{ "other-families", "netns", t_other_families, V_BLOCKED, NULL },
-	{ "i386-compat-connect", "netns", t_i386_connect, V_BLOCKED, NULL },
-	{ "i386-compat-vsock", "netns", t_i386_vsock, V_BLOCKED, NOSECCOMP },
-	{ "sctp", "netns", t_sctp, V_BLOCKED, NULL },
+	{ "i386-compat-connect", "netns", t_i386_connect, V_BLOCKED, NULL, T_SIGSYS, M_I386 },
+	{ "i386-compat-vsock", "netns", t_i386_vsock, V_BLOCKED, NOSECCOMP, T_SECCOMP | T_SIGSYS, M_I386 },
+	{ "sctp", "netns", t_sctp, V_BLOCKED, NULL, 0, M_SCTP },
 	{ "ipv6-link-local-scope", "netns", t_linklocal, V_BLOCKED, NULL },
 	{ "udp4-broadcast-multicast", "netns", t_broadcast, V_BLOCKED, NULL },
 	{ "udp6-multicast-link", "netns", t_multicast6, V_BLOCKED, NULL },
@@ -2504,6 +2642,7 @@ static const struct technique T[] = {
 	{ "host-connect-v4mapped-any", "host", t_host_mapped_any, V_BLOCKED, NULL },
 	{ "host-udp-any", "host", t_host_any_udp, V_BLOCKED, NULL },
 };
+#pragma GCC diagnostic pop
 #define N_T (sizeof(T) / sizeof(T[0]))
 
 static bool selected(const struct technique *t)
@@ -2536,6 +2675,10 @@ static void run_one(const struct technique *t, struct result *r)
 	time_t end;
 
 	memset(r, 0, sizeof(*r));
+	if (!mech_present(t->mech, r->how, sizeof(r->how))) {
+		r->v = V_NA;
+		return;
+	}
 	if (pipe2(pfd, O_CLOEXEC)) {
 		set(r, V_ESCAPED, "pipe: %s (harness)", en(errno));
 		return;
@@ -2575,7 +2718,7 @@ static void run_one(const struct technique *t, struct result *r)
 	close(pfd[0]);
 	if (n == sizeof(*r))
 		return;
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS && (t->flags & T_SIGSYS))
 		set(r, t->kind == V_BLOCKED ? V_BLOCKED : V_FAIL,
 		    "killed by SIGSYS: the seccomp filter allows the native ABI only");
 	else if (WIFSIGNALED(st))
@@ -2589,7 +2732,7 @@ static void run_one(const struct technique *t, struct result *r)
 static int usage(void)
 {
 	fprintf(stderr, "usage: moat-escape [--group netns|host] [--only NAME[,NAME]...] "
-		"[--list] [--mode run|attach] [--ll ADDR%%IF] [--host-port N]\n");
+		"[--list] [--probe] [--mode run|attach] [--ll ADDR%%IF] [--host-port N]\n");
 	return 2;
 }
 
@@ -2603,6 +2746,9 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--list")) {
 			list = true;
+		} else if (!strcmp(a, "--probe")) {
+			setvbuf(stdout, NULL, _IOLBF, 0);
+			return probe_all();
 		} else if (!strcmp(a, "--group") && v) {
 			opt_group = v;
 			i++;
@@ -2627,10 +2773,14 @@ int main(int argc, char **argv)
 	if (strcmp(opt_group, "netns") && strcmp(opt_group, "host"))
 		return usage();
 	if (list) {
+		/* KIND NAME MECH FLAGS: the runner's list of what may be n/a
+		 * (MECH, when the probe says absent) and what T_SECCOMP reruns */
 		for (size_t i = 0; i < N_T; i++)
 			if (!strcmp(T[i].group, opt_group))
-				printf("%s %s\n", T[i].kind == V_OK ? "CONTROL" :
-				       T[i].kind == V_NOTE ? "NOTE" : "TECHNIQUE", T[i].name);
+				printf("%s %s %s %s\n", T[i].kind == V_OK ? "CONTROL" :
+				       T[i].kind == V_NOTE ? "NOTE" : "TECHNIQUE", T[i].name,
+				       T[i].mech ? MECH[T[i].mech].name : "-",
+				       T[i].flags & T_SECCOMP ? "seccomp" : "-");
 		return 0;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
