@@ -206,6 +206,47 @@ ParameterizedTest(size_t *i, escape, judge)
 			  r->desc, why, r->why);
 }
 
+/*
+ * Whether this very task could leave cgroup REL, from its own status and
+ * mountinfo read here (not through escape_check_cgroup): it reaches
+ * CAP_SYS_ADMIN (it is in moat-bpf's user namespace: it is moat-bpf's
+ * caller), or sees a cgroup2 mount rooted above REL.
+ */
+static bool self_can_leave(const char *rel)
+{
+	char status[8192], line[PATH_MAX * 2];
+	struct escape_task t = {};
+	bool outside = false;
+	size_t n;
+	FILE *f;
+
+	f = fopen("/proc/self/status", "re");
+	cr_assert_not_null(f);
+	n = fread(status, 1, sizeof(status) - 1, f);
+	status[n] = '\0';
+	fclose(f);
+	cr_assert_eq(escape_parse_status(status, &t), 0, "/proc/self/status: %s",
+		     status);
+	if ((t.cap_prm | (t.no_new_privs ? 0 : t.cap_bnd)) &
+	    MOAT_CAP_BIT(CAP_SYS_ADMIN))
+		return true;
+	f = fopen("/proc/self/mountinfo", "re");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		struct escape_mount m = {};
+		size_t len;
+
+		if (escape_parse_mountinfo(line, &m) != 1)
+			continue;
+		len = strlen(m.root);
+		if (!strcmp(m.root, "/") ? strcmp(rel, "/") != 0 :
+		    strncmp(rel, m.root, len) || (rel[len] && rel[len] != '/'))
+			outside = true;
+	}
+	fclose(f);
+	return outside;
+}
+
 /* The test's own cgroup, live: at least this task is found and judged. */
 Test(escape, own_cgroup_live)
 {
@@ -213,6 +254,7 @@ Test(escape, own_cgroup_live)
 	struct cgroup_index ix = {};
 	struct escape_cache *c;
 	struct escape_result r;
+	bool leave;
 	FILE *f;
 
 	if (!cgroup2_mount())
@@ -225,6 +267,7 @@ Test(escape, own_cgroup_live)
 				 (int)strcspn(line + 3, "\n"), line + 3);
 	fclose(f);
 	cr_assert(rel[0], "no cgroup2 line in /proc/self/cgroup");
+	leave = self_can_leave(rel);
 	c = escape_cache_new();
 	cr_assert_not_null(c);
 	/* no index: the cgroup alone, not every cgroup below it */
@@ -232,5 +275,13 @@ Test(escape, own_cgroup_live)
 	cr_expect_geq(r.tasks, 1, "tasks %zu in %s", r.tasks, rel);
 	cr_expect_eq(r.open > 0, r.why[0] != '\0', "open %zu, why '%s'",
 		     r.open, r.why);
+	/*
+	 * The verdict itself: this task is among those judged, so if it can
+	 * leave (root with CAP_SYS_ADMIN, as the tests run in CI; or a
+	 * cgroupfs rooted above its cgroup) the cgroup is not confined.
+	 */
+	if (leave)
+		cr_expect_geq(r.open, 1, "this task can leave %s, yet the check "
+			      "found every task confined", rel);
 	escape_cache_free(c);
 }

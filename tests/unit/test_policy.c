@@ -38,16 +38,27 @@ static void write_temp(char path[64], const char *text)
 	write_file(path, text);
 }
 
-static int load_text(struct moat_policy_spec *p, const char *text,
-		     char path[64], struct moat_err *err)
+static void seed_non_default(struct moat_policy_spec *p);
+
+/* SEEDED: over seed_non_default() instead of policy_init()'s defaults. */
+static int load_text_x(struct moat_policy_spec *p, const char *text,
+		       char path[64], struct moat_err *err, bool seeded)
 {
 	int ret;
 
 	write_temp(path, text);
 	policy_init(p);
+	if (seeded)
+		seed_non_default(p);
 	ret = policy_load_file(p, path, err);
 	unlink(path);
 	return ret;
+}
+
+static int load_text(struct moat_policy_spec *p, const char *text,
+		     char path[64], struct moat_err *err)
+{
+	return load_text_x(p, text, path, err, false);
 }
 
 typedef long (*getter)(const struct moat_policy_spec *p);
@@ -76,6 +87,20 @@ struct valid_row {
 	long want;
 };
 
+/* Every value a policy file can set, away from policy_init()'s default. */
+static void seed_non_default(struct moat_policy_spec *p)
+{
+	p->mode = MOAT_MODE_AUDIT;
+	p->loopback = LOOPBACK_ALLOW;
+	p->dns.refuse = DNS_REFUSE_NXDOMAIN;
+	p->sockets.raw = SOCKET_ALLOW;
+	p->sockets.ping = SOCKET_ALLOW;
+	p->keep_net_raw = 1;
+	p->container.accept_privileged = 1;
+	p->container.accept_caps = MOAT_CAP_BIT(CAP_SYS_ADMIN) |
+				   MOAT_CAP_BIT(CAP_BPF);
+}
+
 static const struct valid_row valid[] = {
 	{ "empty mapping: enforce", "{}\n", get_mode, MOAT_MODE_ENFORCE },
 	{ "default mode", "allow: []\n", get_mode, MOAT_MODE_ENFORCE },
@@ -90,13 +115,10 @@ static const struct valid_row valid[] = {
 	{ "default keep_net_raw", "allow: []\n", get_keep, 0 },
 	{ "default no upstreams", "allow: []\n", get_n_up, 0 },
 	{ "audit mode", "mode: audit\n", get_mode, MOAT_MODE_AUDIT },
-	{ "enforce mode", "mode: enforce\n", get_mode, MOAT_MODE_ENFORCE },
 	{ "quoted value with comment", "mode: \"audit\"  # try it first\n",
 	  get_mode, MOAT_MODE_AUDIT },
 	{ "loopback allow", "loopback: allow\n", get_loopback, LOOPBACK_ALLOW },
 	{ "loopback deny", "loopback: deny\n", get_loopback, LOOPBACK_DENY },
-	{ "loopback default", "loopback: default\n", get_loopback,
-	  LOOPBACK_DEFAULT },
 	{ "block allow list",
 	  "allow:\n  - tcp://198.51.100.0/24:443\n  - udp://192.0.2.53:53\n"
 	  "  - '[2001:db8::1]:443'\n", get_n_allow, 3 },
@@ -124,20 +146,14 @@ static const struct valid_row valid[] = {
 	{ "max_addresses", "dns:\n  max_addresses: 100\n", get_max_addr, 100 },
 	{ "refuse nxdomain", "dns:\n  refuse: nxdomain\n", get_refuse,
 	  DNS_REFUSE_NXDOMAIN },
-	{ "refuse refused", "dns:\n  refuse: refused\n", get_refuse,
-	  DNS_REFUSE_REFUSED },
 	{ "raw sockets allowed", "sockets:\n  raw: allow\n", get_raw,
 	  SOCKET_ALLOW },
 	{ "ping allowed", "sockets: {ping: allow}\n", get_ping, SOCKET_ALLOW },
-	{ "ping denied", "sockets:\n  ping: deny\n", get_ping, SOCKET_DENY },
 	{ "keep_net_raw true", "keep_net_raw: true\n", get_keep, 1 },
-	{ "keep_net_raw false", "keep_net_raw: false\n", get_keep, 0 },
 	{ "default accept_privileged", "allow: []\n", get_acc_priv, 0 },
 	{ "default accept_caps", "allow: []\n", get_acc_caps, 0 },
 	{ "accept_privileged true", "container:\n  accept_privileged: true\n",
 	  get_acc_priv, 1 },
-	{ "accept_privileged false", "container: {accept_privileged: false}\n",
-	  get_acc_priv, 0 },
 	{ "accept_privileged leaves caps alone",
 	  "container: {accept_privileged: true}\n", get_acc_caps, 0 },
 	{ "accept_caps both",
@@ -147,7 +163,6 @@ static const struct valid_row valid[] = {
 	  get_acc_caps, (long)MOAT_CAP_BIT(CAP_BPF) },
 	{ "accept_caps repeated name", "container: {accept_caps: [CAP_BPF, CAP_BPF]}\n",
 	  get_acc_caps, (long)MOAT_CAP_BIT(CAP_BPF) },
-	{ "accept_caps empty", "container: {accept_caps: []}\n", get_acc_caps, 0 },
 	{ "empty container mapping", "container: {}\n", get_acc_priv, 0 },
 };
 
@@ -172,6 +187,46 @@ ParameterizedTest(size_t *i, policy, valid)
 	cr_expect_str_eq(p.name, path + strlen("/tmp/"), "%s: name '%s'",
 			 v->desc, p.name);
 	cr_expect_str_eq(p.source, path, "%s: source '%s'", v->desc, p.source);
+	policy_free(&p);
+}
+
+/*
+ * Keys set to their default value, loaded over a spec in which every key
+ * holds a non-default value (seed_non_default): a key that is parsed and
+ * ignored leaves the seed, and the row fails.
+ */
+static const struct valid_row explicit_default[] = {
+	{ "enforce mode", "mode: enforce\n", get_mode, MOAT_MODE_ENFORCE },
+	{ "loopback default", "loopback: default\n", get_loopback,
+	  LOOPBACK_DEFAULT },
+	{ "refuse refused", "dns:\n  refuse: refused\n", get_refuse,
+	  DNS_REFUSE_REFUSED },
+	{ "ping denied", "sockets:\n  ping: deny\n", get_ping, SOCKET_DENY },
+	{ "raw denied", "sockets:\n  raw: deny\n", get_raw, SOCKET_DENY },
+	{ "keep_net_raw false", "keep_net_raw: false\n", get_keep, 0 },
+	{ "accept_privileged false", "container: {accept_privileged: false}\n",
+	  get_acc_priv, 0 },
+	{ "accept_caps empty", "container: {accept_caps: []}\n", get_acc_caps, 0 },
+};
+
+ParameterizedTestParameters(policy, explicit_default)
+{
+	ROW_INDICES(explicit_default);
+}
+
+ParameterizedTest(size_t *i, policy, explicit_default)
+{
+	const struct valid_row *v = &explicit_default[*i];
+	struct moat_err err = { "" };
+	struct moat_policy_spec p;
+	char path[64];
+	long got;
+
+	cr_assert_eq(load_text_x(&p, v->yaml, path, &err, true), 0, "%s: %s",
+		     v->desc, err.msg);
+	got = v->get(&p);
+	cr_expect_eq(got, v->want, "%s: got %ld, want %ld (the seed was left)",
+		     v->desc, got, v->want);
 	policy_free(&p);
 }
 
