@@ -315,6 +315,19 @@ static void judge_send(struct result *r, ssize_t n, const struct addr *a,
 		    what, a->text, en(errno));
 }
 
+/*
+ * A setup step of a technique failed (errno): EPERM or EACCES is a defence
+ * doing its work (WHY says which); anything else means the technique never
+ * got to what it tests, which must not read as blocked.
+ */
+static void setup_refused(struct result *r, const char *step, const char *why)
+{
+	if (errno == EPERM || errno == EACCES || errno == EROFS)
+		set(r, V_BLOCKED, "%s: %s%s", step, en(errno), why);
+	else
+		set(r, V_ESCAPED, "%s: %s, not a refusal (cannot test)", step, en(errno));
+}
+
 static void udp_sendto(struct result *r, const struct addr *a, int family,
 		       const char *hook)
 {
@@ -684,16 +697,40 @@ static int ring_run(struct ring *r, const struct io_uring_sqe *sqes, int n, int 
 	return got == n ? 0 : -EIO;
 }
 
+/* kernel.io_uring_disabled: 0 allowed, 1 only for io_uring_group, 2 never */
+static int uring_sysctl(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+	int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * An EPERM from io_uring_setup is seccomp's only where the sysctl lets
+ * io_uring be set up at all; otherwise the technique tested nothing and is
+ * n/a, which the runner refuses (the io_uring hooks would go untested).
+ */
 static bool uring_denied(struct result *r, int err)
 {
+	int sysctl = uring_sysctl();
+
 	if (!err)
 		return false;
-	if (err == -EPERM && seccomp_on())
+	if (err == -EPERM && sysctl == 0 && seccomp_on())
 		set(r, V_BLOCKED, "io_uring_setup(): EPERM (seccomp filter of moat-bpf run)");
-	else if (err == -EPERM || err == -ENOSYS)
-		set(r, V_NA, "io_uring unavailable: io_uring_setup() %s", en(-err));
+	else if (err == -EPERM && sysctl != 0)
+		set(r, V_NA, "io_uring disabled by kernel.io_uring_disabled=%d", sysctl);
+	else if (err == -ENOSYS)
+		set(r, V_NA, "io_uring not in this kernel: io_uring_setup() ENOSYS");
 	else
-		set(r, V_ESCAPED, "io_uring_setup(): %s (cannot test)", en(-err));
+		set(r, V_ESCAPED, "io_uring_setup(): %s with no filter and io_uring "
+		    "enabled (cannot test)", en(-err));
 	return true;
 }
 
@@ -727,7 +764,7 @@ static long sys32(long nr, long a, long b, long c)
  * about the machine, so it counts as present (the technique then runs and
  * is judged as usual).
  */
-enum mech_id { M_NONE, M_I386, M_SCTP, M__N };
+enum mech_id { M_NONE, M_I386, M_SCTP, M_ADDRFORM, M__N };
 
 struct mech {
 	const char *name;		/* --list and PROBE lines */
@@ -788,9 +825,29 @@ static bool probe_sctp(char *why, size_t len)
 	return true;
 }
 
+/* IPV6_ADDRFORM was deprecated in 5.x; kernels that dropped it answer
+ * ENOPROTOOPT for any socket, connected or not. */
+static bool probe_addrform(char *why, size_t len)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), v4 = AF_INET;
+	bool ok;
+
+	if (fd < 0) {
+		snprintf(why, len, "socket(AF_INET6): %s", en(errno));
+		return true;
+	}
+	ok = !setsockopt(fd, IPPROTO_IPV6, IPV6_ADDRFORM, &v4, sizeof(v4)) ||
+	     errno != ENOPROTOOPT;
+	snprintf(why, len, ok ? "IPV6_ADDRFORM is known" :
+		 "this kernel has no IPV6_ADDRFORM: setsockopt() ENOPROTOOPT");
+	close(fd);
+	return ok;
+}
+
 static const struct mech MECH[M__N] = {
 	[M_I386] = { "i386", "MOAT_ESC_MECH_I386", probe_i386 },
 	[M_SCTP] = { "sctp", "MOAT_ESC_MECH_SCTP", probe_sctp },
+	[M_ADDRFORM] = { "addrform", "MOAT_ESC_MECH_ADDRFORM", probe_addrform },
 };
 
 /* Does the machine offer M? false fills WHY (for the n/a). Cached. */
@@ -986,7 +1043,12 @@ static void t_udp_addrform(struct result *r)
 		set(r, V_ESCAPED, "connect() to allowed %s failed: %s (cannot test)",
 		    ok.text, en(errno));
 	} else if (setsockopt(fd, IPPROTO_IPV6, IPV6_ADDRFORM, &v4, sizeof(v4))) {
-		set(r, V_NA, "IPV6_ADDRFORM: %s", en(errno));
+		if (errno == EPERM)
+			set(r, V_BLOCKED, "IPV6_ADDRFORM: EPERM: cgroup/setsockopt");
+		else if (errno == ENOPROTOOPT)
+			set(r, V_NA, "IPV6_ADDRFORM: ENOPROTOOPT: not in this kernel");
+		else
+			set(r, V_ESCAPED, "IPV6_ADDRFORM: %s (cannot test)", en(errno));
 	} else {
 		judge_send(r, sendto(fd, "x", 1, 0, SA(&X.b4u), X.b4u.len), &X.b4u, H_S4,
 			   "IPV6_ADDRFORM to AF_INET, then sendto(): ");
@@ -1186,19 +1248,23 @@ static void socket_only(struct result *r, int family, int type, int proto,
 		return;
 	}
 	if (errno != EPERM && errno != EACCES) {
+		/* no family here (the runner refuses such an n/a unless a
+		 * probe says so), or an error that refuses nothing */
 		if (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT ||
-		    errno == ESOCKTNOSUPPORT || errno == EINVAL)
+		    errno == ESOCKTNOSUPPORT)
 			set(r, V_NA, "socket(%s): %s: not in this kernel", label, en(errno));
 		else
-			set(r, V_BLOCKED, "socket(%s): %s", label, en(errno));
+			set(r, V_ESCAPED, "socket(%s): %s, not a refusal (cannot test)",
+			    label, en(errno));
 		return;
 	}
-	if (seccomp_family && seccomp_on())
+	if (seccomp_family && seccomp_on() && (!needs_net_raw || has_cap(CAP_NET_RAW)))
 		set(r, V_BLOCKED, "socket(%s): %s: seccomp filter of moat-bpf run%s", label,
-		    en(errno), needs_net_raw && !has_cap(CAP_NET_RAW) ?
-		    " (and no CAP_NET_RAW)" : "");
+		    en(errno), needs_net_raw ? " (CAP_NET_RAW held)" : "");
 	else if (needs_net_raw && !has_cap(CAP_NET_RAW))
-		set(r, V_BLOCKED, "socket(%s): %s: no CAP_NET_RAW", label, en(errno));
+		set(r, V_BLOCKED, "socket(%s): %s: no CAP_NET_RAW%s", label, en(errno),
+		    seccomp_family && seccomp_on() ? " (the seccomp rule is proven "
+		    "with the capability held: mode run-allcaps)" : "");
 	else
 		set(r, V_BLOCKED, "socket(%s): %s", label, en(errno));
 }
@@ -1495,9 +1561,10 @@ static void t_lsrr_tcp(struct result *r)
 	uint8_t opt[8];
 
 	if (setsockopt(fd, IPPROTO_IP, IP_OPTIONS, lsrr_via(B4, opt), 8)) {
-		set(r, V_BLOCKED, "setsockopt(IP_OPTIONS, LSRR via %s): %s%s", B4, en(errno),
-		    errno == EPERM && !has_cap(CAP_NET_RAW) ?
-		    " (source routing options need CAP_NET_RAW)" : "");
+		setup_refused(r, "setsockopt(IP_OPTIONS, LSRR via " B4 ")",
+			      errno == EPERM && !has_cap(CAP_NET_RAW) ?
+			      " (source routing options need CAP_NET_RAW)" :
+			      " (cgroup/setsockopt)");
 	} else {
 		judge_connect(r, fd, &X.a4t, H_C4, "LSRR via " B4 ", connect() to allowed: ");
 		if (r->v == V_ESCAPED)
@@ -1513,9 +1580,10 @@ static void t_lsrr_udp(struct result *r)
 	uint8_t opt[8];
 
 	if (setsockopt(fd, IPPROTO_IP, IP_OPTIONS, lsrr_via(B4, opt), 8)) {
-		set(r, V_BLOCKED, "setsockopt(IP_OPTIONS, LSRR via %s): %s%s", B4, en(errno),
-		    errno == EPERM && !has_cap(CAP_NET_RAW) ?
-		    " (source routing options need CAP_NET_RAW)" : "");
+		setup_refused(r, "setsockopt(IP_OPTIONS, LSRR via " B4 ")",
+			      errno == EPERM && !has_cap(CAP_NET_RAW) ?
+			      " (source routing options need CAP_NET_RAW)" :
+			      " (cgroup/setsockopt)");
 	} else {
 		ssize_t n = sendto(fd, "x", 1, 0, SA(&X.a4u), X.a4u.len);
 
@@ -1591,7 +1659,10 @@ static void t_srh_tcp(struct result *r)
 	int fd = sock(AF_INET6, SOCK_STREAM, 0);
 
 	if (set_srh(fd, B6, A6)) {
-		set(r, V_BLOCKED, "setsockopt(IPV6_RTHDR, SRH via %s): %s", B6, en(errno));
+		setup_refused(r, "setsockopt(IPV6_RTHDR, SRH via " B6 ")",
+			      errno == EPERM && !has_cap(CAP_NET_RAW) ?
+			      " (type 4 routing headers need CAP_NET_RAW)" :
+			      " (cgroup/setsockopt)");
 	} else {
 		judge_connect(r, fd, &X.a6t, H_C6, "SRH via " B6 ", connect() to allowed: ");
 		if (r->v == V_ESCAPED)
@@ -1606,7 +1677,10 @@ static void t_srh_udp(struct result *r)
 	int fd = sock(AF_INET6, SOCK_DGRAM, 0);
 
 	if (set_srh(fd, B6, A6)) {
-		set(r, V_BLOCKED, "setsockopt(IPV6_RTHDR, SRH via %s): %s", B6, en(errno));
+		setup_refused(r, "setsockopt(IPV6_RTHDR, SRH via " B6 ")",
+			      errno == EPERM && !has_cap(CAP_NET_RAW) ?
+			      " (type 4 routing headers need CAP_NET_RAW)" :
+			      " (cgroup/setsockopt)");
 	} else {
 		ssize_t n = sendto(fd, "x", 1, 0, SA(&X.a6u), X.a6u.len);
 
@@ -1661,31 +1735,47 @@ static void reply_spoof(struct result *r, int family, bool by_sysctl)
 	       v6 ? (void *)&((struct sockaddr_in6 *)&any.ss)->sin6_port :
 		    (void *)&((struct sockaddr_in *)&any.ss)->sin_port, 2);
 	if (by_sysctl) {
-		/* the netns sysctl instead of a socket option (restored below) */
-		if (!write_file(NONLOCAL6, "1\n")) {
-			set(r, V_BLOCKED, "writing 1 to %s: %s", NONLOCAL6, en(errno));
+		/*
+		 * The netns sysctl instead of a socket option. No workload of
+		 * ours may write it (read-only /proc/sys, no CAP_NET_ADMIN), so
+		 * the runner sets it for this technique, as a privileged
+		 * neighbour could: what is judged is the reply below.
+		 */
+		char v[4] = "";
+		FILE *f = fopen(NONLOCAL6, "re");
+
+		if (f) {
+			if (!fgets(v, sizeof(v), f))
+				v[0] = 0;
+			fclose(f);
+		}
+		if (v[0] != '1' && !write_file(NONLOCAL6, "1\n")) {
+			setup_refused(r, "writing 1 to " NONLOCAL6, " (the runner should "
+				      "have set it: the reply was not tested)");
+			r->v = V_ESCAPED;
 			goto out;
 		}
 	} else if (v6 ? setsockopt(tx, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) :
 			setsockopt(tx, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one))) {
-		set(r, V_BLOCKED, "%s: %s%s", v6 ? "IPV6_FREEBIND" : "IP_TRANSPARENT",
-		    en(errno), errno == EPERM ? " (no CAP_NET_RAW/CAP_NET_ADMIN)" : "");
+		setup_refused(r, v6 ? "IPV6_FREEBIND" : "IP_TRANSPARENT", errno != EPERM ? "" :
+			      has_cap(CAP_NET_RAW) ? " (cgroup/setsockopt)" :
+			      " (no CAP_NET_RAW/CAP_NET_ADMIN)");
 		goto out;
 	}
 	if (bind(tx, SA(&fake), fake.len)) {
-		set(r, V_BLOCKED, "bind() to the blocked %s: %s", fake.text, en(errno));
+		set(r, V_ESCAPED, "bind() to the blocked %s: %s (cannot test)", fake.text,
+		    en(errno));
 		goto out;
 	}
 	n = sendto(tx, "spoof", 5, 0, SA(&lo), lo.len);
 	if (n < 0) {
-		set(r, V_BLOCKED, "sendto() loopback from the blocked %s: %s", fake.text,
-		    en(errno));
+		setup_refused(r, "sendto() loopback from the blocked address", "");
 		goto out;
 	}
 	if (wait_fd(rx, POLLIN, WAIT_MS) != 1 ||
 	    recvfrom(rx, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl) < 0) {
-		set(r, V_BLOCKED, "a datagram sourced from %s was not delivered over "
-		    "loopback", fake.text);
+		set(r, V_ESCAPED, "a datagram sourced from %s was not delivered over "
+		    "loopback (cannot test)", fake.text);
 		goto out;
 	}
 	n = sendto(rx, "exfil", 5, 0, SA(&fake), fake.len);
@@ -1695,8 +1785,6 @@ static void reply_spoof(struct result *r, int family, bool by_sysctl)
 		   "got a datagram from the blocked host over loopback (bound with "
 		   "freebind/transparent), then replied: ");
 out:
-	if (by_sysctl)
-		write_file(NONLOCAL6, "0\n");
 	close(rx);
 	close(tx);
 }
@@ -1736,7 +1824,7 @@ static void t_setns_host(struct result *r)
 	int fd = open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		set(r, V_BLOCKED, "open(/proc/1/ns/net): %s", en(errno));
+		setup_refused(r, "open(/proc/1/ns/net)", "");
 		return;
 	}
 	if (setns(fd, CLONE_NEWNET))
@@ -1754,7 +1842,8 @@ static void t_pidfd_getfd(struct result *r)
 	int got = 0, last = 0;
 
 	if (pfd < 0) {
-		set(r, V_BLOCKED, "pidfd_open(%d): %s", outer_parent, en(errno));
+		/* pidfd_open checks no permission: a failure means no target */
+		set(r, V_ESCAPED, "pidfd_open(%d): %s (cannot test)", outer_parent, en(errno));
 		return;
 	}
 	for (int fd = 0; fd < 64; fd++) {
@@ -1763,9 +1852,15 @@ static void t_pidfd_getfd(struct result *r)
 		if (n >= 0) {
 			close(n);
 			got++;
-		} else {
+		} else if (errno != EBADF) {
 			last = errno;
 		}
+	}
+	if (!got && last != EPERM && last != EACCES) {
+		close(pfd);
+		set(r, V_ESCAPED, "pidfd_getfd() on pid %d: %s, not a refusal (cannot test)",
+		    outer_parent, last ? en(last) : "no descriptor open");
+		return;
 	}
 	close(pfd);
 	if (got)
@@ -2150,8 +2245,12 @@ static void t_control_socket(struct result *r)
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
 			set(r, V_NA, "no resolver daemon control socket (%s)", en(errno));
+		else if (errno == EACCES)
+			/* the peer check is what run-root and attach prove */
+			set(r, V_BLOCKED, "connect(%s): EACCES: /run/moat-bpf is 0700 "
+			    "(not the daemon's peer check)", sun.sun_path);
 		else
-			set(r, V_BLOCKED, "connect(%s): %s", sun.sun_path, en(errno));
+			setup_refused(r, "connect(" "/run/moat-bpf/control.sock" ")", "");
 		close(fd);
 		return;
 	}
@@ -2173,7 +2272,10 @@ static void t_control_socket(struct result *r)
 			n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	}
 	if (n <= 0) {
-		set(r, V_BLOCKED, "control request got no reply (%s)", n < 0 ? en(errno) : "EOF");
+		/* a refusing daemon says so before it closes: silence proves
+		 * nothing (the request may have been carried out) */
+		set(r, V_ESCAPED, "control request got no reply (%s): not a refusal",
+		    n < 0 ? en(errno) : "EOF");
 		close(fd);
 		return;
 	}
@@ -2546,7 +2648,6 @@ struct technique {
 #define NOSECCOMP	"no seccomp filter under attach; moat-bpf run and moat-runc install one"
 #define NETRAW		"CAP_NET_RAW is Docker's default; moat-runc and run --caps container drop it"
 #define HOSTCGFS	"the host cgroupfs is writable for root under attach (no cgroup namespace, no read-only mount)"
-#define HOSTPROCSYS	"the host /proc/sys is writable for root under attach (run and containers mount it read-only)"
 #define HOSTBPFFS	"the workload shares the host mount namespace under attach, bpffs included"
 
 /* Most rows need neither flags nor a mechanism: their trailing fields are
@@ -2573,7 +2674,7 @@ static const struct technique T[] = {
 	{ "udp6-v4mapped-connect", "netns", t_udp6_mapped_connect, V_BLOCKED, NULL },
 	{ "udp4-connected-sendto-other", "netns", t_udp_connected_sendto, V_BLOCKED, NULL },
 	{ "udp6-connected-sendto-other", "netns", t_udp6_connected_sendto, V_BLOCKED, NULL },
-	{ "udp-ipv6-addrform", "netns", t_udp_addrform, V_BLOCKED, NULL },
+	{ "udp-ipv6-addrform", "netns", t_udp_addrform, V_BLOCKED, NULL, 0, M_ADDRFORM },
 	{ "udp4-sendmmsg", "netns", t_sendmmsg, V_BLOCKED, NULL },
 	{ "tcp4-fastopen-sendto", "netns", t_tfo4, V_BLOCKED, NULL },
 	{ "tcp6-fastopen-sendto", "netns", t_tfo6, V_BLOCKED, NULL },
@@ -2605,7 +2706,7 @@ static const struct technique T[] = {
 	{ "ipv6-srh-udp", "netns", t_srh_udp, V_BLOCKED, NULL },
 	{ "udp6-reply-to-spoofed-peer", "netns", t_reply_spoof6, V_BLOCKED, NULL },
 	{ "udp4-reply-to-spoofed-peer", "netns", t_reply_spoof4, V_BLOCKED, NULL },
-	{ "udp6-reply-spoof-nonlocal-bind", "netns", t_reply_spoof6_sysctl, V_BLOCKED, HOSTPROCSYS },
+	{ "udp6-reply-spoof-nonlocal-bind", "netns", t_reply_spoof6_sysctl, V_BLOCKED, NULL },
 	{ "unshare-netns-connect", "netns", t_unshare_net, V_BLOCKED, NULL },
 	{ "userns-netns-connect", "netns", t_userns_net, V_BLOCKED, NULL },
 	{ "setns-host-netns", "netns", t_setns_host, V_BLOCKED, NULL },
