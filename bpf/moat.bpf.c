@@ -152,13 +152,19 @@ static __always_inline bool ranges_match(const struct moat_addr_val *v,
 	return false;
 }
 
+/*
+ * Local in every netns: 127.0.0.0/8 and ::1, and the unspecified
+ * addresses 0.0.0.0 and ::, which connect() and sendmsg() send to
+ * loopback. Not the rest of 0.0.0.0/8: since Linux 5.3 0.x.y.z is
+ * ordinary unicast (assignable, routed like any address), so it is left
+ * to the rules. (v4-mapped forms arrive here decoded, as AF_INET.)
+ */
 static __always_inline bool is_loopback(const struct moat_dst *d)
 {
 	if (d->family == AF_INET) {
-		__u32 a = bpf_ntohl(d->addr[0]) >> 24;
+		__u32 a = bpf_ntohl(d->addr[0]);
 
-		/* 0.0.0.0/8 is delivered locally just like 127.0.0.0/8 */
-		return a == 127 || a == 0;
+		return (a >> 24) == 127 || a == 0;
 	}
 	return !d->addr[0] && !d->addr[1] && !d->addr[2] &&
 	       (!d->addr[3] || d->addr[3] == bpf_htonl(1));
@@ -641,9 +647,13 @@ int moat_getpeername6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * Raw and ICMP ("ping") sockets: unconnected ping sendto and raw sends have
- * no sock_addr hook at all, so they are refused at creation unless the
- * policy's sockets: keys allow them.
+ * Only sockets whose every path out is judged by the sock_addr hooks are
+ * created freely: TCP, MPTCP (its subflows run TCP's pre_connect) and UDP.
+ * Raw and ICMP ("ping") sockets (unconnected ping sendto and raw sends have
+ * no sock_addr hook at all) and every other protocol are refused at
+ * creation unless the policy's sockets: keys allow them. The others:
+ * UDP-Lite (connect() skips the connect hooks, so neither a rule nor the
+ * DNS redirect sees it), SCTP, L2TP/IP, SMC, and whatever a kernel adds.
  */
 SEC("cgroup/sock_create")
 int moat_sock_create(struct bpf_sock *ctx)
@@ -664,8 +674,12 @@ int moat_sock_create(struct bpf_sock *ctx)
 	else if (type == SOCK_DGRAM && (protocol == IPPROTO_ICMP ||
 					protocol == IPPROTO_ICMPV6))
 		need = MOAT_POL_PING_ALLOW;
+	else if ((type == SOCK_STREAM && (protocol == IPPROTO_TCP ||
+					  protocol == IPPROTO_MPTCP)) ||
+		 (type == SOCK_DGRAM && protocol == IPPROTO_UDP))
+		return 1;	/* judged where they connect/send */
 	else
-		return 1;	/* TCP/UDP are judged where they connect/send */
+		need = MOAT_POL_OTHER_ALLOW;
 	d.hook = MOAT_HOOK_SOCK_CREATE;
 	d.family = family;
 	d.protocol = protocol;
@@ -673,14 +687,16 @@ int moat_sock_create(struct bpf_sock *ctx)
 	if (reason == MOAT_R_NONE && (mc.flags & need))
 		return 1;
 	if (reason == MOAT_R_NONE)
-		reason = MOAT_R_DENY_SOCKET;
+		reason = need == MOAT_POL_OTHER_ALLOW ? MOAT_R_DENY_PROTO :
+							 MOAT_R_DENY_SOCKET;
 	return verdict(&mc, &d, reason);
 }
 
 /*
  * Socket options that would send packets somewhere other than the address
  * the connect/sendmsg programs judged (source routes: IPv4 LSRR/SSRR in
- * IP_OPTIONS, IPv6 routing headers), or that forge a local source address
+ * IP_OPTIONS, IPv6 routing headers, also inside the sticky control
+ * messages of IPV6_2292PKTOPTIONS), or that forge a local source address
  * (FREEBIND, TRANSPARENT: a forged "peer" would earn a UDP reply).
  */
 #define SOL_IP_		0
@@ -696,7 +712,8 @@ int moat_setsockopt(struct bpf_sockopt *ctx)
 	     name == 19 /* IP_TRANSPARENT */))
 		return 0;
 	if (level == SOL_IPV6_ &&
-	    (name == 5 /* IPV6_2292RTHDR */ || name == 55 /* IPV6_RTHDRDSTOPTS */ ||
+	    (name == 5 /* IPV6_2292RTHDR */ || name == 6 /* IPV6_2292PKTOPTIONS */ ||
+	     name == 55 /* IPV6_RTHDRDSTOPTS */ ||
 	     name == 57 /* IPV6_RTHDR */ || name == 75 /* IPV6_TRANSPARENT */ ||
 	     name == 78 /* IPV6_FREEBIND */))
 		return 0;

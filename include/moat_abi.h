@@ -13,8 +13,9 @@
  *     in moat_resolvers, before any other rule; none registered → deny.
  *     recvmsg and getpeername show the original server again.
  *  3. IPv4-mapped IPv6 destinations are judged as the IPv4 address.
- *  4. Loopback (127/8, 0/8, ::1, ::): allowed if the policy says so, or by
- *     default outside the host's initial netns; otherwise only rules apply.
+ *  4. Loopback (127/8, 0.0.0.0, ::1, ::; not the rest of 0/8, which is
+ *     routed as unicast): allowed if the policy says so, or by default
+ *     outside the host's initial netns; otherwise only rules apply.
  *  5. Deny tries: a match on address, protocol and port denies.
  *  6. Exact-address hash, then prefix trie: a match allows. User space
  *     compiles rules so that the one entry a lookup returns already carries

@@ -61,6 +61,8 @@
 /* (1 << 2) is unused: DNS is captured for every policy, see moat_decide() */
 #define MOAT_POL_RAW_ALLOW		(1 << 3)	/* SOCK_RAW sockets allowed */
 #define MOAT_POL_PING_ALLOW		(1 << 4)	/* ICMP datagram sockets allowed */
+/* inet sockets of a protocol other than TCP, MPTCP, UDP (UDP-Lite, SCTP...) */
+#define MOAT_POL_OTHER_ALLOW		(1 << 5)
 
 /*
  * struct moat_cgroup.flags: none yet (0). Whether a cgroup's programs are
@@ -88,10 +90,10 @@ enum moat_reason {
 	MOAT_R_DENY_NO_POLICY,		/* enforced cgroup, no policy found */
 	MOAT_R_DENY_NO_SOCK_INFO,	/* socket's cgroup unknown or too deep */
 	MOAT_R_DENY_EXPIRED,		/* learned address past its deadline */
-	MOAT_R_DENY_PROTO,		/* protocol other than TCP/UDP */
+	MOAT_R_DENY_PROTO,		/* protocol other than TCP/UDP (or MPTCP) */
 	MOAT_R_DNS_REDIRECT,		/* DNS sent to the cgroup's resolver */
 	MOAT_R_DENY_NO_RESOLVER,	/* DNS captured, no resolver registered */
-	MOAT_R_DENY_SOCKET,		/* reserved: raw/ping/packet socket */
+	MOAT_R_DENY_SOCKET,		/* raw or ping socket (sock_create) */
 	MOAT_R_DENY_BACKSTOP,		/* cgroup_skb egress: packet not allowed */
 	MOAT_R_MAX,
 };

@@ -6,12 +6,15 @@
 # A private two-namespace network for the end-to-end tests (run as root):
 #
 #   PREFIX-client  veth0 198.18.0.1/30  2001:db8:ff::1/64
-#        |         routes ONLY to 198.51.100.0/24, 203.0.113.0/24 and
-#        |         2001:db8::/32 (no default route)
+#        |         routes ONLY to 198.51.100.0/24, 203.0.113.0/24,
+#        |         0.1.2.3/32 and 2001:db8::/32 (no default route)
 #   PREFIX-world   veth1 198.18.0.2/30  2001:db8:ff::2/64
-#                  lo: 198.51.100.7 198.51.100.8 203.0.113.9
+#                  lo: 198.51.100.7 198.51.100.8 203.0.113.9 0.1.2.3
 #                      2001:db8:1::7 2001:db8:1::8
 #                      198.51.100.53 2001:db8:1::53 (DNS, see dns-up)
+#
+# 0.1.2.3: since Linux 5.3 0.0.0.0/8 (but 0.0.0.0) is ordinary unicast,
+# assignable and routed; a host there shows that 0.x.y.z is not loopback.
 #
 # Every world host runs a TCP and a UDP echo server (moat-test-peer serve)
 # on ports 80, 443, 8080 and 53, logging one line per connection or
@@ -73,7 +76,8 @@ state=/run/moat-test/$prefix
 world_log=$state/world.log
 world_pid=$state/world.pid
 
-world_hosts4=(198.51.100.7 198.51.100.8 203.0.113.9)
+world_hosts4=(198.51.100.7 198.51.100.8 203.0.113.9 0.1.2.3)
+zero_net_host=0.1.2.3
 world_hosts6=(2001:db8:1::7 2001:db8:1::8)
 world_ports=(80 443 8080 53)
 dns_host4=198.51.100.53
@@ -112,9 +116,12 @@ server_alive() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "serve --log $world_log"
 }
 
+# A network made by an older version of this script lacks the route to
+# the 0/8 host: not up, so that `up` makes it again.
 is_up() {
 	ns_exists "$client_ns" && ns_exists "$world_ns" && server_alive &&
-		[ -e "$world_log.ready" ]
+		[ -e "$world_log.ready" ] &&
+		[ -n "$(ip -n "$client_ns" route show "$zero_net_host/32")" ]
 }
 
 stop_server() {
@@ -226,6 +233,7 @@ do_up() {
 	# Only the test networks: no default route, nothing else reachable.
 	ip -n "$client_ns" route add 198.51.100.0/24 via 198.18.0.2 dev veth0
 	ip -n "$client_ns" route add 203.0.113.0/24 via 198.18.0.2 dev veth0
+	ip -n "$client_ns" route add "$zero_net_host/32" via 198.18.0.2 dev veth0
 	ip -n "$client_ns" -6 route add 2001:db8::/32 via 2001:db8:ff::2 dev veth0
 
 	wait_no_tentative

@@ -340,6 +340,8 @@ static __u32 policy_flags(const struct moat_policy_spec *p)
 		flags |= MOAT_POL_RAW_ALLOW;
 	if (p->sockets.ping == SOCKET_ALLOW)
 		flags |= MOAT_POL_PING_ALLOW;
+	if (p->sockets.other == SOCKET_ALLOW)
+		flags |= MOAT_POL_OTHER_ALLOW;
 	return flags;
 }
 

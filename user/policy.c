@@ -280,6 +280,11 @@ static int load_ping(struct load_ctx *c, const char *name, yaml_node_t *val)
 	return load_socket_perm(c, name, val, &c->p->sockets.ping);
 }
 
+static int load_other(struct load_ctx *c, const char *name, yaml_node_t *val)
+{
+	return load_socket_perm(c, name, val, &c->p->sockets.other);
+}
+
 static bool port_ok(const char *s)
 {
 	unsigned long v = 0;
@@ -485,6 +490,7 @@ static const struct key_handler dns_keys[] = {
 static const struct key_handler socket_keys[] = {
 	{ "raw", load_raw },
 	{ "ping", load_ping },
+	{ "other", load_other },
 	{ NULL, NULL },
 };
 
@@ -743,6 +749,7 @@ void policy_init(struct moat_policy_spec *p)
 	p->dns.max_addresses = 4096;
 	p->sockets.raw = SOCKET_DENY;
 	p->sockets.ping = SOCKET_DENY;
+	p->sockets.other = SOCKET_DENY;
 }
 
 void policy_free(struct moat_policy_spec *p)

@@ -80,6 +80,7 @@ struct moat_policy_spec {
 	struct {
 		enum socket_perm raw;
 		enum socket_perm ping;
+		enum socket_perm other;	/* not TCP, MPTCP, UDP: UDP-Lite, SCTP... */
 	} sockets;
 	int keep_net_raw;
 	struct moat_container_opts container;

@@ -328,11 +328,13 @@ static int dest_class(const struct sockaddr_storage *ss)
 	}
 	if (!v4)
 		return 0;
-	if (in_v4_net(v4, 0x7f000000, 8))
+	/* 0.0.0.0 is sent to loopback; the rest of 0/8 is unicast */
+	if (in_v4_net(v4, 0x7f000000, 8) || in_v4_net(v4, 0, 32))
 		return 1;
 	if (in_v4_net(v4, 0xc6336400, 24) ||	/* 198.51.100.0/24 */
 	    in_v4_net(v4, 0xcb007100, 24) ||	/* 203.0.113.0/24 */
-	    in_v4_net(v4, 0xc6120000, 15))	/* 198.18.0.0/15 */
+	    in_v4_net(v4, 0xc6120000, 15) ||	/* 198.18.0.0/15 */
+	    in_v4_net(v4, 0x00010203, 32))	/* the world's 0.1.2.3 */
 		return 2;
 	return 0;
 }
