@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include "harden.h"
@@ -76,6 +78,35 @@ int harden_cgroupfs(void)
 	return err;
 }
 
+/*
+ * Leaves the inheritable and ambient sets empty, whatever moat-bpf was
+ * started with (systemd's AmbientCapabilities=, capsh --inh). Dropping a
+ * capability from the bounding set does not take it out of either: on
+ * exec, root's new permitted set is (inheritable & the file's inheritable,
+ * all for root) | (bounding & all) | ambient, so an inheritable
+ * CAP_SYS_ADMIN comes back past the bounding set; after setuid to a user,
+ * a file with inheritable file capabilities regains what the inheritable
+ * set holds.
+ */
+static int clear_inheritable(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	/* ambient first: the kernel drops it with inheritable anyway */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return -errno;
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		data[i].inheritable = 0;
+	if (syscall(SYS_capset, &hdr, data))
+		return -errno;
+	return 0;
+}
+
 int harden_caps_container(void)
 {
 	/* moby oci/caps/defaults.go, without CAP_NET_RAW */
@@ -93,29 +124,198 @@ int harden_caps_container(void)
 		if (!kept && prctl(PR_CAPBSET_DROP, cap))
 			return -errno;
 	}
-	return 0;
+	return clear_inheritable();
 }
 
-int harden_seccomp(void)
+/*
+ * socketcall(2) passes socket()'s arguments in memory, where seccomp
+ * cannot read them: the family is unknowable, so SYS_SOCKET is refused
+ * for every family rather than allowed for all. socket(2) itself exists
+ * on i386 since Linux 4.3; a libc that still creates sockets through
+ * socketcall gets EACCES for every socket. The other calls (connect,
+ * sendto, ...) are judged by the inet hooks whichever way they come.
+ */
+int harden_seccomp_build(scmp_filter_ctx *ret_ctx)
 {
 	static const int families[] = MOAT_DENIED_FAMILIES;
 	scmp_filter_ctx ctx;
 	int err;
 
+	/*
+	 * seccomp_init adds the native architecture only; any other (i386,
+	 * x32 on x86_64) meets libseccomp's bad-architecture action, KILL.
+	 */
 	ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket),
-				       1, SCMP_A0(SCMP_CMP_EQ, families[i]));
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ, MOAT_SECCOMP_INT_MASK,
+					       families[i]));
 		if (err)
-			goto out;
+			goto fail;
 	}
+	/* a no-op where socketcall does not exist (x86_64): -EDOM is not an error */
+	err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(MOAT_SOCKETCALL_ERRNO),
+			       SCMP_SYS(socketcall), 1,
+			       SCMP_A0(SCMP_CMP_MASKED_EQ, MOAT_SECCOMP_INT_MASK,
+				       MOAT_SOCKETCALL_SOCKET));
+	if (err && err != -EDOM)
+		goto fail;
 	err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
 			       SCMP_SYS(io_uring_setup), 0);
-	if (!err)
-		err = seccomp_load(ctx);	/* sets no_new_privs */
-out:
+	if (err)
+		goto fail;
+	*ret_ctx = ctx;
+	return 0;
+fail:
 	seccomp_release(ctx);
 	return err;
+}
+
+int harden_seccomp(void)
+{
+	scmp_filter_ctx ctx;
+	int err;
+
+	err = harden_seccomp_build(&ctx);
+	if (err)
+		return err;
+	err = seccomp_load(ctx);	/* sets no_new_privs */
+	seccomp_release(ctx);
+	return err;
+}
+
+/*
+ * One rule of config.json's linux.seccomp; ERR for SCMP_ACT_ERRNO. ARG >= 0:
+ * only when argument 0, an int, is ARG: compared masked to its low 32
+ * bits, as the kernel reads it (MOAT_SECCOMP_INT_MASK); runc hands value
+ * and valueTwo to libseccomp as the mask and the datum.
+ */
+static json_object *sc_rule(const char *name, const char *action, int err, int arg)
+{
+	json_object *r = json_object_new_object(), *names = json_object_new_array();
+
+	json_object_array_add(names, json_object_new_string(name));
+	json_object_object_add(r, "names", names);
+	json_object_object_add(r, "action", json_object_new_string(action));
+	if (!strcmp(action, "SCMP_ACT_ERRNO"))
+		json_object_object_add(r, "errnoRet", json_object_new_int(err));
+	if (arg >= 0) {
+		json_object *args = json_object_new_array(), *a = json_object_new_object();
+
+		json_object_object_add(a, "index", json_object_new_int(0));
+		json_object_object_add(a, "value",
+				       json_object_new_uint64(MOAT_SECCOMP_INT_MASK));
+		json_object_object_add(a, "valueTwo", json_object_new_int(arg));
+		json_object_object_add(a, "op",
+				       json_object_new_string("SCMP_CMP_MASKED_EQ"));
+		json_object_array_add(args, a);
+		json_object_object_add(r, "args", args);
+	}
+	return r;
+}
+
+/* Does a rule with action ACT refuse the syscall (rather than let it run)? */
+static bool sc_denies(const char *act)
+{
+	return !strcmp(act, "SCMP_ACT_ERRNO") || !strcmp(act, "SCMP_ACT_TRAP") ||
+	       !strncmp(act, "SCMP_ACT_KILL", 13);
+}
+
+/*
+ * Take socket and io_uring_setup out of every rule of the profile, and
+ * socketcall out of every rule that lets it run: libseccomp keeps an
+ * unconditional rule over any conditional one on the same syscall, so
+ * Docker's plain "socketcall: allow" would void ours.
+ */
+static void sc_strip(json_object *syscalls)
+{
+	for (size_t i = 0; i < json_object_array_length(syscalls); i++) {
+		json_object *e = json_object_array_get_idx(syscalls, i), *names, *kept;
+		json_object *act;
+		bool denies;
+
+		if (!json_object_object_get_ex(e, "names", &names) ||
+		    !json_object_is_type(names, json_type_array))
+			continue;
+		denies = json_object_object_get_ex(e, "action", &act) &&
+			 sc_denies(json_object_get_string(act) ?: "");
+		kept = json_object_new_array();
+		for (size_t j = 0; j < json_object_array_length(names); j++) {
+			json_object *n = json_object_array_get_idx(names, j);
+			const char *v = json_object_get_string(n) ?: "";
+
+			if (strcmp(v, "socket") && strcmp(v, "io_uring_setup") &&
+			    (denies || strcmp(v, "socketcall")))
+				json_object_array_add(kept, json_object_get(n));
+		}
+		json_object_object_add(e, "names", kept);
+	}
+}
+
+/*
+ * socket() of families without an inet hook fails with EPERM, and so does
+ * io_uring_setup (its socket op is invisible to seccomp). Docker's profile
+ * allows socket unconditionally and libseccomp refuses a conflicting
+ * conditional rule, so socket is taken out of it and re-added per family.
+ *
+ * Docker's profile also lists i386 and x32. x32's socket is socket with
+ * another number (the rules cover it); i386 has socket (359) and
+ * socketcall(SYS_SOCKET, args), whose family is in memory where seccomp
+ * cannot read it, so socketcall(SYS_SOCKET) is refused for every family
+ * (see harden_seccomp_build), with an errno of its own: runc drops a rule
+ * whose action is the profile's default (Docker's: errno EPERM). The
+ * order matters too: on i386 libseccomp turns each conditional socket
+ * rule into a socketcall(SYS_SOCKET) rule of the same action without the
+ * family (socket allowed for AF_INET becomes socketcall(SYS_SOCKET)
+ * allowed), and of two rules on one argument value it keeps the first;
+ * runc adds the rules in the profile's order, so the refusal comes first.
+ * The other socketcall calls follow the profile's rules for connect,
+ * sendto, ..., which libseccomp turns into socketcall rules the same way.
+ */
+void harden_seccomp_oci(json_object *cfg)
+{
+	static const int denied[] = MOAT_DENIED_FAMILIES;
+	/* AF_UNIX, AF_INET, AF_INET6, AF_NETLINK */
+	static const int allowed[] = { 1, 2, 10, 16 };
+	json_object *linux_, *sc, *syscalls, *def;
+	int sc_err = MOAT_SOCKETCALL_ERRNO;
+	bool default_allow;
+
+	if (!json_object_object_get_ex(cfg, "linux", &linux_)) {
+		linux_ = json_object_new_object();
+		json_object_object_add(cfg, "linux", linux_);
+	}
+	if (!json_object_object_get_ex(linux_, "seccomp", &sc)) {
+		sc = json_object_new_object();
+		json_object_object_add(sc, "defaultAction",
+				       json_object_new_string("SCMP_ACT_ALLOW"));
+		json_object_object_add(linux_, "seccomp", sc);
+	}
+	if (!json_object_object_get_ex(sc, "syscalls", &syscalls)) {
+		syscalls = json_object_new_array();
+		json_object_object_add(sc, "syscalls", syscalls);
+	}
+	default_allow = json_object_object_get_ex(sc, "defaultAction", &def) &&
+			!strcmp(json_object_get_string(def), "SCMP_ACT_ALLOW");
+	/* a profile whose default is our errno: runc would drop the rule */
+	if (json_object_object_get_ex(sc, "defaultErrnoRet", &def) &&
+	    json_object_get_int(def) == MOAT_SOCKETCALL_ERRNO)
+		sc_err = EPERM;
+	sc_strip(syscalls);
+	json_object_array_add(syscalls, sc_rule("socketcall", "SCMP_ACT_ERRNO",
+						sc_err, MOAT_SOCKETCALL_SOCKET));
+	if (default_allow) {
+		for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
+			json_object_array_add(syscalls,
+				sc_rule("socket", "SCMP_ACT_ERRNO", EPERM, denied[i]));
+		json_object_array_add(syscalls,
+			sc_rule("io_uring_setup", "SCMP_ACT_ERRNO", EPERM, -1));
+	} else {
+		/* everything else already gets the profile's default errno */
+		for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+			json_object_array_add(syscalls,
+				sc_rule("socket", "SCMP_ACT_ALLOW", 0, allowed[i]));
+	}
 }

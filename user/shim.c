@@ -3,7 +3,8 @@
  * moat-runc: a Docker runtime that is runc plus moat-bpf. On create/run
  * it refuses containers that could undo their own enforcement unless
  * the policy accepts them (privs.c), adds the oci-hook (createRuntime,
- * poststop) to the bundle's config.json and drops CAP_NET_RAW (raw and
+ * poststop) to the bundle's config.json, merges run's seccomp denials
+ * into its profile (harden_seccomp_oci) and drops CAP_NET_RAW (raw and
  * packet sockets have no sock_addr hook) unless the policy keeps it,
  * then execs the real runc with the same arguments. Every other
  * subcommand passes through untouched. Docker passes daemon.json's
@@ -108,93 +109,6 @@ static void drop_cap(json_object *cfg, const char *cap)
 	}
 }
 
-static json_object *sc_rule(const char *name, const char *action, int family)
-{
-	json_object *r = json_object_new_object(), *names = json_object_new_array();
-
-	json_object_array_add(names, json_object_new_string(name));
-	json_object_object_add(r, "names", names);
-	json_object_object_add(r, "action", json_object_new_string(action));
-	if (!strcmp(action, "SCMP_ACT_ERRNO"))
-		json_object_object_add(r, "errnoRet", json_object_new_int(EPERM));
-	if (family >= 0) {
-		json_object *args = json_object_new_array(), *a = json_object_new_object();
-
-		json_object_object_add(a, "index", json_object_new_int(0));
-		json_object_object_add(a, "value", json_object_new_int(family));
-		json_object_object_add(a, "op", json_object_new_string("SCMP_CMP_EQ"));
-		json_object_array_add(args, a);
-		json_object_object_add(r, "args", args);
-	}
-	return r;
-}
-
-/* Take socket and io_uring_setup out of every rule of the profile. */
-static void sc_strip(json_object *syscalls)
-{
-	for (size_t i = 0; i < json_object_array_length(syscalls); i++) {
-		json_object *e = json_object_array_get_idx(syscalls, i), *names, *kept;
-
-		if (!json_object_object_get_ex(e, "names", &names) ||
-		    !json_object_is_type(names, json_type_array))
-			continue;
-		kept = json_object_new_array();
-		for (size_t j = 0; j < json_object_array_length(names); j++) {
-			json_object *n = json_object_array_get_idx(names, j);
-			const char *v = json_object_get_string(n);
-
-			if (strcmp(v, "socket") && strcmp(v, "io_uring_setup"))
-				json_object_array_add(kept, json_object_get(n));
-		}
-		json_object_object_add(e, "names", kept);
-	}
-}
-
-/*
- * socket() of families without an inet hook fails with EPERM, and so does
- * io_uring_setup (its socket op is invisible to seccomp). Docker's profile
- * allows socket unconditionally and libseccomp refuses a conflicting
- * conditional rule, so socket is taken out of it and re-added per family.
- */
-static void add_seccomp(json_object *cfg)
-{
-	static const int denied[] = MOAT_DENIED_FAMILIES;
-	/* AF_UNIX, AF_INET, AF_INET6, AF_NETLINK */
-	static const int allowed[] = { 1, 2, 10, 16 };
-	json_object *linux_, *sc, *syscalls, *def;
-	bool default_allow;
-
-	if (!json_object_object_get_ex(cfg, "linux", &linux_)) {
-		linux_ = json_object_new_object();
-		json_object_object_add(cfg, "linux", linux_);
-	}
-	if (!json_object_object_get_ex(linux_, "seccomp", &sc)) {
-		sc = json_object_new_object();
-		json_object_object_add(sc, "defaultAction",
-				       json_object_new_string("SCMP_ACT_ALLOW"));
-		json_object_object_add(linux_, "seccomp", sc);
-	}
-	if (!json_object_object_get_ex(sc, "syscalls", &syscalls)) {
-		syscalls = json_object_new_array();
-		json_object_object_add(sc, "syscalls", syscalls);
-	}
-	default_allow = json_object_object_get_ex(sc, "defaultAction", &def) &&
-			!strcmp(json_object_get_string(def), "SCMP_ACT_ALLOW");
-	sc_strip(syscalls);
-	if (default_allow) {
-		for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
-			json_object_array_add(syscalls,
-				sc_rule("socket", "SCMP_ACT_ERRNO", denied[i]));
-		json_object_array_add(syscalls,
-			sc_rule("io_uring_setup", "SCMP_ACT_ERRNO", -1));
-	} else {
-		/* everything else already gets the profile's default errno */
-		for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-			json_object_array_add(syscalls,
-				sc_rule("socket", "SCMP_ACT_ALLOW", allowed[i]));
-	}
-}
-
 static int edit_bundle(const char *bundle, const char *policy,
 		       const struct moat_config *mc)
 {
@@ -241,7 +155,7 @@ static int edit_bundle(const char *bundle, const char *policy,
 	if (ret)
 		goto out;
 	add_hook(cfg, "createRuntime", hook(self, "create", policy));
-	add_seccomp(cfg);
+	harden_seccomp_oci(cfg);
 	add_hook(cfg, "poststop", hook(self, "poststop", NULL));
 	if (!spec.keep_net_raw)
 		drop_cap(cfg, "CAP_NET_RAW");
