@@ -425,6 +425,46 @@ static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, int v6,
 	return MOAT_R_DNS_REDIRECT;
 }
 
+/*
+ * ---- The resolver daemon's upstream sockets (issue 11, item 4) ----
+ * The daemon asks upstreams through sockets it makes inside the
+ * workload's netns (127.0.0.11 must be that netns's Docker DNS). The
+ * netns's conntrack decides NAT once per flow: a workload that sends one
+ * datagram from 127.0.0.11:53 to such a socket's port owns that flow, and
+ * the daemon's later queries reach the workload un-NATed, as "replies",
+ * and so would its forged answers reach the daemon. Hence no packet of an
+ * enforced cgroup may go to one of those sockets, whatever the policy or
+ * its mode: the daemon lists each one's local end in moat_daemon_socks
+ * before the socket sends anything; connect/sendmsg refuse it (before
+ * conntrack sees a packet) and the egress backstop drops it whatever sent
+ * it (raw sockets, a DNAT rule, a listener's SYN-ACK). docs/resolver.md.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_DAEMON_SOCKS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct moat_daemon_sock_key);
+	__type(value, __u8);
+} moat_daemon_socks SEC(".maps");
+
+/* D is one of the daemon's upstream sockets in the netns of CTX's socket. */
+static __always_inline bool to_daemon_sock(void *ctx, const struct moat_dst *d)
+{
+	struct moat_daemon_sock_key k = {
+		.netns_cookie = bpf_get_netns_cookie(ctx),
+		.port = bpf_htons(d->port),
+		.family = d->family,
+		.protocol = d->proto_bit == MOAT_PROTO_TCP ? IPPROTO_TCP :
+							      IPPROTO_UDP,
+	};
+
+	if (!d->proto_bit)
+		return false;
+	__builtin_memcpy(k.addr, d->addr, sizeof(k.addr));
+	return bpf_map_lookup_elem(&moat_daemon_socks, &k);
+}
+/* ---- end of the resolver's upstream sockets ---- */
+
 /* Events are rate-limited per cgroup and CPU; what is left out is counted. */
 static __always_inline bool event_budget(struct moat_counters *c)
 {
@@ -510,7 +550,8 @@ static __always_inline int verdict(const struct moat_ctx *mc,
 			c->allowed++;
 		return MOAT_ALLOW;
 	}
-	if (mc->mode == MOAT_MODE_AUDIT) {
+	/* an audited cgroup shares the netns, and the daemon, of enforced ones */
+	if (mc->mode == MOAT_MODE_AUDIT && reason != MOAT_R_DENY_RESOLVER_SOCK) {
 		if (c)
 			c->audited++;
 		emit(mc, d, MOAT_ALLOW, reason, c);
@@ -547,6 +588,9 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 	reason = lookup_policy(ctx->sk, &mc);
 	if (reason == MOAT_R_NONE && !d.proto_bit)
 		reason = MOAT_R_DENY_PROTO;
+	/* never to the resolver's upstream sockets (see moat_daemon_socks) */
+	if (reason == MOAT_R_NONE && to_daemon_sock(ctx, &d))
+		reason = MOAT_R_DENY_RESOLVER_SOCK;
 	/*
 	 * DNS first, for every policy and whatever the address: stub
 	 * resolvers live on loopback, and an IP rule must not open a path to
@@ -846,6 +890,19 @@ int moat_egress(struct __sk_buff *skb)
 	sk = skb->sk;		/* read once: the verifier tracks this copy */
 	if (reason < 0 || !sk)
 		return 1;
+	/*
+	 * To the resolver's upstream sockets (moat_daemon_socks): before any
+	 * pass-through, whatever the socket (a listener's SYN-ACK comes from
+	 * a request sock). Only local destinations, which leave through lo.
+	 */
+	if (reason == MOAT_R_NONE && skb->ifindex == 1 /* LOOPBACK_IFINDEX */ &&
+	    to_daemon_sock(skb, &d)) {
+		sk = bpf_sk_fullsock(sk);
+		if (!sk)
+			return 0;
+		lookup_policy(sk, &mc);		/* for the counters and the event */
+		return verdict(&mc, &d, MOAT_R_DENY_RESOLVER_SOCK);
+	}
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;

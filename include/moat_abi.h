@@ -131,6 +131,22 @@ struct moat_resolver {
 	__u16 port6;			/* network order; 0 = none */
 };
 
+/*
+ * moat_daemon_socks key (value: __u8, 1): a socket the resolver daemon
+ * keeps in a workload's netns to reach an upstream, by its local end. No
+ * packet of an enforced cgroup may go there (issue 11, item 4; see
+ * docs/resolver.md): the daemon writes the key before the socket sends
+ * anything and deletes it when the socket is closed.
+ */
+struct moat_daemon_sock_key {
+	__be32 addr[4];			/* local address; IPv4 in addr[0] */
+	__u64 netns_cookie;		/* SO_NETNS_COOKIE of the socket */
+	__u16 port;			/* local port, network order */
+	__u16 family;			/* AF_INET / AF_INET6 */
+	__u8 protocol;			/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad[3];
+};
+
 /* moat_udp_peers (LRU): peers an unconnected UDP socket received from. */
 struct moat_peer_key {
 	__u64 sock_cookie;

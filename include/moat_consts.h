@@ -9,7 +9,7 @@
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
 #ifndef MOAT_LAYOUT_VERSION
-#define MOAT_LAYOUT_VERSION		5
+#define MOAT_LAYOUT_VERSION		6
 #endif
 
 #ifndef MOAT_MAX_POLICIES
@@ -32,6 +32,10 @@
 #endif
 #ifndef MOAT_MAX_RESOLVERS
 #define MOAT_MAX_RESOLVERS		MOAT_MAX_CGROUPS
+#endif
+#ifndef MOAT_MAX_DAEMON_SOCKS
+/* the resolver's upstream sockets: one per upstream and registration, + TCP */
+#define MOAT_MAX_DAEMON_SOCKS		(MOAT_MAX_RESOLVERS * 2)
 #endif
 #ifndef MOAT_EVENTS_PER_S
 #define MOAT_EVENTS_PER_S		200	/* per registered cgroup and CPU */
@@ -95,6 +99,7 @@ enum moat_reason {
 	MOAT_R_DENY_NO_RESOLVER,	/* DNS captured, no resolver registered */
 	MOAT_R_DENY_SOCKET,		/* raw or ping socket (sock_create) */
 	MOAT_R_DENY_BACKSTOP,		/* cgroup_skb egress: packet not allowed */
+	MOAT_R_DENY_RESOLVER_SOCK,	/* to the resolver's own upstream socket */
 	MOAT_R_MAX,
 };
 

@@ -103,7 +103,7 @@ static bool unreachable(int err)
 
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd,
-		      const char *resolv_conf, bool container)
+		      const char *resolv_conf, bool container, __u32 replaces)
 {
 	bool needed = policy_domain_rules(spec);
 	json_object *fallback;
@@ -126,7 +126,7 @@ int resolver_register(const char *abs, const char *rel,
 		return err;
 	}
 	fallback = resolv_fallback(resolv_conf, container);
-	err = control_register(id, rel, spec, netns_fd, fallback);
+	err = control_register(id, rel, spec, netns_fd, fallback, replaces);
 	json_object_put(fallback);
 	if (!err)
 		return 0;
@@ -274,14 +274,22 @@ int enforce_cgroup(const char *abs, const char *rel,
 		   const char *resolv_conf, bool container)
 {
 	struct moat_state st;
+	struct moat_cgroup cg = {};
 	__u64 id;
 	int err;
 
 	err = writer_open(&st, true);
 	if (err)
 		goto out;
-	/* the resolver first: a failure there leaves nothing attached */
-	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf, container);
+	/*
+	 * The resolver first: a failure there leaves nothing attached. It
+	 * learns nothing into the policy the cgroup runs now (issue 11, item
+	 * 5), only into the one moat_attach() flips it to.
+	 */
+	if (cgroup_id_of(abs, &id) || bpf_map_lookup_elem(st.map[M_CGROUPS], &id, &cg))
+		cg.policy_id = 0;
+	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf, container,
+				cg.policy_id);
 	if (err)
 		goto out;
 	err = moat_attach(&st, abs, rel, c, spec->name);
@@ -632,6 +640,7 @@ static int do_policy_reload(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct reload_item *it = &items[i];
+		struct moat_cgroup cg = {};
 		char reg[PATH_MAX];
 		int e = moat_attach(&st, it->abs, it->rel, &it->c, name);
 
@@ -642,11 +651,17 @@ static int do_policy_reload(int argc, char **argv)
 		}
 		done++;
 		record_write(it->id, it->rel, &it->spec);
-		e = control_update(it->id, &it->spec);
+		/*
+		 * The daemon learns only into the id it is told its rules are
+		 * for, and only while the cgroup runs it: from the flip above
+		 * until this update it learns nothing (issue 11, item 5).
+		 */
+		bpf_map_lookup_elem(st.map[M_CGROUPS], &it->id, &cg);
+		e = control_update(it->id, &it->spec, cg.policy_id);
 		if (unreachable(e)) {	/* the daemon reads it when it starts */
 			snprintf(reg, sizeof(reg), "%s/%llu.json", MOAT_REG_DIR,
 				 (unsigned long long)it->id);
-			e = control_reg_file_update(reg, &it->spec);
+			e = control_reg_file_update(reg, &it->spec, cg.policy_id);
 			e = e == -ENOENT ? 0 : e;
 		}
 		if (e) {

@@ -220,13 +220,14 @@ static int reply_status(json_object *reply, const char *what)
 
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
-		     json_object *fallback)
+		     json_object *fallback, __u32 replaces)
 {
 	json_object *req = control_policy_json(spec), *reply;
 	int err;
 
 	json_object_object_add(req, "op", json_object_new_string("register"));
 	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
+	json_object_object_add(req, "replaces_policy_id", json_object_new_int64(replaces));
 	json_object_object_add(req, "cgroup", json_object_new_string(rel));
 	if (fallback)
 		json_object_object_add(req, "resolv_upstream", json_object_get(fallback));
@@ -254,13 +255,15 @@ int control_unregister(__u64 cg_id)
 	return 0;
 }
 
-int control_update(__u64 cg_id, const struct moat_policy_spec *spec)
+int control_update(__u64 cg_id, const struct moat_policy_spec *spec,
+		   __u32 policy_id)
 {
 	json_object *req = control_policy_json(spec), *reply;
 	int err;
 
 	json_object_object_add(req, "op", json_object_new_string("update"));
 	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
+	json_object_object_add(req, "policy_id", json_object_new_int64(policy_id));
 	err = control_call(req, -1, &reply);
 	json_object_put(req);
 	if (err)
@@ -270,7 +273,8 @@ int control_update(__u64 cg_id, const struct moat_policy_spec *spec)
 	return err;
 }
 
-int control_reg_file_update(const char *path, const struct moat_policy_spec *spec)
+int control_reg_file_update(const char *path, const struct moat_policy_spec *spec,
+			    __u32 policy_id)
 {
 	json_object *reg = json_object_from_file(path), *pol;
 	char tmp[PATH_MAX + 8];
@@ -278,10 +282,16 @@ int control_reg_file_update(const char *path, const struct moat_policy_spec *spe
 
 	if (!reg)
 		return -ENOENT;
-	pol = control_policy_json(spec);
-	json_object_object_foreach(pol, key, val)
-		json_object_object_add(reg, key, json_object_get(val));
-	json_object_put(pol);
+	if (spec) {
+		pol = control_policy_json(spec);
+		json_object_object_foreach(pol, key, val)
+			json_object_object_add(reg, key, json_object_get(val));
+		json_object_put(pol);
+	}
+	if (policy_id)
+		json_object_object_add(reg, "policy_id", json_object_new_int64(policy_id));
+	else
+		json_object_object_del(reg, "policy_id");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_object_to_file_ext(tmp, reg, JSON_C_TO_STRING_PLAIN) ||
 	    rename(tmp, path))

@@ -4,6 +4,9 @@
  * one JSON object per message, a network namespace passed as SCM_RIGHTS.
  *   {"op":"register","cgroup_id":N,"cgroup":"/rel","policy":"name",
  *    "rules":["tcp://github.com:443",...],"dns":{...}}  + netns fd
+ *   (+ "replaces_policy_id": the cgroup's policy id when registering, 0
+ *   if none: its rules are learned into the next id the cgroup runs)
+ *   {"op":"update","cgroup_id":N,"policy_id":P,...}  the cgroup runs P now
  *   {"op":"unregister","cgroup_id":N}
  *   {"op":"list"}
  * Replies: {"ok":true,...} or {"error":"..."}.
@@ -38,17 +41,24 @@ int control_policy_parse(json_object *o, struct moat_policy_spec *spec,
  */
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
-		     json_object *fallback);
+		     json_object *fallback, __u32 replaces);
 int control_unregister(__u64 cg_id);
 /*
  * Replace the policy of registration CG_ID in place (netns and sockets
- * stay). Unreachable daemon: returned unprinted, as control_register().
+ * stay), once the cgroup runs it under POLICY_ID: answers are learned
+ * into that id only. Unreachable daemon: returned unprinted, as
+ * control_register().
  */
-int control_update(__u64 cg_id, const struct moat_policy_spec *spec);
+int control_update(__u64 cg_id, const struct moat_policy_spec *spec,
+		   __u32 policy_id);
 
 /* Registrations the daemon re-adopts when it starts: <cgroup id>.json. */
 #define MOAT_REG_DIR		MOAT_RUN_DIR "/reg"
-/* Put SPEC's domain rules and dns settings into registration file PATH. */
-int control_reg_file_update(const char *path, const struct moat_policy_spec *spec);
+/*
+ * Put SPEC's domain rules and dns settings (unless NULL) and POLICY_ID
+ * (the id they are for; 0: not known) into registration file PATH.
+ */
+int control_reg_file_update(const char *path, const struct moat_policy_spec *spec,
+			    __u32 policy_id);
 
 #endif

@@ -30,7 +30,9 @@
 #include <netinet/in.h>
 #include <time.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -66,6 +68,25 @@
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE		71
 #endif
+/* Linux 6.5; missing from Debian 12's headers */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD		77
+#endif
+
+/*
+ * PIDFD_GET_INFO (Linux 6.13, <linux/pidfd.h>), missing from Debian 12's
+ * headers: struct pidfd_info as of PIDFD_INFO_SIZE_VER0 (64 bytes; the
+ * kernel takes the size from the ioctl number).
+ */
+struct moat_pidfd_info {
+	__u64 mask;
+	__u64 cgroupid;
+	__u32 pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	__s32 exit_code;
+};
+#define MOAT_PIDFD_INFO_CGROUPID	(1ULL << 2)
+#define MOAT_PIDFD_GET_INFO		_IOWR(0xFF, 11, struct moat_pidfd_info)
+_Static_assert(sizeof(struct moat_pidfd_info) == 64, "PIDFD_INFO_SIZE_VER0");
 
 enum ev_kind {
 	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM,
@@ -77,6 +98,8 @@ struct ev {
 	int fd;
 	struct reg *reg;
 	int idx;			/* EV_UPSTREAM: index into reg->up[] */
+	bool guarded;			/* guard is in moat_daemon_socks */
+	struct moat_daemon_sock_key guard;
 };
 
 struct upstream {
@@ -103,6 +126,12 @@ struct reg {
 	int n_up;
 	struct ev udp4, tcp4, udp6, tcp6;
 	unsigned int n_conns;		/* its open TCP clients */
+	/*
+	 * The policy id its rules are for: answers are learned into it, and
+	 * only while the cgroup runs it. 0: not known yet, then the first id
+	 * the cgroup runs other than old_pid (the one it ran when registered).
+	 */
+	__u32 pid, old_pid;
 	__u32 learned_pid;
 	long learned;
 	json_object *saved;		/* the registration, until persisted */
@@ -230,6 +259,59 @@ static int netns_socket(struct daemon *d, struct reg *r, int family, int type)
 	return fd < 0 ? err : fd;
 }
 
+/*
+ * Issue 11, item 4. The daemon's upstream sockets live in the workload's
+ * netns; conntrack there would let a workload that sent first (from
+ * 127.0.0.11:53, say) own the flow, receive our queries and answer them.
+ * So each one is listed by its local end in moat_daemon_socks before it
+ * sends anything, and the BPF programs refuse and drop every packet of an
+ * enforced cgroup to it. A socket that cannot be listed is not used.
+ */
+static int guard_sock(struct daemon *d, int fd, int proto,
+		      struct moat_daemon_sock_key *k)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), clen = sizeof(k->netns_cookie);
+	__u8 one = 1;
+
+	memset(k, 0, sizeof(*k));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) ||
+	    getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &k->netns_cookie, &clen))
+		return -errno;
+	k->protocol = proto;
+	k->family = ss.ss_family;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		k->addr[0] = in->sin_addr.s_addr;
+		k->port = in->sin_port;
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		memcpy(k->addr, &in6->sin6_addr, sizeof(k->addr));
+		k->port = in6->sin6_port;
+	}
+	if (!k->port)
+		return -EADDRNOTAVAIL;	/* not bound yet: nothing to guard */
+	return bpf_map_update_elem(d->st.map[M_DAEMON_SOCKS], k, &one, BPF_ANY) ?
+	       -errno : 0;
+}
+
+static void unguard_sock(struct daemon *d, const struct moat_daemon_sock_key *k)
+{
+	bpf_map_delete_elem(d->st.map[M_DAEMON_SOCKS], k);
+}
+
+/* Left by a daemon that was killed: their sockets are gone. */
+static void guards_clear(struct daemon *d)
+{
+	struct moat_daemon_sock_key k;
+
+	while (!bpf_map_get_next_key(d->st.map[M_DAEMON_SOCKS], NULL, &k))
+		if (bpf_map_delete_elem(d->st.map[M_DAEMON_SOCKS], &k))
+			break;
+}
+
 /* ---- answering ---- */
 
 static int ev_add(struct daemon *d, struct ev *ev)
@@ -246,6 +328,10 @@ static void ev_close(struct daemon *d, struct ev *ev)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 	close(ev->fd);
 	ev->fd = -1;
+	/* after the close: the socket never exists unguarded */
+	if (ev->guarded)
+		unguard_sock(d, &ev->guard);
+	ev->guarded = false;
 }
 
 
@@ -385,13 +471,51 @@ static void set_timeouts(int fd, int ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/*
+ * A TCP socket toward upstream U, bound and guarded (guard_sock) before
+ * its SYN: its local address is the one the route to U picks, found by
+ * connecting a UDP socket (which sends nothing).
+ */
+static int tcp_upstream_socket(struct daemon *d, struct reg *r,
+			       const struct upstream *u,
+			       struct moat_daemon_sock_key *k)
+{
+	struct sockaddr_storage src;
+	socklen_t len = sizeof(src);
+	int probe, fd, err = 0;
+
+	probe = netns_socket(d, r, u->sa.ss_family, SOCK_DGRAM);
+	if (probe < 0)
+		return probe;
+	if (connect(probe, (struct sockaddr *)&u->sa, u->len) ||
+	    getsockname(probe, (struct sockaddr *)&src, &len))
+		err = -errno;
+	close(probe);
+	if (err)
+		return err;
+	((struct sockaddr_in *)&src)->sin_port = 0;	/* same place in sin6 */
+	fd = netns_socket(d, r, u->sa.ss_family, SOCK_STREAM);
+	if (fd < 0)
+		return fd;
+	if (bind(fd, (struct sockaddr *)&src, len))
+		err = -errno;
+	if (!err)
+		err = guard_sock(d, fd, IPPROTO_TCP, k);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 static int forward_tcp(struct daemon *d, struct reg *r, const struct upstream *u,
 		       const __u8 *q, size_t qlen, size_t *alen)
 {
 	__u8 len[2] = { qlen >> 8, qlen & 0xff };
+	struct moat_daemon_sock_key guard;
 	int fd, err;
 
-	fd = netns_socket(d, r, u->sa.ss_family, SOCK_STREAM);
+	fd = tcp_upstream_socket(d, r, u, &guard);
 	if (fd < 0)
 		return fd;
 	set_timeouts(fd, UPSTREAM_TIMEOUT_MS);
@@ -409,6 +533,7 @@ static int forward_tcp(struct daemon *d, struct reg *r, const struct upstream *u
 	}
 out:
 	close(fd);
+	unguard_sock(d, &guard);
 	return err;
 }
 
@@ -418,6 +543,21 @@ static __u64 deadline_ns(const struct reg *r, __u32 ttl)
 
 	ttl = ttl < lo ? lo : ttl > hi ? hi : ttl;
 	return boottime_ns() + ((__u64)ttl + r->spec.dns.grace_s) * 1000000000ull;
+}
+
+static void path_of(char *buf, size_t len, const char *dir, __u64 id);
+
+/* R's rules are for policy id PID from now on; kept across restarts. */
+static void reg_bind(struct reg *r, __u32 pid)
+{
+	char p[PATH_MAX];
+
+	r->pid = pid;
+	path_of(p, sizeof(p), REG_DIR, r->cg_id);
+	if (!r->saved && control_reg_file_update(p, NULL, pid))
+		p_err("moat-bpfd: %s: its policy id will not survive a restart", r->rel);
+	else if (r->saved)
+		json_object_object_add(r->saved, "policy_id", json_object_new_int64(pid));
 }
 
 static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
@@ -435,9 +575,10 @@ static int learn_answer(struct daemon *d, struct reg *r,
 			const struct moat_addr_val *ports, size_t alen)
 {
 	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
+	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
 	const char *name = qu->qname;
 	unsigned int tc = 0;
-	size_t n = 0;
+	size_t n = 0, n_fresh = 0;
 	__u32 pid;
 	int err;
 
@@ -445,9 +586,20 @@ static int learn_answer(struct daemon *d, struct reg *r,
 	err = dns_answer_take(buf_a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
 	if (err)
 		return err;
+	/*
+	 * Issue 11, item 5: an answer is learned into the policy id its rules
+	 * are for (r->pid, from `register`/`update`), and only while the
+	 * cgroup runs that id: between a flip by `policy reload` or `attach`
+	 * and our update, the answer is refused (SERVFAIL), never written
+	 * under the new id.
+	 */
 	pid = reg_policy_id(d, r);
 	if (!pid)
 		return -ENOENT;
+	if (!r->pid && pid != r->old_pid)
+		reg_bind(r, pid);
+	if (pid != r->pid)
+		return -ESTALE;
 	if (pid != r->learned_pid) {
 		r->learned = learn_count(&d->st, pid);
 		r->learned_pid = pid;
@@ -474,9 +626,22 @@ static int learn_answer(struct daemon *d, struct reg *r,
 			return err;
 		}
 		r->learned += created;
+		if (created)
+			fresh[n_fresh++] = a;
 		evlog_learned(d->log, a.family, a.addr, name);
 		p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
 			addr_str(&a, s, sizeof(s)), name);
+	}
+	/*
+	 * A writer may have flipped the cgroup and purged PID since it was
+	 * read: then what we created is taken back (a freed id is reused by
+	 * the next policy). A flip after this check purges it itself.
+	 */
+	if (reg_policy_id(d, r) != pid) {
+		for (size_t i = 0; i < n_fresh; i++)
+			learn_forget(&d->st, pid, &fresh[i]);
+		r->learned_pid = 0;	/* recount */
+		return -ESTALE;
 	}
 	return 0;
 }
@@ -510,6 +675,7 @@ static const char *servfail_reason(const struct reg *r, int err)
 	       err == -ENOSPC ? "too many port ranges" :
 	       err == -EBUSY ? "too many queries in flight" :
 	       err == -ETIMEDOUT ? "no upstream answered" :
+	       err == -ESTALE ? "the cgroup's policy is being replaced" :
 	       err == -ESRCH || err == -EBADMSG ? "no valid answer from upstream" :
 	       strerror(-err);
 }
@@ -597,10 +763,13 @@ static int upstream_fd(struct daemon *d, struct reg *r, int i)
 		return err;
 	}
 	*u = (struct ev){ .kind = EV_UPSTREAM, .fd = fd, .reg = r, .idx = i };
-	err = ev_add(d, u);
+	/* before the first query: see guard_sock() */
+	err = guard_sock(d, fd, IPPROTO_UDP, &u->guard);
+	u->guarded = !err;
+	if (!err)
+		err = ev_add(d, u);
 	if (err) {
-		close(fd);
-		u->fd = -1;
+		ev_close(d, u);
 		return err;
 	}
 	return fd;
@@ -1251,6 +1420,11 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* see struct reg: the id its rules are for, else the one they replace */
+	if (json_object_object_get_ex(o, "policy_id", &x))
+		r->pid = json_object_get_int64(x);
+	if (json_object_object_get_ex(o, "replaces_policy_id", &x))
+		r->old_pid = json_object_get_int64(x);
 	ret = control_policy_parse(o, &r->spec, err);
 	if (!ret)
 		ret = rule_index_build(&r->spec, &r->ix);
@@ -1354,46 +1528,128 @@ static void restore(struct daemon *d)
 
 static void follow_upgrade(struct daemon *d);
 
-/* Peers must be root and outside every enforced cgroup. */
-static const char *peer_refused(struct daemon *d, int fd)
+/*
+ * Whether cgroup ID or one of its ancestors is enforced. The cgroup is
+ * opened by its id (a file handle on the cgroup2 mount) and walked up
+ * through "..": no path is read that could have changed meanwhile.
+ */
+static const char *cgroup_refused(struct daemon *d, __u64 id)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	struct {
+		struct file_handle fh;
+		__u64 id;
+	} h = { .fh.handle_bytes = sizeof(__u64) };
+	const char *mnt = cgroup2_mount(), *why = NULL;
+	int mfd, fd, mount_id;
+	__u64 root;
+	struct moat_cgroup cg;
+
+	if (!mnt || (mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return "no cgroup2 mount to check the peer against";
+	/* the root's handle gives the handle type and where to stop */
+	if (name_to_handle_at(mfd, "", &h.fh, &mount_id, AT_EMPTY_PATH) ||
+	    h.fh.handle_bytes != sizeof(__u64)) {
+		close(mfd);
+		return "cgroup2 gives no file handles";
+	}
+	memcpy(&root, h.fh.f_handle, sizeof(root));
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	close(mfd);
+	if (fd < 0)
+		return "the peer's cgroup is not on the cgroup2 mount";
+	for (int depth = 0; ; depth++) {
+		int up;
+
+		if (!bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg)) {
+			why = "peer runs in an enforced cgroup";
+			break;
+		}
+		if (id == root)
+			break;
+		up = depth < 4096 ?
+		     openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		close(fd);
+		fd = up;
+		h.fh.handle_bytes = sizeof(__u64);
+		if (fd < 0 || name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) ||
+		    h.fh.handle_bytes != sizeof(__u64)) {
+			why = "cannot walk up the peer's cgroup";
+			break;
+		}
+		memcpy(&id, h.fh.f_handle, sizeof(id));
+	}
+	if (fd >= 0)
+		close(fd);
+	return why;
+}
+
+/*
+ * Older kernels (no PIDFD_GET_INFO): the cgroup id of /proc/PID/cgroup,
+ * taken only if PIDFD still refers to a live process afterwards (then PID
+ * was not reused meanwhile: a process keeps its pid until reaped).
+ */
+static int peer_cgroup_proc(int pidfd, pid_t pid, __u64 *id)
+{
 	char p[64], line[PATH_MAX + 8], abs[PATH_MAX * 2];
 	const char *mnt = cgroup2_mount();
-	struct moat_cgroup cg;
 	FILE *f;
-	__u64 id;
+	int err;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid)
-		return "peer is not root";
-	snprintf(p, sizeof(p), "/proc/%d/cgroup", cred.pid);
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
 	f = fopen(p, "re");
 	if (!f)
-		return "cannot read the peer's cgroup";
+		return -errno;
 	line[0] = 0;
 	while (fgets(line, sizeof(line), f) && strncmp(line, "0::", 3))
 		line[0] = 0;
 	fclose(f);
 	if (strncmp(line, "0::", 3) || !mnt)
-		return "peer has no cgroup2 membership";
+		return -ENOENT;
 	line[strcspn(line, "\n")] = 0;
-	for (char *rel = line + 3; *rel; ) {
-		snprintf(abs, sizeof(abs), "%s%s", mnt, strcmp(rel, "/") ? rel : "");
-		if (!cgroup_id_of(abs, &id) &&
-		    !bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg))
-			return "peer runs in an enforced cgroup";
-		char *slash = strrchr(rel, '/');
+	snprintf(abs, sizeof(abs), "%s%s", mnt, strcmp(line + 3, "/") ? line + 3 : "");
+	err = cgroup_id_of(abs, id);
+	if (err)
+		return err;
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) ? -errno : 0;
+}
 
-		if (!slash || slash == rel) {
-			if (!strcmp(rel, "/"))
-				break;
-			rel[1] = 0;	/* check the root last */
-			continue;
+/*
+ * Peers must be root and outside every enforced cgroup (issue 11, item
+ * 6). SO_PEERCRED's uid is the peer's at connect(); its pid may name
+ * another process by now, so the cgroup comes from the peer's pidfd
+ * (SO_PEERPIDFD, which holds on to the very process): PIDFD_GET_INFO
+ * gives its cgroup id, or fails once it has exited. Without SO_PEERPIDFD
+ * (Linux < 6.5) nobody is accepted.
+ */
+static const char *peer_refused(struct daemon *d, int fd)
+{
+	struct moat_pidfd_info info = { .mask = MOAT_PIDFD_INFO_CGROUPID };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	const char *why;
+	int pidfd;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid)
+		return "peer is not root";
+	len = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len))
+		return errno == ENOPROTOOPT ?
+		       "the kernel has no SO_PEERPIDFD: peers cannot be checked" :
+		       "the peer has exited";
+	if (ioctl(pidfd, MOAT_PIDFD_GET_INFO, &info)) {
+		if ((errno != ENOTTY && errno != EINVAL) ||
+		    peer_cgroup_proc(pidfd, cred.pid, &info.cgroupid)) {
+			close(pidfd);
+			return "the peer has exited";
 		}
-		*slash = 0;
+		info.mask |= MOAT_PIDFD_INFO_CGROUPID;
 	}
-	return NULL;
+	close(pidfd);
+	if (!(info.mask & MOAT_PIDFD_INFO_CGROUPID))
+		return "the kernel gives no cgroup for the peer";
+	why = cgroup_refused(d, info.cgroupid);
+	return why;
 }
 
 static json_object *op_list(struct daemon *d)
@@ -1461,12 +1717,20 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	r->spec = spec;
 	r->ix = ix;
 	r->learned_pid = 0;	/* a new policy id: recount */
+	/*
+	 * The id the new rules are for (the cgroup was flipped to it before
+	 * this update). Without one (an older CLI), the next id that is not
+	 * the previous one.
+	 */
+	r->old_pid = r->pid;
+	r->pid = json_object_object_get_ex(msg, "policy_id", &x) ?
+		 json_object_get_int64(x) : 0;
 	path_of(p, sizeof(p), REG_DIR, r->cg_id);
 	saved = json_object_from_file(p);
 	reg_set_upstreams(d, r, saved);
 	if (saved)
 		json_object_put(saved);
-	if (control_reg_file_update(p, &r->spec))
+	if (control_reg_file_update(p, &r->spec, r->pid))
 		p_err("moat-bpfd: %s: the update will not survive a restart", r->rel);
 	p_info("moat-bpfd: %s now serves policy '%s' (%zu domain rule(s))", r->rel,
 	       r->spec.name, policy_domain_rules(&r->spec));
@@ -1606,6 +1870,13 @@ static void follow_upgrade(struct daemon *d)
 		}
 		bpf_map_update_elem(d->st.map[M_RESOLVERS], &k, &res, BPF_ANY);
 		r->learned_pid = 0;	/* recount */
+		for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++) {
+			__u8 one = 1;
+
+			if (r->up_ev[i].guarded)
+				bpf_map_update_elem(d->st.map[M_DAEMON_SOCKS],
+						    &r->up_ev[i].guard, &one, BPF_ANY);
+		}
 	}
 }
 
@@ -1642,17 +1913,17 @@ static int setup(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d->signal = (struct ev){ EV_SIGNAL, signalfd(-1, &mask, SFD_CLOEXEC), NULL, 0 };
-	d->timer = (struct ev){ EV_TIMER,
-		timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK), NULL, 0 };
+	d->signal = (struct ev){ .kind = EV_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC) };
+	d->timer = (struct ev){ .kind = EV_TIMER,
+		.fd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK) };
 	if (d->signal.fd < 0 || d->timer.fd < 0 ||
 	    timerfd_settime(d->timer.fd, 0, &its, NULL))
 		return -errno;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
 	unlink(MOAT_CONTROL_SOCK);
-	d->control = (struct ev){ EV_CONTROL,
-		socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), NULL, 0 };
+	d->control = (struct ev){ .kind = EV_CONTROL,
+		.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0) };
 	if (d->control.fd < 0)
 		return -errno;
 	old = umask(0177);	/* 0600 from the start: no window */
@@ -1663,7 +1934,7 @@ static int setup(struct daemon *d)
 	d->log = evlog_open(&d->st);
 	if (!d->log)
 		return -errno ?: -ENOMEM;
-	d->events = (struct ev){ EV_EVENTS, evlog_fd(d->log), NULL, 0 };
+	d->events = (struct ev){ .kind = EV_EVENTS, .fd = evlog_fd(d->log) };
 	if ((err = ev_add(d, &d->control)) || (err = ev_add(d, &d->timer)) ||
 	    (err = ev_add(d, &d->signal)) || (err = ev_add(d, &d->events)))
 		return err;
@@ -1739,6 +2010,7 @@ int do_daemon(int argc, char **argv)
 		p_errno(err, "setting up the daemon");
 		goto out;
 	}
+	guards_clear(&d);
 	if (!foreground && daemon(0, 0)) {
 		err = -errno;
 		goto out;

@@ -138,6 +138,18 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 	return 0;
 }
 
+int learn_forget(struct moat_state *st, __u32 pid, const struct learned_addr *a)
+{
+	unsigned char key[sizeof(struct moat_exact6_key)];
+	struct moat_addr_val v;
+	int map;
+
+	key_of(pid, a, key, &map);
+	if (bpf_map_lookup_elem(st->map[map], key, &v) || !(v.flags & MOAT_AV_LEARNED))
+		return 0;	/* gone, or a rule's entry */
+	return bpf_map_delete_elem(st->map[map], key) && errno != ENOENT ? -errno : 0;
+}
+
 #define SCAN_BATCH	1024
 
 /*

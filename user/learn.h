@@ -39,6 +39,9 @@ int ranges_add(struct moat_addr_val *v, __u8 protos, __u16 first, __u16 last);
 int learn_write(struct moat_state *st, __u32 policy_id,
 		const struct learned_addr *a, const struct moat_addr_val *add,
 		bool may_create, bool *created);
+/* Delete the learned entry of A in POLICY_ID (never a rule's entry). */
+int learn_forget(struct moat_state *st, __u32 policy_id,
+		 const struct learned_addr *a);
 /* Delete learned entries past their deadline; returns how many. */
 long learn_gc(struct moat_state *st, __u64 now_ns);
 /* Number of learned entries of a policy. */

@@ -27,6 +27,7 @@ const char *const moat_map_names[M__N] = {
 	[M_RESOLVERS] = "moat_resolvers",
 	[M_EVENTS] = "moat_events",	[M_CONNS] = "moat_conns",
 	[M_HANDOFF] = "moat_handoff",
+	[M_DAEMON_SOCKS] = "moat_daemon_socks",
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {
