@@ -2,15 +2,22 @@
 /*
  * Privileged containers: what a config.json grants (privs_from_config) and
  * the refuse/accept decision against a policy's container settings
- * (privs_judge), one table each.
+ * (privs_judge), one table each. Then run's --caps container
+ * (harden_caps_container): the capabilities a program it execs holds.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <json-c/json.h>
 
 #include "caps.h"
+#include "harden.h"
 #include "privs.h"
 
 #include "table.h"
@@ -323,4 +330,105 @@ Test(privs, cap_names_round_trip)
 	cr_expect_str_eq(buf, "CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_ADMIN, CAP_BPF");
 	moat_caps_format(0, buf, sizeof(buf));
 	cr_expect_str_eq(buf, "");
+}
+
+/* --caps container: Docker's default set without CAP_NET_RAW */
+#define CONTAINER_KEEP	(DOCKER_MASK & ~BIT(NET_RAW))
+
+struct caps_row {
+	const char *desc;
+	__u64 inh;	/* raised in the inheritable set before */
+	__u64 amb;	/* raised in the ambient set before (also inheritable) */
+};
+
+/* What moat-bpf may be started with: systemd's AmbientCapabilities=, capsh. */
+static const struct caps_row caps_rows[] = {
+	{ "nothing inherited", 0, 0 },
+	{ "CAP_SYS_ADMIN inheritable", BIT(SYS_ADMIN), 0 },
+	{ "CAP_NET_RAW ambient", BIT(NET_RAW), BIT(NET_RAW) },
+	{ "CAP_BPF and CAP_NET_ADMIN ambient", BIT(BPF) | BIT(NET_ADMIN),
+	  BIT(BPF) | BIT(NET_ADMIN) },
+};
+
+ParameterizedTestParameters(caps, container)
+{
+	ROW_INDICES(caps_rows);
+}
+
+/* In the child: raise R's sets, harden, exec cat /proc/self/status to OUT. */
+static void caps_child(const struct caps_row *r, int out)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data))
+		_exit(10);
+	data[0].inheritable = (__u32)r->inh;
+	data[1].inheritable = (__u32)(r->inh >> 32);
+	if (syscall(SYS_capset, &hdr, data))
+		_exit(11);
+	for (int cap = 0; cap < 64; cap++)
+		if ((r->amb & MOAT_CAP_BIT(cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0))
+			_exit(12);
+	if (harden_caps_container())
+		_exit(13);
+	if (dup2(out, STDOUT_FILENO) < 0)
+		_exit(14);
+	execl("/bin/cat", "cat", "/proc/self/status", (char *)NULL);
+	_exit(15);
+}
+
+static __u64 status_caps(const char *status, const char *field)
+{
+	const char *p = strstr(status, field);
+	unsigned long long v;
+
+	cr_assert(p && sscanf(p + strlen(field), ":\t%llx", &v) == 1,
+		  "no %s in /proc/self/status", field);
+	return v;
+}
+
+/*
+ * root's exec: permitted = bounding | inheritable, plus ambient. So the
+ * bounding set alone does not bound what CMD gets: both others must be
+ * empty after harden_caps_container.
+ */
+ParameterizedTest(size_t *i, caps, container)
+{
+	const struct caps_row *r = &caps_rows[*i];
+	char status[8192];
+	size_t len = 0;
+	ssize_t n;
+	int pfd[2], wstatus;
+	pid_t pid;
+
+	if (geteuid())
+		cr_skip_test("n/a: raising inheritable and ambient capabilities needs root");
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		caps_child(r, pfd[1]);
+	}
+	close(pfd[1]);
+	while (len < sizeof(status) - 1 &&
+	       (n = read(pfd[0], status + len, sizeof(status) - 1 - len)) > 0)
+		len += n;
+	status[len] = '\0';
+	close(pfd[0]);
+	cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
+	cr_assert(WIFEXITED(wstatus) && !WEXITSTATUS(wstatus),
+		  "%s: child failed (status %#x)", r->desc, wstatus);
+	cr_expect_eq(status_caps(status, "CapInh"), 0, "%s: CapInh %#llx", r->desc,
+		     (unsigned long long)status_caps(status, "CapInh"));
+	cr_expect_eq(status_caps(status, "CapAmb"), 0, "%s: CapAmb %#llx", r->desc,
+		     (unsigned long long)status_caps(status, "CapAmb"));
+	cr_expect_eq(status_caps(status, "CapBnd"), CONTAINER_KEEP, "%s: CapBnd %#llx",
+		     r->desc, (unsigned long long)status_caps(status, "CapBnd"));
+	cr_expect_eq(status_caps(status, "CapPrm"), CONTAINER_KEEP, "%s: CapPrm %#llx",
+		     r->desc, (unsigned long long)status_caps(status, "CapPrm"));
+	cr_expect_eq(status_caps(status, "CapEff"), CONTAINER_KEEP, "%s: CapEff %#llx",
+		     r->desc, (unsigned long long)status_caps(status, "CapEff"));
 }
