@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * README claims about the resolver daemon and the denial log that had no
+ * test (issue 10): addresses that are never learned, upstream failover
+ * and SERVFAIL, the `log` and `events` commands (audit mode included),
+ * and the pinned layout version across `upgrade`.
+ *
+ * As in resolver.c: dnsmasq in the world is the upstream, the daemon gets
+ * --dns-upstream 198.51.100.53 (never this machine's resolver), clients
+ * run in the client netns. Names of these tests live in a hosts file of
+ * their own in dnsmasq's hosts.d (reread on change), removed at teardown.
+ */
+#include <errno.h>
+#include <ifaddrs.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+
+#include "harness.h"
+#include "moat_abi.h"
+
+#define DAEMON_ARGS		"-v --dns-upstream " KT_DNS4
+#define CLAIMS_HOSTS		KT_DNS_HOSTSDIR "/claims.hosts"
+#define EVENT_LOG		"/run/moat-bpf/events.log"
+#define POLL_MS			5000
+
+static struct {
+	pid_t daemon;
+	char log[PATH_MAX];
+	bool drop_up;		/* nft table in the world netns */
+	char alt[PATH_MAX];	/* a build with another layout version */
+} C;
+
+static void quiet(const char *fmt, const char *arg)
+{
+	struct run_result r;
+
+	run(&r, fmt, arg);
+	run_free(&r);
+}
+
+static void claims_resolver_setup(void)
+{
+	memset(&C, 0, sizeof(C));
+	harness_setup();
+	testnet_dns_up();
+	daemon_forget_registrations();
+	snprintf(C.log, sizeof(C.log), "%.*s/daemon.log", PATH_MAX - 64,
+		 H.tmpdir);
+	C.daemon = daemon_start(DAEMON_ARGS, C.log);
+}
+
+static void claims_resolver_teardown(void)
+{
+	if (C.daemon > 0)
+		daemon_stop(C.daemon);
+	unlink(CLAIMS_HOSTS);
+	if (C.drop_up)
+		quiet("nsenter --net=%s nft delete table ip moat_claims_dns",
+		      KT_NS_WORLD);
+	/* never leave another layout pinned for the next test */
+	if (C.alt[0])
+		quiet("\"$MOAT_BIN\" upgrade >/dev/null 2>&1 || '%s' unload",
+		      C.alt);
+	daemon_forget_registrations();
+	harness_teardown();
+}
+
+#define RCTEST(name)							\
+	Test(claims_resolver, name, .init = claims_resolver_setup,	\
+	     .fini = claims_resolver_teardown, .timeout = KT_TEST_TIMEOUT_S)
+
+/* The daemon is still up (a failed assertion in .fini is only logged). */
+static void expect_daemon_alive(void)
+{
+	char *log;
+
+	if (C.daemon <= 0 || daemon_alive(C.daemon))
+		return;
+	log = read_text(C.log);
+	cr_assert_fail("the resolver daemon died; its log:\n%s",
+		       log ? log : "(none)");
+}
+
+/* Whether ADDR is a learned entry (a deadline) of policy PID. */
+static bool learned_in_pins(__u32 pid, const char *addr)
+{
+	struct moat_exact4_key k4, *p4 = NULL;
+	struct moat_exact6_key k6, *p6 = NULL;
+	struct moat_addr_val v;
+	__u8 want[16];
+	bool found = false;
+	int fd;
+
+	if (inet_pton(AF_INET, addr, want) == 1) {
+		fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact4");
+		cr_assert_geq(fd, 0, "moat_exact4 pin: %s", strerror(errno));
+		while (!found && !bpf_map_get_next_key(fd, p4, &k4)) {
+			p4 = &k4;
+			found = k4.policy_id == pid && !memcmp(&k4.addr, want, 4) &&
+				!bpf_map_lookup_elem(fd, &k4, &v) && v.expires_ns;
+		}
+	} else {
+		cr_assert_eq(inet_pton(AF_INET6, addr, want), 1, "%s", addr);
+		fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact6");
+		cr_assert_geq(fd, 0, "moat_exact6 pin: %s", strerror(errno));
+		while (!found && !bpf_map_get_next_key(fd, p6, &k6)) {
+			p6 = &k6;
+			found = k6.policy_id == pid && !memcmp(k6.addr, want, 16) &&
+				!bpf_map_lookup_elem(fd, &k6, &v) && v.expires_ns;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* A non-loopback, non-link-local address of this host (the daemon's). */
+static void host_address(char *buf, size_t len)
+{
+	struct ifaddrs *ifa, *i;
+	char v4[INET6_ADDRSTRLEN] = "";
+
+	buf[0] = 0;
+	cr_assert_eq(getifaddrs(&ifa), 0);
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET6) {
+			struct in6_addr *a =
+				&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+
+			if (!buf[0] && !IN6_IS_ADDR_LOOPBACK(a) &&
+			    !IN6_IS_ADDR_LINKLOCAL(a))
+				inet_ntop(AF_INET6, a, buf, len);
+		} else if (i->ifa_addr->sa_family == AF_INET) {
+			struct in_addr *a =
+				&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			__u8 *b = (__u8 *)a;
+
+			if (!v4[0] && b[0] != 127 && !(b[0] == 169 && b[1] == 254))
+				inet_ntop(AF_INET, a, v4, sizeof(v4));
+		}
+	}
+	freeifaddrs(ifa);
+	if (!buf[0])
+		snprintf(buf, len, "%s", v4);
+	cr_assert(buf[0], "this host has no address but loopback and "
+		  "link-local: the host-address case cannot be built");
+}
+
+/* Poll dnsmasq directly (no moat) until NAME TYPE is answered with WANT. */
+static void upstream_wait(const char *name, const char *type,
+			  const char *want)
+{
+	long long deadline = kt_now_ms() + POLL_MS;
+	const char *w;
+
+	do {
+		w = dns_query(NULL, "", KT_DNS4, name, type);
+		if (!strncmp(w, "NOERROR ", 8) && strstr(w, want))
+			return;
+		kt_sleep_ms(50);
+	} while (kt_now_ms() < deadline);
+	cr_assert_fail("dnsmasq answers '%s' for %s %s, want '%s'", w, name,
+		       type, want);
+}
+
+/*
+ * README: "Addresses the policy denies, loopback, link-local and the
+ * host's own are never learned (DNS rebinding)." dnsmasq answers names
+ * under claims.test with 127.0.0.1, ::1, 169.254.7.7, fe80::7, an address
+ * of this host (the daemon's own netns), each next to 198.51.100.7 or
+ * 2001:db8:1::7. The answers are relayed whole; only the world address
+ * is learned, the daemon says why for the others, and 198.51.100.7:8080,
+ * EPERM before the lookup, connects after it.
+ */
+RCTEST(local_addresses_never_learned)
+{
+	char own[INET6_ADDRSTRLEN], hosts[512], want[128];
+	const char *own_type, *cg, *w;
+	static const struct { const char *name, *type, *bad, *good; } rows[] = {
+		{ "lo.claims.test", "A", "127.0.0.1", W4_A },
+		{ "lo6.claims.test", "AAAA", "::1", W6_A },
+		{ "ll.claims.test", "A", "169.254.7.7", W4_A },
+		{ "ll6.claims.test", "AAAA", "fe80::7", W6_A },
+	};
+	__u32 pid;
+	char *log;
+
+	host_address(own, sizeof(own));
+	own_type = strchr(own, ':') ? "AAAA" : "A";
+	snprintf(hosts, sizeof(hosts),
+		 "127.0.0.1 lo.claims.test\n" W4_A " lo.claims.test\n"
+		 "::1 lo6.claims.test\n" W6_A " lo6.claims.test\n"
+		 "169.254.7.7 ll.claims.test\n" W4_A " ll.claims.test\n"
+		 "fe80::7 ll6.claims.test\n" W6_A " ll6.claims.test\n"
+		 "%s own.claims.test\n%s own.claims.test\n", own,
+		 strchr(own, ':') ? W6_A : W4_A);
+	{
+		char tmp[PATH_MAX];
+		FILE *f;
+
+		snprintf(tmp, sizeof(tmp), "%.*s/claims.hosts", PATH_MAX - 64,
+			 H.tmpdir);
+		f = fopen(tmp, "w");
+		cr_assert_not_null(f);
+		fputs(hosts, f);
+		cr_assert_eq(fclose(f), 0);
+		cr_assert_eq(rename(tmp, CLAIMS_HOSTS), 0, "%s", strerror(errno));
+	}
+	/* dnsmasq rereads hosts.d on change: wait until it serves the file */
+	upstream_wait("own.claims.test", own_type, own);
+
+	cg = cg_make("nolearn");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow '*.claims.test:8080'",
+		cg);
+	pid = status_of(cg).policy_id;
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		w = dns_query(cg, "", KT_DNS4, rows[i].name, rows[i].type);
+		cr_assert(!strncmp(w, "NOERROR ", 8) &&
+			  strstr(w, rows[i].bad) && strstr(w, rows[i].good),
+			  "%s %s: the answer was not relayed whole: '%s'",
+			  rows[i].name, rows[i].type, w);
+		cr_assert_not(learned_in_pins(pid, rows[i].bad),
+			      "%s was learned for %s", rows[i].bad, rows[i].name);
+		cr_assert(learned_in_pins(pid, rows[i].good),
+			  "%s was not learned for %s", rows[i].good,
+			  rows[i].name);
+	}
+	w = dns_query(cg, "", KT_DNS4, "own.claims.test", own_type);
+	cr_assert(strstr(w, own), "own.claims.test: '%s'", w);
+	cr_assert_not(learned_in_pins(pid, own),
+		      "the host's own address %s was learned", own);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	expect_allowed(cg, "tcp", W6_A, 8080);
+
+	log = read_text(C.log);
+	cr_assert_not_null(log);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(want, sizeof(want), "not learning %s for %s",
+			 rows[i].bad, rows[i].name);
+		cr_assert(strstr(log, want), "the daemon's log lacks '%s'", want);
+	}
+	snprintf(want, sizeof(want), "not learning %s for own.claims.test", own);
+	cr_assert(strstr(log, want), "the daemon's log lacks '%s'", want);
+	free(log);
+	expect_daemon_alive();
+}
