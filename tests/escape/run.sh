@@ -269,6 +269,20 @@ EOF
 wl_count() {
 	in_client nft list counter inet moat_esc_wl workload_upstream | awk '/packets/ {for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}'
 }
+# wl_counter_up, then prove it counts: a datagram to the upstream from an
+# unenforced child of CGROUP (so call it before CGROUP is enforced)
+wl_counter_calibrated() { # CGROUP
+	local c0 calib=$cg2/$1/moat-esc-calib
+	mkdir -p "$cg2/$1"
+	wl_counter_up "$1"
+	c0=$(wl_count)
+	mkdir -p "$calib"
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$calib" \
+		nsenter --net="$client_ns" "$peer" client udp "$upstream" 53 >/dev/null 2>&1 || true
+	rmdir "$calib" 2>/dev/null || true
+	[ "$(wl_count)" -gt "$c0" ] ||
+		die "calibration: the workload-to-upstream counter for /$1 did not count"
+}
 exfil_lines() { grep -c -i exfil "$dns_log" || true; }
 
 # ---- host loopback server (host netns, outside every cgroup) ----
@@ -461,12 +475,11 @@ run_mode() {
 	echo "== mode $mode =="
 	want=$want_all
 	if [ "$mode" = attach ]; then
+		wl_counter_calibrated "$acg"
 		attach_up "$acg" --policy esc --netns "$client_ns"
 		attach_up "$acg_host" --policy esc-host
-		wl_counter_up "$acg"
 	else
-		mkdir -p "$cg2/moat-bpf"	# run's parent cgroup (user/run.c RUN_PARENT)
-		wl_counter_up moat-bpf
+		wl_counter_calibrated moat-bpf	# run's parent (user/run.c RUN_PARENT)
 	fi
 	if [ "$mode" = run-allcaps ]; then
 		groups=(netns)
