@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -831,6 +832,28 @@ bool world_log_has_proto(const char *proto, const char *addr, int port)
 }
 
 /* ---- DNS: the resolver's upstream and DNS clients ---- */
+
+int kt_enter(const char *cg, const char *netns)
+{
+	char path[PATH_MAX + 16], pid[32];
+	int fd, err = 0;
+
+	if (cg) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		err = write_text(path, pid);
+		if (err)
+			return err;
+	}
+	if (netns) {
+		fd = open(netns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		err = setns(fd, CLONE_NEWNET) ? -errno : 0;
+		close(fd);
+	}
+	return err;
+}
 
 long long kt_now_ms(void)
 {

@@ -223,6 +223,13 @@ bool daemon_alive(pid_t pid);
 /* Remove every persisted registration (/run/moat-bpf/{reg,netns}). */
 void daemon_forget_registrations(void);
 
+/*
+ * In a forked child of the test: join cgroup CG and network namespace
+ * NETNS (either NULL: stay). 0 or -errno; it never asserts (criterion's
+ * assertions belong to the test's own process).
+ */
+int kt_enter(const char *cg, const char *netns);
+
 /* Milliseconds on CLOCK_MONOTONIC; sleep that long. */
 long long kt_now_ms(void);
 void kt_sleep_ms(int ms);
