@@ -2623,6 +2623,160 @@ static void n_mptcp_allowed(struct result *r)
 	close(fd);
 }
 
+/* ---- issue 11: 0.0.0.0/8, UDP-Lite, IPV6_2292PKTOPTIONS ---- */
+
+/*
+ * 0.x.y.z is not loopback: since Linux 5.3 only 0.0.0.0 goes to lo, the
+ * rest of 0/8 is routed like any unicast address. tools/testnet.sh puts a
+ * world host at ZERO4 (routed from the client netns only; the runner's
+ * counter counts it as blocked), which the policy does not allow: the
+ * netns loopback default must not open it, on any path or family.
+ */
+#define ZERO4		"0.1.2.3"
+
+static void t_tcp4_zero(struct result *r)
+{
+	struct addr a = mk(ZERO4, TPORT);
+
+	tcp_to(r, &a, AF_INET, 0, H_C4 " (0/8 is not loopback)");
+}
+
+static void t_udp4_zero(struct result *r)
+{
+	struct addr a = mk(ZERO4, UPORT);
+
+	udp_sendto(r, &a, AF_INET, H_S4 " (0/8 is not loopback)");
+}
+
+static void t_tcp6_mapped_zero(struct result *r)
+{
+	struct addr a = mk("::ffff:" ZERO4, TPORT);
+
+	tcp_to(r, &a, AF_INET6, 0, H_C6 " (v4-mapped decoded; 0/8 is not loopback)");
+}
+
+static void t_udp6_mapped_zero(struct result *r)
+{
+	struct addr a = mk("::ffff:" ZERO4, UPORT);
+
+	udp_sendto(r, &a, AF_INET6, H_S4 " (AF_INET6 socket, v4-mapped; 0/8 is not loopback)");
+}
+
+/* connect() then send(): connect4 judges, then nothing until the backstop. */
+static void udp_connect_send(struct result *r, const struct addr *a, const char *hook)
+{
+	int fd = sock(a->ss.ss_family, SOCK_DGRAM, 0);
+
+	if (fd < 0) {
+		set(r, V_ESCAPED, "socket(): %s (cannot test)", en(errno));
+		return;
+	}
+	if (connect(fd, SA(a), a->len) == 0) {
+		judge_send(r, send(fd, "x", 1, 0), a, "the egress backstop",
+			   "connect() succeeded; ");
+		r->v = V_ESCAPED;	/* the connect itself was let through */
+	} else if (errno == EPERM) {
+		set(r, V_BLOCKED, "EPERM at connect() to %s: %s", a->text, hook);
+	} else {
+		set(r, V_ESCAPED, "connect() to %s: %s, not EPERM", a->text, en(errno));
+	}
+	close(fd);
+}
+
+static void t_udp4_zero_connect(struct result *r)
+{
+	struct addr a = mk(ZERO4, UPORT);
+
+	udp_connect_send(r, &a, H_C4 " (0/8 is not loopback)");
+}
+
+/*
+ * UDP-Lite shares UDP's sendmsg and recvmsg hooks but not its
+ * pre_connect: connect() runs no connect hook at all, so no rule and no
+ * DNS redirect sees it. Only TCP, MPTCP and UDP sockets are created
+ * freely in an enforced cgroup (sockets: other: deny by default).
+ */
+static void udplite(struct result *r, const struct addr *a, const char *hook)
+{
+	int fd = sock(a->ss.ss_family, SOCK_DGRAM, IPPROTO_UDPLITE);
+
+	if (fd < 0) {
+		if (errno == EPERM)
+			set(r, V_BLOCKED, "socket(IPPROTO_UDPLITE): EPERM: cgroup/sock_create "
+			    "(sockets: other: deny)");
+		else if (errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT)
+			set(r, V_NA, "UDP-Lite is not in this kernel: socket() %s", en(errno));
+		else
+			set(r, V_BLOCKED, "socket(IPPROTO_UDPLITE): %s", en(errno));
+		return;
+	}
+	if (connect(fd, SA(a), a->len) == 0) {
+		judge_send(r, send(fd, "x", 1, 0), a, "the egress backstop",
+			   "UDP-Lite socket created, connect() succeeded (no connect hook ran); ");
+		r->v = V_ESCAPED;
+	} else if (errno == EPERM) {
+		set(r, V_BLOCKED, "UDP-Lite: EPERM at connect() to %s: %s", a->text, hook);
+	} else {
+		set(r, V_ESCAPED, "UDP-Lite connect() to %s: %s, not EPERM", a->text, en(errno));
+	}
+	close(fd);
+}
+
+static void t_udplite4(struct result *r) { udplite(r, &X.b4u, H_C4); }
+static void t_udplite6(struct result *r) { udplite(r, &X.b6u, H_C6); }
+
+/*
+ * IPV6_2292PKTOPTIONS: sticky RFC 2292 control messages, a routing header
+ * among them. A kernel with CONFIG_IPV6_MIP6 takes a type 2 routing
+ * header there (its address becomes the packet's destination); others
+ * answer EINVAL for that header but take the option itself. The
+ * setsockopt program refuses the option whatever it carries (the backstop
+ * would drop a routed packet as well).
+ */
+static int pktoptions(int fd, int type, const void *data, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(24)];
+		struct cmsghdr align;
+	} u;
+	struct cmsghdr *c = (struct cmsghdr *)u.buf;
+
+	memset(&u, 0, sizeof(u));
+	c->cmsg_level = IPPROTO_IPV6;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_2292PKTOPTIONS, u.buf, CMSG_SPACE(len));
+}
+
+static void t_2292pktoptions(struct result *r)
+{
+	int fd = sock(AF_INET6, SOCK_DGRAM, 0), hl = 7, e1;
+	uint8_t rh2[24] = { 0, 2 /* hdrlen */, 2 /* type 2 */, 1 /* segments left */ };
+	ssize_t n;
+
+	inet_pton(AF_INET6, B6, rh2 + 8);
+	if (!pktoptions(fd, IPV6_2292RTHDR, rh2, sizeof(rh2))) {
+		n = sendto(fd, "x", 1, 0, SA(&X.a6u), X.a6u.len);
+		set(r, V_ESCAPED, "setsockopt(IPV6_2292PKTOPTIONS) installed a type 2 "
+		    "routing header via %s; sendto() allowed %s then: %s", B6, X.a6u.text,
+		    n >= 0 ? "sent" : en(errno));
+	} else if (errno == EPERM) {
+		set(r, V_BLOCKED, "setsockopt(IPV6_2292PKTOPTIONS, routing header via %s): "
+		    "EPERM: cgroup/setsockopt", B6);
+	} else if (e1 = errno, !pktoptions(fd, IPV6_2292HOPLIMIT, &hl, sizeof(hl))) {
+		set(r, V_ESCAPED, "setsockopt(IPV6_2292PKTOPTIONS) is not refused by "
+		    "cgroup/setsockopt: a hop limit was installed (this kernel refused "
+		    "the type 2 routing header itself: %s; a CONFIG_IPV6_MIP6 kernel "
+		    "takes it)", en(e1));
+	} else if (errno == EPERM) {
+		set(r, V_BLOCKED, "setsockopt(IPV6_2292PKTOPTIONS): EPERM: cgroup/setsockopt");
+	} else {
+		set(r, V_NA, "this kernel refuses IPV6_2292PKTOPTIONS itself: %s", en(errno));
+	}
+	close(fd);
+}
+
 /* ---- the table ---- */
 
 struct technique {
@@ -2734,6 +2888,15 @@ static const struct technique T[] = {
 	{ "dns-exfil-update-opcode", "netns", t_dns_update, V_BLOCKED, NULL },
 	{ "dns-exfil-nul-label", "netns", t_dns_nul_label, V_BLOCKED, NULL },
 	{ "dns-server-other-ports", "netns", t_dns_other_ports, V_BLOCKED, NULL },
+
+	{ "tcp4-zero-net", "netns", t_tcp4_zero, V_BLOCKED, NULL },
+	{ "udp4-zero-net", "netns", t_udp4_zero, V_BLOCKED, NULL },
+	{ "udp4-connect-zero-net", "netns", t_udp4_zero_connect, V_BLOCKED, NULL },
+	{ "tcp6-v4mapped-zero-net", "netns", t_tcp6_mapped_zero, V_BLOCKED, NULL },
+	{ "udp6-v4mapped-zero-net", "netns", t_udp6_mapped_zero, V_BLOCKED, NULL },
+	{ "udplite4-connect", "netns", t_udplite4, V_BLOCKED, NULL },
+	{ "udplite6-connect", "netns", t_udplite6, V_BLOCKED, NULL },
+	{ "ipv6-2292pktoptions", "netns", t_2292pktoptions, V_BLOCKED, NULL },
 
 	{ "host-connect-0.0.0.0", "host", t_host_any4, V_BLOCKED, NULL },
 	{ "host-connect-[::]", "host", t_host_any6, V_BLOCKED, NULL },
