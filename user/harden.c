@@ -297,8 +297,10 @@ void harden_seccomp_oci(json_object *cfg)
 		syscalls = json_object_new_array();
 		json_object_object_add(sc, "syscalls", syscalls);
 	}
+	/* SCMP_ACT_LOG lets the syscall run, as ALLOW does */
 	default_allow = json_object_object_get_ex(sc, "defaultAction", &def) &&
-			!strcmp(json_object_get_string(def), "SCMP_ACT_ALLOW");
+			(!strcmp(json_object_get_string(def), "SCMP_ACT_ALLOW") ||
+			 !strcmp(json_object_get_string(def), "SCMP_ACT_LOG"));
 	/* a profile whose default is our errno: runc would drop the rule */
 	if (json_object_object_get_ex(sc, "defaultErrnoRet", &def) &&
 	    json_object_get_int(def) == MOAT_SOCKETCALL_ERRNO)

@@ -58,19 +58,22 @@
 #define AF_XDP			44
 #endif
 
-enum filter { F_RUN, F_DOCKER, F_ALLOW, F_NONE, F_COUNT };
+enum filter { F_RUN, F_DOCKER, F_ALLOW, F_LOG, F_EACCES, F_NONE, F_COUNT };
 
 static const char *const filter_names[] = {
 	[F_RUN] = "run",
 	[F_DOCKER] = "moat-runc over Docker's default profile",
 	[F_ALLOW] = "moat-runc over a default-allow profile with i386 and x32",
+	[F_LOG] = "moat-runc over a default-log profile",
+	[F_EACCES] = "moat-runc over a profile whose default errno is EACCES",
 	[F_NONE] = "moat-runc without a profile",
 };
 
 /*
  * A container's profile: Docker's (a fixture), one whose default is
- * allow and which lists the compat architectures as Docker's does, and
- * none (--security-opt seccomp=unconfined: moat-runc adds the section).
+ * allow and which lists the compat architectures as Docker's does, the
+ * same with log (which lets the call run too), one whose default errno is the one socketcall(SYS_SOCKET) gets, and none
+ * (--security-opt seccomp=unconfined: moat-runc adds the section).
  */
 static json_object *profile(enum filter f)
 {
@@ -87,6 +90,16 @@ static json_object *profile(enum filter f)
 			"[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],"
 			"\"syscalls\":[{\"names\":[\"socketcall\",\"socket\"],"
 			"\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	case F_LOG:
+		return json_tokener_parse(
+			"{\"defaultAction\":\"SCMP_ACT_LOG\",\"architectures\":"
+			"[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"]}");
+	case F_EACCES:
+		return json_tokener_parse(
+			"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":13,"
+			"\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\","
+			"\"SCMP_ARCH_X32\"],\"syscalls\":[{\"names\":[\"socketcall\","
+			"\"socket\",\"connect\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
 	default:
 		return NULL;
 	}
@@ -431,6 +444,30 @@ ParameterizedTest(size_t *f, seccomp, no_denied_family_on_any_abi)
 	free(p.insns);
 }
 
+/*
+ * Taking socketcall out of Docker's profile must cost i386 programs
+ * nothing but SYS_SOCKET: libseccomp turns the profile's rules for bind,
+ * connect, send, ... into socketcall rules of their own.
+ */
+Test(seccomp, docker_socketcall_other_calls)
+{
+	struct prog p;
+
+	build(F_DOCKER, &p);
+	/* SYS_BIND (2) to SYS_SENDMMSG (20), linux/net.h */
+	for (__u64 call = 2; call <= 20; call++) {
+		struct seccomp_data d = {
+			.nr = I386_SOCKETCALL, .arch = AUDIT_ARCH_I386,
+			.args = { call, ARGS_PTR },
+		};
+		uint32_t ret = eval(&p, &d);
+
+		cr_expect(verdict_is(ret, ALLOWED), "socketcall(%llu): %#x",
+			  (unsigned long long)call, ret);
+	}
+	free(p.insns);
+}
+
 struct eval_row {
 	const char *desc;
 	enum filter filter;
@@ -508,6 +545,20 @@ static const struct eval_row evals[] = {
 	{ "allow: i386 socketcall(SYS_SOCKET) of any family", F_ALLOW, I386,
 	  I386_SOCKETCALL, MOAT_SOCKETCALL_SOCKET, ARGS_PTR, REFUSED_EACCES },
 	{ "allow: i386 socketcall(SYS_CONNECT)", F_ALLOW, I386, I386_SOCKETCALL,
+	  SC_CONNECT, ARGS_PTR, ALLOWED },
+
+	/* default log: allow's rules */
+	{ "log: AF_VSOCK with bit 32 set", F_LOG, X64, X64_SOCKET, HI | AF_VSOCK,
+	  SOCK_STREAM, REFUSED_EPERM },
+	{ "log: i386 socketcall(SYS_SOCKET)", F_LOG, I386, I386_SOCKETCALL,
+	  MOAT_SOCKETCALL_SOCKET, ARGS_PTR, REFUSED_EACCES },
+	{ "log: io_uring_setup", F_LOG, X64, ANY_IO_URING_SETUP, 1, 0, REFUSED_EPERM },
+
+	/* default errno EACCES: socketcall(SYS_SOCKET) gets EPERM instead */
+	{ "eacces: AF_INET", F_EACCES, X64, X64_SOCKET, AF_INET, SOCK_STREAM, ALLOWED },
+	{ "eacces: i386 socketcall(SYS_SOCKET)", F_EACCES, I386, I386_SOCKETCALL,
+	  MOAT_SOCKETCALL_SOCKET, ARGS_PTR, REFUSED_EPERM },
+	{ "eacces: i386 socketcall(SYS_CONNECT)", F_EACCES, I386, I386_SOCKETCALL,
 	  SC_CONNECT, ARGS_PTR, ALLOWED },
 
 	/* no profile: moat-runc's section lists no architecture but the native */
