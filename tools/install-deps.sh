@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
       libyaml-dev libjson-c-dev libldns-dev libcriterion-dev libsystemd-dev dnsmasq-base
-      libseccomp-dev libclang-rt-14-dev busybox-static docker.io runc jq strace python3 iproute2 iptables nftables ipset tinyproxy util-linux systemd procps dnsperf gnuplot-nox)
+      libseccomp-dev libclang-rt-14-dev busybox-static docker.io runc containerd podman jq strace python3 iproute2 iptables nftables ipset tinyproxy util-linux systemd procps dnsperf gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
