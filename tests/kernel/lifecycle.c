@@ -4,13 +4,19 @@
  * Every moat-bpf invocation here has exited before the traffic it governs
  * is tried: enforcement lives in pinned links and maps, not in a process.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "harness.h"
 
@@ -159,90 +165,165 @@ KTEST(lifecycle, policy_check)
 	 */
 }
 
-static int file_lines(const char *path)
-{
-	char *text = read_text(path);
-	int n = text ? count_lines(text) : 0;
+/*
+ * The probes of policy_replace_is_atomic: a child in the cgroup connects
+ * UDP sockets to .7 and .8 in turn, as fast as it can (connect() runs
+ * the same decision as TCP and sends nothing: a few microseconds a
+ * probe, against the several map updates of a replace), and records each
+ * verdict in memory shared with the test.
+ */
+#define PROBE_MAX		(8 << 20)
+#define PROBE_ALLOWED		0x1
+#define PROBE_HOST8		0x2
+#define PROBE_OTHER		0x4	/* neither allowed nor EPERM */
 
-	free(text);
-	return n;
+struct probes {
+	volatile int stop;
+	volatile long n;
+	int other_errno;
+	unsigned char v[PROBE_MAX];
+};
+
+static void probe_child(const char *cg, struct probes *pr)
+{
+	struct sockaddr_in to[2] = {
+		{ .sin_family = AF_INET, .sin_port = htons(8080) },
+		{ .sin_family = AF_INET, .sin_port = htons(8080) },
+	};
+	int err;
+
+	inet_pton(AF_INET, W4_A, &to[0].sin_addr);
+	inet_pton(AF_INET, W4_B, &to[1].sin_addr);
+	err = kt_enter(cg, KT_NS_CLIENT);
+	if (err) {
+		pr->other_errno = -err;
+		_exit(1);
+	}
+	while (!pr->stop && pr->n < PROBE_MAX) {
+		int h = pr->n & 1;
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		int r = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&to[h],
+					      sizeof(to[h]));
+		unsigned char v = h ? PROBE_HOST8 : 0;
+
+		if (!r)
+			v |= PROBE_ALLOWED;
+		else if (errno != EPERM) {
+			v |= PROBE_OTHER;
+			if (!pr->other_errno)
+				pr->other_errno = errno;
+		}
+		if (fd >= 0)
+			close(fd);
+		pr->v[pr->n] = v;
+		__atomic_store_n(&pr->n, pr->n + 1, __ATOMIC_RELEASE);
+	}
+	_exit(0);
 }
 
-static bool wait_lines(const char *path, int want, int timeout_ms)
+static long probes_n(struct probes *pr)
 {
-	int waited;
+	return __atomic_load_n(&pr->n, __ATOMIC_ACQUIRE);
+}
 
-	for (waited = 0; waited < timeout_ms; waited += 20) {
-		if (file_lines(path) >= want)
-			return true;
-		usleep(20000);
+static bool probes_wait(struct probes *pr, long want, int timeout_ms)
+{
+	long long deadline = kt_now_ms() + timeout_ms;
+
+	while (probes_n(pr) < want) {
+		if (kt_now_ms() > deadline)
+			return false;
+		kt_sleep_ms(1);
 	}
-	return false;
+	return true;
 }
 
 /*
- * Replacing a policy is atomic: while clients keep trying both hosts, each
- * host's verdict flips exactly once and never are both denied at once.
+ * Replacing a policy is atomic: while a client keeps trying both hosts,
+ * the verdicts it sees are all of the old policy (.7 allowed, .8 denied)
+ * and then all of the new one (.7 denied, .8 allowed), with one cut
+ * between them. A probe after the cut that still sees the old policy is
+ * a gap: .7 denied then .8 denied (both denied at once), or .8 allowed
+ * then .7 allowed (both allowed at once); either fails the test.
  */
 KTEST(lifecycle, policy_replace_is_atomic)
 {
 	const char *cg = cg_make("replace");
-	char out[512], stop[512], *text, *line, *save = NULL;
-	int flips7 = 0, flips8 = 0, n = 0, both_denied = 0, rc;
-	char last7[16] = "OK", last8[16] = "EPERM", w7[16] = "";
+	long n, during0, during1, cut = -1, late_old = 0, both_denied = 0;
+	long both_allowed = 0, flips[2] = { 0, 0 }, others = 0;
+	int last[2] = { -1, -1 }, st;
+	struct probes *pr;
 	pid_t pid;
 
-	moat_ok("attach %s --allow tcp://" W4_A ":80", cg);
+	moat_ok("attach %s --allow tcp://" W4_A ":80 --allow udp://" W4_A
+		":8080", cg);
 	expect_allowed(cg, "tcp", W4_A, 80);
 	expect_blocked(cg, "tcp", W4_B, 80);
 
-	snprintf(out, sizeof(out), "%s/loop.out", H.tmpdir);
-	snprintf(stop, sizeof(stop), "%s/loop.stop", H.tmpdir);
-	pid = spawn_bg("P='%s'; O='--cgroup %s --netns " KT_NS_CLIENT "'; "
-		       "while [ ! -e '%s' ]; do "
-		       "echo \"7 $($P client $O tcp " W4_A " 80)\"; "
-		       "echo \"8 $($P client $O tcp " W4_B " 80)\"; "
-		       "done > '%s' 2>&1", H.peer, cg, stop, out);
+	pr = mmap(NULL, sizeof(*pr), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(pr, MAP_FAILED);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid)
+		probe_child(cg, pr);
 
-	/* Let the loop run a few rounds on each side of the replace. */
-	cr_assert(wait_lines(out, 6, 10000), "the client loop is stuck");
-	moat_ok("attach %s --allow tcp://" W4_B ":80", cg);
-	cr_assert(wait_lines(out, file_lines(out) + 6, 10000),
-		  "the client loop is stuck");
-	rc = creat(stop, 0644);
-	cr_assert_geq(rc, 0, "create %s", stop);
-	close(rc);
-	rc = wait_bg(pid, 20000);
-	cr_assert_eq(rc, 0, "client loop exit %d", rc);
+	/* a few thousand probes on each side of the replace */
+	cr_assert(probes_wait(pr, 4000, 10000), "the prober is stuck (%ld, %s)",
+		  probes_n(pr), strerror(pr->other_errno));
+	during0 = probes_n(pr);
+	moat_ok("attach %s --allow tcp://" W4_B ":80 --allow udp://" W4_B
+		":8080", cg);
+	during1 = probes_n(pr);
+	cr_assert(probes_wait(pr, during1 + 4000, 10000), "the prober is stuck");
+	pr->stop = 1;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "prober: status %d, %s",
+		  st, strerror(pr->other_errno));
 
-	text = read_text(out);
-	cr_assert_not_null(text);
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		const char *w = line + 2;
+	n = probes_n(pr);
+	for (long i = 0; i < n; i++) {
+		int h = !!(pr->v[i] & PROBE_HOST8);
+		int allowed = pr->v[i] & PROBE_ALLOWED;
+		/* the new policy: .7 denied, .8 allowed */
+		int is_new = h ? allowed : !allowed;
 
-		cr_assert(!strcmp(w, "OK") || !strcmp(w, "EPERM"),
-			  "a client saw '%s' during the replace", line);
-		n++;
-		if (line[0] == '7') {
-			flips7 += strcmp(w, last7) != 0;
-			snprintf(last7, sizeof(last7), "%s", w);
-			snprintf(w7, sizeof(w7), "%s", w);
-		} else {
-			flips8 += strcmp(w, last8) != 0;
-			snprintf(last8, sizeof(last8), "%s", w);
-			/* .7 was tried just before .8 in the same round. */
-			both_denied += !strcmp(w7, "EPERM") &&
-				       !strcmp(w, "EPERM");
+		if (pr->v[i] & PROBE_OTHER) {
+			others++;
+			continue;
+		}
+		if (last[h] >= 0 && last[h] != is_new)
+			flips[h]++;
+		last[h] = is_new;
+		if (is_new && cut < 0)
+			cut = i;
+		if (!is_new && cut >= 0) {
+			/* after the cut the other host is the new policy's */
+			late_old++;
+			if (h)
+				both_denied++;	/* .8 denied, .7 denied */
+			else
+				both_allowed++;	/* .7 allowed, .8 allowed */
 		}
 	}
-	free(text);
-	cr_assert_geq(n, 12, "only %d attempts ran", n);
-	cr_assert_eq(flips7, 1, ".7 changed verdict %d times", flips7);
-	cr_assert_eq(flips8, 1, ".8 changed verdict %d times", flips8);
-	cr_assert_eq(both_denied, 0,
-		     "%d rounds saw both hosts denied (a gap in the replace)",
-		     both_denied);
+	cr_log_info("replace: %ld probes, %ld during the attach command, "
+		    "cut at %ld", n, during1 - during0, cut);
+	cr_assert_eq(others, 0, "%ld probes saw neither OK nor EPERM (%s)",
+		     others, strerror(pr->other_errno));
+	cr_assert_geq(during1 - during0, 100, "only %ld probes ran during the "
+		      "replace: too few to see a gap", during1 - during0);
+	cr_assert(cut > 0 && cut < n, "no cut between the policies (at %ld of "
+		  "%ld)", cut, n);
+	cr_assert_eq(both_denied, 0, "%ld probes after the cut saw both hosts "
+		     "denied (a gap in the replace)", both_denied);
+	cr_assert_eq(both_allowed, 0, "%ld probes after the cut saw both hosts "
+		     "allowed (the new policy merged into the old)",
+		     both_allowed);
+	cr_assert_eq(late_old, 0, "%ld probes saw the old policy after the cut",
+		     late_old);
+	cr_assert_eq(flips[0], 1, ".7 changed verdict %ld times", flips[0]);
+	cr_assert_eq(flips[1], 1, ".8 changed verdict %ld times", flips[1]);
+	munmap(pr, sizeof(*pr));
 
 	expect_allowed(cg, "tcp", W4_B, 80);
 	expect_blocked(cg, "tcp", W4_A, 80);
