@@ -324,26 +324,29 @@ struct flags_row {
 	const char *desc;
 	int mode;
 	enum loopback_mode loopback;
-	enum socket_perm raw, ping;
+	enum socket_perm raw, ping, other;
 	__u32 flags;
 };
 
 static const struct flags_row flag_rows[] = {
 	{ "defaults", MOAT_MODE_ENFORCE, LOOPBACK_DEFAULT, SOCKET_DENY,
-	  SOCKET_DENY, 0 },
+	  SOCKET_DENY, SOCKET_DENY, 0 },
 	{ "audit mode", MOAT_MODE_AUDIT, LOOPBACK_DEFAULT, SOCKET_DENY,
-	  SOCKET_DENY, 0 },
+	  SOCKET_DENY, SOCKET_DENY, 0 },
 	{ "loopback allow", MOAT_MODE_ENFORCE, LOOPBACK_ALLOW, SOCKET_DENY,
-	  SOCKET_DENY, MOAT_POL_LOOPBACK_ALLOW },
+	  SOCKET_DENY, SOCKET_DENY, MOAT_POL_LOOPBACK_ALLOW },
 	{ "loopback deny means rules only", MOAT_MODE_ENFORCE, LOOPBACK_DENY,
-	  SOCKET_DENY, SOCKET_DENY, MOAT_POL_LOOPBACK_RULES },
+	  SOCKET_DENY, SOCKET_DENY, SOCKET_DENY, MOAT_POL_LOOPBACK_RULES },
 	{ "raw allowed", MOAT_MODE_ENFORCE, LOOPBACK_DEFAULT, SOCKET_ALLOW,
-	  SOCKET_DENY, MOAT_POL_RAW_ALLOW },
+	  SOCKET_DENY, SOCKET_DENY, MOAT_POL_RAW_ALLOW },
 	{ "ping allowed", MOAT_MODE_AUDIT, LOOPBACK_DEFAULT, SOCKET_DENY,
-	  SOCKET_ALLOW, MOAT_POL_PING_ALLOW },
+	  SOCKET_ALLOW, SOCKET_DENY, MOAT_POL_PING_ALLOW },
+	{ "other protocols allowed", MOAT_MODE_ENFORCE, LOOPBACK_DEFAULT,
+	  SOCKET_DENY, SOCKET_DENY, SOCKET_ALLOW, MOAT_POL_OTHER_ALLOW },
 	{ "everything", MOAT_MODE_AUDIT, LOOPBACK_ALLOW, SOCKET_ALLOW,
-	  SOCKET_ALLOW,
-	  MOAT_POL_LOOPBACK_ALLOW | MOAT_POL_RAW_ALLOW | MOAT_POL_PING_ALLOW },
+	  SOCKET_ALLOW, SOCKET_ALLOW,
+	  MOAT_POL_LOOPBACK_ALLOW | MOAT_POL_RAW_ALLOW | MOAT_POL_PING_ALLOW |
+	  MOAT_POL_OTHER_ALLOW },
 };
 
 ParameterizedTestParameters(compile, flags)
@@ -363,6 +366,7 @@ ParameterizedTest(size_t *i, compile, flags)
 	p.loopback = v->loopback;
 	p.sockets.raw = v->raw;
 	p.sockets.ping = v->ping;
+	p.sockets.other = v->other;
 	cr_assert_eq(policy_compile(&p, &c, &err), 0, "%s: %s", v->desc,
 		     err.msg);
 	cr_expect_eq(c.flags, v->flags, "%s: flags %#x, want %#x", v->desc,

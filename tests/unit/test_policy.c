@@ -76,6 +76,7 @@ static long get_max_addr(const struct moat_policy_spec *p) { return p->dns.max_a
 static long get_refuse(const struct moat_policy_spec *p) { return p->dns.refuse; }
 static long get_raw(const struct moat_policy_spec *p) { return p->sockets.raw; }
 static long get_ping(const struct moat_policy_spec *p) { return p->sockets.ping; }
+static long get_other(const struct moat_policy_spec *p) { return p->sockets.other; }
 static long get_keep(const struct moat_policy_spec *p) { return p->keep_net_raw; }
 static long get_acc_priv(const struct moat_policy_spec *p) { return p->container.accept_privileged; }
 static long get_acc_caps(const struct moat_policy_spec *p) { return (long)p->container.accept_caps; }
@@ -95,6 +96,7 @@ static void seed_non_default(struct moat_policy_spec *p)
 	p->dns.refuse = DNS_REFUSE_NXDOMAIN;
 	p->sockets.raw = SOCKET_ALLOW;
 	p->sockets.ping = SOCKET_ALLOW;
+	p->sockets.other = SOCKET_ALLOW;
 	p->keep_net_raw = 1;
 	p->container.accept_privileged = 1;
 	p->container.accept_caps = MOAT_CAP_BIT(CAP_SYS_ADMIN) |
@@ -112,6 +114,7 @@ static const struct valid_row valid[] = {
 	{ "default refuse", "allow: []\n", get_refuse, DNS_REFUSE_REFUSED },
 	{ "default raw", "allow: []\n", get_raw, SOCKET_DENY },
 	{ "default ping", "allow: []\n", get_ping, SOCKET_DENY },
+	{ "default other", "allow: []\n", get_other, SOCKET_DENY },
 	{ "default keep_net_raw", "allow: []\n", get_keep, 0 },
 	{ "default no upstreams", "allow: []\n", get_n_up, 0 },
 	{ "audit mode", "mode: audit\n", get_mode, MOAT_MODE_AUDIT },
@@ -149,6 +152,7 @@ static const struct valid_row valid[] = {
 	{ "raw sockets allowed", "sockets:\n  raw: allow\n", get_raw,
 	  SOCKET_ALLOW },
 	{ "ping allowed", "sockets: {ping: allow}\n", get_ping, SOCKET_ALLOW },
+	{ "other allowed", "sockets: {other: allow}\n", get_other, SOCKET_ALLOW },
 	{ "keep_net_raw true", "keep_net_raw: true\n", get_keep, 1 },
 	{ "default accept_privileged", "allow: []\n", get_acc_priv, 0 },
 	{ "default accept_caps", "allow: []\n", get_acc_caps, 0 },
@@ -202,6 +206,7 @@ static const struct valid_row explicit_default[] = {
 	{ "refuse refused", "dns:\n  refuse: refused\n", get_refuse,
 	  DNS_REFUSE_REFUSED },
 	{ "ping denied", "sockets:\n  ping: deny\n", get_ping, SOCKET_DENY },
+	{ "other denied", "sockets:\n  other: deny\n", get_other, SOCKET_DENY },
 	{ "raw denied", "sockets:\n  raw: deny\n", get_raw, SOCKET_DENY },
 	{ "keep_net_raw false", "keep_net_raw: false\n", get_keep, 0 },
 	{ "accept_privileged false", "container: {accept_privileged: false}\n",
@@ -243,7 +248,7 @@ static const struct invalid_row invalid[] = {
 	{ "unknown key in dns", "dns:\n  min_ttl: 5\n  ttl: 3\n", 3, 3,
 	  "unknown key 'ttl' in dns" },
 	{ "unknown key in sockets", "sockets:\n  packet: allow\n", 2, 3,
-	  "unknown key 'packet' in sockets (known: raw, ping)" },
+	  "unknown key 'packet' in sockets (known: raw, ping, other)" },
 	{ "bad mode", "mode: strict\n", 1, 7,
 	  "mode must be enforce or audit, not 'strict'" },
 	{ "bad rule in allow list on line 4",
