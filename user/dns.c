@@ -570,6 +570,11 @@ bool dns_addr_local_scope(int family, const uint8_t *a)
 {
 	const struct in6_addr *in6 = (const struct in6_addr *)a;
 
+	/*
+	 * All of 0/8 on purpose, wider than the programs' loopback (0.0.0.0
+	 * only; 0.x.y.z is routed as unicast): never learning or asking
+	 * 0.x.y.z errs on the safe side.
+	 */
 	if (family == AF_INET)
 		return a[0] == 127 || a[0] == 0 ||
 		       (a[0] == 169 && a[1] == 254) ||		/* link-local */
