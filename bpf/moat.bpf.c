@@ -843,6 +843,45 @@ static __always_inline bool same_dst(const struct moat_sockaddr *a,
 }
 
 /*
+ * A packet over loopback whose source is neither a loopback address nor
+ * its own destination names a source this host does not have: a non-local
+ * bind, which net.ipv{4,6}.ip_nonlocal_bind=1 allows to any socket (the
+ * FREEBIND and TRANSPARENT options are refused in moat_setsockopt, the
+ * sysctl is the host's). Delivered, it makes its receiver take a blocked
+ * host for a UDP peer it may answer (MOAT_R_ALLOW_UDP_REPLY), or a listener
+ * answer a blocked host. Binding one local address and sending to another
+ * over loopback is the legitimate use this refuses too; the resolver's
+ * listener (a bound client's redirected DNS) is exempt, as is multicast.
+ */
+static __always_inline bool lo_forged_source(struct __sk_buff *skb,
+					     struct bpf_sock *sk,
+					     const struct moat_dst *d)
+{
+	struct moat_sock *s;
+	__be32 src[4] = {};
+
+	if (skb->ifindex != 1 /* LOOPBACK_IFINDEX */)
+		return false;
+	if (d->family == AF_INET) {
+		if (bpf_skb_load_bytes(skb, 12, src, 4))
+			return true;	/* skb_dst read further: cannot be short */
+		if ((bpf_ntohl(src[0]) >> 24) == 127 ||
+		    (bpf_ntohl(d->addr[0]) >> 28) == 0xe || src[0] == d->addr[0])
+			return false;
+	} else {
+		if (bpf_skb_load_bytes(skb, 8, src, 16))
+			return true;
+		if ((!src[0] && !src[1] && !src[2] && src[3] == bpf_htonl(1)) ||
+		    (bpf_ntohl(d->addr[0]) >> 24) == 0xff ||
+		    (src[0] == d->addr[0] && src[1] == d->addr[1] &&
+		     src[2] == d->addr[2] && src[3] == d->addr[3]))
+			return false;
+	}
+	s = bpf_sk_storage_get(&moat_sk, sk, 0, 0);
+	return !(s && same_dst(&s->dns_via, d));
+}
+
+/*
  * Backstop: the address a packet is really sent to, whatever the socket
  * call said. What the socket hooks allowed passes: the packet a hook let
  * through just before on this CPU (moat_handoff), a connected socket's
@@ -909,6 +948,10 @@ int moat_egress(struct __sk_buff *skb)
 	if (reason == MOAT_R_DENY_BACKSTOP) {	/* source-routed */
 		lookup_policy(sk, &mc);		/* for the counters and the event */
 		return verdict(&mc, &d, reason);
+	}
+	if (lo_forged_source(skb, sk, &d)) {
+		lookup_policy(sk, &mc);
+		return verdict(&mc, &d, MOAT_R_DENY_FORGED_SOURCE);
 	}
 	if (!d.proto_bit || hooks_allowed(skb, sk, &d))
 		return 1;

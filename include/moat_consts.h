@@ -100,6 +100,7 @@ enum moat_reason {
 	MOAT_R_DENY_SOCKET,		/* raw or ping socket (sock_create) */
 	MOAT_R_DENY_BACKSTOP,		/* cgroup_skb egress: packet not allowed */
 	MOAT_R_DENY_RESOLVER_SOCK,	/* to the resolver's own upstream socket */
+	MOAT_R_DENY_FORGED_SOURCE,	/* over loopback from an address not ours */
 	MOAT_R_MAX,
 };
 

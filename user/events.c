@@ -45,6 +45,7 @@ static const char *const reasons[MOAT_R_MAX] = {
 	[MOAT_R_DENY_SOCKET] = "raw/ping socket not allowed by policy",
 	[MOAT_R_DENY_BACKSTOP] = "backstop",
 	[MOAT_R_DENY_RESOLVER_SOCK] = "to the resolver's upstream socket",
+	[MOAT_R_DENY_FORGED_SOURCE] = "forged source address over loopback",
 };
 
 const char *moat_reason_str(unsigned int r)

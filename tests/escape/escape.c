@@ -1701,6 +1701,7 @@ static void t_srh_udp(struct result *r)
  * IP_TRANSPARENT, i.e. CAP_NET_RAW), then reply to it.
  */
 #define NONLOCAL6 "/proc/sys/net/ipv6/ip_nonlocal_bind"
+#define NONLOCAL4 "/proc/sys/net/ipv4/ip_nonlocal_bind"
 
 static bool write_file(const char *path, const char *v)
 {
@@ -1730,6 +1731,26 @@ static void reply_spoof(struct result *r, int family, bool by_sysctl)
 		set(r, V_ESCAPED, "bind: %s (cannot test)", en(errno));
 		goto out;
 	}
+	/*
+	 * IPv4 refuses a non-local source toward 127.0.0.0/8 (ENETUNREACH):
+	 * aim at our own veth address, which is delivered over loopback too.
+	 * Its address is the source of a socket connected toward the allowed
+	 * host (a UDP connect sends nothing).
+	 */
+	if (!v6 && by_sysctl) {
+		int c = sock(AF_INET, SOCK_DGRAM, 0);
+		socklen_t l = lo.len;
+
+		if (c < 0 || connect(c, SA(&X.a4u), X.a4u.len) ||
+		    getsockname(c, SA(&lo), &l)) {
+			set(r, V_ESCAPED, "finding our own address: %s (cannot test)",
+			    en(errno));
+			if (c >= 0)
+				close(c);
+			goto out;
+		}
+		close(c);
+	}
 	memcpy(v6 ? (void *)&((struct sockaddr_in6 *)&lo.ss)->sin6_port :
 		    (void *)&((struct sockaddr_in *)&lo.ss)->sin_port,
 	       v6 ? (void *)&((struct sockaddr_in6 *)&any.ss)->sin6_port :
@@ -1742,15 +1763,17 @@ static void reply_spoof(struct result *r, int family, bool by_sysctl)
 		 * neighbour could: what is judged is the reply below.
 		 */
 		char v[4] = "";
-		FILE *f = fopen(NONLOCAL6, "re");
+		const char *path = v6 ? NONLOCAL6 : NONLOCAL4;
+		FILE *f = fopen(path, "re");
 
 		if (f) {
 			if (!fgets(v, sizeof(v), f))
 				v[0] = 0;
 			fclose(f);
 		}
-		if (v[0] != '1' && !write_file(NONLOCAL6, "1\n")) {
-			setup_refused(r, "writing 1 to " NONLOCAL6, " (the runner should "
+		if (v[0] != '1' && !write_file(path, "1\n")) {
+			setup_refused(r, v6 ? "writing 1 to " NONLOCAL6 : "writing 1 to "
+				      NONLOCAL4, " (the runner should "
 				      "have set it: the reply was not tested)");
 			r->v = V_ESCAPED;
 			goto out;
@@ -1792,6 +1815,7 @@ out:
 static void t_reply_spoof6(struct result *r) { reply_spoof(r, AF_INET6, false); }
 static void t_reply_spoof4(struct result *r) { reply_spoof(r, AF_INET, false); }
 static void t_reply_spoof6_sysctl(struct result *r) { reply_spoof(r, AF_INET6, true); }
+static void t_reply_spoof4_sysctl(struct result *r) { reply_spoof(r, AF_INET, true); }
 
 /* Namespaces. */
 static void t_unshare_net(struct result *r)
@@ -2861,6 +2885,7 @@ static const struct technique T[] = {
 	{ "udp6-reply-to-spoofed-peer", "netns", t_reply_spoof6, V_BLOCKED, NULL },
 	{ "udp4-reply-to-spoofed-peer", "netns", t_reply_spoof4, V_BLOCKED, NULL },
 	{ "udp6-reply-spoof-nonlocal-bind", "netns", t_reply_spoof6_sysctl, V_BLOCKED, NULL },
+	{ "udp4-reply-spoof-nonlocal-bind", "netns", t_reply_spoof4_sysctl, V_BLOCKED, NULL },
 	{ "unshare-netns-connect", "netns", t_unshare_net, V_BLOCKED, NULL },
 	{ "userns-netns-connect", "netns", t_userns_net, V_BLOCKED, NULL },
 	{ "setns-host-netns", "netns", t_setns_host, V_BLOCKED, NULL },

@@ -486,7 +486,7 @@ run_mode() {
 		want=$want_seccomp
 	fi
 	# a technique killed half-way may have left it set
-	in_client sysctl -qw net.ipv6.ip_nonlocal_bind=0
+	in_client sysctl -qw net.ipv6.ip_nonlocal_bind=0 net.ipv4.ip_nonlocal_bind=0
 	sentinel0=$(grep -c 'query\[A\] allowed.test' "$dns_log" || true)
 	for group in "${groups[@]}"; do
 		if [ "$mode" = run-allcaps ]; then
@@ -512,12 +512,13 @@ run_mode() {
 				w0=$(wl_count)
 				# the attacker's environment for this one: a privileged
 				# neighbour turned on non-local binds in the netns
-				[ "$name" != udp6-reply-spoof-nonlocal-bind ] ||
-					in_client sysctl -qw net.ipv6.ip_nonlocal_bind=1
+				case $name in *-reply-spoof-nonlocal-bind)
+					in_client sysctl -qw net.ipv6.ip_nonlocal_bind=1 net.ipv4.ip_nonlocal_bind=1 ;;
+				esac
 				rc=0
 				t_start=$(date +%s%N)
 				out=$(invoke "$mode" "$group" "$name" 2>"$S/out/last.err") || rc=$?
-				in_client sysctl -qw net.ipv6.ip_nonlocal_bind=0
+				in_client sysctl -qw net.ipv6.ip_nonlocal_bind=0 net.ipv4.ip_nonlocal_bind=0
 				echo "$((($(date +%s%N) - t_start) / 1000000)) $name" >>"$S/out/times.$mode"
 				p=$(($(nft_count blocked) - b0 + $(host_lines) - h0))
 				d=$(($(exfil_lines) - x0 + $(nft_count dns_marker) - m0 + $(wl_count) - w0))
