@@ -2801,6 +2801,58 @@ static void t_2292pktoptions(struct result *r)
 	close(fd);
 }
 
+/*
+ * The same options through io_uring's socket command (Linux 6.7+,
+ * SOCKET_URING_OP_SETSOCKOPT), which reaches do_sock_setsockopt without
+ * the setsockopt syscall: cgroup/setsockopt must run there too. The SQE
+ * fields are set by offset: Debian 12's uapi header predates them.
+ */
+#define URING_SOCK_SETSOCKOPT	3	/* SOCKET_URING_OP_SETSOCKOPT */
+
+static void t_uring_setsockopt(struct result *r)
+{
+	uint8_t srh[8 + 2 * 16];
+	struct ipv6_sr_hdr *h = (struct ipv6_sr_hdr *)srh;
+	struct io_uring_sqe s;
+	struct ring ring;
+	int res = 1, fd, err = ring_init(&ring);
+
+	if (uring_denied(r, err))
+		return;
+	memset(srh, 0, sizeof(srh));
+	h->hdrlen = (sizeof(srh) >> 3) - 1;
+	h->type = 4;
+	h->segments_left = 1;
+	h->first_segment = 1;
+	inet_pton(AF_INET6, A6, &h->segments[0]);
+	inet_pton(AF_INET6, B6, &h->segments[1]);
+	fd = sock(AF_INET6, SOCK_DGRAM, 0);
+	memset(&s, 0, sizeof(s));
+	s.opcode = IORING_OP_URING_CMD;
+	s.fd = fd;
+	s.cmd_op = URING_SOCK_SETSOCKOPT;
+	s.addr = (uint64_t)IPV6_RTHDR << 32 | IPPROTO_IPV6;	/* optname, level */
+	s.splice_fd_in = sizeof(srh);				/* optlen */
+	s.addr3 = (unsigned long)srh;				/* optval */
+	err = ring_run(&ring, &s, 1, &res);
+	if (err) {
+		set(r, V_ESCAPED, "io_uring_enter(): %s (cannot test)", en(-err));
+	} else if (res == -EPERM) {
+		set(r, V_BLOCKED, "io_uring setsockopt(IPV6_RTHDR, SRH via %s): EPERM: %s",
+		    B6, has_cap(CAP_NET_RAW) ? "cgroup/setsockopt" :
+		    "type 4 routing headers need CAP_NET_RAW");
+	} else if (res == 0) {
+		ssize_t n = sendto(fd, "x", 1, 0, SA(&X.a6u), X.a6u.len);
+
+		set(r, V_ESCAPED, "io_uring setsockopt(IPV6_RTHDR) installed an SRH via %s "
+		    "past cgroup/setsockopt; sendto() allowed %s then: %s", B6, X.a6u.text,
+		    n >= 0 ? "sent" : en(errno));
+	} else {
+		set(r, V_NA, "io_uring socket setsockopt unsupported here: %s", en(-res));
+	}
+	close(fd);
+}
+
 /* ---- the table ---- */
 
 struct technique {
@@ -2922,6 +2974,7 @@ static const struct technique T[] = {
 	{ "udplite4-connect", "netns", t_udplite4, V_BLOCKED, NULL },
 	{ "udplite6-connect", "netns", t_udplite6, V_BLOCKED, NULL },
 	{ "ipv6-2292pktoptions", "netns", t_2292pktoptions, V_BLOCKED, NULL },
+	{ "io-uring-setsockopt-rthdr", "netns", t_uring_setsockopt, V_BLOCKED, NULL },
 
 	{ "host-connect-0.0.0.0", "host", t_host_any4, V_BLOCKED, NULL },
 	{ "host-connect-[::]", "host", t_host_any6, V_BLOCKED, NULL },
