@@ -103,7 +103,7 @@ static bool unreachable(int err)
 
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd,
-		      const char *resolv_conf, bool container, __u32 replaces)
+		      const char *resolv_conf, bool container)
 {
 	bool needed = policy_domain_rules(spec);
 	json_object *fallback;
@@ -126,7 +126,7 @@ int resolver_register(const char *abs, const char *rel,
 		return err;
 	}
 	fallback = resolv_fallback(resolv_conf, container);
-	err = control_register(id, rel, spec, netns_fd, fallback, replaces);
+	err = control_register(id, rel, spec, netns_fd, fallback);
 	json_object_put(fallback);
 	if (!err)
 		return 0;
@@ -281,22 +281,30 @@ int enforce_cgroup(const char *abs, const char *rel,
 	err = writer_open(&st, true);
 	if (err)
 		goto out;
-	/*
-	 * The resolver first: a failure there leaves nothing attached. It
-	 * learns nothing into the policy the cgroup runs now (issue 11, item
-	 * 5), only into the one moat_attach() flips it to.
-	 */
-	if (cgroup_id_of(abs, &id) || bpf_map_lookup_elem(st.map[M_CGROUPS], &id, &cg))
-		cg.policy_id = 0;
-	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf, container,
-				cg.policy_id);
+	/* the resolver first: a failure there leaves nothing attached */
+	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf, container);
 	if (err)
 		goto out;
 	err = moat_attach(&st, abs, rel, c, spec->name);
 	if (err) {
 		p_errno(err, "attaching %s", rel);
 		resolver_unregister(abs);
-	} else if (cgroup_id_of(abs, &id) || record_write(id, rel, spec)) {
+		goto out;
+	}
+	/*
+	 * Issue 11, item 5: the daemon learns only into the policy id it is
+	 * told, and only while the cgroup runs it: nothing into the policy
+	 * the cgroup ran before (a re-attach), nothing before this.
+	 */
+	if (netns_fd >= 0 && !cgroup_id_of(abs, &id) &&
+	    !bpf_map_lookup_elem(st.map[M_CGROUPS], &id, &cg)) {
+		int e = control_bind(id, cg.policy_id);
+
+		if (e && policy_domain_rules(spec))
+			p_errno(e, "warning: %s: the resolver did not take the policy id; "
+				"its answers fail (SERVFAIL) until it is attached again", rel);
+	}
+	if (cgroup_id_of(abs, &id) || record_write(id, rel, spec)) {
 		p_err("warning: %s: no attach record; `policy reload` will not "
 		      "cover it", rel);
 	}

@@ -220,14 +220,15 @@ static int reply_status(json_object *reply, const char *what)
 
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
-		     json_object *fallback, __u32 replaces)
+		     json_object *fallback)
 {
 	json_object *req = control_policy_json(spec), *reply;
 	int err;
 
 	json_object_object_add(req, "op", json_object_new_string("register"));
 	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
-	json_object_object_add(req, "replaces_policy_id", json_object_new_int64(replaces));
+	/* not known before the attach: control_bind() tells it */
+	json_object_object_add(req, "policy_id", json_object_new_int64(0));
 	json_object_object_add(req, "cgroup", json_object_new_string(rel));
 	if (fallback)
 		json_object_object_add(req, "resolv_upstream", json_object_get(fallback));
@@ -253,6 +254,23 @@ int control_unregister(__u64 cg_id)
 		return err;	/* no daemon: it reclaims removed cgroups itself */
 	json_object_put(reply);
 	return 0;
+}
+
+int control_bind(__u64 cg_id, __u32 policy_id)
+{
+	json_object *req = json_object_new_object(), *reply;
+	int err;
+
+	json_object_object_add(req, "op", json_object_new_string("bind"));
+	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
+	json_object_object_add(req, "policy_id", json_object_new_int64(policy_id));
+	err = control_call(req, -1, &reply);
+	json_object_put(req);
+	if (err)
+		return err;
+	err = reply_status(reply, "the policy id");
+	json_object_put(reply);
+	return err;
 }
 
 int control_update(__u64 cg_id, const struct moat_policy_spec *spec,

@@ -4,9 +4,9 @@
  * one JSON object per message, a network namespace passed as SCM_RIGHTS.
  *   {"op":"register","cgroup_id":N,"cgroup":"/rel","policy":"name",
  *    "rules":["tcp://github.com:443",...],"dns":{...}}  + netns fd
- *   (+ "replaces_policy_id": the cgroup's policy id when registering, 0
- *   if none: its rules are learned into the next id the cgroup runs)
- *   {"op":"update","cgroup_id":N,"policy_id":P,...}  the cgroup runs P now
+ *   (+ "policy_id":0: nothing is learned for it until "bind")
+ *   {"op":"bind","cgroup_id":N,"policy_id":P}  the cgroup runs P now
+ *   {"op":"update","cgroup_id":N,"policy_id":P,...}  new rules, and P
  *   {"op":"unregister","cgroup_id":N}
  *   {"op":"list"}
  * Replies: {"ok":true,...} or {"error":"..."}.
@@ -41,7 +41,13 @@ int control_policy_parse(json_object *o, struct moat_policy_spec *spec,
  */
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
-		     json_object *fallback, __u32 replaces);
+		     json_object *fallback);
+/*
+ * The cgroup of registration CG_ID runs POLICY_ID now (after the attach
+ * that follows the registration): answers are learned into that id, and
+ * only while the cgroup runs it (issue 11, item 5).
+ */
+int control_bind(__u64 cg_id, __u32 policy_id);
 int control_unregister(__u64 cg_id);
 /*
  * Replace the policy of registration CG_ID in place (netns and sockets

@@ -127,11 +127,10 @@ struct reg {
 	struct ev udp4, tcp4, udp6, tcp6;
 	unsigned int n_conns;		/* its open TCP clients */
 	/*
-	 * The policy id its rules are for: answers are learned into it, and
-	 * only while the cgroup runs it. 0: not known yet, then the first id
-	 * the cgroup runs other than old_pid (the one it ran when registered).
+	 * The policy id its rules are for (`bind`, `update`): answers are
+	 * learned into it, and only while the cgroup runs it. 0: none yet.
 	 */
-	__u32 pid, old_pid;
+	__u32 pid;
 	__u32 learned_pid;
 	long learned;
 	json_object *saved;		/* the registration, until persisted */
@@ -596,8 +595,6 @@ static int learn_answer(struct daemon *d, struct reg *r,
 	pid = reg_policy_id(d, r);
 	if (!pid)
 		return -ENOENT;
-	if (!r->pid && pid != r->old_pid)
-		reg_bind(r, pid);
 	if (pid != r->pid)
 		return -ESTALE;
 	if (pid != r->learned_pid) {
@@ -1420,11 +1417,14 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	/* see struct reg: the id its rules are for, else the one they replace */
+	/*
+	 * See struct reg. Registrations saved before there were policy ids
+	 * (no key at all) keep the id their cgroup runs as they are restored.
+	 */
 	if (json_object_object_get_ex(o, "policy_id", &x))
 		r->pid = json_object_get_int64(x);
-	if (json_object_object_get_ex(o, "replaces_policy_id", &x))
-		r->old_pid = json_object_get_int64(x);
+	else
+		r->pid = reg_policy_id(d, r);
 	ret = control_policy_parse(o, &r->spec, err);
 	if (!ret)
 		ret = rule_index_build(&r->spec, &r->ix);
@@ -1717,12 +1717,7 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	r->spec = spec;
 	r->ix = ix;
 	r->learned_pid = 0;	/* a new policy id: recount */
-	/*
-	 * The id the new rules are for (the cgroup was flipped to it before
-	 * this update). Without one (an older CLI), the next id that is not
-	 * the previous one.
-	 */
-	r->old_pid = r->pid;
+	/* the id the new rules are for: the cgroup was flipped to it first */
 	r->pid = json_object_object_get_ex(msg, "policy_id", &x) ?
 		 json_object_get_int64(x) : 0;
 	path_of(p, sizeof(p), REG_DIR, r->cg_id);
@@ -1734,6 +1729,25 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 		p_err("moat-bpfd: %s: the update will not survive a restart", r->rel);
 	p_info("moat-bpfd: %s now serves policy '%s' (%zu domain rule(s))", r->rel,
 	       r->spec.name, policy_domain_rules(&r->spec));
+	x = json_object_new_object();
+	json_object_object_add(x, "ok", json_object_new_boolean(1));
+	return x;
+}
+
+/* After the attach that follows a registration: see struct reg. */
+static json_object *op_bind(struct daemon *d, json_object *msg)
+{
+	json_object *x;
+	struct reg *r;
+
+	if (!json_object_object_get_ex(msg, "cgroup_id", &x) ||
+	    !(r = reg_find(d, json_object_get_uint64(x), NULL)))
+		return error_reply("no registration for that cgroup");
+	if (!json_object_object_get_ex(msg, "policy_id", &x) ||
+	    !json_object_get_int64(x))
+		return error_reply("bind needs a policy_id");
+	r->learned_pid = 0;
+	reg_bind(r, json_object_get_int64(x));
 	x = json_object_new_object();
 	json_object_object_add(x, "ok", json_object_new_boolean(1));
 	return x;
@@ -1792,6 +1806,8 @@ static void serve_control(struct daemon *d)
 		json_object_object_add(reply, "ok", json_object_new_boolean(1));
 	} else if (!strcmp(name, "update")) {
 		reply = op_update(d, msg);
+	} else if (!strcmp(name, "bind")) {
+		reply = op_bind(d, msg);
 	} else if (!strcmp(name, "list")) {
 		reply = op_list(d);
 	} else {

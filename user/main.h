@@ -50,12 +50,12 @@ int open_netns(const char *arg);
  * is only a note (its DNS is then denied); with them it is an error.
  * RESOLV_CONF (or NULL): the workload's resolv.conf, whose nameservers
  * are the upstreams of last resort (not loopback ones, but 127.0.0.11 for
- * a CONTAINER: Docker's embedded DNS). REPLACES: the policy id the cgroup
- * runs now (0: none); the daemon learns into the next one. Prints its error.
+ * a CONTAINER: Docker's embedded DNS). Prints its error. The daemon
+ * learns nothing for it until told the policy id (control_bind()).
  */
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd,
-		      const char *resolv_conf, bool container, __u32 replaces);
+		      const char *resolv_conf, bool container);
 void resolver_unregister(const char *abs);
 /*
  * Lock, load if needed, reclaim, register with the resolver, attach; on

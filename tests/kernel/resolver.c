@@ -45,6 +45,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
@@ -69,6 +70,8 @@ static struct {
 	char rc_stub[PATH_MAX];		/* 127.0.0.53, a loopback stub */
 	off_t dns_start;		/* dnsmasq.log size at the start */
 	int sentinels;
+	bool docker_nat;		/* Docker's nat table in the client netns */
+	char udp_timeout[32];		/* its conntrack UDP timeout, to restore */
 } R;
 
 static void write_resolv_conf(char *path, size_t len, const char *name,
@@ -103,8 +106,13 @@ static void resolver_setup(void)
 	R.daemon = daemon_start(DAEMON_ARGS, R.log);
 }
 
+static void docker_nat_down(void);
+
 static void resolver_teardown(void)
 {
+	docker_nat_down();
+	if (R.daemon > 0)
+		kill(R.daemon, SIGCONT);	/* a test may have stopped it */
 	if (R.daemon > 0) {
 		bool alive = daemon_alive(R.daemon);
 		int rc = daemon_stop(R.daemon);
@@ -1311,4 +1319,486 @@ RTEST(idle_tcp_clients_do_not_stall)
 		kill(pids[i], SIGKILL);
 		wait_bg(pids[i], 2000);
 	}
+}
+
+/* ---- issue 11: what workloads must not do to the resolver ---- */
+
+/*
+ * A UDP DNS relay (Docker's embedded DNS, or a slow upstream), run outside
+ * every enforced cgroup: answers queries on ADDR:PORT with what dnsmasq
+ * says, DELAY seconds late, and appends a line to LOG per query it got.
+ */
+static const char relay_py[] =
+"import socket, sys, time\n"
+"addr, port, delay, log = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]\n"
+"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"s.bind((addr, port))\n"
+"open(log, 'a').write('ready\\n')\n"
+"while True:\n"
+"    q, peer = s.recvfrom(65535)\n"
+"    open(log, 'a').write('query\\n')\n"
+"    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"    u.settimeout(3)\n"
+"    u.sendto(q, ('" KT_DNS4 "', 53))\n"
+"    try:\n"
+"        a = u.recv(65535)\n"
+"    except OSError:\n"
+"        continue\n"
+"    time.sleep(delay)\n"
+"    s.sendto(a, peer)\n";
+
+static const char *tmp_file(const char *name, const char *text)
+{
+	static char path[8][PATH_MAX];
+	static int next;
+	char *p = path[next++ % 8];
+	FILE *f;
+
+	snprintf(p, PATH_MAX, "%.*s/%s", PATH_MAX - 64, H.tmpdir, name);
+	f = fopen(p, "w");
+	cr_assert_not_null(f, "create %s: %s", p, strerror(errno));
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+	return p;
+}
+
+/* Start the relay in the client netns; returns once it listens. */
+static void relay_start(const char *addr, int port, const char *delay,
+			const char *log)
+{
+	const char *py = tmp_file("relay.py", relay_py);
+
+	spawn_bg("exec nsenter --net=" KT_NS_CLIENT " python3 %s %s %d %s %s",
+		 py, addr, port, delay, log);
+	cr_assert(wait_file(log, 5000), "the relay did not start");
+	for (long long end = kt_now_ms() + 5000; kt_now_ms() < end; kt_sleep_ms(20)) {
+		char *t = read_text(log);
+		bool up = t && strstr(t, "ready");
+
+		free(t);
+		if (up)
+			return;
+	}
+	cr_assert_fail("the relay on %s:%d did not come up", addr, port);
+}
+
+static int count_word(const char *path, const char *word)
+{
+	char *t = read_text(path), *p;
+	int n = 0;
+
+	for (p = t; p && (p = strstr(p, word)); p += strlen(word))
+		n++;
+	free(t);
+	return n;
+}
+
+/*
+ * Docker's DNS rules as iptables-nft writes them into a container's netns
+ * (moby libnetwork/resolver_unix.go): 127.0.0.11:53 is DNATed to
+ * dockerd's socket on 127.0.0.11 (the relay here) and its replies are
+ * SNATed back to port 53. And a short conntrack UDP timeout, so that the
+ * 30 s of DNS silence after which the flow is forgotten last 2 s here.
+ */
+static void docker_nat_up(void)
+{
+	struct run_result r;
+
+	run(&r, "nsenter --net=" KT_NS_CLIENT " sysctl -n net.netfilter.nf_conntrack_udp_timeout");
+	cr_assert_eq(r.status, 0, "conntrack sysctl: %s", r.err);
+	snprintf(R.udp_timeout, sizeof(R.udp_timeout), "%.*s",
+		 (int)strcspn(r.out, "\n"), r.out);
+	run_free(&r);
+	R.docker_nat = true;
+	run(&r, "nsenter --net=" KT_NS_CLIENT " sh -c '"
+	    "sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2 && nft -f -' <<'EOF'\n"
+	    "table ip moat_t_docker {\n"
+	    "  chain output {\n"
+	    "    type nat hook output priority -100; policy accept;\n"
+	    "    ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:5353\n"
+	    "  }\n"
+	    "  chain postrouting {\n"
+	    "    type nat hook postrouting priority 100; policy accept;\n"
+	    "    ip saddr 127.0.0.11 udp sport 5353 snat to 127.0.0.11:53\n"
+	    "  }\n"
+	    "}\n"
+	    "EOF\n");
+	cr_assert_eq(r.status, 0, "nft: %s", r.err);
+	run_free(&r);
+}
+
+static void docker_nat_down(void)
+{
+	struct run_result r;
+
+	if (!R.docker_nat)
+		return;
+	R.docker_nat = false;
+	run(&r, "nsenter --net=" KT_NS_CLIENT " sh -c 'nft delete table ip moat_t_docker; "
+	    "sysctl -qw net.netfilter.nf_conntrack_udp_timeout=%s'",
+	    R.udp_timeout[0] ? R.udp_timeout : "30");
+	run_free(&r);
+}
+
+/*
+ * The workload's side of the attack of issue 11, item 4: find the daemon's
+ * socket 127.0.0.1:P -> 127.0.0.11:53 in /proc/net/udp, bind 127.0.0.11:53,
+ * wait until conntrack has forgotten the daemon's DNAT flow, send from
+ * there to 127.0.0.1:P (again every 0.3 s, so that the flow stays ours)
+ * and answer every query that arrives with A 198.51.100.8. Prints what
+ * its sends got ("SENT" or "EPERM") and how many answers it forged.
+ * With RAW, it only sends 3 forged datagrams through a raw socket.
+ */
+static const char attacker_py[] =
+"import socket, struct, sys, time, select\n"
+"mode, wait, ready = sys.argv[1], float(sys.argv[2]), sys.argv[3]\n"
+"port = None\n"
+"for line in open('/proc/net/udp').read().splitlines()[1:]:\n"
+"    f = line.split()\n"
+"    if f[1].startswith('0100007F:') and f[2] == '0B00007F:0035':\n"
+"        port = int(f[1].split(':')[1], 16)\n"
+"if port is None:\n"
+"    print('NOSOCKET'); sys.exit(0)\n"
+"junk = bytes(12)\n"
+"if mode == 'raw':\n"
+"    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)\n"
+"    udp = struct.pack('!HHHH', 53, port, 8 + len(junk), 0) + junk\n"
+"    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,\n"
+"                     socket.inet_aton('127.0.0.11'), socket.inet_aton('127.0.0.1'))\n"
+"    sent = 0\n"
+"    for i in range(3):\n"
+"        try:\n"
+"            r.sendto(ip + udp, ('127.0.0.1', 0)); sent += 1\n"
+"        except OSError as e:\n"
+"            print('RAWERR', e.errno)\n"
+"    print('RAW', sent); sys.exit(0)\n"
+"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"s.bind(('127.0.0.11', 53))\n"
+"time.sleep(wait)\n"
+"res = 'SENT'\n"
+"def poke():\n"
+"    global res\n"
+"    try:\n"
+"        s.sendto(junk, ('127.0.0.1', port))\n"
+"    except PermissionError:\n"
+"        res = 'EPERM'\n"
+"poke()\n"
+"open(ready, 'w').close()\n"
+"forged, end, last = 0, time.time() + 8, 0\n"
+"while time.time() < end:\n"
+"    if time.time() - last > 0.3:\n"
+"        poke(); last = time.time()\n"
+"    if not select.select([s], [], [], 0.1)[0]:\n"
+"        continue\n"
+"    q, peer = s.recvfrom(65535)\n"
+"    a = q[:2] + b'\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00' + q[12:]\n"
+"    a += b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x01\\x2c\\x00\\x04' + bytes([198, 51, 100, 8])\n"
+"    try:\n"
+"        s.sendto(a, peer); forged += 1\n"
+"    except PermissionError:\n"
+"        res = 'EPERM'\n"
+"print(res, 'forged', forged)\n";
+
+static unsigned long long daemon_stray(void)
+{
+	json_object *o = daemon_call("list");
+	unsigned long long n = get_u64(o, "stray_answers");
+
+	json_object_put(o);
+	return n;
+}
+
+/*
+ * Issue 11, item 4, reproduced: a container (in a Docker network, with
+ * Docker's DNAT/SNAT rules) makes the daemon's queries its own by sending
+ * first on the daemon's upstream flow, answers an allowed name with an
+ * address its policy does not allow, and connects there. Its datagrams to
+ * the daemon's upstream socket are refused (EPERM at sendmsg, so conntrack
+ * never sees them); the daemon's queries keep going to Docker's DNS; the
+ * forged address is neither learned nor reachable. A raw socket's forged
+ * datagrams (policy with raw: allow) are dropped by the egress backstop:
+ * the daemon never receives them.
+ */
+RTEST(docker_dns_flow_hijack)
+{
+	char relay_log[PATH_MAX + 16], ready[PATH_MAX + 16], out[PATH_MAX + 16];
+	const char *cg, *py, *w;
+	unsigned long long stray;
+	struct run_result r;
+
+	snprintf(relay_log, sizeof(relay_log), "%s/relay.log", H.tmpdir);
+	snprintf(ready, sizeof(ready), "%s/attacker.ready", H.tmpdir);
+	snprintf(out, sizeof(out), "%s/attacker.out", H.tmpdir);
+	docker_nat_up();
+	relay_start("127.0.0.11", 5353, "0", relay_log);
+	cg = cg_dns_policy("hijack", "allow:\n"
+				     "  - allowed.test:8080\n"
+				     "dns:\n"
+				     "  upstream: [127.0.0.11]\n"
+				     "sockets: { raw: allow }\n");
+	/* the daemon's flow through Docker's DNAT: the relay answers */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	cr_assert_eq(count_word(relay_log, "query"), 1,
+		     "the query did not go through Docker's DNAT to the relay");
+	expect_blocked(cg, "tcp", W4_B, 8080);
+
+	/* the container waits 3.5 s (the flow is forgotten after 2 s) */
+	py = tmp_file("attacker.py", attacker_py);
+	spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+		 " python3 %s udp 3.5 %s > %s 2>&1", cg, py, ready, out);
+	cr_assert(wait_file(ready, 10000), "the attacker never got ready: %s",
+		  read_text(out) ?: "");
+	w = dns_query(cg, "", KT_DNS4, "allowed.test", "A");
+	cr_assert(wait_file(out, 1000));
+	for (long long end = kt_now_ms() + 12000; kt_now_ms() < end; kt_sleep_ms(100)) {
+		char *t = read_text(out);
+		bool done = t && strstr(t, "forged");
+
+		free(t);
+		if (done)
+			break;
+	}
+	{
+		char *t = read_text(out);
+
+		/* what the attack is after: first, then how it was stopped */
+		cr_assert_str_eq(w, "NOERROR A=198.51.100.7",
+				 "the daemon took the workload's answer (%s; attacker: %s)",
+				 w, t ?: "");
+		cr_assert_not(is_learned(cg, W4_B), "198.51.100.8 was learned");
+		expect_blocked(cg, "tcp", W4_B, 8080);
+		cr_assert(t && strstr(t, "EPERM forged 0"),
+			  "the workload reached the daemon's upstream socket: %s",
+			  t ?: "(no output)");
+		free(t);
+	}
+	cr_assert_eq(count_word(relay_log, "query"), 2,
+		     "the daemon's query did not reach Docker's DNS");
+
+	/* a raw socket: nothing reaches the daemon's socket (stray answers) */
+	stray = daemon_stray();
+	run(&r, "echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+	    " python3 %s raw 0 /dev/null", cg, py);
+	cr_assert_eq(r.status, 0, "raw attacker: %s%s", r.out, r.err);
+	cr_assert(strstr(r.out, "RAW 3") || strstr(r.out, "RAWERR"),
+		  "raw attacker: %s", r.out);
+	run_free(&r);
+	kt_sleep_ms(300);
+	cr_assert_eq(daemon_stray(), stray,
+		     "raw datagrams from the workload reached the daemon's upstream socket");
+	/*
+	 * Conntrack saw them before the backstop dropped them: the flow is
+	 * the workload's now, the daemon's queries go nowhere and fail
+	 * closed (README: raw sockets can disturb, never answer).
+	 */
+	w = dns_query(cg, "", KT_DNS4, "allowed.test", "A");
+	cr_assert(!strcmp(w, "SERVFAIL") || !strcmp(w, "NOERROR A=198.51.100.7"),
+		  "after raw datagrams: %s", w);
+	cr_assert_not(is_learned(cg, W4_B), "198.51.100.8 was learned");
+}
+
+/* The policy id cgroup CG runs, read from the pinned map (no lock). */
+static __u32 cg_policy_now(unsigned long long cg_id)
+{
+	struct moat_cgroup v = {};
+	int fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_cgroups");
+
+	cr_assert_geq(fd, 0, "cannot open the pinned moat_cgroups");
+	bpf_map_lookup_elem(fd, &cg_id, &v);
+	close(fd);
+	return v.policy_id;
+}
+
+/*
+ * Issue 11, item 5: `policy reload` flips the cgroup to the new policy
+ * id, then tells the daemon. An answer the daemon takes in between was
+ * matched against the old rules; it must not be learned under the new
+ * id. Made deterministic: the answer (1 s late from a relay) waits in the
+ * daemon's socket while the daemon is stopped; reload flips and waits for
+ * the daemon; then the daemon reads the answer first (epoll reports in
+ * order of readiness), the update second.
+ */
+RTEST(reload_answer_in_flight_not_learned)
+{
+	char relay_log[PATH_MAX + 16], out[PATH_MAX + 16], pol[PATH_MAX];
+	unsigned long long cg_id;
+	__u32 old_pid, new_pid;
+	const char *cg;
+	pid_t q, reload;
+	bool found = true;
+	int rc;
+
+	snprintf(relay_log, sizeof(relay_log), "%s/relay.log", H.tmpdir);
+	snprintf(out, sizeof(out), "%s/query.out", H.tmpdir);
+	relay_start("127.0.0.1", 5300, "1", relay_log);
+	snprintf(pol, sizeof(pol), "%s", write_policy("ktest-reload-race",
+		 "allow:\n  - allowed.test:8080\n"
+		 "dns:\n  upstream: ['127.0.0.1:5300']\n"));
+	cg = cg_make("reloadrace");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg, pol);
+	cg_id = status_of(cg).id;
+	old_pid = cg_policy_now(cg_id);
+	expect_blocked(cg, "tcp", W4_A, 8080);
+
+	/* a query reaches the relay; its answer comes while the daemon sleeps */
+	q = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+		     " %s dns-query " KT_DNS4 " 53 allowed.test A > %s 2>&1",
+		     cg, H.peer, out);
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(relay_log, "query") && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	cr_assert_eq(count_word(relay_log, "query"), 1, "the query never reached the relay");
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+	kt_sleep_ms(1500);
+
+	/* the new policy no longer allows allowed.test */
+	write_policy("ktest-reload-race", "allow:\n  - v6only.test:8080\n"
+		     "dns:\n  upstream: ['127.0.0.1:5300']\n");
+	reload = spawn_bg("exec %s policy reload %s", H.moat, pol);
+	for (long long end = kt_now_ms() + 5000;
+	     cg_policy_now(cg_id) == old_pid && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	new_pid = cg_policy_now(cg_id);
+	cr_assert_neq(new_pid, old_pid, "reload did not flip the cgroup");
+	kt_sleep_ms(200);	/* reload is connected and waits for the daemon */
+	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
+	rc = wait_bg(reload, 10000);
+	cr_assert_eq(rc, 0, "policy reload: exit %d", rc);
+	wait_bg(q, 10000);
+
+	/* right after reload returned: nothing of the old rules in the new id */
+	learned(new_pid, W4_A, &found, NULL);
+	cr_assert_not(found, "198.51.100.7 (allowed.test, removed by the reload) "
+		      "was learned under the new policy id %u (query: %s)", new_pid,
+		      read_text(out) ?: "");
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	/* and the new rules are served and learned */
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "v6only.test", "AAAA"),
+			 "NOERROR AAAA=2001:db8:1::8");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"), "REFUSED");
+}
+
+/*
+ * Issue 11, item 6: the control socket's peer check must judge the
+ * process that connected, not whatever holds its pid now. A process in an
+ * enforced cgroup connects and exits (its connection handed to the test);
+ * a process outside every enforced cgroup is created with the same pid
+ * (clone3 set_tid); only then does the (stopped) daemon look at the peer.
+ * A live peer in an enforced cgroup is refused too; the test's own
+ * process (outside) is served.
+ */
+static int connect_control(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	return fd;
+}
+
+static json_object *call_on(int fd, const char *op)
+{
+	json_object *req = json_object_new_object(), *reply = NULL;
+	int nfd = -1;
+
+	json_object_object_add(req, "op", json_object_new_string(op));
+	/* a refused peer may be answered and closed before it sends */
+	control_send(fd, req, -1);
+	json_object_put(req);
+	cr_assert_eq(control_recv(fd, &reply, &nfd), 0);
+	cr_assert_not_null(reply, "no reply");
+	if (nfd >= 0)
+		close(nfd);
+	return reply;
+}
+
+/* Fork a child into CG that connects to the control socket; its fd. */
+static int connect_from(const char *cg, pid_t *ret_pid)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {}, procs[PATH_MAX + 16], b = 0;
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int sp[2], fd = -1;
+	pid_t pid;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp), 0);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		FILE *f = fopen(procs, "w");
+		int cfd;
+		struct cmsghdr *c;
+
+		if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f))
+			_exit(2);
+		cfd = connect_control();
+		if (cfd < 0)
+			_exit(3);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &cfd, sizeof(int));
+		_exit(sendmsg(sp[1], &mh, 0) == 1 ? 0 : 4);
+	}
+	close(sp[1]);
+	if (recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC) == 1 && CMSG_FIRSTHDR(&mh))
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	close(sp[0]);
+	cr_assert_geq(fd, 0, "the child in %s did not connect", cg);
+	*ret_pid = pid;
+	return fd;
+}
+
+RTEST(control_peer_pid_reused)
+{
+	const char *cg = cg_dns("peer", "--allow allowed.test:8080");
+	struct clone_args { __u64 flags, pidfd, child_tid, parent_tid, exit_signal,
+			    stack, stack_size, tls, set_tid, set_tid_size, cgroup; } ca;
+	json_object *reply, *x;
+	pid_t a, b;
+	int fd, st;
+
+	/* a live peer in an enforced cgroup is refused, the test is served */
+	fd = connect_from(cg, &a);
+	reply = call_on(fd, "list");
+	cr_assert(json_object_object_get_ex(reply, "error", &x),
+		  "a peer in an enforced cgroup was served: %s",
+		  json_object_to_json_string(reply));
+	json_object_put(reply);
+	close(fd);
+	waitpid(a, &st, 0);
+	reply = daemon_call("list");
+	cr_assert_not(json_object_object_get_ex(reply, "error", &x),
+		      "the test itself was refused: %s", json_object_to_json_string(reply));
+	json_object_put(reply);
+
+	/* the peer exits and its pid goes to a process outside: refused */
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+	fd = connect_from(cg, &a);
+	cr_assert_eq(waitpid(a, &st, 0), a);
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (__u64)(unsigned long)&a;
+	ca.set_tid_size = 1;
+	b = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (!b) {
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(b, a, "clone3 with set_tid %d: %s", a, strerror(errno));
+	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
+	reply = call_on(fd, "list");
+	kill(b, SIGKILL);
+	waitpid(b, &st, 0);
+	cr_assert(json_object_object_get_ex(reply, "error", &x),
+		  "the daemon served a peer from an enforced cgroup after its pid "
+		  "went to a process outside: %s", json_object_to_json_string(reply));
+	json_object_put(reply);
+	close(fd);
 }
