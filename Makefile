@@ -159,16 +159,85 @@ bench: $(BIN) $(PEER_BIN)
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
-install: $(BIN)
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/moat-bpf
-	ln -sf moat-bpf $(DESTDIR)$(PREFIX)/sbin/moat-runc
-	install -d -m 0755 $(DESTDIR)/etc/moat-bpf/policies
-	install -D -m 0644 tools/systemd/moat-bpfd.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/moat-bpfd.service
+# Everything the README, the man page and the units name. Explicit lists
+# (no wildcards): a file added later is added here, and tools/package-test.sh
+# fails when a unit, a doc or a snippet in the tree is not installed.
+# The units and the Docker snippet name /usr/local/sbin; install rewrites
+# that to $(SBINDIR). Configuration is installed only where none exists yet
+# (the same files always land in $(DOCDIR)/examples).
+SYSCONFDIR ?= /etc
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/moat-bpf
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/moat-bpf
+INST_UNITS := tools/systemd/moat-bpfd.service tools/systemd/moat-parent.service
+INST_DOCS := README.md docs/resolver.md \
+	docs/bench/attach.png docs/bench/attach.txt docs/bench/bulk.txt \
+	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-latency.png \
+	docs/bench/dns-qps.png docs/bench/dns-results.txt docs/bench/docker.png \
+	docs/bench/docker.txt docs/bench/ratio.png docs/bench/results.txt
+INST_MAN8 := docs/moat-bpf.8
+# under docs/examples/, installed to $(DOCDIR)/examples; INST_CONFIG of them
+# also to $(SYSCONFDIR)/moat-bpf where absent (ci.yaml is an example only)
+INST_EXAMPLES := moat.yaml policies/default.yaml policies/ci.yaml
+INST_CONFIG := moat.yaml policies/default.yaml
+# runtime snippets: tools/docker/daemon.json -> $(DATADIR)/docker/daemon.json;
+# deploy/X -> $(DATADIR)/X
+INST_SNIPPETS := tools/docker/daemon.json
+INST_PATHS = sed -e 's|/usr/local/sbin|$(SBINDIR)|g' \
+	-e 's|/usr/local/share/doc/moat-bpf|$(DOCDIR)|g'
 
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/moat-bpf
+	ln -sf moat-bpf $(DESTDIR)$(SBINDIR)/moat-runc
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/moat-bpf/policies
+	for f in $(INST_UNITS); do \
+		$(INST_PATHS) $$f >$(DESTDIR)$(UNITDIR)/$${f##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${f##*/} || exit 1; \
+	done
+	for f in $(INST_DOCS); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DOCDIR)/$$f || exit 1; done
+	for f in $(INST_MAN8); do \
+		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man8/ || exit 1; done
+	ln -sf moat-bpf.8 $(DESTDIR)$(MANDIR)/man8/moat-runc.8
+	for f in $(INST_EXAMPLES); do \
+		install -D -m 0644 docs/examples/$$f $(DESTDIR)$(DOCDIR)/examples/$$f || exit 1; done
+	for f in $(INST_CONFIG); do \
+		if [ -e $(DESTDIR)$(SYSCONFDIR)/moat-bpf/$$f ]; then \
+			echo "install: kept $(DESTDIR)$(SYSCONFDIR)/moat-bpf/$$f (the example is $(DOCDIR)/examples/$$f)"; \
+		else \
+			install -m 0644 docs/examples/$$f $(DESTDIR)$(SYSCONFDIR)/moat-bpf/$$f; \
+		fi || exit 1; \
+	done
+	for f in $(INST_SNIPPETS); do \
+		case $$f in tools/*) d=$${f#tools/} ;; *) d=$${f#deploy/} ;; esac; \
+		install -d -m 0755 $(DESTDIR)$(DATADIR)/$${d%/*} && \
+		$(INST_PATHS) $$f >$(DESTDIR)$(DATADIR)/$$d && \
+		chmod 0644 $(DESTDIR)$(DATADIR)/$$d || exit 1; \
+	done
+
+# Refuses while cgroups are enforced on this host (the package does too):
+# without the binary nobody could list or unload them.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/moat-bpf $(DESTDIR)$(PREFIX)/sbin/moat-runc
-	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/moat-bpfd.service
+	@if [ -z "$(DESTDIR)" ] && [ -n "$$(ls -A /sys/fs/bpf/moat/links 2>/dev/null)" ]; then \
+		echo "uninstall: cgroups are still enforced (moat-bpf status lists them);" \
+			"run 'moat-bpf unload' (or detach each) first" >&2; exit 1; fi
+	rm -f $(DESTDIR)$(SBINDIR)/moat-bpf $(DESTDIR)$(SBINDIR)/moat-runc
+	for f in $(INST_UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${f##*/}; done
+	rm -f $(DESTDIR)$(MANDIR)/man8/moat-bpf.8 $(DESTDIR)$(MANDIR)/man8/moat-runc.8
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)
+	@echo "uninstall: kept $(DESTDIR)$(SYSCONFDIR)/moat-bpf (configuration: moat.yaml," \
+		"policies); remove it by hand if you mean it"
+
+# The Debian package built twice (two versions), installed on this machine,
+# demoed, upgraded while a cgroup is enforced and its traffic judged,
+# removed and purged (root; it changes /usr and /etc and the pinned state:
+# never on a host moat-bpf protects). See tools/package-test.sh.
+.PHONY: package-test
+package-test: $(PEER_BIN)
+	MOAT_PEER=$(abspath $(PEER_BIN)) tools/package-test.sh
 
 clean:
 	rm -rf $(OUTPUT)
