@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tests/podman/run.sh [N]  (root; make podman-test, N=1000 in make soak)
+#
+# moat-bpf under real Podman (Debian's podman 4.3, rootful, runc), by both
+# of its paths:
+#   runtime  `podman --runtime moat` with deploy/podman/containers.conf's
+#            [engine.runtimes] entry: moat-runc adds the hooks, the
+#            seccomp family rules and the CAP_NET_RAW drop, then runc
+#   hooks.d  plain runc with deploy/podman/hooks.d/ (one file per stage,
+#            `--hooks-dir`): the hook alone (enforcement, selection,
+#            privilege refusal; no seccomp or capability change)
+# Assertions (numbered as in tests/docker/run.sh):
+#   1  race: N fast-exiting containers per path (default 200) connect once
+#      to a blocked world host: every one EPERM, no packet arrives
+#   2  the allowed host by address (default_policy; annotation moat.policy
+#      from the podman command line) and by name (domain rule, resolver)
+#   3  a blocked name REFUSED and never at the upstream
+#   4  self traffic: the container's own addresses (IPv4, IPv6) allowed
+#   6  privileged, CAP_SYS_ADMIN, broken and unknown policies, a stopped
+#      daemon for domain rules: `podman run` fails and the container's
+#      command never runs (both paths where it applies)
+#   8  runtime path: CAP_NET_RAW gone even when added, container root
+#      cannot undo the enforcement (moat-client attack)
+#   9  nothing left: no containers, OCI records, registrations, status
+#      entries, links or map entries of ours
+#
+# Isolation as in the Docker test: a private mount namespace with a
+# private /run/moat-bpf (only the writers' lock is shared), private Podman
+# storage (--root /var/lib/moat-test-podman, --runroot under $S), a
+# containers.conf of the test's own (CONTAINERS_CONF: default_ulimits
+# emptied, as this machine's hard RLIMIT_NOFILE is below Podman's
+# default; cgroupfs manager), containers under the cgroup parent
+# /moat-test-podman, all in the network namespace moat-pm-client of
+# tools/testnet.sh (--network ns:), which has no uplink.
+# Environment: MOAT_BIN, MOAT_PEER, OUTPUT, MOAT_CX_PAR (parallel
+# containers, default 4), MOAT_CX_TRIES, MOAT_CX_BLOCKS, MOAT_PODMAN_KEEP=1
+# (keep the image store).
+set -euo pipefail
+
+n=${1:-200}
+case $n in
+'' | *[!0-9]* | 0) echo "usage: $0 [N] (N > 0)" >&2 && exit 2 ;;
+esac
+
+tag=pm
+prefix=moat-pm
+S=/run/moat-test-podman
+data_root=/var/lib/moat-test-podman
+cgp=/moat-test-podman
+image=localhost/moat-test:latest
+# shellcheck source=tests/lib/containers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/containers.sh"
+
+if [ "${MOAT_CX_INNER:-}" != 1 ]; then
+	[ "$(id -u)" = 0 ] || die "must run as root"
+	[ -x "$moat" ] || die "CLI $moat not found (make, or set MOAT_BIN)"
+	[ -x "$peer" ] || die "peer $peer not found (make tests, or set MOAT_PEER)"
+	command -v podman >/dev/null || die "podman not found (tools/install-deps.sh installs it)"
+	command -v runc >/dev/null || die "runc not found"
+	command -v jq >/dev/null || die "jq not found"
+	command -v bpftool >/dev/null || die "bpftool not found"
+	export MOAT_CX_INNER=1
+	exec unshare --mount --propagation private -- "$0" "$@"
+fi
+
+t_start=$(date +%s)
+
+pm() {
+	CONTAINERS_CONF=$S/containers.conf timeout 120 podman --root "$data_root" \
+		--runroot "$S/runroot" --tmpdir "$S/tmp" --storage-driver overlay \
+		--cgroup-manager cgroupfs "$@"
+}
+
+# prun PATH [podman run options] -- CMD...: PATH is moat (runtime) or
+# hooks (plain runc and the hooks.d files)
+prun() {
+	local path=$1 opts=() g=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	case $path in
+	moat) g=(--runtime moat) ;;
+	hooks) g=(--runtime runc --hooks-dir "$S/hooks.d") ;;
+	*) die "prun: path $path" ;;
+	esac
+	pm "${g[@]}" run --rm --network "ns:$client_ns" --cgroup-parent "$cgp" \
+		-v "$S/markers:/m" "${opts[@]}" "$image" "$@"
+}
+
+cx_stop_runtime() {
+	if [ -d "$S/runroot" ]; then
+		pm ps -aq 2>/dev/null | xargs -r -n 20 sh -c 'CONTAINERS_CONF=$0/containers.conf podman --root "$1" --runroot "$0/runroot" --tmpdir "$0/tmp" --cgroup-manager cgroupfs rm -f "$@" >/dev/null 2>&1' "$S" "$data_root"
+	fi
+	awk -v s="$S" -v d="$data_root" '$5 ~ "^"s || $5 ~ "^"d {print $5}' /proc/self/mountinfo |
+		sort -r | xargs -r -n1 umount -l 2>/dev/null
+	[ "${MOAT_PODMAN_KEEP:-0}" = 1 ] || rm -rf "$data_root"
+	find "$cg2$cgp" /sys/fs/cgroup/*"$cgp" -depth -type d -exec rmdir {} + 2>/dev/null
+	return 0
+}
+trap cx_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- setup ----
+
+cx_setup_state
+mkdir -p "$S"/{runroot,tmp,hooks.d,rootfs}
+cx_setup_net
+cx_setup_policies
+
+# The shipped configuration, pointed at this run's copies.
+{
+	cat <<EOF
+[containers]
+default_ulimits = []
+log_driver = "k8s-file"
+EOF
+	sed -e "s|/usr/local/sbin/moat-runc|$S/bin/moat-runc-env|" \
+		-e 's|^\[engine\]$|[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"|' \
+		"$repo/deploy/podman/containers.conf"
+} >"$S/containers.conf"
+# moat-runc and the hook read MOAT_CONFIG/MOAT_POLICY_DIR; conmon does not
+# pass Podman's environment on to the runtime, so a wrapper sets them.
+cat >"$S/bin/moat-runc-env" <<EOF
+#!/bin/sh
+export MOAT_CONFIG=$S/moat.yaml MOAT_POLICY_DIR=$S/policies
+exec $S/bin/moat-runc "\$@"
+EOF
+chmod 755 "$S/bin/moat-runc-env"
+for f in "$repo"/deploy/podman/hooks.d/*.json; do
+	jq --arg p "$S/bin/moat-bpf" --arg c "MOAT_CONFIG=$S/moat.yaml" --arg d "MOAT_POLICY_DIR=$S/policies" \
+		'.hook.path = $p | .hook.env = [$c, $d]' "$f" >"$S/hooks.d/$(basename "$f")"
+done
+
+note "image $image (podman import of busybox-static and moat-client)"
+cx_rootfs "$S/rootfs"
+tar -C "$S/rootfs" --numeric-owner --owner=0 --group=0 -c . |
+	pm import --change 'CMD ["/bin/sh"]' - "$image" >/dev/null 2>"$S/import.log" || die "podman import failed"
+
+cx_start_daemon
+
+# ---- controls ----
+
+b_controls() {
+	local out
+	out=$(pm run --rm --runtime runc --network "ns:$client_ns" --cgroup-parent "$cgp" "$image" \
+		moat-client tcp "$blocked" 80 2>&1) || true
+	[ "$out" = OK ] || die "control: unenforced container to $blocked:80 printed '$out', want OK"
+	[ "$(blocked_packets)" -gt 0 ] || die "control: the blocked host's counter did not count ($(blocked_packets))"
+}
+
+# ---- 2, 3: allowed host, names ----
+
+b_2() {
+	local p out
+	for p in moat hooks; do
+		out=$(prun "$p" -- sh -c "moat-client tcp $allowed 80; moat-client udp $allowed 80; moat-client tcp $other 443" 2>&1) || true
+		check 2 "$p: default_policy $tag-base: tcp and udp $allowed:80 allowed, $other:443 not" "$out" "OK
+OK
+EPERM"
+		out=$(prun "$p" --annotation "moat.policy=$tag-ci" -- sh -c \
+			"moat-client tcp $other 443; moat-client tcp $allowed 80" 2>&1) || true
+		check 2 "$p: annotation moat.policy=$tag-ci (podman command line): $other:443 allowed, $allowed:80 not" "$out" "OK
+EPERM"
+		out=$(prun "$p" --annotation "moat.policy=$tag-dns" --dns "$upstream" -- sh -c \
+			"moat-client tcp allowed.test 80; moat-client tcp $allowed 8080" 2>&1) || true
+		check 2 "$p: domain rule allowed.test:80: by name OK, $allowed:8080 not" "$out" "OK
+EPERM"
+	done
+}
+
+b_3() {
+	local p out sentinel
+	for p in moat hooks; do
+		sentinel=sentinel-$$-$RANDOM.allowed.test
+		out=$(prun "$p" --annotation "moat.policy=$tag-dns" --dns "$upstream" -- sh -c \
+			"moat-client dns allowed.test; moat-client dns $sentinel; moat-client dns blocked.test" 2>&1) || true
+		check 3 "$p: allowed.test answered, a name below it and blocked.test REFUSED" "$out" "NOERROR $allowed
+REFUSED
+REFUSED"
+	done
+	if grep -q "query\[A\] allowed.test " "$dns_log"; then
+		pass 3 "allowed.test in the upstream's log (logging works)"
+	else
+		fail 3 "allowed.test not in $dns_log: its absence proves nothing"
+	fi
+	if grep -q -e "sentinel-$$-" -e "blocked.test" "$dns_log"; then
+		fail 3 "a refused name reached the upstream: $(grep -e "sentinel-$$-" -e blocked.test "$dns_log" | head -n 2)"
+	else
+		pass 3 "no refused name in the upstream's log"
+	fi
+}
+
+# ---- 4: self traffic (the netns's own addresses: 198.18.0.1, 2001:db8:ff::1) ----
+
+b_4() {
+	local p out
+	for p in moat hooks; do
+		out=$(prun "$p" -- sh -c '
+			moat-client serve 9000 >/dev/null
+			moat-client tcp "$(moat-client addr veth0 4)" 9000
+			moat-client tcp "$(moat-client addr veth0 6)" 9000
+			moat-client tcp 127.0.0.1 9000' 2>&1) || true
+		check 4 "$p: a server on [::]:9000 reached through own veth0 IPv4, IPv6 and loopback" "$out" "OK
+OK
+OK"
+	done
+}
+
+# ---- 6: failures stop the container ----
+
+b_6() {
+	local p
+	for p in moat hooks; do
+		failtest 6 "$p: privileged container refused" "accept_privileged: true" \
+			prun "$p" --privileged -- moat-client marker /m/@M@
+		failtest 6 "$p: CAP_SYS_ADMIN refused" "CAP_SYS_ADMIN" \
+			prun "$p" --cap-add SYS_ADMIN -- moat-client marker /m/@M@
+		failtest 6 "$p: broken policy (annotation)" "$tag-broken.yaml:2" \
+			prun "$p" --annotation "moat.policy=$tag-broken" -- moat-client marker /m/@M@
+		failtest 6 "$p: unknown policy (annotation)" "$tag-nosuch" \
+			prun "$p" --annotation "moat.policy=$tag-nosuch" -- moat-client marker /m/@M@
+	done
+	cx_stop_daemon
+	for p in moat hooks; do
+		failtest 6 "$p: policy with domain rules, daemon stopped" "resolver daemon" \
+			prun "$p" --annotation "moat.policy=$tag-dns" -- moat-client marker /m/@M@
+	done
+	cx_start_daemon
+}
+
+# ---- 8: the runtime path's hardening ----
+
+b_8() {
+	local out capbnd
+	out=$(prun moat --cap-add NET_RAW -- sh -c '
+		moat-client attack; echo "attack exit $?"
+		awk "/^CapBnd/ {print}" /proc/self/status
+		moat-client tcp '"$blocked"' 80' 2>&1) || true
+	sed 's/^/    | /' <<<"$out" >&2
+	if grep -q "SUCCEEDED" <<<"$out"; then
+		fail 8 "an attempt succeeded: $(grep SUCCEEDED <<<"$out" | head -n 3 | tr '\n' ';')"
+	elif ! grep -q "^attack exit 0$" <<<"$out"; then
+		fail 8 "the attempts did not run: $(head -n 3 <<<"$out" | tr '\n' ';')"
+	else
+		pass 8 "runtime path: bpf(), bpffs/cgroup2 mounts, cgroup.procs, raw/packet/ping/XDP sockets, io_uring: all refused"
+	fi
+	check 8 "blocked connect afterwards" "$(tail -n 1 <<<"$out")" EPERM
+	capbnd=$(awk '/^CapBnd/ {print $2}' <<<"$out")
+	if [ -n "$capbnd" ] && (((16#$capbnd & (1 << 13)) == 0)); then
+		pass 8 "runtime path: CAP_NET_RAW dropped although --cap-add NET_RAW (CapBnd $capbnd)"
+	else
+		fail 8 "CAP_NET_RAW still in the bounding set (CapBnd '$capbnd')"
+	fi
+}
+
+# ---- 1: the race ----
+
+race_cmd() { # MODE I
+	prun "$1" -- moat-client tcp "$blocked" 80
+}
+b_1_moat() { race 1 moat; }
+b_1_hooks() { race 1 hooks; }
+
+# ---- 9: nothing left ----
+
+b_9() {
+	check 9 "no containers left in the test's podman store" "$(pm ps -aq | tr '\n' ' ')" ""
+	cx_leftovers 9 "$cgp/"
+}
+
+anchor_up
+block b_controls "controls (unenforced container reaches the blocked host)"
+block b_2 "#2 allowed host by address and by name (both paths)"
+block b_3 "#3 blocked name"
+block b_4 "#4 self traffic"
+block b_8 "#8 runtime path: container root, CAP_NET_RAW"
+block b_6 "#6 failures"
+block b_1_moat "#1 race: $n x podman run --rm --runtime moat (parallel $par)"
+block b_1_hooks "#1 race: $n x podman run --rm --runtime runc --hooks-dir (hooks.d, parallel $par)"
+block b_9 "#9 leftovers"
+cx_summary 1 2 3 4 6 8 9
