@@ -16,7 +16,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -118,6 +120,48 @@ static int make_cgroup(char *abs, size_t len, char *rel, size_t rlen)
 	return 0;
 }
 
+/* NAME of --netns NAME or /run/netns/NAME; NULL for any other path. */
+static const char *netns_name(const struct run_opts *o)
+{
+	const char *name = o->netns;
+
+	if (name && !strncmp(name, "/run/netns/", 11))
+		name += 11;
+	return name && *name && !strchr(name, '/') ? name : NULL;
+}
+
+/*
+ * What `ip netns exec NAME` gives a command: each file of /etc/netns/NAME
+ * bind-mounted over its namesake in /etc, so resolv.conf's search and
+ * options lines (and hosts, nsswitch.conf...) reach CMD. Called in CMD's
+ * own mount namespace (harden_cgroupfs made it private): the host's /etc
+ * is untouched. A file /etc lacks is skipped, as ip does.
+ */
+static int bind_netns_etc(const char *name)
+{
+	char dir[PATH_MAX], src[PATH_MAX * 2], dst[PATH_MAX * 2];
+	struct dirent *e;
+	DIR *d;
+	int err = 0;
+
+	snprintf(dir, sizeof(dir), "/etc/netns/%s", name);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (!err && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", dir, e->d_name);
+		snprintf(dst, sizeof(dst), "/etc/%s", e->d_name);
+		if (access(dst, F_OK))
+			continue;
+		if (mount(src, dst, NULL, MS_BIND, NULL))
+			err = -errno;
+	}
+	closedir(d);
+	return err;
+}
+
 /* In the child: become the workload. Only returns on failure (errno). */
 static void exec_child(const struct run_opts *o, int netns_fd,
 		       const struct passwd *pw, int err_fd)
@@ -128,6 +172,10 @@ static void exec_child(const struct run_opts *o, int netns_fd,
 	if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET))
 		goto fail;
 	if ((e = harden_cgroupfs())) {
+		errno = -e;
+		goto fail;
+	}
+	if (netns_name(o) && (e = bind_netns_etc(netns_name(o)))) {
 		errno = -e;
 		goto fail;
 	}
@@ -279,12 +327,9 @@ static int teardown(const char *abs, const char *rel)
 static const char *resolv_conf_of(const struct run_opts *o)
 {
 	static char p[PATH_MAX];
-	const char *name = o->netns;
+	const char *name = netns_name(o);
 
-	/* /run/netns/NAME is NAME too */
-	if (name && !strncmp(name, "/run/netns/", 11))
-		name += 11;
-	if (name && !strchr(name, '/')) {
+	if (name) {
 		snprintf(p, sizeof(p), "/etc/netns/%s/resolv.conf", name);
 		if (!access(p, R_OK))
 			return p;
