@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "events.h"
 #include "evlog.h"
+#include "journal.h"
 #include "log.h"
 #include "state.h"
 
@@ -105,6 +106,7 @@ void evlog_write(struct evlog *l, json_object *o)
 	}
 	if (verbose)
 		event_print(stderr, o);
+	journal_event(o);	/* and where systemd users look: journalctl -u UNIT */
 	json_object_put(o);
 }
 

@@ -34,6 +34,9 @@ static int do_help(int argc, char **argv)
 		"  events                 follow the kernel's deny events directly (no daemon)\n"
 		"  upgrade                switch every cgroup to this build's programs, no gap\n"
 		"  unload\n"
+		"  enable UNIT [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
+		"                         enforce a systemd service from its next start\n"
+		"  disable UNIT           take the policy off it again\n"
 		"  daemon [-d] [-n] [-v] [--dns-upstream ADDR]   the resolver\n"
 		"  oci-hook create [--policy NAME] | poststop     (OCI hooks, state on stdin)\n"
 		"%s"
@@ -69,6 +72,9 @@ static const struct cmd main_cmds[] = {
 	{ "daemon", do_daemon },
 	{ "oci-hook", do_oci_hook },
 	{ "upgrade", do_upgrade },
+	{ "enable", do_enable },
+	{ "disable", do_disable },
+	{ "unit-start", do_unit_start },
 	{ "help", do_help },
 	{ 0 }
 };

@@ -81,6 +81,10 @@ int do_run(int argc, char **argv);
 int do_unload(int argc, char **argv);
 int do_events(int argc, char **argv);
 int do_log(int argc, char **argv);
+/* systemd services (unit.c): the drop-in, and its ExecCondition= */
+int do_enable(int argc, char **argv);
+int do_disable(int argc, char **argv);
+int do_unit_start(int argc, char **argv);
 const char *moat_reason_str(unsigned int reason);
 
 #endif

@@ -13,6 +13,7 @@
 #include "main.h"
 #include "probe.h"
 #include "state.h"
+#include "unit.h"
 
 static const char *mode_str(__u32 mode)
 {
@@ -69,11 +70,15 @@ static json_object *cgroup_json(struct moat_state *st,
 	json_object *o = json_object_new_object();
 	struct moat_policy p = {};
 	struct moat_counters cnt;
+	char unit[256];
 
 	bpf_map_lookup_elem(st->map[M_POLICIES], &cg->policy_id, &p);
 	moat_counters_read(st, id, &cnt);
 	json_object_object_add(o, "id", json_object_new_uint64(id));
 	json_object_object_add(o, "path", path ? json_object_new_string(path) : NULL);
+	/* the systemd unit it belongs to: backup.service, not only its path */
+	json_object_object_add(o, "unit", path && !cgroup_unit_name(path, unit, sizeof(unit)) ?
+			       json_object_new_string(unit) : NULL);
 	json_object_object_add(o, "policy", json_object_new_string(p.name));
 	json_object_object_add(o, "policy_id", json_object_new_int64(cg->policy_id));
 	json_object_object_add(o, "mode", json_object_new_string(mode_str(p.mode)));
@@ -96,8 +101,9 @@ static const char *escape_word(json_object *o)
 static void print_row(json_object *o)
 {
 	json_object *path = json_object_object_get(o, "path");
+	json_object *unit = json_object_object_get(o, "unit");
 
-	printf("%-40s %-16s %-8s %-6s %-7s %10llu %10llu %10llu\n",
+	printf("%-40s %-16s %-8s %-6s %-7s %10llu %10llu %10llu %s\n",
 	       path ? json_object_get_string(path) : "(removed)",
 	       json_object_get_string(json_object_object_get(o, "policy")),
 	       json_object_get_string(json_object_object_get(o, "mode")),
@@ -105,7 +111,8 @@ static void print_row(json_object *o)
 	       escape_word(o),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "allowed")),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "denied")),
-	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "audited")));
+	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "audited")),
+	       unit ? json_object_get_string(unit) : "-");
 }
 
 /* Why a cgroup's tasks could leave it, under the table. */
@@ -278,9 +285,9 @@ print:
 		else if (argc == 1)
 			printf("%s: enforced; policy from the entry below\n", rel);
 		if (json_object_array_length(arr)) {
-			printf("%-40s %-16s %-8s %-6s %-7s %10s %10s %10s\n", "CGROUP",
+			printf("%-40s %-16s %-8s %-6s %-7s %10s %10s %10s %s\n", "CGROUP",
 			       "POLICY", "MODE", "PROGS", "ESCAPE", "ALLOWED",
-			       "DENIED", "AUDITED");
+			       "DENIED", "AUDITED", "UNIT");
 			for (size_t i = 0; i < json_object_array_length(arr); i++)
 				print_row(json_object_array_get_idx(arr, i));
 			for (size_t i = 0; i < json_object_array_length(arr); i++)
