@@ -167,12 +167,12 @@ KTEST(lifecycle, policy_check)
 
 /*
  * The probes of policy_replace_is_atomic: a child in the cgroup connects
- * UDP sockets to .7 and .8 in turn, as fast as it can (connect() runs
- * the same decision as TCP and sends nothing: a few microseconds a
- * probe, against the several map updates of a replace), and records each
- * verdict in memory shared with the test.
+ * one UDP socket to .7 and another to .8, in turn, as fast as it can
+ * (each connect() runs the same decision as TCP's and sends nothing:
+ * about a microsecond a probe, against the several map updates of a
+ * replace), and records each verdict in memory shared with the test.
  */
-#define PROBE_MAX		(8 << 20)
+#define PROBE_MAX		(16 << 20)
 #define PROBE_ALLOWED		0x1
 #define PROBE_HOST8		0x2
 #define PROBE_OTHER		0x4	/* neither allowed nor EPERM */
@@ -190,31 +190,30 @@ static void probe_child(const char *cg, struct probes *pr)
 		{ .sin_family = AF_INET, .sin_port = htons(8080) },
 		{ .sin_family = AF_INET, .sin_port = htons(8080) },
 	};
-	int err;
+	int fd[2], err;
 
 	inet_pton(AF_INET, W4_A, &to[0].sin_addr);
 	inet_pton(AF_INET, W4_B, &to[1].sin_addr);
 	err = kt_enter(cg, KT_NS_CLIENT);
-	if (err) {
-		pr->other_errno = -err;
+	fd[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd[1] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (err || fd[0] < 0 || fd[1] < 0) {
+		pr->other_errno = err ? -err : errno;
 		_exit(1);
 	}
 	while (!pr->stop && pr->n < PROBE_MAX) {
 		int h = pr->n & 1;
-		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		int r = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&to[h],
-					      sizeof(to[h]));
+		/* a connected UDP socket may connect again: judged again */
+		int r = connect(fd[h], (struct sockaddr *)&to[h], sizeof(to[h]));
 		unsigned char v = h ? PROBE_HOST8 : 0;
 
-		if (!r)
+		if (!r) {
 			v |= PROBE_ALLOWED;
-		else if (errno != EPERM) {
+		} else if (errno != EPERM) {
 			v |= PROBE_OTHER;
 			if (!pr->other_errno)
 				pr->other_errno = errno;
 		}
-		if (fd >= 0)
-			close(fd);
 		pr->v[pr->n] = v;
 		__atomic_store_n(&pr->n, pr->n + 1, __ATOMIC_RELEASE);
 	}
@@ -238,20 +237,23 @@ static bool probes_wait(struct probes *pr, long want, int timeout_ms)
 	return true;
 }
 
+#define REPLACES	21	/* odd: it ends on .8's policy */
+
 /*
  * Replacing a policy is atomic: while a client keeps trying both hosts,
- * the verdicts it sees are all of the old policy (.7 allowed, .8 denied)
- * and then all of the new one (.7 denied, .8 allowed), with one cut
- * between them. A probe after the cut that still sees the old policy is
- * a gap: .7 denied then .8 denied (both denied at once), or .8 allowed
- * then .7 allowed (both allowed at once); either fails the test.
+ * the policy is replaced back and forth (.7 allowed and .8 denied, then
+ * the reverse). Each probe shows which policy judged it; the sequence
+ * must change exactly once per replace. A moment with both hosts denied
+ * (a rule-less policy in between) or both allowed (the new rules written
+ * into the old policy) shows up as a change there and back.
  */
 KTEST(lifecycle, policy_replace_is_atomic)
 {
+	static const char *const host[2] = { W4_A, W4_B };
 	const char *cg = cg_make("replace");
-	long n, during0, during1, cut = -1, late_old = 0, both_denied = 0;
-	long both_allowed = 0, flips[2] = { 0, 0 }, others = 0;
-	int last[2] = { -1, -1 }, st;
+	long n, during = 0, changes = 0, both_denied = 0, both_allowed = 0;
+	long others = 0, from;
+	int last = -1, st;
 	struct probes *pr;
 	pid_t pid;
 
@@ -268,14 +270,19 @@ KTEST(lifecycle, policy_replace_is_atomic)
 	if (!pid)
 		probe_child(cg, pr);
 
-	/* a few thousand probes on each side of the replace */
+	/* a few thousand probes before, between and after the replaces */
 	cr_assert(probes_wait(pr, 4000, 10000), "the prober is stuck (%ld, %s)",
 		  probes_n(pr), strerror(pr->other_errno));
-	during0 = probes_n(pr);
-	moat_ok("attach %s --allow tcp://" W4_B ":80 --allow udp://" W4_B
-		":8080", cg);
-	during1 = probes_n(pr);
-	cr_assert(probes_wait(pr, during1 + 4000, 10000), "the prober is stuck");
+	for (int i = 1; i <= REPLACES; i++) {
+		const char *h = host[i & 1];
+
+		from = probes_n(pr);
+		moat_ok("attach %s --allow tcp://%s:80 --allow udp://%s:8080",
+			cg, h, h);
+		during += probes_n(pr) - from;
+		cr_assert(probes_wait(pr, probes_n(pr) + 4000, 10000),
+			  "the prober is stuck");
+	}
 	pr->stop = 1;
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "prober: status %d, %s",
@@ -285,45 +292,37 @@ KTEST(lifecycle, policy_replace_is_atomic)
 	for (long i = 0; i < n; i++) {
 		int h = !!(pr->v[i] & PROBE_HOST8);
 		int allowed = pr->v[i] & PROBE_ALLOWED;
-		/* the new policy: .7 denied, .8 allowed */
-		int is_new = h ? allowed : !allowed;
+		/* which policy judged: 0 allows .7 and denies .8, 1 the reverse */
+		int pol = h ? allowed : !allowed;
 
 		if (pr->v[i] & PROBE_OTHER) {
 			others++;
 			continue;
 		}
-		if (last[h] >= 0 && last[h] != is_new)
-			flips[h]++;
-		last[h] = is_new;
-		if (is_new && cut < 0)
-			cut = i;
-		if (!is_new && cut >= 0) {
-			/* after the cut the other host is the new policy's */
-			late_old++;
-			if (h)
-				both_denied++;	/* .8 denied, .7 denied */
-			else
-				both_allowed++;	/* .7 allowed, .8 allowed */
+		if (i > 0 && !(pr->v[i - 1] & PROBE_OTHER) &&
+		    (pr->v[i - 1] & PROBE_ALLOWED) == allowed) {
+			both_denied += !allowed;
+			both_allowed += !!allowed;
 		}
+		changes += last >= 0 && pol != last;
+		last = pol;
 	}
-	cr_log_info("replace: %ld probes, %ld during the attach command, "
-		    "cut at %ld", n, during1 - during0, cut);
-	cr_assert_eq(others, 0, "%ld probes saw neither OK nor EPERM (%s)",
-		     others, strerror(pr->other_errno));
-	cr_assert_geq(during1 - during0, 100, "only %ld probes ran during the "
-		      "replace: too few to see a gap", during1 - during0);
-	cr_assert(cut > 0 && cut < n, "no cut between the policies (at %ld of "
-		  "%ld)", cut, n);
-	cr_assert_eq(both_denied, 0, "%ld probes after the cut saw both hosts "
-		     "denied (a gap in the replace)", both_denied);
-	cr_assert_eq(both_allowed, 0, "%ld probes after the cut saw both hosts "
-		     "allowed (the new policy merged into the old)",
-		     both_allowed);
-	cr_assert_eq(late_old, 0, "%ld probes saw the old policy after the cut",
-		     late_old);
-	cr_assert_eq(flips[0], 1, ".7 changed verdict %ld times", flips[0]);
-	cr_assert_eq(flips[1], 1, ".8 changed verdict %ld times", flips[1]);
+	cr_log_info("replace: %ld probes, %ld during %d attach commands; "
+		    "%ld changes of policy; neighbours both denied %ld, both "
+		    "allowed %ld", n, during, REPLACES, changes, both_denied,
+		    both_allowed);
 	munmap(pr, sizeof(*pr));
+	cr_assert_eq(others, 0, "%ld probes saw neither OK nor EPERM", others);
+	cr_assert_geq(during, 100 * REPLACES, "only %ld probes ran during the "
+		      "replaces: too few to see a gap", during);
+	/*
+	 * Each replace puts one pair of neighbours across its cut (both
+	 * allowed or both denied, by where it falls): more is a gap.
+	 */
+	cr_assert_eq(changes, REPLACES, "%ld changes of policy for %d replaces "
+		     "(neighbours both denied %ld times, both allowed %ld "
+		     "times): a gap in the replace", changes, REPLACES,
+		     both_denied, both_allowed);
 
 	expect_allowed(cg, "tcp", W4_B, 80);
 	expect_blocked(cg, "tcp", W4_A, 80);
