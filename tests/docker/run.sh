@@ -32,6 +32,10 @@
 #      still fails afterwards; CAP_NET_RAW is gone
 #   9  nothing left: no cgroup entries, links, policies or map entries of
 #      ours, /run/moat-bpf/{oci,reg,netns} empty
+#  10  (issue 11, item 4) the resolver asks Docker's DNS (127.0.0.11) from
+#      inside the container; the container cannot make that flow its own
+#      through conntrack and answer for it: its sends to the daemon's
+#      socket are refused, nothing it forges is learned
 #
 # Isolation. Everything runs in a private mount namespace, in which
 # /run/moat-bpf is a directory of the test's own (the writers' lock file is
@@ -123,7 +127,7 @@ fi
 
 t_start=$(date +%s)
 declare -A result=() detail=()
-order=(1 2 3 4 5 6 7 8 9)
+order=(1 2 3 4 5 6 7 8 9 10)
 tries=${MOAT_DOCKER_TRIES:-3}
 daemon_pid=
 dockerd_pid=
@@ -301,6 +305,12 @@ cat >"$S/policies/dk-dns.yaml" <<EOF
 allow:
   - allowed.test:80
 EOF
+cat >"$S/policies/dk-dns11.yaml" <<EOF
+allow:
+  - allowed.test:80
+dns:
+  upstream: [127.0.0.11]
+EOF
 cat >"$S/policies/dk-broken.yaml" <<EOF
 allow:
   - tcp://198.51.100.999:80
@@ -339,6 +349,7 @@ cat >"$S/daemon.json" <<EOF
 		$(runtime moat),
 		$(runtime moat-ci dk-ci),
 		$(runtime moat-dns dk-dns),
+		$(runtime moat-dns11 dk-dns11),
 		$(runtime moat-broken dk-broken),
 		$(runtime moat-nosuch dk-nosuch)
 	}
@@ -721,6 +732,32 @@ b_1_parent() {
 	done
 }
 
+# ---- 10: the resolver's flow through Docker's DNS is not the container's ----
+#
+# Policy dk-dns11 makes the daemon ask 127.0.0.11:53 from inside the
+# container's netns, through Docker's own DNAT to dockerd's embedded DNS
+# (which forwards to the world's dnsmasq: --dns). The container waits 33 s
+# until conntrack has forgotten that flow, sends from 127.0.0.11:53 to the
+# daemon's socket (moat-client hijack) and answers allowed.test with the
+# blocked host. Before the fix it got 198.51.100.8 learned and connected.
+
+b_10() {
+	local out
+	out=$(crun --runtime=moat-dns11 --dns "$upstream" -- "$image" sh -c '
+		moat-client dns allowed.test
+		moat-client hijack 33 10 >/tmp/hijack &
+		for i in $(seq 300); do grep -q -e READY -e NOSOCKET /tmp/hijack && break; sleep 0.2; done
+		moat-client dns allowed.test
+		moat-client tcp '"$blocked"' 80
+		wait
+		grep -v READY /tmp/hijack' 2>&1) || true
+	check 10 "Docker DNS flow hijack: answers from Docker's DNS, $blocked:80 blocked, the container's sends refused" \
+		"$out" "NOERROR $allowed
+NOERROR $allowed
+EPERM
+EPERM forged 0"
+}
+
 # ---- 9: nothing left ----
 
 b_9() {
@@ -804,6 +841,7 @@ block b_5 "#5 metadata (checked in the compiled policies; never connected to)"
 block b_7 "#7 env selection"
 block b_8 "#8 container root"
 block b_6 "#6 failures"
+block b_10 "#10 the resolver's flow through Docker's DNS (issue 11, item 4; 45 s)"
 block b_1_moat "#1 race: $n x docker run --rm --runtime=moat (parallel $par)"
 block b_1_parent "#1 race: $n x docker run --rm --runtime=runc --cgroup-parent=/$parent (enforced parent)"
 block b_9 "#9 leftovers"
