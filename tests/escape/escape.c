@@ -2720,7 +2720,26 @@ static void t_udp4_zero_connect(struct result *r)
  * DNS redirect sees it. Only TCP, MPTCP and UDP sockets are created
  * freely in an enforced cgroup (sockets: other: deny by default).
  */
-static void udplite(struct result *r, const struct addr *a, const char *hook)
+/* A UDP-Lite socket FD (created, so sock_create let it be) connects to A. */
+static void udplite_connect_fd(struct result *r, int fd, const struct addr *a,
+			       const char *what)
+{
+	char pre[200];
+
+	if (connect(fd, SA(a), a->len) == 0) {
+		snprintf(pre, sizeof(pre), "%sconnect() succeeded (no connect hook ran); ",
+			 what);
+		judge_send(r, send(fd, "x", 1, 0), a, "the egress backstop", pre);
+		r->v = V_ESCAPED;
+	} else if (errno == EPERM) {
+		set(r, V_BLOCKED, "%sEPERM at connect() to %s", what, a->text);
+	} else {
+		set(r, V_ESCAPED, "%sconnect() to %s: %s, not EPERM", what, a->text,
+		    en(errno));
+	}
+}
+
+static void udplite(struct result *r, const struct addr *a)
 {
 	int fd = sock(a->ss.ss_family, SOCK_DGRAM, IPPROTO_UDPLITE);
 
@@ -2734,20 +2753,12 @@ static void udplite(struct result *r, const struct addr *a, const char *hook)
 			set(r, V_BLOCKED, "socket(IPPROTO_UDPLITE): %s", en(errno));
 		return;
 	}
-	if (connect(fd, SA(a), a->len) == 0) {
-		judge_send(r, send(fd, "x", 1, 0), a, "the egress backstop",
-			   "UDP-Lite socket created, connect() succeeded (no connect hook ran); ");
-		r->v = V_ESCAPED;
-	} else if (errno == EPERM) {
-		set(r, V_BLOCKED, "UDP-Lite: EPERM at connect() to %s: %s", a->text, hook);
-	} else {
-		set(r, V_ESCAPED, "UDP-Lite connect() to %s: %s, not EPERM", a->text, en(errno));
-	}
+	udplite_connect_fd(r, fd, a, "UDP-Lite socket created, ");
 	close(fd);
 }
 
-static void t_udplite4(struct result *r) { udplite(r, &X.b4u, H_C4); }
-static void t_udplite6(struct result *r) { udplite(r, &X.b6u, H_C6); }
+static void t_udplite4(struct result *r) { udplite(r, &X.b4u); }
+static void t_udplite6(struct result *r) { udplite(r, &X.b6u); }
 
 /*
  * IPV6_2292PKTOPTIONS: sticky RFC 2292 control messages, a routing header
@@ -2851,6 +2862,35 @@ static void t_uring_setsockopt(struct result *r)
 		set(r, V_NA, "io_uring socket setsockopt unsupported here: %s", en(-res));
 	}
 	close(fd);
+}
+
+/* io_uring's socket op creates through the same path: sock_create runs. */
+static void t_uring_socket_udplite(struct result *r)
+{
+	struct io_uring_sqe s;
+	struct ring ring;
+	int res = 1, err = ring_init(&ring);
+
+	if (uring_denied(r, err))
+		return;
+	memset(&s, 0, sizeof(s));
+	s.opcode = IORING_OP_SOCKET;
+	s.fd = AF_INET;
+	s.off = SOCK_DGRAM;
+	s.len = IPPROTO_UDPLITE;
+	err = ring_run(&ring, &s, 1, &res);
+	if (err) {
+		set(r, V_ESCAPED, "io_uring_enter(): %s (cannot test)", en(-err));
+	} else if (res >= 0) {
+		udplite_connect_fd(r, res, &X.b4u, "IORING_OP_SOCKET(IPPROTO_UDPLITE) "
+				   "created a socket; ");
+		close(res);
+	} else if (res == -EPERM) {
+		set(r, V_BLOCKED, "IORING_OP_SOCKET(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE): "
+		    "EPERM: cgroup/sock_create (sockets: other: deny)");
+	} else {
+		set(r, V_NA, "IORING_OP_SOCKET(IPPROTO_UDPLITE): %s", en(-res));
+	}
 }
 
 /* ---- the table ---- */
@@ -2975,6 +3015,7 @@ static const struct technique T[] = {
 	{ "udplite6-connect", "netns", t_udplite6, V_BLOCKED, NULL },
 	{ "ipv6-2292pktoptions", "netns", t_2292pktoptions, V_BLOCKED, NULL },
 	{ "io-uring-setsockopt-rthdr", "netns", t_uring_setsockopt, V_BLOCKED, NULL },
+	{ "io-uring-socket-udplite", "netns", t_uring_socket_udplite, V_BLOCKED, NULL },
 
 	{ "host-connect-0.0.0.0", "host", t_host_any4, V_BLOCKED, NULL },
 	{ "host-connect-[::]", "host", t_host_any6, V_BLOCKED, NULL },
