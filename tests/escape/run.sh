@@ -381,7 +381,11 @@ in_client "$escape" --only dns-exfil-update-opcode >/dev/null 2>&1 || true
 m3=$(nft_count dns_marker)
 [ "$m3" -gt "$m2" ] || die "calibration: the opcode marker did not count"
 in_client "$peer" client udp "$upstream" 53 >/dev/null 2>&1 || true
-[ "$(nft_count dns_marker)" -gt "$m3" ] || die "calibration: the short-datagram marker did not count"
+m4=$(nft_count dns_marker)
+[ "$m4" -gt "$m3" ] || die "calibration: the short-datagram marker did not count"
+# a query for calib.test that claims one answer record (ANCOUNT 1)
+in_client "$peer" dns-raw "$upstream" 53 1234010000010001000000000563616c696204746573740000010001 >/dev/null 2>&1 || true
+[ "$(nft_count dns_marker)" -gt "$m4" ] || die "calibration: the ANCOUNT/NSCOUNT marker did not count"
 note "calibration: the blocked-address counter and the upstream markers count"
 
 # ---- what this machine offers (probed unenforced, unfiltered) ----
@@ -593,7 +597,7 @@ run_mode() {
 		cf=$((cf + 1))
 	fi
 	echo "escape suite: $n techniques, $e escaped, $pt packets reached blocked hosts, $dt blocked names reached upstream [mode $mode; $na n/a; $unexp unexpected n/a; $lim documented limits ($lpt packets/names through them); $cf controls failed$([ "$interfered" = 0 ] || echo "; $interfered reruns after interference")]"
-	note "$mode: slowest: $(sort -rn "$S/out/times.$mode" | head -n 4 | awk '{printf "%s %d ms; ", $2, $1}')"
+	note "$mode: slowest: $(sort -rn "$S/out/times.$mode" 2>/dev/null | head -n 4 | awk '{printf "%s %d ms; ", $2, $1}')"
 	S_N[$mode]=$n S_E[$mode]=$e S_NA[$mode]=$na S_P[$mode]=$pt S_D[$mode]=$dt S_CF[$mode]=$cf
 	S_U[$mode]=$unexp S_L[$mode]=$lim S_LP[$mode]=$lpt S_WANT[$mode]=$want
 	if [ "$mode" = attach ]; then
