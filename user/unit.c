@@ -106,10 +106,13 @@ int cgroup_unit_name(const char *rel, char *unit, size_t len)
 			p += n;
 			continue;
 		}
+		/* not systemd's (a directory someone made): look further down */
 		if (!has_suffix(name, ".service") && !has_suffix(name, ".scope") &&
 		    !has_suffix(name, ".socket") && !has_suffix(name, ".mount") &&
-		    !has_suffix(name, ".swap"))
-			return -ENOENT;
+		    !has_suffix(name, ".swap")) {
+			p += n;
+			continue;
+		}
 		snprintf(unit, len, "%s", name);
 		return 0;
 	}

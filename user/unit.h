@@ -22,9 +22,11 @@
 
 /*
  * The system unit whose cgroup REL (a path below the cgroup2 mount) is or
- * is below: the first component that is not a slice, unescaped as
- * systemd escapes cgroup names ("/system.slice/backup.service/sub" ->
- * "backup.service"). 0, or -ENOENT when REL is no unit's.
+ * is below: the first component named like a unit other than a slice,
+ * unescaped as systemd escapes cgroup names
+ * ("/system.slice/backup.service/sub" -> "backup.service"; components
+ * that are no unit names, such as a cgroup namespace's parent, are
+ * skipped). 0, or -ENOENT when REL is no unit's.
  */
 int cgroup_unit_name(const char *rel, char *unit, size_t len);
 
