@@ -158,9 +158,29 @@ static void container_resolv_conf(const char *bundle, char *out, size_t len)
 }
 
 /*
+ * A container made by a Kubernetes CRI runtime: containerd's CRI plugin
+ * and CRI-O add io.kubernetes.* annotations themselves, and a pod cannot
+ * take them away. There an annotation may be the pod author's (CRI-O
+ * copies a pod's annotations into the OCI spec; containerd does for the
+ * keys in a runtime's pod_annotations), so it is trusted no more than the
+ * container's env.
+ */
+static bool from_kubernetes(json_object *annotations)
+{
+	json_object_object_foreach(annotations, key, val) {
+		(void)val;
+		if (!strncmp(key, "io.kubernetes.", 14))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Sources the administrator controls, in order: the runtime's arguments,
- * the caller's annotation, the container's env (only if enabled and
- * allowlisted: an image's ENV lands there too), the configured default.
+ * the caller's annotation (under Kubernetes only if env selection allows
+ * the name: a pod's author writes it), the container's env (only if
+ * enabled and allowlisted: an image's ENV lands there too), the
+ * configured default.
  */
 int oci_select_policy(const char *id, json_object *annotations,
 		      const char *bundle, const char *arg,
@@ -175,11 +195,24 @@ int oci_select_policy(const char *id, json_object *annotations,
 		snprintf(out, len, "%s", arg);
 		return 0;
 	}
-	if (annotations &&
+	if (annotations && json_object_is_type(annotations, json_type_object) &&
 	    json_object_object_get_ex(annotations, "moat.policy", &x)) {
-		*source = "annotation moat.policy";
-		snprintf(out, len, "%s", json_object_get_string(x));
-		return 0;
+		const char *want = json_object_get_string(x);
+
+		if (!from_kubernetes(annotations)) {
+			*source = "annotation moat.policy";
+			snprintf(out, len, "%s", want);
+			return 0;
+		}
+		if (config_env_allowed(cfg, want)) {
+			*source = "annotation moat.policy (Kubernetes; allowlisted by env_selection)";
+			snprintf(out, len, "%s", want);
+			return 0;
+		}
+		p_debug("moat-bpf: container %s (Kubernetes) asks for policy '%s' "
+			"through the annotation moat.policy; ignored (env selection "
+			"%s in %s)", id, want, cfg->env_enabled ?
+			"does not allow that name" : "is disabled", MOAT_CONFIG_PATH);
 	}
 	env = env_policy(bundle);
 	if (env) {
