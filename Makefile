@@ -125,23 +125,45 @@ kernel-test: tests
 race-test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
 
-# The README's test command: unit, kernel, race, upgrade, escape suite and
-# Docker tests. Kernel tests need root; skips are failures. It unloads and
+# The README's test command: unit, kernel, race, upgrade, escape suite,
+# Docker, Podman and containerd tests. Kernel tests need root; skips are failures. It unloads and
 # reloads the pinned state: never run it on a host with real enforcement.
 test: tests
 	$(MAKE) unit-test kernel-test
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
-	$(MAKE) escape-test docker-test
+	$(MAKE) escape-test docker-test podman-test containerd-test
 
 DOCKER_N ?= 200
 docker-test: $(BIN) $(PEER_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/docker/run.sh $(DOCKER_N)
 
+# Podman (runtime and hooks.d paths) and containerd (runc v2 shim): like
+# the Docker test, with their own world; N containers per race.
+.PHONY: podman-test containerd-test k8s-validate
+PODMAN_N ?= 200
+CONTAINERD_N ?= 200
+podman-test: $(BIN) $(PEER_BIN)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/podman/run.sh $(PODMAN_N)
+
+containerd-test: $(BIN) $(PEER_BIN)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/containerd/run.sh $(CONTAINERD_N)
+
+# deploy/kubernetes against the Kubernetes API schemas, offline once
+# kubernetes-models is installed (npm, outside the repository).
+K8S_VALIDATE_DIR ?= /tmp/k8s-validate
+k8s-validate:
+	@[ -d $(K8S_VALIDATE_DIR)/node_modules/kubernetes-models ] || \
+		{ mkdir -p $(K8S_VALIDATE_DIR) && cd $(K8S_VALIDATE_DIR) && \
+		  npm install --no-audit --no-fund --silent kubernetes-models yaml; }
+	K8S_VALIDATE_DIR=$(K8S_VALIDATE_DIR) node tools/validate-k8s.mjs deploy/kubernetes/*.yaml
+
 # the long loops: 1000-container races, 1000-run race, an hour of fuzzing
 soak: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh 1000
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/docker/run.sh 1000
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/podman/run.sh 1000
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tests/containerd/run.sh 1000
 	$(MAKE) fuzz FUZZ_SECONDS=1200
 
 escape-test: tests
