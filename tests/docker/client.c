@@ -24,7 +24,9 @@
  *                                     from inside (bpf(), bpffs, cgroupfs,
  *                                     raw/packet/ping sockets, io_uring): one
  *                                     line per attempt; exit 0 if every
- *                                     attempt failed, 3 if one succeeded
+ *                                     attempt failed with the errno of its
+ *                                     defence, 3 if one succeeded, 4 if
+ *                                     one failed with another errno
  *   moat-client marker PATH           create PATH (proves the process ran)
  *   moat-client hijack WAIT SERVE     the DNS flow hijack of issue 11, item
  *                                     4 (see do_hijack); prints READY, then
@@ -350,15 +352,30 @@ static int do_addr(const char *ifname, const char *fam)
 
 /* ---- attempts to undo the enforcement from inside ---- */
 
-static int succeeded;
+static int succeeded, unexpected;
 
-static void attempt(const char *what, int ok, int err)
+static const char *errname(int err)
+{
+	return strerrorname_np(err) ?: strerror(err);
+}
+
+/*
+ * One attempt: it must fail with WANT, the errno of the defence that
+ * stops it (seccomp, a missing capability, a read-only mount, the BPF
+ * programs). Any other errno is reported as unexpected: ENOENT from a
+ * path that does not exist, say, says nothing about a defence.
+ */
+static void attempt(const char *what, int ok, int err, int want)
 {
 	if (ok) {
 		succeeded++;
 		printf("%s: SUCCEEDED\n", what);
+	} else if (err != want) {
+		unexpected++;
+		printf("%s: %s (UNEXPECTED, want %s)\n", what, errname(err),
+		       errname(want));
 	} else {
-		printf("%s: %s\n", what, strerrorname_np(err) ?: strerror(err));
+		printf("%s: %s\n", what, errname(err));
 	}
 }
 
@@ -369,9 +386,10 @@ static long sys_bpf(int cmd, union bpf_attr *attr)
 
 static void try_bpf(void)
 {
+	/* the real pins (user/state.c: maps are pinned under their own names) */
 	static const char *const pins[] = {
-		"/sys/fs/bpf/moat", "/sys/fs/bpf/moat/maps/cgroups",
-		"/sys/fs/bpf/moat/maps/policies", "/sys/fs/bpf/moat/links", NULL,
+		"/sys/fs/bpf/moat", "/sys/fs/bpf/moat/maps/moat_cgroups",
+		"/sys/fs/bpf/moat/maps/moat_policies", "/sys/fs/bpf/moat/links", NULL,
 	};
 	static const struct { int cmd; const char *name; } ids[] = {
 		{ BPF_PROG_GET_NEXT_ID, "bpf(PROG_GET_NEXT_ID)" },
@@ -387,12 +405,12 @@ static void try_bpf(void)
 		attr.pathname = (unsigned long)pins[i];
 		r = sys_bpf(BPF_OBJ_GET, &attr);
 		snprintf(what, sizeof(what), "bpf(OBJ_GET %s)", pins[i]);
-		attempt(what, r >= 0, errno);
+		attempt(what, r >= 0, errno, EPERM);
 	}
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		memset(&attr, 0, sizeof(attr));
 		r = sys_bpf(ids[i].cmd, &attr);
-		attempt(ids[i].name, r >= 0, errno);
+		attempt(ids[i].name, r >= 0, errno, EPERM);
 	}
 	/* by id, blindly: the first ids exist on any machine with programs */
 	for (int cmd = 0; cmd < 3; cmd++) {
@@ -415,7 +433,7 @@ static void try_bpf(void)
 				break;	/* refused for every id alike */
 		}
 		snprintf(what, sizeof(what), "bpf(%s_GET_FD_BY_ID 1..256)", nm[cmd]);
-		attempt(what, ok, last);
+		attempt(what, ok, last, EPERM);
 	}
 }
 
@@ -427,22 +445,23 @@ static void try_mounts(void)
 	char dir[] = "/tmp/moat-attack.XXXXXX";
 
 	if (!mkdtemp(dir)) {
-		attempt("mkdtemp", 0, errno);
+		attempt("mkdtemp", 0, errno, 0);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		int r = mount(m[i].type, dir, m[i].type, 0, NULL);
 
-		attempt(m[i].what, r == 0, errno);
+		attempt(m[i].what, r == 0, errno, EPERM);
 		if (!r)
 			umount2(dir, MNT_DETACH);
 	}
 	attempt("remount /sys/fs/cgroup rw",
-		mount(NULL, "/sys/fs/cgroup", NULL, MS_REMOUNT | MS_BIND, NULL) == 0, errno);
+		mount(NULL, "/sys/fs/cgroup", NULL, MS_REMOUNT | MS_BIND, NULL) == 0, errno,
+		EPERM);
 	attempt("remount /sys rw",
-		mount(NULL, "/sys", NULL, MS_REMOUNT, NULL) == 0, errno);
+		mount(NULL, "/sys", NULL, MS_REMOUNT, NULL) == 0, errno, EPERM);
 	attempt("unshare(CLONE_NEWCGROUP|CLONE_NEWNS)",
-		syscall(__NR_unshare, 0x02000000 | 0x00020000) == 0, errno);
+		syscall(__NR_unshare, 0x02000000 | 0x00020000) == 0, errno, EPERM);
 	rmdir(dir);
 }
 
@@ -458,7 +477,14 @@ static void try_cgroup_files(void)
 
 	snprintf(pid, sizeof(pid), "%d\n", getpid());
 	for (int i = 0; files[i]; i++) {
-		int fd = open(files[i], O_WRONLY | O_CLOEXEC), ok = 0, err;
+		int fd, ok = 0, err;
+
+		/* not there: nothing to write, and no defence shown either */
+		if (access(files[i], F_OK) && errno == ENOENT) {
+			printf("write %s: absent\n", files[i]);
+			continue;
+		}
+		fd = open(files[i], O_WRONLY | O_CLOEXEC);
 
 		if (fd >= 0) {
 			/* cgroup.kill would kill us: never write it, opening is enough */
@@ -470,10 +496,13 @@ static void try_cgroup_files(void)
 			err = errno;
 		}
 		snprintf(what, sizeof(what), "write %s", files[i]);
-		attempt(what, ok, err);
+		attempt(what, ok, err, EROFS);	/* the container's cgroupfs is read-only */
 	}
 	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/unified/moat-escape-%d", getpid());
-	attempt("mkdir a cgroup", mkdir(dir, 0755) == 0, errno);
+	if (access("/sys/fs/cgroup/unified", F_OK) && errno == ENOENT)
+		printf("mkdir a cgroup: absent (no /sys/fs/cgroup/unified)\n");
+	else
+		attempt("mkdir a cgroup", mkdir(dir, 0755) == 0, errno, EROFS);
 	rmdir(dir);
 }
 
@@ -496,12 +525,17 @@ static void try_sockets(void)
 	for (size_t i = 0; i < sizeof(so) / sizeof(so[0]); i++) {
 		int fd = socket(so[i].family, so[i].type | SOCK_CLOEXEC, so[i].proto);
 
-		attempt(so[i].what, fd >= 0, errno);
+		/*
+		 * EPERM each: seccomp (AF_PACKET, AF_XDP), no CAP_NET_RAW
+		 * (raw), the BPF sock_create program (ping: run.sh widens
+		 * ping_group_range, or the kernel's EACCES would come first)
+		 */
+		attempt(so[i].what, fd >= 0, errno, EPERM);
 		if (fd >= 0)
 			close(fd);
 	}
 	r = syscall(425 /* __NR_io_uring_setup */, 1, params);
-	attempt("io_uring_setup", r >= 0, errno);
+	attempt("io_uring_setup", r >= 0, errno, EPERM);	/* seccomp */
 	if (r >= 0)
 		close(r);
 }
@@ -517,8 +551,9 @@ static int do_attack(void)
 	try_mounts();
 	try_cgroup_files();
 	try_sockets();
-	printf("%d attempt(s) succeeded\n", succeeded);
-	return succeeded ? 3 : 0;
+	printf("%d attempt(s) succeeded, %d failed with an unexpected errno\n",
+	       succeeded, unexpected);
+	return succeeded ? 3 : unexpected ? 4 : 0;
 }
 
 /*

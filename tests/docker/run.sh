@@ -15,10 +15,15 @@
 #   2  allowed host reachable by address rule and by name (domain rule,
 #      resolver daemon, the container's resolv.conf)
 #   3  a blocked name gets REFUSED and never reaches the upstream's log
+#      (judged on the log written since the check began, which must show
+#      an allowed name asked after the refused ones)
 #   4  self traffic (own eth0 addresses, IPv4 and IPv6) allowed, another
 #      container's address denied
 #   5  metadata: the built-in deny is compiled into every policy (checked
-#      with `policy check`; nothing ever connects to 169.254.169.254)
+#      with `policy check`), and a container's connect to 169.254.169.254
+#      (an echo server of the test's own, in moat-dk-world only) is EPERM,
+#      also under a policy that allows 169.254.0.0/16; an unenforced
+#      container reaches it (the control)
 #   6  a broken policy, an unknown policy (from runtimeArgs and from
 #      default_policy), a stopped daemon (policy with domain rules), a
 #      container with CAP_SYS_ADMIN, a --privileged one make `docker run`
@@ -28,8 +33,9 @@
 #      enabled and the name allowlisted
 #   8  container root (default caps) cannot detach, unpin, flush maps or
 #      leave its cgroup (bpf(), bpffs/cgroup mounts, cgroup.procs), nor
-#      open raw/packet/ping/XDP sockets or io_uring; a blocked connection
-#      still fails afterwards; CAP_NET_RAW is gone
+#      open raw/packet/ping/XDP sockets or io_uring, each refused with the
+#      errno of its defence (moat-client attack: EPERM, EROFS); a blocked
+#      connection still fails afterwards; CAP_NET_RAW is gone
 #   9  nothing left: no cgroup entries, links, policies or map entries of
 #      ours, /run/moat-bpf/{oci,reg,netns} empty
 #  10  (issue 11, item 4) the resolver asks Docker's DNS (127.0.0.11) from
@@ -86,6 +92,7 @@ client_ns=/run/netns/$prefix-client
 world_ns=/run/netns/$prefix-world
 world_log=/run/moat-test/$prefix/world.log
 dns_log=/run/moat-test/$prefix/dns/dnsmasq.log
+metadata=169.254.169.254	# a stand-in, in moat-dk-world only (#5)
 net="moat-test-net"
 bridge=moatbr0
 subnet4=198.18.64.0/24
@@ -131,6 +138,7 @@ order=(1 2 3 4 5 6 7 8 9 10)
 tries=${MOAT_DOCKER_TRIES:-3}
 daemon_pid=
 dockerd_pid=
+meta_pid=
 moat_build=$moat
 gen0=
 buf=()
@@ -196,6 +204,10 @@ world_log_lines() { # HOST: lines for HOST in the world log
 	grep -c -F " $1:" "$world_log" || true
 }
 
+meta_lines() { # connections the metadata stand-in logged
+	grep -c -F " $metadata:80 from" "$S/meta.log" || true
+}
+
 cg2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 [ -n "$cg2" ] || die "no cgroup2 mount"
 
@@ -223,6 +235,7 @@ cleanup() {
 	fi
 	stop_pid "$dockerd_pid" dockerd
 	stop_pid "$daemon_pid" "moat-bpf daemon"
+	stop_pid "$meta_pid" "metadata stand-in"
 	# the anchor and the enforced parent: detach (with the build tree's
 	# binary if the pins changed layout meanwhile), then remove them; a
 	# removed cgroup's state is reclaimed by the next writer anyway
@@ -285,6 +298,17 @@ ip -n "$prefix-world" -6 route replace "$subnet6" via 2001:db8:ff::1
 # the blocked host's packet counter (that address only)
 in_world iptables -w -I INPUT -d "$blocked" -m comment --comment moat-dk-blocked -j ACCEPT
 in_client sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+# #5: an echo server at the metadata address, inside the test's world only
+ip -n "$prefix-world" addr replace "$metadata/32" dev lo
+ip -n "$prefix-client" route replace "$metadata/32" via 198.18.0.2 dev veth0
+setsid nsenter --net="$world_ns" "$peer" serve --log "$S/meta.log" --tcp "$metadata:80" \
+	</dev/null >"$S/meta.out" 2>&1 9>&- &
+meta_pid=$!
+for _ in $(seq 100); do
+	[ -e "$S/meta.log.ready" ] && break
+	sleep 0.05
+done
+[ -e "$S/meta.log.ready" ] || { cat "$S/meta.out" >&2; die "the metadata stand-in did not start"; }
 
 note "policies and configuration in $S"
 cat >"$S/policies/dk-base.yaml" <<EOF
@@ -378,6 +402,7 @@ dk network create --driver bridge --subnet "$subnet4" --gateway 198.18.64.1 \
 in_client iptables -w -I DOCKER-USER -i "$bridge" -j DROP
 in_client iptables -w -I DOCKER-USER -i "$bridge" -d 203.0.113.0/24 -j RETURN
 in_client iptables -w -I DOCKER-USER -i "$bridge" -d 198.51.100.0/24 -j RETURN
+in_client iptables -w -I DOCKER-USER -i "$bridge" -d "$metadata/32" -j RETURN
 in_client iptables -w -I DOCKER-USER -i "$bridge" -o "$bridge" -j RETURN
 in_client iptables -w -I INPUT -i "$bridge" -j DROP
 in_client ip6tables -w -I FORWARD -i "$bridge" -j DROP
@@ -493,21 +518,25 @@ EPERM"
 # ---- 3: blocked name REFUSED, never at the upstream ----
 
 b_3() {
-	local out sentinel=sentinel-$$-$RANDOM.allowed.test
+	local out from new sentinel=sentinel-$$-$RANDOM.allowed.test
+	# only what the upstream logs from here on counts (an earlier block's
+	# allowed.test must not stand in for this one's)
+	from=$(stat -c %s "$dns_log")
 	out=$(crun --runtime=moat-dns --dns "$upstream" -- "$image" sh -c \
-		"moat-client dns allowed.test; moat-client dns $sentinel; moat-client dns secret.exfil.blocked.test; moat-client dns blocked.test" 2>&1) || true
-	check 3 "allowed.test answered; a name below it, secret.exfil.blocked.test and blocked.test REFUSED" "$out" \
-		"NOERROR $allowed
+		"moat-client dns $sentinel; moat-client dns secret.exfil.blocked.test; moat-client dns blocked.test; moat-client dns allowed.test" 2>&1) || true
+	check 3 "a name below allowed.test, secret.exfil.blocked.test and blocked.test REFUSED; allowed.test, asked after them, answered" "$out" \
+		"REFUSED
 REFUSED
 REFUSED
-REFUSED"
-	if grep -q "query\[A\] allowed.test " "$dns_log"; then
-		pass 3 "allowed.test in the upstream's log (the sentinel: logging works)"
+NOERROR $allowed"
+	new=$(tail -c +$((from + 1)) "$dns_log")
+	if grep -q "query\[A\] allowed.test " <<<"$new"; then
+		pass 3 "allowed.test, asked after the refused names, in the upstream's log since this check began (the sentinel: logging is live)"
 	else
-		fail 3 "allowed.test not in $dns_log: its absence proves nothing"
+		fail 3 "allowed.test not in $dns_log since this check began: the absence of the refused names proves nothing"
 	fi
-	if grep -q -e "$sentinel" -e "blocked.test" "$dns_log"; then
-		fail 3 "a refused name reached the upstream: $(grep -e "$sentinel" -e blocked.test "$dns_log" | head -n 2)"
+	if grep -q -e "$sentinel" -e "blocked.test" <<<"$new"; then
+		fail 3 "a refused name reached the upstream: $(grep -e "$sentinel" -e blocked.test <<<"$new" | head -n 2)"
 	else
 		pass 3 "no refused name in the upstream's log"
 	fi
@@ -547,7 +576,7 @@ EPERM"
 # ---- 5: metadata ----
 
 b_5() {
-	local p out
+	local p out m0 m1
 	for p in dk-base dk-open dk-dns; do
 		out=$(MOAT_POLICY_DIR=$S/policies "$moat" -j policy check "$p" 2>&1 | jq -r .deny_entries) || true
 		check 5 "policy $p carries the 2 built-in metadata denies" "$out" 2
@@ -558,6 +587,23 @@ allow:
 EOF
 	out=$(MOAT_POLICY_DIR=$S/policies "$moat" -j policy check dk-linklocal 2>&1 | jq -r .deny_entries) || true
 	check 5 "a policy allowing 169.254.0.0/16 still denies the metadata addresses" "$out" 2
+	# the deny itself, by connecting: the control reaches the stand-in
+	m0=$(meta_lines)
+	out=$(crun --runtime=runc -- "$image" moat-client tcp "$metadata" 80 2>&1) || true
+	check 5 "control: an unenforced container connects to $metadata:80" "$out" OK
+	m1=$(meta_lines)
+	if [ "$m1" -gt "$m0" ]; then
+		pass 5 "control: the stand-in at $metadata logged it"
+	else
+		fail 5 "control: the stand-in at $metadata logged nothing ($m0 -> $m1)"
+	fi
+	out=$(crun --runtime=moat -- "$image" moat-client tcp "$metadata" 80 2>&1) || true
+	check 5 "dk-base: a container's connect to $metadata:80" "$out" EPERM
+	write_config false dk-ci dk-linklocal
+	out=$(crun --runtime=moat -- "$image" moat-client tcp "$metadata" 80 2>&1) || true
+	write_config false dk-ci
+	check 5 "dk-linklocal (allows 169.254.0.0/16): a container's connect to $metadata:80 (the built-in deny wins)" "$out" EPERM
+	check 5 "connections from enforced containers logged by the stand-in" "$(meta_lines)" "$m1"
 	rm -f "$S/policies/dk-linklocal.yaml"
 }
 
@@ -585,17 +631,21 @@ b_7() {
 
 b_8() {
 	local out capbnd
-	out=$(crun --runtime=moat -- "$image" sh -c '
+	# ping sockets open to every group: the BPF program must refuse them
+	# (EPERM), not the kernel's default range (EACCES)
+	out=$(crun --runtime=moat --sysctl net.ipv4.ping_group_range="0 2147483647" -- "$image" sh -c '
 		moat-client attack; echo "attack exit $?"
 		awk "/^CapBnd|^CapEff/ {print}" /proc/self/status
 		moat-client tcp '"$blocked"' 80' 2>&1) || true
 	sed 's/^/    | /' <<<"$out" >&2
 	if grep -q "SUCCEEDED" <<<"$out"; then
 		fail 8 "an attempt succeeded: $(grep SUCCEEDED <<<"$out" | head -n 3 | tr '\n' ';')"
+	elif grep -q "UNEXPECTED" <<<"$out"; then
+		fail 8 "an attempt failed, but not with its defence's errno: $(grep UNEXPECTED <<<"$out" | head -n 3 | tr '\n' ';')"
 	elif ! grep -q "^attack exit 0$" <<<"$out"; then
 		fail 8 "the attempts did not run: $(head -n 3 <<<"$out" | tr '\n' ';')"
 	else
-		pass 8 "bpf() by pin and by id, bpffs/cgroup2 mounts, remounts, unshare, cgroup.procs writes, raw/packet/ping/XDP sockets, io_uring_setup: all refused"
+		pass 8 "bpf() by pin and by id, bpffs/cgroup2 mounts, remounts, unshare, cgroup.procs writes, raw/packet/ping/XDP sockets, io_uring_setup: all refused, each with its defence's errno"
 	fi
 	check 8 "blocked connect afterwards" "$(tail -n 1 <<<"$out")" EPERM
 	capbnd=$(awk '/^CapBnd/ {print $2}' <<<"$out")
@@ -837,7 +887,7 @@ block b_controls "controls (unenforced container reaches the blocked host)"
 block b_2 "#2 allowed host by address and by name"
 block b_3 "#3 blocked name"
 block b_4 "#4 self traffic"
-block b_5 "#5 metadata (checked in the compiled policies; never connected to)"
+block b_5 "#5 metadata (compiled policies; connects to a stand-in at $metadata in the test's world)"
 block b_7 "#7 env selection"
 block b_8 "#8 container root"
 block b_6 "#6 failures"
