@@ -10,11 +10,12 @@
 // are not strict: an unknown (misspelt) field passes, as with `kubectl
 // apply --validate=false`; only an API server's strict field validation
 // would catch that.
-// Then checks what the schemas cannot: every volumeMount names a volume
-// of its pod, no ConfigMap volume is mounted with subPath (those mounts
+// Then checks what the schemas cannot: a container's `sh -c` script
+// parses (sh -n), every volumeMount names a volume of its pod, no ConfigMap volume is mounted with subPath (those mounts
 // are never updated), the DaemonSet's selector matches its pod labels.
 // Before the files, negative controls: objects with a wrong type, a
-// missing required field and a subPath ConfigMap mount must each be
+// missing required field, a shell syntax error and a subPath ConfigMap
+// mount must each be
 // rejected, or the run fails (a validator that accepts everything proves
 // nothing).
 //
@@ -22,6 +23,7 @@
 // `npm install kubernetes-models yaml` was run; never from the repository.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 
 const dir = process.env.K8S_VALIDATE_DIR || "/tmp/k8s-validate";
@@ -64,6 +66,13 @@ function extraChecks(obj) {
   if (spec) {
     const vols = new Map((spec.volumes || []).map((v) => [v.name, v]));
     for (const c of [...(spec.initContainers || []), ...(spec.containers || [])]) {
+      const cmd = c.command || [];
+      const i = cmd.findIndex((a) => /^-[a-z]*c$/.test(a));
+      if (cmd[0] === "sh" && i > 0 && typeof cmd[i + 1] === "string") {
+        const r = spawnSync("sh", ["-n", "-c", cmd[i + 1]], { encoding: "utf8" });
+        if (r.status !== 0)
+          errs.push(`container ${c.name}: sh -n: ${(r.stderr || "").trim()}`);
+      }
       for (const m of c.volumeMounts || []) {
         const v = vols.get(m.name);
         if (!v) errs.push(`container ${c.name}: volumeMount ${m.name} names no volume`);
@@ -92,6 +101,8 @@ const controls = [
   ["wrong type", { apiVersion: "node.k8s.io/v1", kind: "RuntimeClass", metadata: { name: "x" }, handler: 7 }],
   ["missing required field", { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "x" },
     spec: { template: { spec: { containers: [{ name: "a" }] } } } }],
+  ["shell syntax error", { apiVersion: "v1", kind: "Pod", metadata: { name: "x" },
+    spec: { containers: [{ name: "a", image: "i", command: ["sh", "-c", "if true; then echo"] }] } }],
   ["subPath ConfigMap mount", { apiVersion: "v1", kind: "Pod", metadata: { name: "x" },
     spec: { containers: [{ name: "a", image: "i", volumeMounts: [{ name: "c", mountPath: "/c", subPath: "k" }] }],
       volumes: [{ name: "c", configMap: { name: "c" } }] } }],

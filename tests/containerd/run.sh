@@ -27,6 +27,8 @@
 #      status entries, links or map entries of ours
 #  10  deploy/containerd/config.toml parses in containerd 1.6 and names
 #      the moat runtimes' BinaryName
+#  11  deploy/kubernetes/daemonset.yaml's sync script, run outside
+#      Kubernetes on a kubelet-style ConfigMap layout (k8s-sync.sh)
 #
 # Isolation: a private mount namespace and /run/moat-bpf (as in the Docker
 # test), a private containerd (own root, state, socket, no CRI plugin), its
@@ -326,7 +328,21 @@ b_10() {
 		"$(grep -A20 'runtimes.moat' <<<"$dump" | grep pod_annotations | sort -u | tr -d ' ')" 'pod_annotations=[]'
 }
 
+# ---- 11: the DaemonSet's sync script, outside Kubernetes ----
+
+b_11() {
+	local out rc=0
+	out=$("$repo/tests/containerd/k8s-sync.sh" "$moat" 2>&1) || rc=$?
+	sed 's/^/    | /' <<<"$out" >&2
+	if [ "$rc" = 0 ]; then
+		pass 11 "deploy/kubernetes/daemonset.yaml's sync script: $(grep -c '^ok' <<<"$out") checks (install, ..data swap, failing policy kept out, parents)"
+	else
+		fail 11 "the sync script: $(grep '^FAIL' <<<"$out" | head -n 3 | tr '\n' ';')"
+	fi
+}
+
 anchor_up
+block b_11 "#11 the DaemonSet's sync script (kubelet's ConfigMap layout, stub moat-bpf)"
 block b_10 "#10 deploy/containerd/config.toml"
 block b_controls "controls (unenforced container reaches the blocked host)"
 block b_2 "#2 allowed host by address and by name"
@@ -337,4 +353,4 @@ block b_8 "#8 container root, CAP_NET_RAW"
 block b_6 "#6 failures"
 block b_1 "#1 race: $n x ctr run --rm --runc-binary moat-runc (parallel $par)"
 block b_9 "#9 leftovers"
-cx_summary 1 2 3 4 6 7 8 9 10
+cx_summary 1 2 3 4 6 7 8 9 10 11

@@ -22,6 +22,16 @@
 # fail), the race and the leftover checks, and the summary.
 # shellcheck disable=SC2016,SC2012 # jq programs; ls -A of plain names
 
+# A lock taken with `flock FILE CMD` is held by flock(1) itself; the
+# descriptor CMD inherits would keep it held after CMD's end in any daemon
+# started here that outlived the test (engines, shims, the world's peer).
+for _fd in /proc/$$/fd/*; do
+	case $(readlink "$_fd" 2>/dev/null) in
+	*.lock) eval "exec ${_fd##*/}>&-" ;;
+	esac
+done
+unset _fd
+
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 moat=${MOAT_BIN:-$repo/build/moat-bpf}
 peer=${MOAT_PEER:-$repo/build/tests/moat-test-peer}
@@ -217,6 +227,13 @@ cx_rootfs() {
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
 	printf 'nameserver %s\n' "$upstream" >"$dir/etc/resolv.conf"
 	: >"$dir/.dockerenv"	# moat-client attack runs only in a container
+	# glibc's getent: a stub resolver with search lists and ndots (moat-client
+	# has neither), for the cluster-DNS checks
+	mkdir -p "$dir/lib/x86_64-linux-gnu" "$dir/lib64" "$dir/usr/bin"
+	install -m 0755 /usr/bin/getent "$dir/usr/bin/getent"
+	install -m 0755 /lib/x86_64-linux-gnu/libc.so.6 "$dir/lib/x86_64-linux-gnu/libc.so.6"
+	install -m 0755 /lib64/ld-linux-x86-64.so.2 "$dir/lib64/ld-linux-x86-64.so.2"
+	printf 'hosts: dns\n' >"$dir/etc/nsswitch.conf"
 }
 
 # ---- interference: the pinned program set is shared with the machine ----

@@ -18,6 +18,10 @@
 #      from the podman command line) and by name (domain rule, resolver)
 #   3  a blocked name REFUSED and never at the upstream
 #   4  self traffic: the container's own addresses (IPv4, IPv6) allowed
+#   5  cluster DNS: with a pod's resolv.conf (search list, ndots:5) and
+#      `dns: {refuse: nxdomain}`, names resolve through the search list
+#      (glibc getent), a cluster service is allowed by its full name,
+#      expansions never reach the upstream; REFUSED stops glibc (control)
 #   6  privileged, CAP_SYS_ADMIN, broken and unknown policies, a stopped
 #      daemon for domain rules: `podman run` fails and the container's
 #      command never runs (both paths where it applies)
@@ -111,6 +115,14 @@ cx_setup_state
 mkdir -p "$S"/{runroot,tmp,hooks.d,rootfs}
 cx_setup_net
 cx_setup_policies
+cat >"$S/policies/$tag-k8s.yaml" <<EOF
+allow:
+  - allowed.test:80
+  - web.team-a.svc.cluster.local:80
+dns:
+  refuse: nxdomain
+EOF
+sed '/^dns:/,$d' "$S/policies/$tag-k8s.yaml" >"$S/policies/$tag-k8s-refused.yaml"
 
 # The shipped configuration, pointed at this run's copies.
 {
@@ -211,6 +223,53 @@ OK"
 	done
 }
 
+# ---- 5: cluster DNS: a pod's resolv.conf (search list, ndots:5) ----
+#
+# glibc tries `allowed.test` as allowed.test.team-a.svc.cluster.local,
+# allowed.test.svc.cluster.local, allowed.test.cluster.local, then as is,
+# and gives up at the first REFUSED. With `dns: {refuse: nxdomain}` every
+# expansion the policy does not allow gets NXDOMAIN locally and the search
+# goes on; a cluster service (web.team-a.svc.cluster.local, served by the
+# upstream from a hosts file) is allowed by naming it.
+
+pod_dns=(--dns "$upstream" --dns-search team-a.svc.cluster.local --dns-search svc.cluster.local
+	--dns-search cluster.local --dns-option ndots:5)
+b_5() {
+	local p out hosts=/run/moat-test/$prefix/dns/hosts.d/cluster.hosts
+	printf '%s web.team-a.svc.cluster.local\n' "$allowed" >"$hosts.tmp"
+	mv "$hosts.tmp" "$hosts"
+	sleep 1	# dnsmasq rereads its hosts directory on inotify
+	for p in moat hooks; do
+		out=$(prun "$p" --annotation "moat.policy=$tag-k8s" "${pod_dns[@]}" -- sh -c '
+			grep -c -x -e "search team-a.svc.cluster.local svc.cluster.local cluster.local" -e "options ndots:5" /etc/resolv.conf
+			getent ahostsv4 allowed.test | awk "NR == 1 {print \$1}"
+			getent ahostsv4 web | awk "NR == 1 {print \$1}"
+			getent ahostsv4 blocked.test >/dev/null; echo "blocked.test: $?"
+			moat-client tcp "$(getent ahostsv4 web | awk "NR == 1 {print \$1}")" 80' 2>&1) || true
+		check 5 "$p: pod-shaped resolv.conf, refuse: nxdomain: allowed.test and the service web (short name) resolve through the search list, blocked.test does not (getent 2), web:80 reached" \
+			"$out" "2
+$allowed
+$allowed
+blocked.test: 2
+OK"
+		out=$(prun "$p" --annotation "moat.policy=$tag-k8s-refused" "${pod_dns[@]}" -- sh -c '
+			getent ahostsv4 allowed.test >/dev/null; echo "allowed.test: $?"' 2>&1) || true
+		check 5 "$p: control: the same with refuse: refused (the default): glibc stops at the first REFUSED" \
+			"$out" "allowed.test: 2"
+	done
+	if grep -q -e 'allowed\.test\.[a-z.-]*cluster\.local' -e 'blocked\.test' "$dns_log"; then
+		fail 5 "a search expansion or the blocked name reached the upstream: $(grep -e 'allowed\.test\.[a-z.-]*cluster\.local' -e 'blocked\.test' "$dns_log" | head -n 2)"
+	else
+		pass 5 "no search expansion of a name and no blocked name in the upstream's log"
+	fi
+	if grep -q 'query\[A\] web\.team-a\.svc\.cluster\.local' "$dns_log"; then
+		pass 5 "the service's full name was forwarded to the upstream"
+	else
+		fail 5 "web.team-a.svc.cluster.local not in the upstream's log"
+	fi
+	rm -f "$hosts"
+}
+
 # ---- 6: failures stop the container ----
 
 b_6() {
@@ -278,9 +337,10 @@ block b_controls "controls (unenforced container reaches the blocked host)"
 block b_2 "#2 allowed host by address and by name (both paths)"
 block b_3 "#3 blocked name"
 block b_4 "#4 self traffic"
+block b_5 "#5 cluster DNS (pod-shaped resolv.conf)"
 block b_8 "#8 runtime path: container root, CAP_NET_RAW"
 block b_6 "#6 failures"
 block b_1_moat "#1 race: $n x podman run --rm --runtime moat (parallel $par)"
 block b_1_hooks "#1 race: $n x podman run --rm --runtime runc --hooks-dir (hooks.d, parallel $par)"
 block b_9 "#9 leftovers"
-cx_summary 1 2 3 4 6 8 9
+cx_summary 1 2 3 4 5 6 8 9
