@@ -97,6 +97,7 @@ prun() {
 }
 
 cx_stop_runtime() {
+	local d
 	if [ -d "$S/runroot" ]; then
 		pm ps -aq 2>/dev/null | xargs -r -n 20 sh -c 'CONTAINERS_CONF=$0/containers.conf podman --root "$1" --runroot "$0/runroot" --tmpdir "$0/tmp" --cgroup-manager cgroupfs rm -f "$@" >/dev/null 2>&1' "$S" "$data_root"
 	fi
@@ -104,8 +105,17 @@ cx_stop_runtime() {
 		sort -r | xargs -r -n1 umount -l 2>/dev/null
 	[ "${MOAT_PODMAN_KEEP:-0}" = 1 ] || rm -rf "$data_root"
 	find "$cg2$cgp" /sys/fs/cgroup/*"$cgp" -depth -type d -exec rmdir {} + 2>/dev/null
+	# conmon's cgroup (cgroupfs manager): /libpod_parent/conmon, removed
+	# if this run made it
+	if [ "$libpod_parent_before" = no ]; then
+		for d in /sys/fs/cgroup/*/libpod_parent; do
+			rmdir "$d/conmon" "$d" 2>/dev/null	# only if empty
+		done
+	fi
 	return 0
 }
+libpod_parent_before=no
+[ ! -d "$cg2/libpod_parent" ] || libpod_parent_before=yes
 trap cx_cleanup EXIT
 trap 'exit 130' INT TERM
 
