@@ -166,8 +166,7 @@ tar -C "$S/rootfs" --numeric-owner --owner=0 --group=0 -c . |
 	pmi import --change 'CMD ["/bin/sh"]' - "$image" >/dev/null 2>"$S/import.log" || die "podman import failed"
 pmi save --format oci-archive -o "$S/image.tar" "$image" 2>>"$S/import.log" || die "podman save failed"
 rm -rf "$S/pm"
-c images import --base-name localhost/moat-test --index-name "$image" "$S/image.tar" >/dev/null ||
-	c images import "$S/image.tar" >/dev/null || die "ctr images import failed"
+c images import --base-name localhost/moat-test "$S/image.tar" >/dev/null || die "ctr images import failed"
 c images ls -q | grep -qx "$image" || die "image $image not in containerd after import ($(c images ls -q | tr '\n' ' '))"
 
 cx_start_daemon
