@@ -205,10 +205,20 @@ INST_MAN8 := docs/moat-bpf.8
 INST_EXAMPLES := moat.yaml policies/default.yaml policies/ci.yaml
 INST_CONFIG := moat.yaml policies/default.yaml
 # runtime snippets: tools/docker/daemon.json -> $(DATADIR)/docker/daemon.json;
-# deploy/X -> $(DATADIR)/X
-INST_SNIPPETS := tools/docker/daemon.json
-INST_PATHS = sed -e 's|/usr/local/sbin|$(SBINDIR)|g' \
-	-e 's|/usr/local/share/doc/moat-bpf|$(DOCDIR)|g'
+# deploy/X -> $(DATADIR)/X. INST_SNIPPETS name moat-bpf and moat-runc where
+# install puts them; the Kubernetes manifests install their own binary on
+# the node (/usr/local/sbin) and are copied as they are. The per-policy
+# wrappers (moat-runc-NAME) are the administrator's, in /usr/local/sbin.
+INST_SNIPPETS := tools/docker/daemon.json deploy/podman/containers.conf \
+	deploy/podman/hooks.d/moat-bpf-create.json \
+	deploy/podman/hooks.d/moat-bpf-poststop.json \
+	deploy/containerd/config.toml deploy/containerd/moat-runc-ci
+INST_SNIPPETS_ASIS := deploy/kubernetes/Dockerfile \
+	deploy/kubernetes/daemonset.yaml deploy/kubernetes/enforced-parent.yaml \
+	deploy/kubernetes/example-pod.yaml deploy/kubernetes/namespace.yaml \
+	deploy/kubernetes/policies.yaml deploy/kubernetes/runtimeclass.yaml
+INST_PATHS = sed -e 's,/usr/local/sbin/moat-\(bpf\|runc\)\([^-]\|$$\),$(SBINDIR)/moat-\1\2,g' \
+	-e 's,/usr/local/share/doc/moat-bpf,$(DOCDIR),g'
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/moat-bpf
@@ -239,6 +249,8 @@ install: $(BIN)
 		$(INST_PATHS) $$f >$(DESTDIR)$(DATADIR)/$$d && \
 		chmod 0644 $(DESTDIR)$(DATADIR)/$$d || exit 1; \
 	done
+	for f in $(INST_SNIPPETS_ASIS); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$${f#deploy/} || exit 1; done
 
 # Refuses while cgroups are enforced on this host (the package does too):
 # without the binary nobody could list or unload them.

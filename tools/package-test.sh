@@ -24,7 +24,9 @@
 # It refuses to start if moat-bpf is installed or anything is pinned: it
 # must never run on a host that moat-bpf really protects.
 #
-# Environment: MOAT_PEER (the test peer, make builds it),
+# Environment: MOAT_PEER (the test peer, make builds it), MOAT_PKG_TREE
+# (the source tree to package, default this working tree), MOAT_PKG_REUSE
+# (a scratch directory kept by MOAT_PKG_KEEP=1: its packages, no build),
 # MOAT_KERNEL_LOCK (a lock file held around steps 2-5, for machines where
 # other tests share the kernel's state), MOAT_PKG_KEEP=1 (keep the scratch
 # directory).
@@ -41,6 +43,7 @@ world=/run/moat-test/$prefix/world.log
 dnslog=/run/moat-test/$prefix/dns/dnsmasq.log
 cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 cg=$cg2/moat-package-test
+tree=${MOAT_PKG_TREE:-$repo}
 scratch=
 loop_pid=
 t0=$(date +%s)
@@ -92,9 +95,13 @@ trap cleanup EXIT
 
 # --- 1. build two versions -------------------------------------------------
 scratch=$(mktemp -d /tmp/moat-pkgtest.XXXXXX)
+if [ -n "${MOAT_PKG_REUSE:-}" ]; then
+	cp -a "$MOAT_PKG_REUSE"/. "$scratch"/
+	rm -rf "$scratch/load"
+else
 mkdir "$scratch/v1" "$scratch/v2"
 # the tree as it is (not the last commit), without anyone's build output
-tar -C "$repo" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$scratch/v1" -xf -
+tar -C "$tree" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$scratch/v1" -xf -
 tar -C "$scratch/v1" -cf - . | tar -C "$scratch/v2" -xf -
 v1=$(dpkg-parsechangelog -l "$scratch/v1/debian/changelog" -S Version)
 v2=$v1+pkgtest1
@@ -108,6 +115,9 @@ for v in v1 v2; do
 	(cd "$scratch/$v" && dpkg-buildpackage -us -uc -b >"$scratch/build-$v.log" 2>&1) ||
 		{ tail -30 "$scratch/build-$v.log" >&2; die "dpkg-buildpackage ($v) failed"; }
 done
+fi
+v1=$(dpkg-parsechangelog -l "$scratch/v1/debian/changelog" -S Version)
+v2=$v1+pkgtest1
 deb1=$scratch/moat-bpf_${v1}_amd64.deb
 deb2=$scratch/moat-bpf_${v2}_amd64.deb
 [ -f "$deb1" ] && [ -f "$deb2" ] || die "no .deb built (looked for $deb1, $deb2)"
@@ -126,19 +136,24 @@ if [ -n "${MOAT_KERNEL_LOCK:-}" ]; then
 	exec 9>"$MOAT_KERNEL_LOCK"
 	flock 9
 fi
-[ ! -e "$pins" ] || die "$pins exists: something is pinned; not on a host moat-bpf protects"
+# a program set some earlier test loaded enforces nothing and goes; an
+# enforced cgroup means a host moat-bpf protects (or a test still running)
+if [ -n "$(ls -A "$pins/links" 2>/dev/null)" ]; then
+	die "cgroups are enforced here ($pins/links): not on a host moat-bpf protects"
+fi
+rm -rf "$pins"
 
 # --- 2. install ---------------------------------------------------------------
 dpkg -i "$deb1" >"$scratch/install.log" 2>&1 || { cat "$scratch/install.log" >&2; die "dpkg -i $v1"; }
 [ "$(dpkg-query -W -f='${Version}' moat-bpf)" = "$v1" ] || die "installed version is not $v1"
 dpkg -L moat-bpf | sort >"$scratch/files"
 
-# what the tree has and the docs name, installed where the docs say
+# what the packaged tree has and the docs name, installed where the docs say
 expect=(/usr/sbin/moat-bpf /usr/sbin/moat-runc /usr/share/man/man8/moat-bpf.8.gz
 	/usr/share/man/man8/moat-runc.8.gz /usr/share/doc/moat-bpf/README.md
 	/usr/share/doc/moat-bpf/copyright /etc/moat-bpf/moat.yaml
 	/etc/moat-bpf/policies/default.yaml)
-for f in "$repo"/tools/systemd/*.service; do
+for f in "$scratch"/v1/tools/systemd/*.service; do
 	expect+=("/lib/systemd/system/${f##*/}")
 done
 while read -r f; do
@@ -147,12 +162,12 @@ while read -r f; do
 	docs/examples/*) expect+=("/usr/share/doc/moat-bpf/examples/${f#docs/examples/}") ;;
 	*) expect+=("/usr/share/doc/moat-bpf/$f") ;;
 	esac
-done < <(cd "$repo" && find docs -type f | sort)
+done < <(cd "$scratch/v1" && find docs -type f | sort)
 expect+=(/usr/share/moat-bpf/docker/daemon.json)
-if [ -d "$repo/deploy" ]; then
+if [ -d "$scratch/v1/deploy" ]; then
 	while read -r f; do
 		expect+=("/usr/share/moat-bpf/${f#deploy/}")
-	done < <(cd "$repo" && find deploy -type f | sort)
+	done < <(cd "$scratch/v1" && find deploy -type f | sort)
 fi
 missing=0
 for f in "${expect[@]}"; do
@@ -165,8 +180,11 @@ done
 [ "$missing" = 0 ] || die "$missing file(s) of the tree not installed (Makefile INST_* lists)"
 grep -q '^ExecStart=/usr/sbin/moat-bpf daemon' /lib/systemd/system/moat-bpfd.service ||
 	die "moat-bpfd.service does not run /usr/sbin/moat-bpf"
-grep -q '/usr/local' /lib/systemd/system/moat-*.service /usr/share/moat-bpf/docker/daemon.json &&
-	die "an installed unit or snippet still names /usr/local"
+# moat-bpf and moat-runc named where they are; /usr/local/sbin/moat-runc-NAME
+# wrappers are the administrator's and stay
+grep -E '/usr/local/sbin/moat-(bpf|runc)([^-]|$)' /lib/systemd/system/moat-*.service \
+	-r /usr/share/moat-bpf/docker /usr/share/moat-bpf/podman /usr/share/moat-bpf/containerd &&
+	die "an installed unit or snippet still names /usr/local/sbin/moat-bpf or moat-runc"
 doc=$(sed -n 's|^Documentation=file://||p' /lib/systemd/system/moat-bpfd.service)
 [ -f "$doc" ] || die "the units' Documentation= ($doc) is not installed"
 grep -q '"/usr/sbin/moat-runc"' /usr/share/moat-bpf/docker/daemon.json ||
@@ -201,16 +219,23 @@ say "demo passed against $moat"
 old_daemon=$(pgrep -x -f "$moat daemon --dns-upstream 198.51.100.53" | head -1)
 [ -n "$old_daemon" ] || die "the resolver is not running"
 mkdir -p "$cg"
-"$moat" attach "$cg" --netns "$ns" --allow tcp://198.51.100.7:80 \
+# the address rule names another host than the domain rule's answer: a
+# rule's exact entry is kept as it is when the same address is learned
+"$moat" attach "$cg" --netns "$ns" --allow tcp://203.0.113.9:80 \
 	--allow allowed.test:8080 >/dev/null || die "attach"
 q() { "$peer" dns-query --cgroup "$cg" --netns "$ns" 198.51.100.53 53 "$1" A 2>/dev/null || true; }
 c() { "$peer" client --cgroup "$cg" --netns "$ns" tcp "$1" "$2" 2>/dev/null || true; }
-case $(q allowed.test) in
+w=$(q allowed.test)
+case $w in
 NOERROR*A=198.51.100.7*) ;;
-*) die "allowed.test through the resolver before the upgrade: $(q allowed.test)" ;;
+*) die "allowed.test through the resolver before the upgrade: $w" ;;
 esac
-[ "$(c 198.51.100.7 8080)" = OK ] || die "the learned address is not allowed before the upgrade"
-blocked_before=$(grep -c ' 198.51.100.8:' "$world" || true)
+w=$(c 198.51.100.7 8080)
+[ "$w" = OK ] || die "the learned 198.51.100.7:8080 before the upgrade: $w"
+w=$(c 203.0.113.9 80)
+[ "$w" = OK ] || die "203.0.113.9:80 (address rule) before the upgrade: $w"
+at_blocked() { grep -cE ' (198\.51\.100\.8:|198\.51\.100\.7:80 )' "$world" || true; }
+blocked_before=$(at_blocked)
 old_prog=$(bpftool -j link show pinned "$pins/links/$(stat -c %i "$cg")/moat_connect4" |
 	sed -n 's/.*"prog_id":\([0-9]*\).*/\1/p')
 [ -n "$old_prog" ] || die "no pinned connect4 link for the cgroup"
@@ -221,7 +246,8 @@ mkdir "$out"
 	while :; do
 		c 198.51.100.8 80 >>"$out/blocked"	# no rule
 		c 198.51.100.8 8080 >>"$out/blocked"	# blocked.test's address, never learned
-		c 198.51.100.7 80 >>"$out/allowed"	# address rule
+		c 198.51.100.7 80 >>"$out/blocked"	# learned, but not for this port
+		c 203.0.113.9 80 >>"$out/allowed"	# address rule
 		c 198.51.100.7 8080 >>"$out/allowed"	# learned from allowed.test
 		q blocked.test | cut -d' ' -f1 >>"$out/dns-blocked"
 		q allowed.test | cut -d' ' -f1 >>"$out/dns-allowed"
@@ -257,7 +283,7 @@ done
 nb=$(wc -l <"$out/blocked"); na=$(wc -l <"$out/allowed")
 bad_b=$(grep -vc '^EPERM$' "$out/blocked" || true)
 bad_a=$(grep -vc '^OK$' "$out/allowed" || true)
-blocked_pkts=$(($(grep -c ' 198.51.100.8:' "$world" || true) - blocked_before))
+blocked_pkts=$(($(at_blocked) - blocked_before))
 ndb=$(wc -l <"$out/dns-blocked"); nda=$(wc -l <"$out/dns-allowed")
 leak_dns=$(grep -c '^NOERROR' "$out/dns-blocked" || true)
 upstream_blocked=$(grep -c 'query\[A\] blocked.test' "$dnslog" || true)
@@ -278,7 +304,8 @@ grep -q 'refusing to remove' "$scratch/remove1.log" || { cat "$scratch/remove1.l
 grep -q 'moat-bpf unload' "$scratch/remove1.log" || die "the refusal does not say how to unload"
 [ "$(dpkg-query -W -f='${db:Status-Status}' moat-bpf)" = installed ] ||
 	die "the refused removal left the package $(dpkg-query -W -f='${Status}' moat-bpf)"
-[ "$(c 198.51.100.8 80)" = EPERM ] || die "enforcement changed after the refused removal"
+w=$(c 198.51.100.8 80)
+[ "$w" = EPERM ] || die "198.51.100.8:80 after the refused removal: $w"
 say "dpkg -r refused while $cg was enforced, and said how to unload"
 
 "$moat" detach "$cg" >/dev/null
