@@ -109,6 +109,9 @@ cx_stop_runtime() {
 	awk -v s="$S" '$5 ~ "^"s {print $5}' /proc/self/mountinfo |
 		sort -r | xargs -r -n1 umount -l 2>/dev/null
 	find "$cg2$cgp" /sys/fs/cgroup/*"$cgp" -depth -type d -exec rmdir {} + 2>/dev/null
+	# the shim's runc root for our namespace (runc's state is gone with
+	# the containers)
+	rmdir "/run/containerd/runc/$ns" 2>/dev/null
 	return 0
 }
 trap cx_cleanup EXIT
