@@ -44,6 +44,7 @@ dnslog=/run/moat-test/$prefix/dns/dnsmasq.log
 cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 cg=$cg2/moat-package-test
 tree=${MOAT_PKG_TREE:-$repo}
+dropin=/etc/systemd/system/moat-pkgtest.service.d
 scratch=
 loop_pid=
 t0=$(date +%s)
@@ -81,6 +82,7 @@ cleanup() {
 		"$moat" detach "$cg" >/dev/null 2>&1 || true
 	fi
 	rmdir "$cg" 2>/dev/null || true
+	rm -rf "$dropin"
 	if dpkg-query -W -f='${Status}' moat-bpf 2>/dev/null | grep -qv 'not-installed'; then
 		echo "package-test: purging the package left by the failure" >&2
 		dpkg -P moat-bpf >/dev/null 2>&1 || true
@@ -310,7 +312,18 @@ say "dpkg -r refused while $cg was enforced, and said how to unload"
 
 "$moat" detach "$cg" >/dev/null
 rmdir "$cg"
-dpkg -r moat-bpf >"$scratch/remove2.log" 2>&1 || { cat "$scratch/remove2.log" >&2; die "dpkg -r"; }
+# a service enabled with `moat-bpf enable` (its drop-in, as enable writes
+# it: systemd is not running here) also holds the removal back
+mkdir "$dropin"
+printf '[Service]\nExecCondition=+%s unit-start --unit %%n\n' "$moat" >"$dropin/zz-moat-bpf.conf"
+if dpkg -r moat-bpf >"$scratch/remove2.log" 2>&1; then
+	die "dpkg -r succeeded while moat-pkgtest.service was enabled"
+fi
+grep -q "moat-bpf disable moat-pkgtest.service" "$scratch/remove2.log" ||
+	{ cat "$scratch/remove2.log" >&2; die "the refusal does not name the enabled service"; }
+rm -rf "$dropin"
+say "dpkg -r refused while a service was enabled with moat-bpf enable, and named it"
+dpkg -r moat-bpf >"$scratch/remove3.log" 2>&1 || { cat "$scratch/remove3.log" >&2; die "dpkg -r"; }
 [ -d /etc/moat-bpf ] || die "removing (not purging) deleted the configuration"
 dpkg -P moat-bpf >"$scratch/purge.log" 2>&1 || { cat "$scratch/purge.log" >&2; die "dpkg -P"; }
 
