@@ -1467,10 +1467,12 @@ static void docker_nat_up(void)
 	    "  chain output {\n"
 	    "    type nat hook output priority -100; policy accept;\n"
 	    "    ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:5353\n"
+	    "    ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:5354\n"
 	    "  }\n"
 	    "  chain postrouting {\n"
 	    "    type nat hook postrouting priority 100; policy accept;\n"
 	    "    ip saddr 127.0.0.11 udp sport 5353 snat to 127.0.0.11:53\n"
+	    "    ip saddr 127.0.0.11 tcp sport 5354 snat to 127.0.0.11:53\n"
 	    "  }\n"
 	    "}\n"
 	    "EOF\n");
@@ -1852,4 +1854,105 @@ RTEST(control_peer_pid_reused)
 		  "went to a process outside: %s", json_object_to_json_string(reply));
 	json_object_put(reply);
 	close(fd);
+}
+
+/*
+ * dockerd's TCP side on 127.0.0.11:5354: one query per connection, sent
+ * on to dnsmasq and answered DELAY seconds late (the daemon's TCP socket
+ * to the upstream exists while it waits).
+ */
+static const char tcp_relay_py[] =
+"import socket, sys, time\n"
+"delay, log = float(sys.argv[1]), sys.argv[2]\n"
+"l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+"l.bind(('127.0.0.11', 5354)); l.listen(8)\n"
+"open(log, 'a').write('ready\\n')\n"
+"def full(c, n):\n"
+"    b = b''\n"
+"    while len(b) < n:\n"
+"        x = c.recv(n - len(b))\n"
+"        if not x: raise OSError\n"
+"        b += x\n"
+"    return b\n"
+"while True:\n"
+"    c, _ = l.accept()\n"
+"    try:\n"
+"        q = full(c, int.from_bytes(full(c, 2), 'big'))\n"
+"        open(log, 'a').write('query\\n')\n"
+"        u = socket.create_connection(('" KT_DNS4 "', 53), timeout=3)\n"
+"        u.sendall(len(q).to_bytes(2, 'big') + q)\n"
+"        a = full(u, int.from_bytes(full(u, 2), 'big'))\n"
+"        time.sleep(delay)\n"
+"        c.sendall(len(a).to_bytes(2, 'big') + a)\n"
+"    except OSError:\n"
+"        pass\n"
+"    c.close()\n";
+
+/*
+ * From 127.0.0.11:53, connect to the daemon's TCP socket toward
+ * 127.0.0.11:53 while it exists (found in /proc/net/tcp within 3 s).
+ */
+static const char tcp_attacker_py[] =
+"import socket, time, errno\n"
+"end, port = time.time() + 3, None\n"
+"while port is None and time.time() < end:\n"
+"    for line in open('/proc/net/tcp').read().splitlines()[1:]:\n"
+"        f = line.split()\n"
+"        if f[1].startswith('0100007F:') and f[2] == '0B00007F:0035':\n"
+"            port = int(f[1].split(':')[1], 16)\n"
+"    time.sleep(0.01)\n"
+"if port is None:\n"
+"    print('NOSOCKET'); raise SystemExit\n"
+"s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+"s.bind(('127.0.0.11', 53)); s.settimeout(2)\n"
+"try:\n"
+"    s.connect(('127.0.0.1', port)); print('CONNECTED')\n"
+"except OSError as e:\n"
+"    print(errno.errorcode.get(e.errno, str(e.errno)))\n";
+
+/*
+ * The sibling of docker_dns_flow_hijack for the daemon's TCP sockets to
+ * an upstream (a TCP client's query, or a truncated answer's retry):
+ * while one exists, a packet of the workload to it is refused at
+ * connect(), so it can neither pre-empt its flow nor answer on it.
+ */
+RTEST(docker_dns_tcp_upstream_guarded)
+{
+	char log[PATH_MAX + 16], out[PATH_MAX + 16];
+	const char *cg, *py;
+	struct run_result r;
+	pid_t q;
+
+	snprintf(log, sizeof(log), "%s/tcp-relay.log", H.tmpdir);
+	snprintf(out, sizeof(out), "%s/tcp-query.out", H.tmpdir);
+	docker_nat_up();
+	spawn_bg("exec nsenter --net=" KT_NS_CLIENT " python3 %s 1.5 %s",
+		 tmp_file("tcp-relay.py", tcp_relay_py), log);
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(log, "ready") && kt_now_ms() < end; )
+		kt_sleep_ms(20);
+	cr_assert_eq(count_word(log, "ready"), 1, "the TCP relay did not start");
+	cg = cg_dns_policy("tcphijack", "allow:\n"
+					"  - allowed.test:8080\n"
+					"dns:\n"
+					"  upstream: [127.0.0.11]\n");
+	py = tmp_file("tcp-attacker.py", tcp_attacker_py);
+	q = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+		     " %s dns-query --tcp " KT_DNS4 " 53 allowed.test A > %s 2>&1",
+		     cg, H.peer, out);
+	run(&r, "echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+	    " python3 %s", cg, py);
+	cr_assert_eq(r.status, 0, "tcp attacker: %s%s", r.out, r.err);
+	cr_assert_str_eq(r.out, "EPERM\n",
+			 "the workload's connect() to the daemon's TCP upstream socket");
+	run_free(&r);
+	wait_bg(q, 10000);
+	{
+		char *t = read_text(out);
+
+		cr_assert(t && strstr(t, "NOERROR A=198.51.100.7"),
+			  "the TCP query through Docker's DNS: %s", t ?: "");
+		free(t);
+	}
+	cr_assert_eq(count_word(log, "query"), 1);
 }
