@@ -41,3 +41,13 @@ LAYOUT(moat_event, 72);
 AT(moat_event, addr, 40);
 AT(moat_event, comm, 56);
 LAYOUT(moat_layout, 8);
+/* names over shared addresses (issue 14) */
+LAYOUT(moat_name_key, 16);
+AT(moat_name_key, policy_id, 8);
+LAYOUT(moat_name_val, 8 + 8 * MOAT_MAX_PORT_RANGES + MOAT_NAME_LEN);
+AT(moat_name_val, name, 8 + 8 * MOAT_MAX_PORT_RANGES);
+LAYOUT(moat_name_sock, 40);
+AT(moat_name_sock, owner_id, 16);
+AT(moat_name_sock, port, 32);
+LAYOUT(moat_name_event, 72 + 8 + MOAT_NAME_LEN);
+AT(moat_name_event, name, 80);

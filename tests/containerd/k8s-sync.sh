@@ -16,6 +16,7 @@
 # changed policy and reloads only it; a policy that fails its check is
 # not installed and is reported; moat-parents lines are attached.
 # Prints "ok ..." / "FAIL ..." lines; exit 1 on any failure.
+# shellcheck disable=SC2016,SC2012,SC2010 # literal text searched for; ls of plain names
 set -euo pipefail
 
 real=${1:?usage: $0 MOAT_BIN}

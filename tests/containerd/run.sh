@@ -39,6 +39,7 @@
 # imported with `ctr images import`.
 # Environment: MOAT_BIN, MOAT_PEER, OUTPUT, MOAT_CX_PAR (parallel
 # containers, default 4), MOAT_CX_TRIES, MOAT_CX_BLOCKS.
+# shellcheck disable=SC2016,SC2001 # sh -c programs expand in the container; sed over captured output
 set -euo pipefail
 
 n=${1:-200}
@@ -47,9 +48,9 @@ case $n in
 esac
 
 tag=ct
-prefix=moat-ct
+prefix="moat-ct"
 S=/run/moat-test-containerd
-ns=moat-test-ctd
+ns="moat-test-ctd"
 cgp=/$ns
 image=localhost/moat-test:latest
 ctd_pid=

@@ -20,7 +20,7 @@
 # moat.yaml, the resolver daemon, the image rootfs (busybox-static and
 # moat-client), the anchor/interference bookkeeping (block, check, pass,
 # fail), the race and the leftover checks, and the summary.
-# shellcheck disable=SC2016,SC2012 # jq programs; ls -A of plain names
+# shellcheck disable=SC2016,SC2012,SC2154,SC2034,SC2231,SC2015 # jq programs; ls -A of plain names; tag, prefix, S, n, t_start are the caller's, dns_log is for it
 
 # A lock taken with `flock FILE CMD` is held by flock(1) itself; the
 # descriptor CMD inherits would keep it held after CMD's end in any daemon

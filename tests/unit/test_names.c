@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Names over shared addresses (docs/names.md): the ?names=any opt-out in
+ * the rule grammar, and the name entries the compiler writes for the
+ * sk_msg check (keys as the BPF program computes them while walking a
+ * name backwards).
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ldns/ldns.h>
+
+#include "dns.h"
+#include "policy.h"
+#include "moat_names.h"
+#include "names.h"
+
+#include "table.h"
+
+struct opt_row {
+	const char *desc;
+	const char *in;
+	int ok;
+	__u8 protos;
+	const char *canonical;
+};
+
+static const struct opt_row opt[] = {
+	{ "ssh by name, opted out", "tcp://github.com:22?names=any", 1,
+	  MOAT_PROTO_TCP | MOAT_PROTO_NAMES_ANY, "tcp://github.com:22?names=any" },
+	{ "QUIC allowed", "udp://quic.example:443?names=any", 1,
+	  MOAT_PROTO_UDP | MOAT_PROTO_NAMES_ANY, "udp://quic.example:443?names=any" },
+	{ "wildcard, both protocols", "*.db.example?NAMES=ANY", 1,
+	  MOAT_PROTO_ALL | MOAT_PROTO_NAMES_ANY, "*.db.example?names=any" },
+	{ "plain domain rule is checked", "registry.example:443", 1,
+	  MOAT_PROTO_ALL, "registry.example:443" },
+	{ "address rules are never checked", "198.51.100.7:22?names=any", 0, 0, NULL },
+	{ "unknown option", "github.com:22?names=some", 0, 0, NULL },
+};
+
+ParameterizedTestParameters(names, opt_out)
+{
+	ROW_INDICES(opt);
+}
+
+ParameterizedTest(size_t *i, names, opt_out)
+{
+	const struct opt_row *row = &opt[*i];
+	struct moat_rule r;
+	struct moat_err err = { 0 };
+	char buf[MOAT_RULE_TEXT_LEN + 32];
+	int ret = rule_parse(row->in, "test", &r, &err);
+
+	if (!row->ok) {
+		cr_assert_neq(ret, 0, "%s: '%s' parsed", row->desc, row->in);
+		return;
+	}
+	cr_assert_eq(ret, 0, "%s: %s", row->desc, err.msg);
+	cr_assert_eq(r.protos, row->protos, "%s: protos %#x", row->desc, r.protos);
+	rule_format(&r, buf, sizeof(buf));
+	cr_assert_str_eq(buf, row->canonical, "%s", row->desc);
+}
+
+/* The key of every label suffix comes out of one backward walk. */
+Test(names, suffix_keys_from_one_walk)
+{
+	const char *name = "a.b.example.test";
+	size_t len = strlen(name);
+	__u64 h = MOAT_FNV_OFFSET;
+	struct moat_name_key k;
+	int suffixes = 0;
+
+	for (size_t x = 0; x < len; x++) {
+		size_t i = len - 1 - x;
+
+		h = moat_name_hash_step(h, (unsigned char)name[i]);
+		if (i > 0 && name[i - 1] == '.') {
+			names_key(&k, 7, name + i, len - i, MOAT_NAME_SUFFIX);
+			cr_assert_eq(k.hash, h, "suffix %s", name + i);
+			suffixes++;
+		}
+	}
+	names_key(&k, 7, name, len, MOAT_NAME_EXACT);
+	cr_assert_eq(k.hash, h);
+	cr_assert_eq(suffixes, 3);
+}
+
+static const struct moat_policy_spec *spec_of(const char *const *rules,
+					      struct moat_policy_spec *p)
+{
+	struct moat_err err = { 0 };
+
+	policy_init(p);
+	for (; *rules; rules++)
+		cr_assert_eq(policy_add_rule(p, 0, *rules, &err), 0, "%s", err.msg);
+	return p;
+}
+
+Test(names, compiled_entries)
+{
+	static const char *const rules[] = {
+		"tcp://allowed.test:443", "allowed.test:8080", "*.example.test:443",
+		"tcp://git.test:22?names=any", "udp://only-udp.test:53",
+		"198.51.100.7", NULL,
+	};
+	struct moat_policy_spec p;
+	struct moat_compiled c;
+	struct moat_err err = { 0 };
+	struct moat_name_key k;
+
+	cr_assert_eq(policy_compile(spec_of(rules, &p), &c, &err), 0, "%s", err.msg);
+	/* allowed.test (two rules, one entry), example.test as a suffix */
+	cr_assert_eq(c.n_names, 2);
+	names_key(&k, 0, "allowed.test", 12, MOAT_NAME_EXACT);
+	cr_assert_eq(c.names[0].key.hash, k.hash);
+	cr_assert_eq(c.names[0].key.kind, MOAT_NAME_EXACT);
+	cr_assert_eq(memcmp(c.names[0].val.name, "allowed.test", 12), 0);
+	cr_assert_eq(c.names[0].ranges.n_ranges, 2);
+	cr_assert_eq(c.names[0].ranges.ranges[0].first, 443);
+	cr_assert_eq(c.names[0].ranges.ranges[1].first, 8080);
+	cr_assert_eq(c.names[1].key.kind, MOAT_NAME_SUFFIX);
+	cr_assert_eq(c.names[1].key.len, strlen("example.test"));
+	compiled_free(&c);
+	policy_free(&p);
+}
+
+/* The resolver's answers lose `ech`, keep their length and their hints. */
+Test(names, strip_ech)
+{
+	ldns_pkt *p = ldns_pkt_new(), *back = NULL;
+	ldns_rr *rr = NULL;
+	uint8_t *wire = NULL;
+	size_t len = 0;
+	const ldns_rdf *params;
+	const uint8_t *d;
+	size_t size, off;
+	int keys[8], nk = 0;
+
+	cr_assert_eq(ldns_rr_new_frm_str(&rr, "svc.test. 60 IN HTTPS 1 . alpn=h2 "
+					 "ipv4hint=198.51.100.7 ech=AEX+DQBB "
+					 "ipv6hint=2001:db8::7", 0, NULL, NULL),
+		     LDNS_STATUS_OK);
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+	cr_assert_eq(ldns_pkt2wire(&wire, p, &len), LDNS_STATUS_OK);
+	cr_assert_eq(dns_strip_ech(wire, len), 1);
+	cr_assert_eq(dns_strip_ech(wire, len), 0, "nothing left to strip");
+	cr_assert_eq(ldns_wire2pkt(&back, wire, len), LDNS_STATUS_OK);
+	params = ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(back), 0), 2);
+	d = ldns_rdf_data(params);
+	size = ldns_rdf_size(params);
+	for (off = 0; off + 4 <= size && nk < 8; off += 4 + (d[off + 2] << 8 | d[off + 3]))
+		keys[nk++] = d[off] << 8 | d[off + 1];
+	cr_assert_eq(off, size);
+	cr_assert_eq(nk, 4);
+	cr_assert_eq(keys[0], 1);	/* alpn */
+	cr_assert_eq(keys[1], 4);	/* ipv4hint */
+	cr_assert_eq(keys[2], 6);	/* ipv6hint */
+	cr_assert_eq(keys[3], 65534);	/* the filler, where ech's bytes were */
+	ldns_pkt_free(back);
+	ldns_pkt_free(p);
+	free(wire);
+}
