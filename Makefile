@@ -247,7 +247,8 @@ install: $(BIN)
 		case $$f in tools/*) d=$${f#tools/} ;; *) d=$${f#deploy/} ;; esac; \
 		install -d -m 0755 $(DESTDIR)$(DATADIR)/$${d%/*} && \
 		$(INST_PATHS) $$f >$(DESTDIR)$(DATADIR)/$$d && \
-		chmod 0644 $(DESTDIR)$(DATADIR)/$$d || exit 1; \
+		if [ -x $$f ]; then m=0755; else m=0644; fi && \
+		chmod $$m $(DESTDIR)$(DATADIR)/$$d || exit 1; \
 	done
 	for f in $(INST_SNIPPETS_ASIS); do \
 		install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$${f#deploy/} || exit 1; done
