@@ -125,6 +125,7 @@ struct moat_dst {
 	__u8 hook;
 	__u8 is_udp;
 	__u8 learned;		/* judge(): allowed by an expiring exact entry */
+	__u8 names;		/* judge(): allowed only by a learned entry (TCP) */
 };
 
 struct moat_ctx {
@@ -267,6 +268,37 @@ static __always_inline void peer_key(struct moat_peer_key *k, __u64 cookie,
 }
 
 /*
+ * Names over shared addresses (docs/names.md; section at the end): D is
+ * allowed by the learned entry V. Unless an address rule allows it too,
+ * or a rule opted out (MOAT_PROTO_NAMES_ANY), TCP goes on only under the
+ * name check (d->names) and QUIC (UDP 443) is refused.
+ */
+static __always_inline int learned_only(const struct moat_ctx *mc,
+					struct moat_dst *d,
+					const struct moat_addr_val *v)
+{
+	struct moat_addr_val *t;
+
+	for (int i = 0; i < MOAT_MAX_PORT_RANGES; i++) {
+		const struct moat_port_range *r = &v->ranges[i];
+
+		if (i >= v->n_ranges)
+			break;
+		if ((r->protos & MOAT_PROTO_NAMES_ANY) &&
+		    (r->protos & d->proto_bit) &&
+		    d->port >= r->first && d->port <= r->last)
+			return MOAT_R_ALLOW_EXACT;
+	}
+	t = lookup_trie(&moat_allow4, &moat_allow6, d, mc->policy_id);
+	if (t && ranges_match(t, d))
+		return MOAT_R_ALLOW_EXACT;
+	if (d->is_udp)
+		return d->port == 443 ? MOAT_R_DENY_QUIC : MOAT_R_ALLOW_EXACT;
+	d->names = 1;
+	return MOAT_R_ALLOW_EXACT;
+}
+
+/*
  * Rules proper: steps 4-7 of the semantics in moat_abi.h. CTX is the
  * sock_addr context, or the skb for the egress backstop: both give the
  * socket's netns and socket cookies.
@@ -297,8 +329,10 @@ static __always_inline int judge(void *ctx, const struct moat_ctx *mc,
 	v = lookup_exact(d, mc->policy_id);
 	if (v && ranges_match(v, d)) {
 		d->learned = v->expires_ns != 0;
-		if (!v->expires_ns || v->expires_ns > bpf_ktime_get_boot_ns())
+		if (!v->expires_ns)
 			return MOAT_R_ALLOW_EXACT;
+		if (v->expires_ns > bpf_ktime_get_boot_ns())
+			return learned_only(mc, d, v);
 		expired = 1;
 	}
 
@@ -563,6 +597,14 @@ static __always_inline int verdict(const struct moat_ctx *mc,
 	return MOAT_DENY;
 }
 
+/* names over shared addresses: defined in their section at the end */
+static __always_inline int names_on_connect(struct bpf_sock_addr *ctx,
+					    const struct moat_ctx *mc,
+					    const struct moat_dst *d);
+static __always_inline bool names_backstop_drop(struct __sk_buff *skb,
+						struct bpf_sock *sk,
+						const struct moat_dst *d);
+
 static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 				       int v6, int sendmsg)
 {
@@ -601,6 +643,8 @@ static __always_inline int moat_decide(struct bpf_sock_addr *ctx, __u8 hook,
 		reason = dns_redirect(ctx, v6, &mc, &d);
 	if (reason == MOAT_R_NONE)
 		reason = judge(ctx, &mc, &d);
+	if (reason == MOAT_R_ALLOW_EXACT && d.names && !sendmsg)
+		reason = names_on_connect(ctx, &mc, &d) ?: reason;
 	ret = verdict(&mc, &d, reason);
 	/* let through (audit mode too): the backstop must agree */
 	if (ret == MOAT_ALLOW && reason != MOAT_R_DNS_REDIRECT)
@@ -953,6 +997,11 @@ int moat_egress(struct __sk_buff *skb)
 		lookup_policy(sk, &mc);
 		return verdict(&mc, &d, MOAT_R_DENY_FORGED_SOURCE);
 	}
+	/* names over shared addresses: payload nobody judged (section at end) */
+	if (names_backstop_drop(skb, sk, &d)) {
+		lookup_policy(sk, &mc);
+		return verdict(&mc, &d, MOAT_R_DENY_NAME_UNJUDGED);
+	}
 	if (!d.proto_bit || hooks_allowed(skb, sk, &d))
 		return 1;
 	reason = lookup_policy(sk, &mc);	/* fails closed, as the hooks */
@@ -966,4 +1015,736 @@ int moat_egress(struct __sk_buff *skb)
 		reason = MOAT_R_DENY_BACKSTOP;
 	}
 	return verdict(&mc, &d, reason);
+}
+
+/*
+ * ==== Names over shared addresses (issue 14; docs/names.md) ====
+ * A TCP connection that connect() allowed only through a learned
+ * (domain-rule) address carries payload only after its first bytes were
+ * judged: a TLS ClientHello whose SNI, or an HTTP/1.x request whose Host
+ * (and absolute-form host), is a name the policy allows for that port.
+ *
+ *  - connect4/6 (names_on_connect): marks the socket in moat_name_sk
+ *    (UNJUDGED) and refuses TCP Fast Open and MPTCP to such addresses.
+ *  - sockops (moat_sockops): records the first payload sequence number at
+ *    TCP_CONNECT_CB and puts the socket into moat_name_socks at
+ *    ACTIVE_ESTABLISHED_CB (a socket that cannot enter, or that already
+ *    queued bytes, is DENIED).
+ *  - sk_msg (moat_sk_msg) on moat_name_socks: corks until a whole
+ *    ClientHello or header block is there (at most MOAT_NAMES_BOUND_BYTES),
+ *    reads it (read-only) and passes or drops (send() fails with EACCES).
+ *    After a TLS pass bpf_msg_apply_bytes() keeps later sends off the
+ *    program; HTTP is judged request by request (Content-Length bodies are
+ *    passed with apply_bytes, chunked bodies are refused).
+ *  - egress backstop (names_backstop): drops every segment with payload of
+ *    an UNJUDGED or DENIED socket, and of an HTTP one past what the check
+ *    let through: bytes that took a path without sk_msg (data queued in
+ *    SYN_SENT, Fast Open, a socket not in the map) never leave.
+ * Every sk_msg run checks that the stream holds exactly the bytes it let
+ * through (write_seq); otherwise the socket is DENIED for good.
+ */
+#include "moat_names.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, MOAT_MAX_NAMED_SOCKS);
+	__type(key, __u64);		/* socket cookie */
+	__type(value, __u64);
+} moat_name_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_NAMES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct moat_name_key);
+	__type(value, struct moat_name_val);
+} moat_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct moat_name_sock);
+} moat_name_sk SEC(".maps");
+
+/*
+ * connect(): D was allowed through a learned entry only (judge() set
+ * d->names). Returns MOAT_R_NONE, or why the connect is refused.
+ */
+static __always_inline int names_on_connect(struct bpf_sock_addr *ctx,
+					    const struct moat_ctx *mc,
+					    const struct moat_dst *d)
+{
+	struct moat_name_sock *ns;
+	struct tcp_sock *tp;
+
+	if (!d->names || d->proto_bit != MOAT_PROTO_TCP)
+		return MOAT_R_NONE;
+	/* TFO data rides in the SYN; MPTCP sockets cannot enter a SOCKHASH */
+	tp = bpf_rdonly_cast(ctx->sk, bpf_core_type_id_kernel(struct tcp_sock));
+	if (tp->fastopen_req || tp->is_mptcp ||
+	    BPF_CORE_READ_BITFIELD(tp, fastopen_connect))
+		return MOAT_R_DENY_FASTOPEN;
+	ns = bpf_sk_storage_get(&moat_name_sk, ctx->sk, 0,
+				BPF_SK_STORAGE_GET_F_CREATE);
+	if (!ns)
+		return MOAT_R_DENY_NAME_UNJUDGED;
+	ns->state = MOAT_NS_UNJUDGED;
+	ns->policy_id = mc->policy_id;
+	ns->owner_id = mc->owner_id;
+	ns->cgroup_id = mc->cgroup_id;
+	ns->port = d->port;
+	ns->seq_known = 0;
+	ns->audit = mc->mode == MOAT_MODE_AUDIT;
+	return MOAT_R_NONE;
+}
+
+#define BPF_SOCK_OPS_TCP_CONNECT_CB_		3
+#define BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB_	4
+
+SEC("sockops")
+int moat_sockops(struct bpf_sock_ops *skops)
+{
+	struct moat_name_sock *ns;
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	__u32 op = skops->op;
+	__u64 cookie;
+
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB_ &&
+	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB_)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	ns = bpf_sk_storage_get(&moat_name_sk, sk, 0, 0);
+	if (!ns)
+		return 1;
+	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB_) {
+		/* the ISN is chosen, the SYN not built: payload starts at ISN + 1 */
+		ns->start_seq = tp->write_seq + 1;
+		ns->judged_seq = ns->start_seq;
+		ns->seq_known = 1;
+		return 1;
+	}
+	if (ns->state != MOAT_NS_UNJUDGED)
+		return 1;
+	cookie = bpf_get_socket_cookie(skops);
+	/* bytes already in the stream (Fast Open data): nobody judged them */
+	if (!ns->seq_known || tp->write_seq != ns->start_seq ||
+	    bpf_sock_hash_update(skops, &moat_name_socks, &cookie, BPF_NOEXIST))
+		ns->state = MOAT_NS_DENIED;
+	return 1;
+}
+
+/* ---- the sk_msg check ---- */
+
+/* offsets into at most MOAT_NAMES_BOUND_BYTES of pulled data */
+#define NM_MASK		0x7fff
+
+/* A name as judged: lower case, one trailing dot removed. */
+struct nm_name {
+	__u32 len;
+	char b[MOAT_NAME_LEN];
+};
+
+static __always_inline int nm_u8(struct sk_msg_md *m, __u32 off)
+{
+	__u8 *p = (__u8 *)m->data + (off & NM_MASK);
+
+	if ((void *)(p + 1) > m->data_end)
+		return -1;
+	return *p;
+}
+
+static __always_inline int nm_u16(struct sk_msg_md *m, __u32 off)
+{
+	int a = nm_u8(m, off), b = nm_u8(m, off + 1);
+
+	return a < 0 || b < 0 ? -1 : a << 8 | b;
+}
+
+/*
+ * Copy LEN bytes at OFF into N in lower case; HOST: an HTTP Host value
+ * (leading blanks skipped, ends at ':', a blank or LEN). Global
+ * functions are verified once, not at every call site.
+ */
+__noinline int moat_nm_copy(struct sk_msg_md *m, __u32 off, __u32 len,
+			    struct nm_name *n, int host)
+{
+	__u32 j = 0;
+
+	if (!n || len >= NM_MASK)
+		return -1;
+	n->len = 0;
+	if (host) {
+		for (int i = 0; i < 64 && len; i++) {
+			int c = nm_u8(m, off);
+
+			if (c != ' ' && c != '\t')
+				break;
+			off++;
+			len--;
+		}
+	}
+	for (int i = 0; i < MOAT_NAME_LEN; i++) {
+		int c;
+
+		if (i >= len)
+			break;
+		c = nm_u8(m, off + i);
+		if (c < 0)
+			return -1;
+		if (host && (c == ':' || c == ' ' || c == '\t'))
+			break;
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		n->b[j & (MOAT_NAME_LEN - 1)] = c;
+		j++;
+	}
+	if (j == 0 || j >= MOAT_NAME_LEN)
+		return -1;
+	if (n->b[(j - 1) & (MOAT_NAME_LEN - 1)] == '.')
+		j--;	/* one trailing dot, as the resolver matches */
+	n->len = j;
+	return j ? 0 : -1;
+}
+
+/* V's name equals N's bytes from OFF on, and V allows TCP to PORT. */
+__noinline int moat_nm_equal(const struct nm_name *n,
+			     const struct moat_name_val *v, __u32 off,
+			     __u32 port)
+{
+	__u32 len;
+	bool ok = false;
+
+	if (!n || !v || off >= MOAT_NAME_LEN || n->len > MOAT_NAME_LEN)
+		return 0;
+	len = n->len - off;
+	for (int i = 0; i < MOAT_NAME_LEN; i++) {
+		if (i >= len)
+			break;
+		if (v->name[i] != n->b[(off + i) & (MOAT_NAME_LEN - 1)])
+			return 0;
+	}
+	for (int i = 0; i < MOAT_MAX_PORT_RANGES; i++) {
+		const struct moat_port_range *r = &v->ranges[i];
+
+		if (i >= v->n_ranges)
+			break;
+		if ((r->protos & MOAT_PROTO_TCP) && port >= r->first &&
+		    port <= r->last)
+			ok = true;
+	}
+	return ok;
+}
+
+/*
+ * Is N allowed for PORT in policy PID? Walk it from its last byte: at the
+ * first byte of each label the hash so far is that suffix's key (for
+ * *.suffix rules, which match names strictly below the suffix), at the
+ * first byte the whole name's.
+ */
+__noinline int moat_nm_allowed(const struct nm_name *n, __u32 pid, __u32 port)
+{
+	struct moat_name_key k = { .policy_id = pid };
+	struct moat_name_val *v;
+	__u64 h = MOAT_FNV_OFFSET;
+	__u32 len;
+
+	if (!n)
+		return 0;
+	len = n->len;
+	if (!len || len > 253)
+		return 0;
+	for (int x = 0; x < 253; x++) {
+		__u32 i;
+
+		if (x >= len)
+			break;
+		i = (len - 1 - x) & (MOAT_NAME_LEN - 1);
+		h = moat_name_hash_step(h, (unsigned char)n->b[i]);
+		if (i == 0) {
+			k.hash = h;
+			k.len = len;
+			k.kind = MOAT_NAME_EXACT;
+			v = bpf_map_lookup_elem(&moat_names, &k);
+			return v && moat_nm_equal(n, v, 0, port);
+		}
+		if (n->b[(i - 1) & (MOAT_NAME_LEN - 1)] != '.')
+			continue;
+		k.hash = h;
+		k.len = len - i;
+		k.kind = MOAT_NAME_SUFFIX;
+		v = bpf_map_lookup_elem(&moat_names, &k);
+		if (v && moat_nm_equal(n, v, i, port))
+			return 1;
+	}
+	return 0;
+}
+
+/* What the parsers return besides a found name (0). */
+#define NM_NONAME	-1	/* nothing we can judge: deny */
+#define NM_MORE		-2	/* incomplete: cork for nm->more bytes */
+#define NM_BIG		-3	/* larger than MOAT_NAMES_BOUND_BYTES */
+
+/*
+ * A TLS ClientHello's SNI into N. SIZE: bytes in the message; *MORE: how
+ * many the whole record needs. One handshake message in one record (what
+ * every client sends; a ClientHello split across records is refused).
+ */
+__noinline int moat_nm_tls(struct sk_msg_md *m, __u32 size, struct nm_name *n,
+			   __u32 *more)
+{
+	__u32 rec, hs, off, end;
+	int v, t, l;
+
+	if (!n || !more)
+		return NM_NONAME;
+	if (size < 5)
+		goto need5;
+	rec = nm_u16(m, 3);
+	if (nm_u8(m, 0) != 0x16 || nm_u8(m, 1) != 3 || rec > 0x7fff)
+		return NM_NONAME;
+	if (5 + rec > MOAT_NAMES_BOUND_BYTES)
+		return NM_BIG;
+	if (size < 5 + rec) {
+		*more = 5 + rec;
+		return NM_MORE;
+	}
+	if (nm_u8(m, 5) != 1 || nm_u8(m, 6) != 0)	/* client_hello, < 64 KiB */
+		return NM_NONAME;
+	v = nm_u16(m, 7);
+	if (v < 0 || (__u32)v + 4 > rec)
+		return NM_NONAME;
+	hs = v;
+	end = 9 + hs;
+	off = 9 + 2 + 32;				/* version, random */
+	v = nm_u8(m, off);				/* session id */
+	if (v < 0)
+		return NM_NONAME;
+	off += 1 + v;
+	v = nm_u16(m, off);				/* cipher suites */
+	if (v < 0)
+		return NM_NONAME;
+	off += 2 + v;
+	v = nm_u8(m, off);				/* compression methods */
+	if (v < 0)
+		return NM_NONAME;
+	off += 1 + v;
+	v = nm_u16(m, off);				/* extensions */
+	if (v < 0 || off + 2 + v > end)
+		return NM_NONAME;
+	end = off + 2 + v;
+	off += 2;
+	for (int i = 0; i < 64; i++) {
+		if (off + 4 > end)
+			return NM_NONAME;
+		t = nm_u16(m, off);
+		l = nm_u16(m, off + 2);
+		if (t < 0 || l < 0 || off + 4 + l > end)
+			return NM_NONAME;
+		if (t == 0) {				/* server_name */
+			int ll = nm_u16(m, off + 4), nl = nm_u16(m, off + 7);
+
+			if (ll < 3 || ll + 2 > l || nm_u8(m, off + 6) != 0 ||
+			    nl < 1 || nl + 3 > ll)
+				return NM_NONAME;
+			return moat_nm_copy(m, off + 9, nl, n, 0) ? NM_NONAME : 0;
+		}
+		off += 4 + l;
+	}
+	return NM_NONAME;
+need5:
+	*more = 5;
+	return NM_MORE;
+}
+
+/* What the header lines said (apart: a global function clobbers it). */
+struct nm_hdrs {
+	__u32 host_off;
+	__u32 host_len;
+	__u32 clen;
+	__u8 nhost;
+	__u8 nclen;
+	__u8 chunked;
+	__u8 bad;
+};
+
+/* The header scan, one byte per bpf_loop() step. */
+struct nm_scan {
+	struct sk_msg_md *m;
+	__u32 size;
+	__u32 line;		/* start of the current line */
+	__u32 reqline_end;	/* end of the request line (at its CR) */
+	__u32 end;		/* just past the blank line; 0 = not seen */
+	struct nm_hdrs h;
+	__u8 bad;
+	__u8 prev;
+};
+
+/* Does the line at OFF start with the lower-case header name S (len N)? */
+static __always_inline bool nm_hdr(struct sk_msg_md *m, __u32 off,
+				   const char *s, int n)
+{
+	for (int i = 0; i < 20; i++) {
+		int c;
+
+		if (i >= n)
+			break;
+		c = nm_u8(m, off + i);
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != s[i])
+			return false;
+	}
+	return true;
+}
+
+/* One header line at OFF (LEN bytes, no CRLF) into the scan S. */
+__noinline int moat_nm_header(struct sk_msg_md *m, __u32 off, __u32 len,
+			      struct nm_hdrs *s)
+{
+	int c;
+
+	if (!s)
+		return 0;
+	c = nm_u8(m, off);
+	if (c == ' ' || c == '\t') {		/* obsolete line folding */
+		s->bad = 1;
+		return 0;
+	}
+	if (len >= 5 && nm_hdr(m, off, "host:", 5)) {
+		s->nhost++;
+		s->host_off = off + 5;
+		s->host_len = len - 5;
+	} else if (len >= 15 && nm_hdr(m, off, "content-length:", 15)) {
+		__u32 v = 0;
+
+		s->nclen++;
+		for (int i = 15; i < 40; i++) {
+			if (i >= len)
+				break;
+			c = nm_u8(m, off + i);
+			if (c == ' ' || c == '\t')
+				continue;
+			if (c < '0' || c > '9' || v > 100000000) {
+				s->bad = 1;
+				return 0;
+			}
+			v = v * 10 + (c - '0');
+		}
+		s->clen = v;
+	} else if (len >= 18 && nm_hdr(m, off, "transfer-encoding:", 18)) {
+		s->chunked = 1;
+	}
+	return 0;
+}
+
+static long nm_scan_step(__u64 i, void *arg)
+{
+	struct nm_scan *s = arg;
+	int c;
+
+	if (i >= s->size)
+		return 1;
+	c = nm_u8(s->m, i);
+	if (c < 0) {
+		s->bad = 1;
+		return 1;
+	}
+	if (c == '\n') {
+		__u32 len;
+
+		if (s->prev != '\r' || i < s->line + 1) {
+			s->bad = 1;		/* bare LF */
+			return 1;
+		}
+		len = i - 1 - s->line;
+		if (!len) {
+			if (!s->line)
+				s->bad = 1;
+			s->end = i + 1;
+			return 1;
+		}
+		if (!s->line)
+			s->reqline_end = i - 1;
+		else
+			moat_nm_header(s->m, s->line, len, &s->h);
+		if (s->h.bad) {
+			s->bad = 1;
+			return 1;
+		}
+		s->line = i + 1;
+	} else if (s->prev == '\r' || c == 0) {
+		s->bad = 1;			/* bare CR, NUL */
+		return 1;
+	}
+	s->prev = c;
+	return 0;
+}
+
+/* Check the request line; the absolute-form host, if any, into N. */
+__noinline int moat_nm_reqline(struct sk_msg_md *m, __u32 rl_end,
+			       struct nm_name *n)
+{
+	static const char ver[] = "HTTP/1.";
+	__u32 t = 0, e;
+	int c;
+
+	if (!n || rl_end < 14 || rl_end > NM_MASK)
+		return NM_NONAME;
+	n->len = 0;
+	for (int i = 0; i < 16; i++) {		/* the method: a token */
+		c = nm_u8(m, i);
+		if (c == ' ') {
+			t = i + 1;
+			break;
+		}
+		if (c < 'A' || c > 'Z')
+			return NM_NONAME;
+	}
+	/* CONNECT names its target (a forward proxy); PRI is HTTP/2's preface */
+	if (!t || (t == 8 && nm_u8(m, 0) == 'C') || (t == 4 && nm_u8(m, 0) == 'P' &&
+						    nm_u8(m, 1) == 'R'))
+		return NM_NONAME;
+	for (int i = 0; i < 7; i++)
+		if (nm_u8(m, rl_end - 8 + i) != ver[i])
+			return NM_NONAME;
+	c = nm_u8(m, rl_end - 1);
+	if ((c != '0' && c != '1') || nm_u8(m, rl_end - 9) != ' ')
+		return NM_NONAME;
+	c = nm_u8(m, t);
+	if (c == '/' || c == '*')
+		return 0;			/* origin form: Host names it */
+	/* absolute form: only http://HOST[:port]/..., no userinfo */
+	if (!nm_hdr(m, t, "http://", 7))
+		return NM_NONAME;
+	e = t + 7;
+	for (int i = 0; i < MOAT_NAME_LEN; i++) {
+		c = nm_u8(m, e);
+		if (c < 0 || c == '@')
+			return NM_NONAME;
+		if (c == '/' || c == ' ' || c == '?' || c == '#' || c == ':')
+			break;
+		e++;
+	}
+	return moat_nm_copy(m, t + 7, e - t - 7, n, 1) ? NM_NONAME : 0;
+}
+
+static __always_inline void names_emit(struct sk_msg_md *msg,
+				       const struct moat_name_sock *ns,
+				       const struct nm_name *n, __u8 kind,
+				       int verdict, int reason,
+				       struct moat_counters *c)
+{
+	struct moat_name_event *r;
+	struct moat_event *e;
+
+	if (!event_budget(c))
+		return;
+	r = bpf_ringbuf_reserve(&moat_events, sizeof(*r), 0);
+	if (!r) {
+		if (c)
+			c->events_dropped++;
+		return;
+	}
+	e = &r->e;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = ns->cgroup_id;
+	e->policy_cgroup_id = ns->owner_id;
+	e->policy_id = ns->policy_id;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->verdict = verdict;
+	e->reason = reason;
+	e->hook = MOAT_HOOK_SK_MSG;
+	e->protocol = IPPROTO_TCP;
+	e->port = ns->port;
+	e->family = msg->family;
+	if (msg->family == AF_INET) {
+		e->addr[0] = msg->remote_ip4;
+		e->addr[1] = e->addr[2] = e->addr[3] = 0;
+	} else {
+		e->addr[0] = msg->remote_ip6[0];
+		e->addr[1] = msg->remote_ip6[1];
+		e->addr[2] = msg->remote_ip6[2];
+		e->addr[3] = msg->remote_ip6[3];
+		if (!e->addr[0] && !e->addr[1] &&
+		    e->addr[2] == bpf_htonl(0x0000ffff)) {
+			e->family = AF_INET;
+			e->addr[0] = e->addr[3];
+			e->addr[2] = e->addr[3] = 0;
+		}
+	}
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	r->kind = kind;
+	r->name_len = n && n->len < MOAT_NAME_LEN ? n->len : 0;
+	if (n)
+		__builtin_memcpy(r->name, n->b, sizeof(r->name));
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* Deny (or, in audit mode, let by for good): count, log, settle. */
+static __always_inline int names_deny(struct sk_msg_md *msg,
+				      struct moat_name_sock *ns,
+				      const struct nm_name *n, __u8 kind,
+				      int reason)
+{
+	struct moat_counters *c;
+
+	c = bpf_map_lookup_elem(&moat_counters, &ns->owner_id);
+	if (ns->audit) {
+		if (c)
+			c->audited++;
+		names_emit(msg, ns, n, kind, MOAT_ALLOW, reason, c);
+		ns->state = MOAT_NS_TLS;	/* no more judging */
+		bpf_msg_apply_bytes(msg, 0xffffffff);
+		return SK_PASS;
+	}
+	if (c)
+		c->denied++;
+	names_emit(msg, ns, n, kind, MOAT_DENY, reason, c);
+	ns->state = MOAT_NS_DENIED;
+	return SK_DROP;
+}
+
+/*
+ * Hold the message back until NEED bytes are there. The verdict returned
+ * while corking is SK_DROP: if the cork cannot grow (the message is full)
+ * the kernel applies that verdict without running the program again.
+ */
+static __always_inline int names_cork(struct sk_msg_md *msg, __u32 need)
+{
+	bpf_msg_cork_bytes(msg, need);
+	return SK_DROP;
+}
+
+SEC("sk_msg")
+int moat_sk_msg(struct sk_msg_md *msg)
+{
+	struct nm_scan s = {};
+	struct moat_name_sock *ns;
+	struct nm_name n;
+	struct tcp_sock *tp;
+	struct bpf_sock *sk;
+	__u32 size = msg->size, pull, more = 0, total;
+	int r, c;
+
+	n.len = 0;
+	sk = msg->sk;
+	if (!sk)
+		return SK_DROP;
+	ns = bpf_sk_storage_get(&moat_name_sk, sk, 0, 0);
+	if (!ns)
+		return SK_DROP;		/* only marked sockets enter the map */
+	if (ns->state == MOAT_NS_TLS) {
+		bpf_msg_apply_bytes(msg, 0xffffffff);
+		return SK_PASS;
+	}
+	if (ns->state == MOAT_NS_DENIED)
+		return SK_DROP;		/* logged when it was denied */
+	/* every byte in the stream must have passed here */
+	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	if (!ns->seq_known || tp->write_seq != ns->judged_seq)
+		return names_deny(msg, ns, NULL, 0, MOAT_R_DENY_NAME_UNJUDGED);
+
+	pull = size < MOAT_NAMES_BOUND_BYTES ? size : MOAT_NAMES_BOUND_BYTES;
+	if (!pull)
+		return SK_PASS;
+	if (bpf_msg_pull_data(msg, 0, pull, 0))
+		return names_deny(msg, ns, NULL, 0, MOAT_R_DENY_NAME_NONE);
+	c = nm_u8(msg, 0);
+	if (c == 0x16 && ns->state == MOAT_NS_UNJUDGED) {
+		r = moat_nm_tls(msg, pull, &n, &more);
+		if (r == NM_MORE)
+			return names_cork(msg, more);
+		if (r == NM_BIG)
+			return names_deny(msg, ns, NULL, 1, MOAT_R_DENY_NAME_NONE);
+		if (r)
+			return names_deny(msg, ns, NULL, 1, MOAT_R_DENY_NAME_NONE);
+		if (!moat_nm_allowed(&n, ns->policy_id, ns->port))
+			return names_deny(msg, ns, &n, 1, MOAT_R_DENY_NAME);
+		ns->state = MOAT_NS_TLS;
+		bpf_msg_apply_bytes(msg, 0xffffffff);
+		return SK_PASS;
+	}
+	/* HTTP/1.x: one request (headers and a Content-Length body) per run */
+	if (c < 'A' || c > 'Z')		/* raw bytes, h2c's preface is "PRI" */
+		return names_deny(msg, ns, NULL, 0, MOAT_R_DENY_NAME_NONE);
+	s.m = msg;
+	s.size = pull;
+	bpf_loop(MOAT_NAMES_BOUND_BYTES, nm_scan_step, &s, 0);
+	if (s.bad)
+		return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
+	if (!s.end) {
+		if (pull >= MOAT_NAMES_BOUND_BYTES)
+			return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
+		return names_cork(msg, size + 1);
+	}
+	if (s.h.chunked || s.h.nhost > 1 || s.h.nclen > 1)
+		return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
+	r = moat_nm_reqline(msg, s.reqline_end, &n);
+	if (r)
+		return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
+	if (n.len && !moat_nm_allowed(&n, ns->policy_id, ns->port))
+		return names_deny(msg, ns, &n, 2, MOAT_R_DENY_NAME);
+	if (!s.h.nhost) {
+		if (!n.len)
+			return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
+	} else {
+		if (moat_nm_copy(msg, s.h.host_off, s.h.host_len, &n, 1))
+			return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
+		if (!moat_nm_allowed(&n, ns->policy_id, ns->port))
+			return names_deny(msg, ns, &n, 2, MOAT_R_DENY_NAME);
+	}
+	total = s.end + s.h.clen;
+	ns->state = MOAT_NS_HTTP;
+	ns->judged_seq += total;
+	bpf_msg_apply_bytes(msg, total);
+	return SK_PASS;
+}
+
+/*
+ * The egress backstop's part: a segment with payload of a socket under
+ * the check leaves only if the check let those bytes through.
+ */
+static __always_inline bool names_backstop_drop(struct __sk_buff *skb,
+						struct bpf_sock *sk,
+						const struct moat_dst *d)
+{
+	struct moat_name_sock *ns;
+	__u32 l4, seq, len, tot;
+	__u8 b[4];
+
+	if (d->proto_bit != MOAT_PROTO_TCP)
+		return false;
+	ns = bpf_sk_storage_get(&moat_name_sk, sk, 0, 0);
+	if (!ns || ns->state == MOAT_NS_TLS || ns->audit)
+		return false;
+	/* skb->len, not the IP length field: 0 in a BIG TCP GSO packet */
+	tot = skb->len;
+	if (d->family == AF_INET) {
+		if (bpf_skb_load_bytes(skb, 0, b, 1))
+			return true;
+		l4 = (b[0] & 0x0f) * 4;
+	} else {
+		if (bpf_skb_load_bytes(skb, 6, b, 1))
+			return true;
+		if (b[0] != IPPROTO_TCP)
+			return true;	/* extension headers: not ours to skip */
+		l4 = 40;
+	}
+	if (bpf_skb_load_bytes(skb, l4 + 4, b, 4))
+		return true;
+	seq = (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
+	if (bpf_skb_load_bytes(skb, l4 + 12, b, 1))
+		return true;
+	l4 += (b[0] >> 4) * 4;
+	if (tot <= l4)
+		return false;		/* no payload: handshake, ACKs, FIN */
+	len = tot - l4;
+	if (ns->state != MOAT_NS_HTTP)
+		return true;
+	return (int)(seq + len - ns->judged_seq) > 0;
 }

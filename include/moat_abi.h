@@ -202,4 +202,65 @@ struct moat_layout {
 	__u32 pad;
 };
 
+/*
+ * ---- Names over shared addresses (issue 14, docs/names.md) ----
+ * moat_names: the names each policy's domain rules allow, so that the
+ * sk_msg program can judge a TLS SNI or an HTTP Host. Key: the name in
+ * lower case without a trailing dot ("*." left off for a wildcard),
+ * hashed with moat_name_hash() (include/moat_names.h: FNV-1a 64 over the
+ * bytes from last to first, so that every label suffix of a name hashes
+ * on the way); the value holds the name itself, compared byte for byte
+ * on a hit (a hash alone could be forged). All host order.
+ */
+struct moat_name_key {
+	__u64 hash;
+	__u32 policy_id;
+	__u16 len;			/* bytes of the name */
+	__u8 kind;			/* MOAT_NAME_EXACT / MOAT_NAME_SUFFIX */
+	__u8 pad;
+};
+
+#define MOAT_NAME_EXACT		1	/* name itself */
+#define MOAT_NAME_SUFFIX	2	/* any name strictly below it (*.name) */
+
+struct moat_name_val {
+	__u32 n_ranges;
+	__u32 pad;
+	struct moat_port_range ranges[MOAT_MAX_PORT_RANGES];	/* host order */
+	char name[MOAT_NAME_LEN];	/* not NUL-terminated at len */
+};
+
+/*
+ * moat_name_sk (socket storage): a TCP socket that connect() let through
+ * to an address allowed only by a learned (domain-rule) entry. Until its
+ * first bytes pass the sk_msg check the egress backstop drops every
+ * segment of it that carries payload. Sequence numbers host order.
+ */
+struct moat_name_sock {
+	__u32 state;			/* MOAT_NS_* */
+	__u32 policy_id;
+	__u32 start_seq;		/* first payload byte (ISN + 1) */
+	__u32 judged_seq;		/* HTTP: end of what the check let through */
+	__u64 owner_id;			/* registered cgroup, for the counters */
+	__u64 cgroup_id;
+	__u16 port;			/* destination, host order */
+	__u8 seq_known;			/* start_seq set (sockops CONNECT_CB) */
+	__u8 audit;			/* the policy is in audit mode */
+	__u8 pad[4];
+};
+
+#define MOAT_NS_UNJUDGED	1	/* nothing judged yet: no payload leaves */
+#define MOAT_NS_TLS		2	/* ClientHello passed: the rest is TLS */
+#define MOAT_NS_HTTP		3	/* every request judged, up to judged_seq */
+#define MOAT_NS_DENIED		4	/* denied once: no payload ever leaves */
+
+/* A ring-buffer record with hook MOAT_HOOK_SK_MSG: an event and the name. */
+struct moat_name_event {
+	struct moat_event e;
+	__u16 name_len;			/* 0: no name was seen */
+	__u8 kind;			/* 1 = sni, 2 = http host */
+	__u8 pad[5];
+	char name[MOAT_NAME_LEN];
+};
+
 #endif /* MOAT_ABI_H */

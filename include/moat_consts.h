@@ -9,7 +9,7 @@
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
 #ifndef MOAT_LAYOUT_VERSION
-#define MOAT_LAYOUT_VERSION		6
+#define MOAT_LAYOUT_VERSION		7
 #endif
 
 #ifndef MOAT_MAX_POLICIES
@@ -48,11 +48,31 @@
 /* Deepest cgroup level judged; sockets of deeper cgroups are denied. */
 #define MOAT_MAX_CGROUP_DEPTH		32
 #define MOAT_POLICY_NAME_LEN		48
+/* Longest name a name-map entry or a judged SNI/Host holds (253 + slack). */
+#define MOAT_NAME_LEN			256
+#ifndef MOAT_MAX_NAMES
+#define MOAT_MAX_NAMES			65536	/* name entries, all policies */
+#endif
+#ifndef MOAT_MAX_NAMED_SOCKS
+#define MOAT_MAX_NAMED_SOCKS		65536	/* sockets under the name check */
+#endif
+/*
+ * Most bytes the name check holds back to see a whole ClientHello or HTTP
+ * header block: one full TLS record (16 KiB) and its header.
+ */
+#define MOAT_NAMES_BOUND_BYTES		(16384 + 5)
 
 /* Protocol bits in struct moat_port_range.protos. */
 #define MOAT_PROTO_TCP			(1 << 0)
 #define MOAT_PROTO_UDP			(1 << 1)
 #define MOAT_PROTO_ALL			(MOAT_PROTO_TCP | MOAT_PROTO_UDP)
+/*
+ * Set on a learned range whose domain rule opted out of the name check
+ * (RULE?names=any): connections to such an address:port are not judged by
+ * their TLS SNI / HTTP Host, and QUIC to it is allowed. Never in .protos
+ * of a compiled address rule. See docs/names.md.
+ */
+#define MOAT_PROTO_NAMES_ANY		(1 << 2)
 
 /* struct moat_policy.mode; 0 marks a free policy slot. */
 #define MOAT_MODE_FREE			0
@@ -101,6 +121,12 @@ enum moat_reason {
 	MOAT_R_DENY_BACKSTOP,		/* cgroup_skb egress: packet not allowed */
 	MOAT_R_DENY_RESOLVER_SOCK,	/* to the resolver's own upstream socket */
 	MOAT_R_DENY_FORGED_SOURCE,	/* over loopback from an address not ours */
+	/* names over shared addresses (docs/names.md) */
+	MOAT_R_DENY_NAME,		/* SNI / Host not allowed for this port */
+	MOAT_R_DENY_NAME_NONE,		/* first bytes carry no name we judge */
+	MOAT_R_DENY_NAME_UNJUDGED,	/* bytes that bypassed the check */
+	MOAT_R_DENY_QUIC,		/* UDP 443 to a learned-only address */
+	MOAT_R_DENY_FASTOPEN,		/* TFO or MPTCP to a learned-only address */
 	MOAT_R_MAX,
 };
 
@@ -113,6 +139,7 @@ enum moat_hook {
 	MOAT_HOOK_SOCK_CREATE,
 	MOAT_HOOK_GETPEERNAME,
 	MOAT_HOOK_SKB_EGRESS,
+	MOAT_HOOK_SK_MSG,		/* record is a struct moat_name_event */
 };
 
 #endif /* MOAT_CONSTS_H */

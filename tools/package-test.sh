@@ -224,7 +224,7 @@ mkdir -p "$cg"
 # the address rule names another host than the domain rule's answer: a
 # rule's exact entry is kept as it is when the same address is learned
 "$moat" attach "$cg" --netns "$ns" --allow tcp://203.0.113.9:80 \
-	--allow allowed.test:8080 >/dev/null || die "attach"
+	--allow 'allowed.test:8080?names=any' >/dev/null || die "attach"
 q() { "$peer" dns-query --cgroup "$cg" --netns "$ns" 198.51.100.53 53 "$1" A 2>/dev/null || true; }
 c() { "$peer" client --cgroup "$cg" --netns "$ns" tcp "$1" "$2" 2>/dev/null || true; }
 w=$(q allowed.test)

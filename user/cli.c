@@ -18,6 +18,7 @@
 #include "dns.h"
 #include "cgroup.h"
 #include "enforce.h"
+#include "names.h"
 #include "log.h"
 #include "main.h"
 #include "record.h"
@@ -507,6 +508,7 @@ static int do_policy_check(int argc, char **argv)
 	json_object_object_add(o, "domain_rules",
 			       json_object_new_int64(policy_domain_rules(&spec)));
 	json_object_object_add(o, "container", container_json(&spec.container));
+	names_policy_json(&spec, o);
 	if (json_output) {
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	} else {
@@ -518,6 +520,7 @@ static int do_policy_check(int argc, char **argv)
 			printf("  %zu domain rule(s): answered by the resolver daemon; "
 			       "attach/run need --netns and a running 'moat-bpf daemon'\n",
 			       policy_domain_rules(&spec));
+		names_policy_print(&spec);
 		if (spec.container.accept_privileged || spec.container.accept_caps) {
 			char names[256];
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "names.h"
 #include "policy.h"
 
 const char *const moat_default_denies[] = {
@@ -381,6 +382,8 @@ int policy_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 	c->mode = (__u32)p->mode;
 	c->flags = policy_flags(p);
 	ret = compile_tables(p, c, &allow, &deny, err);
+	if (!ret)
+		ret = names_compile(p, c, err);
 	free(allow.v);
 	free(deny.v);
 	if (ret)
@@ -393,6 +396,9 @@ void compiled_free(struct moat_compiled *c)
 	free(c->exact);
 	free(c->allow);
 	free(c->deny);
+	free(c->names);
+	c->names = NULL;
+	c->n_names = 0;
 	c->exact = NULL;
 	c->allow = NULL;
 	c->deny = NULL;

@@ -585,6 +585,7 @@ static int learn_answer(struct daemon *d, struct reg *r,
 	err = dns_answer_take(buf_a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
 	if (err)
 		return err;
+	dns_strip_ech(buf_a, alen);	/* before release: docs/names.md */
 	/*
 	 * Issue 11, item 5: an answer is learned into the policy id its rules
 	 * are for (r->pid, from `register`/`update`), and only while the

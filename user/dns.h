@@ -119,6 +119,14 @@ int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q
 		    unsigned int *truncated);
 
 /*
+ * Rewrite, in place and at the same length, every SVCB/HTTPS answer
+ * record of the DNS message PKT so that it carries no `ech` SvcParam
+ * (names over shared addresses, docs/names.md; in user/names.c).
+ * Returns how many records changed, or -EBADMSG.
+ */
+int dns_strip_ech(uint8_t *pkt, size_t len);
+
+/*
  * A domain rule against a name (any case, trailing dot or not).
  * RULE_DOMAIN: the name itself. RULE_WILDCARD (stored without "*."): any
  * name strictly below it, at any depth; never the name itself. Labels are

@@ -14,6 +14,7 @@
 #include "record.h"
 #include "links.h"
 #include "log.h"
+#include "names.h"
 
 /* Which policy id a key of address map M belongs to. */
 static __u32 key_policy(int m, const void *key)
@@ -85,6 +86,7 @@ static int purge_policies(struct moat_state *st, const unsigned char *dead)
 				err = err ?: -errno;
 		free(keys);
 	}
+	err = names_purge(st, dead) ?: err;
 	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++)
 		if (dead[pid] && bpf_map_update_elem(st->map[M_POLICIES], &pid,
 						     &free_slot, BPF_ANY))
@@ -213,7 +215,7 @@ static int write_policy(struct moat_state *st, __u32 pid,
 	for (size_t i = 0; i < c->n_deny; i++)
 		if ((err = write_entry(st, 1, 0, &c->deny[i], pid)))
 			return err;
-	return 0;
+	return names_write(st, pid, c);
 }
 
 static int id_of_rel(const char *rel, __u64 *id)

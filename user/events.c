@@ -46,6 +46,11 @@ static const char *const reasons[MOAT_R_MAX] = {
 	[MOAT_R_DENY_BACKSTOP] = "backstop",
 	[MOAT_R_DENY_RESOLVER_SOCK] = "to the resolver's upstream socket",
 	[MOAT_R_DENY_FORGED_SOURCE] = "forged source address over loopback",
+	[MOAT_R_DENY_NAME] = "name not allowed",
+	[MOAT_R_DENY_NAME_NONE] = "no name to judge (not a TLS ClientHello with SNI or an HTTP/1.x request with Host; opt out per rule with ?names=any)",
+	[MOAT_R_DENY_NAME_UNJUDGED] = "bytes the name check never saw",
+	[MOAT_R_DENY_QUIC] = "QUIC to a name-checked address (opt out per rule with ?names=any)",
+	[MOAT_R_DENY_FASTOPEN] = "TCP Fast Open or MPTCP to a name-checked address",
 };
 
 const char *moat_reason_str(unsigned int r)
@@ -101,6 +106,14 @@ json_object *event_to_json(const struct moat_event *e)
 			       strnlen(e->comm, sizeof(e->comm))));
 	json_object_object_add(o, "cgroup_id", json_object_new_uint64(e->cgroup_id));
 	json_object_object_add(o, "policy_cgroup_id", json_object_new_uint64(e->policy_cgroup_id));
+	if (e->hook == MOAT_HOOK_SK_MSG) {
+		/* always emitted whole: a struct moat_name_event */
+		const struct moat_name_event *ne = (const void *)e;
+
+		if (ne->name_len && ne->name_len < sizeof(ne->name))
+			json_object_object_add(o, ne->kind == 1 ? "sni" : "host",
+				json_object_new_string_len(ne->name, ne->name_len));
+	}
 	return o;
 }
 
@@ -116,6 +129,7 @@ void event_print(FILE *f, json_object *o)
 	const char *kind = jstr(o, "kind") ?: "?", *verdict = jstr(o, "verdict") ?: "?";
 	const char *cg = jstr(o, "cgroup"), *name = jstr(o, "name");
 	const char *policy = jstr(o, "policy"), *addr = jstr(o, "addr") ?: "";
+	const char *sni = jstr(o, "sni"), *host = jstr(o, "host");
 	char where[96];
 
 	if (cg)
@@ -139,7 +153,9 @@ void event_print(FILE *f, json_object *o)
 		fprintf(f, "%s %s%s%s:%s", jstr(o, "proto") ?: "?",
 			strchr(addr, ':') ? "[" : "", addr,
 			strchr(addr, ':') ? "]" : "", jstr(o, "port") ?: "?");
-	if (name)
+	if (sni || host)
+		fprintf(f, " %s=%s", sni ? "sni" : "host", sni ?: host);
+	else if (name)
 		fprintf(f, " (%s)", name);
 	fprintf(f, ": %s%s%s%s\n", jstr(o, "reason") ?: "", policy ? " (policy " : "",
 		policy ?: "", policy ? ")" : "");
@@ -149,7 +165,9 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	json_object *o;
 
-	if (len < sizeof(struct moat_event))
+	if (len < sizeof(struct moat_event) ||
+	    (((const struct moat_event *)data)->hook == MOAT_HOOK_SK_MSG &&
+	     len < sizeof(struct moat_name_event)))
 		return 0;
 	o = event_to_json(data);
 	if (json_output)

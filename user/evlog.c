@@ -134,7 +134,8 @@ static int on_ring(void *ctx, void *data, size_t len)
 	const char *path;
 	json_object *o;
 
-	if (len < sizeof(*e))
+	if (len < sizeof(*e) ||
+	    (e->hook == MOAT_HOOK_SK_MSG && len < sizeof(struct moat_name_event)))
 		return 0;
 	o = event_to_json(e);
 	path = cgroup_path(l, e->cgroup_id);

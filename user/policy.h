@@ -134,6 +134,13 @@ struct compiled_entry {
 	struct moat_addr_val val;
 };
 
+/* A name the sk_msg check allows (user/names.c); key.policy_id 0 here. */
+struct compiled_name {
+	struct moat_name_key key;
+	struct moat_addr_val ranges;	/* n_ranges and ranges[] only */
+	struct moat_name_val val;	/* name; ranges copied in at write */
+};
+
 struct moat_compiled {
 	struct compiled_entry *exact;	/* allow, full length */
 	size_t n_exact;
@@ -141,6 +148,8 @@ struct moat_compiled {
 	size_t n_allow;
 	struct compiled_entry *deny;	/* explicit and default denies */
 	size_t n_deny;
+	struct compiled_name *names;	/* domain rules' names (docs/names.md) */
+	size_t n_names;
 	__u32 flags;			/* MOAT_POL_* */
 	__u32 mode;
 };

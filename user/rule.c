@@ -354,6 +354,22 @@ static bool has_space_or_control(const char *s)
 	return false;
 }
 
+/*
+ * "RULE?names=any": a domain rule whose connections are not judged by
+ * their TLS SNI / HTTP Host (SSH, SMTP, databases, h2c, a forward proxy)
+ * and which allows QUIC. docs/names.md. Strips the suffix in place.
+ */
+static bool strip_names_any(char *s)
+{
+	static const char sfx[] = "?names=any";
+	size_t n = strlen(s), k = sizeof(sfx) - 1;
+
+	if (n < k || strcasecmp(s + n - k, sfx))
+		return false;
+	s[n - k] = '\0';
+	return true;
+}
+
 int rule_parse(const char *text, const char *where, struct moat_rule *r,
 	       struct moat_err *err)
 {
@@ -361,6 +377,7 @@ int rule_parse(const char *text, const char *where, struct moat_rule *r,
 			      .err = err };
 	char buf[MOAT_RULE_TEXT_LEN];
 	char *target, *ports;
+	bool names_any;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -378,6 +395,7 @@ int rule_parse(const char *text, const char *where, struct moat_rule *r,
 		return bad(&c, "contains whitespace or control characters");
 	strcpy(r->text, text);
 	strcpy(buf, text);
+	names_any = strip_names_any(buf);
 	ret = parse_scheme(&c, buf, &target, r);
 	if (!ret)
 		ret = split_target(&c, target, &ports);
@@ -385,6 +403,11 @@ int rule_parse(const char *text, const char *where, struct moat_rule *r,
 		ret = parse_ports(&c, ports, r);
 	if (!ret)
 		ret = parse_target(&c, target, r);
+	if (!ret && names_any) {
+		if (r->kind != RULE_DOMAIN && r->kind != RULE_WILDCARD)
+			return bad(&c, "'?names=any' applies to domain rules only (an address rule is never name-checked)");
+		r->protos |= MOAT_PROTO_NAMES_ANY;
+	}
 	return ret;
 }
 
@@ -406,7 +429,7 @@ void rule_prefix_format(int family, const __u8 *addr, unsigned int prefixlen,
 
 static const char *scheme_of(__u8 protos)
 {
-	switch (protos) {
+	switch (protos & MOAT_PROTO_ALL) {
 	case MOAT_PROTO_TCP:
 		return "tcp://";
 	case MOAT_PROTO_UDP:
@@ -445,5 +468,6 @@ void rule_format(const struct moat_rule *r, char *buf, size_t len)
 	else if (r->port_first != 0 || r->port_last != 65535)
 		snprintf(ports, sizeof(ports), ":%u-%u", r->port_first,
 			 r->port_last);
-	snprintf(buf, len, "%s%s%s", scheme_of(r->protos), target, ports);
+	snprintf(buf, len, "%s%s%s%s", scheme_of(r->protos), target, ports,
+		 (r->protos & MOAT_PROTO_NAMES_ANY) ? "?names=any" : "");
 }

@@ -15,6 +15,7 @@
 #include "moat.skel.h"
 #include "links.h"
 #include "log.h"
+#include "names.h"
 #include "state.h"
 
 const char *const moat_map_names[M__N] = {
@@ -28,6 +29,8 @@ const char *const moat_map_names[M__N] = {
 	[M_EVENTS] = "moat_events",	[M_CONNS] = "moat_conns",
 	[M_HANDOFF] = "moat_handoff",
 	[M_DAEMON_SOCKS] = "moat_daemon_socks",
+	[M_NAMES] = "moat_names",	[M_NAME_SK] = "moat_name_sk",
+	[M_NAME_SOCKS] = "moat_name_socks",
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {
@@ -42,6 +45,7 @@ const struct moat_prog_desc moat_progs[P__N] = {
 	[P_GETPEERNAME6] = { "moat_getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
 	[P_SETSOCKOPT] = { "moat_setsockopt", BPF_CGROUP_SETSOCKOPT },
 	[P_EGRESS] = { "moat_egress", BPF_CGROUP_INET_EGRESS },
+	[P_SOCKOPS] = { "moat_sockops", BPF_CGROUP_SOCK_OPS },
 };
 
 void state_init(struct moat_state *st)
@@ -125,6 +129,9 @@ static int load_and_pin(void)
 		p_errno(err, "loading the BPF program set failed (run with -vv for the verifier log)");
 		goto out;
 	}
+	err = names_attach_verdict(skel);
+	if (err)
+		goto out;
 	if ((mkdir(MOAT_PIN_ROOT, 0700) && errno != EEXIST) ||
 	    (mkdir(MOAT_PIN_ROOT "/maps", 0700) && errno != EEXIST) ||
 	    (mkdir(MOAT_PIN_ROOT "/progs", 0700) && errno != EEXIST) ||

@@ -19,14 +19,16 @@ enum moat_map_idx {
 	M_LAYOUT, M_CGROUPS, M_POLICIES, M_EXACT4, M_EXACT6, M_ALLOW4,
 	M_ALLOW6, M_DENY4, M_DENY6, M_SK, M_UDP_PEERS, M_COUNTERS, M_RESOLVERS, M_EVENTS,
 	M_CONNS, M_HANDOFF, M_DAEMON_SOCKS,
+	M_NAMES, M_NAME_SK, M_NAME_SOCKS,	/* names over shared addresses */
 	M__N
 };
 
 enum moat_prog_idx {
 	P_SOCK_CREATE, P_CONNECT4, P_CONNECT6, P_SENDMSG4, P_SENDMSG6,
 	P_RECVMSG4, P_RECVMSG6, P_GETPEERNAME4, P_GETPEERNAME6, P_SETSOCKOPT,
-	P_EGRESS, P__N
+	P_EGRESS, P_SOCKOPS, P__N
 };
+/* moat_sk_msg is attached to the moat_name_socks map, not to cgroups. */
 
 struct moat_prog_desc {
 	const char *name;

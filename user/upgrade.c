@@ -25,6 +25,7 @@
 #include "links.h"
 #include "log.h"
 #include "main.h"
+#include "names.h"
 #include "moat.skel.h"
 #include "state.h"
 
@@ -134,8 +135,12 @@ static int migrate_maps(struct moat *skel)
 		if (bpf_obj_get_info_by_fd(old, &info, &len)) {
 			err = -errno;
 		} else if (info.type == BPF_MAP_TYPE_RINGBUF ||
-			   info.type == BPF_MAP_TYPE_SK_STORAGE) {
-			/* events in flight and per-socket DNS state: not carried */
+			   info.type == BPF_MAP_TYPE_SK_STORAGE ||
+			   info.type == BPF_MAP_TYPE_SOCKHASH) {
+			/*
+			 * events in flight and per-socket state (DNS, the name
+			 * check and its sockets): not carried
+			 */
 		} else if (map == skel->maps.moat_counters &&
 			   info.value_size != bpf_map__value_size(map)) {
 			/* statistics: restart at zero rather than refuse */
@@ -262,6 +267,8 @@ int do_upgrade(int argc, char **argv)
 	err = same ? reuse_maps(skel) : 0;
 	if (!err)
 		err = moat__load(skel);
+	if (!err)
+		err = names_attach_verdict(skel);
 	if (err) {
 		p_errno(err, "loading the new program set (nothing was changed)");
 		goto out;

@@ -327,11 +327,11 @@ allow:
 EOF
 cat >"$S/policies/dk-dns.yaml" <<EOF
 allow:
-  - allowed.test:80
+  - allowed.test:80?names=any
 EOF
 cat >"$S/policies/dk-dns11.yaml" <<EOF
 allow:
-  - allowed.test:80
+  - allowed.test:80?names=any
 dns:
   upstream: [127.0.0.11]
 EOF

@@ -213,7 +213,7 @@ RCTEST(local_addresses_never_learned)
 	upstream_wait("own.claims.test", own_type, own);
 
 	cg = cg_make("nolearn");
-	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow '*.claims.test:8080'",
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow '*.claims.test:8080?names=any'",
 		cg);
 	pid = status_of(cg).policy_id;
 	expect_blocked(cg, "tcp", W4_A, 8080);
@@ -303,7 +303,7 @@ RCTEST(upstream_failover_and_servfail)
 		off_t from = file_size(KT_DNS_LOG);
 
 		snprintf(name, sizeof(name), "%s-%d", rows[i].tag, (int)getpid());
-		snprintf(yaml, sizeof(yaml), "allow:\n  - allowed.test:8080\n"
+		snprintf(yaml, sizeof(yaml), "allow:\n  - allowed.test:8080?names=any\n"
 			 "dns:\n  upstream: %s\n", rows[i].upstreams);
 		cg = cg_make(name);
 		moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg,
@@ -392,7 +392,7 @@ RCTEST(log_and_events_commands)
 	ocg = cg_make(oname);
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg,
 		write_policy(name, "allow:\n  - tcp://" W4_A ":80\n"
-				   "  - allowed.test:8080\n"));
+				   "  - allowed.test:8080?names=any\n"));
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", acg,
 		write_policy(aname, "mode: audit\nallow:\n  - tcp://" W4_A
 				    ":80\n"));

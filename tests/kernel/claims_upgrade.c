@@ -155,7 +155,7 @@ RCTEST(other_layout_refused_and_daemon_follows_upgrade)
 	cg = cg_make(name);
 	other = cg_make("layout-other");
 	snprintf(pol, sizeof(pol), "%s", write_policy(name,
-		 "allow:\n  - allowed.test:8080\ndns:\n  min_ttl: 0\n  grace: 0\n"));
+		 "allow:\n  - allowed.test:8080?names=any\ndns:\n  min_ttl: 0\n  grace: 0\n"));
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg, pol);
 	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
 			 "NOERROR A=198.51.100.7");

@@ -413,7 +413,7 @@ RTEST(upstream_fixture)
 
 RTEST(allowed_resolves_then_connects)
 {
-	const char *cg = cg_dns("allowed", "--allow allowed.test:8080");
+	const char *cg = cg_dns("allowed", "--allow allowed.test:8080?names=any");
 	struct dcount c0, c1;
 
 	/* nothing is open before the lookup */
@@ -452,7 +452,7 @@ RTEST(run_end_to_end)
 	off_t from = file_size(KT_DNS_LOG);
 
 	snprintf(sent, sizeof(sent), "run-%d.sentinel.test", (int)getpid());
-	moat(&r, "run --netns " KT_NS_CLIENT " --allow allowed.test:8080 "
+	moat(&r, "run --netns " KT_NS_CLIENT " --allow allowed.test:8080?names=any "
 	     "--allow '" SENTINEL_RULE "' -- sh -c '"
 	     "\"$MOAT_PEER\" resolve --resolv-conf %s --connect 8080 "
 	     "allowed.test; "
@@ -481,7 +481,7 @@ RTEST(run_end_to_end)
 
 RTEST(blocked_refused_not_upstream)
 {
-	const char *cg = cg_dns("blocked", "--allow allowed.test:8080");
+	const char *cg = cg_dns("blocked", "--allow allowed.test:8080?names=any");
 	struct dcount c0, c1;
 
 	sentinel(cg);
@@ -507,7 +507,7 @@ RTEST(blocked_refused_not_upstream)
 RTEST(refuse_nxdomain)
 {
 	const char *cg = cg_dns_policy("nx", "allow:\n"
-					     "  - allowed.test:8080\n"
+					     "  - allowed.test:8080?names=any\n"
 					     "dns:\n"
 					     "  refuse: nxdomain\n");
 
@@ -557,7 +557,7 @@ RTEST(direct_query_answered_by_moat)
 	static const char *const flags[] = { "", "--udp-connect", "--tcp" };
 	static const char *const servers[] = { KT_DNS4, KT_DNS6, W4_C,
 					       "127.0.0.53", "::1" };
-	const char *cg = cg_dns("direct", "--allow allowed.test:8080");
+	const char *cg = cg_dns("direct", "--allow allowed.test:8080?names=any");
 	size_t i, j;
 
 	for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
@@ -587,7 +587,7 @@ RTEST(direct_query_answered_by_moat)
 /* DNS over TCP: glibc with use-vc, and single queries. */
 RTEST(tcp_dns)
 {
-	const char *cg = cg_dns("tcp", "--allow allowed.test:8080");
+	const char *cg = cg_dns("tcp", "--allow allowed.test:8080?names=any");
 
 	expect_blocked(cg, "tcp", W4_A, 8080);
 	expect_words(resolve(cg, R.rc_tcp, "--connect 8080", "allowed.test"),
@@ -615,7 +615,7 @@ RTEST(tcp_dns)
  */
 RTEST(truncated_answer_tcp_retry)
 {
-	const char *cg = cg_dns("big", "--allow big.test:8080");
+	const char *cg = cg_dns("big", "--allow big.test:8080?names=any");
 	const char *w;
 	__u32 pid;
 
@@ -670,7 +670,7 @@ static void rot_wait_upstream(const char *addr)
 RTEST(rotation_every_answer_connects)
 {
 	static const char *const answers[] = { W4_B, W4_C, W4_A };
-	const char *cg = cg_dns("rot", "--allow rot.test:8080");
+	const char *cg = cg_dns("rot", "--allow rot.test:8080?names=any");
 	char want[64];
 	size_t i;
 
@@ -698,7 +698,7 @@ RTEST(rotation_every_answer_connects)
 RTEST(short_ttl_expires)
 {
 	const char *cg = cg_dns_policy("ttl", "allow:\n"
-					      "  - allowed.test:8080\n"
+					      "  - allowed.test:8080?names=any\n"
 					      "dns:\n"
 					      "  min_ttl: 0\n"
 					      "  grace: 0\n");
@@ -733,7 +733,7 @@ RTEST(short_ttl_expires)
 /* *.example.test: any depth below example.test, never example.test. */
 RTEST(wildcard_semantics)
 {
-	const char *cg = cg_dns("wild", "--allow '*.example.test:8080'");
+	const char *cg = cg_dns("wild", "--allow '*.example.test:8080?names=any'");
 
 	expect_blocked(cg, "tcp", W4_A, 8080);
 	cr_assert_str_eq(resolve(cg, R.rc, "--family 4 --connect 8080",
@@ -765,8 +765,8 @@ RTEST(wildcard_semantics)
  */
 RTEST(port_sets)
 {
-	const char *cg = cg_dns("ports", "--allow tcp://allowed.test:8080 "
-				"--allow 'tcp://*.example.test:443'");
+	const char *cg = cg_dns("ports", "--allow tcp://allowed.test:8080?names=any "
+				"--allow 'tcp://*.example.test:443?names=any'");
 	struct moat_addr_val v;
 	bool found;
 
@@ -797,7 +797,7 @@ RTEST(port_sets)
 /* The CNAME chain from the query name: the target's addresses. */
 RTEST(cname_connects_to_target)
 {
-	const char *cg = cg_dns("cname", "--allow cname.test:8080");
+	const char *cg = cg_dns("cname", "--allow cname.test:8080?names=any");
 
 	expect_blocked(cg, "tcp", W4_A, 8080);
 	expect_words(resolve(cg, R.rc, "--connect 8080", "cname.test"),
@@ -813,7 +813,7 @@ RTEST(cname_connects_to_target)
 /* A name with only an AAAA record, asked over IPv6, connects over IPv6. */
 RTEST(v6only_over_ipv6)
 {
-	const char *cg = cg_dns("v6only", "--allow v6only.test:8080");
+	const char *cg = cg_dns("v6only", "--allow v6only.test:8080?names=any");
 
 	expect_blocked(cg, "tcp", W6_B, 8080);
 	cr_assert_str_eq(resolve(cg, R.rc6, "--connect 8080", "v6only.test"),
@@ -837,8 +837,8 @@ RTEST(v6only_over_ipv6)
  */
 RTEST(denied_addresses_not_learned)
 {
-	const char *cg = cg_dns("meta", "--allow meta.test:8080");
-	const char *cg2 = cg_dns("meta-deny", "--allow meta.test:8080 "
+	const char *cg = cg_dns("meta", "--allow meta.test:8080?names=any");
+	const char *cg2 = cg_dns("meta-deny", "--allow meta.test:8080?names=any "
 				 "--deny " W4_A);
 	char *log;
 
@@ -867,7 +867,7 @@ RTEST(denied_addresses_not_learned)
  */
 RTEST(local_scope_answer_not_learned)
 {
-	const char *cg = cg_dns("rebind", "--allow rebind.test:8080");
+	const char *cg = cg_dns("rebind", "--allow rebind.test:8080?names=any");
 	long long deadline = kt_now_ms() + POLL_MS;
 	char tmp[PATH_MAX], *log;
 	const char *w;
@@ -907,7 +907,7 @@ RTEST(local_scope_answer_not_learned)
 RTEST(other_netns_fails_closed)
 {
 	struct client_opts o = { .netns = KT_NS_WORLD };
-	const char *cg = cg_dns("elsewhere", "--allow allowed.test:8080");
+	const char *cg = cg_dns("elsewhere", "--allow allowed.test:8080?names=any");
 	off_t from = file_size(KT_DNS_LOG);
 
 	o.cgroup = cg;
@@ -928,7 +928,7 @@ RTEST(attach_needs_daemon)
 
 	cr_assert_eq(daemon_stop(R.daemon), 0);
 	R.daemon = 0;
-	moat(&r, "attach %s --netns " KT_NS_CLIENT " --allow allowed.test:8080",
+	moat(&r, "attach %s --netns " KT_NS_CLIENT " --allow allowed.test:8080?names=any",
 	     cg);
 	cr_assert_eq(r.status, 1, "attach without a daemon: exit %d", r.status);
 	cr_assert(strstr(r.err, "daemon"), "stderr does not say why: %s",
@@ -946,9 +946,9 @@ RTEST(attach_needs_daemon)
  */
 RTEST(kill9_keeps_enforcement_restart_resumes)
 {
-	const char *cg = cg_dns("k9", "--allow allowed.test:8080");
+	const char *cg = cg_dns("k9", "--allow allowed.test:8080?names=any");
 	const char *cgt = cg_dns_policy("k9-ttl", "allow:\n"
-						 "  - allowed.test:8080\n"
+						 "  - allowed.test:8080?names=any\n"
 						 "dns:\n"
 						 "  min_ttl: 0\n"
 						 "  grace: 0\n");
@@ -1037,7 +1037,7 @@ RTEST(malformed_packets_survive)
 			"00010001",
 	};
 	const size_t n_udp = sizeof(udp) / sizeof(udp[0]);
-	const char *cg = cg_dns("garbage", "--allow allowed.test:8080");
+	const char *cg = cg_dns("garbage", "--allow allowed.test:8080?names=any");
 	struct dcount c0, c1;
 	size_t i;
 
@@ -1070,7 +1070,7 @@ RTEST(malformed_packets_survive)
 /* busybox nslookup has a resolver of its own (not glibc's). */
 RTEST(busybox_nslookup)
 {
-	const char *cg = cg_dns("busybox", "--allow allowed.test:8080");
+	const char *cg = cg_dns("busybox", "--allow allowed.test:8080?names=any");
 	struct run_result r;
 
 	cr_assert(!access("/usr/bin/busybox", X_OK) ||
@@ -1115,14 +1115,14 @@ RTEST(upstream_from_resolv_conf)
 
 	cg = cg_make("rcfall");
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --resolv-conf %s "
-		"--allow allowed.test:8080", cg, R.rc);
+		"--allow allowed.test:8080?names=any", cg, R.rc);
 	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
 			 "NOERROR A=198.51.100.7");
 	expect_allowed(cg, "tcp", W4_A, 8080);
 
 	/* no upstream anywhere: SERVFAIL, and the daemon says why */
 	bare = cg_make("rcnone");
-	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow v6only.test:8080",
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow v6only.test:8080?names=any",
 		bare);
 	c0 = daemon_counters();
 	cr_assert_str_eq(dns_query(bare, "", KT_DNS4, "v6only.test", "AAAA"),
@@ -1137,7 +1137,7 @@ RTEST(upstream_from_resolv_conf)
 	 */
 	stub = cg_make("rcstub");
 	moat(&r, "attach %s --netns " KT_NS_CLIENT " --resolv-conf %s "
-	     "--allow v6only.test:8080", stub, R.rc_stub);
+	     "--allow v6only.test:8080?names=any", stub, R.rc_stub);
 	cr_assert_eq(r.status, 0, "attach: %s", r.err);
 	cr_assert(strstr(r.err, "not used as upstream"), "no note: %s", r.err);
 	run_free(&r);
@@ -1152,7 +1152,7 @@ RTEST(upstream_from_resolv_conf)
 	run(&r, "cp %s %s", R.rc, rc);
 	cr_assert_eq(r.status, 0);
 	run_free(&r);
-	moat(&r, "run --netns %s --allow allowed.test:8080 -- "
+	moat(&r, "run --netns %s --allow allowed.test:8080?names=any -- "
 	     "\"$MOAT_PEER\" resolve --resolv-conf %s --family 4 --connect 8080 "
 	     "allowed.test", ns_name, R.rc);
 	unlink(rc);
@@ -1267,7 +1267,7 @@ RTEST(systemd_unit_notify)
 
 	/* with exactly those capabilities it enters the netns and answers */
 	cg = cg_make("unit");
-	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow allowed.test:8080", cg);
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --allow allowed.test:8080?names=any", cg);
 	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "blocked.test", "A"),
 			 "REFUSED");
 
@@ -1298,7 +1298,7 @@ RTEST(policy_reload_by_name)
 	struct run_result r;
 
 	snprintf(pol, sizeof(pol), "%s", write_policy("ktest-reload",
-		 "allow:\n  - allowed.test:8080\n  - tcp://" W4_B ":80\n"));
+		 "allow:\n  - allowed.test:8080?names=any\n  - tcp://" W4_B ":80\n"));
 	cg = cg_make("reload");
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s --allow '"
 		SENTINEL_RULE "'", cg, pol);
@@ -1310,7 +1310,7 @@ RTEST(policy_reload_by_name)
 	expect_blocked(cg, "tcp", W4_C, 443);
 
 	write_policy("ktest-reload",
-		     "allow:\n  - v6only.test:8080\n  - tcp://" W4_C ":443\n");
+		     "allow:\n  - v6only.test:8080?names=any\n  - tcp://" W4_C ":443\n");
 	moat(&r, "policy reload %s", pol);
 	cr_assert_eq(r.status, 0, "policy reload: %s", r.err);
 	cr_assert(strstr(r.err, "reloaded in 1 cgroup"), "%s", r.err);
@@ -1346,7 +1346,7 @@ RTEST(policy_reload_by_name)
  */
 RTEST(idle_tcp_clients_do_not_stall)
 {
-	const char *cg = cg_dns("idle", "--allow allowed.test:8080");
+	const char *cg = cg_dns("idle", "--allow allowed.test:8080?names=any");
 	char ready[PATH_MAX + 16];
 	pid_t pids[6];
 
@@ -1585,7 +1585,7 @@ RTEST(docker_dns_flow_hijack)
 	docker_nat_up();
 	relay_start("127.0.0.11", 5353, "0", relay_log);
 	cg = cg_dns_policy("hijack", "allow:\n"
-				     "  - allowed.test:8080\n"
+				     "  - allowed.test:8080?names=any\n"
 				     "dns:\n"
 				     "  upstream: [127.0.0.11]\n"
 				     "sockets: { raw: allow }\n");
@@ -1686,7 +1686,7 @@ RTEST(reload_answer_in_flight_not_learned)
 	snprintf(out, sizeof(out), "%s/query.out", H.tmpdir);
 	relay_start("127.0.0.1", 5300, "1", relay_log);
 	snprintf(pol, sizeof(pol), "%s", write_policy("ktest-reload-race",
-		 "allow:\n  - allowed.test:8080\n"
+		 "allow:\n  - allowed.test:8080?names=any\n"
 		 "dns:\n  upstream: ['127.0.0.1:5300']\n"));
 	cg = cg_make("reloadrace");
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg, pol);
@@ -1706,7 +1706,7 @@ RTEST(reload_answer_in_flight_not_learned)
 	kt_sleep_ms(1500);
 
 	/* the new policy no longer allows allowed.test */
-	write_policy("ktest-reload-race", "allow:\n  - v6only.test:8080\n"
+	write_policy("ktest-reload-race", "allow:\n  - v6only.test:8080?names=any\n"
 		     "dns:\n  upstream: ['127.0.0.1:5300']\n");
 	reload = spawn_bg("exec %s policy reload %s", H.moat, pol);
 	for (long long end = kt_now_ms() + 5000;
@@ -1810,7 +1810,7 @@ static int connect_from(const char *cg, pid_t *ret_pid)
 
 RTEST(control_peer_pid_reused)
 {
-	const char *cg = cg_dns("peer", "--allow allowed.test:8080");
+	const char *cg = cg_dns("peer", "--allow allowed.test:8080?names=any");
 	struct clone_args { __u64 flags, pidfd, child_tid, parent_tid, exit_signal,
 			    stack, stack_size, tls, set_tid, set_tid_size, cgroup; } ca;
 	json_object *reply, *x;
@@ -1933,7 +1933,7 @@ RTEST(docker_dns_tcp_upstream_guarded)
 		kt_sleep_ms(20);
 	cr_assert_eq(count_word(log, "ready"), 1, "the TCP relay did not start");
 	cg = cg_dns_policy("tcphijack", "allow:\n"
-					"  - allowed.test:8080\n"
+					"  - allowed.test:8080?names=any\n"
 					"dns:\n"
 					"  upstream: [127.0.0.11]\n");
 	py = tmp_file("tcp-attacker.py", tcp_attacker_py);

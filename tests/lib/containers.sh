@@ -163,7 +163,7 @@ allow:
 EOF
 	cat >"$S/policies/$tag-dns.yaml" <<EOF
 allow:
-  - allowed.test:80
+  - allowed.test:80?names=any
 EOF
 	cat >"$S/policies/$tag-broken.yaml" <<EOF
 allow:

@@ -128,7 +128,7 @@ cx_setup_net
 cx_setup_policies
 cat >"$S/policies/$tag-k8s.yaml" <<EOF
 allow:
-  - allowed.test:80
+  - allowed.test:80?names=any
   - web.team-a.svc.cluster.local:80
 dns:
   refuse: nxdomain

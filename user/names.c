@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Names over shared addresses (issue 14, docs/names.md). The compiler
+ * side: each domain rule's name (exact, or the suffix of *.suffix) with
+ * the union of the TCP ports its rules allow, keyed by moat_name_hash so
+ * that the sk_msg program finds the entry for a TLS SNI or HTTP Host
+ * while walking it once; the value repeats the name for a byte compare.
+ * Rules with ?names=any make no entry: their addresses are not checked.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <ldns/ldns.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "dns.h"
+#include "learn.h"
+#include "log.h"
+#include "moat_names.h"
+#include "moat.skel.h"
+#include "names.h"
+#include "policy.h"
+#include "state.h"
+
+void names_key(struct moat_name_key *k, __u32 pid, const char *name,
+	       size_t len, __u8 kind)
+{
+	__u64 h = MOAT_FNV_OFFSET;
+
+	for (size_t i = len; i > 0; i--)
+		h = moat_name_hash_step(h, (unsigned char)name[i - 1]);
+	memset(k, 0, sizeof(*k));
+	k->hash = h;
+	k->policy_id = pid;
+	k->len = (__u16)len;
+	k->kind = kind;
+}
+
+/* The entry for (name, kind) in C, appended if new; policy id 0 for now. */
+static struct compiled_name *entry_for(struct moat_compiled *c,
+				       const struct moat_rule *r, __u8 kind)
+{
+	size_t len = strlen(r->domain);
+	struct compiled_name *e;
+
+	for (size_t i = 0; i < c->n_names; i++) {
+		e = &c->names[i];
+		if (e->key.kind == kind && e->key.len == len &&
+		    !memcmp(e->val.name, r->domain, len))
+			return e;
+	}
+	e = &c->names[c->n_names++];
+	memset(e, 0, sizeof(*e));
+	names_key(&e->key, 0, r->domain, len, kind);
+	memcpy(e->val.name, r->domain, len);
+	return e;
+}
+
+int names_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
+		  struct moat_err *err)
+{
+	c->n_names = 0;
+	c->names = calloc(p->n_allow + 1, sizeof(*c->names));
+	if (!c->names) {
+		policy_errf(err, "%s: out of memory", p->source);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_allow; i++) {
+		const struct moat_rule *r = &p->allow[i];
+		struct compiled_name *e;
+		__u8 kind;
+
+		if (r->kind == RULE_DOMAIN)
+			kind = MOAT_NAME_EXACT;
+		else if (r->kind == RULE_WILDCARD)
+			kind = MOAT_NAME_SUFFIX;
+		else
+			continue;
+		if (!(r->protos & MOAT_PROTO_TCP) ||
+		    (r->protos & MOAT_PROTO_NAMES_ANY) ||
+		    strlen(r->domain) >= MOAT_NAME_LEN)
+			continue;
+		e = entry_for(c, r, kind);
+		if (ranges_add(&e->ranges,
+			       MOAT_PROTO_TCP, r->port_first, r->port_last)) {
+			policy_errf(err, "%s: %s: the rules naming it need more than %d port ranges (MOAT_MAX_PORT_RANGES); merge or widen their ports",
+				    p->source, r->text, MOAT_MAX_PORT_RANGES);
+			return -E2BIG;
+		}
+	}
+	return 0;
+}
+
+int names_write(struct moat_state *st, __u32 pid, const struct moat_compiled *c)
+{
+	for (size_t i = 0; i < c->n_names; i++) {
+		struct moat_name_key k = c->names[i].key;
+		struct moat_name_val v = c->names[i].val;
+
+		v.n_ranges = c->names[i].ranges.n_ranges;
+		memcpy(v.ranges, c->names[i].ranges.ranges, sizeof(v.ranges));
+		k.policy_id = pid;
+		if (bpf_map_update_elem(st->map[M_NAMES], &k, &v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+int names_purge(struct moat_state *st, const unsigned char *dead)
+{
+	struct moat_name_key key, *prev = NULL, *keys = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+
+	/* collect first: deleting while walking restarts hash walks */
+	while (!bpf_map_get_next_key(st->map[M_NAMES], prev, &key)) {
+		prev = &key;
+		if (key.policy_id >= MOAT_MAX_POLICIES || !dead[key.policy_id])
+			continue;
+		if (n == cap) {
+			void *v;
+
+			cap = cap ? cap * 2 : 64;
+			v = realloc(keys, cap * sizeof(*keys));
+			if (!v) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = v;
+		}
+		keys[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(st->map[M_NAMES], &keys[i]) && errno != ENOENT)
+			err = err ?: -errno;
+	free(keys);
+	return err;
+}
+
+int names_attach_verdict(struct moat *skel)
+{
+	int err;
+
+	/* a new program replaces the one attached to a reused map */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.moat_sk_msg),
+			      bpf_map__fd(skel->maps.moat_name_socks),
+			      BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		p_errno(err, "attaching moat_sk_msg to moat_name_socks");
+	}
+	return err;
+}
+
+/* Whether rule R is under the name check, and what it says of QUIC. */
+static void rule_names_text(const struct moat_rule *r, char *buf, size_t len)
+{
+	char text[MOAT_RULE_TEXT_LEN + 32];
+	bool quic = (r->protos & MOAT_PROTO_UDP) && r->port_first <= 443 &&
+		    r->port_last >= 443;
+
+	rule_format(r, text, sizeof(text));
+	if (r->protos & MOAT_PROTO_NAMES_ANY)
+		snprintf(buf, len, "%s: not name-checked (opted out with ?names=any)%s",
+			 text, quic ? "; QUIC (udp 443) allowed" : "");
+	else
+		snprintf(buf, len, "%s: TCP carries data only as TLS with an allowed SNI or "
+			 "HTTP/1.x with an allowed Host%s", text,
+			 quic ? "; QUIC (udp 443) refused: add ?names=any to allow it" : "");
+}
+
+void names_policy_json(const struct moat_policy_spec *p, json_object *o)
+{
+	json_object *a = json_object_new_array();
+	char buf[MOAT_RULE_TEXT_LEN + 256];
+
+	for (size_t i = 0; i < p->n_allow; i++) {
+		const struct moat_rule *r = &p->allow[i];
+
+		if (r->kind != RULE_DOMAIN && r->kind != RULE_WILDCARD)
+			continue;
+		rule_names_text(r, buf, sizeof(buf));
+		json_object_array_add(a, json_object_new_string(buf));
+	}
+	json_object_object_add(o, "names", a);
+}
+
+void names_policy_print(const struct moat_policy_spec *p)
+{
+	char buf[MOAT_RULE_TEXT_LEN + 256];
+
+	for (size_t i = 0; i < p->n_allow; i++) {
+		const struct moat_rule *r = &p->allow[i];
+
+		if (r->kind != RULE_DOMAIN && r->kind != RULE_WILDCARD)
+			continue;
+		rule_names_text(r, buf, sizeof(buf));
+		printf("  names: %s\n", buf);
+	}
+}
+
+/*
+ * ---- ECH: the resolver strips it (docs/names.md) ----
+ * An ECH client sends the provider's public name as outer SNI, which the
+ * check would refuse; without an `ech` SvcParam it sends the real name.
+ * The answer is rewritten in place, keeping its length (SvcParams hold no
+ * compressible names, so nothing else moves): the `ech` parameter is
+ * dropped and the later parameters move up, and a parameter of the
+ * private-use key 65534 with the same length (zeros) is appended, which
+ * clients ignore. A list that does not parse, or that already ends in
+ * a key of 65534 or more, is left alone.
+ */
+#define SVCB_KEY_ECH		5
+#define SVCB_KEY_FILLER		65534
+
+static bool strip_ech_params(uint8_t *d, size_t size)
+{
+	size_t off, vlen = 0, ech_off = 0, ech_len = 0, out = 0;
+	uint8_t *tmp;
+	int prev = -1;
+	bool found = false;
+
+	for (off = 0; off < size; off += 4 + vlen) {
+		unsigned int key;
+
+		if (size - off < 4)
+			return false;
+		key = (unsigned int)d[off] << 8 | d[off + 1];
+		vlen = (size_t)d[off + 2] << 8 | d[off + 3];
+		if (vlen > size - off - 4 || (int)key <= prev)
+			return false;
+		prev = (int)key;
+		if (key == SVCB_KEY_ECH) {
+			found = true;
+			ech_off = off;
+			ech_len = vlen;
+		}
+	}
+	if (!found || prev >= SVCB_KEY_FILLER)
+		return false;
+	tmp = malloc(size);
+	if (!tmp)
+		return false;
+	memcpy(tmp, d, ech_off);
+	out = ech_off;
+	memcpy(tmp + out, d + ech_off + 4 + ech_len, size - ech_off - 4 - ech_len);
+	out += size - ech_off - 4 - ech_len;
+	tmp[out++] = SVCB_KEY_FILLER >> 8;
+	tmp[out++] = SVCB_KEY_FILLER & 0xff;
+	tmp[out++] = (uint8_t)(ech_len >> 8);
+	tmp[out++] = (uint8_t)ech_len;
+	memset(tmp + out, 0, ech_len);
+	memcpy(d, tmp, size);
+	free(tmp);
+	return true;
+}
+
+int dns_strip_ech(uint8_t *pkt, size_t len)
+{
+	const ldns_rr_list *an;
+	ldns_pkt *p = NULL;
+	int n = 0;
+
+	if (ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK)
+		return -EBADMSG;
+	an = ldns_pkt_answer(p);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+		const ldns_rdf *params;
+		const uint8_t *d;
+		uint8_t *at;
+		size_t size;
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SVCB &&
+		    ldns_rr_get_type(rr) != LDNS_RR_TYPE_HTTPS)
+			continue;
+		if (ldns_rr_rd_count(rr) < 3)
+			continue;
+		params = ldns_rr_rdf(rr, 2);
+		if (ldns_rdf_get_type(params) != LDNS_RDF_TYPE_SVCPARAMS)
+			continue;
+		d = ldns_rdf_data(params);
+		size = ldns_rdf_size(params);
+		if (!size)
+			continue;
+		/* the same bytes in the wire: the rdata's tail */
+		at = memmem(pkt, len, d, size);
+		if (at && strip_ech_params(at, size))
+			n++;
+	}
+	ldns_pkt_free(p);
+	return n;
+}
