@@ -130,7 +130,7 @@ int resolver_register(const char *abs, const char *rel,
 	err = control_register(id, rel, spec, netns_fd, fallback);
 	json_object_put(fallback);
 	if (!err)
-		return 0;
+		return 1;	/* registered: bind it after the attach */
 	if (needed && unreachable(err)) {
 		p_errno(err, "policy '%s' has domain rules, but the resolver daemon "
 			"is not reachable at %s (start 'moat-bpf daemon')",
@@ -276,6 +276,7 @@ int enforce_cgroup(const char *abs, const char *rel,
 {
 	struct moat_state st;
 	struct moat_cgroup cg = {};
+	bool registered;
 	__u64 id;
 	int err;
 
@@ -284,8 +285,10 @@ int enforce_cgroup(const char *abs, const char *rel,
 		goto out;
 	/* the resolver first: a failure there leaves nothing attached */
 	err = resolver_register(abs, rel, spec, netns_fd, resolv_conf, container);
-	if (err)
+	if (err < 0)
 		goto out;
+	registered = err > 0;
+	err = 0;
 	err = moat_attach(&st, abs, rel, c, spec->name);
 	if (err) {
 		p_errno(err, "attaching %s", rel);
@@ -297,7 +300,7 @@ int enforce_cgroup(const char *abs, const char *rel,
 	 * told, and only while the cgroup runs it: nothing into the policy
 	 * the cgroup ran before (a re-attach), nothing before this.
 	 */
-	if (netns_fd >= 0 && !cgroup_id_of(abs, &id) &&
+	if (registered && !cgroup_id_of(abs, &id) &&
 	    !bpf_map_lookup_elem(st.map[M_CGROUPS], &id, &cg)) {
 		int e = control_bind(id, cg.policy_id);
 

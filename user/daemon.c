@@ -1529,73 +1529,44 @@ static void restore(struct daemon *d)
 
 static void follow_upgrade(struct daemon *d);
 
-/*
- * Whether cgroup ID or one of its ancestors is enforced. The cgroup is
- * opened by its id (a file handle on the cgroup2 mount) and walked up
- * through "..": no path is read that could have changed meanwhile.
- */
-static const char *cgroup_refused(struct daemon *d, __u64 id)
+/* The cgroup id of the cgroup2 directory FD. */
+static int fd_cgroup_id(int fd, __u64 *id)
 {
 	struct {
 		struct file_handle fh;
 		__u64 id;
 	} h = { .fh.handle_bytes = sizeof(__u64) };
-	const char *mnt = cgroup2_mount(), *why = NULL;
-	int mfd, fd, mount_id;
-	__u64 root;
-	struct moat_cgroup cg;
+	int mount_id;
 
-	if (!mnt || (mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return "no cgroup2 mount to check the peer against";
-	/* the root's handle gives the handle type and where to stop */
-	if (name_to_handle_at(mfd, "", &h.fh, &mount_id, AT_EMPTY_PATH) ||
-	    h.fh.handle_bytes != sizeof(__u64)) {
-		close(mfd);
-		return "cgroup2 gives no file handles";
-	}
-	memcpy(&root, h.fh.f_handle, sizeof(root));
-	memcpy(h.fh.f_handle, &id, sizeof(id));
-	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	close(mfd);
-	if (fd < 0)
-		return "the peer's cgroup is not on the cgroup2 mount";
-	for (int depth = 0; ; depth++) {
-		int up;
-
-		if (!bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg)) {
-			why = "peer runs in an enforced cgroup";
-			break;
-		}
-		if (id == root)
-			break;
-		up = depth < 4096 ?
-		     openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-		close(fd);
-		fd = up;
-		h.fh.handle_bytes = sizeof(__u64);
-		if (fd < 0 || name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) ||
-		    h.fh.handle_bytes != sizeof(__u64)) {
-			why = "cannot walk up the peer's cgroup";
-			break;
-		}
-		memcpy(&id, h.fh.f_handle, sizeof(id));
-	}
-	if (fd >= 0)
-		close(fd);
-	return why;
+	if (name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH))
+		return -errno;
+	if (h.fh.handle_bytes != sizeof(__u64))
+		return -EOPNOTSUPP;
+	memcpy(id, h.fh.f_handle, sizeof(*id));
+	return 0;
 }
 
-/*
- * Older kernels (no PIDFD_GET_INFO): the cgroup id of /proc/PID/cgroup,
- * taken only if PIDFD still refers to a live process afterwards (then PID
- * was not reused meanwhile: a process keeps its pid until reaped).
- */
-static int peer_cgroup_proc(int pidfd, pid_t pid, __u64 *id)
+/* The id of the cgroup2 mount's root, where walks up stop. */
+static int fd_cgroup_id_root(__u64 *id)
+{
+	const char *mnt = cgroup2_mount();
+	int fd = mnt ? open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	int err;
+
+	if (fd < 0)
+		return -ENOENT;
+	err = fd_cgroup_id(fd, id);
+	close(fd);
+	return err;
+}
+
+/* Process PID's cgroup2 directory, opened (O_PATH), or -errno. */
+static int open_cgroup_of(pid_t pid)
 {
 	char p[64], line[PATH_MAX + 8], abs[PATH_MAX * 2];
 	const char *mnt = cgroup2_mount();
 	FILE *f;
-	int err;
+	int fd;
 
 	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
 	f = fopen(p, "re");
@@ -1609,27 +1580,33 @@ static int peer_cgroup_proc(int pidfd, pid_t pid, __u64 *id)
 		return -ENOENT;
 	line[strcspn(line, "\n")] = 0;
 	snprintf(abs, sizeof(abs), "%s%s", mnt, strcmp(line + 3, "/") ? line + 3 : "");
-	err = cgroup_id_of(abs, id);
-	if (err)
-		return err;
-	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) ? -errno : 0;
+	fd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /*
  * Peers must be root and outside every enforced cgroup (issue 11, item
  * 6). SO_PEERCRED's uid is the peer's at connect(); its pid may name
- * another process by now, so the cgroup comes from the peer's pidfd
- * (SO_PEERPIDFD, which holds on to the very process): PIDFD_GET_INFO
- * gives its cgroup id, or fails once it has exited. Without SO_PEERPIDFD
- * (Linux < 6.5) nobody is accepted.
+ * another process by now. So the peer's pidfd (SO_PEERPIDFD, which holds
+ * on to the very process) says which cgroup it is in: PIDFD_GET_INFO
+ * gives its id (and fails once the peer has exited). The directory of
+ * that cgroup is found through /proc/PID/cgroup and taken only if its id
+ * is the pidfd's; from it the walk up goes through "..", by descriptor.
+ * Kernels without PIDFD_GET_INFO (6.5-6.12): the directory is taken if
+ * the pidfd's process is still alive once it is open (a pid is not
+ * reused before its process is reaped). Without SO_PEERPIDFD (before
+ * 6.5) nobody is accepted: fail closed.
  */
 static const char *peer_refused(struct daemon *d, int fd)
 {
 	struct moat_pidfd_info info = { .mask = MOAT_PIDFD_INFO_CGROUPID };
+	const char *why = NULL;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	const char *why;
-	int pidfd;
+	struct moat_cgroup cg;
+	int pidfd, dfd;
+	bool by_info;
+	__u64 id, root;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid)
 		return "peer is not root";
@@ -1638,18 +1615,46 @@ static const char *peer_refused(struct daemon *d, int fd)
 		return errno == ENOPROTOOPT ?
 		       "the kernel has no SO_PEERPIDFD: peers cannot be checked" :
 		       "the peer has exited";
-	if (ioctl(pidfd, MOAT_PIDFD_GET_INFO, &info)) {
-		if ((errno != ENOTTY && errno != EINVAL) ||
-		    peer_cgroup_proc(pidfd, cred.pid, &info.cgroupid)) {
-			close(pidfd);
-			return "the peer has exited";
-		}
-		info.mask |= MOAT_PIDFD_INFO_CGROUPID;
+	by_info = !ioctl(pidfd, MOAT_PIDFD_GET_INFO, &info);
+	if (!by_info && errno != ENOTTY && errno != EINVAL) {
+		close(pidfd);
+		return "the peer has exited";
 	}
-	close(pidfd);
-	if (!(info.mask & MOAT_PIDFD_INFO_CGROUPID))
+	if (by_info && !(info.mask & MOAT_PIDFD_INFO_CGROUPID)) {
+		close(pidfd);
 		return "the kernel gives no cgroup for the peer";
-	why = cgroup_refused(d, info.cgroupid);
+	}
+	dfd = open_cgroup_of(cred.pid);
+	if (dfd < 0 || fd_cgroup_id(dfd, &id))
+		why = "cannot find the peer's cgroup";
+	else if (by_info ? id != info.cgroupid :
+		 syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0)
+		why = "the peer has exited";
+	close(pidfd);
+	if (!why && fd_cgroup_id_root(&root))
+		why = "no cgroup2 mount to check the peer against";
+	if (why)
+		goto out;
+	for (int depth = 0; ; depth++) {
+		int up;
+
+		if (!bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg)) {
+			why = "peer runs in an enforced cgroup";
+			break;
+		}
+		if (id == root)
+			break;
+		up = depth < 4096 ? openat(dfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		close(dfd);
+		dfd = up;
+		if (dfd < 0 || fd_cgroup_id(dfd, &id)) {
+			why = "cannot walk up the peer's cgroup";
+			break;
+		}
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
 	return why;
 }
 

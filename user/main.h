@@ -50,8 +50,9 @@ int open_netns(const char *arg);
  * is only a note (its DNS is then denied); with them it is an error.
  * RESOLV_CONF (or NULL): the workload's resolv.conf, whose nameservers
  * are the upstreams of last resort (not loopback ones, but 127.0.0.11 for
- * a CONTAINER: Docker's embedded DNS). Prints its error. The daemon
- * learns nothing for it until told the policy id (control_bind()).
+ * a CONTAINER: Docker's embedded DNS). Prints its error. Returns 1 when
+ * registered (the daemon learns nothing for it until told the policy id:
+ * control_bind()), 0 when it goes on without, or -errno.
  */
 int resolver_register(const char *abs, const char *rel,
 		      const struct moat_policy_spec *spec, int netns_fd,
