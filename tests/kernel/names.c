@@ -34,6 +34,7 @@
 #define CDN		W4_A
 #define TLS_PORT	8443
 #define HTTP_PORT	8081
+#define SLOW_PORT	8083	/* HTTP; the world drops the first SYN to it */
 #define DAEMON_ARGS	"-v --dns-upstream " KT_DNS4
 #define WAIT_MS		5000
 
@@ -66,12 +67,14 @@ static const char server_py[] =
 "            buf += d\n"
 "        head, buf = buf.split(b'\\r\\n\\r\\n', 1)\n"
 "        lines = head.split(b'\\r\\n')\n"
-"        host, clen = '-', 0\n"
+"        host, clen, close = '-', 0, False\n"
 "        for l in lines[1:]:\n"
 "            k, _, v = l.partition(b':')\n"
 "            k = k.strip().lower()\n"
 "            if k == b'host':\n"
 "                host = v.strip().decode(errors='replace')\n"
+"            if k == b'connection' and v.strip().lower() == b'close':\n"
+"                close = True\n"
 "            if k == b'content-length':\n"
 "                clen = int(v.strip())\n"
 "        while len(buf) < clen:\n"
@@ -84,12 +87,14 @@ static const char server_py[] =
 "        log.write('http port=%d req=%s host=%s\\n' % (port, lines[0].decode(errors='replace'), host))\n"
 "        body = ('hello %s\\n' % host).encode()\n"
 "        s.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s' % (len(body), body))\n"
+"        if close:\n"
+"            return\n"
 "def handle(c, port):\n"
 "    total = [0]\n"
 "    try:\n"
 "        c.settimeout(15)\n"
 "        first = c.recv(1, socket.MSG_PEEK)\n"
-"        if first and first[0] == 0x16 and port != 8081:\n"
+"        if first and first[0] == 0x16 and port == 8443:\n"
 "            s = ctx.wrap_socket(c, server_side=True)\n"
 "            total[0] = -1\n"
 "            serve_http(s, port, [0])\n"
@@ -207,7 +212,7 @@ static const char client_py[] =
 "        # the send is issued while the socket is in SYN_SENT: it waits in\n"
 "        # tcp_sendmsg, outside sk_msg, and goes out once established\n"
 "        s = socket.socket(); s.setblocking(False)\n"
-"        s.connect_ex((CDN, 8081)); s.setblocking(True); s.settimeout(5)\n"
+"        s.connect_ex((CDN, 8083)); s.setblocking(True)\n"
 "        s.send(req('attacker.example')); time.sleep(1.5)\n"
 "        try:\n"
 "            s.send(req('allowed.test'))\n"
@@ -267,8 +272,8 @@ static void names_setup(void)
 	cr_assert_eq(r.status, 0, "openssl req: %s", r.err);
 	run_free(&r);
 	N.server = spawn_bg("exec nsenter --net=" KT_NS_WORLD " python3 %s %s %s %s "
-			    CDN ":%d " CDN ":%d", N.py, N.srv_log, N.cert, N.key,
-			    TLS_PORT, HTTP_PORT);
+			    CDN ":%d " CDN ":%d " CDN ":%d", N.py, N.srv_log, N.cert,
+			    N.key, TLS_PORT, HTTP_PORT, SLOW_PORT);
 	snprintf(ready, sizeof(ready), "%s.ready", N.srv_log);
 	cr_assert(wait_file(ready, WAIT_MS), "the world's TLS/HTTP server did not start");
 	N.daemon = daemon_start(DAEMON_ARGS, N.log);
@@ -385,7 +390,7 @@ NTEST(tls_real_clients)
 	cr_assert_str_eq(o, "hello allowed.test:8443", "curl: '%s'", o);
 	free(o);
 	/* the name as clients may write it: upper case, a trailing dot */
-	o = in_cg(cg, CURL "--connect-to ALLOWED.test.:8443:" CDN ":8443"
+	o = in_cg(cg, CURL "-k --connect-to ALLOWED.test.:8443:" CDN ":8443"
 		  " https://ALLOWED.test.:8443/", N.cert);
 	cr_assert(strstr(o, "hello"), "curl upper case, trailing dot: '%s'", o);
 	free(o);
@@ -507,12 +512,33 @@ NTEST(tls_hellos)
 /* Paths around sk_msg: SYN_SENT, Fast Open, MPTCP; and QUIC. */
 NTEST(second_line)
 {
-	const char *cg = cg_names("second", RULES " --allow allowed.test:443");
-	char *o;
+	const char *cg = cg_names("second", RULES " --allow tcp://allowed.test:8083"
+				  " --allow allowed.test:443");
+	char out[PATH_MAX], *o;
+	struct run_result r;
+	pid_t bg;
 
-	o = technique(cg, "synsent-other");
-	/* its bytes never leave; the next send finds the stream tainted */
-	cr_assert_str_eq(o, "SECOND EACCES", "send in SYN_SENT: '%s'", o);
+	/*
+	 * A send issued in SYN_SENT: the world drops the first SYN, so the
+	 * socket stays there for a second (the SYN is retransmitted after
+	 * the rule is gone), while the blocking send waits in tcp_sendmsg,
+	 * outside sk_msg. Its bytes never leave (the backstop); the next
+	 * send finds the stream holding bytes the check never saw.
+	 */
+	run(&r, "nsenter --net=" KT_NS_WORLD " nft -f - <<'EOF'\n"
+	    "table inet moat_names_t { chain in { type filter hook input priority 0; "
+	    "tcp dport %d tcp flags syn drop; } }\nEOF", SLOW_PORT);
+	cr_assert_eq(r.status, 0, "nft: %s", r.err);
+	run_free(&r);
+	snprintf(out, sizeof(out), "%.*s/synsent.out", PATH_MAX - 64, H.tmpdir);
+	bg = spawn_bg("nsenter --net=" KT_NS_CLIENT " sh -c 'echo $$ > %s/cgroup.procs && "
+		      "exec python3 %s synsent-other' > %s 2>&1", cg, N.cli, out);
+	kt_sleep_ms(500);
+	run(&r, "nsenter --net=" KT_NS_WORLD " nft delete table inet moat_names_t");
+	run_free(&r);
+	cr_assert_eq(wait_bg(bg, 15000), 0);
+	o = read_text(out);
+	cr_assert(o && !strcmp(o, "SECOND EACCES\n"), "send in SYN_SENT: '%s'", o ? o : "");
 	free(o);
 	o = technique(cg, "tfo");
 	cr_assert_str_eq(o, "EPERM", "MSG_FASTOPEN: '%s'", o);
