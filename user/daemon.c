@@ -588,7 +588,7 @@ static int learn_answer(struct daemon *d, struct reg *r,
 	dns_strip_ech(buf_a, alen);	/* before release: docs/names.md */
 	/*
 	 * Issue 11, item 5: an answer is learned into the policy id its rules
-	 * are for (r->pid, from `register`/`update`), and only while the
+	 * are for (r->pid, from `bind`/`update`), and only while the
 	 * cgroup runs that id: between a flip by `policy reload` or `attach`
 	 * and our update, the answer is refused (SERVFAIL), never written
 	 * under the new id.
