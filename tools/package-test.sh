@@ -46,6 +46,7 @@ cg=$cg2/moat-package-test
 tree=${MOAT_PKG_TREE:-$repo}
 dropin=/etc/systemd/system/moat-pkgtest.service.d
 scratch=
+lock_pid=
 loop_pid=
 t0=$(date +%s)
 
@@ -88,6 +89,10 @@ cleanup() {
 		dpkg -P moat-bpf >/dev/null 2>&1 || true
 	fi
 	"$repo/tools/testnet.sh" down "$prefix" >/dev/null 2>&1 || true
+	# a resolver this test started (or postinst restarted) that outlived
+	# the purge
+	for p in $(pkg_procs); do kill -KILL "$p" 2>/dev/null || true; done
+	[ -n "$lock_pid" ] && kill "$lock_pid" 2>/dev/null
 	if [ -n "$scratch" ] && [ "${MOAT_PKG_KEEP:-0}" != 1 ]; then
 		rm -rf "$scratch"
 	fi
@@ -134,9 +139,12 @@ bad=$(printf '%s\n' "$lint" | grep -E '^[EWIPX]: ' || true)
 say "lintian: 0 errors, 0 warnings, 0 info, 0 pedantic; $(printf '%s\n' "$lint" | grep -c '^O: ' || true) overridden (justified in debian/moat-bpf.lintian-overrides)"
 
 # --- 2-5 on the real system, under the kernel lock if there is one ---------
+# The lock is held by a flock process of its own (-o: not by the sleep under
+# it), never by a descriptor of this shell that the resolver, dnsmasq or
+# dpkg's maintainer scripts would inherit and keep; at most 10 minutes.
 if [ -n "${MOAT_KERNEL_LOCK:-}" ]; then
-	exec 9>"$MOAT_KERNEL_LOCK"
-	flock 9
+	coproc LOCKER { flock -o "$MOAT_KERNEL_LOCK" sh -c 'echo $$; exec sleep 600'; }
+	read -r lock_pid <&"${LOCKER[0]}" || die "could not take $MOAT_KERNEL_LOCK"
 fi
 # a program set some earlier test loaded enforces nothing and goes; an
 # enforced cgroup means a host moat-bpf protects (or a test still running)
