@@ -1036,9 +1036,9 @@ int moat_egress(struct __sk_buff *skb)
  *    After a TLS pass bpf_msg_apply_bytes() keeps later sends off the
  *    program; HTTP is judged request by request (Content-Length bodies are
  *    passed with apply_bytes, chunked bodies are refused).
- *  - egress backstop (names_backstop): drops every segment with payload of
- *    an UNJUDGED or DENIED socket, and of an HTTP one past what the check
- *    let through: bytes that took a path without sk_msg (data queued in
+ *  - egress backstop (names_backstop_drop): drops every segment with
+ *    payload of an UNJUDGED socket, and of an HTTP or DENIED one past what
+ *    the check let through: bytes that took a path without sk_msg (data queued in
  *    SYN_SENT, Fast Open, a socket not in the map) never leave.
  * Every sk_msg run checks that the stream holds exactly the bytes it let
  * through (write_seq); otherwise the socket is DENIED for good.
@@ -1744,7 +1744,8 @@ static __always_inline bool names_backstop_drop(struct __sk_buff *skb,
 	if (tot <= l4)
 		return false;		/* no payload: handshake, ACKs, FIN */
 	len = tot - l4;
-	if (ns->state != MOAT_NS_HTTP)
+	if (ns->state == MOAT_NS_UNJUDGED)
 		return true;
+	/* HTTP, or DENIED: what the check let through still leaves, no more */
 	return (int)(seq + len - ns->judged_seq) > 0;
 }
