@@ -4,6 +4,10 @@
  * and the OCI hook refuse CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_BPF and
  * CAP_SYS_ADMIN unless the policy's container.accept_caps names them,
  * and then warn (stderr, syslog). Split from claims_policy.c.
+ *
+ * Checked against mutated builds (each failed the test): a refused set
+ * without CAP_SYS_MODULE and CAP_SYS_RAWIO (moat-runc exit 0), and a
+ * hook that does not syslog its warning.
  */
 #include <errno.h>
 #include <signal.h>

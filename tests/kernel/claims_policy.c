@@ -10,6 +10,12 @@
  * serve them there, and remove it all at teardown. moat-test-peer
  * refuses those addresses (they are not test networks), so a small
  * Python client, run inside the client netns only, tries them.
+ *
+ * Checked against mutated builds (each failed its test): BPF treating a
+ * missing policy entry as an allow, no built-in deny for 169.254.169.254,
+ * none for fd00:ec2::254, a backstop whose connect() memory ignores the
+ * address (the DNATed SYN got through: OK), and loopback: deny ignored
+ * outside the host netns.
  */
 #include <errno.h>
 #include <signal.h>

@@ -5,6 +5,13 @@
  * inherited from outside, the exit status of a CMD killed by a signal,
  * and the ESCAPE verdicts of `status`, each end to end against the real
  * kernel.
+ *
+ * Checked against mutated builds (each failed its test): `run` without
+ * the cgroup.kill write (exit 125, the leftover alive), `run` detaching
+ * before it kills (the leftover's next connect got OK), without
+ * close_range (CMD wrote through the inherited socket: SENT), returning
+ * WTERMSIG without 128 (returncode 15), and a status that ignores
+ * CAP_SYS_ADMIN (`run --caps all` shown guarded).
  */
 #include <errno.h>
 #include <signal.h>
