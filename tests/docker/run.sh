@@ -301,10 +301,12 @@ in_client sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 # #5: an echo server at the metadata address, inside the test's world only
 ip -n "$prefix-world" addr replace "$metadata/32" dev lo
 ip -n "$prefix-client" route replace "$metadata/32" via 198.18.0.2 dev veth0
-setsid nsenter --net="$world_ns" "$peer" serve --log "$S/meta.log" --tcp "$metadata:80" \
-	</dev/null >"$S/meta.out" 2>&1 9>&- &
-meta_pid=$!
+# (setsid -f: not a job of this shell, which the race's `jobs` would count)
+setsid -f sh -c 'echo $$ >"$1"; exec nsenter --net="$2" "$3" serve --log "$4" --tcp "$5:80"' \
+	sh "$S/meta.pid" "$world_ns" "$peer" "$S/meta.log" "$metadata" \
+	</dev/null >"$S/meta.out" 2>&1 9>&-
 for _ in $(seq 100); do
+	[ -s "$S/meta.pid" ] && meta_pid=$(cat "$S/meta.pid")
 	[ -e "$S/meta.log.ready" ] && break
 	sleep 0.05
 done
