@@ -97,6 +97,21 @@ static json_object *resolv_fallback(const char *path, bool container)
 	return a;
 }
 
+/* The workload's search domains (issue 12, item 8), or NULL. */
+static json_object *resolv_search(const char *path)
+{
+	char s[DNS_SEARCH_MAX][DNS_NAME_STR_LEN];
+	json_object *a;
+	size_t n;
+
+	if (!path || dns_resolv_search(path, s, DNS_SEARCH_MAX, &n) || !n)
+		return NULL;
+	a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(s[i]));
+	return a;
+}
+
 static bool unreachable(int err)
 {
 	return err == -ENOENT || err == -ECONNREFUSED || err == -ENOTCONN;
@@ -107,7 +122,7 @@ int resolver_register(const char *abs, const char *rel,
 		      const char *resolv_conf, bool container)
 {
 	bool needed = policy_domain_rules(spec);
-	json_object *fallback;
+	json_object *fallback, *search;
 	__u64 id;
 	int err;
 
@@ -127,8 +142,10 @@ int resolver_register(const char *abs, const char *rel,
 		return err;
 	}
 	fallback = resolv_fallback(resolv_conf, container);
-	err = control_register(id, rel, spec, netns_fd, fallback);
+	search = resolv_search(resolv_conf);
+	err = control_register(id, rel, spec, netns_fd, fallback, search);
 	json_object_put(fallback);
+	json_object_put(search);
 	if (!err)
 		return 1;	/* registered: bind it after the attach */
 	if (needed && unreachable(err)) {

@@ -220,7 +220,7 @@ static int reply_status(json_object *reply, const char *what)
 
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
-		     json_object *fallback)
+		     json_object *fallback, json_object *search)
 {
 	json_object *req = control_policy_json(spec), *reply;
 	int err;
@@ -232,6 +232,9 @@ int control_register(__u64 cg_id, const char *rel,
 	json_object_object_add(req, "cgroup", json_object_new_string(rel));
 	if (fallback)
 		json_object_object_add(req, "resolv_upstream", json_object_get(fallback));
+	/* the workload's search domains: see the daemon's classify() */
+	if (search)
+		json_object_object_add(req, "resolv_search", json_object_get(search));
 	err = control_call(req, netns_fd, &reply);
 	json_object_put(req);
 	if (err)

@@ -41,7 +41,7 @@ int control_policy_parse(json_object *o, struct moat_policy_spec *spec,
  */
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
-		     json_object *fallback);
+		     json_object *fallback, json_object *search);
 /*
  * The cgroup of registration CG_ID runs POLICY_ID now (after the attach
  * that follows the registration): answers are learned into that id, and

@@ -32,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -57,11 +58,36 @@
 #define MAX_ANSWER_ADDRS	1024
 #define DNS_MSG_BYTES		65535
 #define DNS_HEADER_BYTES	12
-/* UDP queries in flight, all registrations: beyond, SERVFAIL at once */
+/*
+ * Queries in flight (issue 12, item 3). A registration may have
+ * MAX_PENDING_REG; beyond its first MAX_PENDING_RESERVED (always
+ * granted) it draws on a pool of MAX_PENDING shared by all. A UDP query
+ * beyond is answered SERVFAIL at once; a TCP one waits in its client's
+ * buffer. One tenant exhausts its own share, never another's reserve.
+ * MAX_PENDING_IDS bounds them all (16-bit ids, some left free).
+ */
 #define MAX_PENDING		4096
-/* open TCP clients, all registrations / one registration: beyond, closed */
-#define MAX_TCP_CLIENTS		256
-#define MAX_TCP_CLIENTS_REG	16
+#define MAX_PENDING_REG		1024
+#define MAX_PENDING_RESERVED	64
+#define MAX_PENDING_IDS		60000
+/*
+ * Open TCP clients, all registrations / one registration: beyond, new
+ * ones wait in the listeners' backlog (LISTEN_BACKLOG each), not accepted
+ * until a client of theirs closes (issue 12, item 2: they used to be
+ * reset beyond 16).
+ */
+#define MAX_TCP_CLIENTS		4096
+#define MAX_TCP_CLIENTS_REG	512
+#define LISTEN_BACKLOG		4096
+/*
+ * TCP queries go upstream over TCP, asynchronously (issue 12, item 1): at
+ * most TCP_QUERIES_CONN in flight per client and TCP_UPSTREAM_REG per
+ * registration (MAX_TCP_UPSTREAM in all: a descriptor each); further
+ * queries wait in their client's buffer, which is not read meanwhile.
+ */
+#define TCP_QUERIES_CONN	16
+#define TCP_UPSTREAM_REG	64
+#define MAX_TCP_UPSTREAM	1024
 /* datagrams read per wakeup of one socket, so that none starves others */
 #define RECV_BATCH		64
 
@@ -90,7 +116,7 @@ _Static_assert(sizeof(struct moat_pidfd_info) == 64, "PIDFD_INFO_SIZE_VER0");
 
 enum ev_kind {
 	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM,
-	EV_TCPCONN
+	EV_TCPCONN, EV_TCPUP
 };
 
 struct ev {
@@ -126,21 +152,30 @@ struct reg {
 	int n_up;
 	struct ev udp4, tcp4, udp6, tcp6;
 	unsigned int n_conns;		/* its open TCP clients */
+	unsigned int n_pending;		/* its queries in flight */
+	unsigned int n_tcp_up;		/* of them, over TCP */
+	bool accept_paused;		/* its TCP listeners are not polled */
 	/*
 	 * The policy id its rules are for (`bind`, `update`): answers are
 	 * learned into it, and only while the cgroup runs it. 0: none yet.
 	 */
 	__u32 pid;
 	__u32 learned_pid;
-	long learned;
+	long learned;			/* learned entries of learned_pid in the maps */
+	unsigned long recounted;	/* the tick learned was last counted at */
 	json_object *saved;		/* the registration, until persisted */
 	struct rule_index ix;		/* its domain rules, indexed */
+	char *search[DNS_SEARCH_MAX];	/* its resolv.conf's search domains */
+	size_t n_search;
 };
 
-/* A UDP query forwarded upstream, waiting for its answer. */
+/* A query forwarded upstream, waiting for its answer. */
 struct pending {
 	struct pending *prev, *next;	/* by deadline: the oldest first */
 	struct reg *reg;
+	bool tcp;			/* from a TCP client, asked over TCP */
+	struct tcpconn *conn;		/* that client; NULL once it is gone */
+	struct tcpup *tup;		/* the upstream exchange under way */
 	int client_fd;			/* the listener it came in on */
 	struct sockaddr_storage from;
 	socklen_t from_len;
@@ -156,14 +191,30 @@ struct pending {
 
 /*
  * A TCP client: read without blocking (an idle client costs nothing but
- * a descriptor), dropped after CLIENT_TIMEOUT_MS without a whole query.
+ * a descriptor), dropped after CLIENT_TIMEOUT_MS without progress while
+ * none of its queries is in flight or waiting.
  */
 struct tcpconn {
 	struct ev ev;			/* first: the epoll cookie */
 	struct tcpconn *prev, *next;	/* by deadline: the oldest first */
 	__u64 deadline_ms;
+	unsigned int inflight;		/* its queries upstream */
+	bool parked;			/* a whole query waits for a slot */
 	size_t got;
 	__u8 buf[2 + DNS_MSG_BYTES];	/* length prefix and one query */
+};
+
+/* One TCP exchange with an upstream for a pending query. */
+struct tcpup {
+	struct ev ev;			/* first: the epoll cookie */
+	struct tcpup *dead_next;	/* freed after the batch */
+	struct pending *p;
+	bool sending;			/* connecting, or the query not all out */
+	size_t out_len, sent;
+	size_t need, got;		/* the answer: 2 bytes, then its length */
+	__u8 *ans;
+	__u8 hdr[2];
+	__u8 out[];			/* length prefix and query */
 };
 
 struct daemon {
@@ -179,9 +230,14 @@ struct daemon {
 	struct pending *by_id[65536];	/* upstream id -> query in flight */
 	struct pending *oldest, *newest;
 	unsigned int n_pending;
+	unsigned int n_pending_pool;	/* of them, beyond their reserve */
 	struct reg *dead;		/* see reap_dead() */
 	struct tcpconn *conn_oldest, *conn_newest, *conn_dead;
 	unsigned int n_conns;
+	unsigned int n_tcp_up;		/* TCP exchanges upstream, all regs */
+	unsigned int n_parked;		/* clients waiting for a TCP slot */
+	unsigned int n_accept_paused;	/* registrations not accepting */
+	struct tcpup *tup_dead;
 	bool stop;
 };
 
@@ -422,46 +478,6 @@ static __u64 now_ms(void)
 	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Read LEN bytes before DEADLINE (CLOCK_MONOTONIC ms): one deadline for
- * the whole exchange, so a peer trickling bytes cannot hold the daemon
- * (which serves one client at a time) longer than that.
- */
-static int read_full(int fd, void *p, size_t len, __u64 deadline)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		__u64 now = now_ms();
-		ssize_t n;
-
-		if (now >= deadline ||
-		    poll(&pfd, 1, (int)(deadline - now)) != 1)
-			return -ETIMEDOUT;
-		n = read(fd, (char *)p + got, len - got);
-
-		if (n <= 0)
-			return n < 0 ? -errno : -ECONNRESET;
-		got += n;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t len)
-{
-	size_t put = 0;
-
-	while (put < len) {
-		ssize_t n = send(fd, (const char *)p + put, len - put, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		put += n;
-	}
-	return 0;
-}
-
 static void set_timeouts(int fd, int ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
@@ -493,7 +509,7 @@ static int tcp_upstream_socket(struct daemon *d, struct reg *r,
 	if (err)
 		return err;
 	((struct sockaddr_in *)&src)->sin_port = 0;	/* same place in sin6 */
-	fd = netns_socket(d, r, u->sa.ss_family, SOCK_STREAM);
+	fd = netns_socket(d, r, u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (bind(fd, (struct sockaddr *)&src, len))
@@ -505,35 +521,6 @@ static int tcp_upstream_socket(struct daemon *d, struct reg *r,
 		return err;
 	}
 	return fd;
-}
-
-static int forward_tcp(struct daemon *d, struct reg *r, const struct upstream *u,
-		       const __u8 *q, size_t qlen, size_t *alen)
-{
-	__u8 len[2] = { qlen >> 8, qlen & 0xff };
-	struct moat_daemon_sock_key guard;
-	int fd, err;
-
-	fd = tcp_upstream_socket(d, r, u, &guard);
-	if (fd < 0)
-		return fd;
-	set_timeouts(fd, UPSTREAM_TIMEOUT_MS);
-	if (connect(fd, (struct sockaddr *)&u->sa, u->len)) {
-		err = -errno;
-		goto out;
-	}
-	__u64 deadline = now_ms() + UPSTREAM_TIMEOUT_MS;
-
-	err = write_full(fd, len, 2) ?: write_full(fd, q, qlen) ?:
-	      read_full(fd, len, 2, deadline);
-	if (!err) {
-		*alen = (size_t)len[0] << 8 | len[1];
-		err = read_full(fd, buf_a, *alen, deadline);
-	}
-out:
-	close(fd);
-	unguard_sock(d, &guard);
-	return err;
 }
 
 static __u64 deadline_ns(const struct reg *r, __u32 ttl)
@@ -599,8 +586,9 @@ static int learn_answer(struct daemon *d, struct reg *r,
 	if (pid != r->pid)
 		return -ESTALE;
 	if (pid != r->learned_pid) {
-		r->learned = learn_count(&d->st, pid);
+		r->learned = learn_count(&d->st, pid, boottime_ns());
 		r->learned_pid = pid;
+		r->recounted = d->ticks;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct learned_addr a = { .family = addrs[i].family };
@@ -618,15 +606,28 @@ static int learn_answer(struct daemon *d, struct reg *r,
 		err = learn_write(&d->st, pid, &a, &add,
 				  r->learned < (long)r->spec.dns.max_addresses,
 				  &created);
+		if (err == -EDQUOT && r->recounted != d->ticks) {
+			/*
+			 * Issue 12, item 4: what counts is what is in the maps
+			 * now (expired entries excluded), at most once a tick.
+			 */
+			r->learned = learn_count(&d->st, pid, boottime_ns());
+			r->recounted = d->ticks;
+			err = learn_write(&d->st, pid, &a, &add,
+					  r->learned < (long)r->spec.dns.max_addresses,
+					  &created);
+		}
 		if (err) {
-			p_errno(err, "%s: learning %s for %s", r->rel,
-				addr_str(&a, s, sizeof(s)), name);
+			p_err("moat-bpfd: %s: learning %s for %s: %s", r->rel,
+			      addr_str(&a, s, sizeof(s)), name,
+			      err == -EDQUOT ? "the policy's max_addresses reached" :
+			      strerror(-err));
 			return err;
 		}
 		r->learned += created;
 		if (created)
 			fresh[n_fresh++] = a;
-		evlog_learned(d->log, a.family, a.addr, name);
+		evlog_learned(d->log, a.family, a.addr, name, add.expires_ns);
 		p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
 			addr_str(&a, s, sizeof(s)), name);
 	}
@@ -663,6 +664,26 @@ static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
 	json_object_object_add(o, "cgroup_id", json_object_new_uint64(r->cg_id));
 	json_object_object_add(o, "policy", json_object_new_string(r->spec.name));
 	evlog_write(d->log, o);
+}
+
+/*
+ * Issue 12, item 8: whether NAME is one of the workload's search domains
+ * or below one. glibc ends its search at the first REFUSED (Go and node
+ * at any answer but NXDOMAIN): a candidate "api.corp.example" built from
+ * "search corp.example" must be NXDOMAIN for "api" itself to be asked.
+ */
+static bool under_search(const struct reg *r, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < r->n_search; i++) {
+		size_t n = strlen(r->search[i]);
+
+		if (len >= n && !strcmp(name + len - n, r->search[i]) &&
+		    (len == n || name[len - n - 1] == '.'))
+			return true;
+	}
+	return false;
 }
 
 static const char *servfail_reason(const struct reg *r, int err)
@@ -703,7 +724,8 @@ static int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 	if (!ports->n_ranges) {
 		d->n_refused++;
 		dns_event(d, r, "refused", qu->qname, "no rule allows it");
-		return local_answer(q, qlen, r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ?
+		return local_answer(q, qlen, r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ||
+				    under_search(r, qu->qname) ?
 				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, alen);
 	}
 	/* forward what was parsed, not what was received */
@@ -736,12 +758,54 @@ static void pending_append(struct daemon *d, struct pending *p)
 	d->newest = p;
 }
 
+static __u16 random_id(void);
+static void tup_close(struct daemon *d, struct tcpup *t);
+static int tup_start(struct daemon *d, struct pending *p);
+static bool conn_reply(struct daemon *d, struct tcpconn *c, const __u8 *a,
+		       size_t alen);
+
 static void pending_free(struct daemon *d, struct pending *p)
 {
 	pending_unlink(d, p);
 	d->by_id[p->qu.id] = NULL;
 	d->n_pending--;
+	if (p->tup)
+		tup_close(d, p->tup);
+	if (p->tcp) {
+		p->reg->n_tcp_up--;
+		d->n_tcp_up--;
+		if (p->conn)
+			p->conn->inflight--;
+	}
+	p->reg->n_pending--;
+	if (p->reg->n_pending >= MAX_PENDING_RESERVED)
+		d->n_pending_pool--;
 	free(p);
+}
+
+/* Whether R may have one more query in flight (see MAX_PENDING_REG). */
+static bool pending_may(const struct daemon *d, const struct reg *r)
+{
+	if (d->n_pending >= MAX_PENDING_IDS || r->n_pending >= MAX_PENDING_REG)
+		return false;
+	return r->n_pending < MAX_PENDING_RESERVED || d->n_pending_pool < MAX_PENDING;
+}
+
+/* P (of R) is in flight from now on; pending_may() said it may be. */
+static void pending_take(struct daemon *d, struct reg *r, struct pending *p)
+{
+	__u16 id;
+
+	/* unpredictable ids: an answer must name one to be taken */
+	for (id = random_id(); d->by_id[id]; id++)
+		;
+	p->qu.id = id;
+	d->by_id[id] = p;
+	d->n_pending++;
+	if (r->n_pending >= MAX_PENDING_RESERVED)
+		d->n_pending_pool++;
+	r->n_pending++;
+	pending_append(d, p);
 }
 
 /* The registration's socket toward upstream I, in the workload's netns. */
@@ -827,9 +891,13 @@ static void send_answer(int fd, const struct sockaddr_storage *to,
 	} };
 }
 
-static void reply_to(struct pending *p, const __u8 *a, size_t alen)
+static void reply_to(struct daemon *d, struct pending *p, const __u8 *a,
+		     size_t alen)
 {
-	send_answer(p->client_fd, &p->from, p->from_len, a, alen);
+	if (!p->tcp)
+		send_answer(p->client_fd, &p->from, p->from_len, a, alen);
+	else if (p->conn)	/* else the client left: nobody to tell */
+		conn_reply(d, p->conn, a, alen);
 }
 
 static void pending_fail(struct daemon *d, struct pending *p, int err)
@@ -839,7 +907,7 @@ static void pending_fail(struct daemon *d, struct pending *p, int err)
 	d->n_servfail++;
 	dns_event(d, p->reg, "servfail", p->qu.qname, servfail_reason(p->reg, err));
 	if (!local_answer(p->query, p->qlen, DNS_RCODE_SERVFAIL, &alen))
-		reply_to(p, buf_a, alen);
+		reply_to(d, p, buf_a, alen);
 	pending_free(d, p);
 }
 
@@ -849,7 +917,18 @@ static void pending_send(struct daemon *d, struct pending *p, int err)
 	struct reg *r = p->reg;
 
 	for (; p->up < r->n_up; p->up++) {
-		int fd = upstream_fd(d, r, p->up);
+		int fd;
+
+		if (p->tcp) {
+			err = tup_start(d, p);
+			if (err)
+				continue;
+			pending_unlink(d, p);
+			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
+			pending_append(d, p);
+			return;
+		}
+		fd = upstream_fd(d, r, p->up);
 
 		if (fd < 0) {
 			err = fd;
@@ -889,9 +968,8 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 			const struct moat_addr_val *ports, size_t flen)
 {
 	struct pending *p;
-	__u16 id;
 
-	if (d->n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p) + flen))) {
+	if (!pending_may(d, r) || !(p = calloc(1, sizeof(*p) + flen))) {
 		size_t alen;
 
 		d->n_servfail++;
@@ -900,18 +978,12 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 			send_answer(fd, from, from_len, buf_a, alen);
 		return;
 	}
-	/* unpredictable ids: an answer must name one to be taken */
-	for (id = random_id(); d->by_id[id]; id++)
-		;
 	*p = (struct pending){
 		.reg = r, .client_fd = fd, .from = *from, .from_len = from_len,
 		.client_id = qu->id, .ports = *ports, .qu = *qu, .qlen = flen,
 	};
-	p->qu.id = id;
 	memcpy(p->query, buf_fwd, flen);
-	d->by_id[id] = p;
-	d->n_pending++;
-	pending_append(d, p);
+	pending_take(d, r, p);
 	pending_send(d, p, -ENOENT);
 }
 
@@ -946,7 +1018,7 @@ static void upstream_down(struct daemon *d, struct reg *r, int i, int err)
 
 	for (p = d->oldest; p; p = next) {
 		next = p->next;
-		if (p->reg == r && p->up == i) {
+		if (p->reg == r && p->up == i && !p->tcp) {
 			p->up++;
 			pending_send(d, p, err);
 		}
@@ -979,7 +1051,7 @@ static void serve_upstream(struct daemon *d, struct ev *u)
 		}
 		p = d->by_id[buf_a[0] << 8 | buf_a[1]];
 		/* not a question we asked there (late, or forged): ignore */
-		if (!p || p->reg != r || p->up != u->idx) {
+		if (!p || p->reg != r || p->up != u->idx || p->tcp) {
 			d->n_stray++;
 			continue;
 		}
@@ -995,7 +1067,7 @@ static void serve_upstream(struct daemon *d, struct ev *u)
 		}
 		buf_a[0] = p->client_id >> 8;
 		buf_a[1] = p->client_id & 0xff;
-		reply_to(p, buf_a, n);
+		reply_to(d, p, buf_a, n);
 		d->n_forwarded++;
 		pending_free(d, p);
 	}
@@ -1014,6 +1086,13 @@ static void expire_pending(struct daemon *d)
 	while (d->oldest && d->oldest->deadline_ms <= now) {
 		struct pending *p = d->oldest;
 
+		if (p->tcp) {
+			if (p->tup)
+				tup_close(d, p->tup);
+			p->up++;
+			pending_send(d, p, -ETIMEDOUT);
+			continue;
+		}
 		if (!p->drained) {
 			p->drained = true;
 			serve_upstream(d, &p->reg->up_ev[p->up]);
@@ -1050,34 +1129,158 @@ static void drop_pending(struct daemon *d, struct reg *r)
 	}
 }
 
-/* ---- TCP: one client at a time ---- */
+/* ---- TCP: clients and upstream exchanges, never blocking ---- */
 
-static int answer_tcp(struct daemon *d, struct reg *r, const __u8 *q,
-		      size_t qlen, size_t *alen)
+static int ev_want(struct daemon *d, struct ev *ev, __u32 events)
 {
-	struct moat_addr_val ports;
-	struct dns_question qu;
-	size_t flen;
-	int err = -ENOENT, ret;
+	struct epoll_event e = { .events = events, .data.ptr = ev };
 
-	ret = classify(d, r, q, qlen, &qu, &ports, &flen, alen);
-	if (ret <= 0)
-		return ret;
-	for (int i = 0; i < r->n_up; i++) {
-		err = forward_tcp(d, r, &r->up[i], buf_fwd, flen, alen);
-		if (err)
+	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, ev->fd, &e) ? -errno : 0;
+}
+
+/* Closed now, freed after the batch (its events may still be in it). */
+static void tup_close(struct daemon *d, struct tcpup *t)
+{
+	ev_close(d, &t->ev);
+	if (t->p)
+		t->p->tup = NULL;
+	t->p = NULL;
+	free(t->ans);
+	t->ans = NULL;
+	t->dead_next = d->tup_dead;
+	d->tup_dead = t;
+}
+
+/*
+ * Start the exchange of P with upstream p->up: a guarded socket (see
+ * tcp_upstream_socket), a non-blocking connect; serve_tcpup() does the
+ * rest as the socket becomes writable, then readable.
+ */
+static int tup_start(struct daemon *d, struct pending *p)
+{
+	const struct upstream *u = &p->reg->up[p->up];
+	struct tcpup *t;
+	int fd, err;
+
+	t = calloc(1, sizeof(*t) + 2 + p->qlen);
+	if (!t)
+		return -ENOMEM;
+	fd = tcp_upstream_socket(d, p->reg, u, &t->ev.guard);
+	if (fd < 0) {
+		free(t);
+		return fd;
+	}
+	t->ev.kind = EV_TCPUP;
+	t->ev.fd = fd;
+	t->ev.reg = p->reg;
+	t->ev.guarded = true;
+	t->p = p;
+	t->sending = true;
+	t->need = 2;
+	t->out[0] = p->qlen >> 8;
+	t->out[1] = p->qlen & 0xff;
+	memcpy(t->out + 2, p->query, p->qlen);
+	t->out[2] = p->qu.id >> 8;	/* the id used upstream */
+	t->out[3] = p->qu.id & 0xff;
+	t->out_len = 2 + p->qlen;
+	if (connect(fd, (struct sockaddr *)&u->sa, u->len) && errno != EINPROGRESS) {
+		err = -errno;
+		goto fail;
+	}
+	struct epoll_event e = { .events = EPOLLOUT, .data.ptr = &t->ev };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e)) {
+		err = -errno;
+		goto fail;
+	}
+	p->tup = t;
+	return 0;
+fail:
+	close(fd);
+	unguard_sock(d, &t->ev.guard);
+	free(t);
+	return err;
+}
+
+/* This upstream failed P: the next one, or SERVFAIL. */
+static void tup_fail(struct daemon *d, struct tcpup *t, int err)
+{
+	struct pending *p = t->p;
+
+	tup_close(d, t);
+	p->up++;
+	pending_send(d, p, err);
+}
+
+static void serve_tcpup(struct daemon *d, struct tcpup *t)
+{
+	struct pending *p = t->p;
+	ssize_t n;
+	int err;
+
+	if (t->ev.fd < 0 || !p)
+		return;	/* closed during this batch */
+	if (t->sending) {
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(t->ev.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			tup_fail(d, t, err ? -err : -errno);
+			return;
+		}
+		n = send(t->ev.fd, t->out + t->sent, t->out_len - t->sent,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno != EAGAIN)
+				tup_fail(d, t, -errno);
+			return;
+		}
+		t->sent += n;
+		if (t->sent < t->out_len)
+			return;
+		t->sending = false;
+		if (ev_want(d, &t->ev, EPOLLIN))
+			tup_fail(d, t, -errno);
+		return;
+	}
+	for (;;) {
+		__u8 *dst = t->ans ? t->ans : t->hdr;
+
+		n = recv(t->ev.fd, dst + t->got, t->need - t->got, MSG_DONTWAIT);
+		if (n <= 0) {
+			if (n < 0 && errno == EAGAIN)
+				return;
+			tup_fail(d, t, n ? -errno : -ECONNRESET);
+			return;
+		}
+		t->got += n;
+		if (t->got < t->need)
 			continue;
-		err = learn_answer(d, r, &qu, &ports, *alen);
-		if (err != -EBADMSG && err != -ESRCH)
-			break;	/* learned, or failed to: no other upstream */
+		if (t->ans)
+			break;
+		t->need = (size_t)t->hdr[0] << 8 | t->hdr[1];
+		t->got = 0;
+		if (t->need < DNS_HEADER_BYTES || !(t->ans = malloc(t->need))) {
+			tup_fail(d, t, -EBADMSG);
+			return;
+		}
 	}
-	if (!err) {
-		d->n_forwarded++;
-		return 0;
+	/* a whole answer: the same checks and learning as over UDP */
+	memcpy(buf_a, t->ans, t->need);
+	err = learn_answer(d, p->reg, &p->qu, &p->ports, t->need);
+	if (err == -EBADMSG || err == -ESRCH) {
+		d->n_stray++;
+		tup_fail(d, t, err);
+		return;
 	}
-	d->n_servfail++;
-	dns_event(d, r, "servfail", qu.qname, servfail_reason(r, err));
-	return local_answer(q, qlen, DNS_RCODE_SERVFAIL, alen);
+	if (err) {
+		pending_fail(d, p, err);
+		return;
+	}
+	buf_a[0] = p->client_id >> 8;
+	buf_a[1] = p->client_id & 0xff;
+	reply_to(d, p, buf_a, t->need);
+	d->n_forwarded++;
+	pending_free(d, p);
 }
 
 static void conn_unlink(struct daemon *d, struct tcpconn *c)
@@ -1095,32 +1298,179 @@ static void conn_append(struct daemon *d, struct tcpconn *c)
 	d->conn_newest = c;
 }
 
-/* Closed now, freed after the batch (its events may still be in it). */
+static bool accept_may(const struct daemon *d, const struct reg *r)
+{
+	return d->n_conns < MAX_TCP_CLIENTS && r->n_conns < MAX_TCP_CLIENTS_REG;
+}
+
+/* R's TCP listeners polled again (or not): see MAX_TCP_CLIENTS_REG. */
+static void accept_pause(struct daemon *d, struct reg *r, bool pause)
+{
+	if (r->accept_paused == pause)
+		return;
+	r->accept_paused = pause;
+	d->n_accept_paused += pause ? 1 : -1;
+	if (r->tcp4.fd >= 0)
+		ev_want(d, &r->tcp4, pause ? 0 : EPOLLIN);
+	if (r->tcp6.fd >= 0)
+		ev_want(d, &r->tcp6, pause ? 0 : EPOLLIN);
+}
+
+static void conn_park(struct daemon *d, struct tcpconn *c, bool park)
+{
+	if (c->parked == park)
+		return;
+	c->parked = park;
+	d->n_parked += park ? 1 : -1;
+	ev_want(d, &c->ev, park ? 0 : EPOLLIN);
+}
+
+/*
+ * Closed now, freed after the batch (its events may still be in it). Its
+ * queries in flight finish without it (they hold their slots until then).
+ */
 static void conn_close(struct daemon *d, struct tcpconn *c)
 {
+	struct reg *r = c->ev.reg;
+
+	conn_park(d, c, false);
 	conn_unlink(d, c);
 	ev_close(d, &c->ev);
-	c->ev.reg->n_conns--;
+	r->n_conns--;
 	d->n_conns--;
+	if (c->inflight)
+		for (struct pending *p = d->oldest; p; p = p->next)
+			if (p->conn == c)
+				p->conn = NULL;
+	c->inflight = 0;
 	c->next = d->conn_dead;
 	d->conn_dead = c;
+	if (d->n_accept_paused) {
+		for (struct reg *x = d->regs; x; x = x->next)
+			if (x->accept_paused && accept_may(d, x))
+				accept_pause(d, x, false);
+	}
+}
+
+/* The answer to one of C's queries; false if C had to be closed. */
+static bool conn_reply(struct daemon *d, struct tcpconn *c, const __u8 *a,
+		       size_t alen)
+{
+	__u8 len[2] = { alen >> 8, alen & 0xff };
+
+	/* it must fit the socket's send buffer at once, or the client goes */
+	if (send(c->ev.fd, len, 2, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE) != 2 ||
+	    send(c->ev.fd, a, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) {
+		conn_close(d, c);
+		return false;
+	}
+	return true;
+}
+
+static bool tcp_slot(const struct daemon *d, const struct tcpconn *c)
+{
+	const struct reg *r = c->ev.reg;
+
+	return c->inflight < TCP_QUERIES_CONN && r->n_tcp_up < TCP_UPSTREAM_REG &&
+	       d->n_tcp_up < MAX_TCP_UPSTREAM && pending_may(d, r);
+}
+
+/*
+ * Take the whole queries in C's buffer: refused ones are answered at
+ * once, allowed ones go upstream while there is a slot (tcp_slot());
+ * without one C is parked: not read until resume_conns() finds a slot.
+ */
+static void conn_parse(struct daemon *d, struct tcpconn *c)
+{
+	struct reg *r = c->ev.reg;
+
+	while (c->got >= 2 && c->ev.fd >= 0) {
+		size_t qlen = (size_t)c->buf[0] << 8 | c->buf[1], flen, alen;
+		struct moat_addr_val ports;
+		struct dns_question qu;
+		struct pending *p;
+		int ret;
+
+		if (!qlen) {
+			conn_close(d, c);
+			return;
+		}
+		if (c->got < 2 + qlen)
+			break;
+		if (!tcp_slot(d, c)) {
+			conn_park(d, c, true);
+			return;
+		}
+		ret = classify(d, r, c->buf + 2, qlen, &qu, &ports, &flen, &alen);
+		if (ret < 0 || (!ret && !conn_reply(d, c, buf_a, alen))) {
+			if (c->ev.fd >= 0)
+				conn_close(d, c);
+			return;
+		}
+		if (ret > 0) {
+			p = calloc(1, sizeof(*p) + flen);
+			if (!p) {
+				conn_close(d, c);
+				return;
+			}
+			*p = (struct pending){
+				.reg = r, .tcp = true, .conn = c, .client_fd = -1,
+				.client_id = qu.id, .ports = ports, .qu = qu,
+				.qlen = flen,
+			};
+			memcpy(p->query, buf_fwd, flen);
+			pending_take(d, r, p);
+			c->inflight++;
+			r->n_tcp_up++;
+			d->n_tcp_up++;
+			pending_send(d, p, -ENOENT);
+		}
+		if (c->ev.fd < 0)
+			return;	/* closed by a failed answer */
+		c->got -= 2 + qlen;
+		memmove(c->buf, c->buf + 2 + qlen, c->got);
+	}
+	conn_park(d, c, false);
+}
+
+/* After a batch: parked clients whose slot has come. */
+static void resume_conns(struct daemon *d)
+{
+	struct tcpconn *c, *next;
+
+	for (c = d->conn_oldest; c && d->n_parked; c = next) {
+		next = c->next;
+		if (c->parked && tcp_slot(d, c))
+			conn_parse(d, c);
+	}
 }
 
 static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 {
 	for (int i = 0; i < RECV_BATCH; i++) {
 		struct tcpconn *c;
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd;
 
-		if (fd < 0)
+		if (!accept_may(d, r)) {
+			/* the next ones wait in the backlog: see conn_close() */
+			accept_pause(d, r, true);
 			return;
-		if (d->n_conns >= MAX_TCP_CLIENTS || r->n_conns >= MAX_TCP_CLIENTS_REG ||
-		    !(c = malloc(sizeof(*c)))) {
+		}
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			/* out of descriptors: wait for a client to close */
+			if (errno == EMFILE || errno == ENFILE)
+				accept_pause(d, r, true);
+			return;
+		}
+		if (!(c = malloc(sizeof(*c)))) {
 			close(fd);	/* the client retries, or falls back to UDP */
 			continue;
 		}
 		c->ev = (struct ev){ .kind = EV_TCPCONN, .fd = fd, .reg = r };
 		c->got = 0;
+		c->inflight = 0;
+		c->parked = false;
 		c->prev = c->next = NULL;
 		if (ev_add(d, &c->ev)) {
 			close(fd);
@@ -1133,17 +1483,13 @@ static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 	}
 }
 
-/*
- * Whole queries in the client's buffer are answered (the upstream part
- * still blocks, with its own deadline); the answer must fit the socket's
- * send buffer at once, or the client is dropped.
- */
 static void serve_tcpconn(struct daemon *d, struct tcpconn *c)
 {
-	ssize_t n = recv(c->ev.fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
-	size_t qlen, alen;
-	__u8 len[2];
+	ssize_t n;
 
+	if (c->parked)
+		return;
+	n = recv(c->ev.fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -1151,39 +1497,28 @@ static void serve_tcpconn(struct daemon *d, struct tcpconn *c)
 		return;
 	}
 	c->got += n;
-	while (c->got >= 2) {
-		qlen = (size_t)c->buf[0] << 8 | c->buf[1];
-		if (!qlen) {
-			conn_close(d, c);
-			return;
-		}
-		if (c->got < 2 + qlen)
-			break;
-		if (answer_tcp(d, c->ev.reg, c->buf + 2, qlen, &alen)) {
-			conn_close(d, c);
-			return;
-		}
-		len[0] = alen >> 8;
-		len[1] = alen & 0xff;
-		if (send(c->ev.fd, len, 2, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE) != 2 ||
-		    send(c->ev.fd, buf_a, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) {
-			conn_close(d, c);
-			return;
-		}
-		c->got -= 2 + qlen;
-		memmove(c->buf, c->buf + 2 + qlen, c->got);
-	}
 	/* progress: a new deadline */
 	conn_unlink(d, c);
 	conn_append(d, c);
+	conn_parse(d, c);
 }
 
+/* Idle clients go; one with queries in flight or waiting is not idle. */
 static void expire_conns(struct daemon *d)
 {
 	__u64 now = now_ms();
 
-	while (d->conn_oldest && d->conn_oldest->deadline_ms <= now)
-		conn_close(d, d->conn_oldest);
+	while (d->conn_oldest && d->conn_oldest->deadline_ms <= now) {
+		struct tcpconn *c = d->conn_oldest;
+
+		conn_unlink(d, c);
+		if (c->inflight || c->parked)
+			conn_append(d, c);
+		else {
+			conn_append(d, c);	/* conn_close unlinks it */
+			conn_close(d, c);
+		}
+	}
 }
 
 static void reg_close_conns(struct daemon *d, struct reg *r)
@@ -1195,6 +1530,7 @@ static void reg_close_conns(struct daemon *d, struct reg *r)
 		if (c->ev.reg == r)
 			conn_close(d, c);
 	}
+	accept_pause(d, r, false);
 }
 
 /* ---- registrations ---- */
@@ -1227,7 +1563,8 @@ static int listen_pair(struct daemon *d, struct reg *r, int family,
 			err = -errno;
 			goto fail;
 		}
-		if (!bind(t->fd, (struct sockaddr *)&ss, len) && !listen(t->fd, 64))
+		if (!bind(t->fd, (struct sockaddr *)&ss, len) &&
+		    !listen(t->fd, LISTEN_BACKLOG))
 			break;
 		/* the port is taken for TCP: try another */
 		close(u->fd);
@@ -1270,6 +1607,8 @@ static void reg_release(struct reg *r)
 		close(r->netns_fd);
 	policy_free(&r->spec);
 	rule_index_free(&r->ix);
+	for (size_t i = 0; i < r->n_search; i++)
+		free(r->search[i]);
 	if (r->saved)
 		json_object_put(r->saved);
 	free(r->rel);
@@ -1285,6 +1624,12 @@ static void reg_free(struct daemon *d, struct reg *r)
 /* Registrations removed while handling a batch of events, freed after it. */
 static void reap_dead(struct daemon *d)
 {
+	while (d->tup_dead) {
+		struct tcpup *t = d->tup_dead;
+
+		d->tup_dead = t->dead_next;
+		free(t);
+	}
 	while (d->conn_dead) {
 		struct tcpconn *c = d->conn_dead;
 
@@ -1432,6 +1777,16 @@ static int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	if (ret)
 		goto fail;
 	reg_set_upstreams(d, r, o);
+	if (json_object_object_get_ex(o, "resolv_search", &x) &&
+	    json_object_is_type(x, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(x) &&
+				   r->n_search < DNS_SEARCH_MAX; i++) {
+			const char *s = json_object_get_string(json_object_array_get_idx(x, i));
+
+			if (s && *s && strlen(s) < DNS_NAME_STR_LEN &&
+			    (r->search[r->n_search] = strdup(s)))
+				r->n_search++;
+		}
 
 	port = listen_pair(d, r, AF_INET, &r->udp4, &r->tcp4);
 	if (port < 0) {
@@ -1680,6 +2035,7 @@ static json_object *op_list(struct daemon *d)
 	json_object_object_add(o, "malformed", json_object_new_uint64(d->n_malformed));
 	json_object_object_add(o, "stray_answers", json_object_new_uint64(d->n_stray));
 	json_object_object_add(o, "in_flight", json_object_new_uint64(d->n_pending));
+	json_object_object_add(o, "names", json_object_new_int64(evlog_names(d->log)));
 	return o;
 }
 
@@ -1902,6 +2258,24 @@ static void follow_upgrade(struct daemon *d)
 	}
 }
 
+/*
+ * Expired addresses leave the maps, their names the log's table, and
+ * each registration's count of learned addresses is what is left in the
+ * maps (issue 12, item 4: it used to only grow).
+ */
+static void gc(struct daemon *d)
+{
+	static long live[MOAT_MAX_POLICIES];
+	__u64 now = boottime_ns();
+
+	learn_gc(&d->st, now, live);
+	for (struct reg *r = d->regs; r; r = r->next)
+		if (r->learned_pid && r->learned_pid < MOAT_MAX_POLICIES)
+			r->learned = live[r->learned_pid];
+	if (evlog_gc(d->log, now) > 0)
+		malloc_trim(0);	/* what the names took goes back */
+}
+
 static void on_timer(struct daemon *d)
 {
 	__u64 ticks;
@@ -1909,7 +2283,7 @@ static void on_timer(struct daemon *d)
 	if (read(d->timer.fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
 	follow_upgrade(d);
-	learn_gc(&d->st, boottime_ns());
+	gc(d);
 	if (++d->ticks % 5 == 0)
 		reap_regs(d);
 }
@@ -1983,6 +2357,7 @@ int do_daemon(int argc, char **argv)
 	struct epoll_event evs[16];
 	bool foreground = false, check = false;
 	struct upstream u;
+	struct rlimit rl;
 	int opt, err;
 
 	optind = 0;
@@ -2013,6 +2388,15 @@ int do_daemon(int argc, char **argv)
 	if (check) {
 		p_info("moat-bpfd: configuration OK");
 		return 0;
+	}
+	/*
+	 * TCP clients and upstream exchanges take a descriptor each (up to
+	 * MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM): the soft limit goes up to the
+	 * hard one.
+	 */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	state_init(&d.st);
 	/* hold the writers' lock only while loading */
@@ -2064,10 +2448,14 @@ int do_daemon(int argc, char **argv)
 			case EV_TCPCONN:
 				serve_tcpconn(&d, (struct tcpconn *)ev);
 				break;
+			case EV_TCPUP:
+				serve_tcpup(&d, (struct tcpup *)ev);
+				break;
 			}
 		}
 		expire_pending(&d);
 		expire_conns(&d);
+		resume_conns(&d);
 		out_flush();
 		reap_dead(&d);
 	}

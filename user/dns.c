@@ -9,6 +9,7 @@
  * triples and only knows how to print them. svcb_hints() walks that rdf,
  * checking each length against the rdf's size before it reads.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,6 +598,42 @@ static bool workload_ns(int family, const uint8_t *a, bool docker_dns)
 	    a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 11)
 		return false;
 	return dns_addr_local_scope(family, a);
+}
+
+int dns_resolv_search(const char *path, char (*out)[DNS_NAME_STR_LEN],
+		      size_t max, size_t *n)
+{
+	ldns_resolver *res = NULL;
+	struct stat st;
+	ldns_rdf **list;
+	size_t count;
+
+	*n = 0;
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || st.st_size > 65536)
+		return -EBADMSG;
+	if (ldns_resolver_new_frm_file(&res, path) != LDNS_STATUS_OK)
+		return -EBADMSG;
+	list = ldns_resolver_searchlist(res);
+	count = ldns_resolver_searchlist_count(res);
+	if (!count && ldns_resolver_domain(res)) {
+		list = (ldns_rdf *[]){ ldns_resolver_domain(res) };
+		count = 1;
+	}
+	for (size_t i = 0; i < count && *n < max; i++) {
+		char *s = ldns_rdf2str(list[i]);
+		size_t len = s ? strlen(s) : 0;
+
+		if (len && s[len - 1] == '.')
+			s[--len] = 0;
+		if (len && len < DNS_NAME_STR_LEN) {
+			for (size_t j = 0; j < len; j++)
+				s[j] = tolower((unsigned char)s[j]);
+			snprintf(out[(*n)++], DNS_NAME_STR_LEN, "%s", s);
+		}
+		free(s);
+	}
+	ldns_resolver_deep_free(res);
+	return 0;
 }
 
 int dns_resolv_conf(const char *path, bool docker_dns,

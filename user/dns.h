@@ -157,4 +157,13 @@ int dns_resolv_conf(const char *path, bool docker_dns,
 		    char (*out)[DNS_ADDR_STR_LEN], size_t max, size_t *n,
 		    size_t *skipped);
 
+#define DNS_SEARCH_MAX		8
+/*
+ * The search domains of resolv.conf PATH ("search", else "domain"), in
+ * lower case without the trailing dot; the root is left out. 0 or
+ * -EBADMSG as dns_resolv_conf().
+ */
+int dns_resolv_search(const char *path, char (*out)[DNS_NAME_STR_LEN],
+		      size_t max, size_t *n);
+
 #endif /* MOAT_DNS_H */

@@ -19,9 +19,17 @@
 
 #define NAME_BUCKETS		65536
 #define MAX_NAMES		(1 << 20)
+/*
+ * A name outlives its address's deadline by this much: the ring buffer
+ * is read after the fact, and a denial just after expiry is the one
+ * that most needs its name.
+ */
+#define NAME_LINGER_NS		(10 * 1000000000ull)
 
+/* The name an address was learned from, until the address expires. */
 struct name_entry {
 	struct name_entry *next;
+	__u64 expires_ns;		/* CLOCK_BOOTTIME: the latest deadline */
 	int family;
 	__u8 addr[16];
 	char name[];
@@ -57,7 +65,7 @@ static struct name_entry *name_find(struct evlog *l, int family, const __u8 *add
 }
 
 void evlog_learned(struct evlog *l, int family, const __u8 *addr,
-		   const char *name)
+		   const char *name, __u64 expires_ns)
 {
 	unsigned int h = name_hash(family, addr);
 	struct name_entry *e, **pp;
@@ -66,11 +74,16 @@ void evlog_learned(struct evlog *l, int family, const __u8 *addr,
 		if (e->family == family &&
 		    !memcmp(e->addr, addr, family == AF_INET ? 4 : 16))
 			break;
-	if (e && !strcmp(e->name, name))
+	if (e && !strcmp(e->name, name)) {
+		if (expires_ns > e->expires_ns)
+			e->expires_ns = expires_ns;
 		return;
+	}
 	if (!e && l->n_names >= MAX_NAMES)
 		return;	/* the log then lacks a name, nothing else */
 	if (e) {
+		if (e->expires_ns > expires_ns)
+			expires_ns = e->expires_ns;
 		*pp = e->next;
 		free(e);
 		l->n_names--;
@@ -78,12 +91,48 @@ void evlog_learned(struct evlog *l, int family, const __u8 *addr,
 	e = calloc(1, sizeof(*e) + strlen(name) + 1);
 	if (!e)
 		return;
+	e->expires_ns = expires_ns;
 	e->family = family;
 	memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
 	strcpy(e->name, name);
 	e->next = l->names[h];
 	l->names[h] = e;
 	l->n_names++;
+}
+
+/*
+ * Issue 12, item 5: names go with their addresses. An entry is freed
+ * NAME_LINGER_NS after the latest deadline it was learned with (the
+ * daemon deletes the address itself at that deadline), so the table
+ * holds one entry per address learned in the last max_ttl + grace +
+ * NAME_LINGER_NS, never more than MAX_NAMES.
+ */
+long evlog_gc(struct evlog *l, __u64 now_ns)
+{
+	long freed = 0;
+
+	if (!l->n_names)
+		return 0;
+	for (int i = 0; i < NAME_BUCKETS; i++) {
+		struct name_entry *e, **pp = &l->names[i];
+
+		while ((e = *pp)) {
+			if (e->expires_ns + NAME_LINGER_NS >= now_ns) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			free(e);
+			freed++;
+		}
+	}
+	l->n_names -= freed;
+	return freed;
+}
+
+long evlog_names(const struct evlog *l)
+{
+	return l->n_names;
 }
 
 static void rotate(struct evlog *l)

@@ -20,9 +20,16 @@ int evlog_fd(const struct evlog *l);
 void evlog_consume(struct evlog *l);
 /* After an upgrade to new maps: follow the new ring buffer. */
 int evlog_reopen(struct evlog *l, struct moat_state *st);
-/* Remember which name an address was learned from (the latest wins). */
+/*
+ * Remember which name an address was learned from (the latest wins),
+ * until its deadline EXPIRES_NS (CLOCK_BOOTTIME) has passed.
+ */
 void evlog_learned(struct evlog *l, int family, const __u8 *addr,
-		   const char *name);
+		   const char *name, __u64 expires_ns);
+/* Forget the names of addresses expired by NOW_NS; returns how many. */
+long evlog_gc(struct evlog *l, __u64 now_ns);
+/* Names held (for the daemon's `list`). */
+long evlog_names(const struct evlog *l);
 /* One of the daemon's own events; O is consumed. */
 void evlog_write(struct evlog *l, json_object *o);
 void evlog_close(struct evlog *l);

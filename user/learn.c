@@ -155,10 +155,11 @@ int learn_forget(struct moat_state *st, __u32 pid, const struct learned_addr *a)
 /*
  * Walk a learned-address map in batches (a syscall per entry cost the
  * daemon ~100 ms a second with 100k entries): count COUNT_PID's learned
- * entries, or delete those expired by NOW.
+ * entries that have not expired by NOW, or (COUNT_PID 0) delete those
+ * expired by NOW and add the others to LIVE[policy id] if LIVE is given.
  */
 static long scan(struct moat_state *st, int map, size_t ks, __u64 now,
-		 __u32 count_pid)
+		 __u32 count_pid, long *live)
 {
 	static unsigned char keys[SCAN_BATCH][sizeof(struct moat_exact6_key)];
 	static struct moat_addr_val vals[SCAN_BATCH];
@@ -180,26 +181,32 @@ static long scan(struct moat_state *st, int map, size_t ks, __u64 now,
 		for (__u32 i = 0; i < cnt; i++) {
 			const void *key = k + i * ks;
 
+			__u32 pid = *(const __u32 *)key;
+			bool expired = vals[i].expires_ns && vals[i].expires_ns < now;
+
 			if (!(vals[i].flags & MOAT_AV_LEARNED))
 				continue;
 			if (count_pid)
-				n += *(const __u32 *)key == count_pid;
-			else if (vals[i].expires_ns && vals[i].expires_ns < now &&
-				 !bpf_map_delete_elem(st->map[map], key))
+				n += pid == count_pid && !expired;
+			else if (expired && !bpf_map_delete_elem(st->map[map], key))
 				n++;
+			else if (live && pid < MOAT_MAX_POLICIES)
+				live[pid]++;
 		}
 	}
 	return n;
 }
 
-long learn_gc(struct moat_state *st, __u64 now)
+long learn_gc(struct moat_state *st, __u64 now, long *live)
 {
-	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), now, 0) +
-	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), now, 0);
+	if (live)
+		memset(live, 0, MOAT_MAX_POLICIES * sizeof(*live));
+	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), now, 0, live) +
+	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), now, 0, live);
 }
 
-long learn_count(struct moat_state *st, __u32 pid)
+long learn_count(struct moat_state *st, __u32 pid, __u64 now)
 {
-	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), 0, pid) +
-	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), 0, pid);
+	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), now, pid, NULL) +
+	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), now, pid, NULL);
 }

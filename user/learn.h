@@ -42,9 +42,13 @@ int learn_write(struct moat_state *st, __u32 policy_id,
 /* Delete the learned entry of A in POLICY_ID (never a rule's entry). */
 int learn_forget(struct moat_state *st, __u32 policy_id,
 		 const struct learned_addr *a);
-/* Delete learned entries past their deadline; returns how many. */
-long learn_gc(struct moat_state *st, __u64 now_ns);
-/* Number of learned entries of a policy. */
-long learn_count(struct moat_state *st, __u32 policy_id);
+/*
+ * Delete learned entries past their deadline; returns how many. If LIVE
+ * (MOAT_MAX_POLICIES longs) is given, it gets the number of learned
+ * entries left in the maps per policy id: what max_addresses counts.
+ */
+long learn_gc(struct moat_state *st, __u64 now_ns, long *live);
+/* Number of learned entries of a policy not expired by NOW_NS. */
+long learn_count(struct moat_state *st, __u32 policy_id, __u64 now_ns);
 
 #endif
