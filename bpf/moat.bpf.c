@@ -591,8 +591,13 @@ static __always_inline int verdict(const struct moat_ctx *mc,
 		emit(mc, d, MOAT_ALLOW, reason, c);
 		return MOAT_ALLOW;
 	}
-	if (c)
+	if (c) {
 		c->denied++;
+		/* a UDP connect() sends nothing: status shows these apart */
+		if ((d->hook == MOAT_HOOK_CONNECT4 || d->hook == MOAT_HOOK_CONNECT6) &&
+		    d->protocol == IPPROTO_UDP)
+			c->udp_connects_denied++;
+	}
 	emit(mc, d, MOAT_DENY, reason, c);
 	return MOAT_DENY;
 }

@@ -176,7 +176,11 @@ struct moat_counters {
 	__u64 events_dropped;		/* rate limit or full ring buffer */
 	__u64 window_start_ns;		/* rate limit window (this CPU) */
 	__u32 window_events;		/* events emitted in the window */
-	__u32 pad;
+	/*
+	 * Of denied: UDP connect()s, which send nothing (glibc sorts every
+	 * getaddrinfo answer with one per address, RFC 6724). Was pad.
+	 */
+	__u32 udp_connects_denied;
 };
 
 /* moat_events ring buffer record. */

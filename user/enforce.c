@@ -363,6 +363,7 @@ int moat_counters_read(struct moat_state *st, __u64 id,
 		sum->denied += v[i].denied;
 		sum->audited += v[i].audited;
 		sum->events_dropped += v[i].events_dropped;
+		sum->udp_connects_denied += v[i].udp_connects_denied;
 	}
 	free(v);
 	return 0;

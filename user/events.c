@@ -106,6 +106,13 @@ json_object *event_to_json(const struct moat_event *e)
 			       strnlen(e->comm, sizeof(e->comm))));
 	json_object_object_add(o, "cgroup_id", json_object_new_uint64(e->cgroup_id));
 	json_object_object_add(o, "policy_cgroup_id", json_object_new_uint64(e->policy_cgroup_id));
+	/*
+	 * Issue 12, item 6: a UDP connect() sends nothing (getaddrinfo makes
+	 * one per answer to sort them, RFC 6724); `log` shows these apart.
+	 */
+	if ((e->hook == MOAT_HOOK_CONNECT4 || e->hook == MOAT_HOOK_CONNECT6) &&
+	    e->protocol == IPPROTO_UDP)
+		json_object_object_add(o, "nothing_sent", json_object_new_boolean(1));
 	if (e->hook == MOAT_HOOK_SK_MSG) {
 		/* always emitted whole: a struct moat_name_event */
 		const struct moat_name_event *ne = (const void *)e;
@@ -122,6 +129,15 @@ static const char *jstr(json_object *o, const char *k)
 	json_object *v;
 
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* A refused UDP connect(): no datagram was sent (see event_to_json). */
+static bool event_nothing_sent(json_object *o)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, "nothing_sent", &v) &&
+	       json_object_get_boolean(v);
 }
 
 void event_print(FILE *f, json_object *o)
@@ -150,7 +166,8 @@ void event_print(FILE *f, json_object *o)
 		fprintf(f, "socket(%s, %s)", jstr(o, "family") ?: "?",
 			jstr(o, "proto") ?: "?");
 	else
-		fprintf(f, "%s %s%s%s:%s", jstr(o, "proto") ?: "?",
+		fprintf(f, "%s%s %s%s%s:%s", jstr(o, "proto") ?: "?",
+			event_nothing_sent(o) ? " connect, nothing sent," : "",
 			strchr(addr, ':') ? "[" : "", addr,
 			strchr(addr, ':') ? "]" : "", jstr(o, "port") ?: "?");
 	if (sni || host)
@@ -231,13 +248,19 @@ static bool log_match(json_object *o, const char *cg)
 	return path && !strncmp(path, cg, n) && (!path[n] || path[n] == '/');
 }
 
-static void log_line(char *line, const char *cg)
+/* UDP connects that sent nothing, left out of `log` (without --all) */
+static unsigned long n_hidden;
+
+static void log_line(char *line, const char *cg, bool all)
 {
 	json_object *o = json_tokener_parse(line);
 
 	if (!o)
 		return;
-	if (!cg || log_match(o, cg)) {
+	if ((!cg || log_match(o, cg)) && !all && !json_output &&
+	    event_nothing_sent(o)) {
+		n_hidden++;
+	} else if (!cg || log_match(o, cg)) {
 		if (json_output)
 			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		else
@@ -250,13 +273,15 @@ int do_log(int argc, char **argv)
 {
 	char *line = NULL, rel[PATH_MAX], abs[PATH_MAX];
 	const char *cg = NULL;
-	bool follow = false;
+	bool follow = false, all = false;
 	size_t cap = 0;
 	FILE *f;
 
 	for (; argc > 0; NEXT_ARG()) {
 		if (!strcmp(argv[0], "-f") || !strcmp(argv[0], "--follow")) {
 			follow = true;
+		} else if (!strcmp(argv[0], "--all")) {
+			all = true;
 		} else if (!strcmp(argv[0], "--json")) {
 			json_output = true;
 		} else if (!strcmp(argv[0], "--cgroup") && argc > 1) {
@@ -265,7 +290,7 @@ int do_log(int argc, char **argv)
 			cg = !cgroup_resolve(argv[0], abs, rel) ? rel : argv[0];
 			cg = strdup(cg);
 		} else {
-			p_err("usage: moat-bpf log [-f] [--json] [--cgroup CGROUP|ID]");
+			p_err("usage: moat-bpf log [-f] [--json] [--all] [--cgroup CGROUP|ID]");
 			return -EINVAL;
 		}
 	}
@@ -281,7 +306,7 @@ int do_log(int argc, char **argv)
 		ssize_t n = getline(&line, &cap, f);
 
 		if (n > 0) {
-			log_line(line, cg);
+			log_line(line, cg, all);
 			fflush(stdout);
 			continue;
 		}
@@ -292,5 +317,9 @@ int do_log(int argc, char **argv)
 	}
 	free(line);
 	fclose(f);
+	if (n_hidden && !json_output)
+		printf("(%lu refused UDP connect()s that sent nothing not shown: "
+		       "getaddrinfo sorting its answers, RFC 6724; --all shows them)\n",
+		       n_hidden);
 	return 0;
 }

@@ -85,6 +85,9 @@ static json_object *cgroup_json(struct moat_state *st,
 	json_object_object_add(o, "linked", json_object_new_boolean(links_present(id)));
 	json_object_object_add(o, "allowed", json_object_new_uint64(cnt.allowed));
 	json_object_object_add(o, "denied", json_object_new_uint64(cnt.denied));
+	/* of denied: UDP connect()s that sent nothing (glibc's sorting) */
+	json_object_object_add(o, "denied_udp_connects",
+			       json_object_new_uint64(cnt.udp_connects_denied));
 	json_object_object_add(o, "audited", json_object_new_uint64(cnt.audited));
 	json_object_object_add(o, "events_dropped", json_object_new_uint64(cnt.events_dropped));
 	json_object_object_add(o, "escape", escape_json(ec, ix, path));
@@ -110,9 +113,27 @@ static void print_row(json_object *o)
 	       json_object_get_boolean(json_object_object_get(o, "linked")) ? "own" : "parent",
 	       escape_word(o),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "allowed")),
-	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "denied")),
+	       /* real attempts: the UDP connects that sent nothing are apart */
+	       (unsigned long long)(json_object_get_uint64(json_object_object_get(o, "denied")) -
+		json_object_get_uint64(json_object_object_get(o, "denied_udp_connects"))),
 	       (unsigned long long)json_object_get_uint64(json_object_object_get(o, "audited")),
 	       unit ? json_object_get_string(unit) : "-");
+}
+
+/*
+ * Issue 12, item 6: refused UDP connect()s sent nothing (getaddrinfo's
+ * address sorting makes one per answer): not in DENIED, told apart.
+ */
+static void print_udp_connects(json_object *o)
+{
+	json_object *path = json_object_object_get(o, "path");
+	unsigned long long n =
+		json_object_get_uint64(json_object_object_get(o, "denied_udp_connects"));
+
+	if (n)
+		printf("%s: also %llu UDP connect()s refused that sent nothing "
+		       "(getaddrinfo sorting its answers, RFC 6724), not in DENIED\n",
+		       path ? json_object_get_string(path) : "(removed)", n);
 }
 
 /* Why a cgroup's tasks could leave it, under the table. */
@@ -292,6 +313,8 @@ print:
 				print_row(json_object_array_get_idx(arr, i));
 			for (size_t i = 0; i < json_object_array_length(arr); i++)
 				print_escape(json_object_array_get_idx(arr, i));
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				print_udp_connects(json_object_array_get_idx(arr, i));
 		}
 	}
 out:
