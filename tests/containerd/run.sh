@@ -121,6 +121,7 @@ trap 'exit 130' INT TERM
 # ---- setup ----
 
 cx_setup_state
+cx_setup_layout
 mkdir -p "$S"/{ctd,rootfs,pm/tmp}
 cx_setup_net
 cx_setup_policies

@@ -123,6 +123,7 @@ trap 'exit 130' INT TERM
 # ---- setup ----
 
 cx_setup_state
+cx_setup_layout
 mkdir -p "$S"/{runroot,tmp,hooks.d,rootfs}
 cx_setup_net
 cx_setup_policies
