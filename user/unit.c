@@ -319,9 +319,10 @@ static int unit_conf_read(const char *unit, struct unit_conf *u)
 	for (int i = 0; i < n && !err; i++) {
 		bool ours = !strcmp(v[i].base, MOAT_UNIT_DROPIN);
 
+		/* applied after ours (whether ours exists yet or not) */
+		after = after || strcmp(v[i].base, MOAT_UNIT_DROPIN) > 0;
 		if (!ours)
 			err = parse_file(u, v[i].path, after);
-		after = after || ours || strcmp(v[i].base, MOAT_UNIT_DROPIN) > 0;
 		if (err)
 			p_errno(err, "reading %s", v[i].path);
 	}
