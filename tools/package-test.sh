@@ -151,6 +151,9 @@ fi
 if [ -n "$(ls -A "$pins/links" 2>/dev/null)" ]; then
 	die "cgroups are enforced here ($pins/links): not on a host moat-bpf protects"
 fi
+if ls /etc/systemd/system/*.d/zz-moat-bpf.conf >/dev/null 2>&1; then
+	die "services are enabled with moat-bpf enable here: $(ls /etc/systemd/system/*.d/zz-moat-bpf.conf)"
+fi
 rm -rf "$pins"
 
 # --- 2. install ---------------------------------------------------------------
