@@ -779,8 +779,9 @@ RTEST(port_sets)
 	learned(status_of(cg).policy_id, W4_A, &found, &v);
 	cr_assert(found);
 	cr_assert_eq(v.n_ranges, 1);
+	/* the rule's opt-out of the name check rides on its range */
 	cr_assert(v.ranges[0].first == 8080 && v.ranges[0].last == 8080 &&
-		  v.ranges[0].protos == MOAT_PROTO_TCP);
+		  v.ranges[0].protos == (MOAT_PROTO_TCP | MOAT_PROTO_NAMES_ANY));
 
 	/* a.example.test is 198.51.100.7 too: now 8080 and 443 */
 	cr_assert_str_eq(resolve(cg, R.rc, "--family 4", "a.example.test"),
