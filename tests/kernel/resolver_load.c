@@ -491,8 +491,10 @@ LTEST(max_addresses_recovers)
 /*
  * Three rounds, each learning 20,000 distinct addresses (40 answers of
  * 500 AAAA, TTL 1) that then expire: the table naming them empties each
- * time, and the daemon's RSS after the third round is within 1.5 MiB of
- * the first (it used to grow by ~1.6 MiB per round, ~80 B per address).
+ * time (10 s after the deadlines), and the daemon's RSS after the third
+ * round is within 1 MiB of the second (the first fills the heap the
+ * others reuse; it used to grow by ~1.25 MiB per round, ~64 B per
+ * address, measured in a private namespace: 9.4, 10.6, 11.9, 13.1 MiB).
  */
 LTEST(names_freed_with_addresses)
 {
@@ -520,7 +522,7 @@ LTEST(names_freed_with_addresses)
 		}
 		cr_assert(learned_drain(pid, 10000), "round %d: never expired", round);
 		/* the daemon collects names on its next tick */
-		for (long long end = kt_now_ms() + 5000;
+		for (long long end = kt_now_ms() + 15000;
 		     daemon_value("names") != 0 && kt_now_ms() < end; )
 			kt_sleep_ms(100);
 		cr_assert_eq(daemon_value("names"), 0,
@@ -530,7 +532,7 @@ LTEST(names_freed_with_addresses)
 	}
 	cr_log_info("daemon RSS after each round: %ld %ld %ld KiB", rss[0],
 		    rss[1], rss[2]);
-	cr_assert_lt(rss[2] - rss[0], 1536, "RSS grew %ld -> %ld -> %ld KiB",
+	cr_assert_lt(rss[2] - rss[1], 1024, "RSS grew %ld -> %ld -> %ld KiB",
 		     rss[0], rss[1], rss[2]);
 }
 
