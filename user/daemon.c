@@ -82,12 +82,18 @@
 /*
  * TCP queries go upstream over TCP, asynchronously (issue 12, item 1): at
  * most TCP_QUERIES_CONN in flight per client and TCP_UPSTREAM_REG per
- * registration (MAX_TCP_UPSTREAM in all: a descriptor each); further
- * queries wait in their client's buffer, which is not read meanwhile.
+ * registration; further queries wait in their client's buffer, which is
+ * not read meanwhile. A registration's first TCP_UPSTREAM_RESERVED are
+ * always granted, the rest come from MAX_TCP_UPSTREAM shared by all (a
+ * descriptor each). Few: an upstream serves TCP with few workers
+ * (dnsmasq forks at most 20 and queues 32 more), and the SYNs it drops
+ * beyond cost a second each, half of an exchange's deadline; 64 per
+ * registration made 24 of 600 queries time out against dnsmasq.
  */
 #define TCP_QUERIES_CONN	16
-#define TCP_UPSTREAM_REG	64
-#define MAX_TCP_UPSTREAM	1024
+#define TCP_UPSTREAM_REG	16
+#define TCP_UPSTREAM_RESERVED	4
+#define MAX_TCP_UPSTREAM	256
 /* datagrams read per wakeup of one socket, so that none starves others */
 #define RECV_BATCH		64
 
@@ -1372,7 +1378,8 @@ static bool tcp_slot(const struct daemon *d, const struct tcpconn *c)
 	const struct reg *r = c->ev.reg;
 
 	return c->inflight < TCP_QUERIES_CONN && r->n_tcp_up < TCP_UPSTREAM_REG &&
-	       d->n_tcp_up < MAX_TCP_UPSTREAM && pending_may(d, r);
+	       (r->n_tcp_up < TCP_UPSTREAM_RESERVED ||
+		d->n_tcp_up < MAX_TCP_UPSTREAM) && pending_may(d, r);
 }
 
 /*
