@@ -757,3 +757,54 @@ LTEST(search_list_goes_on_past_blocked)
 	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "xcorp.test", "A"),
 			 "REFUSED");
 }
+
+/*
+ * Go's pure resolver (no cgo) with use-vc: 256 goroutines, each
+ * LookupHost(allowed.test) over its own TCP connection (84 of 200 used
+ * to be answered). Built here with the Debian toolchain (golang-go,
+ * tools/install-deps.sh).
+ */
+static const char go_src[] =
+"package main\n"
+"import (\"context\"; \"fmt\"; \"net\"; \"os\"; \"strconv\"; \"sync\")\n"
+"func main() {\n"
+"	n, _ := strconv.Atoi(os.Args[2])\n"
+"	r := &net.Resolver{PreferGo: true}\n"
+"	var wg sync.WaitGroup\n"
+"	var mu sync.Mutex\n"
+"	ok, errs := 0, map[string]int{}\n"
+"	start := make(chan struct{})\n"
+"	for i := 0; i < n; i++ {\n"
+"		wg.Add(1)\n"
+"		go func() {\n"
+"			defer wg.Done()\n"
+"			<-start\n"
+"			_, err := r.LookupHost(context.Background(), os.Args[1])\n"
+"			mu.Lock()\n"
+"			if err == nil { ok++ } else { errs[err.Error()]++ }\n"
+"			mu.Unlock()\n"
+"		}()\n"
+"	}\n"
+"	close(start)\n"
+"	wg.Wait()\n"
+"	fmt.Printf(\"ok=%d fail=%d %v\\n\", ok, n-ok, errs)\n"
+"}\n";
+
+LTEST(many_tcp_clients_go)
+{
+	const char *cg = cg_policy("many-go", "allow:\n  - allowed.test:8080\n");
+	const char *src = tmp_file("gores.go", go_src);
+	struct run_result r;
+	char bin[PATH_MAX];
+
+	snprintf(bin, sizeof(bin), "%s/gores", H.tmpdir);
+	run(&r, "cd %s && HOME=%s GOCACHE=%s/gocache GOFLAGS=-mod=mod CGO_ENABLED=0 "
+	    "go build -o %s %s", H.tmpdir, H.tmpdir, H.tmpdir, bin, src);
+	cr_assert_eq(r.status, 0, "go build (golang-go, tools/install-deps.sh): %s %s",
+		     r.out, r.err);
+	run_free(&r);
+	run(&r, "%s %s allowed.test 256", in_cg(cg, L.rc_tcp), bin);
+	cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
+	cr_assert_eq(field(r.out, "ok"), 256, "Go, use-vc: %s", r.out);
+	run_free(&r);
+}
