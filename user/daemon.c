@@ -206,6 +206,7 @@ struct tcpconn {
 	__u64 deadline_ms;
 	unsigned int inflight;		/* its queries upstream */
 	bool parked;			/* a whole query waits for a slot */
+	bool eof;			/* it shut down its side: not read again */
 	size_t got;
 	__u8 buf[2 + DNS_MSG_BYTES];	/* length prefix and one query */
 };
@@ -1328,7 +1329,7 @@ static void conn_park(struct daemon *d, struct tcpconn *c, bool park)
 		return;
 	c->parked = park;
 	d->n_parked += park ? 1 : -1;
-	ev_want(d, &c->ev, park ? 0 : EPOLLIN);
+	ev_want(d, &c->ev, park || c->eof ? 0 : EPOLLIN);
 }
 
 /*
@@ -1478,6 +1479,7 @@ static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 		c->got = 0;
 		c->inflight = 0;
 		c->parked = false;
+		c->eof = false;
 		c->prev = c->next = NULL;
 		if (ev_add(d, &c->ev)) {
 			close(fd);
@@ -1493,14 +1495,29 @@ static void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 static void serve_tcpconn(struct daemon *d, struct tcpconn *c)
 {
 	ssize_t n;
+	char b;
 
-	if (c->parked)
+	if (c->parked || c->eof) {
+		/* not polled for input: only an error (reset) wakes us */
+		n = recv(c->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			conn_close(d, c);
 		return;
+	}
 	n = recv(c->ev.fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
-	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0 || (!n && !c->inflight && c->got < 2)) {
 		conn_close(d, c);
+		return;
+	}
+	if (!n) {
+		/*
+		 * Shut down for writing after its queries: they are still
+		 * answered; the client goes once none is left (expire_conns).
+		 */
+		c->eof = true;
+		ev_want(d, &c->ev, 0);
 		return;
 	}
 	c->got += n;
