@@ -92,6 +92,7 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 [ -n "$cg2" ] || { echo "dns-bench: no cgroup2 mount" >&2; exit 1; }
 cg_direct=$prefix-direct	# unenforced: the direct runs
 cg_learn=$prefix-learn		# enforced: the learning run
+cg_expire=$prefix-expire	# enforced: learned, then expired (issue 12)
 cg_many=$prefix-many		# parent of the DNS_CGROUPS registered cgroups
 base=/run/$prefix		# dnsmasq state; run/: our /run/moat-bpf
 resolvers_pin=/sys/fs/bpf/moat/maps/moat_resolvers
@@ -158,7 +159,7 @@ cleanup() {
 	for d in "$cg2/$cg_many"/c*; do
 		[ -d "$d" ] && rmdir "$d"
 	done
-	rmdir "$cg2/$cg_many" "$cg2/$cg_learn" "$cg2/$cg_direct" 2>/dev/null
+	rmdir "$cg2/$cg_many" "$cg2/$cg_learn" "$cg2/$cg_expire" "$cg2/$cg_direct" 2>/dev/null
 	"$repo/tools/testnet.sh" down "$prefix"
 	rm -rf "$base"
 	log "cleanup took $(elapsed "$t0") s"
@@ -333,6 +334,10 @@ awk 'BEGIN { for (i = 0; i < 100; i++) printf "q%d.bench.test A\n", i }' >"$dd/b
 awk -v n="$DNS_LEARN" 'BEGIN { for (i = 1; i <= n; i++)
 	printf "2001:db8:2::%x:%x l%d.learn.test\n", int(i / 65536), i % 65536, i }' >"$dd/learn.hosts"
 awk -v n="$DNS_LEARN" 'BEGIN { for (i = 1; i <= n; i++) printf "l%d.learn.test AAAA\n", i }' >"$dd/learn.queries"
+# the same number of other addresses, learned with a 1 s deadline
+awk -v n="$DNS_LEARN" 'BEGIN { for (i = 1; i <= n; i++)
+	printf "2001:db8:3::%x:%x e%d.expire.test\n", int(i / 65536), i % 65536, i }' >"$dd/expire.hosts"
+awk -v n="$DNS_LEARN" 'BEGIN { for (i = 1; i <= n; i++) printf "e%d.expire.test AAAA\n", i }' >"$dd/expire.queries"
 for n in $DNS_RULES; do
 	{
 		echo "mode: enforce"
@@ -347,6 +352,16 @@ allow:
   - '*.learn.test'
 dns:
   min_ttl: 600
+  grace: 0
+  max_addresses: $((DNS_LEARN * 2))
+EOF
+cat >"$dd/expire.yaml" <<EOF
+mode: enforce
+allow:
+  - '*.expire.test'
+dns:
+  min_ttl: 0
+  max_ttl: 1
   grace: 0
   max_addresses: $((DNS_LEARN * 2))
 EOF
@@ -365,6 +380,7 @@ nsenter --net="/run/netns/$world" "$dnsmasq" --keep-in-foreground \
 	--no-resolv --no-hosts --no-poll --no-ident --bind-interfaces --port=53 \
 	--listen-address="$server" --local=/test/ --local-ttl=600 \
 	--addn-hosts="$dd/bench.hosts" --addn-hosts="$dd/learn.hosts" \
+	--addn-hosts="$dd/expire.hosts" \
 	--log-facility="$dd/dnsmasq.log" </dev/null >"$dd/dnsmasq.out" 2>&1 9>&- &
 dns_pid=$!
 for _ in $(seq 200); do
@@ -546,6 +562,32 @@ rss_row cgroups "$regs" "$learned" "$reg_s" "$note"
 [ -s "$dd/attach.err" ] && log "registration errors: $(tail -1 "$dd/attach.err")"
 log "$n_reg cgroups registered ($note): VmRSS $(rss_kb) kB, $(nfds) fds"
 final_rss=$(rss_kb)
+
+# --- 4. learned and expired (issue 12, item 5) --------------------------------
+# DNS_LEARN more distinct addresses, learned with a 1 s deadline, then gone
+# from the maps and (10 s after their deadline) from the table that names
+# them in the log: VmRSS once they are gone, next to the step before.
+rss_before=$(rss_kb)
+if ensure_daemon && mkdir -p "$cg2/$cg_expire" &&
+   attach_cg "$cg_expire" --policy "$dd/expire.yaml"; then
+	t0=$(date +%s.%N)
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	nsenter --net="/run/netns/$client" sh -c \
+		'echo $$ >"$1/cgroup.procs" && shift && exec dnsperf "$@"' \
+		sh "$cg2/$cg_expire" -s "$server" -d "$dd/expire.queries" -n 1 -c 1 \
+		-q "$DNS_TPUT_Q" >"$dd/expire.out" 2>&1 || true
+	peak=$(rss_kb)
+	names=-1
+	for _ in $(seq 60); do
+		names=$(in_ns "$ctl" list 2>/dev/null | jq '.names // -1' || echo -1)
+		[ "$names" = 0 ] && break
+		sleep 1
+	done
+	rss_row expired 1 0 "$(elapsed "$t0")" "learned $DNS_LEARN more with a 1 s deadline ($(grep -E 'Queries completed' "$dd/expire.out" | tr -s ' ')); VmRSS before $rss_before kB; right after $peak kB; names left $names"
+	log "learned $DNS_LEARN addresses that expired: VmRSS $rss_before -> $peak -> $(rss_kb) kB once gone (names left: $names)"
+else
+	log "the expiry step could not attach $cg_expire: $(tail -1 "$dd/attach.err" 2>/dev/null)" >&2
+fi
 
 # --- report ------------------------------------------------------------------
 report() {
