@@ -35,7 +35,8 @@ make -s -C "$repo" OUTPUT="$alt" MOAT_DEFS=-DMOAT_LAYOUT_VERSION=99 "$alt/moat-b
 
 "$repo/tools/testnet.sh" up "$prefix" >/dev/null
 mkdir -p "$cg"
-"$MOAT_BIN" unload >/dev/null
+# unload refuses another layout's set: move it to this build first
+"$MOAT_BIN" unload >/dev/null 2>&1 || { "$MOAT_BIN" upgrade >/dev/null && "$MOAT_BIN" unload >/dev/null; }
 "$MOAT_BIN" attach "$cg" --allow tcp://198.51.100.7:80 --allow udp://198.51.100.7:80 >/dev/null
 before=$(grep -c ' 198.51.100.8:' "$log" || true)
 

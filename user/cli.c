@@ -463,6 +463,16 @@ int do_unload(int argc, char **argv)
 	err = state_lock(&st);
 	if (err)
 		goto out;
+	/*
+	 * Another build's set is that build's to remove: its links may hold
+	 * cgroups this one cannot read back (state_open says which layout and
+	 * how to move it over). Nothing pinned at all is not an error.
+	 */
+	err = state_open(&st, false);
+	if (err == -ENOENT)
+		err = 0;
+	else if (err)
+		goto out;
 	err = state_unload(&st);
 	if (err)
 		p_errno(err, "unloading");
@@ -663,8 +673,9 @@ static int do_policy_reload(int argc, char **argv)
 		p_err("policy reload: nothing is enforced on this host");
 		return ret;
 	}
-	if (!ret)
-		ret = reload_collect(&st, name, &items, &n);
+	if (ret)	/* writer_open said why, in one line */
+		goto out;
+	ret = reload_collect(&st, name, &items, &n);
 	if (ret) {
 		p_err("policy reload: '%s' not applied anywhere", name);
 		goto out;

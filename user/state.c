@@ -179,20 +179,26 @@ static int open_pins(struct moat_state *st)
 	__u32 zero = 0;
 	char p[512];
 
+	/* the layout first: another layout's set may lack maps of ours */
+	pin_path(p, sizeof(p), "maps", moat_map_names[M_LAYOUT]);
+	st->map[M_LAYOUT] = bpf_obj_get(p);
+	if (st->map[M_LAYOUT] < 0 ||
+	    bpf_map_lookup_elem(st->map[M_LAYOUT], &zero, &layout) ||
+	    layout.version != MOAT_LAYOUT_VERSION) {
+		p_err("the pinned state under %s has layout version %u, this moat-bpf expects %u; "
+		      "run 'moat-bpf upgrade' with this build to move every cgroup over without a gap",
+		      MOAT_PIN_ROOT, layout.version, MOAT_LAYOUT_VERSION);
+		return -EPROTO;
+	}
 	for (int i = 0; i < M__N; i++) {
+		if (i == M_LAYOUT)
+			continue;
 		pin_path(p, sizeof(p), "maps", moat_map_names[i]);
 		st->map[i] = bpf_obj_get(p);
 		if (st->map[i] < 0) {
 			p_errno(-errno, "opening pinned map %s", p);
 			return -EPROTO;
 		}
-	}
-	if (bpf_map_lookup_elem(st->map[M_LAYOUT], &zero, &layout) ||
-	    layout.version != MOAT_LAYOUT_VERSION) {
-		p_err("the pinned state under %s has layout version %u, this moat-bpf expects %u; "
-		      "run 'moat-bpf upgrade' with this build to move every cgroup over without a gap",
-		      MOAT_PIN_ROOT, layout.version, MOAT_LAYOUT_VERSION);
-		return -EPROTO;
 	}
 	for (int i = 0; i < P__N; i++) {
 		pin_path(p, sizeof(p), "progs", moat_progs[i].name);

@@ -255,8 +255,8 @@ int do_status(int argc, char **argv)
 		err = 0;
 		goto print;
 	}
-	if (err)
-		goto out;
+	if (err)	/* state_open said why, in one line */
+		goto out_quiet;
 	err = cgroup_index_build(&ix);
 	if (err)
 		goto out;
@@ -320,6 +320,7 @@ print:
 out:
 	if (err)
 		p_errno(err, "reading state");
+out_quiet:
 	json_object_put(top);
 	escape_cache_free(ec);
 	cgroup_index_free(&ix);

@@ -514,11 +514,31 @@ static void cg_remove_tree(const char *dir)
 void cg_cleanup(void)
 {
 	char base[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
 
 	if (!H.cg2[0])
 		return;
 	snprintf(base, sizeof(base), "%s/%s", H.cg2, KT_CG_DIR);
 	cg_remove_tree(base);
+	/*
+	 * An empty transient cgroup of a `run` that was SIGKILLed (a timeout
+	 * elsewhere) cannot remove itself; the run tests look for leftovers
+	 * of their own runs, so take away what an earlier one left. A run
+	 * cgroup that still holds tasks is someone's live run: left alone.
+	 */
+	snprintf(base, sizeof(base), "%s/moat-bpf", H.cg2);
+	d = opendir(base);
+	while (d && (de = readdir(d))) {
+		char p[PATH_MAX * 2];
+
+		if (strncmp(de->d_name, "run-", 4))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", base, de->d_name);
+		rmdir(p);	/* EBUSY while populated */
+	}
+	if (d)
+		closedir(d);
 }
 
 /* ---- setup ---- */
@@ -629,6 +649,13 @@ void harness_setup(void)
 
 	cg_cleanup();
 	moat(&r, "unload");
+	if (r.status) {
+		/* another build's set: unload refuses it; move it over first */
+		run_free(&r);
+		moat(&r, "upgrade");
+		run_free(&r);
+		moat(&r, "unload");
+	}
 	cr_assert_eq(r.status, 0, "moat-bpf unload: exit %d: %s", r.status,
 		     r.err);
 	run_free(&r);
