@@ -9,6 +9,13 @@
  * --dns-upstream 198.51.100.53 (never this machine's resolver), clients
  * run in the client netns. Names of these tests live in a hosts file of
  * their own in dnsmasq's hosts.d (reread on change), removed at teardown.
+ *
+ * Checked against mutated builds (each failed its test): a daemon that
+ * learns every address, one that learns the host's own (fd00::2 here),
+ * one that ignores ICMP errors from an upstream (the failover took the
+ * 2 s timeout), one that answers SERVFAIL at the first timeout instead of
+ * asking the next upstream, BPF without audit events, and BPF without
+ * deny events (the `log` line of the refused connect never came).
  */
 #include <errno.h>
 #include <ifaddrs.h>

@@ -4,6 +4,10 @@
  * 10): other commands refuse a pinned set of another layout version, and
  * a running daemon reopens the maps after `upgrade`. Split from
  * claims_resolver.c; the same world, upstream and daemon.
+ *
+ * Checked against mutated builds (each failed the first test): a daemon
+ * that never follows an upgrade ("never reopened the maps"), and a state
+ * open that ignores the layout version (attach on layout 99 went on).
  */
 #include <errno.h>
 #include <stdio.h>
