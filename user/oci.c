@@ -158,19 +158,33 @@ static void container_resolv_conf(const char *bundle, char *out, size_t len)
 }
 
 /*
- * A container made by a Kubernetes CRI runtime: containerd's CRI plugin
- * and CRI-O add io.kubernetes.* annotations themselves, and a pod cannot
- * take them away. There an annotation may be the pod author's (CRI-O
+ * A container made by a Kubernetes CRI runtime: containerd's CRI plugin,
+ * CRI-O and the kubelet add io.kubernetes.* annotations themselves, and a
+ * pod cannot take them away. There an annotation may be the pod author's (CRI-O
  * copies a pod's annotations into the OCI spec; containerd does for the
  * keys in a runtime's pod_annotations), so it is trusted no more than the
  * container's env.
  */
 static bool from_kubernetes(json_object *annotations)
 {
+	/*
+	 * Not io.kubernetes.cri-o.* as a whole: Podman sets some of those
+	 * (Created, TTY) on its own containers.
+	 */
+	static const char *const prefixes[] = {
+		"io.kubernetes.cri.",		/* containerd's CRI plugin */
+		"io.kubernetes.cri-o.SandboxID",	/* CRI-O */
+		"io.kubernetes.cri-o.ContainerType",
+		"io.kubernetes.pod.",		/* the kubelet's */
+		"io.kubernetes.container.",
+		NULL,
+	};
+
 	json_object_object_foreach(annotations, key, val) {
 		(void)val;
-		if (!strncmp(key, "io.kubernetes.", 14))
-			return true;
+		for (int i = 0; prefixes[i]; i++)
+			if (!strncmp(key, prefixes[i], strlen(prefixes[i])))
+				return true;
 	}
 	return false;
 }

@@ -315,9 +315,14 @@ b_8() {
 	sed 's/^/    | /' <<<"$out" >&2
 	if grep -q "SUCCEEDED" <<<"$out"; then
 		fail 8 "an attempt succeeded: $(grep SUCCEEDED <<<"$out" | head -n 3 | tr '\n' ';')"
-	elif ! grep -q "^attack exit 0$" <<<"$out"; then
+	elif ! grep -q "^0 attempt(s) succeeded" <<<"$out" || ! grep -q "^attack exit [04]$" <<<"$out"; then
 		fail 8 "the attempts did not run: $(head -n 3 <<<"$out" | tr '\n' ';')"
 	else
+		# moat-client expects Docker's errnos; here a path may be absent
+		# (ENOENT: no bpffs in the container) or a ping socket refused by
+		# the netns's ping_group_range first (EACCES): refused all the same
+		grep -q UNEXPECTED <<<"$out" &&
+			note "refused with other errnos than under Docker: $(grep -c UNEXPECTED <<<"$out") attempt(s)"
 		pass 8 "runtime path: bpf(), bpffs/cgroup2 mounts, cgroup.procs, raw/packet/ping/XDP sockets, io_uring: all refused"
 	fi
 	check 8 "blocked connect afterwards" "$(tail -n 1 <<<"$out")" EPERM
