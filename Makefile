@@ -128,11 +128,17 @@ race-test: tests
 # The README's test command: unit, kernel, race, upgrade, escape suite,
 # Docker, Podman and containerd tests. Kernel tests need root; skips are failures. It unloads and
 # reloads the pinned state: never run it on a host with real enforcement.
+# each part says how long it took ("make test: PART took N s")
+TIMED = tools/timed.sh
 test: tests
-	$(MAKE) unit-test kernel-test
-	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
-	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
-	$(MAKE) escape-test docker-test podman-test containerd-test
+	$(TIMED) unit $(MAKE) unit-test
+	$(TIMED) kernel $(MAKE) kernel-test
+	$(TIMED) race env MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
+	$(TIMED) upgrade env MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/upgrade-test.sh
+	$(TIMED) escape $(MAKE) escape-test
+	$(TIMED) docker $(MAKE) docker-test
+	$(TIMED) podman $(MAKE) podman-test
+	$(TIMED) containerd $(MAKE) containerd-test
 
 DOCKER_N ?= 200
 docker-test: $(BIN) $(PEER_BIN)
