@@ -2445,6 +2445,18 @@ int do_daemon(int argc, char **argv)
 		err = -errno;
 		goto out;
 	}
+	/*
+	 * A signalfd in epoll waits on the sighand of the process that added
+	 * it: after daemon()'s fork that was the parent, and SIGTERM to us
+	 * would never wake the loop. Add it again from here.
+	 */
+	if (!foreground &&
+	    (epoll_ctl(d.epfd, EPOLL_CTL_DEL, d.signal.fd, NULL) ||
+	     (err = ev_add(&d, &d.signal)))) {
+		err = err ?: -errno;
+		p_errno(err, "watching signals after going to the background");
+		goto out;
+	}
 	restore(&d);
 	p_info("moat-bpfd: listening on %s", MOAT_CONTROL_SOCK);
 	/* registrations are served again: systemd may start what needs us */
