@@ -635,7 +635,11 @@ LTEST(many_tcp_clients_glibc)
 /*
  * The load test of `make test`: a hostile TCP and UDP flood next to a
  * victim that runs 200 concurrent glibc lookups over TCP while its UDP
- * latency is measured: no failed lookup, no stall.
+ * latency is measured: no failed lookup, no stall. The victim's own 200
+ * threads share the 2 CPUs with the daemon here (p95 went from 1.0 to
+ * 52.6 ms in one run, with no stall at all), so "stalled" is judged
+ * with 250 ms on top of 5 x the unloaded p95: what this guards against
+ * is a blocked daemon, 2 s per slow upstream exchange.
  */
 LTEST(load_hostile_next_to_victim)
 {
@@ -667,7 +671,7 @@ LTEST(load_hostile_next_to_victim)
 	cr_assert(g && field(g, "ok") == 200, "200 glibc lookups over TCP: %s", g);
 	cr_log_info("victim UDP unloaded: %s; loaded: %s; glibc: %s", base, loaded, g);
 	cr_assert_eq(field(loaded, "noerror"), 30, "under load: %s", loaded);
-	cr_assert_lt(field(loaded, "p95"), 5 * field(base, "p95") + 50,
+	cr_assert_lt(field(loaded, "p95"), 5 * field(base, "p95") + 250,
 		     "stalled: %s (unloaded: %s)", loaded, base);
 	free(base);
 	free(loaded);
