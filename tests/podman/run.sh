@@ -21,7 +21,8 @@
 #   5  cluster DNS: with a pod's resolv.conf (search list, ndots:5) and
 #      `dns: {refuse: nxdomain}`, names resolve through the search list
 #      (glibc getent), a cluster service is allowed by its full name,
-#      expansions never reach the upstream; REFUSED stops glibc (control)
+#      expansions never reach the upstream (with REFUSED instead, what
+#      this glibc does is printed, not judged)
 #   6  privileged, CAP_SYS_ADMIN, broken and unknown policies, a stopped
 #      daemon for domain rules: `podman run` fails and the container's
 #      command never runs (both paths where it applies)
@@ -239,7 +240,8 @@ OK"
 #
 # glibc tries `allowed.test` as allowed.test.team-a.svc.cluster.local,
 # allowed.test.svc.cluster.local, allowed.test.cluster.local, then as is,
-# and gives up at the first REFUSED. With `dns: {refuse: nxdomain}` every
+# (the issue reports that glibc gives up at a REFUSED; glibc 2.36 here
+# goes on, which the run prints). With `dns: {refuse: nxdomain}` every
 # expansion the policy does not allow gets NXDOMAIN locally and the search
 # goes on; a cluster service (web.team-a.svc.cluster.local, served by the
 # upstream from a hosts file) is allowed by naming it.
@@ -264,10 +266,11 @@ $allowed
 $allowed
 blocked.test: 2
 OK"
+		# observed, not asserted: glibc 2.36 (Debian 12) goes on past a
+		# REFUSED expansion too; stub resolvers that stop there need nxdomain
 		out=$(prun "$p" --annotation "moat.policy=$tag-k8s-refused" "${pod_dns[@]}" -- sh -c '
-			getent ahostsv4 allowed.test >/dev/null; echo "allowed.test: $?"' 2>&1) || true
-		check 5 "$p: control: the same with refuse: refused (the default): glibc stops at the first REFUSED" \
-			"$out" "allowed.test: 2"
+			getent ahostsv4 allowed.test >/dev/null; echo "$?"' 2>&1) || true
+		note "$p: with refuse: refused instead, this glibc's getent allowed.test exits $out (0: it searched on past REFUSED)"
 	done
 	if grep -q -e 'allowed\.test\.[a-z.-]*cluster\.local' -e 'blocked\.test' "$dns_log"; then
 		fail 5 "a search expansion or the blocked name reached the upstream: $(grep -e 'allowed\.test\.[a-z.-]*cluster\.local' -e 'blocked\.test' "$dns_log" | head -n 2)"
