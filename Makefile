@@ -295,10 +295,12 @@ FUZZERS ?= dns rule policy
 FUZZ_DIR := $(OUTPUT)/fuzz
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Wall -Wextra -Werror -std=gnu11 \
-	-Iinclude -Iuser -D_GNU_SOURCE
-FUZZ_LIBS = $(shell $(PKG_CONFIG) --cflags --libs ldns yaml-0.1)
+	-Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
+# user/names.c (compiled names of a policy) includes the skeleton for the
+# verdict program it attaches
+FUZZ_LIBS = $(shell $(PKG_CONFIG) --cflags --libs ldns yaml-0.1 libbpf json-c)
 FUZZ_SRCS_dns := user/dns.c
-FUZZ_SRCS_rule := user/rule.c user/policy.c user/compile.c user/dns.c
+FUZZ_SRCS_rule := user/rule.c user/policy.c user/compile.c user/names.c user/learn.c user/log.c user/dns.c
 FUZZ_SRCS_policy := $(FUZZ_SRCS_rule)
 
 .PHONY: fuzz fuzz-replay fuzz-corpus
@@ -307,7 +309,7 @@ $(FUZZ_DIR):
 	$(Q)mkdir -p $@
 
 .SECONDEXPANSION:
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) user/*.h include/*.h | $(FUZZ_DIR)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) user/*.h include/*.h $(SKELS) | $(FUZZ_DIR)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS) -o $@
 
