@@ -1208,30 +1208,47 @@ static void t_uring_sendmsg(struct result *r)
 	close(fd);
 }
 
-/* io_uring's socket op does not pass the seccomp filter on socket(). */
-static void t_uring_socket_vsock(struct result *r)
+/*
+ * IORING_OP_SOCKET: its descriptor or -errno; false when the ring could
+ * not be set up or run (R then says why: seccomp's EPERM, or cannot test).
+ */
+static bool uring_socket(struct result *r, int family, int type, int proto,
+			 int *ret)
 {
 	struct io_uring_sqe s;
 	struct ring ring;
-	int res = 1, err = ring_init(&ring);
+	int err = ring_init(&ring);
 
 	if (uring_denied(r, err))
-		return;
+		return false;
 	memset(&s, 0, sizeof(s));
 	s.opcode = IORING_OP_SOCKET;
-	s.fd = AF_VSOCK;
-	s.off = SOCK_STREAM;
-	s.len = 0;
-	err = ring_run(&ring, &s, 1, &res);
+	s.fd = family;
+	s.off = type;
+	s.len = proto;
+	err = ring_run(&ring, &s, 1, ret);
 	if (err)
 		set(r, V_ESCAPED, "io_uring_enter(): %s (cannot test)", en(-err));
-	else if (res >= 0)
+	return !err;
+}
+
+/* io_uring's socket op does not pass the seccomp filter on socket(). */
+static void t_uring_socket_vsock(struct result *r)
+{
+	int res = 1;
+
+	if (!uring_socket(r, AF_VSOCK, SOCK_STREAM, 0, &res))
+		return;
+	if (res >= 0)
 		set(r, V_ESCAPED, "IORING_OP_SOCKET(AF_VSOCK) created a socket (closed "
 		    "unused: nothing sent)");
 	else if (res == -EINVAL || res == -EOPNOTSUPP)
 		set(r, V_NA, "IORING_OP_SOCKET unsupported: %s", en(-res));
-	else
+	else if (res == -EPERM || res == -EACCES)
 		set(r, V_BLOCKED, "IORING_OP_SOCKET(AF_VSOCK): %s", en(-res));
+	else
+		set(r, V_ESCAPED, "IORING_OP_SOCKET(AF_VSOCK): %s, not a refusal (cannot "
+		    "test)", en(-res));
 	if (res >= 0)
 		close(res);
 }
@@ -2867,21 +2884,11 @@ static void t_uring_setsockopt(struct result *r)
 /* io_uring's socket op creates through the same path: sock_create runs. */
 static void t_uring_socket_udplite(struct result *r)
 {
-	struct io_uring_sqe s;
-	struct ring ring;
-	int res = 1, err = ring_init(&ring);
+	int res = 1;
 
-	if (uring_denied(r, err))
+	if (!uring_socket(r, AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE, &res))
 		return;
-	memset(&s, 0, sizeof(s));
-	s.opcode = IORING_OP_SOCKET;
-	s.fd = AF_INET;
-	s.off = SOCK_DGRAM;
-	s.len = IPPROTO_UDPLITE;
-	err = ring_run(&ring, &s, 1, &res);
-	if (err) {
-		set(r, V_ESCAPED, "io_uring_enter(): %s (cannot test)", en(-err));
-	} else if (res >= 0) {
+	if (res >= 0) {
 		udplite_connect_fd(r, res, &X.b4u, "IORING_OP_SOCKET(IPPROTO_UDPLITE) "
 				   "created a socket; ");
 		close(res);
