@@ -5,7 +5,9 @@
  * it adds the cgroup path, policy and the name an address was learned
  * from, merges its own DNS events, and appends one JSON object per line
  * to MOAT_EVENT_LOG. `moat-bpf log` reads that file; `moat-bpf events`
- * reads the ring directly, for hosts where no daemon runs.
+ * reads the ring directly where no daemon runs, and follows the daemon's
+ * log where one does: a ring buffer has one consumer position, so a second
+ * reader would take records away from the daemon's log.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,10 +18,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 #include "cgroup.h"
+#include "control.h"
 #include "events.h"
 #include "log.h"
 #include "main.h"
@@ -196,6 +201,49 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* UDP connects that sent nothing, left out of `log` (without --all) */
+static unsigned long n_hidden;
+
+static void log_line(char *line, const char *cg, bool all);
+
+/* Print F's lines (those of CG, or all), then follow it if FOLLOW. */
+static void log_read(FILE *f, const char *cg, bool all, bool follow)
+{
+	char *line = NULL;
+	size_t cap = 0;
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	while (!stop) {
+		ssize_t n = getline(&line, &cap, f);
+
+		if (n > 0) {
+			log_line(line, cg, all);
+			fflush(stdout);
+			continue;
+		}
+		if (!follow)
+			break;
+		clearerr(f);
+		poll(NULL, 0, 200);
+	}
+	free(line);
+}
+
+/* Does a daemon answer on the control socket (and so consume the ring)? */
+static bool daemon_alive(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = MOAT_CONTROL_SOCK };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	alive = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return alive;
+}
+
 int do_events(int argc, char **argv)
 {
 	struct ring_buffer *rb = NULL;
@@ -211,6 +259,22 @@ int do_events(int argc, char **argv)
 	if (err) {
 		if (err == -ENOENT)
 			p_err("nothing is loaded: no events to follow");
+		goto out;
+	}
+	if (daemon_alive()) {
+		FILE *f = fopen(MOAT_EVENT_LOG, "re");
+
+		if (!f) {
+			err = -errno;
+			p_errno(err, "%s (the daemon consumes the ring and writes it)",
+				MOAT_EVENT_LOG);
+			goto out;
+		}
+		fseek(f, 0, SEEK_END);
+		fprintf(stderr, "moat-bpf: the daemon consumes the kernel's ring: "
+			"following its log, %s\n", MOAT_EVENT_LOG);
+		log_read(f, NULL, true, true);
+		fclose(f);
 		goto out;
 	}
 	rb = ring_buffer__new(st.map[M_EVENTS], on_event, NULL, NULL);
@@ -248,9 +312,6 @@ static bool log_match(json_object *o, const char *cg)
 	return path && !strncmp(path, cg, n) && (!path[n] || path[n] == '/');
 }
 
-/* UDP connects that sent nothing, left out of `log` (without --all) */
-static unsigned long n_hidden;
-
 static void log_line(char *line, const char *cg, bool all)
 {
 	json_object *o = json_tokener_parse(line);
@@ -271,10 +332,9 @@ static void log_line(char *line, const char *cg, bool all)
 
 int do_log(int argc, char **argv)
 {
-	char *line = NULL, rel[PATH_MAX], abs[PATH_MAX];
+	char rel[PATH_MAX], abs[PATH_MAX];
 	const char *cg = NULL;
 	bool follow = false, all = false;
-	size_t cap = 0;
 	FILE *f;
 
 	for (; argc > 0; NEXT_ARG()) {
@@ -300,22 +360,7 @@ int do_log(int argc, char **argv)
 			"'moat-bpf events' reads the kernel's ring directly)", MOAT_EVENT_LOG);
 		return -errno;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	while (!stop) {
-		ssize_t n = getline(&line, &cap, f);
-
-		if (n > 0) {
-			log_line(line, cg, all);
-			fflush(stdout);
-			continue;
-		}
-		if (!follow)
-			break;
-		clearerr(f);
-		poll(NULL, 0, 200);
-	}
-	free(line);
+	log_read(f, cg, all, follow);
 	fclose(f);
 	if (n_hidden && !json_output)
 		printf("(%lu refused UDP connect()s that sent nothing not shown: "

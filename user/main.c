@@ -31,7 +31,7 @@ static int do_help(int argc, char **argv)
 		"      [--netns NAME|PATH] [--user USER] [--caps container|all]\n"
 		"      -- CMD [ARG]...\n"
 		"  log [-f] [--json] [--cgroup CGROUP|ID]   the denial log (written by the daemon)\n"
-		"  events                 follow the kernel's deny events directly (no daemon)\n"
+		"  events                 follow deny events (the ring, or the daemon's log)\n"
 		"  upgrade                switch every cgroup to this build's programs, no gap\n"
 		"  unload\n"
 		"  enable UNIT [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"

@@ -595,27 +595,47 @@ NTEST(opt_out)
 	run_free(&r);
 }
 
-/* The denial log names what was seen. */
+/*
+ * The denial log names what was seen. With the daemon running, `events`
+ * follows the daemon's log (the ring has one consumer); it says so first,
+ * and what it prints must be the line the test waits for.
+ */
+static char *wait_text(const char *path, const char *want, long long ms)
+{
+	for (long long deadline = kt_now_ms() + ms;; kt_sleep_ms(100)) {
+		char *t = read_text(path);
+
+		if ((t && strstr(t, want)) || kt_now_ms() > deadline)
+			return t;
+		free(t);
+	}
+}
+
 NTEST(denial_log)
 {
 	const char *cg = cg_names("log", RULES);
+	const char *want = "tcp " CDN ":8443 sni=attacker.example: name not allowed";
+	struct run_result r;
 	pid_t ev;
 	char evlog[PATH_MAX], *o, *l;
 
 	snprintf(evlog, sizeof(evlog), "%.*s/events.txt", PATH_MAX - 64, H.tmpdir);
 	ev = spawn_bg("exec %s events > %s 2>&1", H.moat, evlog);
-	kt_sleep_ms(300);
+	l = wait_text(evlog, "following its log", 10000);
+	cr_assert(l && strstr(l, "following its log"), "events: %s", l ? l : "(none)");
+	free(l);
 	o = in_cg(cg, CURL "-k --resolve attacker.example:8443:" CDN
 		  " https://attacker.example:8443/", N.cert);
 	free(o);
-	kt_sleep_ms(300);
+	l = wait_text(evlog, want, 10000);
 	kill(-ev, SIGTERM);
 	wait_bg(ev, 2000);
-	l = read_text(evlog);
-	cr_assert(l && strstr(l, "tcp " CDN ":8443 sni=attacker.example: name not allowed"),
-		  "events: %s", l ? l : "(none)");
+	cr_assert(l && strstr(l, want), "events: %s", l ? l : "(none)");
 	cr_assert(strstr(l, "DENY  curl["), "events: %s", l);
 	free(l);
+	moat(&r, "log --all");
+	cr_assert(r.status == 0 && strstr(r.out, want), "log: %s%s", r.out, r.err);
+	run_free(&r);
 }
 
 /* ---- the sk_msg program on its own ---- */
