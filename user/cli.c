@@ -21,6 +21,7 @@
 #include "names.h"
 #include "log.h"
 #include "main.h"
+#include "paths.h"
 #include "record.h"
 #include "state.h"
 
@@ -232,7 +233,7 @@ static int resolve_or_err(const char *arg, char *abs, char *rel)
 
 static bool reclaim_due(void)
 {
-	const char *stamp = MOAT_RUN_DIR "/reclaimed";
+	const char *stamp = MOAT_RECLAIM_STAMP;
 	struct timespec now;
 	struct dirent *de;
 	struct stat sb;
@@ -240,7 +241,7 @@ static bool reclaim_due(void)
 	DIR *d;
 
 	/* with few linked cgroups a reclaim is cheap: always */
-	d = opendir(MOAT_PIN_ROOT "/links");
+	d = opendir(MOAT_PIN_LINKS);
 	while (d && links < 100 && (de = readdir(d)))
 		links += de->d_name[0] != '.';
 	if (d)

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include "policy.h"
 
-#define MOAT_CONFIG_PATH	"/etc/moat-bpf/moat.yaml"
+#include "paths.h"
 #define MOAT_MAX_ENV_POLICIES	64
 
 struct moat_config {

@@ -18,9 +18,9 @@
 #include <linux/types.h>
 #include <json-c/json.h>
 #include "policy.h"
+#include "paths.h"
 #include "state.h"
 
-#define MOAT_CONTROL_SOCK	MOAT_RUN_DIR "/control.sock"
 /* policies with thousands of domain rules; buffers are forced to fit */
 #define MOAT_CONTROL_MSG_BYTES	(8 << 20)
 
@@ -58,9 +58,10 @@ int control_unregister(__u64 cg_id);
 int control_update(__u64 cg_id, const struct moat_policy_spec *spec,
 		   __u32 policy_id);
 
-/* Registrations the daemon re-adopts when it starts: <cgroup id>.json. */
-#define MOAT_REG_DIR		MOAT_RUN_DIR "/reg"
 /*
+ * Registrations (MOAT_REG_DIR/<cgroup id>.json) the daemon re-adopts
+ * when it starts.
+ *
  * Put SPEC's domain rules and dns settings (unless NULL) and POLICY_ID
  * (the id they are for; 0: not known) into registration file PATH.
  */

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <json-c/json.h>
 #include "moat_abi.h"
+#include "paths.h"
 #include "state.h"
 
-/* One JSON object per line; the daemon writes it, 'moat-bpf log' reads it. */
-#define MOAT_EVENT_LOG		MOAT_RUN_DIR "/events.log"
+/* MOAT_EVENT_LOG: the daemon writes it, 'moat-bpf log' reads it. */
 #define MOAT_EVENT_LOG_MAX_BYTES	(16 << 20)	/* then rotated to .1 */
 
 json_object *event_to_json(const struct moat_event *e);

@@ -14,12 +14,12 @@
 
 static void link_dir(char *buf, size_t len, __u64 id)
 {
-	snprintf(buf, len, "%s/links/%" PRIu64, MOAT_PIN_ROOT, (uint64_t)id);
+	snprintf(buf, len, "%s/%" PRIu64, MOAT_PIN_LINKS, (uint64_t)id);
 }
 
 static void link_pin(char *buf, size_t len, __u64 id, int prog)
 {
-	snprintf(buf, len, "%s/links/%" PRIu64 "/%s", MOAT_PIN_ROOT,
+	snprintf(buf, len, "%s/%" PRIu64 "/%s", MOAT_PIN_LINKS,
 		 (uint64_t)id, moat_progs[prog].name);
 }
 
@@ -120,7 +120,7 @@ int links_list(__u64 **ids, bool **gone, size_t *n)
 	*ids = NULL;
 	*gone = NULL;
 	*n = 0;
-	d = opendir(MOAT_PIN_ROOT "/links");
+	d = opendir(MOAT_PIN_LINKS);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {

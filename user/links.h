@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Per-cgroup bpf_links, pinned under MOAT_PIN_ROOT/links/<cgroup id>/. */
+/* Per-cgroup bpf_links, pinned under MOAT_PIN_LINKS/<cgroup id>/ (paths.h). */
 #ifndef MOAT_LINKS_H
 #define MOAT_LINKS_H
 

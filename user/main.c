@@ -10,8 +10,9 @@
 #include <string.h>
 #include "log.h"
 #include "main.h"
+#include "paths.h"
 
-const char *policy_dir = "/etc/moat-bpf/policies";
+const char *policy_dir = MOAT_POLICY_DIR;
 
 static const char usage_rules[] =
 	"RULE := [tcp://|udp://]TARGET[:PORT[-PORT]]\n"

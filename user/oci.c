@@ -29,10 +29,10 @@
 #include "enforce.h"
 #include "log.h"
 #include "main.h"
+#include "paths.h"
 #include "privs.h"
 #include "state.h"
 
-#define OCI_DIR			MOAT_RUN_DIR "/oci"
 #define OCI_STATE_BYTES		(1 << 20)
 
 struct oci_state {
@@ -338,7 +338,7 @@ static int add_self_rules(struct moat_policy_spec *spec, int netns_fd)
 
 static void record_path(char *buf, size_t len, const char *id)
 {
-	snprintf(buf, len, "%s/%s", OCI_DIR, id);
+	snprintf(buf, len, "%s/%s", MOAT_OCI_DIR, id);
 }
 
 static int hook_create(const struct oci_state *s, const char *policy_arg)
@@ -414,7 +414,7 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 	 * writer and the daemon: a warning, not a failed container.
 	 */
 	record_path(p, sizeof(p), s->id);
-	if ((mkdir(OCI_DIR, 0700) && errno != EEXIST) || !(f = fopen(p, "we"))) {
+	if ((mkdir(MOAT_OCI_DIR, 0700) && errno != EEXIST) || !(f = fopen(p, "we"))) {
 		p_info("moat-bpf: container %s: cannot record %s for poststop: %s",
 		       s->id, p, strerror(errno));
 	} else {

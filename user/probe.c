@@ -6,9 +6,7 @@
 #include <bpf/libbpf.h>
 #include "probe.h"
 #include "probe.skel.h"
-#include "state.h"
-
-#define PROBE_CACHE	MOAT_RUN_DIR "/probe-lsm"
+#include "paths.h"
 
 static bool probe_now(char *why, size_t len)
 {
@@ -36,7 +34,7 @@ bool moat_lsm_usable(char *why, size_t len)
 	libbpf_print_fn_t old;
 	char line[256];
 	bool ok;
-	FILE *f = fopen(PROBE_CACHE, "re");
+	FILE *f = fopen(MOAT_PROBE_CACHE, "re");
 
 	if (f) {
 		if (fgets(line, sizeof(line), f)) {
@@ -51,7 +49,7 @@ bool moat_lsm_usable(char *why, size_t len)
 	ok = probe_now(why, len);
 	libbpf_set_print(old);
 	mkdir(MOAT_RUN_DIR, 0700);
-	f = fopen(PROBE_CACHE, "we");
+	f = fopen(MOAT_PROBE_CACHE, "we");
 	if (f) {
 		fprintf(f, "%d %s\n", ok, why);
 		fclose(f);

@@ -8,7 +8,7 @@
 /*
  * Does a BPF-LSM program load and attach on this host? Probed once by
  * loading and attaching a real program (helper and LSM lists lie under
- * lockdown), cached in MOAT_RUN_DIR/probe-lsm. WHY says what happened.
+ * lockdown), cached in MOAT_PROBE_CACHE. WHY says what happened.
  */
 bool moat_lsm_usable(char *why, size_t len);
 

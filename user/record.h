@@ -2,7 +2,7 @@
 /*
  * Attach records: how each cgroup was enforced (its policy file and the
  * rules added to it: --allow/--deny, a container's own addresses), kept
- * under MOAT_RUN_DIR/attached/<cgroup id>.json so that `moat-bpf policy
+ * under MOAT_RECORD_DIR/<cgroup id>.json so that `moat-bpf policy
  * reload NAME` can rebuild every policy made from NAME. Written and
  * removed by writers, under the writers' lock.
  */
@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #include <json-c/json.h>
 
-#define MOAT_RECORD_DIR		"/run/moat-bpf/attached"
+#include "paths.h"
 
 struct moat_policy_spec;
 

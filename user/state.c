@@ -64,13 +64,13 @@ int state_lock(struct moat_state *st)
 	if (mkdir(MOAT_RUN_DIR, 0700) && errno != EEXIST)
 		err = -errno;
 	if (!err) {
-		st->lock_fd = open(MOAT_RUN_DIR "/lock",
+		st->lock_fd = open(MOAT_LOCK_PATH,
 				   O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX))
 			err = -errno;
 	}
 	if (err)
-		p_errno(err, "taking the lock %s/lock", MOAT_RUN_DIR);
+		p_errno(err, "taking the lock %s", MOAT_LOCK_PATH);
 	return err;
 }
 
@@ -87,9 +87,9 @@ static int ensure_bpffs(void)
 	return 0;
 }
 
-static void pin_path(char *buf, size_t len, const char *kind, const char *name)
+static void pin_path(char *buf, size_t len, const char *dir, const char *name)
 {
-	snprintf(buf, len, "%s/%s/%s", MOAT_PIN_ROOT, kind, name);
+	snprintf(buf, len, "%s/%s", dir, name);
 }
 
 /* Remove every file in DIR and DIR itself; missing is fine. */
@@ -133,15 +133,15 @@ static int load_and_pin(void)
 	if (err)
 		goto out;
 	if ((mkdir(MOAT_PIN_ROOT, 0700) && errno != EEXIST) ||
-	    (mkdir(MOAT_PIN_ROOT "/maps", 0700) && errno != EEXIST) ||
-	    (mkdir(MOAT_PIN_ROOT "/progs", 0700) && errno != EEXIST) ||
-	    (mkdir(MOAT_PIN_ROOT "/links", 0700) && errno != EEXIST)) {
+	    (mkdir(MOAT_PIN_MAPS, 0700) && errno != EEXIST) ||
+	    (mkdir(MOAT_PIN_PROGS, 0700) && errno != EEXIST) ||
+	    (mkdir(MOAT_PIN_LINKS, 0700) && errno != EEXIST)) {
 		err = -errno;
 		p_errno(err, "creating %s", MOAT_PIN_ROOT);
 		goto out;
 	}
 	bpf_object__for_each_program(prog, skel->obj) {
-		pin_path(p, sizeof(p), "progs", bpf_program__name(prog));
+		pin_path(p, sizeof(p), MOAT_PIN_PROGS, bpf_program__name(prog));
 		err = bpf_program__pin(prog, p);
 		if (err)
 			goto out_unpin;
@@ -154,20 +154,19 @@ static int load_and_pin(void)
 	bpf_object__for_each_map(map, skel->obj) {
 		if (map == skel->maps.moat_layout || bpf_map__is_internal(map))
 			continue;
-		pin_path(p, sizeof(p), "maps", bpf_map__name(map));
+		pin_path(p, sizeof(p), MOAT_PIN_MAPS, bpf_map__name(map));
 		err = bpf_map__pin(map, p);
 		if (err)
 			goto out_unpin;
 	}
-	pin_path(p, sizeof(p), "maps", "moat_layout");
-	err = bpf_map__pin(skel->maps.moat_layout, p);
+	err = bpf_map__pin(skel->maps.moat_layout, MOAT_PIN_LAYOUT);
 	if (err)
 		goto out_unpin;
 	goto out;
 out_unpin:
 	p_errno(err, "pinning the program set under %s", MOAT_PIN_ROOT);
-	rm_pin_dir(MOAT_PIN_ROOT "/maps");
-	rm_pin_dir(MOAT_PIN_ROOT "/progs");
+	rm_pin_dir(MOAT_PIN_MAPS);
+	rm_pin_dir(MOAT_PIN_PROGS);
 out:
 	moat__destroy(skel);
 	return err;
@@ -180,7 +179,7 @@ static int open_pins(struct moat_state *st)
 	char p[512];
 
 	/* the layout first: another layout's set may lack maps of ours */
-	pin_path(p, sizeof(p), "maps", moat_map_names[M_LAYOUT]);
+	pin_path(p, sizeof(p), MOAT_PIN_MAPS, moat_map_names[M_LAYOUT]);
 	st->map[M_LAYOUT] = bpf_obj_get(p);
 	if (st->map[M_LAYOUT] < 0 ||
 	    bpf_map_lookup_elem(st->map[M_LAYOUT], &zero, &layout) ||
@@ -193,7 +192,7 @@ static int open_pins(struct moat_state *st)
 	for (int i = 0; i < M__N; i++) {
 		if (i == M_LAYOUT)
 			continue;
-		pin_path(p, sizeof(p), "maps", moat_map_names[i]);
+		pin_path(p, sizeof(p), MOAT_PIN_MAPS, moat_map_names[i]);
 		st->map[i] = bpf_obj_get(p);
 		if (st->map[i] < 0) {
 			p_errno(-errno, "opening pinned map %s", p);
@@ -201,7 +200,7 @@ static int open_pins(struct moat_state *st)
 		}
 	}
 	for (int i = 0; i < P__N; i++) {
-		pin_path(p, sizeof(p), "progs", moat_progs[i].name);
+		pin_path(p, sizeof(p), MOAT_PIN_PROGS, moat_progs[i].name);
 		st->prog[i] = bpf_obj_get(p);
 		if (st->prog[i] < 0) {
 			p_errno(-errno, "opening pinned program %s", p);
@@ -213,7 +212,6 @@ static int open_pins(struct moat_state *st)
 
 int state_open(struct moat_state *st, bool load)
 {
-	char p[512];
 	int err;
 
 	err = ensure_bpffs();
@@ -221,15 +219,14 @@ int state_open(struct moat_state *st, bool load)
 		p_errno(err, "mounting bpffs at %s", MOAT_BPFFS);
 		return err;
 	}
-	pin_path(p, sizeof(p), "maps", "moat_layout");
-	if (access(p, F_OK)) {
+	if (access(MOAT_PIN_LAYOUT, F_OK)) {
 		if (!load)
 			return -ENOENT;
 		if (st->lock_fd < 0)
 			return -ENOLCK;
 		/* a set without its layout pin was cut off while pinning */
-		rm_pin_dir(MOAT_PIN_ROOT "/maps");
-		rm_pin_dir(MOAT_PIN_ROOT "/progs");
+		rm_pin_dir(MOAT_PIN_MAPS);
+		rm_pin_dir(MOAT_PIN_PROGS);
 		err = load_and_pin();
 		if (err)
 			return err;
@@ -243,11 +240,11 @@ int state_unload(struct moat_state *st)
 
 	if (err)
 		return err;
-	rm_pin_dir(MOAT_PIN_ROOT "/progs");
+	rm_pin_dir(MOAT_PIN_PROGS);
 	/* the layout pin goes first: what remains is an incomplete set */
-	unlink(MOAT_PIN_ROOT "/maps/moat_layout");
-	rm_pin_dir(MOAT_PIN_ROOT "/maps");
-	rmdir(MOAT_PIN_ROOT "/links");
+	unlink(MOAT_PIN_LAYOUT);
+	rm_pin_dir(MOAT_PIN_MAPS);
+	rmdir(MOAT_PIN_LINKS);
 	rmdir(MOAT_PIN_ROOT);
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The pinned state: one program set and one set of maps per host under
- * MOAT_PIN_ROOT, and links per cgroup under MOAT_PIN_ROOT/links/<id>/.
- * Every writer holds the exclusive lock MOAT_RUN_DIR/lock.
+ * MOAT_PIN_ROOT, and links per cgroup under MOAT_PIN_LINKS/<id>/.
+ * Every writer holds the exclusive lock MOAT_LOCK_PATH (paths.h).
  */
 #ifndef MOAT_STATE_H
 #define MOAT_STATE_H
@@ -11,9 +11,7 @@
 #include <linux/types.h>
 #include <bpf/bpf.h>
 
-#define MOAT_BPFFS		"/sys/fs/bpf"
-#define MOAT_PIN_ROOT		MOAT_BPFFS "/moat"
-#define MOAT_RUN_DIR		"/run/moat-bpf"
+#include "paths.h"
 
 enum moat_map_idx {
 	M_LAYOUT, M_CGROUPS, M_POLICIES, M_EXACT4, M_EXACT6, M_ALLOW4,

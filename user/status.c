@@ -205,7 +205,7 @@ static int pinned_layout(void)
 {
 	struct moat_layout l = {};
 	__u32 zero = 0;
-	int fd = bpf_obj_get(MOAT_PIN_ROOT "/maps/moat_layout");
+	int fd = bpf_obj_get(MOAT_PIN_LAYOUT);
 
 	if (fd < 0)
 		return 0;

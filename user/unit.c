@@ -34,6 +34,7 @@
 #include "cgroup.h"
 #include "log.h"
 #include "main.h"
+#include "paths.h"
 #include "unit.h"
 
 /* systemd 252's system unit search path, highest priority first. */
@@ -381,7 +382,7 @@ static int write_dropin(const char *path, const char *unit, const char *self,
 	if (domain_rules)	/* its names are answered by the resolver */
 		fprintf(f, "Wants=%s\n", MOAT_RESOLVER_UNIT);
 	fprintf(f, "\n[Service]\nExecCondition=\nExecCondition=+%s", self);
-	if (strcmp(policy_dir, "/etc/moat-bpf/policies")) {
+	if (strcmp(policy_dir, MOAT_POLICY_DIR)) {
 		fputs(" --policy-dir ", f);
 		quote(f, policy_dir);
 	}

@@ -33,7 +33,7 @@ static int old_map_fd(const char *name)
 {
 	char p[512];
 
-	snprintf(p, sizeof(p), "%s/maps/%s", MOAT_PIN_ROOT, name);
+	snprintf(p, sizeof(p), "%s/%s", MOAT_PIN_MAPS, name);
 	return bpf_obj_get(p);
 }
 
@@ -176,7 +176,7 @@ static int switch_links(struct moat *skel)
 			char pin[512];
 			int fd;
 
-			snprintf(pin, sizeof(pin), "%s/links/%llu/%s", MOAT_PIN_ROOT,
+			snprintf(pin, sizeof(pin), "%s/%llu/%s", MOAT_PIN_LINKS,
 				 (unsigned long long)ids[i], moat_progs[p].name);
 			fd = bpf_obj_get(pin);
 			if (fd < 0)
@@ -198,7 +198,7 @@ static int repin(struct moat *skel, bool new_maps)
 	char p[512];
 
 	bpf_object__for_each_program(prog, skel->obj) {
-		snprintf(p, sizeof(p), "%s/progs/%s", MOAT_PIN_ROOT, bpf_program__name(prog));
+		snprintf(p, sizeof(p), "%s/%s", MOAT_PIN_PROGS, bpf_program__name(prog));
 		unlink(p);
 		if (bpf_obj_pin(bpf_program__fd(prog), p))
 			return -errno;
@@ -209,12 +209,12 @@ static int repin(struct moat *skel, bool new_maps)
 	bpf_object__for_each_map(map, skel->obj) {
 		if (bpf_map__is_internal(map) || map == skel->maps.moat_layout)
 			continue;
-		snprintf(p, sizeof(p), "%s/maps/%s", MOAT_PIN_ROOT, bpf_map__name(map));
+		snprintf(p, sizeof(p), "%s/%s", MOAT_PIN_MAPS, bpf_map__name(map));
 		unlink(p);
 		if (bpf_obj_pin(bpf_map__fd(map), p))
 			return -errno;
 	}
-	snprintf(p, sizeof(p), "%s/maps/moat_layout", MOAT_PIN_ROOT);
+	snprintf(p, sizeof(p), "%s", MOAT_PIN_LAYOUT);
 	unlink(p);
 	if (bpf_obj_pin(bpf_map__fd(skel->maps.moat_layout), p))
 		return -errno;
