@@ -3,126 +3,81 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 #include "config.h"
+#include "yamlwalk.h"
 
-struct cfg_ctx {
-	const char *path;
-	yaml_document_t *doc;
-	struct moat_err *err;
+static struct moat_config *cfg(const struct yw *w)
+{
+	return w->obj;
+}
+
+static int load_default_policy(struct yw *w, const char *name,
+			       yaml_node_t *val)
+{
+	return yw_string(w, name, val, "a policy name", cfg(w)->default_policy,
+			 sizeof(cfg(w)->default_policy));
+}
+
+static int load_runc(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_string(w, name, val, "a path", cfg(w)->runc,
+			 sizeof(cfg(w)->runc));
+}
+
+static int load_enabled(struct yw *w, const char *name, yaml_node_t *val)
+{
+	int on, ret;
+
+	ret = yw_bool(w, name, val, &on);
+	if (!ret)
+		cfg(w)->env_enabled = on;
+	return ret;
+}
+
+static int add_allowed(struct yw *w, const char *name, yaml_node_t *val)
+{
+	struct moat_config *c = cfg(w);
+
+	if (c->n_env_allow >= MOAT_MAX_ENV_POLICIES)
+		return yw_at(w, val, "%s lists more than %d names", name,
+			     MOAT_MAX_ENV_POLICIES);
+	return yw_string(w, name, val, "a policy name",
+			 c->env_allow[c->n_env_allow++], MOAT_POLICY_NAME_LEN);
+}
+
+static int load_allow(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_items(w, name, val, 0, "a list of policy names", add_allowed);
+}
+
+static const struct yw_key env_keys[] = {
+	{ "enabled", load_enabled },
+	{ "allow", load_allow },
+	{ NULL, NULL },
 };
 
-static int cfg_at(struct cfg_ctx *c, const yaml_node_t *n, const char *what,
-		  const char *key)
+static int load_env(struct yw *w, const char *name, yaml_node_t *val)
 {
-	policy_errf(c->err, "%s:%zu:%zu: %s%s%s", c->path,
-		    n->start_mark.line + 1, n->start_mark.column + 1, what,
-		    key ? " " : "", key ? key : "");
-	return -EINVAL;
+	return yw_mapping(w, name, val, env_keys);
 }
 
-static int cfg_str(struct cfg_ctx *c, const yaml_node_t *n, const char *key,
-		   char *out, size_t len)
+static const struct yw_key root_keys[] = {
+	{ "default_policy", load_default_policy },
+	{ "env_selection", load_env },
+	{ "runc", load_runc },
+	{ NULL, NULL },
+};
+
+static int load_root(struct yw *w, yaml_node_t *root)
 {
-	if (n->type != YAML_SCALAR_NODE)
-		return cfg_at(c, n, "expected a single value for", key);
-	if (n->data.scalar.length >= len || !n->data.scalar.length)
-		return cfg_at(c, n, "empty or too long:", key);
-	memcpy(out, n->data.scalar.value, n->data.scalar.length);
-	out[n->data.scalar.length] = 0;
-	return 0;
-}
-
-static int cfg_bool(struct cfg_ctx *c, const yaml_node_t *n, const char *key,
-		    bool *out)
-{
-	char v[8];
-	int err = cfg_str(c, n, key, v, sizeof(v));
-
-	if (err)
-		return err;
-	if (!strcmp(v, "true") || !strcmp(v, "false")) {
-		*out = v[0] == 't';
-		return 0;
-	}
-	return cfg_at(c, n, "expected true or false for", key);
-}
-
-static int cfg_env(struct cfg_ctx *c, yaml_node_t *n, struct moat_config *cfg)
-{
-	yaml_node_pair_t *p;
-	yaml_node_item_t *it;
-	int err;
-
-	if (n->type != YAML_MAPPING_NODE)
-		return cfg_at(c, n, "expected a mapping for", "env_selection");
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		const char *key = (const char *)k->data.scalar.value;
-
-		if (k->type != YAML_SCALAR_NODE)
-			return cfg_at(c, k, "expected a key", NULL);
-		if (!strcmp(key, "enabled")) {
-			if ((err = cfg_bool(c, v, "env_selection.enabled", &cfg->env_enabled)))
-				return err;
-		} else if (!strcmp(key, "allow")) {
-			if (v->type != YAML_SEQUENCE_NODE)
-				return cfg_at(c, v, "expected a list for", "env_selection.allow");
-			for (it = v->data.sequence.items.start;
-			     it < v->data.sequence.items.top; it++) {
-				if (cfg->n_env_allow >= MOAT_MAX_ENV_POLICIES)
-					return cfg_at(c, v, "too many names in", "env_selection.allow");
-				err = cfg_str(c, yaml_document_get_node(c->doc, *it),
-					      "env_selection.allow",
-					      cfg->env_allow[cfg->n_env_allow++],
-					      MOAT_POLICY_NAME_LEN);
-				if (err)
-					return err;
-			}
-		} else {
-			return cfg_at(c, k, "unknown key env_selection.", key);
-		}
-	}
-	return 0;
-}
-
-static int cfg_walk(struct cfg_ctx *c, struct moat_config *cfg)
-{
-	yaml_node_t *root = yaml_document_get_root_node(c->doc);
-	yaml_node_pair_t *p;
-	int err = 0;
-
 	if (!root)
 		return 0;	/* an empty file: defaults */
-	if (root->type != YAML_MAPPING_NODE)
-		return cfg_at(c, root, "expected a mapping at the top", NULL);
-	for (p = root->data.mapping.pairs.start; !err && p < root->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		const char *key = (const char *)k->data.scalar.value;
-
-		if (k->type != YAML_SCALAR_NODE)
-			return cfg_at(c, k, "expected a key", NULL);
-		if (!strcmp(key, "default_policy"))
-			err = cfg_str(c, v, key, cfg->default_policy,
-				      sizeof(cfg->default_policy));
-		else if (!strcmp(key, "env_selection"))
-			err = cfg_env(c, v, cfg);
-		else if (!strcmp(key, "runc"))
-			err = cfg_str(c, v, key, cfg->runc, sizeof(cfg->runc));
-		else
-			err = cfg_at(c, k, "unknown key", key);
-	}
-	return err;
+	return yw_mapping(w, NULL, root, root_keys);
 }
 
 int config_load(struct moat_config *cfg, struct moat_err *err)
 {
 	const char *path = getenv("MOAT_CONFIG");
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	struct cfg_ctx c;
 	FILE *f;
 	int ret;
 
@@ -137,20 +92,7 @@ int config_load(struct moat_config *cfg, struct moat_err *err)
 		policy_errf(err, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &doc)) {
-		policy_errf(err, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-			    parser.problem_mark.column + 1,
-			    parser.problem ? parser.problem : "invalid YAML");
-		yaml_parser_delete(&parser);
-		fclose(f);
-		return -EINVAL;
-	}
-	c = (struct cfg_ctx){ .path = path, .doc = &doc, .err = err };
-	ret = cfg_walk(&c, cfg);
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	ret = yw_load(path, f, cfg, err, load_root);
 	fclose(f);
 	return ret;
 }

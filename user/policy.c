@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Policy files: YAML loaded with libyaml's document API, then walked with
- * a table of handlers per mapping. Every error names file:line:column
- * (1-based) of the node it is about, so a user can go straight to it.
+ * Policy files: the keys of a policy and what each accepts, as tables of
+ * handlers for the shared YAML walker (yamlwalk.c), whose every error
+ * names file:line:column (1-based) of the node it is about.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -19,121 +19,11 @@
 
 #include "caps.h"
 #include "policy.h"
+#include "yamlwalk.h"
 
-struct load_ctx {
-	const char *path;
-	yaml_document_t *doc;
-	struct moat_policy_spec *p;
-	struct moat_err *err;
-};
-
-/* A handler for one key; @name is its dotted name ("dns.min_ttl"). */
-struct key_handler {
-	const char *key;
-	int (*load)(struct load_ctx *c, const char *name, yaml_node_t *val);
-};
-
-/* One accepted word of an enumerated setting. */
-struct choice {
-	const char *word;
-	int value;
-};
-
-static int at(const struct load_ctx *c, const yaml_node_t *n,
-	      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int at(const struct load_ctx *c, const yaml_node_t *n,
-	      const char *fmt, ...)
+static struct moat_policy_spec *spec(const struct yw *w)
 {
-	char what[MOAT_ERR_LEN];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	policy_errf(c->err, "%s:%zu:%zu: %s", c->path,
-		    n->start_mark.line + 1, n->start_mark.column + 1, what);
-	return -EINVAL;
-}
-
-static const char *node_kind(const yaml_node_t *n)
-{
-	switch (n->type) {
-	case YAML_SCALAR_NODE:
-		return "a single value";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	default:
-		return "empty";
-	}
-}
-
-static yaml_node_t *node(const struct load_ctx *c, int index)
-{
-	return yaml_document_get_node(c->doc, index);
-}
-
-/* The scalar's text, or an error naming what was expected instead. */
-static int scalar(const struct load_ctx *c, const char *name,
-		  const yaml_node_t *n, const char *expected, const char **out)
-{
-	if (n->type != YAML_SCALAR_NODE)
-		return at(c, n, "%s must be %s, not %s", name, expected,
-			  node_kind(n));
-	/* libyaml allows "\0" escapes; C strings would silently cut there. */
-	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
-		return at(c, n, "%s contains a NUL character", name);
-	*out = (const char *)n->data.scalar.value;
-	return 0;
-}
-
-static int load_choice(struct load_ctx *c, const char *name, yaml_node_t *val,
-		       const struct choice *choices, int *out)
-{
-	char words[128] = "";
-	const struct choice *ch;
-	const char *s;
-	int ret;
-
-	ret = scalar(c, name, val, "a word", &s);
-	if (ret)
-		return ret;
-	for (ch = choices; ch->word; ch++) {
-		if (!strcmp(s, ch->word)) {
-			*out = ch->value;
-			return 0;
-		}
-		strncat(words, ch->word, sizeof(words) - strlen(words) - 1);
-		if (ch[1].word)
-			strncat(words, ch[2].word ? ", " : " or ",
-				sizeof(words) - strlen(words) - 1);
-	}
-	return at(c, val, "%s must be %s, not '%s'", name, words, s);
-}
-
-/* Non-negative decimal that fits __u32: no sign, no hex, no exponent. */
-static int load_u32(struct load_ctx *c, const char *name, yaml_node_t *val,
-		    __u32 *out)
-{
-	unsigned long long v = 0;
-	const char *s, *d;
-	int ret;
-
-	ret = scalar(c, name, val, "a number", &s);
-	if (ret)
-		return ret;
-	for (d = s; *d && v <= 0xffffffffULL; d++) {
-		if (*d < '0' || *d > '9')
-			break;
-		v = v * 10 + (unsigned long long)(*d - '0');
-	}
-	if (!*s || *d || v > 0xffffffffULL)
-		return at(c, val, "%s must be a whole number from 0 to 4294967295, not '%s'",
-			  name, s);
-	*out = (__u32)v;
-	return 0;
+	return w->obj;
 }
 
 static int append_rule(struct moat_rule **rules, size_t *n,
@@ -166,7 +56,7 @@ static int add_parsed(struct moat_policy_spec *p, int deny, const char *text,
 	return ret;
 }
 
-static int load_rule_item(struct load_ctx *c, const char *name,
+static int load_rule_item(struct yw *w, const char *name,
 			  yaml_node_t *item, int deny)
 {
 	char where[MOAT_ERR_LEN / 2];
@@ -175,60 +65,52 @@ static int load_rule_item(struct load_ctx *c, const char *name,
 
 	/* An unquoted "[v6]:port" reads as a YAML list: say how to fix it. */
 	if (item->type != YAML_SCALAR_NODE)
-		return at(c, item, "each %s entry must be a rule, not %s (quote rules that start with '[' or '*', e.g. '[2001:db8::1]:443')",
-			  name, node_kind(item));
-	ret = scalar(c, name, item, "a rule", &text);
+		return yw_at(w, item, "each %s entry must be a rule, not %s (quote rules that start with '[' or '*', e.g. '[2001:db8::1]:443')",
+			  name, yw_kind(item));
+	ret = yw_scalar(w, name, item, "a rule", &text);
 	if (ret)
 		return ret;
 	snprintf(where, sizeof(where), "%.*s:%zu:%zu",
-		 (int)(sizeof(where) - 32), c->path,
+		 (int)(sizeof(where) - 32), w->path,
 		 item->start_mark.line + 1, item->start_mark.column + 1);
-	return add_parsed(c->p, deny, text, where, c->err);
+	return add_parsed(spec(w), deny, text, where, w->err);
 }
 
-static int load_rules(struct load_ctx *c, const char *name, yaml_node_t *val,
-		      int deny)
+static int allow_item(struct yw *w, const char *name, yaml_node_t *item)
 {
-	yaml_node_item_t *it;
-	int ret;
-
-	if (val->type != YAML_SEQUENCE_NODE)
-		return at(c, val, "%s must be a list of rules, not %s", name,
-			  node_kind(val));
-	for (it = val->data.sequence.items.start;
-	     it < val->data.sequence.items.top; it++) {
-		ret = load_rule_item(c, name, node(c, *it), deny);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return load_rule_item(w, name, item, 0);
 }
 
-static int load_allow(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int deny_item(struct yw *w, const char *name, yaml_node_t *item)
 {
-	return load_rules(c, name, val, 0);
+	return load_rule_item(w, name, item, 1);
 }
 
-static int load_deny(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_allow(struct yw *w, const char *name, yaml_node_t *val)
 {
-	return load_rules(c, name, val, 1);
+	return yw_items(w, name, val, 0, "a list of rules", allow_item);
 }
 
-static int load_mode(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_deny(struct yw *w, const char *name, yaml_node_t *val)
 {
-	static const struct choice modes[] = {
+	return yw_items(w, name, val, 0, "a list of rules", deny_item);
+}
+
+static int load_mode(struct yw *w, const char *name, yaml_node_t *val)
+{
+	static const struct yw_choice modes[] = {
 		{ "enforce", MOAT_MODE_ENFORCE },
 		{ "audit", MOAT_MODE_AUDIT },
 		{ NULL, 0 },
 	};
 
-	return load_choice(c, name, val, modes, &c->p->mode);
+	return yw_choice(w, name, val, modes, &spec(w)->mode);
 }
 
-static int load_loopback(struct load_ctx *c, const char *name,
+static int load_loopback(struct yw *w, const char *name,
 			 yaml_node_t *val)
 {
-	static const struct choice words[] = {
+	static const struct yw_choice words[] = {
 		{ "allow", LOOPBACK_ALLOW },
 		{ "deny", LOOPBACK_DENY },
 		{ "default", LOOPBACK_DEFAULT },
@@ -236,53 +118,47 @@ static int load_loopback(struct load_ctx *c, const char *name,
 	};
 	int v, ret;
 
-	ret = load_choice(c, name, val, words, &v);
+	ret = yw_choice(w, name, val, words, &v);
 	if (!ret)
-		c->p->loopback = (enum loopback_mode)v;
+		spec(w)->loopback = (enum loopback_mode)v;
 	return ret;
 }
 
-static int load_keep_net_raw(struct load_ctx *c, const char *name,
+static int load_keep_net_raw(struct yw *w, const char *name,
 			     yaml_node_t *val)
 {
-	static const struct choice words[] = {
-		{ "true", 1 },
-		{ "false", 0 },
-		{ NULL, 0 },
-	};
-
-	return load_choice(c, name, val, words, &c->p->keep_net_raw);
+	return yw_bool(w, name, val, &spec(w)->keep_net_raw);
 }
 
-static int load_socket_perm(struct load_ctx *c, const char *name,
+static int load_socket_perm(struct yw *w, const char *name,
 			    yaml_node_t *val, enum socket_perm *out)
 {
-	static const struct choice words[] = {
+	static const struct yw_choice words[] = {
 		{ "allow", SOCKET_ALLOW },
 		{ "deny", SOCKET_DENY },
 		{ NULL, 0 },
 	};
 	int v, ret;
 
-	ret = load_choice(c, name, val, words, &v);
+	ret = yw_choice(w, name, val, words, &v);
 	if (!ret)
 		*out = (enum socket_perm)v;
 	return ret;
 }
 
-static int load_raw(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_raw(struct yw *w, const char *name, yaml_node_t *val)
 {
-	return load_socket_perm(c, name, val, &c->p->sockets.raw);
+	return load_socket_perm(w, name, val, &spec(w)->sockets.raw);
 }
 
-static int load_ping(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_ping(struct yw *w, const char *name, yaml_node_t *val)
 {
-	return load_socket_perm(c, name, val, &c->p->sockets.ping);
+	return load_socket_perm(w, name, val, &spec(w)->sockets.ping);
 }
 
-static int load_other(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_other(struct yw *w, const char *name, yaml_node_t *val)
 {
-	return load_socket_perm(c, name, val, &c->p->sockets.other);
+	return load_socket_perm(w, name, val, &spec(w)->sockets.other);
 }
 
 static bool port_ok(const char *s)
@@ -321,89 +197,71 @@ static bool upstream_ok(const char *s)
 	return inet_pton(AF_INET, host, a) == 1 && port_ok(port + 1);
 }
 
-static int add_upstream(struct load_ctx *c, const char *name, yaml_node_t *n)
+static int add_upstream(struct yw *w, const char *name, yaml_node_t *n)
 {
 	const char *s;
 	int ret;
 
-	ret = scalar(c, name, n, "an address", &s);
+	ret = yw_scalar(w, name, n, "an address", &s);
 	if (ret)
 		return ret;
-	if (c->p->dns.n_upstream >= MOAT_MAX_UPSTREAMS)
-		return at(c, n, "%s lists more than %d servers", name,
+	if (spec(w)->dns.n_upstream >= MOAT_MAX_UPSTREAMS)
+		return yw_at(w, n, "%s lists more than %d servers", name,
 			  MOAT_MAX_UPSTREAMS);
 	if (!upstream_ok(s))
-		return at(c, n, "%s '%s' is not IP, IPv4:PORT or [IPv6]:PORT",
+		return yw_at(w, n, "%s '%s' is not IP, IPv4:PORT or [IPv6]:PORT",
 			  name, s);
-	strcpy(c->p->dns.upstream[c->p->dns.n_upstream++], s);
+	strcpy(spec(w)->dns.upstream[spec(w)->dns.n_upstream++], s);
 	return 0;
 }
 
-static int load_upstream(struct load_ctx *c, const char *name,
+static int load_upstream(struct yw *w, const char *name,
 			 yaml_node_t *val)
 {
-	yaml_node_item_t *it;
-	int ret;
-
-	c->p->dns.n_upstream = 0;
-	if (val->type != YAML_SEQUENCE_NODE)
-		return add_upstream(c, name, val);
-	for (it = val->data.sequence.items.start;
-	     it < val->data.sequence.items.top; it++) {
-		ret = add_upstream(c, name, node(c, *it));
-		if (ret)
-			return ret;
-	}
-	return 0;
+	spec(w)->dns.n_upstream = 0;
+	return yw_items(w, name, val, 1, NULL, add_upstream);
 }
 
-static int load_min_ttl(struct load_ctx *c, const char *name, yaml_node_t *v)
+static int load_min_ttl(struct yw *w, const char *name, yaml_node_t *v)
 {
-	return load_u32(c, name, v, &c->p->dns.min_ttl_s);
+	return yw_u32(w, name, v, &spec(w)->dns.min_ttl_s);
 }
 
-static int load_max_ttl(struct load_ctx *c, const char *name, yaml_node_t *v)
+static int load_max_ttl(struct yw *w, const char *name, yaml_node_t *v)
 {
-	return load_u32(c, name, v, &c->p->dns.max_ttl_s);
+	return yw_u32(w, name, v, &spec(w)->dns.max_ttl_s);
 }
 
-static int load_grace(struct load_ctx *c, const char *name, yaml_node_t *v)
+static int load_grace(struct yw *w, const char *name, yaml_node_t *v)
 {
-	return load_u32(c, name, v, &c->p->dns.grace_s);
+	return yw_u32(w, name, v, &spec(w)->dns.grace_s);
 }
 
-static int load_max_addresses(struct load_ctx *c, const char *name,
+static int load_max_addresses(struct yw *w, const char *name,
 			      yaml_node_t *v)
 {
-	return load_u32(c, name, v, &c->p->dns.max_addresses);
+	return yw_u32(w, name, v, &spec(w)->dns.max_addresses);
 }
 
-static int load_refuse(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_refuse(struct yw *w, const char *name, yaml_node_t *val)
 {
-	static const struct choice words[] = {
+	static const struct yw_choice words[] = {
 		{ "refused", DNS_REFUSE_REFUSED },
 		{ "nxdomain", DNS_REFUSE_NXDOMAIN },
 		{ NULL, 0 },
 	};
 	int v, ret;
 
-	ret = load_choice(c, name, val, words, &v);
+	ret = yw_choice(w, name, val, words, &v);
 	if (!ret)
-		c->p->dns.refuse = (enum dns_refuse)v;
+		spec(w)->dns.refuse = (enum dns_refuse)v;
 	return ret;
 }
 
-static int load_accept_privileged(struct load_ctx *c, const char *name,
+static int load_accept_privileged(struct yw *w, const char *name,
 				  yaml_node_t *val)
 {
-	static const struct choice words[] = {
-		{ "true", 1 },
-		{ "false", 0 },
-		{ NULL, 0 },
-	};
-
-	return load_choice(c, name, val, words,
-			   &c->p->container.accept_privileged);
+	return yw_bool(w, name, val, &spec(w)->container.accept_privileged);
 }
 
 /* "sys_admin" or "SYS_ADMIN" for "CAP_SYS_ADMIN": the name meant, or NULL. */
@@ -426,58 +284,44 @@ static const char *cap_meant(const char *s)
  * Only what would be refused can be accepted: anything else in the list
  * would read as a permission that the policy does not grant.
  */
-static int add_accept_cap(struct load_ctx *c, const char *name,
+static int add_accept_cap(struct yw *w, const char *name,
 			  yaml_node_t *n)
 {
 	char refused[128];
 	const char *s, *meant;
 	int ret, cap;
 
-	ret = scalar(c, name, n, "a capability name", &s);
+	ret = yw_scalar(w, name, n, "a capability name", &s);
 	if (ret)
 		return ret;
 	cap = moat_cap_from_name(s);
 	if (cap < 0) {
 		meant = cap_meant(s);
 		if (meant)
-			return at(c, n, "%s '%s' is not a capability name; did you mean '%s'?",
+			return yw_at(w, n, "%s '%s' is not a capability name; did you mean '%s'?",
 				  name, s, meant);
-		return at(c, n, "%s '%s' is not a capability", name, s);
+		return yw_at(w, n, "%s '%s' is not a capability", name, s);
 	}
 	if (cap == CAP_NET_RAW)
-		return at(c, n, "%s: CAP_NET_RAW is dropped, not refused; keep it with keep_net_raw: true",
+		return yw_at(w, n, "%s: CAP_NET_RAW is dropped, not refused; keep it with keep_net_raw: true",
 			  name);
 	if (!(MOAT_REFUSED_CAPS & MOAT_CAP_BIT(cap))) {
 		moat_caps_format(MOAT_REFUSED_CAPS, refused, sizeof(refused));
-		return at(c, n, "%s: %s is never refused (only %s need accepting)",
+		return yw_at(w, n, "%s: %s is never refused (only %s need accepting)",
 			  name, s, refused);
 	}
-	c->p->container.accept_caps |= MOAT_CAP_BIT(cap);
+	spec(w)->container.accept_caps |= MOAT_CAP_BIT(cap);
 	return 0;
 }
 
-static int load_accept_caps(struct load_ctx *c, const char *name,
+static int load_accept_caps(struct yw *w, const char *name,
 			    yaml_node_t *val)
 {
-	yaml_node_item_t *it;
-	int ret;
-
-	c->p->container.accept_caps = 0;
-	if (val->type != YAML_SEQUENCE_NODE)
-		return add_accept_cap(c, name, val);
-	for (it = val->data.sequence.items.start;
-	     it < val->data.sequence.items.top; it++) {
-		ret = add_accept_cap(c, name, node(c, *it));
-		if (ret)
-			return ret;
-	}
-	return 0;
+	spec(w)->container.accept_caps = 0;
+	return yw_items(w, name, val, 1, NULL, add_accept_cap);
 }
 
-static int load_mapping(struct load_ctx *c, const char *name,
-			yaml_node_t *map, const struct key_handler *keys);
-
-static const struct key_handler dns_keys[] = {
+static const struct yw_key dns_keys[] = {
 	{ "upstream", load_upstream },
 	{ "min_ttl", load_min_ttl },
 	{ "max_ttl", load_max_ttl },
@@ -487,46 +331,46 @@ static const struct key_handler dns_keys[] = {
 	{ NULL, NULL },
 };
 
-static const struct key_handler socket_keys[] = {
+static const struct yw_key socket_keys[] = {
 	{ "raw", load_raw },
 	{ "ping", load_ping },
 	{ "other", load_other },
 	{ NULL, NULL },
 };
 
-static const struct key_handler container_keys[] = {
+static const struct yw_key container_keys[] = {
 	{ "accept_privileged", load_accept_privileged },
 	{ "accept_caps", load_accept_caps },
 	{ NULL, NULL },
 };
 
-static int load_dns(struct load_ctx *c, const char *name, yaml_node_t *val)
+static int load_dns(struct yw *w, const char *name, yaml_node_t *val)
 {
 	int ret;
 
-	ret = load_mapping(c, name, val, dns_keys);
+	ret = yw_mapping(w, name, val, dns_keys);
 	if (ret)
 		return ret;
 	/* Checked once the whole mapping is read: the keys come in any order. */
-	if (c->p->dns.min_ttl_s > c->p->dns.max_ttl_s)
-		return at(c, val, "dns.min_ttl (%u) must not exceed dns.max_ttl (%u)",
-			  c->p->dns.min_ttl_s, c->p->dns.max_ttl_s);
+	if (spec(w)->dns.min_ttl_s > spec(w)->dns.max_ttl_s)
+		return yw_at(w, val, "dns.min_ttl (%u) must not exceed dns.max_ttl (%u)",
+			  spec(w)->dns.min_ttl_s, spec(w)->dns.max_ttl_s);
 	return 0;
 }
 
-static int load_sockets(struct load_ctx *c, const char *name,
+static int load_sockets(struct yw *w, const char *name,
 			yaml_node_t *val)
 {
-	return load_mapping(c, name, val, socket_keys);
+	return yw_mapping(w, name, val, socket_keys);
 }
 
-static int load_container(struct load_ctx *c, const char *name,
+static int load_container(struct yw *w, const char *name,
 			  yaml_node_t *val)
 {
-	return load_mapping(c, name, val, container_keys);
+	return yw_mapping(w, name, val, container_keys);
 }
 
-static const struct key_handler root_keys[] = {
+static const struct yw_key root_keys[] = {
 	{ "mode", load_mode },
 	{ "allow", load_allow },
 	{ "deny", load_deny },
@@ -538,146 +382,14 @@ static const struct key_handler root_keys[] = {
 	{ NULL, NULL },
 };
 
-static void key_list(const struct key_handler *keys, char *buf, size_t len)
+static int load_root(struct yw *w, yaml_node_t *root)
 {
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (; keys->key && used < len; keys++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%s",
-					 used ? ", " : "", keys->key);
-}
-
-/* A repeated key would silently override the first: refuse it. */
-static int check_duplicate(struct load_ctx *c, yaml_node_pair_t *first,
-			   yaml_node_pair_t *pair, const char *key)
-{
-	yaml_node_t *prev;
-
-	for (; first < pair; first++) {
-		prev = node(c, first->key);
-		if (prev->type == YAML_SCALAR_NODE &&
-		    !strcmp((const char *)prev->data.scalar.value, key))
-			return at(c, node(c, pair->key),
-				  "duplicate key '%s' (first given on line %zu)",
-				  key, prev->start_mark.line + 1);
-	}
-	return 0;
-}
-
-static int load_pair(struct load_ctx *c, const char *name,
-		     yaml_node_pair_t *first, yaml_node_pair_t *pair,
-		     const struct key_handler *keys)
-{
-	yaml_node_t *k = node(c, pair->key);
-	const struct key_handler *h;
-	char full[128], known[160];
-	const char *key;
-	int ret;
-
-	ret = scalar(c, "a key", k, "a word", &key);
-	if (!ret)
-		ret = check_duplicate(c, first, pair, key);
-	if (ret)
-		return ret;
-	for (h = keys; h->key; h++)
-		if (!strcmp(h->key, key))
-			break;
-	if (!h->key) {
-		key_list(keys, known, sizeof(known));
-		return at(c, k, "unknown key '%s'%s%s (known: %s)", key,
-			  name ? " in " : "", name ? name : "", known);
-	}
-	snprintf(full, sizeof(full), "%s%s%s", name ? name : "",
-		 name ? "." : "", key);
-	return h->load(c, full, node(c, pair->value));
-}
-
-/* @name is NULL for the top level, else the mapping's dotted name. */
-static int load_mapping(struct load_ctx *c, const char *name,
-			yaml_node_t *map, const struct key_handler *keys)
-{
-	yaml_node_pair_t *pair, *first;
-	int ret;
-
-	if (map->type != YAML_MAPPING_NODE)
-		return at(c, map, "%s must be a mapping of settings, not %s",
-			  name ? name : "the top level", node_kind(map));
-	first = map->data.mapping.pairs.start;
-	for (pair = first; pair < map->data.mapping.pairs.top; pair++) {
-		ret = load_pair(c, name, first, pair, keys);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static int syntax_error(const char *path, yaml_parser_t *parser,
-			struct moat_err *err)
-{
-	/*
-	 * Unquoted "*.example.com" reads as an alias and "[v6]:443" as a
-	 * flow list followed by junk: the usual causes inside rule lists.
-	 */
-	const char *ctx = parser->context ? parser->context : "";
-	const char *hint = strstr(ctx, "alias") || strstr(ctx, "collection") ?
-		"; quote rules that start with '*' or '['" : "";
-
-	policy_errf(err, "%s:%zu:%zu: YAML syntax error: %s%s%s%s", path,
-		    parser->problem_mark.line + 1,
-		    parser->problem_mark.column + 1,
-		    parser->problem ? parser->problem : "unknown",
-		    parser->context ? " " : "",
-		    parser->context ? parser->context : "", hint);
-	return -EINVAL;
-}
-
-static int load_root(struct load_ctx *c, yaml_parser_t *parser)
-{
-	yaml_node_t *root = yaml_document_get_root_node(c->doc);
-	yaml_document_t next;
-	int ret;
-
 	if (!root) {
-		policy_errf(c->err, "%s:1:1: empty policy file (expected a mapping with mode, allow, deny, ...)",
-			    c->path);
+		policy_errf(w->err, "%s:1:1: empty policy file (expected a mapping with mode, allow, deny, ...)",
+			    w->path);
 		return -EINVAL;
 	}
-	ret = load_mapping(c, NULL, root, root_keys);
-	if (ret)
-		return ret;
-	/* A second "---" document would be ignored: refuse it instead. */
-	if (!yaml_parser_load(parser, &next))
-		return syntax_error(c->path, parser, c->err);
-	root = yaml_document_get_root_node(&next);
-	if (root)
-		ret = at(c, root, "only one YAML document is allowed per policy file");
-	yaml_document_delete(&next);
-	return ret;
-}
-
-static int load_stream(struct moat_policy_spec *p, const char *path, FILE *f,
-		       struct moat_err *err)
-{
-	struct load_ctx c = { .path = path, .p = p, .err = err };
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	int ret;
-
-	if (!yaml_parser_initialize(&parser)) {
-		policy_errf(err, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &doc)) {
-		ret = syntax_error(path, &parser, err);
-	} else {
-		c.doc = &doc;
-		ret = load_root(&c, &parser);
-		yaml_document_delete(&doc);
-	}
-	yaml_parser_delete(&parser);
-	return ret;
+	return yw_mapping(w, NULL, root, root_keys);
 }
 
 static bool name_ok(const char *name)
@@ -789,7 +501,7 @@ int policy_load_file(struct moat_policy_spec *p, const char *path,
 	if (!f)
 		return ret;
 	strcpy(p->source, path);
-	ret = load_stream(p, path, f, err);
+	ret = yw_load(path, f, p, err, load_root);
 	fclose(f);
 	p->n_allow_file = p->n_allow;
 	p->n_deny_file = p->n_deny;
