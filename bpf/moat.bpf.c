@@ -126,6 +126,7 @@ struct moat_dst {
 	__u8 is_udp;
 	__u8 learned;		/* judge(): allowed by an expiring exact entry */
 	__u8 names;		/* judge(): allowed only by a learned entry (TCP) */
+	__u64 netns_cookie;	/* dns_redirect(): the socket's, for the event */
 };
 
 struct moat_ctx {
@@ -423,7 +424,7 @@ static __always_inline bool same_sockaddr(const struct moat_sockaddr *a,
  */
 static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, int v6,
 					const struct moat_ctx *mc,
-					const struct moat_dst *d)
+					struct moat_dst *d)
 {
 	struct moat_resolver_key rk = {
 		.cgroup_id = mc->owner_id,
@@ -434,8 +435,11 @@ static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, int v6,
 	struct moat_sock *s;
 
 	r = bpf_map_lookup_elem(&moat_resolvers, &rk);
-	if (!r)
+	if (!r) {
+		/* the resolver may register this netns (issue 15): say which */
+		d->netns_cookie = rk.netns_cookie;
 		return MOAT_R_DENY_NO_RESOLVER;
+	}
 	if (d->family == AF_INET) {
 		if (!r->port4)
 			return MOAT_R_DENY_NO_RESOLVER;
@@ -526,7 +530,17 @@ static __always_inline void emit(const struct moat_ctx *mc,
 
 	if (!event_budget(c))
 		return;
-	e = bpf_ringbuf_reserve(&moat_events, sizeof(*e), 0);
+	/* DNS with no resolver: the record says from which netns */
+	if (reason == MOAT_R_DENY_NO_RESOLVER) {
+		struct moat_dns_event *de;
+
+		de = bpf_ringbuf_reserve(&moat_events, sizeof(*de), 0);
+		if (de)
+			de->netns_cookie = d->netns_cookie;
+		e = (struct moat_event *)de;
+	} else {
+		e = bpf_ringbuf_reserve(&moat_events, sizeof(*e), 0);
+	}
 	if (!e) {
 		if (c)
 			c->events_dropped++;

@@ -200,6 +200,17 @@ struct moat_event {
 	char comm[16];
 };
 
+/*
+ * A ring-buffer record whose reason is MOAT_R_DENY_NO_RESOLVER: an event
+ * and the netns the DNS attempt came from (issue 15). The resolver
+ * registers that netns for e.policy_cgroup_id when e.cgroup_id is one of
+ * its children and a task of it, still there, vouches for the netns.
+ */
+struct moat_dns_event {
+	struct moat_event e;
+	__u64 netns_cookie;		/* bpf_get_netns_cookie() of the socket */
+};
+
 /* moat_layout: array of one, the layout the pinned set was created with. */
 struct moat_layout {
 	__u32 version;

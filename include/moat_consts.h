@@ -116,7 +116,8 @@ enum moat_reason {
 	MOAT_R_DENY_EXPIRED,		/* learned address past its deadline */
 	MOAT_R_DENY_PROTO,		/* protocol other than TCP/UDP (or MPTCP) */
 	MOAT_R_DNS_REDIRECT,		/* DNS sent to the cgroup's resolver */
-	MOAT_R_DENY_NO_RESOLVER,	/* DNS captured, no resolver registered */
+	MOAT_R_DENY_NO_RESOLVER,	/* DNS captured, no resolver registered
+					   (record: struct moat_dns_event) */
 	MOAT_R_DENY_SOCKET,		/* raw or ping socket (sock_create) */
 	MOAT_R_DENY_BACKSTOP,		/* cgroup_skb egress: packet not allowed */
 	MOAT_R_DENY_RESOLVER_SOCK,	/* to the resolver's own upstream socket */

@@ -40,6 +40,7 @@ LAYOUT(moat_counters, 48);
 LAYOUT(moat_event, 72);
 AT(moat_event, addr, 40);
 AT(moat_event, comm, 56);
+LAYOUT(moat_dns_event, 72 + 8);
 LAYOUT(moat_layout, 8);
 /* names over shared addresses (issue 14) */
 LAYOUT(moat_name_key, 16);

@@ -43,6 +43,8 @@ struct evlog {
 	time_t ix_built;
 	struct name_entry *names[NAME_BUCKETS];
 	long n_names;
+	evlog_dns_fn on_dns;		/* DNS with no resolver (issue 15) */
+	void *dns_ctx;
 };
 
 static unsigned int name_hash(int family, const __u8 *addr)
@@ -186,6 +188,9 @@ static int on_ring(void *ctx, void *data, size_t len)
 	if (len < sizeof(*e) ||
 	    (e->hook == MOAT_HOOK_SK_MSG && len < sizeof(struct moat_name_event)))
 		return 0;
+	if (e->reason == MOAT_R_DENY_NO_RESOLVER &&
+	    len >= sizeof(struct moat_dns_event) && l->on_dns)
+		l->on_dns(l->dns_ctx, data);
 	o = event_to_json(e);
 	path = cgroup_path(l, e->cgroup_id);
 	if (path)
@@ -228,6 +233,12 @@ struct evlog *evlog_open(struct moat_state *st)
 		return NULL;
 	}
 	return l;
+}
+
+void evlog_on_dns(struct evlog *l, evlog_dns_fn fn, void *ctx)
+{
+	l->on_dns = fn;
+	l->dns_ctx = ctx;
 }
 
 int evlog_fd(const struct evlog *l)

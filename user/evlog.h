@@ -30,6 +30,13 @@ void evlog_learned(struct evlog *l, int family, const __u8 *addr,
 long evlog_gc(struct evlog *l, __u64 now_ns);
 /* Names held (for the daemon's `list`). */
 long evlog_names(const struct evlog *l);
+/*
+ * Records of DNS with no resolver (struct moat_dns_event, reason
+ * MOAT_R_DENY_NO_RESOLVER) also go to FN, before they are logged.
+ */
+struct moat_dns_event;
+typedef void (*evlog_dns_fn)(void *ctx, const struct moat_dns_event *e);
+void evlog_on_dns(struct evlog *l, evlog_dns_fn fn, void *ctx);
 /* One of the daemon's own events; O is consumed. */
 void evlog_write(struct evlog *l, json_object *o);
 void evlog_close(struct evlog *l);

@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The children of an enforced parent: see resolver_children.h (issue 15).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include "cgroup.h"
+#include "log.h"
+#include "moat_abi.h"
+#include "resolver_children.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE		71
+#endif
+
+/*
+ * A young cgroup is looked at again this often, this long: runc puts its
+ * first task into the cgroup before that task enters the container's
+ * netns, and nothing tells when it does (cgroup.procs has no inotify).
+ */
+#define CHILDREN_RESCAN_MS	10
+#define CHILDREN_YOUNG_MS	3000
+/* tasks of one cgroup looked at per scan, and (pid, netns) pairs remembered */
+#define CHILDREN_MAX_PIDS	64
+#define CHILDREN_SEEN		16
+/* a child this deep below its parent is not followed */
+#define CHILDREN_MAX_DEPTH	32
+
+struct seen {
+	pid_t pid;
+	ino_t ns;
+};
+
+/* A watched cgroup directory: the parent itself or one of its children. */
+struct watch {
+	LIST_ENTRY(watch) link;
+	int wd_dir;			/* IN_CREATE, IN_DELETE_SELF */
+	int wd_events;			/* IN_MODIFY of cgroup.events; -1 none */
+	__u64 parent;
+	__u64 id;			/* == parent: the parent's own directory */
+	char *rel;
+	long long born_ms;
+	unsigned int depth;
+	struct seen seen[CHILDREN_SEEN];	/* tasks already looked at */
+	unsigned int n_seen;
+};
+
+struct children {
+	const struct children_ops *ops;
+	void *ctx;
+	int host_netns;
+	int ep, ino, timer;
+	bool timer_armed;
+	LIST_HEAD(, watch) watches;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void abs_of(char *buf, size_t len, const char *rel)
+{
+	snprintf(buf, len, "%s%s", cgroup2_mount() ?: "", strcmp(rel, "/") ? rel : "");
+}
+
+__u64 children_netns_cookie(const struct children *c, int nsfd)
+{
+	socklen_t len = sizeof(__u64);
+	__u64 cookie = 0;
+	int fd;
+
+	if (setns(nsfd, CLONE_NEWNET))
+		return 0;
+	/* any socket carries its netns: AF_UNIX exists in every one */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (setns(c->host_netns, CLONE_NEWNET)) {
+		/* cannot get back: every later socket would be wrong */
+		p_errno(-errno, "returning to the host netns");
+		abort();
+	}
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	close(fd);
+	return cookie;
+}
+
+/* The cgroup id of task PID, from /proc/PID/cgroup; 0 if none. */
+static __u64 task_cgroup(pid_t pid, char rel[PATH_MAX])
+{
+	char p[64], line[PATH_MAX + 8], abs[PATH_MAX * 2];
+	__u64 id = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;
+	line[0] = 0;
+	while (fgets(line, sizeof(line), f) && strncmp(line, "0::", 3))
+		line[0] = 0;
+	fclose(f);
+	if (strncmp(line, "0::", 3))
+		return 0;
+	line[strcspn(line, "\n")] = 0;
+	snprintf(rel, PATH_MAX, "%.*s", PATH_MAX - 1, line + 3);
+	abs_of(abs, sizeof(abs), rel);
+	return cgroup_id_of(abs, &id) ? 0 : id;
+}
+
+/*
+ * Task PID vouches for its netns: opened through /proc while its pidfd
+ * holds the task, then the task must still be alive (so /proc/PID was
+ * it) and in cgroup CHILD, and the netns's cookie WANT (0: any). Returns
+ * the netns fd or -errno.
+ */
+static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
+		 __u64 *ret_cookie)
+{
+	char p[64], rel[PATH_MAX];
+	int pidfd, nsfd, err = 0;
+	__u64 cookie;
+
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+	nsfd = open(p, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		err = -errno;
+	else if (task_cgroup(pid, rel) != child)
+		err = -ESRCH;		/* moved (or never there) */
+	else if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0))
+		err = -ESRCH;		/* gone: /proc/PID may be another task */
+	close(pidfd);
+	if (!err) {
+		cookie = children_netns_cookie(c, nsfd);
+		if (!cookie || (want && cookie != want))
+			err = -ESTALE;	/* not the netns the DNS came from */
+		*ret_cookie = cookie;
+	}
+	if (err && nsfd >= 0)
+		close(nsfd);
+	return err ?: nsfd;
+}
+
+/* Register the netns of task PID of W's cgroup, if it is a new one. */
+static int take_task(struct children *c, struct watch *w, pid_t pid, __u64 want)
+{
+	__u64 cookie = 0;
+	int nsfd, err;
+
+	nsfd = vouch(c, pid, w->id, want, &cookie);
+	if (nsfd < 0)
+		return nsfd;
+	if (c->ops->has(c->ctx, w->parent, cookie)) {
+		close(nsfd);
+		return 0;
+	}
+	err = c->ops->add(c->ctx, w->parent, w->id, w->rel, nsfd);
+	if (err)
+		p_errno(err, "moat-bpfd: %s: registering its netns", w->rel);
+	return err;
+}
+
+/* Whether W has looked at task PID in netns NS already (and remember it). */
+static bool seen_before(struct watch *w, pid_t pid, ino_t ns)
+{
+	for (unsigned int i = 0; i < w->n_seen; i++)
+		if (w->seen[i].pid == pid && w->seen[i].ns == ns)
+			return true;
+	w->seen[w->n_seen % CHILDREN_SEEN] = (struct seen){ pid, ns };
+	w->n_seen++;
+	if (w->n_seen >= 2 * CHILDREN_SEEN)
+		w->n_seen = CHILDREN_SEEN;
+	return false;
+}
+
+/* Every task of W's cgroup whose netns has no registration yet. */
+static void scan(struct children *c, struct watch *w)
+{
+	char abs[PATH_MAX * 2], p[96];
+	unsigned int n = 0;
+	struct stat st;
+	FILE *f;
+	int pid;
+
+	abs_of(abs, sizeof(abs), w->rel);
+	strncat(abs, "/cgroup.procs", sizeof(abs) - strlen(abs) - 1);
+	f = fopen(abs, "re");
+	if (!f)
+		return;
+	while (n++ < CHILDREN_MAX_PIDS && fscanf(f, "%d", &pid) == 1) {
+		snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+		if (stat(p, &st) || seen_before(w, pid, st.st_ino))
+			continue;
+		take_task(c, w, pid, 0);
+	}
+	fclose(f);
+}
+
+static void arm_timer(struct children *c, bool on)
+{
+	struct itimerspec its = {};
+
+	if (on == c->timer_armed)
+		return;
+	if (on) {
+		its.it_value.tv_nsec = CHILDREN_RESCAN_MS * 1000000L;
+		its.it_interval = its.it_value;
+	}
+	if (!timerfd_settime(c->timer, 0, &its, NULL))
+		c->timer_armed = on;
+}
+
+static struct watch *watch_by_wd(struct children *c, int wd)
+{
+	struct watch *w;
+
+	LIST_FOREACH(w, &c->watches, link)
+		if (w->wd_dir == wd || w->wd_events == wd)
+			return w;
+	return NULL;
+}
+
+static struct watch *watch_by_id(const struct children *c, __u64 parent, __u64 id)
+{
+	struct watch *w;
+
+	LIST_FOREACH(w, &c->watches, link)
+		if (w->parent == parent && w->id == id)
+			return w;
+	return NULL;
+}
+
+static void watch_free(struct children *c, struct watch *w, bool tell)
+{
+	LIST_REMOVE(w, link);
+	if (w->wd_dir >= 0 && !watch_by_wd(c, w->wd_dir))
+		inotify_rm_watch(c->ino, w->wd_dir);
+	if (w->wd_events >= 0)
+		inotify_rm_watch(c->ino, w->wd_events);
+	if (tell && w->id != w->parent)
+		c->ops->gone(c->ctx, w->parent, w->id);
+	free(w->rel);
+	free(w);
+}
+
+static void add_tree(struct children *c, __u64 parent, const char *rel,
+		     unsigned int depth);
+
+/*
+ * Follow cgroup REL of PARENT: its subdirectories and its tasks. A
+ * descendant with a policy of its own is its own owner's business.
+ */
+static struct watch *add_dir(struct children *c, __u64 parent, const char *rel,
+			     unsigned int depth)
+{
+	char abs[PATH_MAX * 2], ev[PATH_MAX * 2 + 16];
+	struct watch *w;
+	__u64 id;
+
+	abs_of(abs, sizeof(abs), rel);
+	if (depth > CHILDREN_MAX_DEPTH || cgroup_id_of(abs, &id))
+		return NULL;
+	if ((w = watch_by_id(c, parent, id)))
+		return w;
+	if (depth && c->ops->enforced(c->ctx, id))
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->rel = strdup(rel))) {
+		free(w);
+		return NULL;
+	}
+	w->parent = parent;
+	w->id = id;
+	w->depth = depth;
+	w->born_ms = now_ms();
+	w->wd_dir = inotify_add_watch(c->ino, abs, IN_CREATE | IN_DELETE_SELF |
+				      IN_ONLYDIR);
+	snprintf(ev, sizeof(ev), "%s/cgroup.events", abs);
+	w->wd_events = inotify_add_watch(c->ino, ev, IN_MODIFY);
+	LIST_INSERT_HEAD(&c->watches, w, link);
+	/* directories made before the watch was there */
+	add_tree(c, parent, rel, depth);
+	scan(c, w);
+	arm_timer(c, true);
+	return w;
+}
+
+static void add_tree(struct children *c, __u64 parent, const char *rel,
+		     unsigned int depth)
+{
+	char abs[PATH_MAX * 2], sub[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	abs_of(abs, sizeof(abs), rel);
+	d = opendir(abs);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", strcmp(rel, "/") ? rel : "",
+			     de->d_name) >= (int)sizeof(sub))
+			continue;
+		add_dir(c, parent, sub, depth + 1);
+	}
+	closedir(d);
+}
+
+static void on_inotify(struct children *c)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(c->ino, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ie = (const void *)p;
+			struct watch *w = watch_by_wd(c, ie->wd);
+			char sub[PATH_MAX];
+
+			p += sizeof(*ie) + ie->len;
+			if (!w)
+				continue;
+			if (ie->mask & (IN_DELETE_SELF | IN_IGNORED)) {
+				if (ie->wd == w->wd_dir)
+					watch_free(c, w, true);
+				continue;
+			}
+			if (ie->wd == w->wd_events) {
+				scan(c, w);	/* populated flipped */
+				continue;
+			}
+			if ((ie->mask & IN_CREATE) && (ie->mask & IN_ISDIR) && ie->len &&
+			    snprintf(sub, sizeof(sub), "%s/%s",
+				     strcmp(w->rel, "/") ? w->rel : "",
+				     ie->name) < (int)sizeof(sub))
+				add_dir(c, w->parent, sub, w->depth + 1);
+		}
+	}
+}
+
+static void on_timer(struct children *c)
+{
+	long long now = now_ms();
+	bool young = false;
+	__u64 ticks;
+	struct watch *w;
+
+	if (read(c->timer, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	LIST_FOREACH(w, &c->watches, link)
+		if (now - w->born_ms < CHILDREN_YOUNG_MS) {
+			scan(c, w);
+			young = true;
+		}
+	if (!young)
+		arm_timer(c, false);
+}
+
+void children_dispatch(struct children *c)
+{
+	struct epoll_event ev[2];
+	int n = epoll_wait(c->ep, ev, 2, 0);
+
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.fd == c->ino)
+			on_inotify(c);
+		else
+			on_timer(c);
+	}
+}
+
+void children_dns_event(struct children *c, const struct moat_dns_event *e)
+{
+	char rel[PATH_MAX];
+	struct watch *w;
+
+	if (!watch_by_id(c, e->e.policy_cgroup_id, e->e.policy_cgroup_id))
+		return;		/* not a parent whose children we register */
+	on_inotify(c);		/* a cgroup made just now */
+	w = watch_by_id(c, e->e.policy_cgroup_id, e->e.cgroup_id);
+	if (!w) {
+		/* inotify lost it, or it lies deeper than we went yet */
+		struct watch *p = watch_by_id(c, e->e.policy_cgroup_id,
+					      e->e.policy_cgroup_id);
+
+		if (task_cgroup(e->e.pid, rel) != e->e.cgroup_id ||
+		    cgroup_is_below(rel, p->rel) != 1)
+			return;
+		w = add_dir(c, p->parent, rel, 1);
+		if (!w || w->id != e->e.cgroup_id)
+			return;
+	}
+	if (take_task(c, w, e->e.pid, e->netns_cookie))
+		scan(c, w);	/* the task moved on: any other of its cgroup */
+}
+
+int children_watch(struct children *c, __u64 parent, const char *rel)
+{
+	return add_dir(c, parent, rel, 0) ? 0 : -ENOENT;
+}
+
+void children_unwatch(struct children *c, __u64 parent)
+{
+	struct watch *w, *next;
+
+	for (w = LIST_FIRST(&c->watches); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (w->parent == parent)
+			watch_free(c, w, false);
+	}
+}
+
+bool children_watched(const struct children *c, __u64 parent)
+{
+	return watch_by_id(c, parent, parent);
+}
+
+int children_fd(const struct children *c)
+{
+	return c->ep;
+}
+
+struct children *children_new(const struct children_ops *ops, void *ctx,
+			      int host_netns)
+{
+	struct children *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!c)
+		return NULL;
+	c->ops = ops;
+	c->ctx = ctx;
+	c->host_netns = host_netns;
+	c->ep = c->ino = c->timer = -1;
+	LIST_INIT(&c->watches);
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	c->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (c->ep < 0 || c->ino < 0 || c->timer < 0)
+		goto fail;
+	ev.data.fd = c->ino;
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->ino, &ev))
+		goto fail;
+	ev.data.fd = c->timer;
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->timer, &ev))
+		goto fail;
+	return c;
+fail:
+	children_free(c);
+	return NULL;
+}
+
+void children_free(struct children *c)
+{
+	if (!c)
+		return;
+	while (!LIST_EMPTY(&c->watches))
+		watch_free(c, LIST_FIRST(&c->watches), false);
+	if (c->ep >= 0)
+		close(c->ep);
+	if (c->ino >= 0)
+		close(c->ino);
+	if (c->timer >= 0)
+		close(c->timer);
+	free(c);
+}
