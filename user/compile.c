@@ -13,6 +13,7 @@
 
 #include "names.h"
 #include "policy.h"
+#include "portrange.h"
 
 const char *const moat_default_denies[] = {
 	"169.254.169.254",	/* cloud metadata (AWS, GCP, Azure, ...) */
@@ -38,12 +39,6 @@ struct crules {
 
 enum table_kind { TABLE_EXACT, TABLE_ALLOW, TABLE_DENY };
 
-/* A closed port interval; int so that last + 1 cannot wrap. */
-struct span {
-	int first;
-	int last;
-};
-
 static unsigned int full_len(int family)
 {
 	return family == AF_INET6 ? 128 : 32;
@@ -58,19 +53,6 @@ static bool same_prefix(const struct crule *a, const struct crule *b)
 {
 	return a->family == b->family && a->len == b->len &&
 	       !memcmp(a->addr, b->addr, sizeof(a->addr));
-}
-
-/* Does @outer's prefix contain @inner's (same family, equal or longer)? */
-static bool contains(const struct crule *outer, const struct crule *inner)
-{
-	unsigned int bytes = outer->len / 8, bits = outer->len % 8;
-	__u8 mask = (__u8)(0xff << (8 - bits));
-
-	if (outer->family != inner->family || outer->len > inner->len)
-		return false;
-	if (memcmp(outer->addr, inner->addr, bytes))
-		return false;
-	return !bits || !((outer->addr[bytes] ^ inner->addr[bytes]) & mask);
 }
 
 /* Domain rules are the resolver's; they produce no static entries. */
@@ -134,94 +116,6 @@ static int add_default_denies(const struct crules *allow, struct crules *deny,
 	return 0;
 }
 
-static int span_cmp(const void *a, const void *b)
-{
-	const struct span *x = a, *y = b;
-
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return (x->last > y->last) - (x->last < y->last);
-}
-
-/* Sort and merge overlapping or adjacent spans; returns the new count. */
-static size_t merge_spans(struct span *s, size_t n)
-{
-	size_t i, out = 0;
-
-	if (!n)
-		return 0;
-	qsort(s, n, sizeof(*s), span_cmp);
-	for (i = 1; i < n; i++) {
-		if (s[i].first <= s[out].last + 1) {
-			if (s[i].last > s[out].last)
-				s[out].last = s[i].last;
-		} else {
-			s[++out] = s[i];
-		}
-	}
-	return out + 1;
-}
-
-/* Port spans of @proto from every rule containing @e. */
-static size_t proto_spans(const struct crules *rules, const struct crule *e,
-			  __u8 proto, struct span *out)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < rules->n; i++) {
-		const struct crule *r = &rules->v[i];
-
-		if ((r->protos & proto) && contains(r, e)) {
-			out[n].first = r->first;
-			out[n].last = r->last;
-			n++;
-		}
-	}
-	return merge_spans(out, n);
-}
-
-static bool span_before(const struct span *a, const struct span *b)
-{
-	return span_cmp(a, b) < 0;
-}
-
-/*
- * Interleave the merged TCP and UDP spans in port order; a span present
- * in both becomes one TCP+UDP range. Returns how many ranges that takes,
- * writing at most MOAT_MAX_PORT_RANGES of them.
- */
-static size_t emit_ranges(const struct span *t, size_t nt,
-			  const struct span *u, size_t nu,
-			  struct moat_port_range *out)
-{
-	size_t i = 0, j = 0, n = 0;
-	struct moat_port_range pr;
-
-	while (i < nt || j < nu) {
-		memset(&pr, 0, sizeof(pr));
-		if (i < nt && j < nu && !span_cmp(&t[i], &u[j])) {
-			pr.protos = MOAT_PROTO_ALL;
-			pr.first = (__u16)t[i].first;
-			pr.last = (__u16)t[i].last;
-			i++, j++;
-		} else if (i < nt && (j >= nu || span_before(&t[i], &u[j]))) {
-			pr.protos = MOAT_PROTO_TCP;
-			pr.first = (__u16)t[i].first;
-			pr.last = (__u16)t[i].last;
-			i++;
-		} else {
-			pr.protos = MOAT_PROTO_UDP;
-			pr.first = (__u16)u[j].first;
-			pr.last = (__u16)u[j].last;
-			j++;
-		}
-		if (n < MOAT_MAX_PORT_RANGES)
-			out[n] = pr;
-		n++;
-	}
-	return n;
-}
-
 static int too_many_ranges(const struct moat_policy_spec *p,
 			   const struct crule *e, size_t need,
 			   struct moat_err *err)
@@ -232,34 +126,6 @@ static int too_many_ranges(const struct moat_policy_spec *p,
 	policy_errf(err, "%s: %s: the rules covering it need %zu port ranges, more than the limit of %d (MOAT_MAX_PORT_RANGES); merge or widen their ports",
 		    p->source, a, need, MOAT_MAX_PORT_RANGES);
 	return -E2BIG;
-}
-
-static int union_ranges(const struct moat_policy_spec *p,
-			const struct crules *rules, const struct crule *e,
-			struct moat_addr_val *val, struct moat_err *err)
-{
-	struct span *t, *u;
-	size_t nt, nu, need;
-	int ret = 0;
-
-	t = calloc(rules->n + 1, sizeof(*t));
-	u = calloc(rules->n + 1, sizeof(*u));
-	if (!t || !u) {
-		policy_errf(err, "%s: out of memory", p->source);
-		ret = -ENOMEM;
-		goto out;
-	}
-	nt = proto_spans(rules, e, MOAT_PROTO_TCP, t);
-	nu = proto_spans(rules, e, MOAT_PROTO_UDP, u);
-	need = emit_ranges(t, nt, u, nu, val->ranges);
-	if (need > MOAT_MAX_PORT_RANGES)
-		ret = too_many_ranges(p, e, need, err);
-	else
-		val->n_ranges = (__u32)need;
-out:
-	free(t);
-	free(u);
-	return ret;
 }
 
 static bool makes_entry(enum table_kind kind, const struct crule *r)
@@ -274,59 +140,230 @@ static bool makes_entry(enum table_kind kind, const struct crule *r)
 	}
 }
 
-/* Built-in only when no explicit rule names the same prefix. */
-static __u32 entry_flags(const struct crules *rules, const struct crule *e)
+/*
+ * The rules of a table grouped by prefix, each group's port ranges united
+ * once. An entry's ranges are then the union of the groups whose prefix
+ * contains it: one binary search per prefix length in use, so compiling
+ * costs O(n log n) in the number of rules, not a scan of every rule per
+ * entry.
+ */
+struct group {
+	const struct crule *rule;	/* its first rule: the prefix */
+	size_t first;			/* that rule's index, for the order */
+	bool user;			/* an explicit rule names it */
+	struct moat_port_range *ranges;
+	size_t n_ranges;
+};
+
+struct groups {
+	struct group *v;
+	size_t n;
+	unsigned int lens[2][129];	/* prefix lengths in use, per family */
+	size_t n_lens[2];
+};
+
+static int fam(int family)
 {
+	return family == AF_INET6;
+}
+
+/* Family, length, then address (all bits past the length are zero). */
+static int prefix_cmp(const struct crule *a, const struct crule *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+static int index_cmp(const void *a, const void *b)
+{
+	const struct crule *const *x = a, *const *y = b;
+	int c = prefix_cmp(*x, *y);
+
+	return c ? c : (*x < *y ? -1 : *x > *y);
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	return prefix_cmp(((const struct group *)a)->rule,
+			  ((const struct group *)b)->rule);
+}
+
+static int order_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+static void groups_free(struct groups *g)
+{
+	for (size_t i = 0; g->v && i < g->n; i++)
+		free(g->v[i].ranges);
+	free(g->v);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Unite the ranges of the rules ORDER[from..to), one prefix. */
+static int group_of(const struct crules *rules, const struct crule **order,
+		    size_t from, size_t to, struct group *g)
+{
+	struct moat_port_range *in;
 	size_t i;
 
+	in = calloc(to - from, sizeof(*in));
+	g->ranges = calloc(2 * (to - from), sizeof(*g->ranges));
+	if (!in || !g->ranges) {
+		free(in);
+		return -ENOMEM;
+	}
+	g->rule = order[from];
+	g->first = (size_t)(order[from] - rules->v);
+	for (i = from; i < to; i++) {
+		in[i - from] = (struct moat_port_range){
+			.first = order[i]->first, .last = order[i]->last,
+			.protos = order[i]->protos,
+		};
+		g->user |= !order[i]->builtin;
+	}
+	g->n_ranges = portrange_union(in, to - from, PORTRANGE_PER_PROTO,
+				      g->ranges, 2 * (to - from));
+	free(in);
+	return g->n_ranges == (size_t)-1 ? -ENOMEM : 0;
+}
+
+static int groups_build(const struct crules *rules, struct groups *g)
+{
+	const struct crule **order;
+	size_t i, j;
+	int ret = 0;
+
+	memset(g, 0, sizeof(*g));
+	order = calloc(rules->n + 1, sizeof(*order));
+	g->v = calloc(rules->n + 1, sizeof(*g->v));
+	if (!order || !g->v) {
+		free(order);
+		return -ENOMEM;
+	}
 	for (i = 0; i < rules->n; i++)
-		if (!rules->v[i].builtin && same_prefix(&rules->v[i], e))
-			return 0;
-	return e->builtin ? MOAT_AV_DEFAULT_DENY : 0;
+		order[i] = &rules->v[i];
+	/* ties by position: a group's first rule is its earliest */
+	qsort(order, rules->n, sizeof(*order), index_cmp);
+	for (i = 0; !ret && i < rules->n; i = j) {
+		const struct crule *r = order[i];
+		int f = fam(r->family);
+
+		for (j = i + 1; j < rules->n && !prefix_cmp(order[j], r); j++)
+			;
+		ret = group_of(rules, order, i, j, &g->v[g->n++]);
+		if (!g->n_lens[f] || g->lens[f][g->n_lens[f] - 1] != r->len)
+			g->lens[f][g->n_lens[f]++] = r->len;
+	}
+	free(order);
+	return ret;
 }
 
-/* Has an earlier rule of this table already produced @idx's entry? */
-static bool seen_before(enum table_kind kind, const struct crules *rules,
-			size_t idx)
+static const struct group *group_find(const struct groups *g,
+				      const struct crule *key)
 {
-	size_t i;
+	struct group k = { .rule = key };
 
-	for (i = 0; i < idx; i++)
-		if (makes_entry(kind, &rules->v[i]) &&
-		    same_prefix(&rules->v[i], &rules->v[idx]))
-			return true;
-	return false;
+	return bsearch(&k, g->v, g->n, sizeof(*g->v), group_cmp);
 }
 
+static void mask_to(struct crule *r, unsigned int len)
+{
+	unsigned int bytes = len / 8, bits = len % 8;
+
+	if (bits)
+		r->addr[bytes++] &= (__u8)(0xff << (8 - bits));
+	memset(r->addr + bytes, 0, sizeof(r->addr) - bytes);
+	r->len = len;
+}
+
+/* Ranges of every group whose prefix contains E, united into VAL. */
+static int union_ranges(const struct moat_policy_spec *p,
+			const struct groups *g, const struct crule *e,
+			struct moat_addr_val *val, struct moat_err *err)
+{
+	struct moat_port_range *in = NULL, *grown;
+	size_t i, n = 0, need;
+	int f = fam(e->family);
+
+	for (i = 0; i < g->n_lens[f] && g->lens[f][i] <= e->len; i++) {
+		const struct group *hit;
+		struct crule k = *e;
+
+		mask_to(&k, g->lens[f][i]);
+		hit = group_find(g, &k);
+		if (!hit || !hit->n_ranges)
+			continue;
+		grown = realloc(in, (n + hit->n_ranges) * sizeof(*in));
+		if (!grown)
+			goto oom;
+		in = grown;
+		memcpy(in + n, hit->ranges, hit->n_ranges * sizeof(*in));
+		n += hit->n_ranges;
+	}
+	need = portrange_union(in, n, PORTRANGE_PER_PROTO, val->ranges,
+			       MOAT_MAX_PORT_RANGES);
+	free(in);
+	if (need == (size_t)-1)
+		goto oom;
+	if (need > MOAT_MAX_PORT_RANGES)
+		return too_many_ranges(p, e, need, err);
+	val->n_ranges = (__u32)need;
+	return 0;
+oom:
+	free(in);
+	policy_errf(err, "%s: out of memory", p->source);
+	return -ENOMEM;
+}
+
+/* One entry per distinct prefix, in the order the rules first name them. */
 static int build_table(const struct moat_policy_spec *p, enum table_kind kind,
 		       const struct crules *rules, struct compiled_entry **out,
 		       size_t *n_out, struct moat_err *err)
 {
+	struct group *entries = NULL;
 	struct compiled_entry *ce;
-	size_t i;
+	struct groups g = { 0 };
+	size_t i, n = 0;
 	int ret;
 
 	*out = calloc(rules->n + 1, sizeof(**out));
-	if (!*out) {
-		policy_errf(err, "%s: out of memory", p->source);
-		return -ENOMEM;
+	ret = *out ? groups_build(rules, &g) : -ENOMEM;
+	if (!ret) {
+		entries = calloc(g.n + 1, sizeof(*entries));
+		ret = entries ? 0 : -ENOMEM;
 	}
-	for (i = 0; i < rules->n; i++) {
-		const struct crule *r = &rules->v[i];
+	if (ret) {
+		policy_errf(err, "%s: out of memory", p->source);
+		goto out;
+	}
+	for (i = 0; i < g.n; i++)
+		if (makes_entry(kind, g.v[i].rule))
+			entries[n++] = g.v[i];
+	qsort(entries, n, sizeof(*entries), order_cmp);
+	for (i = 0; !ret && i < n; i++) {
+		const struct crule *r = entries[i].rule;
 
-		if (!makes_entry(kind, r) || seen_before(kind, rules, i))
-			continue;
 		ce = &(*out)[(*n_out)++];
 		ce->family = r->family;
 		ce->prefixlen = (__u8)r->len;
 		memcpy(ce->addr, r->addr, sizeof(ce->addr));
 		ce->val.expires_ns = 0;
-		ce->val.flags = kind == TABLE_DENY ? entry_flags(rules, r) : 0;
-		ret = union_ranges(p, rules, r, &ce->val, err);
-		if (ret)
-			return ret;
+		/* built-in only when no explicit rule names the same prefix */
+		ce->val.flags = kind == TABLE_DENY && !entries[i].user ?
+				MOAT_AV_DEFAULT_DENY : 0;
+		ret = union_ranges(p, &g, r, &ce->val, err);
 	}
-	return 0;
+out:
+	free(entries);
+	groups_free(&g);
+	return ret;
 }
 
 static __u32 policy_flags(const struct moat_policy_spec *p)

@@ -67,30 +67,6 @@ bool learn_refused(struct moat_state *st, __u32 pid,
 	return !bpf_map_lookup_elem(st->map[M_DENY6], &k, &v);
 }
 
-int ranges_add(struct moat_addr_val *v, __u8 protos, __u16 first, __u16 last)
-{
-	for (__u32 i = 0; i < v->n_ranges; i++) {
-		struct moat_port_range *r = &v->ranges[i];
-
-		if ((r->protos & protos) == protos && r->first <= first &&
-		    r->last >= last)
-			return 0;	/* already covered */
-		/* same protocols, overlapping or adjacent: widen */
-		if (r->protos == protos && first <= (__u32)r->last + 1 &&
-		    (__u32)last + 1 >= r->first) {
-			r->first = first < r->first ? first : r->first;
-			r->last = last > r->last ? last : r->last;
-			return 0;
-		}
-	}
-	if (v->n_ranges >= MOAT_MAX_PORT_RANGES)
-		return -ENOSPC;
-	v->ranges[v->n_ranges++] = (struct moat_port_range){
-		.first = first, .last = last, .protos = protos,
-	};
-	return 0;
-}
-
 static int key_of(__u32 pid, const struct learned_addr *a, void *key, int *map)
 {
 	if (a->family == AF_INET) {
@@ -124,12 +100,9 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 		return 0;	/* a rule's entry: never expires, keep it */
 	if (*created && !may_create)
 		return -EDQUOT;
-	for (__u32 i = 0; i < add->n_ranges; i++) {
-		err = ranges_add(&v, add->ranges[i].protos, add->ranges[i].first,
-				 add->ranges[i].last);
-		if (err)
-			return err;
-	}
+	err = portrange_add(&v, add->ranges, add->n_ranges);
+	if (err)
+		return err;
 	v.flags |= MOAT_AV_LEARNED;
 	if (add->expires_ns > v.expires_ns)
 		v.expires_ns = add->expires_ns;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "moat_abi.h"
+#include "portrange.h"
 
 struct moat_state;
 
@@ -27,8 +28,6 @@ __u64 boottime_ns(void);
  */
 bool learn_refused(struct moat_state *st, __u32 policy_id,
 		   const struct learned_addr *a);
-/* Add ports/protocols to V; -ENOSPC when it would need too many ranges. */
-int ranges_add(struct moat_addr_val *v, __u8 protos, __u16 first, __u16 last);
 /*
  * Create or extend the entry of A in POLICY_ID: ranges united, deadline
  * the later of old and new. *created tells whether it is a new entry.
