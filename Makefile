@@ -68,8 +68,14 @@ $(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# `moat-bpf version`: the package's version (debian/changelog's first line)
+MOAT_VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+$(OUTPUT)/user/main.o: CPPFLAGS += -DMOAT_VERSION='"$(MOAT_VERSION)"'
+$(OUTPUT)/user/main.o: debian/changelog
+
 $(OUTPUT)/lib.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
+	$(Q)rm -f $@	# a removed source's object must not linger in it
 	$(Q)$(AR) rcs $@ $^
 
 $(BIN): $(OUTPUT)/user/main.o $(OUTPUT)/lib.a
@@ -203,7 +209,8 @@ INST_UNITS := tools/systemd/moat-bpfd.service tools/systemd/moat-parent.service
 INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/attach.png docs/bench/attach.txt docs/bench/bulk.txt \
 	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-latency.png \
-	docs/bench/dns-qps.png docs/bench/dns-results.txt docs/bench/docker.png \
+	docs/bench/dns-expire.txt docs/bench/dns-qps.png \
+	docs/bench/dns-results.txt docs/bench/docker.png \
 	docs/bench/docker.txt docs/bench/ratio.png docs/bench/results.txt
 INST_MAN8 := docs/moat-bpf.8
 # under docs/examples/, installed to $(DOCDIR)/examples; INST_CONFIG of them
@@ -300,7 +307,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 # verdict program it attaches
 FUZZ_LIBS = $(shell $(PKG_CONFIG) --cflags --libs ldns yaml-0.1 libbpf json-c)
 FUZZ_SRCS_dns := user/dns.c
-FUZZ_SRCS_rule := user/rule.c user/policy.c user/yamlwalk.c user/compile.c user/portrange.c user/names.c user/learn.c user/log.c user/dns.c
+FUZZ_SRCS_rule := user/rule.c user/policy.c user/yamlwalk.c user/compile.c user/portrange.c user/mapkey.c user/names.c user/learn.c user/log.c user/dns.c
 FUZZ_SRCS_policy := $(FUZZ_SRCS_rule)
 
 .PHONY: fuzz fuzz-replay fuzz-corpus
