@@ -68,14 +68,8 @@ $(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# `moat-bpf version`: the package's version (debian/changelog's first line)
-MOAT_VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
-$(OUTPUT)/user/main.o: CPPFLAGS += -DMOAT_VERSION='"$(MOAT_VERSION)"'
-$(OUTPUT)/user/main.o: debian/changelog
-
 $(OUTPUT)/lib.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
-	$(Q)rm -f $@	# a removed source's object must not linger in it
 	$(Q)$(AR) rcs $@ $^
 
 $(BIN): $(OUTPUT)/user/main.o $(OUTPUT)/lib.a
@@ -307,7 +301,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 # verdict program it attaches
 FUZZ_LIBS = $(shell $(PKG_CONFIG) --cflags --libs ldns yaml-0.1 libbpf json-c)
 FUZZ_SRCS_dns := user/dns.c
-FUZZ_SRCS_rule := user/rule.c user/policy.c user/yamlwalk.c user/compile.c user/portrange.c user/mapkey.c user/names.c user/learn.c user/log.c user/dns.c
+FUZZ_SRCS_rule := user/rule.c user/policy.c user/yamlwalk.c user/compile.c user/portrange.c user/names.c user/learn.c user/log.c user/dns.c
 FUZZ_SRCS_policy := $(FUZZ_SRCS_rule)
 
 .PHONY: fuzz fuzz-replay fuzz-corpus
