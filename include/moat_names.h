@@ -17,4 +17,17 @@ static inline __u64 moat_name_hash_step(__u64 h, unsigned char c)
 	return (h ^ c) * MOAT_FNV_PRIME;
 }
 
+/*
+ * The whole name's hash. The BPF program takes the steps itself, reading
+ * each suffix's key on the way; user space and tests call this.
+ */
+static inline __u64 moat_name_hash(const char *name, unsigned long len)
+{
+	__u64 h = MOAT_FNV_OFFSET;
+
+	while (len)
+		h = moat_name_hash_step(h, (unsigned char)name[--len]);
+	return h;
+}
+
 #endif /* MOAT_NAMES_H */

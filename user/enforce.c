@@ -14,32 +14,8 @@
 #include "record.h"
 #include "links.h"
 #include "log.h"
+#include "mapkey.h"
 #include "names.h"
-
-/* Which policy id a key of address map M belongs to. */
-static __u32 key_policy(int m, const void *key)
-{
-	switch (m) {
-	case M_EXACT4:
-		return ((const struct moat_exact4_key *)key)->policy_id;
-	case M_EXACT6:
-		return ((const struct moat_exact6_key *)key)->policy_id;
-	case M_ALLOW4: case M_DENY4:
-		return ntohl(((const struct moat_lpm4_key *)key)->policy_id);
-	default:
-		return ntohl(((const struct moat_lpm6_key *)key)->policy_id);
-	}
-}
-
-static size_t key_size(int m)
-{
-	switch (m) {
-	case M_EXACT4: return sizeof(struct moat_exact4_key);
-	case M_EXACT6: return sizeof(struct moat_exact6_key);
-	case M_ALLOW4: case M_DENY4: return sizeof(struct moat_lpm4_key);
-	default: return sizeof(struct moat_lpm6_key);
-	}
-}
 
 static const int addr_maps[] = { M_EXACT4, M_EXACT6, M_ALLOW4, M_ALLOW6,
 				 M_DENY4, M_DENY6 };
@@ -57,13 +33,13 @@ static int purge_policies(struct moat_state *st, const unsigned char *dead)
 
 	for (size_t i = 0; i < sizeof(addr_maps) / sizeof(addr_maps[0]); i++) {
 		int m = addr_maps[i], fd = st->map[m];
-		size_t ks = key_size(m), n = 0, cap = 0;
+		size_t ks = mapkey_size(m), n = 0, cap = 0;
 		unsigned char key[24], *keys = NULL;
 		void *prev = NULL;
 
 		/* collect first: deleting while walking restarts hash walks */
 		while (!bpf_map_get_next_key(fd, prev, key)) {
-			__u32 pid = key_policy(m, key);
+			__u32 pid = mapkey_policy(m, key);
 
 			prev = key;
 			if (pid >= MOAT_MAX_POLICIES || !dead[pid])
@@ -161,34 +137,11 @@ static int alloc_policy_id(struct moat_state *st, __u32 *out)
 static int write_entry(struct moat_state *st, int deny, int exact,
 		       const struct compiled_entry *e, __u32 pid)
 {
-	union {
-		struct moat_exact4_key e4;
-		struct moat_exact6_key e6;
-		struct moat_lpm4_key l4;
-		struct moat_lpm6_key l6;
-	} k;
+	union mapkey_addr k;
 	int m;
 
-	memset(&k, 0, sizeof(k));
-	if (exact && e->family == AF_INET) {
-		m = M_EXACT4;
-		k.e4.policy_id = pid;
-		memcpy(&k.e4.addr, e->addr, 4);
-	} else if (exact) {
-		m = M_EXACT6;
-		k.e6.policy_id = pid;
-		memcpy(k.e6.addr, e->addr, 16);
-	} else if (e->family == AF_INET) {
-		m = deny ? M_DENY4 : M_ALLOW4;
-		k.l4.prefixlen = 32 + e->prefixlen;
-		k.l4.policy_id = htonl(pid);
-		memcpy(&k.l4.addr, e->addr, 4);
-	} else {
-		m = deny ? M_DENY6 : M_ALLOW6;
-		k.l6.prefixlen = 32 + e->prefixlen;
-		k.l6.policy_id = htonl(pid);
-		memcpy(k.l6.addr, e->addr, 16);
-	}
+	m = mapkey_addr(&k, exact ? MAPKEY_EXACT : deny ? MAPKEY_DENY :
+			MAPKEY_ALLOW, pid, e->family, e->addr, e->prefixlen);
 	return bpf_map_update_elem(st->map[m], &k, &e->val, BPF_ANY) ? -errno : 0;
 }
 
@@ -389,7 +342,7 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 	struct cgroup_index ix;
 	bool had_old, covered;
 	__u64 id;
-	__u32 pid = 0;
+	__u32 policy_id = 0;
 	int err;
 
 	err = cgroup_id_of(abs, &id);
@@ -403,21 +356,18 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 			return err;
 	}
 	had_old = !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &old);
-	err = alloc_policy_id(st, &pid);
-	if (err) {
-		p_errno(err, "no free policy slot (limit %d)", MOAT_MAX_POLICIES);
+	/* the caller says what failed, once (writer.c's attach_failed) */
+	err = alloc_policy_id(st, &policy_id);
+	if (err)
 		goto out;
-	}
-	err = write_policy(st, pid, c, name);
-	if (err) {
-		p_errno(err, "writing policy '%s'", name);
+	err = write_policy(st, policy_id, c, name);
+	if (err)
 		goto out_purge;
-	}
 	err = counters_init(st, id);
 	if (err)
 		goto out_purge;
 	covered = linked_ancestor(rel, 0);
-	cg.policy_id = pid;
+	cg.policy_id = policy_id;
 	/* the flip: one update, old policy or new, never half of one */
 	if (bpf_map_update_elem(st->map[M_CGROUPS], &id, &cg, BPF_ANY)) {
 		err = -errno;
@@ -430,7 +380,7 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		if (ix.n)
 			unlink_below(&ix, rel);
 	}
-	if (had_old && old.policy_id != pid)
+	if (had_old && old.policy_id != policy_id)
 		purge_policy(st, old.policy_id);
 	goto out;
 out_restore:
@@ -441,7 +391,7 @@ out_restore:
 		bpf_map_delete_elem(st->map[M_COUNTERS], &id);
 	}
 out_purge:
-	purge_policy(st, pid);
+	purge_policy(st, policy_id);
 out:
 	cgroup_index_free(&ix);
 	return err;
@@ -479,9 +429,10 @@ int moat_detach(struct moat_state *st, const char *abs, const char *rel)
 	if (err)
 		return err;
 	if (links_present(id)) {
+		/* the caller prints "detaching REL" with the error */
 		err = relink_below(st, &ix, rel, id);
 		if (err) {
-			p_errno(err, "re-attaching cgroups below %s", rel);
+			p_debug("re-attaching cgroups below %s failed", rel);
 			goto out;
 		}
 		err = links_remove(id);

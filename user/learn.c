@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include "dns.h"
 #include "learn.h"
+#include "mapkey.h"
 #include "state.h"
 
 __u64 boottime_ns(void)
@@ -52,50 +53,25 @@ bool learn_refused(struct moat_state *st, __u32 pid,
 		   const struct learned_addr *a)
 {
 	struct moat_addr_val v;
+	union mapkey_addr k;
+	int m;
 
 	if (dns_addr_local_scope(a->family, a->addr) || host_addr(a))
 		return true;
-	if (a->family == AF_INET) {
-		struct moat_lpm4_key k = { .prefixlen = 64, .policy_id = htonl(pid) };
-
-		memcpy(&k.addr, a->addr, 4);
-		return !bpf_map_lookup_elem(st->map[M_DENY4], &k, &v);
-	}
-	struct moat_lpm6_key k = { .prefixlen = 160, .policy_id = htonl(pid) };
-
-	memcpy(k.addr, a->addr, 16);
-	return !bpf_map_lookup_elem(st->map[M_DENY6], &k, &v);
-}
-
-static int key_of(__u32 pid, const struct learned_addr *a, void *key, int *map)
-{
-	if (a->family == AF_INET) {
-		struct moat_exact4_key *k = key;
-
-		memset(k, 0, sizeof(*k));
-		k->policy_id = pid;
-		memcpy(&k->addr, a->addr, 4);
-		*map = M_EXACT4;
-	} else {
-		struct moat_exact6_key *k = key;
-
-		memset(k, 0, sizeof(*k));
-		k->policy_id = pid;
-		memcpy(k->addr, a->addr, 16);
-		*map = M_EXACT6;
-	}
-	return 0;
+	m = mapkey_addr(&k, MAPKEY_DENY, pid, a->family, a->addr,
+			a->family == AF_INET ? 32 : 128);
+	return !bpf_map_lookup_elem(st->map[m], &k, &v);
 }
 
 int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 		const struct moat_addr_val *add, bool may_create, bool *created)
 {
-	unsigned char key[sizeof(struct moat_exact6_key)];
 	struct moat_addr_val v = {};
+	union mapkey_addr key;
 	int map, err;
 
-	key_of(pid, a, key, &map);
-	*created = bpf_map_lookup_elem(st->map[map], key, &v) != 0;
+	map = mapkey_addr(&key, MAPKEY_EXACT, pid, a->family, a->addr, 0);
+	*created = bpf_map_lookup_elem(st->map[map], &key, &v) != 0;
 	if (!*created && !(v.flags & MOAT_AV_LEARNED))
 		return 0;	/* a rule's entry: never expires, keep it */
 	if (*created && !may_create)
@@ -106,21 +82,21 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 	v.flags |= MOAT_AV_LEARNED;
 	if (add->expires_ns > v.expires_ns)
 		v.expires_ns = add->expires_ns;
-	if (bpf_map_update_elem(st->map[map], key, &v, BPF_ANY))
+	if (bpf_map_update_elem(st->map[map], &key, &v, BPF_ANY))
 		return errno == E2BIG || errno == ENOMEM ? -E2BIG : -errno;
 	return 0;
 }
 
 int learn_forget(struct moat_state *st, __u32 pid, const struct learned_addr *a)
 {
-	unsigned char key[sizeof(struct moat_exact6_key)];
 	struct moat_addr_val v;
+	union mapkey_addr key;
 	int map;
 
-	key_of(pid, a, key, &map);
-	if (bpf_map_lookup_elem(st->map[map], key, &v) || !(v.flags & MOAT_AV_LEARNED))
+	map = mapkey_addr(&key, MAPKEY_EXACT, pid, a->family, a->addr, 0);
+	if (bpf_map_lookup_elem(st->map[map], &key, &v) || !(v.flags & MOAT_AV_LEARNED))
 		return 0;	/* gone, or a rule's entry */
-	return bpf_map_delete_elem(st->map[map], key) && errno != ENOENT ? -errno : 0;
+	return bpf_map_delete_elem(st->map[map], &key) && errno != ENOENT ? -errno : 0;
 }
 
 #define SCAN_BATCH	1024
@@ -154,7 +130,7 @@ static long scan(struct moat_state *st, int map, size_t ks, __u64 now,
 		for (__u32 i = 0; i < cnt; i++) {
 			const void *key = k + i * ks;
 
-			__u32 pid = *(const __u32 *)key;
+			__u32 pid = mapkey_policy(map, key);
 			bool expired = vals[i].expires_ns && vals[i].expires_ns < now;
 
 			if (!(vals[i].flags & MOAT_AV_LEARNED))
@@ -174,12 +150,12 @@ long learn_gc(struct moat_state *st, __u64 now, long *live)
 {
 	if (live)
 		memset(live, 0, MOAT_MAX_POLICIES * sizeof(*live));
-	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), now, 0, live) +
-	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), now, 0, live);
+	return scan(st, M_EXACT4, mapkey_size(M_EXACT4), now, 0, live) +
+	       scan(st, M_EXACT6, mapkey_size(M_EXACT6), now, 0, live);
 }
 
 long learn_count(struct moat_state *st, __u32 pid, __u64 now)
 {
-	return scan(st, M_EXACT4, sizeof(struct moat_exact4_key), now, pid, NULL) +
-	       scan(st, M_EXACT6, sizeof(struct moat_exact6_key), now, pid, NULL);
+	return scan(st, M_EXACT4, mapkey_size(M_EXACT4), now, pid, NULL) +
+	       scan(st, M_EXACT6, mapkey_size(M_EXACT6), now, pid, NULL);
 }

@@ -19,25 +19,11 @@
 #include "dns.h"
 #include "learn.h"
 #include "log.h"
-#include "moat_names.h"
+#include "mapkey.h"
 #include "moat.skel.h"
 #include "names.h"
 #include "policy.h"
 #include "state.h"
-
-void names_key(struct moat_name_key *k, __u32 pid, const char *name,
-	       size_t len, __u8 kind)
-{
-	__u64 h = MOAT_FNV_OFFSET;
-
-	for (size_t i = len; i > 0; i--)
-		h = moat_name_hash_step(h, (unsigned char)name[i - 1]);
-	memset(k, 0, sizeof(*k));
-	k->hash = h;
-	k->policy_id = pid;
-	k->len = (__u16)len;
-	k->kind = kind;
-}
 
 /* The entry for (name, kind) in C, appended if new; policy id 0 for now. */
 static struct compiled_name *entry_for(struct moat_compiled *c,
@@ -54,7 +40,7 @@ static struct compiled_name *entry_for(struct moat_compiled *c,
 	}
 	e = &c->names[c->n_names++];
 	memset(e, 0, sizeof(*e));
-	names_key(&e->key, 0, r->domain, len, kind);
+	mapkey_name(&e->key, 0, r->domain, len, kind);
 	memcpy(e->val.name, r->domain, len);
 	return e;
 }

@@ -18,9 +18,6 @@ struct moat_policy_spec;
 struct moat_compiled;
 struct moat_err;
 
-/* moat_names key of NAME (lower case, no trailing dot) in policy PID. */
-void names_key(struct moat_name_key *k, __u32 pid, const char *name,
-	       size_t len, __u8 kind);
 /* The name entries of P's domain rules into C (c->names, c->n_names). */
 int names_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 		  struct moat_err *err);

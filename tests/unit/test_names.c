@@ -14,6 +14,7 @@
 
 #include "dns.h"
 #include "policy.h"
+#include "mapkey.h"
 #include "moat_names.h"
 #include "names.h"
 
@@ -77,12 +78,12 @@ Test(names, suffix_keys_from_one_walk)
 
 		h = moat_name_hash_step(h, (unsigned char)name[i]);
 		if (i > 0 && name[i - 1] == '.') {
-			names_key(&k, 7, name + i, len - i, MOAT_NAME_SUFFIX);
+			mapkey_name(&k, 7, name + i, len - i, MOAT_NAME_SUFFIX);
 			cr_assert_eq(k.hash, h, "suffix %s", name + i);
 			suffixes++;
 		}
 	}
-	names_key(&k, 7, name, len, MOAT_NAME_EXACT);
+	mapkey_name(&k, 7, name, len, MOAT_NAME_EXACT);
 	cr_assert_eq(k.hash, h);
 	cr_assert_eq(suffixes, 3);
 }
@@ -113,7 +114,7 @@ Test(names, compiled_entries)
 	cr_assert_eq(policy_compile(spec_of(rules, &p), &c, &err), 0, "%s", err.msg);
 	/* allowed.test (two rules, one entry), example.test as a suffix */
 	cr_assert_eq(c.n_names, 2);
-	names_key(&k, 0, "allowed.test", 12, MOAT_NAME_EXACT);
+	mapkey_name(&k, 0, "allowed.test", 12, MOAT_NAME_EXACT);
 	cr_assert_eq(c.names[0].key.hash, k.hash);
 	cr_assert_eq(c.names[0].key.kind, MOAT_NAME_EXACT);
 	cr_assert_eq(memcmp(c.names[0].val.name, "allowed.test", 12), 0);
