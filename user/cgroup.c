@@ -59,6 +59,30 @@ int cgroup_resolve(const char *arg, char abs[PATH_MAX], char rel[PATH_MAX])
 	return 0;
 }
 
+int cgroup_abs(const char *rel, char *abs, size_t len)
+{
+	const char *mnt = cgroup2_mount();
+	int n;
+
+	if (!mnt)
+		return -ENODEV;
+	n = snprintf(abs, len, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int cgroup_parent(char *rel)
+{
+	char *slash = strrchr(rel, '/');
+
+	if (!slash || !strcmp(rel, "/"))
+		return 0;
+	if (slash == rel)
+		rel[1] = 0;
+	else
+		*slash = 0;
+	return 1;
+}
+
 int cgroup_id_of(const char *abs, __u64 *id)
 {
 	struct {

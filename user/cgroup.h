@@ -14,6 +14,13 @@ const char *cgroup2_mount(void);
  * with the path below the mount ("/" for the root). The cgroup must exist.
  */
 int cgroup_resolve(const char *arg, char abs[PATH_MAX], char rel[PATH_MAX]);
+/*
+ * <mount>REL into ABS (LEN bytes): REL is relative to the mount, "/"
+ * being the mount itself. -ENODEV without a cgroup2 mount, -ENAMETOOLONG.
+ */
+int cgroup_abs(const char *rel, char *abs, size_t len);
+/* REL becomes its parent ("/a/b" -> "/a" -> "/"); false at "/". */
+int cgroup_parent(char *rel);
 /* The cgroup id: the kernfs id, as bpf_get_current_cgroup_id() sees it. */
 int cgroup_id_of(const char *abs, __u64 *id);
 /* Is REL_CHILD strictly below REL_PARENT? Both relative to the mount. */

@@ -174,10 +174,9 @@ static int write_policy(struct moat_state *st, __u32 pid,
 static int id_of_rel(const char *rel, __u64 *id)
 {
 	char abs[PATH_MAX * 2];
+	int err = cgroup_abs(rel, abs, sizeof(abs));
 
-	snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
-		 strcmp(rel, "/") ? rel : "");
-	return cgroup_id_of(abs, id);
+	return err ? err : cgroup_id_of(abs, id);
 }
 
 /* Do the programs of a proper ancestor of REL (other than SKIP) run? */
@@ -187,16 +186,9 @@ static bool linked_ancestor(const char *rel, __u64 skip)
 	__u64 id;
 
 	snprintf(p, sizeof(p), "%s", rel);
-	while (strcmp(p, "/")) {
-		char *slash = strrchr(p, '/');
-
-		if (slash == p)
-			p[1] = 0;
-		else
-			*slash = 0;
+	while (cgroup_parent(p))
 		if (!id_of_rel(p, &id) && id != skip && links_present(id))
 			return true;
-	}
 	return false;
 }
 
@@ -233,8 +225,9 @@ static int link_cgroup(struct moat_state *st, __u64 id, const char *rel)
 	char abs[PATH_MAX * 2];
 	int fd, err;
 
-	snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
-		 strcmp(rel, "/") ? rel : "");
+	err = cgroup_abs(rel, abs, sizeof(abs));
+	if (err)
+		return err;
 	fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

@@ -79,7 +79,8 @@ static long long now_ms(void)
 
 static void abs_of(char *buf, size_t len, const char *rel)
 {
-	snprintf(buf, len, "%s%s", cgroup2_mount() ?: "", strcmp(rel, "/") ? rel : "");
+	if (cgroup_abs(rel, buf, len))
+		buf[0] = 0;
 }
 
 __u64 children_netns_cookie(const struct children *c, int nsfd)
