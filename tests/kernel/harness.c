@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <criterion/logging.h>
+#include <json-c/json.h>
 
 #include "harness.h"
 
@@ -1185,278 +1186,92 @@ void daemon_forget_registrations(void)
 	}
 }
 
-/* ---- status --json: a small JSON reader for its one shape ---- */
+/* ---- status --json, read with json-c ---- */
 
-struct jp {
-	const char *s;
-	const char *err;
-};
-
-static void jws(struct jp *p)
+static void copy_str(json_object *o, const char *key, char *out, size_t len)
 {
-	while (isspace((unsigned char)*p->s))
-		p->s++;
+	json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(out, len, "%s", json_object_get_string(v));
 }
 
-static int jfail(struct jp *p, const char *why)
+static unsigned long long get_u64(json_object *o, const char *key)
 {
-	if (!p->err)
-		p->err = why;
-	return -EINVAL;
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ?
+	       (unsigned long long)json_object_get_uint64(v) : 0;
 }
 
-static int jlit(struct jp *p, const char *lit)
+static void cgroup_of(json_object *o, struct cg_status *c)
 {
-	jws(p);
-	if (strncmp(p->s, lit, strlen(lit)))
-		return jfail(p, "unexpected token");
-	p->s += strlen(lit);
-	return 0;
-}
-
-static int jstr(struct jp *p, char *out, size_t len)
-{
-	size_t o = 0;
-
-	jws(p);
-	if (*p->s != '"')
-		return jfail(p, "string expected");
-	p->s++;
-	while (*p->s && *p->s != '"') {
-		char c = *p->s++;
-
-		if (c == '\\') {
-			c = *p->s++;
-			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'u':
-				/* Keep ASCII, replace the rest with '?'. */
-				if (strspn(p->s, "0123456789abcdefABCDEF") < 4)
-					return jfail(p, "bad \\u escape");
-				c = (char)strtol((char[]){ p->s[0], p->s[1],
-							   p->s[2], p->s[3],
-							   0 }, NULL, 16);
-				if (c <= 0)
-					c = '?';
-				p->s += 4;
-				break;
-			case '\0':
-				return jfail(p, "unterminated string");
-			default:
-				break;	/* \" \\ \/ */
-			}
-		}
-		if (out && o + 1 < len)
-			out[o++] = c;
-	}
-	if (*p->s != '"')
-		return jfail(p, "unterminated string");
-	p->s++;
-	if (out && len)
-		out[o] = '\0';
-	return 0;
-}
-
-static int jnum(struct jp *p, long long *v)
-{
-	char *end;
-
-	jws(p);
-	errno = 0;
-	*v = strtoll(p->s, &end, 10);
-	if (end == p->s || errno)
-		return jfail(p, "integer expected");
-	if (*end == '.' || *end == 'e' || *end == 'E')
-		strtod(p->s, &end);	/* tolerate, truncate */
-	p->s = end;
-	return 0;
-}
-
-static int jskip(struct jp *p);
-
-static int jskip_container(struct jp *p, char open, char close)
-{
-	bool first = true;
-
-	if (jlit(p, (char[]){ open, 0 }))
-		return -EINVAL;
-	for (;;) {
-		jws(p);
-		if (*p->s == close) {
-			p->s++;
-			return 0;
-		}
-		if (!first && jlit(p, ","))
-			return -EINVAL;
-		first = false;
-		if (open == '{' && (jstr(p, NULL, 0) || jlit(p, ":")))
-			return -EINVAL;
-		if (jskip(p))
-			return -EINVAL;
-	}
-}
-
-static int jskip(struct jp *p)
-{
-	long long v;
-
-	jws(p);
-	switch (*p->s) {
-	case '{':
-		return jskip_container(p, '{', '}');
-	case '[':
-		return jskip_container(p, '[', ']');
-	case '"':
-		return jstr(p, NULL, 0);
-	case 't':
-		return jlit(p, "true");
-	case 'f':
-		return jlit(p, "false");
-	case 'n':
-		return jlit(p, "null");
-	default:
-		return jnum(p, &v);
-	}
-}
-
-static int jbool(struct jp *p, int *v)
-{
-	jws(p);
-	if (!strncmp(p->s, "true", 4)) {
-		*v = 1;
-		p->s += 4;
-		return 0;
-	}
-	if (!strncmp(p->s, "false", 5)) {
-		*v = 0;
-		p->s += 5;
-		return 0;
-	}
-	return jfail(p, "boolean expected");
-}
-
-static int jcgroup(struct jp *p, struct cg_status *c)
-{
-	bool first = true;
-	char key[64];
-	long long v;
+	json_object *v;
 
 	memset(c, 0, sizeof(*c));
 	c->linked = -1;
-	if (jlit(p, "{"))
-		return -EINVAL;
-	for (;;) {
-		int err = 0;
-
-		jws(p);
-		if (*p->s == '}') {
-			p->s++;
-			return 0;
-		}
-		if (!first && jlit(p, ","))
-			return -EINVAL;
-		first = false;
-		if (jstr(p, key, sizeof(key)) || jlit(p, ":"))
-			return -EINVAL;
-		if (!strcmp(key, "path")) {
-			err = jstr(p, c->path, sizeof(c->path));
-		} else if (!strcmp(key, "policy")) {
-			err = jstr(p, c->policy, sizeof(c->policy));
-		} else if (!strcmp(key, "mode")) {
-			err = jstr(p, c->mode, sizeof(c->mode));
-		} else if (!strcmp(key, "linked")) {
-			err = jbool(p, &c->linked);
-		} else if (!strcmp(key, "id") || !strcmp(key, "policy_id") ||
-			   !strcmp(key, "allowed") || !strcmp(key, "denied") ||
-			   !strcmp(key, "audited")) {
-			err = jnum(p, &v);
-			if (!strcmp(key, "id"))
-				c->id = (unsigned long long)v;
-			else if (!strcmp(key, "policy_id"))
-				c->policy_id = (unsigned long long)v;
-			else if (!strcmp(key, "allowed"))
-				c->allowed = (unsigned long long)v;
-			else if (!strcmp(key, "denied"))
-				c->denied = (unsigned long long)v;
-			else
-				c->audited = (unsigned long long)v;
-		} else {
-			err = jskip(p);
-		}
-		if (err)
-			return err;
-	}
+	if (json_object_object_get_ex(o, "linked", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		c->linked = json_object_get_boolean(v);
+	copy_str(o, "path", c->path, sizeof(c->path));
+	copy_str(o, "policy", c->policy, sizeof(c->policy));
+	copy_str(o, "mode", c->mode, sizeof(c->mode));
+	c->id = get_u64(o, "id");
+	c->policy_id = get_u64(o, "policy_id");
+	c->allowed = get_u64(o, "allowed");
+	c->denied = get_u64(o, "denied");
+	c->audited = get_u64(o, "audited");
 }
 
 int status_parse(const char *json, struct status_list *l, char *err,
 		 size_t err_len)
 {
-	struct jp p = { .s = json };
-	bool first = true, seen = false;
-	char key[64];
+	struct json_tokener *tok = json_tokener_new();
+	json_object *top = NULL, *cgs, *layout;
+	const char *why = NULL;
+	size_t i;
 
 	memset(l, 0, sizeof(*l));
 	l->layout = -1;
-	if (jlit(&p, "{"))
-		goto bad;
-	for (;;) {
-		jws(&p);
-		if (*p.s == '}') {
-			p.s++;
-			break;
-		}
-		if (!first && jlit(&p, ","))
-			goto bad;
-		first = false;
-		if (jstr(&p, key, sizeof(key)) || jlit(&p, ":"))
-			goto bad;
-		if (!strcmp(key, "layout")) {
-			if (jnum(&p, &l->layout))
-				goto bad;
-		} else if (!strcmp(key, "cgroups")) {
-			bool first_cg = true;
+	if (!tok) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	top = json_tokener_parse_ex(tok, json, (int)strlen(json));
+	if (!top)
+		why = json_tokener_error_desc(json_tokener_get_error(tok));
+	else if ((size_t)json_tokener_get_parse_end(tok) +
+		 strspn(json + json_tokener_get_parse_end(tok), " \t\r\n") !=
+		 strlen(json))
+		why = "trailing text after the object";
+	else if (!json_object_is_type(top, json_type_object))
+		why = "not an object";
+	else if (!json_object_object_get_ex(top, "cgroups", &cgs) ||
+		 !json_object_is_type(cgs, json_type_array))
+		why = "no \"cgroups\" list";
+	else if (json_object_array_length(cgs) > KT_MAX_STATUS_CGROUPS)
+		why = "too many cgroups";
+	if (!why) {
+		if (json_object_object_get_ex(top, "layout", &layout))
+			l->layout = json_object_get_int64(layout);
+		for (i = 0; i < json_object_array_length(cgs); i++) {
+			json_object *c = json_object_array_get_idx(cgs, i);
 
-			seen = true;
-			if (jlit(&p, "["))
-				goto bad;
-			for (;;) {
-				jws(&p);
-				if (*p.s == ']') {
-					p.s++;
-					break;
-				}
-				if (!first_cg && jlit(&p, ","))
-					goto bad;
-				first_cg = false;
-				if (l->n == KT_MAX_STATUS_CGROUPS) {
-					jfail(&p, "too many cgroups");
-					goto bad;
-				}
-				if (jcgroup(&p, &l->cg[l->n++]))
-					goto bad;
+			if (!json_object_is_type(c, json_type_object)) {
+				why = "a cgroup that is not an object";
+				break;
 			}
-		} else if (jskip(&p)) {
-			goto bad;
+			cgroup_of(c, &l->cg[l->n++]);
 		}
 	}
-	jws(&p);
-	if (*p.s) {
-		jfail(&p, "trailing text after the object");
-		goto bad;
-	}
-	if (!seen) {
-		jfail(&p, "no \"cgroups\" key");
-		goto bad;
-	}
-	return 0;
-bad:
-	snprintf(err, err_len, "%s at offset %ld", p.err ? p.err : "error",
-		 (long)(p.s - json));
-	return -EINVAL;
+	if (why)
+		snprintf(err, err_len, "%s (at offset %zu)", why,
+			 json_tokener_get_parse_end(tok));
+	json_object_put(top);
+	json_tokener_free(tok);
+	return why ? -EINVAL : 0;
 }
 
 void status_read(struct status_list *l, char **raw)
