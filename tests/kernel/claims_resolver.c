@@ -78,50 +78,6 @@ static void claims_resolver_teardown(void)
 	Test(claims_resolver, name, .init = claims_resolver_setup,	\
 	     .fini = claims_resolver_teardown, .timeout = KT_TEST_TIMEOUT_S)
 
-/* The daemon is still up (a failed assertion in .fini is only logged). */
-static void expect_daemon_alive(void)
-{
-	char *log;
-
-	if (C.daemon <= 0 || daemon_alive(C.daemon))
-		return;
-	log = read_text(C.log);
-	cr_assert_fail("the resolver daemon died; its log:\n%s",
-		       log ? log : "(none)");
-}
-
-/* Whether ADDR is a learned entry (a deadline) of policy PID. */
-static bool learned_in_pins(__u32 pid, const char *addr)
-{
-	struct moat_exact4_key k4, *p4 = NULL;
-	struct moat_exact6_key k6, *p6 = NULL;
-	struct moat_addr_val v;
-	__u8 want[16];
-	bool found = false;
-	int fd;
-
-	if (inet_pton(AF_INET, addr, want) == 1) {
-		fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact4");
-		cr_assert_geq(fd, 0, "moat_exact4 pin: %s", strerror(errno));
-		while (!found && !bpf_map_get_next_key(fd, p4, &k4)) {
-			p4 = &k4;
-			found = k4.policy_id == pid && !memcmp(&k4.addr, want, 4) &&
-				!bpf_map_lookup_elem(fd, &k4, &v) && v.expires_ns;
-		}
-	} else {
-		cr_assert_eq(inet_pton(AF_INET6, addr, want), 1, "%s", addr);
-		fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact6");
-		cr_assert_geq(fd, 0, "moat_exact6 pin: %s", strerror(errno));
-		while (!found && !bpf_map_get_next_key(fd, p6, &k6)) {
-			p6 = &k6;
-			found = k6.policy_id == pid && !memcmp(k6.addr, want, 16) &&
-				!bpf_map_lookup_elem(fd, &k6, &v) && v.expires_ns;
-		}
-	}
-	close(fd);
-	return found;
-}
-
 /* A non-loopback, non-link-local address of this host (the daemon's). */
 static void host_address(char *buf, size_t len)
 {
@@ -253,7 +209,7 @@ RCTEST(local_addresses_never_learned)
 	snprintf(want, sizeof(want), "not learning %s for own.claims.test", own);
 	cr_assert(strstr(log, want), "the daemon's log lacks '%s'", want);
 	free(log);
-	expect_daemon_alive();
+	daemon_expect_alive(C.daemon, C.log);
 }
 
 /* ---- upstream failover and SERVFAIL ---- */
@@ -344,7 +300,7 @@ RCTEST(upstream_failover_and_servfail)
 			run_free(&r);
 		}
 	}
-	expect_daemon_alive();
+	daemon_expect_alive(C.daemon, C.log);
 }
 
 /* ---- the denial log: `log` and `events` ---- */

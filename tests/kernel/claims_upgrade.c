@@ -60,39 +60,6 @@ static void claims_upgrade_teardown(void)
 	Test(claims_upgrade, name, .init = claims_upgrade_setup,	\
 	     .fini = claims_upgrade_teardown, .timeout = KT_TEST_TIMEOUT_S)
 
-/* The daemon is still up (a failed assertion in .fini is only logged). */
-static void expect_daemon_alive(void)
-{
-	char *log;
-
-	if (C.daemon <= 0 || daemon_alive(C.daemon))
-		return;
-	log = read_text(C.log);
-	cr_assert_fail("the resolver daemon died; its log:\n%s",
-		       log ? log : "(none)");
-}
-
-/* Whether IPv4 ADDR is a learned entry (a deadline) of policy PID. */
-static bool learned_in_pins(__u32 pid, const char *addr)
-{
-	struct moat_exact4_key k4, *p4 = NULL;
-	struct moat_addr_val v;
-	bool found = false;
-	__u8 want[4];
-	int fd;
-
-	cr_assert_eq(inet_pton(AF_INET, addr, want), 1, "%s", addr);
-	fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact4");
-	cr_assert_geq(fd, 0, "moat_exact4 pin: %s", strerror(errno));
-	while (!found && !bpf_map_get_next_key(fd, p4, &k4)) {
-		p4 = &k4;
-		found = k4.policy_id == pid && !memcmp(&k4.addr, want, 4) &&
-			!bpf_map_lookup_elem(fd, &k4, &v) && v.expires_ns;
-	}
-	close(fd);
-	return found;
-}
-
 /* ---- the pinned layout version across `upgrade` ---- */
 
 /* Poll a TCP client until EPERM; the last word it got. */
@@ -226,7 +193,7 @@ RCTEST(other_layout_refused_and_daemon_follows_upgrade)
 	cr_assert(learned_in_pins(pid, W4_A), "the daemon learned " W4_A
 		  " into maps that are no longer pinned");
 	expect_allowed(cg, "tcp", W4_A, 8080);
-	expect_daemon_alive();
+	daemon_expect_alive(C.daemon, C.log);
 }
 
 /*

@@ -20,10 +20,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <criterion/logging.h>
 #include <json-c/json.h>
 
 #include "harness.h"
+#include "moat_abi.h"
 
 extern char **environ;
 
@@ -48,6 +51,21 @@ static void sleep_ms(int ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
+}
+
+const char *tmp_file(const char *name, const char *text)
+{
+	static char path[8][PATH_MAX];
+	static int next;
+	char *p = path[next++ % 8];
+	FILE *f;
+
+	snprintf(p, PATH_MAX, "%.*s/%s", PATH_MAX - 64, H.tmpdir, name);
+	f = fopen(p, "w");
+	cr_assert_not_null(f, "create %s: %s", p, strerror(errno));
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+	return p;
 }
 
 char *read_text(const char *path)
@@ -1130,6 +1148,48 @@ pid_t daemon_start(const char *args, const char *log)
 		free(text);
 		sleep_ms(20);
 	}
+}
+
+void daemon_expect_alive(pid_t pid, const char *log)
+{
+	char *text;
+
+	if (pid <= 0 || daemon_alive(pid))
+		return;
+	text = read_text(log);
+	cr_assert_fail("the resolver daemon died during the test; its log:\n%s",
+		       text ? text : "(none)");
+}
+
+bool learned_in_pins(unsigned int pid, const char *addr)
+{
+	struct moat_exact4_key k4, *p4 = NULL;
+	struct moat_exact6_key k6, *p6 = NULL;
+	struct moat_addr_val v;
+	__u8 want[16];
+	bool found = false;
+	int fd;
+
+	if (inet_pton(AF_INET, addr, want) == 1) {
+		fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact4");
+		cr_assert_geq(fd, 0, "moat_exact4 pin: %s", strerror(errno));
+		while (!found && !bpf_map_get_next_key(fd, p4, &k4)) {
+			p4 = &k4;
+			found = k4.policy_id == pid && !memcmp(&k4.addr, want, 4) &&
+				!bpf_map_lookup_elem(fd, &k4, &v) && v.expires_ns;
+		}
+	} else {
+		cr_assert_eq(inet_pton(AF_INET6, addr, want), 1, "%s", addr);
+		fd = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_exact6");
+		cr_assert_geq(fd, 0, "moat_exact6 pin: %s", strerror(errno));
+		while (!found && !bpf_map_get_next_key(fd, p6, &k6)) {
+			p6 = &k6;
+			found = k6.policy_id == pid && !memcmp(k6.addr, want, 16) &&
+				!bpf_map_lookup_elem(fd, &k6, &v) && v.expires_ns;
+		}
+	}
+	close(fd);
+	return found;
 }
 
 bool daemon_alive(pid_t pid)

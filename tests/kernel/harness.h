@@ -85,6 +85,8 @@ int wait_bg(pid_t pid, int timeout_ms);
 bool wait_file(const char *path, int timeout_ms);
 /* Read a whole file (malloc'd, NUL-terminated) or NULL. */
 char *read_text(const char *path);
+/* Write TEXT to H.tmpdir/NAME; the path (one of 8 rotating buffers). */
+const char *tmp_file(const char *name, const char *text);
 
 /* ---- cgroups ---- */
 
@@ -220,6 +222,14 @@ pid_t daemon_start(const char *args, const char *log);
 int daemon_stop(pid_t pid);
 /* Whether the daemon PID is still running (not exited, not a zombie). */
 bool daemon_alive(pid_t pid);
+/*
+ * Fail the test with the daemon's LOG unless PID (<= 0: none started) is
+ * still running. In .fini a failed assertion is only logged: call it from
+ * the test.
+ */
+void daemon_expect_alive(pid_t pid, const char *log);
+/* Whether ADDR (IPv4 or IPv6) is a learned entry (a deadline) of PID's. */
+bool learned_in_pins(unsigned int policy_id, const char *addr);
 /* Remove every persisted registration (/run/moat-bpf/{reg,netns}). */
 void daemon_forget_registrations(void);
 

@@ -131,18 +131,6 @@ static void resolver_teardown(void)
 	harness_teardown();
 }
 
-/* The daemon the test started (or restarted) is still running. */
-static void expect_daemon_alive(void)
-{
-	char *log;
-
-	if (R.daemon <= 0 || daemon_alive(R.daemon))
-		return;
-	log = read_text(R.log);
-	cr_assert_fail("the resolver daemon died during the test; its log:\n%s",
-		       log ? log : "(none)");
-}
-
 /*
  * A resolver test: the body, then the daemon must still be up (a failed
  * assertion in .fini is only logged, so it is checked here).
@@ -153,7 +141,7 @@ static void expect_daemon_alive(void)
 	     .fini = resolver_teardown, .timeout = KT_TEST_TIMEOUT_S)	\
 	{								\
 		rtest_##name();						\
-		expect_daemon_alive();					\
+		daemon_expect_alive(R.daemon, R.log);			\
 	}								\
 	static void rtest_##name(void)
 
@@ -1398,21 +1386,6 @@ static const char relay_py[] =
 "        continue\n"
 "    time.sleep(delay)\n"
 "    s.sendto(a, peer)\n";
-
-static const char *tmp_file(const char *name, const char *text)
-{
-	static char path[8][PATH_MAX];
-	static int next;
-	char *p = path[next++ % 8];
-	FILE *f;
-
-	snprintf(p, PATH_MAX, "%.*s/%s", PATH_MAX - 64, H.tmpdir, name);
-	f = fopen(p, "w");
-	cr_assert_not_null(f, "create %s: %s", p, strerror(errno));
-	fputs(text, f);
-	cr_assert_eq(fclose(f), 0);
-	return p;
-}
 
 /* Start the relay in the client netns; returns once it listens. */
 static void relay_start(const char *addr, int port, const char *delay,

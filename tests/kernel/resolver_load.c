@@ -200,21 +200,6 @@ static const char gai_py[] =
 
 /* ---- helpers ---- */
 
-static const char *tmp_file(const char *name, const char *text)
-{
-	static char path[8][PATH_MAX];
-	static int next;
-	char *p = path[next++ % 8];
-	FILE *f;
-
-	snprintf(p, PATH_MAX, "%.*s/%s", PATH_MAX - 64, H.tmpdir, name);
-	f = fopen(p, "w");
-	cr_assert_not_null(f, "create %s: %s", p, strerror(errno));
-	fputs(text, f);
-	cr_assert_eq(fclose(f), 0);
-	return p;
-}
-
 static void write_rc(char *path, const char *name, const char *options)
 {
 	char text[256];
