@@ -37,7 +37,7 @@
 
 #include "harness.h"
 #include "moat_abi.h"
-#include "moat_names.h"
+#include "mapkey.h"
 #include "moat.skel.h"
 
 #define CDN		W4_A
@@ -645,12 +645,10 @@ static int lfd, port;
 
 static void add_name(const char *n, int kind, int p)
 {
-	struct moat_name_key k = { .policy_id = 1, .len = strlen(n), .kind = kind };
+	struct moat_name_key k;
 	struct moat_name_val v = { .n_ranges = 1 };
-	__u64 h = MOAT_FNV_OFFSET;
-	for (size_t i = strlen(n); i > 0; i--)
-		h = moat_name_hash_step(h, (unsigned char)n[i - 1]);
-	k.hash = h;
+
+	mapkey_name(&k, 1, n, strlen(n), (__u8)kind);
 	v.ranges[0] = (struct moat_port_range){ .first = p, .last = p, .protos = MOAT_PROTO_TCP };
 	memcpy(v.name, n, strlen(n));
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.moat_names), &k, &v, BPF_ANY))
