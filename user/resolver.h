@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * moat-bpf daemon: the resolver. For every registered (cgroup, netns) it
+ * listens on 127.0.0.1 and ::1 inside that netns; the BPF programs send the
+ * workload's DNS there. Allowed names are resolved upstream through
+ * sockets created in the same netns, and the answer's addresses are
+ * written into the policy's exact-address map before the answer is
+ * released; if that fails the client gets SERVFAIL. Other names are
+ * answered REFUSED (or NXDOMAIN) locally and never leave the host.
+ *
+ * UDP queries are asynchronous: each registration has one connected
+ * socket per upstream, created on first use in the workload's netns, and
+ * queries in flight are matched to answers by a random 16-bit id that
+ * replaces the client's. TCP clients are read without blocking and their
+ * queries go upstream over TCP, also asynchronously. See docs/resolver.md.
+ *
+ * The daemon is split by role over this header (OpenBSD ntpd style):
+ *   resolver.c        do_daemon, setup and the event loop; the epoll and
+ *                     netns plumbing every part uses (ev_*, netns_socket,
+ *                     the guards of upstream sockets)
+ *   resolver_query.c  one query decided (classify) and one answer learned
+ *                     (learn_answer): the rule index, the SERVFAIL and
+ *                     local answers, the dns events of the log
+ *   resolver_udp.c    queries in flight (struct pending, both transports),
+ *                     UDP clients and upstreams, answers batched per wakeup
+ *   resolver_tcp.c    TCP clients (struct tcpconn) and TCP exchanges with
+ *                     upstreams (struct tcpup), with their quotas
+ *   resolver_reg.c    registrations: create, remove, persist, restore, and
+ *                     following an upgrade of the pinned maps
+ *   resolver_ctl.c    the control socket: who may talk, and its ops
+ */
+#ifndef MOAT_RESOLVER_H
+#define MOAT_RESOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <linux/types.h>
+#include <json-c/json.h>
+#include "dns.h"
+#include "evlog.h"
+#include "learn.h"
+#include "policy.h"
+#include "paths.h"
+#include "state.h"
+
+#define UPSTREAM_TIMEOUT_MS	2000
+#define CLIENT_TIMEOUT_MS	2000
+#define MAX_ANSWER_ADDRS	1024
+#define DNS_MSG_BYTES		65535
+#define DNS_HEADER_BYTES	12
+/*
+ * Queries in flight (issue 12, item 3). A registration may have
+ * MAX_PENDING_REG; beyond its first MAX_PENDING_RESERVED (always
+ * granted) it draws on a pool of MAX_PENDING shared by all. A UDP query
+ * beyond is answered SERVFAIL at once; a TCP one waits in its client's
+ * buffer. One tenant exhausts its own share, never another's reserve.
+ * MAX_PENDING_IDS bounds them all (16-bit ids, some left free).
+ */
+#define MAX_PENDING		4096
+#define MAX_PENDING_REG		1024
+#define MAX_PENDING_RESERVED	64
+#define MAX_PENDING_IDS		60000
+/*
+ * Open TCP clients, all registrations / one registration: beyond, new
+ * ones wait in the listeners' backlog (LISTEN_BACKLOG each), not accepted
+ * until a client of theirs closes (issue 12, item 2: they used to be
+ * reset beyond 16).
+ */
+#define MAX_TCP_CLIENTS		4096
+#define MAX_TCP_CLIENTS_REG	512
+#define LISTEN_BACKLOG		4096
+/*
+ * TCP queries go upstream over TCP, asynchronously (issue 12, item 1): at
+ * most TCP_QUERIES_CONN in flight per client and TCP_UPSTREAM_REG per
+ * registration; further queries wait in their client's buffer, which is
+ * not read meanwhile. A registration's first TCP_UPSTREAM_RESERVED are
+ * always granted, the rest come from MAX_TCP_UPSTREAM shared by all (a
+ * descriptor each). Few: an upstream serves TCP with few workers
+ * (dnsmasq forks at most 20 and queues 32 more), and the SYNs it drops
+ * beyond cost a second each, half of an exchange's deadline; 64 per
+ * registration made 24 of 600 queries time out against dnsmasq.
+ */
+#define TCP_QUERIES_CONN	16
+#define TCP_UPSTREAM_REG	16
+#define TCP_UPSTREAM_RESERVED	4
+#define MAX_TCP_UPSTREAM	256
+/* datagrams read per wakeup of one socket, so that none starves others */
+#define RECV_BATCH		64
+
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE		71
+#endif
+
+enum ev_kind {
+	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM,
+	EV_TCPCONN, EV_TCPUP
+};
+
+struct ev {
+	enum ev_kind kind;
+	int fd;
+	struct reg *reg;
+	int idx;			/* EV_UPSTREAM: index into reg->up[] */
+	bool guarded;			/* guard is in moat_daemon_socks */
+	struct moat_daemon_sock_key guard;
+};
+
+struct upstream {
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+/* Domain rules by the hash of their domain: lookups flat in N. */
+struct rule_index {
+	__u32 *head;			/* bucket -> first rule index + 1 */
+	__u32 *next;			/* rule index -> next index + 1 */
+	__u32 buckets;
+};
+
+struct reg {
+	struct reg *next;
+	__u64 cg_id;
+	char *rel;			/* cgroup path below the cgroup2 mount */
+	int netns_fd;
+	__u64 netns_cookie;
+	struct moat_policy_spec spec;	/* domain rules and dns settings */
+	struct upstream up[MOAT_MAX_UPSTREAMS];
+	struct ev up_ev[MOAT_MAX_UPSTREAMS];	/* fd -1 until first used */
+	int n_up;
+	struct ev udp4, tcp4, udp6, tcp6;
+	unsigned int n_conns;		/* its open TCP clients */
+	unsigned int n_pending;		/* its queries in flight */
+	unsigned int n_tcp_up;		/* of them, over TCP */
+	bool accept_paused;		/* its TCP listeners are not polled */
+	/*
+	 * The policy id its rules are for (`bind`, `update`): answers are
+	 * learned into it, and only while the cgroup runs it. 0: none yet.
+	 */
+	__u32 pid;
+	__u32 learned_pid;
+	long learned;			/* learned entries of learned_pid in the maps */
+	unsigned long recounted;	/* the tick learned was last counted at */
+	json_object *saved;		/* the registration, until persisted */
+	struct rule_index ix;		/* its domain rules, indexed */
+	char *search[DNS_SEARCH_MAX];	/* its resolv.conf's search domains */
+	size_t n_search;
+};
+
+/* A query forwarded upstream, waiting for its answer. */
+struct pending {
+	struct pending *prev, *next;	/* by deadline: the oldest first */
+	struct reg *reg;
+	bool tcp;			/* from a TCP client, asked over TCP */
+	struct tcpconn *conn;		/* that client; NULL once it is gone */
+	struct tcpup *tup;		/* the upstream exchange under way */
+	int client_fd;			/* the listener it came in on */
+	struct sockaddr_storage from;
+	socklen_t from_len;
+	__u16 client_id;		/* qu.id holds the id used upstream */
+	int up;				/* the upstream asked: reg->up[up] */
+	bool drained;			/* its socket was read past the deadline */
+	__u64 deadline_ms;
+	struct moat_addr_val ports;	/* what the matching rules allow */
+	struct dns_question qu;
+	size_t qlen;
+	__u8 query[];			/* canonical, with the client's id */
+};
+
+/*
+ * A TCP client: read without blocking (an idle client costs nothing but
+ * a descriptor), dropped after CLIENT_TIMEOUT_MS without progress while
+ * none of its queries is in flight or waiting.
+ */
+struct tcpconn {
+	struct ev ev;			/* first: the epoll cookie */
+	struct tcpconn *prev, *next;	/* by deadline: the oldest first */
+	__u64 deadline_ms;
+	unsigned int inflight;		/* its queries upstream */
+	bool parked;			/* a whole query waits for a slot */
+	bool eof;			/* it shut down its side: not read again */
+	size_t got;
+	__u8 buf[2 + DNS_MSG_BYTES];	/* length prefix and one query */
+};
+
+/* One TCP exchange with an upstream for a pending query. */
+struct tcpup {
+	struct ev ev;			/* first: the epoll cookie */
+	struct tcpup *dead_next;	/* freed after the batch */
+	struct pending *p;
+	bool sending;			/* connecting, or the query not all out */
+	size_t out_len, sent;
+	size_t need, got;		/* the answer: 2 bytes, then its length */
+	__u8 *ans;
+	__u8 hdr[2];
+	__u8 out[];			/* length prefix and query */
+};
+
+struct daemon {
+	struct moat_state st;
+	int epfd, host_netns;
+	struct ev control, timer, signal, events;
+	struct evlog *log;
+	struct reg *regs;
+	const char *default_upstream;
+	unsigned long ticks;
+	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
+	unsigned long n_stray;
+	struct pending *by_id[65536];	/* upstream id -> query in flight */
+	struct pending *oldest, *newest;
+	unsigned int n_pending;
+	unsigned int n_pending_pool;	/* of them, beyond their reserve */
+	struct reg *dead;		/* see reap_dead() */
+	struct tcpconn *conn_oldest, *conn_newest, *conn_dead;
+	unsigned int n_conns;
+	unsigned int n_tcp_up;		/* TCP exchanges upstream, all regs */
+	unsigned int n_parked;		/* clients waiting for a TCP slot */
+	unsigned int n_accept_paused;	/* registrations not accepting */
+	struct tcpup *tup_dead;
+	bool stop;
+};
+
+
+extern __u8 buf_q[DNS_MSG_BYTES], buf_a[DNS_MSG_BYTES + 2];
+extern __u8 buf_fwd[DNS_MSG_BYTES];
+
+/* resolver.c: the loop's plumbing */
+int ev_add(struct daemon *d, struct ev *ev);
+int ev_want(struct daemon *d, struct ev *ev, __u32 events);
+/* closes and unguards EV's socket; EV may be named by this batch still */
+void ev_close(struct daemon *d, struct ev *ev);
+int netns_socket(struct daemon *d, struct reg *r, int family, int type);
+int guard_sock(struct daemon *d, int fd, int proto, struct moat_daemon_sock_key *k);
+void unguard_sock(struct daemon *d, const struct moat_daemon_sock_key *k);
+__u64 now_ms(void);
+void set_timeouts(int fd, int ms);
+
+/* resolver_query.c: deciding queries and learning answers */
+__u32 reg_policy_id(struct daemon *d, struct reg *r);
+int rule_index_build(const struct moat_policy_spec *spec, struct rule_index *ix);
+void rule_index_free(struct rule_index *ix);
+int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
+	     struct dns_question *qu, struct moat_addr_val *ports,
+	     size_t *flen, size_t *alen);
+int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
+		 const struct moat_addr_val *ports, size_t alen);
+void dns_event(struct daemon *d, struct reg *r, const char *verdict,
+	       const char *name, const char *reason);
+const char *servfail_reason(const struct reg *r, int err);
+int local_answer(const __u8 *q, size_t qlen, int rcode, size_t *alen);
+
+/* resolver_udp.c: queries in flight, UDP clients and upstreams */
+bool pending_may(const struct daemon *d, const struct reg *r);
+void pending_take(struct daemon *d, struct reg *r, struct pending *p);
+void pending_send(struct daemon *d, struct pending *p, int err);
+void pending_fail(struct daemon *d, struct pending *p, int err);
+void pending_free(struct daemon *d, struct pending *p);
+void reply_to(struct daemon *d, struct pending *p, const __u8 *a, size_t alen);
+void send_answer(int fd, const struct sockaddr_storage *to, socklen_t to_len,
+		 const __u8 *a, size_t alen);
+void out_flush(void);
+void serve_udp(struct daemon *d, struct reg *r, int fd);
+void serve_upstream(struct daemon *d, struct ev *u);
+void expire_pending(struct daemon *d);
+void drop_pending(struct daemon *d, struct reg *r);
+
+/* resolver_tcp.c: TCP clients and upstream exchanges */
+int tup_start(struct daemon *d, struct pending *p);
+void tup_close(struct daemon *d, struct tcpup *t);
+void serve_tcpup(struct daemon *d, struct tcpup *t);
+bool conn_reply(struct daemon *d, struct tcpconn *c, const __u8 *a, size_t alen);
+void serve_tcp(struct daemon *d, struct reg *r, int lfd);
+void serve_tcpconn(struct daemon *d, struct tcpconn *c);
+void expire_conns(struct daemon *d);
+void resume_conns(struct daemon *d);
+void reg_close_conns(struct daemon *d, struct reg *r);
+
+/* resolver_reg.c: registrations */
+int parse_upstream(const char *s, struct upstream *u);
+int reg_create(struct daemon *d, json_object *o, int netns_fd, struct moat_err *err);
+int persist(struct reg *r, int netns_fd);
+void restore(struct daemon *d);
+struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link);
+void reg_remove(struct daemon *d, __u64 id);
+void reg_free(struct daemon *d, struct reg *r);
+void reg_bind(struct reg *r, __u32 pid);
+void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o);
+void path_of(char *buf, size_t len, const char *dir, __u64 id);
+void reap_dead(struct daemon *d);
+void reap_regs(struct daemon *d);
+void follow_upgrade(struct daemon *d);
+
+/* resolver_ctl.c: the control socket */
+void serve_control(struct daemon *d);
+
+#endif

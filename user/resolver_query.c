@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * One query decided, one answer learned: which rules allow a name (the
+ * rule index), the local answers (REFUSED, NXDOMAIN, SERVFAIL) and their
+ * log events, and the addresses of an answer written into the policy's
+ * maps before it is released. Transport-free: the UDP and TCP sides call
+ * in with whole messages.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include "log.h"
+#include "resolver.h"
+
+__u32 reg_policy_id(struct daemon *d, struct reg *r)
+{
+	struct moat_cgroup cg;
+
+	if (bpf_map_lookup_elem(d->st.map[M_CGROUPS], &r->cg_id, &cg))
+		return 0;
+	return cg.policy_id;
+}
+
+static __u32 domain_hash(const char *s, size_t len)
+{
+	__u32 h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+void rule_index_free(struct rule_index *ix)
+{
+	free(ix->head);
+	free(ix->next);
+	memset(ix, 0, sizeof(*ix));
+}
+
+int rule_index_build(const struct moat_policy_spec *spec,
+		     struct rule_index *ix)
+{
+	size_t n = spec->n_allow;
+
+	ix->buckets = 64;
+	while (ix->buckets < 2 * n)
+		ix->buckets *= 2;
+	ix->head = calloc(ix->buckets, sizeof(*ix->head));
+	ix->next = calloc(n ? n : 1, sizeof(*ix->next));
+	if (!ix->head || !ix->next) {
+		rule_index_free(ix);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct moat_rule *rule = &spec->allow[i];
+		__u32 b;
+
+		if (rule->kind != RULE_DOMAIN && rule->kind != RULE_WILDCARD)
+			continue;
+		b = domain_hash(rule->domain, strlen(rule->domain)) & (ix->buckets - 1);
+		ix->next[i] = ix->head[b];
+		ix->head[b] = i + 1;
+	}
+	return 0;
+}
+
+/*
+ * Which rules allow NAME: the union of their ports, or 0 ranges. Every
+ * suffix of NAME that starts after a dot (a superset of its label
+ * boundaries) is looked up; domain_rule_match() makes the exact decision.
+ */
+static void match_rules(struct reg *r, const char *name,
+			struct moat_addr_val *add)
+{
+	size_t len = strlen(name);
+
+	memset(add, 0, sizeof(*add));
+	for (size_t start = 0; start < len; start++) {
+		__u32 b;
+
+		if (start && name[start - 1] != '.')
+			continue;
+		b = domain_hash(name + start, len - start) & (r->ix.buckets - 1);
+		for (__u32 i = r->ix.head[b]; i; i = r->ix.next[i - 1]) {
+			const struct moat_rule *rule = &r->spec.allow[i - 1];
+
+			if (!strcmp(rule->domain, name + start) &&
+			    domain_rule_match(rule, name))
+				ranges_add(add, rule->protos, rule->port_first,
+					   rule->port_last);
+		}
+	}
+}
+
+static __u64 deadline_ns(const struct reg *r, __u32 ttl)
+{
+	__u32 lo = r->spec.dns.min_ttl_s, hi = r->spec.dns.max_ttl_s;
+
+	ttl = ttl < lo ? lo : ttl > hi ? hi : ttl;
+	return boottime_ns() + ((__u64)ttl + r->spec.dns.grace_s) * 1000000000ull;
+}
+
+static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
+{
+	return inet_ntop(a->family, a->addr, buf, len);
+}
+
+/*
+ * Write every address of the answer; any failure fails the whole answer
+ * (SERVFAIL). Addresses written before the failure stay: they are the
+ * answer's own, under their deadline.
+ */
+int learn_answer(struct daemon *d, struct reg *r,
+		 const struct dns_question *qu,
+		 const struct moat_addr_val *ports, size_t alen)
+{
+	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
+	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
+	const char *name = qu->qname;
+	unsigned int tc = 0;
+	size_t n = 0, n_fresh = 0;
+	__u32 pid;
+	int err;
+
+	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
+	err = dns_answer_take(buf_a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
+	if (err)
+		return err;
+	dns_strip_ech(buf_a, alen);	/* before release: docs/names.md */
+	/*
+	 * Issue 11, item 5: an answer is learned into the policy id its rules
+	 * are for (r->pid, from `bind`/`update`), and only while the
+	 * cgroup runs that id: between a flip by `policy reload` or `attach`
+	 * and our update, the answer is refused (SERVFAIL), never written
+	 * under the new id.
+	 */
+	pid = reg_policy_id(d, r);
+	if (!pid)
+		return -ENOENT;
+	if (pid != r->pid)
+		return -ESTALE;
+	if (pid != r->learned_pid) {
+		r->learned = learn_count(&d->st, pid, boottime_ns());
+		r->learned_pid = pid;
+		r->recounted = d->ticks;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct learned_addr a = { .family = addrs[i].family };
+		struct moat_addr_val add = *ports;
+		char s[INET6_ADDRSTRLEN];
+		bool created;
+
+		memcpy(a.addr, addrs[i].addr, sizeof(a.addr));
+		if (learn_refused(&d->st, pid, &a)) {
+			p_info("moat-bpfd: %s: not learning %s for %s (denied address)",
+			       r->rel, addr_str(&a, s, sizeof(s)), name);
+			continue;
+		}
+		add.expires_ns = deadline_ns(r, addrs[i].ttl_s);
+		err = learn_write(&d->st, pid, &a, &add,
+				  r->learned < (long)r->spec.dns.max_addresses,
+				  &created);
+		if (err == -EDQUOT && r->recounted != d->ticks) {
+			/*
+			 * Issue 12, item 4: what counts is what is in the maps
+			 * now (expired entries excluded), at most once a tick.
+			 */
+			r->learned = learn_count(&d->st, pid, boottime_ns());
+			r->recounted = d->ticks;
+			err = learn_write(&d->st, pid, &a, &add,
+					  r->learned < (long)r->spec.dns.max_addresses,
+					  &created);
+		}
+		if (err) {
+			p_err("moat-bpfd: %s: learning %s for %s: %s", r->rel,
+			      addr_str(&a, s, sizeof(s)), name,
+			      err == -EDQUOT ? "the policy's max_addresses reached" :
+			      strerror(-err));
+			return err;
+		}
+		r->learned += created;
+		if (created)
+			fresh[n_fresh++] = a;
+		evlog_learned(d->log, a.family, a.addr, name, add.expires_ns);
+		p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
+			addr_str(&a, s, sizeof(s)), name);
+	}
+	/*
+	 * A writer may have flipped the cgroup and purged PID since it was
+	 * read: then what we created is taken back (a freed id is reused by
+	 * the next policy). A flip after this check purges it itself.
+	 */
+	if (reg_policy_id(d, r) != pid) {
+		for (size_t i = 0; i < n_fresh; i++)
+			learn_forget(&d->st, pid, &fresh[i]);
+		r->learned_pid = 0;	/* recount */
+		return -ESTALE;
+	}
+	return 0;
+}
+
+void dns_event(struct daemon *d, struct reg *r, const char *verdict,
+	       const char *name, const char *reason)
+{
+	json_object *o = json_object_new_object();
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "kind", json_object_new_string("dns"));
+	json_object_object_add(o, "verdict", json_object_new_string(verdict));
+	json_object_object_add(o, "name", json_object_new_string(name[0] ? name : "."));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_object_add(o, "cgroup", json_object_new_string(r->rel));
+	json_object_object_add(o, "cgroup_id", json_object_new_uint64(r->cg_id));
+	json_object_object_add(o, "policy", json_object_new_string(r->spec.name));
+	evlog_write(d->log, o);
+}
+
+/*
+ * Issue 12, item 8: whether NAME is one of the workload's search domains
+ * or below one. glibc ends its search at the first REFUSED (Go and node
+ * at any answer but NXDOMAIN): a candidate "api.corp.example" built from
+ * "search corp.example" must be NXDOMAIN for "api" itself to be asked.
+ */
+static bool under_search(const struct reg *r, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < r->n_search; i++) {
+		size_t n = strlen(r->search[i]);
+
+		if (len >= n && !strcmp(name + len - n, r->search[i]) &&
+		    (len == n || name[len - n - 1] == '.'))
+			return true;
+	}
+	return false;
+}
+
+const char *servfail_reason(const struct reg *r, int err)
+{
+	return !r->n_up ? "no upstream configured" :
+	       err == -EDQUOT ? "max_addresses reached" :
+	       err == -E2BIG ? "address map full" :
+	       err == -ENOSPC ? "too many port ranges" :
+	       err == -EBUSY ? "too many queries in flight" :
+	       err == -ETIMEDOUT ? "no upstream answered" :
+	       err == -ESTALE ? "the cgroup's policy is being replaced" :
+	       err == -ESRCH || err == -EBADMSG ? "no valid answer from upstream" :
+	       strerror(-err);
+}
+
+/* An rcode answer to query Q into buf_a; -EBADMSG if Q cannot have one. */
+int local_answer(const __u8 *q, size_t qlen, int rcode, size_t *alen)
+{
+	*alen = DNS_MSG_BYTES;
+	return dns_reply_rcode(q, qlen, rcode, buf_a, alen) ? -EBADMSG : 0;
+}
+
+/*
+ * Decide a query. Returns 1 with the canonical query in buf_fwd (*flen)
+ * when it goes upstream, 0 with a local answer in buf_a (*alen), or
+ * -EBADMSG for a packet to drop without answer.
+ */
+int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
+	     struct dns_question *qu, struct moat_addr_val *ports,
+	     size_t *flen, size_t *alen)
+{
+	d->n_query++;
+	if (dns_query_parse(q, qlen, qu)) {
+		d->n_malformed++;
+		return -EBADMSG;
+	}
+	match_rules(r, qu->qname, ports);
+	if (!ports->n_ranges) {
+		d->n_refused++;
+		dns_event(d, r, "refused", qu->qname, "no rule allows it");
+		return local_answer(q, qlen, r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ||
+				    under_search(r, qu->qname) ?
+				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, alen);
+	}
+	/* forward what was parsed, not what was received */
+	*flen = sizeof(buf_fwd);
+	if (dns_query_canonical(q, qlen, buf_fwd, flen)) {
+		d->n_malformed++;
+		return -EBADMSG;
+	}
+	if (!r->n_up) {
+		d->n_servfail++;
+		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -ENOENT));
+		return local_answer(q, qlen, DNS_RCODE_SERVFAIL, alen);
+	}
+	return 1;
+}

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Queries in flight (struct pending, whichever transport the client
+ * used): their ids, quotas and deadlines, the way to the next upstream
+ * and to SERVFAIL. UDP clients and the UDP upstream sockets, and answers
+ * to UDP clients batched per wakeup.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include "resolver.h"
+
+/* getrandom() once per 2048 ids, not per query (arc4random's cost here) */
+static __u16 random_id(void)
+{
+	static __u16 pool[2048];
+	static unsigned int left;
+
+	if (!left) {
+		if (getrandom(pool, sizeof(pool), 0) != sizeof(pool))
+			arc4random_buf(pool, sizeof(pool));
+		left = sizeof(pool) / sizeof(pool[0]);
+	}
+	return pool[--left];
+}
+
+static void pending_unlink(struct daemon *d, struct pending *p)
+{
+	*(p->prev ? &p->prev->next : &d->oldest) = p->next;
+	*(p->next ? &p->next->prev : &d->newest) = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void pending_append(struct daemon *d, struct pending *p)
+{
+	p->prev = d->newest;
+	*(d->newest ? &d->newest->next : &d->oldest) = p;
+	d->newest = p;
+}
+
+void pending_free(struct daemon *d, struct pending *p)
+{
+	pending_unlink(d, p);
+	d->by_id[p->qu.id] = NULL;
+	d->n_pending--;
+	if (p->tup)
+		tup_close(d, p->tup);
+	if (p->tcp) {
+		p->reg->n_tcp_up--;
+		d->n_tcp_up--;
+		if (p->conn)
+			p->conn->inflight--;
+	}
+	p->reg->n_pending--;
+	if (p->reg->n_pending >= MAX_PENDING_RESERVED)
+		d->n_pending_pool--;
+	free(p);
+}
+
+/* Whether R may have one more query in flight (see MAX_PENDING_REG). */
+bool pending_may(const struct daemon *d, const struct reg *r)
+{
+	if (d->n_pending >= MAX_PENDING_IDS || r->n_pending >= MAX_PENDING_REG)
+		return false;
+	return r->n_pending < MAX_PENDING_RESERVED || d->n_pending_pool < MAX_PENDING;
+}
+
+/* P (of R) is in flight from now on; pending_may() said it may be. */
+void pending_take(struct daemon *d, struct reg *r, struct pending *p)
+{
+	__u16 id;
+
+	/* unpredictable ids: an answer must name one to be taken */
+	for (id = random_id(); d->by_id[id]; id++)
+		;
+	p->qu.id = id;
+	d->by_id[id] = p;
+	d->n_pending++;
+	if (r->n_pending >= MAX_PENDING_RESERVED)
+		d->n_pending_pool++;
+	r->n_pending++;
+	pending_append(d, p);
+}
+
+/* The registration's socket toward upstream I, in the workload's netns. */
+static int upstream_fd(struct daemon *d, struct reg *r, int i)
+{
+	struct ev *u = &r->up_ev[i];
+	int fd, err;
+
+	if (u->fd >= 0)
+		return u->fd;
+	fd = netns_socket(d, r, r->up[i].sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	if (connect(fd, (struct sockaddr *)&r->up[i].sa, r->up[i].len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*u = (struct ev){ .kind = EV_UPSTREAM, .fd = fd, .reg = r, .idx = i };
+	/* before the first query: see guard_sock() */
+	err = guard_sock(d, fd, IPPROTO_UDP, &u->guard);
+	u->guarded = !err;
+	if (!err)
+		err = ev_add(d, u);
+	if (err) {
+		ev_close(d, u);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Answers to UDP clients are queued and sent together (sendmmsg per
+ * listener) once the events of one wakeup are handled: on a small machine
+ * waking the client for every answer cost more than building them.
+ */
+#define OUT_SLOTS	64
+#define OUT_SLOT_BYTES	4096
+
+static struct {
+	struct mmsghdr msg[OUT_SLOTS];
+	struct iovec iov[OUT_SLOTS];
+	struct sockaddr_storage to[OUT_SLOTS];
+	int fd[OUT_SLOTS];
+	__u8 buf[OUT_SLOTS][OUT_SLOT_BYTES];
+	unsigned int n;
+} out;
+
+void out_flush(void)
+{
+	for (unsigned int i = 0, j; i < out.n; i = j) {
+		for (j = i + 1; j < out.n && out.fd[j] == out.fd[i]; j++)
+			;
+		/* a client that cannot take its answer retries: skip it */
+		for (unsigned int k = i; k < j; ) {
+			int sent = sendmmsg(out.fd[i], &out.msg[k], j - k, MSG_DONTWAIT);
+
+			k += sent > 0 ? (unsigned int)sent : 1;
+		}
+	}
+	out.n = 0;
+}
+
+void send_answer(int fd, const struct sockaddr_storage *to,
+		 socklen_t to_len, const __u8 *a, size_t alen)
+{
+	unsigned int i;
+
+	if (alen > OUT_SLOT_BYTES) {
+		sendto(fd, a, alen, MSG_DONTWAIT, (const struct sockaddr *)to, to_len);
+		return;
+	}
+	if (out.n == OUT_SLOTS)
+		out_flush();
+	i = out.n++;
+	out.fd[i] = fd;
+	memcpy(out.buf[i], a, alen);
+	memcpy(&out.to[i], to, to_len);
+	out.iov[i] = (struct iovec){ .iov_base = out.buf[i], .iov_len = alen };
+	out.msg[i] = (struct mmsghdr){ .msg_hdr = {
+		.msg_name = &out.to[i], .msg_namelen = to_len,
+		.msg_iov = &out.iov[i], .msg_iovlen = 1,
+	} };
+}
+
+void reply_to(struct daemon *d, struct pending *p, const __u8 *a,
+	      size_t alen)
+{
+	if (!p->tcp)
+		send_answer(p->client_fd, &p->from, p->from_len, a, alen);
+	else if (p->conn)	/* else the client left: nobody to tell */
+		conn_reply(d, p->conn, a, alen);
+}
+
+void pending_fail(struct daemon *d, struct pending *p, int err)
+{
+	size_t alen;
+
+	d->n_servfail++;
+	dns_event(d, p->reg, "servfail", p->qu.qname, servfail_reason(p->reg, err));
+	if (!local_answer(p->query, p->qlen, DNS_RCODE_SERVFAIL, &alen))
+		reply_to(d, p, buf_a, alen);
+	pending_free(d, p);
+}
+
+/* Ask upstream p->up, or the next ones; SERVFAIL when none is left. */
+void pending_send(struct daemon *d, struct pending *p, int err)
+{
+	struct reg *r = p->reg;
+
+	for (; p->up < r->n_up; p->up++) {
+		int fd;
+
+		if (p->tcp) {
+			err = tup_start(d, p);
+			if (err)
+				continue;
+			pending_unlink(d, p);
+			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
+			pending_append(d, p);
+			return;
+		}
+		fd = upstream_fd(d, r, p->up);
+
+		if (fd < 0) {
+			err = fd;
+			continue;
+		}
+		memcpy(buf_fwd, p->query, p->qlen);
+		buf_fwd[0] = p->qu.id >> 8;
+		buf_fwd[1] = p->qu.id & 0xff;
+		if (send(fd, buf_fwd, p->qlen, MSG_DONTWAIT) == (ssize_t)p->qlen) {
+			pending_unlink(d, p);
+			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
+			pending_append(d, p);
+			return;
+		}
+		err = -errno;
+	}
+	pending_fail(d, p, err);
+}
+
+static void forward_udp(struct daemon *d, struct reg *r, int fd,
+			const struct sockaddr_storage *from, socklen_t from_len,
+			const struct dns_question *qu,
+			const struct moat_addr_val *ports, size_t flen)
+{
+	struct pending *p;
+
+	if (!pending_may(d, r) || !(p = calloc(1, sizeof(*p) + flen))) {
+		size_t alen;
+
+		d->n_servfail++;
+		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -EBUSY));
+		if (!local_answer(buf_fwd, flen, DNS_RCODE_SERVFAIL, &alen))
+			send_answer(fd, from, from_len, buf_a, alen);
+		return;
+	}
+	*p = (struct pending){
+		.reg = r, .client_fd = fd, .from = *from, .from_len = from_len,
+		.client_id = qu->id, .ports = *ports, .qu = *qu, .qlen = flen,
+	};
+	memcpy(p->query, buf_fwd, flen);
+	pending_take(d, r, p);
+	pending_send(d, p, -ENOENT);
+}
+
+void serve_udp(struct daemon *d, struct reg *r, int fd)
+{
+	struct moat_addr_val ports;
+	struct dns_question qu;
+
+	for (int i = 0; i < RECV_BATCH; i++) {
+		struct sockaddr_storage from;
+		socklen_t from_len = sizeof(from);
+		size_t alen = 0, flen = 0;
+		ssize_t n;
+		int ret;
+
+		n = recvfrom(fd, buf_q, sizeof(buf_q), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &from_len);
+		if (n < 0)
+			return;
+		ret = classify(d, r, buf_q, n, &qu, &ports, &flen, &alen);
+		if (ret > 0)
+			forward_udp(d, r, fd, &from, from_len, &qu, &ports, flen);
+		else if (!ret)
+			send_answer(fd, &from, from_len, buf_a, alen);
+	}
+}
+
+/* Every query waiting on upstream I of R moves on: ICMP said it is down. */
+static void upstream_down(struct daemon *d, struct reg *r, int i, int err)
+{
+	struct pending *p, *next;
+
+	for (p = d->oldest; p; p = next) {
+		next = p->next;
+		if (p->reg == r && p->up == i && !p->tcp) {
+			p->up++;
+			pending_send(d, p, err);
+		}
+	}
+}
+
+void serve_upstream(struct daemon *d, struct ev *u)
+{
+	struct reg *r = u->reg;
+
+	if (u->fd < 0)
+		return;	/* closed during this batch */
+	for (int i = 0; i < RECV_BATCH; i++) {
+		struct pending *p;
+		ssize_t n;
+		int err;
+
+		n = recv(u->fd, buf_a, DNS_MSG_BYTES, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+			    errno == ENETUNREACH)
+				upstream_down(d, r, u->idx, -errno);
+			if (errno == EAGAIN)
+				return;
+			continue;
+		}
+		if (n < DNS_HEADER_BYTES) {
+			d->n_malformed++;
+			continue;
+		}
+		p = d->by_id[buf_a[0] << 8 | buf_a[1]];
+		/* not a question we asked there (late, or forged): ignore */
+		if (!p || p->reg != r || p->up != u->idx || p->tcp) {
+			d->n_stray++;
+			continue;
+		}
+		err = learn_answer(d, r, &p->qu, &p->ports, n);
+		if (err == -EBADMSG || err == -ESRCH) {
+			d->n_stray++;
+			continue;
+		}
+		if (err) {
+			/* never release an answer whose addresses are not in the maps */
+			pending_fail(d, p, err);
+			continue;
+		}
+		buf_a[0] = p->client_id >> 8;
+		buf_a[1] = p->client_id & 0xff;
+		reply_to(d, p, buf_a, n);
+		d->n_forwarded++;
+		pending_free(d, p);
+	}
+}
+
+/* Queries past their deadline go to the next upstream. Returns ms to wait. */
+/*
+ * Queries past their deadline go to the next upstream. Their upstream
+ * socket is read first: after a long stall (a TCP client) the answer may
+ * be waiting there unread.
+ */
+void expire_pending(struct daemon *d)
+{
+	__u64 now = now_ms();
+
+	while (d->oldest && d->oldest->deadline_ms <= now) {
+		struct pending *p = d->oldest;
+
+		if (p->tcp) {
+			if (p->tup)
+				tup_close(d, p->tup);
+			p->up++;
+			pending_send(d, p, -ETIMEDOUT);
+			continue;
+		}
+		if (!p->drained) {
+			p->drained = true;
+			serve_upstream(d, &p->reg->up_ev[p->up]);
+			continue;	/* p may be answered and gone */
+		}
+		p->drained = false;
+		p->up++;
+		pending_send(d, p, -ETIMEDOUT);
+	}
+}
+
+void drop_pending(struct daemon *d, struct reg *r)
+{
+	struct pending *p, *next;
+
+	for (p = d->oldest; p; p = next) {
+		next = p->next;
+		if (p->reg == r)
+			pending_free(d, p);
+	}
+}
