@@ -51,21 +51,16 @@ static int load_allow(struct yw *w, const char *name, yaml_node_t *val)
 }
 
 static const struct yw_key env_keys[] = {
-	{ "enabled", load_enabled },
-	{ "allow", load_allow },
-	{ NULL, NULL },
+	YW_LOAD("enabled", load_enabled),
+	YW_LOAD("allow", load_allow),
+	YW_END,
 };
 
-static int load_env(struct yw *w, const char *name, yaml_node_t *val)
-{
-	return yw_mapping(w, name, val, env_keys);
-}
-
 static const struct yw_key root_keys[] = {
-	{ "default_policy", load_default_policy },
-	{ "env_selection", load_env },
-	{ "runc", load_runc },
-	{ NULL, NULL },
+	YW_LOAD("default_policy", load_default_policy),
+	YW_MAPPING("env_selection", env_keys),
+	YW_LOAD("runc", load_runc),
+	YW_END,
 };
 
 static int load_root(struct yw *w, yaml_node_t *root)

@@ -96,71 +96,6 @@ static int load_deny(struct yw *w, const char *name, yaml_node_t *val)
 	return yw_items(w, name, val, 0, "a list of rules", deny_item);
 }
 
-static int load_mode(struct yw *w, const char *name, yaml_node_t *val)
-{
-	static const struct yw_choice modes[] = {
-		{ "enforce", MOAT_MODE_ENFORCE },
-		{ "audit", MOAT_MODE_AUDIT },
-		{ NULL, 0 },
-	};
-
-	return yw_choice(w, name, val, modes, &spec(w)->mode);
-}
-
-static int load_loopback(struct yw *w, const char *name,
-			 yaml_node_t *val)
-{
-	static const struct yw_choice words[] = {
-		{ "allow", LOOPBACK_ALLOW },
-		{ "deny", LOOPBACK_DENY },
-		{ "default", LOOPBACK_DEFAULT },
-		{ NULL, 0 },
-	};
-	int v, ret;
-
-	ret = yw_choice(w, name, val, words, &v);
-	if (!ret)
-		spec(w)->loopback = (enum loopback_mode)v;
-	return ret;
-}
-
-static int load_keep_net_raw(struct yw *w, const char *name,
-			     yaml_node_t *val)
-{
-	return yw_bool(w, name, val, &spec(w)->keep_net_raw);
-}
-
-static int load_socket_perm(struct yw *w, const char *name,
-			    yaml_node_t *val, enum socket_perm *out)
-{
-	static const struct yw_choice words[] = {
-		{ "allow", SOCKET_ALLOW },
-		{ "deny", SOCKET_DENY },
-		{ NULL, 0 },
-	};
-	int v, ret;
-
-	ret = yw_choice(w, name, val, words, &v);
-	if (!ret)
-		*out = (enum socket_perm)v;
-	return ret;
-}
-
-static int load_raw(struct yw *w, const char *name, yaml_node_t *val)
-{
-	return load_socket_perm(w, name, val, &spec(w)->sockets.raw);
-}
-
-static int load_ping(struct yw *w, const char *name, yaml_node_t *val)
-{
-	return load_socket_perm(w, name, val, &spec(w)->sockets.ping);
-}
-
-static int load_other(struct yw *w, const char *name, yaml_node_t *val)
-{
-	return load_socket_perm(w, name, val, &spec(w)->sockets.other);
-}
-
 static bool port_ok(const char *s)
 {
 	unsigned long v = 0;
@@ -222,48 +157,6 @@ static int load_upstream(struct yw *w, const char *name,
 	return yw_items(w, name, val, 1, NULL, add_upstream);
 }
 
-static int load_min_ttl(struct yw *w, const char *name, yaml_node_t *v)
-{
-	return yw_u32(w, name, v, &spec(w)->dns.min_ttl_s);
-}
-
-static int load_max_ttl(struct yw *w, const char *name, yaml_node_t *v)
-{
-	return yw_u32(w, name, v, &spec(w)->dns.max_ttl_s);
-}
-
-static int load_grace(struct yw *w, const char *name, yaml_node_t *v)
-{
-	return yw_u32(w, name, v, &spec(w)->dns.grace_s);
-}
-
-static int load_max_addresses(struct yw *w, const char *name,
-			      yaml_node_t *v)
-{
-	return yw_u32(w, name, v, &spec(w)->dns.max_addresses);
-}
-
-static int load_refuse(struct yw *w, const char *name, yaml_node_t *val)
-{
-	static const struct yw_choice words[] = {
-		{ "refused", DNS_REFUSE_REFUSED },
-		{ "nxdomain", DNS_REFUSE_NXDOMAIN },
-		{ NULL, 0 },
-	};
-	int v, ret;
-
-	ret = yw_choice(w, name, val, words, &v);
-	if (!ret)
-		spec(w)->dns.refuse = (enum dns_refuse)v;
-	return ret;
-}
-
-static int load_accept_privileged(struct yw *w, const char *name,
-				  yaml_node_t *val)
-{
-	return yw_bool(w, name, val, &spec(w)->container.accept_privileged);
-}
-
 /* "sys_admin" or "SYS_ADMIN" for "CAP_SYS_ADMIN": the name meant, or NULL. */
 static const char *cap_meant(const char *s)
 {
@@ -321,27 +214,59 @@ static int load_accept_caps(struct yw *w, const char *name,
 	return yw_items(w, name, val, 1, NULL, add_accept_cap);
 }
 
+/* Enumerated settings are stored as int: the tables write them so. */
+_Static_assert(sizeof(enum loopback_mode) == sizeof(int) &&
+	       sizeof(enum dns_refuse) == sizeof(int) &&
+	       sizeof(enum socket_perm) == sizeof(int), "enum size");
+
+static const struct yw_choice modes[] = {
+	{ "enforce", MOAT_MODE_ENFORCE },
+	{ "audit", MOAT_MODE_AUDIT },
+	{ NULL, 0 },
+};
+
+static const struct yw_choice loopback_words[] = {
+	{ "allow", LOOPBACK_ALLOW },
+	{ "deny", LOOPBACK_DENY },
+	{ "default", LOOPBACK_DEFAULT },
+	{ NULL, 0 },
+};
+
+static const struct yw_choice socket_words[] = {
+	{ "allow", SOCKET_ALLOW },
+	{ "deny", SOCKET_DENY },
+	{ NULL, 0 },
+};
+
+static const struct yw_choice refuse_words[] = {
+	{ "refused", DNS_REFUSE_REFUSED },
+	{ "nxdomain", DNS_REFUSE_NXDOMAIN },
+	{ NULL, 0 },
+};
+
+#define SPEC struct moat_policy_spec
+
 static const struct yw_key dns_keys[] = {
-	{ "upstream", load_upstream },
-	{ "min_ttl", load_min_ttl },
-	{ "max_ttl", load_max_ttl },
-	{ "grace", load_grace },
-	{ "refuse", load_refuse },
-	{ "max_addresses", load_max_addresses },
-	{ NULL, NULL },
+	YW_LOAD("upstream", load_upstream),
+	YW_U32("min_ttl", SPEC, dns.min_ttl_s),
+	YW_U32("max_ttl", SPEC, dns.max_ttl_s),
+	YW_U32("grace", SPEC, dns.grace_s),
+	YW_CHOICE("refuse", SPEC, dns.refuse, refuse_words),
+	YW_U32("max_addresses", SPEC, dns.max_addresses),
+	YW_END,
 };
 
 static const struct yw_key socket_keys[] = {
-	{ "raw", load_raw },
-	{ "ping", load_ping },
-	{ "other", load_other },
-	{ NULL, NULL },
+	YW_CHOICE("raw", SPEC, sockets.raw, socket_words),
+	YW_CHOICE("ping", SPEC, sockets.ping, socket_words),
+	YW_CHOICE("other", SPEC, sockets.other, socket_words),
+	YW_END,
 };
 
 static const struct yw_key container_keys[] = {
-	{ "accept_privileged", load_accept_privileged },
-	{ "accept_caps", load_accept_caps },
-	{ NULL, NULL },
+	YW_BOOL("accept_privileged", SPEC, container.accept_privileged),
+	YW_LOAD("accept_caps", load_accept_caps),
+	YW_END,
 };
 
 static int load_dns(struct yw *w, const char *name, yaml_node_t *val)
@@ -354,33 +279,23 @@ static int load_dns(struct yw *w, const char *name, yaml_node_t *val)
 	/* Checked once the whole mapping is read: the keys come in any order. */
 	if (spec(w)->dns.min_ttl_s > spec(w)->dns.max_ttl_s)
 		return yw_at(w, val, "dns.min_ttl (%u) must not exceed dns.max_ttl (%u)",
-			  spec(w)->dns.min_ttl_s, spec(w)->dns.max_ttl_s);
+			     spec(w)->dns.min_ttl_s, spec(w)->dns.max_ttl_s);
 	return 0;
 }
 
-static int load_sockets(struct yw *w, const char *name,
-			yaml_node_t *val)
-{
-	return yw_mapping(w, name, val, socket_keys);
-}
-
-static int load_container(struct yw *w, const char *name,
-			  yaml_node_t *val)
-{
-	return yw_mapping(w, name, val, container_keys);
-}
-
 static const struct yw_key root_keys[] = {
-	{ "mode", load_mode },
-	{ "allow", load_allow },
-	{ "deny", load_deny },
-	{ "loopback", load_loopback },
-	{ "dns", load_dns },
-	{ "sockets", load_sockets },
-	{ "keep_net_raw", load_keep_net_raw },
-	{ "container", load_container },
-	{ NULL, NULL },
+	YW_CHOICE("mode", SPEC, mode, modes),
+	YW_LOAD("allow", load_allow),
+	YW_LOAD("deny", load_deny),
+	YW_CHOICE("loopback", SPEC, loopback, loopback_words),
+	YW_LOAD("dns", load_dns),
+	YW_MAPPING("sockets", socket_keys),
+	YW_BOOL("keep_net_raw", SPEC, keep_net_raw),
+	YW_MAPPING("container", container_keys),
+	YW_END,
 };
+
+#undef SPEC
 
 static int load_root(struct yw *w, yaml_node_t *root)
 {

@@ -145,6 +145,37 @@ int yw_items(struct yw *w, const char *name, yaml_node_t *n, int single_ok,
 	return 0;
 }
 
+static void *field(const struct yw *w)
+{
+	return (char *)w->obj + w->key->off;
+}
+
+int yw_field_u32(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_u32(w, name, val, field(w));
+}
+
+int yw_field_bool(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_bool(w, name, val, field(w));
+}
+
+int yw_field_choice(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_choice(w, name, val, w->key->choices, field(w));
+}
+
+int yw_field_string(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_string(w, name, val, "a single value", field(w),
+			 w->key->len);
+}
+
+int yw_field_mapping(struct yw *w, const char *name, yaml_node_t *val)
+{
+	return yw_mapping(w, name, val, w->key->keys);
+}
+
 static void key_list(const struct yw_key *keys, char *buf, size_t len)
 {
 	size_t used = 0;
@@ -196,6 +227,7 @@ static int load_pair(struct yw *w, const char *name, yaml_node_pair_t *first,
 	}
 	snprintf(full, sizeof(full), "%s%s%s", name ? name : "",
 		 name ? "." : "", key);
+	w->key = h;
 	return h->load(w, full, yw_node(w, pair->value));
 }
 

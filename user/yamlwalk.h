@@ -8,6 +8,7 @@
 #ifndef MOAT_YAMLWALK_H
 #define MOAT_YAMLWALK_H
 
+#include <stddef.h>
 #include <stdio.h>
 #include <linux/types.h>
 #include <yaml.h>
@@ -18,12 +19,7 @@ struct yw {
 	yaml_document_t *doc;
 	struct moat_err *err;
 	void *obj;		/* what the handlers fill in */
-};
-
-/* A handler for one key; NAME is its dotted name ("dns.min_ttl"). */
-struct yw_key {
-	const char *key;
-	int (*load)(struct yw *w, const char *name, yaml_node_t *val);
+	const struct yw_key *key;	/* the entry being loaded */
 };
 
 /* One accepted word of an enumerated setting; a NULL word ends a list. */
@@ -31,6 +27,36 @@ struct yw_choice {
 	const char *word;
 	int value;
 };
+
+/*
+ * A handler for one key; NAME is its dotted name ("dns.min_ttl"). The
+ * yw_field_* handlers fill the field at OFF in the walk's object, as the
+ * rest of the entry says; w->key is the entry being loaded.
+ */
+struct yw_key {
+	const char *key;
+	int (*load)(struct yw *w, const char *name, yaml_node_t *val);
+	size_t off;
+	const struct yw_choice *choices;	/* yw_field_choice */
+	size_t len;				/* yw_field_string */
+	const struct yw_key *keys;		/* yw_field_mapping */
+};
+
+int yw_field_u32(struct yw *w, const char *name, yaml_node_t *val);
+int yw_field_bool(struct yw *w, const char *name, yaml_node_t *val);
+int yw_field_choice(struct yw *w, const char *name, yaml_node_t *val);
+int yw_field_string(struct yw *w, const char *name, yaml_node_t *val);
+int yw_field_mapping(struct yw *w, const char *name, yaml_node_t *val);
+
+#define YW_U32(k, type, f)	{ k, yw_field_u32, offsetof(type, f), NULL, 0, NULL }
+/* an int (or an enum of int's size) */
+#define YW_BOOL(k, type, f)	{ k, yw_field_bool, offsetof(type, f), NULL, 0, NULL }
+#define YW_CHOICE(k, type, f, c) { k, yw_field_choice, offsetof(type, f), c, 0, NULL }
+#define YW_STRING(k, type, f)	{ k, yw_field_string, offsetof(type, f), NULL, \
+				  sizeof(((type *)0)->f), NULL }
+#define YW_MAPPING(k, keys)	{ k, yw_field_mapping, 0, NULL, 0, keys }
+#define YW_LOAD(k, fn)		{ k, fn, 0, NULL, 0, NULL }
+#define YW_END			{ NULL, NULL, 0, NULL, 0, NULL }
 
 /* Fills W's error with "path:line:col: ..." at N; returns -EINVAL. */
 int yw_at(const struct yw *w, const yaml_node_t *n, const char *fmt, ...)
