@@ -117,12 +117,14 @@ size_t portrange_union(const struct moat_port_range *in, size_t n,
 		       enum portrange_mode mode, struct moat_port_range *out,
 		       size_t cap)
 {
-	struct span *s;
+	struct span small[4 * MOAT_MAX_PORT_RANGES], *s = small;
 	size_t i, need;
 
 	if (!n)
 		return 0;
-	s = calloc(2 * n, sizeof(*s));
+	/* the learner's calls fit on the stack: no allocation per answer */
+	if (2 * n > sizeof(small) / sizeof(small[0]))
+		s = calloc(2 * n, sizeof(*s));
 	if (!s)
 		return (size_t)-1;
 	need = mode == PORTRANGE_PER_PROTO ? per_proto(s, n, in) :
@@ -132,7 +134,8 @@ size_t portrange_union(const struct moat_port_range *in, size_t n,
 			.first = (__u16)s[i].first, .last = (__u16)s[i].last,
 			.protos = s[i].protos,
 		};
-	free(s);
+	if (s != small)
+		free(s);
 	return need;
 }
 
