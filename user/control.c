@@ -184,7 +184,7 @@ int control_policy_parse(json_object *o, struct moat_policy_spec *spec,
 static int control_call(json_object *req, int pass_fd, json_object **reply)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err, rfd;
+	int fd, err, rfd = -1;
 
 	*reply = NULL;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);

@@ -106,30 +106,49 @@ static bool port_ok(const char *s)
 	return v >= 1 && v <= 65535;
 }
 
-/* "ADDR", "IPv4:PORT" or "[IPv6]:PORT"; the text is kept as written. */
-static bool upstream_ok(const char *s)
+int upstream_parse(const char *s, struct sockaddr_storage *ret_sa,
+		   socklen_t *ret_len)
 {
-	unsigned char a[16];
+	struct sockaddr_storage ss = {};
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	const char *port = NULL, *end;
 	char host[64];
-	const char *port;
 
 	if (strlen(s) >= sizeof(host))
-		return false;
-	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
-		return true;
-	if (*s == '[') {
-		port = strchr(s, ']');
-		if (!port || (port[1] && port[1] != ':'))
-			return false;
-		snprintf(host, sizeof(host), "%.*s", (int)(port - s - 1), s + 1);
-		return inet_pton(AF_INET6, host, a) == 1 &&
-		       (!port[1] || port_ok(port + 2));
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+		ss.ss_family = AF_INET;
+	} else if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		ss.ss_family = AF_INET6;
+	} else if (*s == '[') {
+		end = strchr(s, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -EINVAL;
+		snprintf(host, sizeof(host), "%.*s", (int)(end - s - 1), s + 1);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		ss.ss_family = AF_INET6;
+		port = end[1] ? end + 2 : NULL;
+	} else {
+		end = strchr(s, ':');
+		if (!end)
+			return -EINVAL;
+		snprintf(host, sizeof(host), "%.*s", (int)(end - s), s);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -EINVAL;
+		ss.ss_family = AF_INET;
+		port = end + 1;
 	}
-	port = strchr(s, ':');
-	if (!port)
-		return false;
-	snprintf(host, sizeof(host), "%.*s", (int)(port - s), s);
-	return inet_pton(AF_INET, host, a) == 1 && port_ok(port + 1);
+	if (port && !port_ok(port))
+		return -EINVAL;
+	/* sin_port and sin6_port share their place */
+	in->sin_port = htons(port ? strtoul(port, NULL, 10) : 53);
+	if (ret_sa)
+		*ret_sa = ss;
+	if (ret_len)
+		*ret_len = ss.ss_family == AF_INET ? sizeof(*in) : sizeof(*in6);
+	return 0;
 }
 
 static int add_upstream(struct yw *w, const char *name, yaml_node_t *n)
@@ -143,7 +162,7 @@ static int add_upstream(struct yw *w, const char *name, yaml_node_t *n)
 	if (spec(w)->dns.n_upstream >= MOAT_MAX_UPSTREAMS)
 		return yw_at(w, n, "%s lists more than %d servers", name,
 			  MOAT_MAX_UPSTREAMS);
-	if (!upstream_ok(s))
+	if (upstream_parse(s, NULL, NULL))
 		return yw_at(w, n, "%s '%s' is not IP, IPv4:PORT or [IPv6]:PORT",
 			  name, s);
 	strcpy(spec(w)->dns.upstream[spec(w)->dns.n_upstream++], s);

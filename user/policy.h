@@ -11,6 +11,7 @@
 #define MOAT_POLICY_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <linux/types.h>
 #include "moat_abi.h"
 
@@ -101,6 +102,14 @@ void rule_prefix_format(int family, const __u8 *addr, unsigned int prefixlen,
 void policy_errf(struct moat_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * The one grammar of a DNS upstream (a policy's dns.upstream, the
+ * daemon's --dns-upstream, a workload's resolv.conf nameserver): "ADDR",
+ * "IPv4:PORT" or "[IPv6]:PORT", port 53 when none; -EINVAL otherwise.
+ * RET_SA and RET_LEN (may be NULL: a check only) get its address.
+ */
+int upstream_parse(const char *s, struct sockaddr_storage *ret_sa,
+		   socklen_t *ret_len);
 void policy_init(struct moat_policy_spec *p);	/* defaults, empty rule lists */
 void policy_free(struct moat_policy_spec *p);
 /* Append a rule given on the command line (--allow/--deny). */

@@ -29,9 +29,6 @@
 #include "paths.h"
 #include "resolver.h"
 
-__u8 buf_q[DNS_MSG_BYTES], buf_a[DNS_MSG_BYTES + 2];
-__u8 buf_fwd[DNS_MSG_BYTES];
-
 /* A socket in the registration's netns; it keeps that netns for life. */
 int netns_socket(struct daemon *d, struct reg *r, int family, int type)
 {
@@ -258,7 +255,6 @@ int do_daemon(int argc, char **argv)
 	static struct daemon d = { .epfd = -1, .host_netns = -1 };
 	struct epoll_event evs[16];
 	bool foreground = false, check = false;
-	struct upstream u;
 	struct rlimit rl;
 	int opt, err;
 
@@ -271,7 +267,7 @@ int do_daemon(int argc, char **argv)
 		case 'n': check = true; break;
 		case 'v': verbose++; break;
 		case 'u':
-			if (parse_upstream(optarg, &u)) {
+			if (upstream_parse(optarg, NULL, NULL)) {
 				p_err("--dns-upstream: '%s' is not ADDR, ADDR:PORT or [ADDR6]:PORT",
 				      optarg);
 				return -EINVAL;

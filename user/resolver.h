@@ -143,7 +143,6 @@ struct reg {
 	__u32 learned_pid;
 	long learned;			/* learned entries of learned_pid in the maps */
 	unsigned long recounted;	/* the tick learned was last counted at */
-	json_object *saved;		/* the registration, until persisted */
 	struct rule_index ix;		/* its domain rules, indexed */
 	char *search[DNS_SEARCH_MAX];	/* its resolv.conf's search domains */
 	size_t n_search;
@@ -220,11 +219,13 @@ struct daemon {
 	unsigned int n_accept_paused;	/* registrations not accepting */
 	struct tcpup *tup_dead;
 	bool stop;
+	/*
+	 * One message at a time: a query read, its canonical form, an answer.
+	 * Handlers lend them to what they call as parameters.
+	 */
+	__u8 q[DNS_MSG_BYTES], fwd[DNS_MSG_BYTES], a[DNS_MSG_BYTES];
 };
 
-
-extern __u8 buf_q[DNS_MSG_BYTES], buf_a[DNS_MSG_BYTES + 2];
-extern __u8 buf_fwd[DNS_MSG_BYTES];
 
 /* resolver.c: the loop's plumbing */
 int ev_add(struct daemon *d, struct ev *ev);
@@ -241,15 +242,29 @@ void set_timeouts(int fd, int ms);
 __u32 reg_policy_id(struct daemon *d, struct reg *r);
 int rule_index_build(const struct moat_policy_spec *spec, struct rule_index *ix);
 void rule_index_free(struct rule_index *ix);
+/*
+ * Decide query Q (QLEN bytes) of R, parsed into *QU. Returns 1 when it
+ * goes upstream: the canonical query in FWD, *PORTS what its rules allow;
+ * 0 with a local answer (REFUSED, NXDOMAIN, SERVFAIL) in A; -EBADMSG for
+ * a packet to drop without answer. *flen and *alen: the room in FWD and
+ * A, then the length written.
+ */
 int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 	     struct dns_question *qu, struct moat_addr_val *ports,
-	     size_t *flen, size_t *alen);
+	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen);
+/*
+ * Write the addresses of answer A (ALEN bytes, to QU) into R's policy
+ * maps; ECH is stripped from A. 0: A may be released; -EBADMSG, -ESRCH:
+ * not the answer to QU (ignore it); other errors: answer SERVFAIL.
+ */
 int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
-		 const struct moat_addr_val *ports, size_t alen);
-void dns_event(struct daemon *d, struct reg *r, const char *verdict,
-	       const char *name, const char *reason);
-const char *servfail_reason(const struct reg *r, int err);
-int local_answer(const __u8 *q, size_t qlen, int rcode, size_t *alen);
+		 const struct moat_addr_val *ports, __u8 *a, size_t alen);
+/*
+ * The one SERVFAIL: counted, logged with the reason ERR gives, and the
+ * answer to Q built into A (*alen as for classify); -EBADMSG if none.
+ */
+int servfail(struct daemon *d, struct reg *r, const char *qname, int err,
+	     const __u8 *q, size_t qlen, __u8 *a, size_t *alen);
 
 /* resolver_udp.c: queries in flight, UDP clients and upstreams */
 bool pending_may(const struct daemon *d, const struct reg *r);
@@ -278,9 +293,18 @@ void resume_conns(struct daemon *d);
 void reg_close_conns(struct daemon *d, struct reg *r);
 
 /* resolver_reg.c: registrations */
-int parse_upstream(const char *s, struct upstream *u);
-int reg_create(struct daemon *d, json_object *o, int netns_fd, struct moat_err *err);
-int persist(struct reg *r, int netns_fd);
+/*
+ * A registration from its JSON O and a netns fd (taken over), served from
+ * now on and returned in *RET_REG (may be NULL); one of the same cgroup
+ * is replaced. Every source of registrations comes through here: the
+ * control socket's register, restore() at start (and issue 15's
+ * children of an enforced parent would). reg_persist() then keeps O and
+ * the netns for the next start.
+ */
+int reg_create(struct daemon *d, json_object *o, int netns_fd,
+	       struct reg **ret_reg, struct moat_err *err);
+int reg_persist(const struct reg *r, json_object *o);
+/* the registrations kept on disk by reg_persist(), served again */
 void restore(struct daemon *d);
 struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link);
 void reg_remove(struct daemon *d, __u64 id);

@@ -214,7 +214,7 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	struct rule_index ix = {};
 	struct moat_err err = {};
 	char p[PATH_MAX];
-	json_object *x, *saved;
+	json_object *x, *file;
 	struct reg *r;
 
 	if (!json_object_object_get_ex(msg, "cgroup_id", &x) ||
@@ -238,10 +238,10 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	r->pid = json_object_object_get_ex(msg, "policy_id", &x) ?
 		 json_object_get_int64(x) : 0;
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
-	saved = json_object_from_file(p);
-	reg_set_upstreams(d, r, saved);
-	if (saved)
-		json_object_put(saved);
+	file = json_object_from_file(p);
+	reg_set_upstreams(d, r, file);
+	if (file)
+		json_object_put(file);
 	if (control_reg_file_update(p, &r->spec, r->pid))
 		p_err("moat-bpfd: %s: the update will not survive a restart", r->rel);
 	p_info("moat-bpfd: %s now serves policy '%s' (%zu domain rule(s))", r->rel,
@@ -298,18 +298,14 @@ void serve_control(struct daemon *d)
 			reply = error_reply("register needs the netns as SCM_RIGHTS");
 			goto out;
 		}
-		int keep = dup(nfd);
+		struct reg *r;
 
-		if (reg_create(d, msg, nfd, &err)) {
-			close(keep);
+		if (reg_create(d, msg, nfd, &r, &err)) {
 			reply = error_reply(err.msg[0] ? err.msg : "registration failed");
 		} else {
-			struct reg *r = d->regs;
-
-			if (persist(r, keep))
+			if (reg_persist(r, msg))
 				p_err("moat-bpfd: %s: cannot persist the registration "
 				      "(it will not survive a restart)", r->rel);
-			close(keep);
 			reply = json_object_new_object();
 			json_object_object_add(reply, "ok", json_object_new_boolean(1));
 		}

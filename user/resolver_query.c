@@ -114,9 +114,8 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
  * (SERVFAIL). Addresses written before the failure stay: they are the
  * answer's own, under their deadline.
  */
-int learn_answer(struct daemon *d, struct reg *r,
-		 const struct dns_question *qu,
-		 const struct moat_addr_val *ports, size_t alen)
+int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
+		 const struct moat_addr_val *ports, __u8 *a, size_t alen)
 {
 	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
 	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
@@ -127,10 +126,10 @@ int learn_answer(struct daemon *d, struct reg *r,
 	int err;
 
 	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
-	err = dns_answer_take(buf_a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
+	err = dns_answer_take(a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
 	if (err)
 		return err;
-	dns_strip_ech(buf_a, alen);	/* before release: docs/names.md */
+	dns_strip_ech(a, alen);	/* before release: docs/names.md */
 	/*
 	 * Issue 11, item 5: an answer is learned into the policy id its rules
 	 * are for (r->pid, from `bind`/`update`), and only while the
@@ -203,8 +202,8 @@ int learn_answer(struct daemon *d, struct reg *r,
 	return 0;
 }
 
-void dns_event(struct daemon *d, struct reg *r, const char *verdict,
-	       const char *name, const char *reason)
+static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
+		      const char *name, const char *reason)
 {
 	json_object *o = json_object_new_object();
 	char when[32];
@@ -244,7 +243,7 @@ static bool under_search(const struct reg *r, const char *name)
 	return false;
 }
 
-const char *servfail_reason(const struct reg *r, int err)
+static const char *servfail_reason(const struct reg *r, int err)
 {
 	return !r->n_up ? "no upstream configured" :
 	       err == -EDQUOT ? "max_addresses reached" :
@@ -257,21 +256,27 @@ const char *servfail_reason(const struct reg *r, int err)
 	       strerror(-err);
 }
 
-/* An rcode answer to query Q into buf_a; -EBADMSG if Q cannot have one. */
-int local_answer(const __u8 *q, size_t qlen, int rcode, size_t *alen)
+/*
+ * An rcode answer to query Q into A (*alen: its room, then the answer's
+ * length); -EBADMSG if Q cannot have one.
+ */
+static int local_answer(const __u8 *q, size_t qlen, int rcode, __u8 *a,
+			size_t *alen)
 {
-	*alen = DNS_MSG_BYTES;
-	return dns_reply_rcode(q, qlen, rcode, buf_a, alen) ? -EBADMSG : 0;
+	return dns_reply_rcode(q, qlen, rcode, a, alen) ? -EBADMSG : 0;
 }
 
-/*
- * Decide a query. Returns 1 with the canonical query in buf_fwd (*flen)
- * when it goes upstream, 0 with a local answer in buf_a (*alen), or
- * -EBADMSG for a packet to drop without answer.
- */
+int servfail(struct daemon *d, struct reg *r, const char *qname, int err,
+	     const __u8 *q, size_t qlen, __u8 *a, size_t *alen)
+{
+	d->n_servfail++;
+	dns_event(d, r, "servfail", qname, servfail_reason(r, err));
+	return local_answer(q, qlen, DNS_RCODE_SERVFAIL, a, alen);
+}
+
 int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 	     struct dns_question *qu, struct moat_addr_val *ports,
-	     size_t *flen, size_t *alen)
+	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen)
 {
 	d->n_query++;
 	if (dns_query_parse(q, qlen, qu)) {
@@ -284,18 +289,19 @@ int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 		dns_event(d, r, "refused", qu->qname, "no rule allows it");
 		return local_answer(q, qlen, r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ||
 				    under_search(r, qu->qname) ?
-				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, alen);
+				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, a, alen);
 	}
 	/* forward what was parsed, not what was received */
-	*flen = sizeof(buf_fwd);
-	if (dns_query_canonical(q, qlen, buf_fwd, flen)) {
+	if (dns_query_canonical(q, qlen, fwd, flen)) {
 		d->n_malformed++;
 		return -EBADMSG;
 	}
-	if (!r->n_up) {
-		d->n_servfail++;
-		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -ENOENT));
-		return local_answer(q, qlen, DNS_RCODE_SERVFAIL, alen);
-	}
+	if (!r->n_up)
+		return servfail(d, r, qu->qname, -ENOENT, q, qlen, a, alen);
+	/*
+	 * Issue 18's answer cache would be asked here: the query is allowed
+	 * and canonical, and an answer from it is learned as one from
+	 * upstream would be (learn_answer) before it is released.
+	 */
 	return 1;
 }

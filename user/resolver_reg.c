@@ -24,58 +24,6 @@
 #include "paths.h"
 #include "resolver.h"
 
-int parse_upstream(const char *s, struct upstream *u)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)&u->sa;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&u->sa;
-	char host[64];
-	const char *port = NULL, *end;
-	long p = 53;
-
-	memset(u, 0, sizeof(*u));
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end || (size_t)(end - s - 1) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s + 1, end - s - 1);
-		host[end - s - 1] = 0;
-		if (end[1] == ':')
-			port = end + 2;
-		else if (end[1])
-			return -EINVAL;
-	} else {
-		snprintf(host, sizeof(host), "%s", s);
-		char *c = strchr(host, ':');
-
-		if (c && strchr(c + 1, ':'))
-			c = NULL;	/* bare IPv6 */
-		if (c) {
-			*c = 0;
-			port = s + (c - host) + 1;
-		}
-	}
-	if (port) {
-		char *e;
-
-		p = strtol(port, &e, 10);
-		if (*e || p < 1 || p > 65535)
-			return -EINVAL;
-	}
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(p);
-		u->len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(p);
-		u->len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* R's rules are for policy id PID from now on; kept across restarts. */
 void reg_bind(struct reg *r, __u32 pid)
 {
@@ -83,10 +31,8 @@ void reg_bind(struct reg *r, __u32 pid)
 
 	r->pid = pid;
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
-	if (!r->saved && control_reg_file_update(p, NULL, pid))
+	if (control_reg_file_update(p, NULL, pid))
 		p_err("moat-bpfd: %s: its policy id will not survive a restart", r->rel);
-	else if (r->saved)
-		json_object_object_add(r->saved, "policy_id", json_object_new_int64(pid));
 }
 
 /* UDP and TCP on the same port of ADDR; returns the port or -errno. */
@@ -163,8 +109,6 @@ static void reg_release(struct reg *r)
 	rule_index_free(&r->ix);
 	for (size_t i = 0; i < r->n_search; i++)
 		free(r->search[i]);
-	if (r->saved)
-		json_object_put(r->saved);
 	free(r->rel);
 	free(r);
 }
@@ -267,10 +211,11 @@ void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
 
 	r->n_up = 0;
 	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)
-		if (!parse_upstream(r->spec.dns.upstream[i], &r->up[r->n_up]))
+		if (!upstream_parse(r->spec.dns.upstream[i], &r->up[r->n_up].sa,
+				    &r->up[r->n_up].len))
 			r->n_up++;
 	if (!r->n_up && d->default_upstream &&
-	    !parse_upstream(d->default_upstream, &r->up[0]))
+	    !upstream_parse(d->default_upstream, &r->up[0].sa, &r->up[0].len))
 		r->n_up = 1;
 	if (r->n_up || !json_object_object_get_ex(o, "resolv_upstream", &x) ||
 	    !json_object_is_type(x, json_type_array))
@@ -279,14 +224,13 @@ void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
 			   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
 		const char *a = json_object_get_string(json_object_array_get_idx(x, i));
 
-		if (a && !parse_upstream(a, &r->up[r->n_up]))
+		if (a && !upstream_parse(a, &r->up[r->n_up].sa, &r->up[r->n_up].len))
 			r->n_up++;
 	}
 }
 
-/* Build a registration from its JSON and a netns fd (taken over). */
 int reg_create(struct daemon *d, json_object *o, int netns_fd,
-	       struct moat_err *err)
+	       struct reg **ret_reg, struct moat_err *err)
 {
 	struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
 	struct moat_resolver_key key;
@@ -370,32 +314,29 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 			 strerror(errno));
 		goto fail;
 	}
-	r->saved = json_object_get(o);
 	r->next = d->regs;
 	d->regs = r;
 	p_info("moat-bpfd: serving %s (policy '%s', %zu rule(s)) on 127.0.0.1:%u%s",
 	       r->rel, r->spec.name, policy_domain_rules(&r->spec), ntohs(res.port4),
 	       res.port6 ? " and [::1]" : "");
+	if (ret_reg)
+		*ret_reg = r;
 	return 0;
 fail:
 	reg_free(d, r);
 	return ret;
 }
 
-int persist(struct reg *r, int netns_fd)
+int reg_persist(const struct reg *r, json_object *o)
 {
 	char p[PATH_MAX];
 	int err;
 
-	err = pin_netns(r->cg_id, netns_fd);
+	err = pin_netns(r->cg_id, r->netns_fd);
 	if (err)
 		return err;
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
-	err = json_object_to_file_ext(p, r->saved, JSON_C_TO_STRING_PLAIN) ? -EIO : 0;
-	/* restore() reads the file: no need to keep it in memory */
-	json_object_put(r->saved);
-	r->saved = NULL;
-	return err;
+	return json_object_to_file_ext(p, o, JSON_C_TO_STRING_PLAIN) ? -EIO : 0;
 }
 
 void restore(struct daemon *d)
@@ -418,15 +359,13 @@ void restore(struct daemon *d)
 		o = json_object_from_file(p);
 		path_of(p, sizeof(p), MOAT_NETNS_DIR, id);
 		fd = open(p, O_RDONLY | O_CLOEXEC);
-		if (!o || fd < 0 || reg_create(d, o, fd, &err)) {
+		/* already on disk: nothing to persist */
+		if (!o || fd < 0 || reg_create(d, o, fd, NULL, &err)) {
 			p_err("moat-bpfd: dropping registration %llu: %s", id,
 			      err.msg[0] ? err.msg : "unreadable");
 			if (fd >= 0 && !o)
 				close(fd);
 			reg_remove(d, id);
-		} else {
-			json_object_put(d->regs->saved);	/* already on disk */
-			d->regs->saved = NULL;
 		}
 		if (o)
 			json_object_put(o);

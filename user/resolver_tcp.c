@@ -176,8 +176,7 @@ void serve_tcpup(struct daemon *d, struct tcpup *t)
 		}
 	}
 	/* a whole answer: the same checks and learning as over UDP */
-	memcpy(buf_a, t->ans, t->need);
-	err = learn_answer(d, p->reg, &p->qu, &p->ports, t->need);
+	err = learn_answer(d, p->reg, &p->qu, &p->ports, t->ans, t->need);
 	if (err == -EBADMSG || err == -ESRCH) {
 		d->n_stray++;
 		tup_fail(d, t, err);
@@ -187,9 +186,9 @@ void serve_tcpup(struct daemon *d, struct tcpup *t)
 		pending_fail(d, p, err);
 		return;
 	}
-	buf_a[0] = p->client_id >> 8;
-	buf_a[1] = p->client_id & 0xff;
-	reply_to(d, p, buf_a, t->need);
+	t->ans[0] = p->client_id >> 8;
+	t->ans[1] = p->client_id & 0xff;
+	reply_to(d, p, t->ans, t->need);
 	d->n_forwarded++;
 	pending_free(d, p);
 }
@@ -313,8 +312,11 @@ static void conn_parse(struct daemon *d, struct tcpconn *c)
 			conn_park(d, c, true);
 			return;
 		}
-		ret = classify(d, r, c->buf + 2, qlen, &qu, &ports, &flen, &alen);
-		if (ret < 0 || (!ret && !conn_reply(d, c, buf_a, alen))) {
+		flen = sizeof(d->fwd);
+		alen = sizeof(d->a);
+		ret = classify(d, r, c->buf + 2, qlen, &qu, &ports, d->fwd, &flen,
+			       d->a, &alen);
+		if (ret < 0 || (!ret && !conn_reply(d, c, d->a, alen))) {
 			if (c->ev.fd >= 0)
 				conn_close(d, c);
 			return;
@@ -330,7 +332,7 @@ static void conn_parse(struct daemon *d, struct tcpconn *c)
 				.client_id = qu.id, .ports = ports, .qu = qu,
 				.qlen = flen,
 			};
-			memcpy(p->query, buf_fwd, flen);
+			memcpy(p->query, d->fwd, flen);
 			pending_take(d, r, p);
 			c->inflight++;
 			r->n_tcp_up++;

@@ -178,13 +178,24 @@ void reply_to(struct daemon *d, struct pending *p, const __u8 *a,
 
 void pending_fail(struct daemon *d, struct pending *p, int err)
 {
-	size_t alen;
+	size_t alen = sizeof(d->a);
 
-	d->n_servfail++;
-	dns_event(d, p->reg, "servfail", p->qu.qname, servfail_reason(p->reg, err));
-	if (!local_answer(p->query, p->qlen, DNS_RCODE_SERVFAIL, &alen))
-		reply_to(d, p, buf_a, alen);
+	if (!servfail(d, p->reg, p->qu.qname, err, p->query, p->qlen, d->a, &alen))
+		reply_to(d, p, d->a, alen);
 	pending_free(d, p);
+}
+
+/* P's query with the id used upstream in place of the client's. */
+static ssize_t send_query(int fd, const struct pending *p)
+{
+	__u8 id[2] = { p->qu.id >> 8, p->qu.id & 0xff };
+	struct iovec iov[2] = {
+		{ .iov_base = id, .iov_len = 2 },
+		{ .iov_base = (void *)(p->query + 2), .iov_len = p->qlen - 2 },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	return sendmsg(fd, &mh, MSG_DONTWAIT);
 }
 
 /* Ask upstream p->up, or the next ones; SERVFAIL when none is left. */
@@ -210,10 +221,7 @@ void pending_send(struct daemon *d, struct pending *p, int err)
 			err = fd;
 			continue;
 		}
-		memcpy(buf_fwd, p->query, p->qlen);
-		buf_fwd[0] = p->qu.id >> 8;
-		buf_fwd[1] = p->qu.id & 0xff;
-		if (send(fd, buf_fwd, p->qlen, MSG_DONTWAIT) == (ssize_t)p->qlen) {
+		if (send_query(fd, p) == (ssize_t)p->qlen) {
 			pending_unlink(d, p);
 			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
 			pending_append(d, p);
@@ -224,27 +232,27 @@ void pending_send(struct daemon *d, struct pending *p, int err)
 	pending_fail(d, p, err);
 }
 
+/* Canonical query FWD (FLEN bytes) of a UDP client, in flight from now. */
 static void forward_udp(struct daemon *d, struct reg *r, int fd,
 			const struct sockaddr_storage *from, socklen_t from_len,
 			const struct dns_question *qu,
-			const struct moat_addr_val *ports, size_t flen)
+			const struct moat_addr_val *ports, const __u8 *fwd,
+			size_t flen)
 {
 	struct pending *p;
 
 	if (!pending_may(d, r) || !(p = calloc(1, sizeof(*p) + flen))) {
-		size_t alen;
+		size_t alen = sizeof(d->a);
 
-		d->n_servfail++;
-		dns_event(d, r, "servfail", qu->qname, servfail_reason(r, -EBUSY));
-		if (!local_answer(buf_fwd, flen, DNS_RCODE_SERVFAIL, &alen))
-			send_answer(fd, from, from_len, buf_a, alen);
+		if (!servfail(d, r, qu->qname, -EBUSY, fwd, flen, d->a, &alen))
+			send_answer(fd, from, from_len, d->a, alen);
 		return;
 	}
 	*p = (struct pending){
 		.reg = r, .client_fd = fd, .from = *from, .from_len = from_len,
 		.client_id = qu->id, .ports = *ports, .qu = *qu, .qlen = flen,
 	};
-	memcpy(p->query, buf_fwd, flen);
+	memcpy(p->query, fwd, flen);
 	pending_take(d, r, p);
 	pending_send(d, p, -ENOENT);
 }
@@ -257,19 +265,19 @@ void serve_udp(struct daemon *d, struct reg *r, int fd)
 	for (int i = 0; i < RECV_BATCH; i++) {
 		struct sockaddr_storage from;
 		socklen_t from_len = sizeof(from);
-		size_t alen = 0, flen = 0;
+		size_t alen = sizeof(d->a), flen = sizeof(d->fwd);
 		ssize_t n;
 		int ret;
 
-		n = recvfrom(fd, buf_q, sizeof(buf_q), MSG_DONTWAIT,
+		n = recvfrom(fd, d->q, sizeof(d->q), MSG_DONTWAIT,
 			     (struct sockaddr *)&from, &from_len);
 		if (n < 0)
 			return;
-		ret = classify(d, r, buf_q, n, &qu, &ports, &flen, &alen);
+		ret = classify(d, r, d->q, n, &qu, &ports, d->fwd, &flen, d->a, &alen);
 		if (ret > 0)
-			forward_udp(d, r, fd, &from, from_len, &qu, &ports, flen);
+			forward_udp(d, r, fd, &from, from_len, &qu, &ports, d->fwd, flen);
 		else if (!ret)
-			send_answer(fd, &from, from_len, buf_a, alen);
+			send_answer(fd, &from, from_len, d->a, alen);
 	}
 }
 
@@ -298,7 +306,7 @@ void serve_upstream(struct daemon *d, struct ev *u)
 		ssize_t n;
 		int err;
 
-		n = recv(u->fd, buf_a, DNS_MSG_BYTES, MSG_DONTWAIT);
+		n = recv(u->fd, d->a, DNS_MSG_BYTES, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
 			    errno == ENETUNREACH)
@@ -311,13 +319,13 @@ void serve_upstream(struct daemon *d, struct ev *u)
 			d->n_malformed++;
 			continue;
 		}
-		p = d->by_id[buf_a[0] << 8 | buf_a[1]];
+		p = d->by_id[d->a[0] << 8 | d->a[1]];
 		/* not a question we asked there (late, or forged): ignore */
 		if (!p || p->reg != r || p->up != u->idx || p->tcp) {
 			d->n_stray++;
 			continue;
 		}
-		err = learn_answer(d, r, &p->qu, &p->ports, n);
+		err = learn_answer(d, r, &p->qu, &p->ports, d->a, n);
 		if (err == -EBADMSG || err == -ESRCH) {
 			d->n_stray++;
 			continue;
@@ -327,15 +335,14 @@ void serve_upstream(struct daemon *d, struct ev *u)
 			pending_fail(d, p, err);
 			continue;
 		}
-		buf_a[0] = p->client_id >> 8;
-		buf_a[1] = p->client_id & 0xff;
-		reply_to(d, p, buf_a, n);
+		d->a[0] = p->client_id >> 8;
+		d->a[1] = p->client_id & 0xff;
+		reply_to(d, p, d->a, n);
 		d->n_forwarded++;
 		pending_free(d, p);
 	}
 }
 
-/* Queries past their deadline go to the next upstream. Returns ms to wait. */
 /*
  * Queries past their deadline go to the next upstream. Their upstream
  * socket is read first: after a long stall (a TCP client) the answer may

@@ -326,6 +326,35 @@ failtest() {
 	fi
 }
 
+# ---- block 8: what moat-client attack printed inside a container ----
+
+# cx_hardening OUT PREFIX CAP: OUT is the output of
+#   moat-client attack; echo "attack exit $?"; CapBnd line; a blocked connect
+# run with --cap-add CAP; PREFIX goes before the messages.
+cx_hardening() {
+	local out=$1 pre=$2 cap=$3 capbnd
+	sed 's/^/    | /' <<<"$out" >&2
+	if grep -q "SUCCEEDED" <<<"$out"; then
+		fail 8 "an attempt succeeded: $(grep SUCCEEDED <<<"$out" | head -n 3 | tr '\n' ';')"
+	elif ! grep -q "^0 attempt(s) succeeded" <<<"$out" || ! grep -q "^attack exit [04]$" <<<"$out"; then
+		fail 8 "the attempts did not run: $(head -n 3 <<<"$out" | tr '\n' ';')"
+	else
+		# moat-client expects Docker's errnos; here a path may be absent
+		# (ENOENT: no bpffs in the container) or a ping socket refused by
+		# the netns's ping_group_range first (EACCES): refused all the same
+		grep -q UNEXPECTED <<<"$out" &&
+			note "refused with other errnos than under Docker: $(grep -c UNEXPECTED <<<"$out") attempt(s)"
+		pass 8 "${pre}bpf(), bpffs/cgroup2 mounts, cgroup.procs, raw/packet/ping/XDP sockets, io_uring: all refused"
+	fi
+	check 8 "blocked connect afterwards" "$(tail -n 1 <<<"$out")" EPERM
+	capbnd=$(awk '/^CapBnd/ {print $2}' <<<"$out")
+	if [ -n "$capbnd" ] && (((16#$capbnd & (1 << 13)) == 0)); then
+		pass 8 "${pre}CAP_NET_RAW dropped although --cap-add $cap (CapBnd $capbnd)"
+	else
+		fail 8 "CAP_NET_RAW still in the bounding set (CapBnd '$capbnd')"
+	fi
+}
+
 # ---- the race ----
 
 race_one() { # MODE I
