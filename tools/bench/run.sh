@@ -124,17 +124,31 @@ prog_id() {
 	bpftool prog show pinned "$progs/$1" --json 2>/dev/null | jq -r .id || true
 }
 
-# "run_time_ns run_cnt" of one program ("0 0" if it is gone)
-kstat() {
-	bpftool prog show id "$1" --json 2>/dev/null |
-		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"' || echo "0 0"
+# "name run_time_ns run_cnt" of every program in id[] (one bpftool call)
+kstat_all() {
+	local p
+	bpftool prog show --json 2>/dev/null |
+		jq -r '.[] | "\(.id) \(.run_time_ns // 0) \(.run_cnt // 0)"' |
+		awk -v ids="$(for p in "${!id[@]}"; do printf '%s=%s ' "${id[$p]}" "$p"; done)" '
+			BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); name[kv[1]] = kv[2] } }
+			$1 in name { print name[$1], $2, $3 }'
 }
 
-# ns per call between two kstat snapshots
-kdelta() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		split(a, x, " "); split(b, y, " ")
-		printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }'
+# kprog_delta PROTO ITER BEFORE AFTER: "proto name calls/op ns/op ns/call"
+# per program that ran; an op count includes connbench's warm-up
+kprog_delta() {
+	awk -v proto="$1" -v iter="$2" -v a="$3" -v b="$4" 'BEGIN {
+		ops = iter + (int(iter / 10) > 100 ? int(iter / 10) : 100)
+		n = split(a, x, "\n")
+		for (i = 1; i <= n; i++) { split(x[i], f, " "); t0[f[1]] = f[2]; c0[f[1]] = f[3] }
+		n = split(b, y, "\n")
+		for (i = 1; i <= n; i++) {
+			split(y[i], f, " ")
+			dc = f[3] - c0[f[1]]; dt = f[2] - t0[f[1]]
+			if (f[1] in c0 && dc > 0)
+				printf "%s %s %.3f %.1f %.1f\n", proto, f[1], dc / ops, dt / ops, dt / dc
+		}
+	}'
 }
 
 # moat-bpf, quiet unless it fails
@@ -180,7 +194,7 @@ attach() {
 # called in a condition runs without set -e).
 run_point() {
 	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0 f
-	local c0 c1 m0 m1 k1 k2
+	local c0 c1 k1 k2 cpo npo
 	local -A row id
 
 	t0=$(date +%s.%N)
@@ -192,6 +206,7 @@ run_point() {
 	echo "bench: $kind N=$n filled in $(awk -v t="$t0" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t }') s"
 
 	: >"$out/rounds.tmp"
+	: >"$out/kern.tmp"
 	for proto in tcp udp; do
 		: >"$out/pairs"
 		for r in $(seq "$ROUNDS"); do
@@ -211,25 +226,32 @@ run_point() {
 		row[$proto]="$kind,$n,$proto,${iter[$proto]},$ROUNDS,$am,$bm,$rm,$lo,$hi,$lvl,$mn,$mx"
 	done
 
-	# kernel-side cost: KROUNDS more A rounds per protocol with stats on;
-	# the median of the per-round ns/call
-	for p in moat_connect4 moat_sendmsg4; do
-		id[$p]=$(prog_id "$p")
+	# kernel-side cost: KROUNDS more A rounds per protocol with stats on,
+	# every pinned program snapshotted around each: the median of the
+	# per-round ns/call (connect4, sendmsg4), and per program its calls
+	# and ns per op (the breakdown)
+	for f in "$progs"/*; do
+		id[${f##*/}]=$(prog_id "${f##*/}")
 	done
 	: >"$out/kern"
 	echo 1 >"$stats"
 	for r in $(seq "$KROUNDS"); do
-		c0=$(kstat "${id[moat_connect4]}")
-		measure tcp "$cgA" "${iter[tcp]}" >/dev/null
-		c1=$(kstat "${id[moat_connect4]}")
-		m0=$(kstat "${id[moat_sendmsg4]}")
-		measure udp "$cgA" "${iter[udp]}" >/dev/null
-		m1=$(kstat "${id[moat_sendmsg4]}")
-		echo "$(kdelta "$c0" "$c1") $(kdelta "$m0" "$m1")" >>"$out/kern"
+		for proto in tcp udp; do
+			c0=$(kstat_all)
+			measure "$proto" "$cgA" "${iter[$proto]}" >/dev/null
+			c1=$(kstat_all)
+			kprog_delta "$proto" "${iter[$proto]}" "$c0" "$c1" >>"$out/kern"
+		done
 	done
 	echo "$stats_old" >"$stats"
-	for f in 1 2; do
-		read -r "k$f" _ < <(awk -v f="$f" '{ print $f }' "$out/kern" | qstats)
+	read -r k1 _ < <(awk '$1 == "tcp" && $2 == "moat_connect4" { print $5 }' "$out/kern" | qstats)
+	read -r k2 _ < <(awk '$1 == "udp" && $2 == "moat_sendmsg4" { print $5 }' "$out/kern" | qstats)
+	for proto in tcp udp; do
+		while read -r p; do
+			read -r cpo _ < <(awk -v x="$proto" -v p="$p" '$1 == x && $2 == p { print $3 }' "$out/kern" | qstats)
+			read -r npo _ < <(awk -v x="$proto" -v p="$p" '$1 == x && $2 == p { print $4 }' "$out/kern" | qstats)
+			echo "$kind,$n,$proto,${p#moat_},$cpo,$npo" >>"$out/kern.tmp"
+		done < <(awk -v x="$proto" '$1 == x { print $2 }' "$out/kern" | sort -u)
 	done
 
 	"$cb" clear "$kind" "$n"
@@ -239,6 +261,7 @@ run_point() {
 		return
 	fi
 	cat "$out/rounds.tmp" >>"$rounds_csv"
+	cat "$out/kern.tmp" >>"$kern_csv"
 	echo "${row[tcp]},1.03,$k1" >>"$csv"
 	echo "${row[udp]},1.10,$k2" >>"$csv"
 }
@@ -261,6 +284,8 @@ csv=$out/results.csv
 rounds_csv=$out/rounds.csv
 echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_hook_ns" >"$csv"
 echo "kind,n_fill,proto,round,a_ns,b_ns" >"$rounds_csv"
+kern_csv=$out/kern-progs.csv
+echo "kind,n_fill,proto,prog,calls_per_op,ns_per_op" >"$kern_csv"
 
 # --- the runs ----------------------------------------------------------------
 for kind in $KINDS; do
@@ -277,7 +302,7 @@ for kind in $KINDS; do
 		done
 	done
 done
-rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern"
+rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern" "$out/kern.tmp"
 
 # --- report ------------------------------------------------------------------
 report() {
@@ -311,6 +336,24 @@ report() {
 				k ~ /^exact/ ? (d <= 20 ? "  flat: ok" : "  flat: NOT FLAT") : ""
 		}
 	}' "$csv"
+	echo
+	# where the time of an op goes, by program (bpf_stats, which adds
+	# two clock reads per run: an upper bound), next to A - B
+	echo "per op, by program (calls x ns per call = ns per op; medians of $KROUNDS stats rounds) vs A - B:"
+	awk -F, 'FNR == 1 { f++; next }
+	f == 1 { d[$1 "," $2 "," $3] = $6 - $7; next }
+	{
+		k = $1 "," $2 "," $3
+		if (!(k in line)) order[++nk] = k
+		line[k] = line[k] sprintf(" %s %.2fx%.0f", $4, $5, $5 > 0 ? $6 / $5 : 0)
+		tot[k] += $6
+	}
+	END {
+		for (i = 1; i <= nk; i++) {
+			k = order[i]; split(k, a, ",")
+			printf "%-5s %8s %-3s  progs %4.0f ns  A-B %5.0f ns :%s\n", a[1], a[2], a[3], tot[k], d[k], line[k]
+		}
+	}' "$csv" "$kern_csv"
 }
 report | tee "$out/results.txt"
 
