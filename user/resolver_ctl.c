@@ -89,7 +89,8 @@ static int open_cgroup_of(pid_t pid)
 	if (strncmp(line, "0::", 3) || !mnt)
 		return -ENOENT;
 	line[strcspn(line, "\n")] = 0;
-	snprintf(abs, sizeof(abs), "%s%s", mnt, strcmp(line + 3, "/") ? line + 3 : "");
+	if (cgroup_abs(line + 3, abs, sizeof(abs)))
+		return -ENOENT;
 	fd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -246,6 +247,7 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 		p_err("moat-bpfd: %s: the update will not survive a restart", r->rel);
 	p_info("moat-bpfd: %s now serves policy '%s' (%zu domain rule(s))", r->rel,
 	       r->spec.name, policy_domain_rules(&r->spec));
+	childreg_update(d, r, msg);
 	x = json_object_new_object();
 	json_object_object_add(x, "ok", json_object_new_boolean(1));
 	return x;
@@ -265,6 +267,7 @@ static json_object *op_bind(struct daemon *d, json_object *msg)
 		return error_reply("bind needs a policy_id");
 	r->learned_pid = 0;
 	reg_bind(r, json_object_get_int64(x));
+	childreg_update(d, r, NULL);
 	x = json_object_new_object();
 	json_object_object_add(x, "ok", json_object_new_boolean(1));
 	return x;
@@ -294,10 +297,9 @@ void serve_control(struct daemon *d)
 	/* the maps may have been replaced (upgrade, or unload and reload) */
 	follow_upgrade(d);
 	if (!strcmp(name, "register")) {
-		if (nfd < 0) {
-			reply = error_reply("register needs the netns as SCM_RIGHTS");
-			goto out;
-		}
+		/* no netns: a parent whose children get registered (issue 15) */
+		if (nfd < 0)
+			json_object_object_add(msg, "children", json_object_new_boolean(1));
 		struct reg *r;
 
 		if (reg_create(d, msg, nfd, &r, &err)) {
@@ -306,6 +308,7 @@ void serve_control(struct daemon *d)
 			if (reg_persist(r, msg))
 				p_err("moat-bpfd: %s: cannot persist the registration "
 				      "(it will not survive a restart)", r->rel);
+			childreg_parent(d, r);
 			reply = json_object_new_object();
 			json_object_object_add(reply, "ok", json_object_new_boolean(1));
 		}

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "log.h"
+#include "moat_names.h"
 #include "resolver.h"
 
 __u32 reg_policy_id(struct daemon *d, struct reg *r)
@@ -25,13 +26,10 @@ __u32 reg_policy_id(struct daemon *d, struct reg *r)
 	return cg.policy_id;
 }
 
+/* Bucket of a domain in the rule index: the name map's hash serves. */
 static __u32 domain_hash(const char *s, size_t len)
 {
-	__u32 h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
+	return (__u32)moat_name_hash(s, len);
 }
 
 void rule_index_free(struct rule_index *ix)

@@ -150,7 +150,7 @@ struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link)
 	struct reg **pp;
 
 	for (pp = &d->regs; *pp; pp = &(*pp)->next)
-		if ((*pp)->cg_id == id) {
+		if ((*pp)->cg_id == id && !(*pp)->child) {
 			if (link)
 				*link = pp;
 			return *pp;
@@ -164,20 +164,33 @@ void path_of(char *buf, size_t len, const char *dir, __u64 id)
 		 !strcmp(dir, MOAT_REG_DIR) ? ".json" : "");
 }
 
+/* Unlink *PP; freed after the batch. */
+void reg_drop(struct daemon *d, struct reg **pp)
+{
+	struct reg *r = *pp;
+	struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
+
+	if (r->netns_fd >= 0)
+		bpf_map_delete_elem(d->st.map[M_RESOLVERS], &k);
+	*pp = r->next;
+	reg_close(d, r);
+	r->next = d->dead;
+	d->dead = r;
+}
+
+/* Registration ID, and those of its children. */
 void reg_remove(struct daemon *d, __u64 id)
 {
-	struct reg **pp, *r = reg_find(d, id, &pp);
+	struct reg **pp = &d->regs;
 	char p[PATH_MAX];
 
-	if (r) {
-		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
-
-		bpf_map_delete_elem(d->st.map[M_RESOLVERS], &k);
-		*pp = r->next;
-		reg_close(d, r);
-		r->next = d->dead;
-		d->dead = r;
-	}
+	while (*pp)
+		if ((*pp)->cg_id == id)
+			reg_drop(d, pp);
+		else
+			pp = &(*pp)->next;
+	if (d->kids)
+		children_unwatch(d->kids, id);
 	path_of(p, sizeof(p), MOAT_NETNS_DIR, id);
 	umount2(p, MNT_DETACH);
 	unlink(p);
@@ -256,6 +269,10 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		ret = -EINVAL;
 		goto fail;
 	}
+	if (json_object_object_get_ex(o, "child_cgroup_id", &x)) {
+		r->child = json_object_get_uint64(x);
+		json_object_object_get_ex(o, "child_cgroup", &x);
+	}
 	r->rel = strdup(json_object_get_string(x) ?: "");
 	if (!r->rel) {
 		ret = -ENOMEM;
@@ -285,6 +302,17 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 			    (r->search[r->n_search] = strdup(s)))
 				r->n_search++;
 		}
+	if (netns_fd < 0) {	/* a parent: childreg_parent() serves its children */
+		if (reg_find(d, r->cg_id, NULL))
+			reg_remove(d, r->cg_id);
+		r->next = d->regs;
+		d->regs = r;
+		p_info("moat-bpfd: serving the children of %s (policy '%s', %zu rule(s))",
+		       r->rel, r->spec.name, policy_domain_rules(&r->spec));
+		if (ret_reg)
+			*ret_reg = r;
+		return 0;
+	}
 
 	port = listen_pair(d, r, AF_INET, &r->udp4, &r->tcp4);
 	if (port < 0) {
@@ -306,7 +334,7 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		goto fail;
 	}
 	key = (struct moat_resolver_key){ r->cg_id, r->netns_cookie };
-	if (reg_find(d, r->cg_id, NULL))
+	if (!r->child && reg_find(d, r->cg_id, NULL))
 		reg_remove(d, r->cg_id);
 	if (bpf_map_update_elem(d->st.map[M_RESOLVERS], &key, &res, BPF_ANY)) {
 		ret = -errno;
@@ -332,7 +360,7 @@ int reg_persist(const struct reg *r, json_object *o)
 	char p[PATH_MAX];
 	int err;
 
-	err = pin_netns(r->cg_id, r->netns_fd);
+	err = r->netns_fd < 0 ? 0 : pin_netns(r->cg_id, r->netns_fd);
 	if (err)
 		return err;
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
@@ -351,6 +379,7 @@ void restore(struct daemon *d)
 		struct moat_err err = {};
 		unsigned long long id;
 		json_object *o;
+		struct reg *r;
 		int fd;
 
 		if (sscanf(de->d_name, "%llu.json", &id) != 1)
@@ -359,13 +388,17 @@ void restore(struct daemon *d)
 		o = json_object_from_file(p);
 		path_of(p, sizeof(p), MOAT_NETNS_DIR, id);
 		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (o && fd < 0 && json_object_object_get_ex(o, "children", NULL))
+			fd = -2;	/* a parent: no netns of its own */
 		/* already on disk: nothing to persist */
-		if (!o || fd < 0 || reg_create(d, o, fd, NULL, &err)) {
+		if (!o || fd == -1 || reg_create(d, o, fd < 0 ? -1 : fd, &r, &err)) {
 			p_err("moat-bpfd: dropping registration %llu: %s", id,
 			      err.msg[0] ? err.msg : "unreadable");
 			if (fd >= 0 && !o)
 				close(fd);
 			reg_remove(d, id);
+		} else {
+			childreg_parent(d, r);
 		}
 		if (o)
 			json_object_put(o);
@@ -380,12 +413,22 @@ void reap_regs(struct daemon *d)
 	struct reg *r, *next;
 	__u64 id;
 
+again:
 	for (r = d->regs; r; r = next) {
 		next = r->next;
-		snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(), r->rel);
-		if (cgroup_id_of(abs, &id) || id != r->cg_id) {
-			p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
-			reg_remove(d, r->cg_id);
+		if (!cgroup_abs(r->rel, abs, sizeof(abs)) &&
+		    !cgroup_id_of(abs, &id) && id == (r->child ?: r->cg_id))
+			continue;
+		p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
+		if (r->child) {
+			struct reg **pp = &d->regs;
+
+			while (*pp != r)
+				pp = &(*pp)->next;
+			reg_drop(d, pp);
+		} else {
+			reg_remove(d, r->cg_id);	/* its children too */
+			goto again;
 		}
 	}
 }
@@ -426,6 +469,8 @@ void follow_upgrade(struct daemon *d)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 
+		if (r->netns_fd < 0)
+			continue;	/* a parent: nothing to redirect to */
 		if (!getsockname(r->udp4.fd, (struct sockaddr *)&ss, &len))
 			res.port4 = ((struct sockaddr_in *)&ss)->sin_port;
 		len = sizeof(ss);
