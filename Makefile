@@ -68,8 +68,14 @@ $(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# `moat-bpf version`: the package's version (debian/changelog's first line)
+MOAT_VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+$(OUTPUT)/user/main.o: CPPFLAGS += -DMOAT_VERSION='"$(MOAT_VERSION)"'
+$(OUTPUT)/user/main.o: debian/changelog
+
 $(OUTPUT)/lib.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
+	$(Q)rm -f $@	# a removed source's object must not linger in it
 	$(Q)$(AR) rcs $@ $^
 
 $(BIN): $(OUTPUT)/user/main.o $(OUTPUT)/lib.a

@@ -27,9 +27,11 @@
 #include "cgroup.h"
 #include "enforce.h"
 #include "harden.h"
+#include "cmd_args.h"
 #include "log.h"
 #include "main.h"
 #include "state.h"
+#include "writer.h"
 
 #define RUN_PARENT		"moat-bpf"
 #define KILL_TIMEOUT_MS		10000
@@ -50,38 +52,50 @@ static void forward_signal(int sig)
 		kill(child_pid, sig);
 }
 
+static int do_help(void)
+{
+	fprintf(stderr,
+		"Usage: moat-bpf run [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
+		"                    [--netns NAME|PATH] [--user USER] [--caps container|all]\n"
+		"                    -- CMD [ARG]...\n"
+		"Runs CMD in a new cgroup enforced before its first instruction;\n"
+		"exits with CMD's status.\n%s", usage_rules);
+	return 0;
+}
+
+/* 1: --help was asked (and answered) */
 static int parse_run(struct run_opts *o, int argc, char **argv)
 {
-	int ret;
+	static const struct option opts[] = {
+		POLICY_OPTIONS,
+		{ "netns", required_argument, NULL, OPT_NETNS },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "caps", required_argument, NULL, OPT_CAPS },
+		HELP_OPTION,
+		{ 0 }
+	};
+	int opt, ret;
 
-	while (argc > 0) {
-		if (!strcmp(argv[0], "--")) {
-			NEXT_ARG();
-			break;
-		}
-		ret = policy_args_take(&o->pa, &argc, &argv);
+	/* '+': CMD's own options are CMD's */
+	CMD_GETOPT_START();
+	while ((opt = cmd_getopt(argc, argv, "+h", opts)) >= 0) {
+		ret = policy_args_opt(&o->pa, opt, optarg);
 		if (ret < 0)
 			return ret;
 		if (ret)
 			continue;
-		if (!strcmp(argv[0], "--netns") || !strcmp(argv[0], "--user") ||
-		    !strcmp(argv[0], "--caps")) {
-			if (argc < 2) {
-				p_err("'%s' needs a value", argv[0]);
-				return -EINVAL;
-			}
-			*(argv[0][2] == 'n' ? &o->netns : argv[0][2] == 'u' ?
-			  &o->user : &o->caps) = argv[1];
-			argc -= 2;
-			argv += 2;
-			continue;
+		switch (opt) {
+		case OPT_NETNS: o->netns = optarg; break;
+		case OPT_USER: o->user = optarg; break;
+		case OPT_CAPS: o->caps = optarg; break;
+		case 'h':
+			do_help();
+			return 1;
+		default:
+			return cmd_bad_option(argv);
 		}
-		if (argv[0][0] == '-') {
-			p_err("run: unknown option '%s'", argv[0]);
-			return -EINVAL;
-		}
-		break;
 	}
+	CMD_GETOPT_REST(argc, argv);
 	if (argc < 1) {
 		p_err("run: no command given (moat-bpf run [OPTIONS] -- CMD [ARG]...)");
 		return -EINVAL;
@@ -304,21 +318,21 @@ static int teardown(const char *abs, const char *rel)
 		p_errno(err, "%s still has processes; left enforced", rel);
 		return err;
 	}
-	state_init(&st);
-	err = state_lock(&st);
-	if (!err)
-		err = state_open(&st, false);
-	if (!err)
+	err = writer_open(&st, false);	/* prints its error */
+	if (!err) {
 		err = moat_detach(&st, abs, rel);
+		if (err && err != -ENOENT)
+			p_errno(err, "detaching %s", rel);
+	}
 	/* someone ran 'unload' meanwhile: nothing is left to detach */
 	if (err == -ENOENT)
 		err = 0;
 	state_close(&st);
-	if (err)
-		p_errno(err, "detaching %s", rel);
 	if (rmdir(abs)) {
-		p_errno(-errno, "removing %s", abs);
-		err = err ?: -errno;
+		int e = -errno;
+
+		p_errno(e, "removing %s", abs);
+		err = err ?: e;
 	}
 	return err;
 }
@@ -349,6 +363,10 @@ int do_run(int argc, char **argv)
 	pid_t pid;
 
 	err = parse_run(&o, argc, argv);
+	if (err > 0) {	/* --help */
+		policy_args_free(&o.pa);
+		return 0;
+	}
 	if (err)
 		goto out_args;
 	err = policy_args_build(&o.pa, &spec, &c);
@@ -372,8 +390,8 @@ int do_run(int argc, char **argv)
 	if (err)
 		goto out_netns;
 	/* the lock is not held while CMD runs */
-	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, resolv_conf_of(&o),
-			     false);
+	err = writer_enforce_cgroup(abs, rel, &spec, &c, netns_fd,
+				    resolv_conf_of(&o), false);
 	if (err) {
 		rmdir(abs);
 		goto out_netns;
@@ -398,7 +416,7 @@ int do_run(int argc, char **argv)
 out_teardown:
 	if (cg_fd >= 0)
 		close(cg_fd);
-	resolver_unregister(abs);
+	writer_unregister(abs);
 	if (teardown(abs, rel) && !err)
 		status = 125;	/* the workload ran, the cleanup failed */
 out_netns:

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "cgroup.h"
+#include "cmd_args.h"
 #include "enforce.h"
 #include "escape.h"
 #include "links.h"
@@ -200,22 +201,13 @@ static json_object *protections_json(void)
 	return o;
 }
 
-/* The layout version of what is pinned (0: nothing), whatever ours is. */
-static int pinned_layout(void)
-{
-	struct moat_layout l = {};
-	__u32 zero = 0;
-	int fd = bpf_obj_get(MOAT_PIN_LAYOUT);
-
-	if (fd < 0)
-		return 0;
-	bpf_map_lookup_elem(fd, &zero, &l);
-	close(fd);
-	return l.version;
-}
-
 int do_status(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		HELP_OPTION,
+		{ 0 }
+	};
 	char abs[PATH_MAX], rel[PATH_MAX];
 	json_object *top, *arr;
 	struct cgroup_index ix = {};
@@ -223,12 +215,24 @@ int do_status(int argc, char **argv)
 	struct moat_state st;
 	struct moat_cgroup cg;
 	__u64 key, *prev = NULL, only = 0;
-	int err;
+	int opt, err;
 
-	if (argc > 0 && !strcmp(argv[argc - 1], "--json")) {
-		json_output = true;
-		argc--;
+	CMD_GETOPT_START();
+	while ((opt = cmd_getopt(argc, argv, "jh", opts)) >= 0) {
+		switch (opt) {
+		case 'j':
+			json_output = true;
+			break;
+		case 'h':
+			fprintf(stderr, "Usage: moat-bpf status [CGROUP] [--json]\n"
+				"  what is loaded, which cgroups are enforced with which\n"
+				"  policy, their counters, what this kernel lets moat-bpf check\n");
+			return 0;
+		default:
+			return cmd_bad_option(argv);
+		}
 	}
+	CMD_GETOPT_REST(argc, argv);
 	if (argc > 1) {
 		p_err("usage: moat-bpf status [CGROUP] [--json]");
 		return -EINVAL;
@@ -245,7 +249,7 @@ int do_status(int argc, char **argv)
 	top = json_object_new_object();
 	arr = json_object_new_array();
 	json_object_object_add(top, "layout", json_object_new_int(MOAT_LAYOUT_VERSION));
-	json_object_object_add(top, "pinned_layout", json_object_new_int(pinned_layout()));
+	json_object_object_add(top, "pinned_layout", json_object_new_int(state_pinned_layout()));
 	json_object_object_add(top, "loaded", json_object_new_boolean(!err));
 	json_object_object_add(top, "pin_root", json_object_new_string(MOAT_PIN_ROOT));
 	json_object_object_add(top, "cgroup2", json_object_new_string(cgroup2_mount() ?: ""));

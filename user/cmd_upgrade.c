@@ -22,12 +22,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "enforce.h"
+#include "cmd_args.h"
 #include "links.h"
 #include "log.h"
 #include "main.h"
 #include "names.h"
 #include "moat.skel.h"
 #include "state.h"
+#include "writer.h"
 
 static int old_map_fd(const char *name)
 {
@@ -221,19 +223,6 @@ static int repin(struct moat *skel, bool new_maps)
 	return 0;
 }
 
-static __u32 pinned_layout(void)
-{
-	struct moat_layout l = {};
-	__u32 zero = 0;
-	int fd = old_map_fd("moat_layout");
-
-	if (fd < 0)
-		return 0;
-	bpf_map_lookup_elem(fd, &zero, &l);
-	close(fd);
-	return l.version;
-}
-
 int do_upgrade(int argc, char **argv)
 {
 	struct moat_layout layout = { .version = MOAT_LAYOUT_VERSION };
@@ -243,15 +232,23 @@ int do_upgrade(int argc, char **argv)
 	bool same;
 	int err;
 
+	err = cmd_operands(&argc, &argv);
+	if (err < 0)
+		return err;
+	if (err) {
+		fprintf(stderr, "Usage: moat-bpf upgrade\n"
+			"  switch every enforced cgroup to this build's programs (and\n"
+			"  this build's map layout), with no moment unenforced\n");
+		return 0;
+	}
 	if (argc) {
 		p_err("usage: moat-bpf upgrade");
 		return -EINVAL;
 	}
-	state_init(&st);
-	err = state_lock(&st);
+	err = writer_lock(&st);
 	if (err)
 		goto out;
-	old = pinned_layout();
+	old = state_pinned_layout();
 	if (!old) {
 		err = state_open(&st, true);	/* nothing pinned: a plain load */
 		if (!err)

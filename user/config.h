@@ -29,16 +29,4 @@ struct moat_config {
 int config_load(struct moat_config *cfg, struct moat_err *err);
 bool config_env_allowed(const struct moat_config *cfg, const char *name);
 
-#include <json-c/json.h>
-/*
- * The container's policy, from sources the administrator controls, first
- * match: ARG (the runtime's arguments), the annotation moat.policy, env
- * MOAT_POLICY in BUNDLE/config.json (only if enabled and allowlisted),
- * default_policy. Fills OUT and *SOURCE; -ENOENT (printed) when none.
- */
-int oci_select_policy(const char *id, json_object *annotations,
-		      const char *bundle, const char *arg,
-		      const struct moat_config *cfg, char *out, size_t len,
-		      const char **source);
-
 #endif

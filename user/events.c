@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 #include "cgroup.h"
+#include "cmd_args.h"
 #include "control.h"
 #include "events.h"
 #include "log.h"
@@ -250,6 +251,15 @@ int do_events(int argc, char **argv)
 	struct moat_state st;
 	int err;
 
+	err = cmd_operands(&argc, &argv);
+	if (err < 0)
+		return err;
+	if (err) {
+		fprintf(stderr, "Usage: moat-bpf events\n"
+			"  follow deny events: the kernel's ring, or the daemon's log\n"
+			"  where the daemon consumes the ring\n");
+		return 0;
+	}
 	if (argc) {
 		p_err("usage: moat-bpf events");
 		return -EINVAL;
@@ -334,25 +344,45 @@ int do_log(int argc, char **argv)
 {
 	char rel[PATH_MAX], abs[PATH_MAX];
 	const char *cg = NULL;
+	static const struct option opts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "json", no_argument, NULL, 'j' },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		HELP_OPTION,
+		{ 0 }
+	};
 	bool follow = false, all = false;
+	int opt;
 	FILE *f;
 
-	for (; argc > 0; NEXT_ARG()) {
-		if (!strcmp(argv[0], "-f") || !strcmp(argv[0], "--follow")) {
-			follow = true;
-		} else if (!strcmp(argv[0], "--all")) {
-			all = true;
-		} else if (!strcmp(argv[0], "--json")) {
-			json_output = true;
-		} else if (!strcmp(argv[0], "--cgroup") && argc > 1) {
-			NEXT_ARG();
+	CMD_GETOPT_START();
+	while ((opt = cmd_getopt(argc, argv, "fjh", opts)) >= 0) {
+		switch (opt) {
+		case 'f': follow = true; break;
+		case OPT_ALL: all = true; break;
+		case 'j': json_output = true; break;
+		case OPT_CGROUP:
 			/* a path is matched as written below the mount, an id as is */
-			cg = !cgroup_resolve(argv[0], abs, rel) ? rel : argv[0];
-			cg = strdup(cg);
-		} else {
-			p_err("usage: moat-bpf log [-f] [--json] [--all] [--cgroup CGROUP|ID]");
-			return -EINVAL;
+			free((char *)cg);
+			cg = strdup(!cgroup_resolve(optarg, abs, rel) ? rel : optarg);
+			break;
+		case 'h':
+			fprintf(stderr, "Usage: moat-bpf log [-f|--follow] [--json] [--all] "
+				"[--cgroup CGROUP|ID]\n"
+				"  the denial log the daemon writes (%s)\n", MOAT_EVENT_LOG);
+			free((char *)cg);
+			return 0;
+		default:
+			free((char *)cg);
+			return cmd_bad_option(argv);
 		}
+	}
+	CMD_GETOPT_REST(argc, argv);
+	if (argc) {
+		p_err("usage: moat-bpf log [-f] [--json] [--all] [--cgroup CGROUP|ID]");
+		free((char *)cg);
+		return -EINVAL;
 	}
 	f = fopen(MOAT_EVENT_LOG, "re");
 	if (!f) {

@@ -12,6 +12,8 @@
 #define MOAT_EVENT_LOG_MAX_BYTES	(16 << 20)	/* then rotated to .1 */
 
 json_object *event_to_json(const struct moat_event *e);
+/* why an event's verdict was reached, in words */
+const char *moat_reason_str(unsigned int reason);
 /* DENY curl[4242] cg=/docker/3f2a… tcp 203.0.113.10:443 (name) reason policy P */
 void event_print(FILE *f, json_object *o);
 

@@ -225,7 +225,7 @@ struct evlog *evlog_open(struct moat_state *st)
 		return NULL;
 	l->out = fopen(MOAT_EVENT_LOG, "ae");
 	if (!l->out)
-		p_errno(-errno, "moat-bpfd: %s (the denial log)", MOAT_EVENT_LOG);
+		p_errno(-errno, "%s (the denial log)", MOAT_EVENT_LOG);
 	else
 		fchmod(fileno(l->out), 0600);
 	if (evlog_reopen(l, st)) {

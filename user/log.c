@@ -11,7 +11,7 @@ bool json_output;
 int verbose;
 const char *runtime_log_path;
 
-static void runtime_log(const char *msg)
+static void runtime_log(const char *level, const char *msg)
 {
 	json_object *o;
 	char when[40];
@@ -24,7 +24,7 @@ static void runtime_log(const char *msg)
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	o = json_object_new_object();
-	json_object_object_add(o, "level", json_object_new_string("error"));
+	json_object_object_add(o, "level", json_object_new_string(level));
 	json_object_object_add(o, "msg", json_object_new_string(msg));
 	json_object_object_add(o, "time", json_object_new_string(when));
 	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -41,7 +41,7 @@ static void vp_err(const char *suffix, const char *fmt, va_list ap)
 		char line[1200];
 
 		snprintf(line, sizeof(line), "%s%s", buf, suffix ? suffix : "");
-		runtime_log(line);
+		runtime_log("error", line);
 	}
 	if (json_output) {
 		json_object *o = json_object_new_object();
@@ -74,6 +74,19 @@ void p_errno(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vp_err(suffix, fmt, ap);
 	va_end(ap);
+}
+
+void p_warn(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (runtime_log_path)
+		runtime_log("warning", buf);
+	fprintf(stderr, "moat-bpf: warning: %s\n", buf);
 }
 
 void p_info(const char *fmt, ...)

@@ -19,6 +19,11 @@ extern const char *runtime_log_path;
 void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like p_err, with ": strerror(-err)" appended. */
 void p_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A warning: "moat-bpf: warning: ..." on stderr, in JSON mode too (where
+ * stdout carries the command's result, never an {"error": ...} for it).
+ */
+void p_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void p_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_setup_libbpf(void);

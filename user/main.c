@@ -8,43 +8,134 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
+#include "cmd_args.h"
 #include "log.h"
+#include "moat_consts.h"
 #include "main.h"
 #include "paths.h"
 
-const char *policy_dir = MOAT_POLICY_DIR;
+#ifndef MOAT_VERSION
+#define MOAT_VERSION "unknown"
+#endif
 
-static const char usage_rules[] =
+const char usage_rules[] =
 	"RULE := [tcp://|udp://]TARGET[:PORT[-PORT]]\n"
 	"TARGET := IPv4 | IPv4/LEN | [IPv6] | [IPv6]/LEN | DOMAIN | *.DOMAIN\n"
 	"POLICY := NAME (in the policy directory) | PATH to a .yaml file\n";
+const char usage_cgroup[] =
+	"CGROUP := a path under the cgroup2 mount, or relative to it\n";
+
+static int do_help(int argc, char **argv);
+static int daemon_cmd(int argc, char **argv);
+
+static const struct cmd main_cmds[] = {
+	{ "attach", do_attach },
+	{ "detach", do_detach },
+	{ "status", do_status },
+	{ "policy", do_policy },
+	{ "run", do_run },
+	{ "unload", do_unload },
+	{ "events", do_events },
+	{ "log", do_log },
+	{ "daemon", daemon_cmd },
+	{ "oci-hook", do_oci_hook },
+	{ "upgrade", do_upgrade },
+	{ "enable", do_enable },
+	{ "disable", do_disable },
+	{ "unit-start", do_unit_start },
+	{ "version", do_version },
+	{ "help", do_help },
+	{ 0 }
+};
 
 static int do_help(int argc, char **argv)
 {
+	/* help CMD: what CMD --help says */
+	if (argc >= 1 && strcmp(argv[0], "--help") && strcmp(argv[0], "-h")) {
+		char *sub[] = { argv[0], "--help", NULL };
+
+		for (int i = 0; main_cmds[i].name; i++)
+			if (!strcmp(argv[0], main_cmds[i].name))
+				return main_cmds[i].fn(1, sub + 1);
+		p_err("unknown command '%s' (see 'moat-bpf help')", argv[0]);
+		return -EINVAL;
+	}
 	fprintf(stderr,
 		"Usage: moat-bpf [OPTIONS] COMMAND ...\n"
 		"  attach CGROUP [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
-		"         [--netns NAME|PATH] [--create]\n"
+		"         [--netns NAME|PATH] [--resolv-conf PATH] [--create]\n"
 		"  detach CGROUP\n"
-		"  status [CGROUP]\n"
+		"  status [CGROUP] [--json]\n"
 		"  policy check POLICY\n"
+		"  policy reload POLICY   apply the file as it is now wherever it is enforced\n"
 		"  run [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
 		"      [--netns NAME|PATH] [--user USER] [--caps container|all]\n"
 		"      -- CMD [ARG]...\n"
-		"  log [-f] [--json] [--cgroup CGROUP|ID]   the denial log (written by the daemon)\n"
+		"  log [-f] [--all] [--json] [--cgroup CGROUP|ID]   the denial log (written by the daemon)\n"
 		"  events                 follow deny events (the ring, or the daemon's log)\n"
 		"  upgrade                switch every cgroup to this build's programs, no gap\n"
 		"  unload\n"
 		"  enable UNIT [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
 		"                         enforce a systemd service from its next start\n"
 		"  disable UNIT           take the policy off it again\n"
+		"  unit-start --unit UNIT [POLICY OPTIONS]   the ExecCondition= enable writes\n"
 		"  daemon [-d] [-n] [-v] [--dns-upstream ADDR]   the resolver\n"
 		"  oci-hook create [--policy NAME] | poststop     (OCI hooks, state on stdin)\n"
-		"%s"
-		"CGROUP := a path under the cgroup2 mount, or relative to it\n"
+		"  version                this build's version and pinned layout\n"
+		"  help [COMMAND]         this, or COMMAND's own help (as COMMAND --help)\n"
+		"%s%s"
 		"OPTIONS := { -j|--json | -v|--verbose | --policy-dir DIR | -h|--help }\n",
-		usage_rules);
+		usage_rules, usage_cgroup);
 	return 0;
+}
+
+int do_version(int argc, char **argv)
+{
+	int ret = cmd_operands(&argc, &argv);
+
+	if (ret < 0)
+		return ret;
+	if (ret) {
+		fprintf(stderr, "Usage: moat-bpf version   this build's version and "
+			"the pinned layout version it uses\n");
+		return 0;
+	}
+	if (argc) {
+		p_err("version: unexpected argument '%s'", argv[0]);
+		return -EINVAL;
+	}
+	if (json_output) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "version", json_object_new_string(MOAT_VERSION));
+		json_object_object_add(o, "layout", json_object_new_int(MOAT_LAYOUT_VERSION));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		printf("moat-bpf %s (pinned layout v%d)\n", MOAT_VERSION,
+		       MOAT_LAYOUT_VERSION);
+	}
+	return 0;
+}
+
+/*
+ * daemon --help: the resolver's own parser (daemon.c) does not take it
+ * yet; its usage is answered here until it does.
+ */
+static int daemon_cmd(int argc, char **argv)
+{
+	if (argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+		fprintf(stderr,
+			"Usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR]\n"
+			"  the resolver: answers DNS for enforced cgroups, learns the\n"
+			"  addresses of allowed names\n"
+			"  -d  stay in the foreground   -n  check the configuration and exit\n"
+			"  -v  more detail (repeatable)\n"
+			"  --dns-upstream ADDR  ADDR, ADDR:PORT or [ADDR6]:PORT\n");
+		return 0;
+	}
+	return do_daemon(argc, argv);
 }
 
 int cmd_select(const struct cmd *cmds, int argc, char **argv,
@@ -61,24 +152,6 @@ int cmd_select(const struct cmd *cmds, int argc, char **argv,
 	return -EINVAL;
 }
 
-static const struct cmd main_cmds[] = {
-	{ "attach", do_attach },
-	{ "detach", do_detach },
-	{ "status", do_status },
-	{ "policy", do_policy },
-	{ "run", do_run },
-	{ "unload", do_unload },
-	{ "events", do_events },
-	{ "log", do_log },
-	{ "daemon", do_daemon },
-	{ "oci-hook", do_oci_hook },
-	{ "upgrade", do_upgrade },
-	{ "enable", do_enable },
-	{ "disable", do_disable },
-	{ "unit-start", do_unit_start },
-	{ "help", do_help },
-	{ 0 }
-};
 
 int main(int argc, char **argv)
 {

@@ -42,5 +42,7 @@
 /* configuration */
 #define MOAT_CONFIG_PATH	"/etc/moat-bpf/moat.yaml"
 #define MOAT_POLICY_DIR		"/etc/moat-bpf/policies"
+/* the one in use: --policy-dir or $MOAT_POLICY_DIR may name another */
+extern const char *policy_dir;
 
 #endif

@@ -261,3 +261,16 @@ void state_close(struct moat_state *st)
 		close(st->lock_fd);
 	state_init(st);
 }
+
+__u32 state_pinned_layout(void)
+{
+	struct moat_layout l = {};
+	__u32 zero = 0;
+	int fd = bpf_obj_get(MOAT_PIN_LAYOUT);
+
+	if (fd < 0)
+		return 0;
+	bpf_map_lookup_elem(fd, &zero, &l);
+	close(fd);
+	return l.version;
+}

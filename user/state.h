@@ -53,5 +53,7 @@ int state_open(struct moat_state *st, bool load);
 /* Remove every pin (links first). Caller holds the lock. */
 int state_unload(struct moat_state *st);
 void state_close(struct moat_state *st);
+/* The layout version of what is pinned (0: nothing), whatever ours is. */
+__u32 state_pinned_layout(void);
 
 #endif

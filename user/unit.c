@@ -7,7 +7,7 @@
  * command of every start of a service (before ExecStartPre=, ExecStart=
  * and whatever they fork), and systemd runs it inside the unit's cgroup
  * (realized before the fork): unit-start reads its own cgroup from
- * /proc/self/cgroup and enforces exactly that cgroup with enforce_cgroup(),
+ * /proc/self/cgroup and enforces exactly that cgroup with writer_enforce_cgroup(),
  * as `attach` does. Exit codes 1-254 of an ExecCondition= skip the unit
  * and 255 fails it; unit-start exits 255 on every error, and an exit it
  * cannot choose (the binary missing: 203) skips the start: no process of
@@ -32,8 +32,8 @@
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include "cgroup.h"
+#include "cmd_args.h"
 #include "log.h"
-#include "main.h"
 #include "paths.h"
 #include "unit.h"
 
@@ -48,19 +48,8 @@ static const char *const unit_path[] = {
 	"/run/systemd/generator.late", NULL,
 };
 
-#define MAX_LINES	64
 #define MAX_DROPINS	128
 
-/* What `enable` needs to know of a unit's configuration. */
-struct unit_conf {
-	char fragment[PATH_MAX];
-	/* the unit's ExecCondition= values from files applied before ours */
-	char *cond[MAX_LINES];
-	int n_cond;
-	char reset_after[PATH_MAX];	/* a later drop-in resets ExecCondition= */
-	char type[32];
-	bool delegate, private_net;
-};
 
 static bool has_suffix(const char *s, const char *suf)
 {
@@ -70,7 +59,7 @@ static bool has_suffix(const char *s, const char *suf)
 }
 
 /* A service name systemd accepts (name[@instance].service, no path). */
-static bool service_name_valid(const char *u)
+bool unit_service_name_valid(const char *u)
 {
 	size_t n = strlen(u);
 
@@ -266,7 +255,7 @@ static int parse_file(struct unit_conf *u, const char *path, bool after_ours)
 				for (int i = 0; i < u->n_cond; i++)
 					free(u->cond[i]);
 				u->n_cond = 0;
-			} else if (u->n_cond == MAX_LINES || !(u->cond[u->n_cond++] = strdup(v))) {
+			} else if (u->n_cond == UNIT_MAX_LINES || !(u->cond[u->n_cond++] = strdup(v))) {
 				err = -E2BIG;
 				break;
 			}
@@ -290,7 +279,7 @@ next:
 	return err;
 }
 
-static void unit_conf_free(struct unit_conf *u)
+void unit_conf_free(struct unit_conf *u)
 {
 	for (int i = 0; i < u->n_cond; i++)
 		free(u->cond[i]);
@@ -298,7 +287,7 @@ static void unit_conf_free(struct unit_conf *u)
 }
 
 /* Read UNIT's configuration as systemd merges it; prints its error. */
-static int unit_conf_read(const char *unit, struct unit_conf *u)
+int unit_conf_read(const char *unit, struct unit_conf *u)
 {
 	struct dropin *v = calloc(MAX_DROPINS, sizeof(*v));
 	bool after = false;
@@ -356,7 +345,7 @@ static const char *policy_ref(const char *p, char *buf, size_t len)
 	return buf;
 }
 
-static int write_dropin(const char *path, const char *unit, const char *self,
+int unit_write_dropin(const char *path, const char *unit, const char *self,
 			const struct policy_args *pa, bool domain_rules,
 			const struct unit_conf *u)
 {
@@ -478,21 +467,21 @@ static bool nscd_hosts(void)
  * a unix socket to a resolver outside the unit's cgroup are never seen:
  * the name resolves, the connect to it is denied (EPERM).
  */
-static int warn_lookup_paths(const char *unit)
+int unit_warn_lookup_paths(const char *unit)
 {
 	int n = 0;
 
 	if (nss_hosts_has("resolve") || nss_hosts_has("resolve [!UNAVAIL=return]"))
-		n++, p_err("warning: %s: /etc/nsswitch.conf resolves hosts with nss-resolve "
+		n++, p_warn("%s: /etc/nsswitch.conf resolves hosts with nss-resolve "
 			   "(varlink to systemd-resolved, not port 53): its names are never "
 			   "learned and connections to them fail closed (EPERM); put 'dns' "
 			   "before 'resolve' or drop it", unit);
 	if (nss_hosts_has("sss"))
-		n++, p_err("warning: %s: /etc/nsswitch.conf resolves hosts with sssd "
+		n++, p_warn("%s: /etc/nsswitch.conf resolves hosts with sssd "
 			   "(a unix socket, not port 53): names sssd answers are never "
 			   "learned and fail closed (EPERM)", unit);
 	if (nscd_hosts())
-		n++, p_err("warning: %s: nscd caches host lookups (enable-cache hosts "
+		n++, p_warn("%s: nscd caches host lookups (enable-cache hosts "
 			   "yes): lookups go to nscd over a unix socket, not port 53, so "
 			   "names are never learned and fail closed (EPERM); disable its "
 			   "hosts cache", unit);
@@ -500,7 +489,7 @@ static int warn_lookup_paths(const char *unit)
 }
 
 /* The cgroup of UNIT if it is running now ("" if not). */
-static void running_cgroup(const char *unit, char *rel, size_t len)
+void unit_running_cgroup(const char *unit, char *rel, size_t len)
 {
 	struct cgroup_index ix;
 	char name[256];
@@ -522,7 +511,7 @@ static void running_cgroup(const char *unit, char *rel, size_t len)
 }
 
 /* systemctl daemon-reload when systemd is PID 1; else say so. */
-static void daemon_reload(const char *unit)
+void unit_daemon_reload(const char *unit)
 {
 	int status;
 	pid_t pid;
@@ -539,163 +528,12 @@ static void daemon_reload(const char *unit)
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status))
-		p_err("warning: 'systemctl daemon-reload' failed: run it before "
-		      "starting %s", unit);
-}
-
-static int do_enable_help(void)
-{
-	fprintf(stderr,
-		"Usage: moat-bpf enable UNIT [--policy POLICY] [--allow RULE]... [--deny RULE]...\n"
-		"       moat-bpf disable UNIT\n"
-		"UNIT := NAME.service (an existing unit; templates: NAME@.service)\n"
-		"Writes %s/UNIT.d/%s: every start of UNIT enforces the policy\n"
-		"on the unit's cgroup before any process of the unit runs.\n",
-		MOAT_UNIT_DIR, MOAT_UNIT_DROPIN);
-	return 0;
-}
-
-int do_enable(int argc, char **argv)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 32], self[PATH_MAX], running[PATH_MAX];
-	struct policy_args pa = {};
-	struct moat_policy_spec spec;
-	struct moat_compiled c;
-	struct unit_conf u = {};
-	const char *unit = NULL;
-	bool built = false;
-	ssize_t n;
-	int err;
-
-	while (argc > 0) {
-		err = policy_args_take(&pa, &argc, &argv);
-		if (err < 0)
-			goto out;
-		if (err)
-			continue;
-		if (!strcmp(argv[0], "help") || !strcmp(argv[0], "--help")) {
-			do_enable_help();
-			err = 0;
-			goto out;
-		}
-		if (argv[0][0] == '-' || unit) {
-			p_err("enable: unexpected argument '%s'", argv[0]);
-			err = -EINVAL;
-			goto out;
-		}
-		unit = argv[0];
-		NEXT_ARG();
-	}
-	if (!unit) {
-		p_err("enable: which unit? (moat-bpf enable UNIT --policy POLICY)");
-		err = -EINVAL;
-		goto out;
-	}
-	if (!service_name_valid(unit)) {
-		p_err("enable: '%s' is not a service name (NAME.service): ExecCondition= "
-		      "exists for services only; for a slice, attach its cgroup", unit);
-		err = -EINVAL;
-		goto out;
-	}
-	/* everything is checked before anything is written */
-	err = policy_args_build(&pa, &spec, &c);
-	if (err)
-		goto out;
-	built = true;
-	err = unit_conf_read(unit, &u);
-	if (err)
-		goto out;
-	if (u.reset_after[0]) {
-		p_err("enable: %s resets ExecCondition= after %s would: the policy "
-		      "would never be enforced; rename or change it", u.reset_after,
-		      MOAT_UNIT_DROPIN);
-		err = -EEXIST;
-		goto out;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0) {
-		err = -errno;
-		p_errno(err, "enable: the path of this moat-bpf");
-		goto out;
-	}
-	self[n] = 0;
-	if (policy_domain_rules(&spec))
-		warn_lookup_paths(unit);
-	snprintf(dir, sizeof(dir), "%s/%s.d", MOAT_UNIT_DIR, unit);
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		err = -errno;
-		p_errno(err, "enable: creating %s", dir);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/%s", dir, MOAT_UNIT_DROPIN);
-	err = write_dropin(path, unit, self, &pa, policy_domain_rules(&spec), &u);
-	if (err) {
-		p_errno(err, "enable: writing %s", path);
-		goto out;
-	}
-	daemon_reload(unit);
-	if (json_output) {
-		printf("{\"enabled\":\"%s\",\"policy\":\"%s\",\"dropin\":\"%s\"}\n",
-		       unit, spec.name, path);
-	} else {
-		p_info("moat-bpf: %s: policy '%s' from its next start (%s, Type=%s%s)",
-		       unit, spec.name, path, u.type, u.delegate ? ", Delegate=yes" : "");
-		if (u.n_cond)
-			p_info("note: %s's own %d ExecCondition= line(s) are repeated "
-			       "after moat-bpf's: run enable again if they change",
-			       unit, u.n_cond);
-		if (u.private_net && policy_domain_rules(&spec))
-			p_info("note: %s has its own network namespace: DNS is served "
-			       "in the namespace the pre-command runs in", unit);
-	}
-	running_cgroup(unit, running, sizeof(running));
-	if (running[0])
-		p_info("note: %s is running (%s) and stays unenforced until it "
-		       "restarts: systemctl restart %s", unit, running, unit);
-out:
-	unit_conf_free(&u);
-	if (built) {
-		policy_free(&spec);
-		compiled_free(&c);
-	}
-	policy_args_free(&pa);
-	return err;
-}
-
-int do_disable(int argc, char **argv)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 32], running[PATH_MAX];
-
-	if (argc != 1 || !service_name_valid(argv[0])) {
-		do_enable_help();
-		return -EINVAL;
-	}
-	snprintf(dir, sizeof(dir), "%s/%s.d", MOAT_UNIT_DIR, argv[0]);
-	snprintf(path, sizeof(path), "%s/%s", dir, MOAT_UNIT_DROPIN);
-	if (unlink(path)) {
-		int err = -errno;
-
-		if (err == -ENOENT)
-			p_err("disable: %s is not enabled (no %s)", argv[0], path);
-		else
-			p_errno(err, "disable: removing %s", path);
-		return err;
-	}
-	rmdir(dir);	/* only if nothing else is in it */
-	daemon_reload(argv[0]);
-	running_cgroup(argv[0], running, sizeof(running));
-	if (json_output)
-		printf("{\"disabled\":\"%s\"}\n", argv[0]);
-	else
-		p_info("moat-bpf: %s: no policy from its next start%s%s%s", argv[0],
-		       running[0] ? "; the running instance stays enforced until "
-		       "it stops (moat-bpf detach " : "", running,
-		       running[0] ? ")" : "");
-	return 0;
+		p_warn("'systemctl daemon-reload' failed: run it before "
+		       "starting %s", unit);
 }
 
 /* The cgroup2 path of this process ("0::/system.slice/x.service"). */
-static int own_cgroup(char *rel, size_t len)
+int unit_own_cgroup(char *rel, size_t len)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -715,95 +553,4 @@ static int own_cgroup(char *rel, size_t len)
 	free(line);
 	fclose(f);
 	return err;
-}
-
-static int unit_start(int argc, char **argv)
-{
-	char own[PATH_MAX], abs[PATH_MAX], rel[PATH_MAX], name[256];
-	struct policy_args pa = {};
-	struct moat_policy_spec spec;
-	struct moat_compiled c;
-	const char *unit = NULL, *base;
-	int err, netns_fd;
-
-	while (argc > 0) {
-		err = policy_args_take(&pa, &argc, &argv);
-		if (err < 0)
-			goto out_args;
-		if (err)
-			continue;
-		if (!strcmp(argv[0], "--unit") && argc >= 2) {
-			unit = argv[1];
-			argc -= 2;
-			argv += 2;
-			continue;
-		}
-		p_err("unit-start: unexpected argument '%s'", argv[0]);
-		err = -EINVAL;
-		goto out_args;
-	}
-	if (!unit) {
-		p_err("unit-start: --unit UNIT missing (it runs as the unit's "
-		      "ExecCondition=, see 'moat-bpf enable')");
-		err = -EINVAL;
-		goto out_args;
-	}
-	err = own_cgroup(own, sizeof(own));
-	if (err) {
-		p_errno(err, "unit-start: %s: no cgroup2 entry in /proc/self/cgroup", unit);
-		goto out_args;
-	}
-	err = cgroup_resolve(own, abs, rel);
-	if (err) {
-		p_errno(err, "unit-start: %s: its cgroup %s", unit, own);
-		goto out_args;
-	}
-	/* systemd runs ExecCondition= in the unit's own cgroup: nothing else is */
-	base = strrchr(rel, '/') + 1;
-	if (cgroup_unit_name(rel, name, sizeof(name)) || strcmp(name, unit) ||
-	    strcmp(base + (*base == '_'), unit)) {
-		p_err("unit-start: this process is in cgroup %s, not in %s's own: it "
-		      "runs only as that unit's ExecCondition=", rel, unit);
-		err = -EINVAL;
-		goto out_args;
-	}
-	err = policy_args_build(&pa, &spec, &c);
-	if (err)
-		goto out_args;
-	/* the unit's network namespace: the one systemd starts us in */
-	netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (netns_fd < 0) {
-		err = -errno;
-		p_errno(err, "unit-start: %s: its network namespace", unit);
-		goto out_policy;
-	}
-	err = enforce_cgroup(abs, rel, &spec, &c, netns_fd, "/etc/resolv.conf", false);
-	close(netns_fd);
-	if (!err)
-		printf("moat-bpf: %s: cgroup %s enforced with policy '%s' before the "
-		       "unit's first process\n", unit, rel, spec.name);
-out_policy:
-	policy_free(&spec);
-	compiled_free(&c);
-out_args:
-	policy_args_free(&pa);
-	return err;
-}
-
-/*
- * The unit's ExecCondition=: 0 lets the start go on; every error is 255,
- * which fails the unit (1-254 would only skip it, silently).
- */
-int do_unit_start(int argc, char **argv)
-{
-	int err = unit_start(argc, argv);
-
-	fflush(stdout);
-	if (err) {
-		p_err("unit-start: exit 255: systemd fails the unit rather than "
-		      "start it unprotected");
-		fflush(stderr);
-		exit(255);
-	}
-	return 0;
 }

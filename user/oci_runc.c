@@ -22,6 +22,7 @@
 #include "harden.h"
 #include "log.h"
 #include "main.h"
+#include "oci_select.h"
 #include "privs.h"
 
 /* runc's global options that take a value as the next argument. */

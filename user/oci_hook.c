@@ -27,11 +27,14 @@
 #include "config.h"
 #include "control.h"
 #include "enforce.h"
+#include "cmd_args.h"
 #include "log.h"
 #include "main.h"
+#include "oci_select.h"
 #include "paths.h"
 #include "privs.h"
 #include "state.h"
+#include "writer.h"
 
 #define OCI_STATE_BYTES		(1 << 20)
 
@@ -97,35 +100,6 @@ static int pid_cgroup(int pid, char *rel, size_t len)
 	return err;
 }
 
-/* MOAT_POLICY from config.json's process.env, or NULL. */
-static char *env_policy(const char *bundle)
-{
-	char p[PATH_MAX];
-	json_object *cfg, *proc, *env;
-	char *name = NULL;
-
-	if (!bundle)
-		return NULL;
-	snprintf(p, sizeof(p), "%s/config.json", bundle);
-	cfg = json_object_from_file(p);
-	if (!cfg)
-		return NULL;
-	if (json_object_object_get_ex(cfg, "process", &proc) &&
-	    json_object_object_get_ex(proc, "env", &env) &&
-	    json_object_is_type(env, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(env); i++) {
-			const char *e = json_object_get_string(json_object_array_get_idx(env, i));
-
-			if (e && !strncmp(e, "MOAT_POLICY=", 12)) {
-				free(name);	/* the last one wins, as in execve */
-				name = strdup(e + 12);
-			}
-		}
-	}
-	json_object_put(cfg);
-	return name;
-}
-
 /*
  * The file the runtime bind-mounts as the container's /etc/resolv.conf
  * (Docker's per-container copy), or "" if none: never the one in the
@@ -155,104 +129,6 @@ static void container_resolv_conf(const char *bundle, char *out, size_t len)
 		}
 	}
 	json_object_put(cfg);
-}
-
-/*
- * A container made by a Kubernetes CRI runtime: containerd's CRI plugin,
- * CRI-O and the kubelet add io.kubernetes.* annotations themselves, and a
- * pod cannot take them away. There an annotation may be the pod author's (CRI-O
- * copies a pod's annotations into the OCI spec; containerd does for the
- * keys in a runtime's pod_annotations), so it is trusted no more than the
- * container's env.
- */
-static bool from_kubernetes(json_object *annotations)
-{
-	/*
-	 * Not io.kubernetes.cri-o.* as a whole: Podman sets some of those
-	 * (Created, TTY) on its own containers.
-	 */
-	static const char *const prefixes[] = {
-		"io.kubernetes.cri.",		/* containerd's CRI plugin */
-		"io.kubernetes.cri-o.SandboxID",	/* CRI-O */
-		"io.kubernetes.cri-o.ContainerType",
-		"io.kubernetes.pod.",		/* the kubelet's */
-		"io.kubernetes.container.",
-		NULL,
-	};
-
-	json_object_object_foreach(annotations, key, val) {
-		(void)val;
-		for (int i = 0; prefixes[i]; i++)
-			if (!strncmp(key, prefixes[i], strlen(prefixes[i])))
-				return true;
-	}
-	return false;
-}
-
-/*
- * Sources the administrator controls, in order: the runtime's arguments,
- * the caller's annotation (under Kubernetes only if env selection allows
- * the name: a pod's author writes it), the container's env (only if
- * enabled and allowlisted: an image's ENV lands there too), the
- * configured default.
- */
-int oci_select_policy(const char *id, json_object *annotations,
-		      const char *bundle, const char *arg,
-		      const struct moat_config *cfg, char *out, size_t len,
-		      const char **source)
-{
-	json_object *x;
-	char *env;
-
-	if (arg) {
-		*source = "runtime arguments";
-		snprintf(out, len, "%s", arg);
-		return 0;
-	}
-	if (annotations && json_object_is_type(annotations, json_type_object) &&
-	    json_object_object_get_ex(annotations, "moat.policy", &x)) {
-		const char *want = json_object_get_string(x);
-
-		if (!from_kubernetes(annotations)) {
-			*source = "annotation moat.policy";
-			snprintf(out, len, "%s", want);
-			return 0;
-		}
-		if (config_env_allowed(cfg, want)) {
-			*source = "annotation moat.policy (Kubernetes; allowlisted by env_selection)";
-			snprintf(out, len, "%s", want);
-			return 0;
-		}
-		p_debug("moat-bpf: container %s (Kubernetes) asks for policy '%s' "
-			"through the annotation moat.policy; ignored (env selection "
-			"%s in %s)", id, want, cfg->env_enabled ?
-			"does not allow that name" : "is disabled", MOAT_CONFIG_PATH);
-	}
-	env = env_policy(bundle);
-	if (env) {
-		if (!config_env_allowed(cfg, env)) {
-			/* not p_info: runc hands the hook the container's stderr */
-			p_debug("moat-bpf: container %s asks for policy '%s' through "
-			       "MOAT_POLICY; ignored (env selection %s in %s)", id,
-			       env, cfg->env_enabled ? "does not allow that name" :
-			       "is disabled", MOAT_CONFIG_PATH);
-		} else {
-			*source = "env MOAT_POLICY";
-			snprintf(out, len, "%s", env);
-			free(env);
-			return 0;
-		}
-		free(env);
-	}
-	if (cfg->default_policy[0]) {
-		*source = "default_policy";
-		snprintf(out, len, "%s", cfg->default_policy);
-		return 0;
-	}
-	p_err("no policy selected for container %s: bind the runtime to one "
-	      "(runtimeArgs --moat-policy=NAME), or set default_policy in %s",
-	      id, MOAT_CONFIG_PATH);
-	return -ENOENT;
 }
 
 /*
@@ -336,7 +212,7 @@ static int add_self_rules(struct moat_policy_spec *spec, int netns_fd)
 	return ret;
 }
 
-static void record_path(char *buf, size_t len, const char *id)
+static void oci_record_path(char *buf, size_t len, const char *id)
 {
 	snprintf(buf, len, "%s/%s", MOAT_OCI_DIR, id);
 }
@@ -404,8 +280,8 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 		goto out;
 	}
 	container_resolv_conf(s->bundle, resolv, sizeof(resolv));
-	ret = enforce_cgroup(abs, rel, &spec, &c, netns_fd,
-			     resolv[0] ? resolv : NULL, true);
+	ret = writer_enforce_cgroup(abs, rel, &spec, &c, netns_fd,
+				    resolv[0] ? resolv : NULL, true);
 	if (ret)
 		goto out;
 	/*
@@ -413,7 +289,7 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 	 * gone. Without it, removed cgroups are still reclaimed by the next
 	 * writer and the daemon: a warning, not a failed container.
 	 */
-	record_path(p, sizeof(p), s->id);
+	oci_record_path(p, sizeof(p), s->id);
 	if ((mkdir(MOAT_OCI_DIR, 0700) && errno != EEXIST) || !(f = fopen(p, "we"))) {
 		p_info("moat-bpf: container %s: cannot record %s for poststop: %s",
 		       s->id, p, strerror(errno));
@@ -439,7 +315,7 @@ static int hook_poststop(const struct oci_state *s)
 	FILE *f;
 	int err;
 
-	record_path(p, sizeof(p), s->id);
+	oci_record_path(p, sizeof(p), s->id);
 	f = fopen(p, "re");
 	if (!f)
 		return 0;	/* never enforced by us: nothing to undo */
@@ -463,25 +339,41 @@ static int hook_poststop(const struct oci_state *s)
 	return err;
 }
 
+static int do_help(void)
+{
+	fprintf(stderr,
+		"Usage: moat-bpf oci-hook create [--policy NAME]   (createRuntime hook)\n"
+		"       moat-bpf oci-hook poststop                 (poststop hook)\n"
+		"  the container's state JSON on stdin, as runc passes it\n");
+	return 0;
+}
+
 int do_oci_hook(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		HELP_OPTION,
+		{ 0 }
+	};
 	const char *policy = NULL;
 	struct oci_state s;
-	int err;
+	int opt, err;
 
-	if (argc < 1) {
-		p_err("usage: moat-bpf oci-hook create [--policy NAME] | poststop");
-		return -EINVAL;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--policy") && i + 1 < argc)
-			policy = argv[++i];
-		else if (!strncmp(argv[i], "--policy=", 9))
-			policy = argv[i] + 9;
-		else {
-			p_err("oci-hook: unexpected argument '%s'", argv[i]);
-			return -EINVAL;
+	CMD_GETOPT_START();
+	while ((opt = cmd_getopt(argc, argv, "h", opts)) >= 0) {
+		switch (opt) {
+		case OPT_POLICY: policy = optarg; break;
+		case 'h': return do_help();
+		default: return cmd_bad_option(argv);
 		}
+	}
+	CMD_GETOPT_REST(argc, argv);
+	if (argc != 1) {
+		if (argc)
+			p_err("oci-hook: unexpected argument '%s'", argv[1]);
+		else
+			p_err("usage: moat-bpf oci-hook create [--policy NAME] | poststop");
+		return -EINVAL;
 	}
 	err = read_state(&s);
 	if (!err && !strcmp(argv[0], "create"))
