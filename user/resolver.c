@@ -47,6 +47,17 @@ int netns_socket(struct daemon *d, struct reg *r, int family, int type)
 	return fd < 0 ? err : fd;
 }
 
+/* A socket toward R's upstreams: a child's from the daemon's own netns. */
+int up_socket(struct daemon *d, struct reg *r, int family, int type)
+{
+	int fd;
+
+	if (!r->child)
+		return netns_socket(d, r, family, type);
+	fd = socket(family, type | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 /*
  * Issue 11, item 4. The daemon's upstream sockets live in the workload's
  * netns; conntrack there would let a workload that sent first (from
@@ -230,6 +241,8 @@ static int setup(struct daemon *d)
 	if (!d->log)
 		return -errno ?: -ENOMEM;
 	d->events = (struct ev){ .kind = EV_EVENTS, .fd = evlog_fd(d->log) };
+	if ((err = childreg_setup(d)))
+		return err;
 	if ((err = ev_add(d, &d->control)) || (err = ev_add(d, &d->timer)) ||
 	    (err = ev_add(d, &d->signal)) || (err = ev_add(d, &d->events)))
 		return err;
@@ -354,6 +367,7 @@ int do_daemon(int argc, char **argv)
 			case EV_UDP: serve_udp(&d, ev->reg, ev->fd); break;
 			case EV_TCP: serve_tcp(&d, ev->reg, ev->fd); break;
 			case EV_EVENTS: evlog_consume(d.log); break;
+			case EV_CHILDREN: children_dispatch(d.kids); break;
 			case EV_UPSTREAM: serve_upstream(&d, ev); break;
 			case EV_TCPCONN:
 				serve_tcpconn(&d, (struct tcpconn *)ev);
@@ -386,6 +400,7 @@ out:
 		d.regs = r->next;
 		reg_free(&d, r);
 	}
+	children_free(d.kids);
 	evlog_close(d.log);
 	unlink(MOAT_CONTROL_SOCK);
 	state_close(&d.st);

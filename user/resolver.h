@@ -42,6 +42,7 @@
 #include "evlog.h"
 #include "learn.h"
 #include "policy.h"
+#include "resolver_children.h"
 #include "paths.h"
 #include "state.h"
 
@@ -96,7 +97,7 @@
 
 enum ev_kind {
 	EV_CONTROL, EV_TIMER, EV_SIGNAL, EV_UDP, EV_TCP, EV_EVENTS, EV_UPSTREAM,
-	EV_TCPCONN, EV_TCPUP
+	EV_TCPCONN, EV_TCPUP, EV_CHILDREN
 };
 
 struct ev {
@@ -124,6 +125,15 @@ struct reg {
 	struct reg *next;
 	__u64 cg_id;
 	char *rel;			/* cgroup path below the cgroup2 mount */
+	/*
+	 * Issue 15: an enforced parent registered without a netns (netns_fd
+	 * -1) serves nothing itself; each netns of its children gets a
+	 * registration of its own, with the parent's cg_id and rules, made
+	 * through resolver_childreg.c: CHILD is the child cgroup that vouched
+	 * for it (REL its path), never persisted, upstreams asked from the
+	 * daemon's own netns (never from a file the child controls).
+	 */
+	__u64 child;
 	int netns_fd;
 	__u64 netns_cookie;
 	struct moat_policy_spec spec;	/* domain rules and dns settings */
@@ -200,7 +210,8 @@ struct tcpup {
 struct daemon {
 	struct moat_state st;
 	int epfd, host_netns;
-	struct ev control, timer, signal, events;
+	struct ev control, timer, signal, events, kids_ev;
+	struct children *kids;		/* see struct reg */
 	struct evlog *log;
 	struct reg *regs;
 	const char *default_upstream;
@@ -233,6 +244,7 @@ int ev_want(struct daemon *d, struct ev *ev, __u32 events);
 /* closes and unguards EV's socket; EV may be named by this batch still */
 void ev_close(struct daemon *d, struct ev *ev);
 int netns_socket(struct daemon *d, struct reg *r, int family, int type);
+int up_socket(struct daemon *d, struct reg *r, int family, int type);
 int guard_sock(struct daemon *d, int fd, int proto, struct moat_daemon_sock_key *k);
 void unguard_sock(struct daemon *d, const struct moat_daemon_sock_key *k);
 __u64 now_ms(void);
@@ -308,6 +320,7 @@ int reg_persist(const struct reg *r, json_object *o);
 void restore(struct daemon *d);
 struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link);
 void reg_remove(struct daemon *d, __u64 id);
+void reg_drop(struct daemon *d, struct reg **pp);
 void reg_free(struct daemon *d, struct reg *r);
 void reg_bind(struct reg *r, __u32 pid);
 void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o);
@@ -318,5 +331,12 @@ void follow_upgrade(struct daemon *d);
 
 /* resolver_ctl.c: the control socket */
 void serve_control(struct daemon *d);
+
+/* resolver_childreg.c: the children of enforced parents (issue 15) */
+int childreg_setup(struct daemon *d);
+/* R is registered (and persisted): if it is a parent, serve its children */
+void childreg_parent(struct daemon *d, struct reg *r);
+/* Parent R's rules (MSG, an update) or policy id (MSG NULL) changed */
+void childreg_update(struct daemon *d, struct reg *r, json_object *msg);
 
 #endif

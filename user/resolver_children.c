@@ -169,7 +169,7 @@ static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
 static int take_task(struct children *c, struct watch *w, pid_t pid, __u64 want)
 {
 	__u64 cookie = 0;
-	int nsfd, err;
+	int nsfd;
 
 	nsfd = vouch(c, pid, w->id, want, &cookie);
 	if (nsfd < 0)
@@ -178,10 +178,7 @@ static int take_task(struct children *c, struct watch *w, pid_t pid, __u64 want)
 		close(nsfd);
 		return 0;
 	}
-	err = c->ops->add(c->ctx, w->parent, w->id, w->rel, nsfd);
-	if (err)
-		p_errno(err, "moat-bpfd: %s: registering its netns", w->rel);
-	return err;
+	return c->ops->add(c->ctx, w->parent, w->id, w->rel, nsfd);
 }
 
 /* Whether W has looked at task PID in netns NS already (and remember it). */

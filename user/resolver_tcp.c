@@ -25,7 +25,7 @@ static int tcp_upstream_socket(struct daemon *d, struct reg *r,
 	socklen_t len = sizeof(src);
 	int probe, fd, err = 0;
 
-	probe = netns_socket(d, r, u->sa.ss_family, SOCK_DGRAM);
+	probe = up_socket(d, r, u->sa.ss_family, SOCK_DGRAM);
 	if (probe < 0)
 		return probe;
 	if (connect(probe, (struct sockaddr *)&u->sa, u->len) ||
@@ -35,7 +35,7 @@ static int tcp_upstream_socket(struct daemon *d, struct reg *r,
 	if (err)
 		return err;
 	((struct sockaddr_in *)&src)->sin_port = 0;	/* same place in sin6 */
-	fd = netns_socket(d, r, u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK);
+	fd = up_socket(d, r, u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (bind(fd, (struct sockaddr *)&src, len))

@@ -92,7 +92,7 @@ static int upstream_fd(struct daemon *d, struct reg *r, int i)
 
 	if (u->fd >= 0)
 		return u->fd;
-	fd = netns_socket(d, r, r->up[i].sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK);
+	fd = up_socket(d, r, r->up[i].sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (connect(fd, (struct sockaddr *)&r->up[i].sa, r->up[i].len)) {

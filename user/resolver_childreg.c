@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The daemon's side of resolver_children.c (issue 15): a parent
+ * registered without a netns has its children's netns registered, each
+ * as a struct reg of its own made from the parent's registration (its
+ * rules, its upstreams, its policy id) and never from anything the
+ * child wrote.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "control.h"
+#include "log.h"
+#include "resolver.h"
+
+static bool kid_has(void *ctx, __u64 parent, __u64 cookie)
+{
+	struct daemon *d = ctx;
+
+	for (struct reg *r = d->regs; r; r = r->next)
+		if (r->cg_id == parent && r->netns_fd >= 0 &&
+		    r->netns_cookie == cookie)
+			return true;
+	return false;
+}
+
+/* The parent's registration as persisted, with the child's netns and path. */
+static int kid_add(void *ctx, __u64 parent, __u64 child, const char *rel,
+		   int nsfd)
+{
+	struct reg *p = reg_find(ctx, parent, NULL);
+	struct moat_err err = {};
+	char path[PATH_MAX];
+	json_object *o;
+	int ret;
+
+	if (!p || p->netns_fd >= 0) {
+		close(nsfd);
+		return -ENOENT;
+	}
+	path_of(path, sizeof(path), MOAT_REG_DIR, parent);
+	o = json_object_from_file(path);
+	if (!o) {
+		close(nsfd);
+		return -ENOENT;
+	}
+	json_object_object_add(o, "child_cgroup_id", json_object_new_uint64(child));
+	json_object_object_add(o, "child_cgroup", json_object_new_string(rel));
+	json_object_object_add(o, "policy_id", json_object_new_int64(p->pid));
+	ret = reg_create(ctx, o, nsfd, NULL, &err);
+	json_object_put(o);
+	if (ret)
+		p_err("moat-bpfd: %s: cannot register its netns: %s", rel,
+		      err.msg[0] ? err.msg : strerror(-ret));
+	return ret;
+}
+
+static bool kid_enforced(void *ctx, __u64 id)
+{
+	struct daemon *d = ctx;
+	struct moat_cgroup cg;
+
+	return !bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg);
+}
+
+static void kid_gone(void *ctx, __u64 parent, __u64 child)
+{
+	struct daemon *d = ctx;
+	struct reg **pp = &d->regs;
+
+	while (*pp)
+		if ((*pp)->cg_id == parent && (*pp)->child == child)
+			reg_drop(d, pp);
+		else
+			pp = &(*pp)->next;
+}
+
+static void kid_dns(void *ctx, const struct moat_dns_event *e)
+{
+	struct daemon *d = ctx;
+
+	children_dns_event(d->kids, e);
+}
+
+static const struct children_ops kid_ops = {
+	.has = kid_has,
+	.add = kid_add,
+	.enforced = kid_enforced,
+	.gone = kid_gone,
+};
+
+int childreg_setup(struct daemon *d)
+{
+	d->kids = children_new(&kid_ops, d, d->host_netns);
+	if (!d->kids)
+		return -errno ?: -ENOMEM;
+	d->kids_ev = (struct ev){ .kind = EV_CHILDREN, .fd = children_fd(d->kids) };
+	evlog_on_dns(d->log, kid_dns, d);
+	return ev_add(d, &d->kids_ev);
+}
+
+void childreg_parent(struct daemon *d, struct reg *r)
+{
+	int err;
+
+	if (r->netns_fd >= 0)
+		return;
+	err = children_watch(d->kids, r->cg_id, r->rel);
+	if (err)
+		p_errno(err, "moat-bpfd: %s: watching its children", r->rel);
+}
+
+/* The parent's new rules, parsed again for each child: see op_update. */
+static void kid_update(struct daemon *d, struct reg *p, struct reg *c,
+		       json_object *msg, json_object *file)
+{
+	struct moat_policy_spec spec;
+	struct rule_index ix = {};
+	struct moat_err err = {};
+
+	policy_init(&spec);
+	if (control_policy_parse(msg, &spec, &err) || rule_index_build(&spec, &ix)) {
+		policy_free(&spec);
+		return;		/* the parent's own update refused it already */
+	}
+	drop_pending(d, c);
+	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
+		ev_close(d, &c->up_ev[i]);
+	policy_free(&c->spec);
+	rule_index_free(&c->ix);
+	c->spec = spec;
+	c->ix = ix;
+	reg_set_upstreams(d, c, file);
+}
+
+void childreg_update(struct daemon *d, struct reg *r, json_object *msg)
+{
+	json_object *file = NULL;
+	char path[PATH_MAX];
+
+	if (r->netns_fd >= 0)
+		return;
+	if (msg) {
+		path_of(path, sizeof(path), MOAT_REG_DIR, r->cg_id);
+		file = json_object_from_file(path);
+	}
+	for (struct reg *c = d->regs; c; c = c->next) {
+		if (!c->child || c->cg_id != r->cg_id)
+			continue;
+		if (msg)
+			kid_update(d, r, c, msg, file);
+		c->learned_pid = 0;	/* recount */
+		c->pid = r->pid;
+	}
+	if (file)
+		json_object_put(file);
+}
