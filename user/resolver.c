@@ -157,12 +157,14 @@ void set_timeouts(int fd, int ms)
 /* Until the oldest query's or TCP client's deadline, for epoll_wait. */
 static int next_expiry_ms(const struct daemon *d)
 {
+	struct pending *p = TAILQ_FIRST(&d->pending);
+	struct tcpconn *c = TAILQ_FIRST(&d->conns);
 	__u64 now = now_ms(), next = UINT64_MAX;
 
-	if (d->oldest)
-		next = d->oldest->deadline_ms;
-	if (d->conn_oldest && d->conn_oldest->deadline_ms < next)
-		next = d->conn_oldest->deadline_ms;
+	if (p)
+		next = p->deadline_ms;
+	if (c && c->deadline_ms < next)
+		next = c->deadline_ms;
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= now ? 0 : (int)(next - now);
@@ -309,6 +311,8 @@ int do_daemon(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	TAILQ_INIT(&d.pending);
+	TAILQ_INIT(&d.conns);
 	state_init(&d.st);
 	/* hold the writers' lock only while loading */
 	err = state_lock(&d.st);

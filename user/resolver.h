@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <linux/types.h>
@@ -158,9 +159,9 @@ struct reg {
 	size_t n_search;
 };
 
-/* A query forwarded upstream, waiting for its answer. */
+/* A query forwarded upstream, waiting for its answer (resolver_udp.c). */
 struct pending {
-	struct pending *prev, *next;	/* by deadline: the oldest first */
+	TAILQ_ENTRY(pending) entry;	/* in d->pending, by deadline */
 	struct reg *reg;
 	bool tcp;			/* from a TCP client, asked over TCP */
 	struct tcpconn *conn;		/* that client; NULL once it is gone */
@@ -185,7 +186,8 @@ struct pending {
  */
 struct tcpconn {
 	struct ev ev;			/* first: the epoll cookie */
-	struct tcpconn *prev, *next;	/* by deadline: the oldest first */
+	TAILQ_ENTRY(tcpconn) entry;	/* in d->conns, by deadline */
+	SLIST_ENTRY(tcpconn) dead;	/* in d->conn_dead once closed */
 	__u64 deadline_ms;
 	unsigned int inflight;		/* its queries upstream */
 	bool parked;			/* a whole query waits for a slot */
@@ -194,10 +196,10 @@ struct tcpconn {
 	__u8 buf[2 + DNS_MSG_BYTES];	/* length prefix and one query */
 };
 
-/* One TCP exchange with an upstream for a pending query. */
+/* One TCP exchange with an upstream for a pending query (resolver_tcp.c). */
 struct tcpup {
 	struct ev ev;			/* first: the epoll cookie */
-	struct tcpup *dead_next;	/* freed after the batch */
+	SLIST_ENTRY(tcpup) dead;	/* in d->tup_dead once closed */
 	struct pending *p;
 	bool sending;			/* connecting, or the query not all out */
 	size_t out_len, sent;
@@ -219,16 +221,18 @@ struct daemon {
 	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
 	unsigned long n_stray;
 	struct pending *by_id[65536];	/* upstream id -> query in flight */
-	struct pending *oldest, *newest;
+	TAILQ_HEAD(, pending) pending;	/* the oldest deadline first */
 	unsigned int n_pending;
 	unsigned int n_pending_pool;	/* of them, beyond their reserve */
-	struct reg *dead;		/* see reap_dead() */
-	struct tcpconn *conn_oldest, *conn_newest, *conn_dead;
+	/* closed during a batch of events, freed after it: see reap_dead() */
+	struct reg *dead;
+	SLIST_HEAD(, tcpconn) conn_dead;
+	SLIST_HEAD(, tcpup) tup_dead;
+	TAILQ_HEAD(, tcpconn) conns;	/* the oldest deadline first */
 	unsigned int n_conns;
 	unsigned int n_tcp_up;		/* TCP exchanges upstream, all regs */
 	unsigned int n_parked;		/* clients waiting for a TCP slot */
 	unsigned int n_accept_paused;	/* registrations not accepting */
-	struct tcpup *tup_dead;
 	bool stop;
 	/*
 	 * One message at a time: a query read, its canonical form, an answer.

@@ -122,16 +122,16 @@ void reg_free(struct daemon *d, struct reg *r)
 /* Registrations removed while handling a batch of events, freed after it. */
 void reap_dead(struct daemon *d)
 {
-	while (d->tup_dead) {
-		struct tcpup *t = d->tup_dead;
+	while (!SLIST_EMPTY(&d->tup_dead)) {
+		struct tcpup *t = SLIST_FIRST(&d->tup_dead);
 
-		d->tup_dead = t->dead_next;
+		SLIST_REMOVE_HEAD(&d->tup_dead, dead);
 		free(t);
 	}
-	while (d->conn_dead) {
-		struct tcpconn *c = d->conn_dead;
+	while (!SLIST_EMPTY(&d->conn_dead)) {
+		struct tcpconn *c = SLIST_FIRST(&d->conn_dead);
 
-		d->conn_dead = c->next;
+		SLIST_REMOVE_HEAD(&d->conn_dead, dead);
 		free(c);
 	}
 	if (!d->dead)

@@ -58,8 +58,7 @@ void tup_close(struct daemon *d, struct tcpup *t)
 	t->p = NULL;
 	free(t->ans);
 	t->ans = NULL;
-	t->dead_next = d->tup_dead;
-	d->tup_dead = t;
+	SLIST_INSERT_HEAD(&d->tup_dead, t, dead);
 }
 
 /*
@@ -193,19 +192,12 @@ void serve_tcpup(struct daemon *d, struct tcpup *t)
 	pending_free(d, p);
 }
 
-static void conn_unlink(struct daemon *d, struct tcpconn *c)
+/* C progressed: a new deadline, the latest of all. */
+static void conn_rearm(struct daemon *d, struct tcpconn *c)
 {
-	*(c->prev ? &c->prev->next : &d->conn_oldest) = c->next;
-	*(c->next ? &c->next->prev : &d->conn_newest) = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void conn_append(struct daemon *d, struct tcpconn *c)
-{
+	TAILQ_REMOVE(&d->conns, c, entry);
 	c->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
-	c->prev = d->conn_newest;
-	*(d->conn_newest ? &d->conn_newest->next : &d->conn_oldest) = c;
-	d->conn_newest = c;
+	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 }
 
 static bool accept_may(const struct daemon *d, const struct reg *r)
@@ -242,19 +234,19 @@ static void conn_park(struct daemon *d, struct tcpconn *c, bool park)
 static void conn_close(struct daemon *d, struct tcpconn *c)
 {
 	struct reg *r = c->ev.reg;
+	struct pending *p;
 
 	conn_park(d, c, false);
-	conn_unlink(d, c);
+	TAILQ_REMOVE(&d->conns, c, entry);
 	ev_close(d, &c->ev);
 	r->n_conns--;
 	d->n_conns--;
 	if (c->inflight)
-		for (struct pending *p = d->oldest; p; p = p->next)
+		TAILQ_FOREACH(p, &d->pending, entry)
 			if (p->conn == c)
 				p->conn = NULL;
 	c->inflight = 0;
-	c->next = d->conn_dead;
-	d->conn_dead = c;
+	SLIST_INSERT_HEAD(&d->conn_dead, c, dead);
 	if (d->n_accept_paused) {
 		for (struct reg *x = d->regs; x; x = x->next)
 			if (x->accept_paused && accept_may(d, x))
@@ -352,8 +344,8 @@ void resume_conns(struct daemon *d)
 {
 	struct tcpconn *c, *next;
 
-	for (c = d->conn_oldest; c && d->n_parked; c = next) {
-		next = c->next;
+	for (c = TAILQ_FIRST(&d->conns); c && d->n_parked; c = next) {
+		next = TAILQ_NEXT(c, entry);
 		if (c->parked && tcp_slot(d, c))
 			conn_parse(d, c);
 	}
@@ -386,7 +378,6 @@ void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 		c->inflight = 0;
 		c->parked = false;
 		c->eof = false;
-		c->prev = c->next = NULL;
 		if (ev_add(d, &c->ev)) {
 			close(fd);
 			free(c);
@@ -394,7 +385,8 @@ void serve_tcp(struct daemon *d, struct reg *r, int lfd)
 		}
 		r->n_conns++;
 		d->n_conns++;
-		conn_append(d, c);
+		c->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
+		TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	}
 }
 
@@ -427,9 +419,7 @@ void serve_tcpconn(struct daemon *d, struct tcpconn *c)
 		return;
 	}
 	c->got += n;
-	/* progress: a new deadline */
-	conn_unlink(d, c);
-	conn_append(d, c);
+	conn_rearm(d, c);
 	conn_parse(d, c);
 }
 
@@ -438,16 +428,12 @@ void expire_conns(struct daemon *d)
 {
 	__u64 now = now_ms();
 
-	while (d->conn_oldest && d->conn_oldest->deadline_ms <= now) {
-		struct tcpconn *c = d->conn_oldest;
+	struct tcpconn *c;
 
-		conn_unlink(d, c);
-		if (c->inflight || c->parked)
-			conn_append(d, c);
-		else {
-			conn_append(d, c);	/* conn_close unlinks it */
+	while ((c = TAILQ_FIRST(&d->conns)) && c->deadline_ms <= now) {
+		conn_rearm(d, c);
+		if (!c->inflight && !c->parked)
 			conn_close(d, c);
-		}
 	}
 }
 
@@ -455,8 +441,8 @@ void reg_close_conns(struct daemon *d, struct reg *r)
 {
 	struct tcpconn *c, *next;
 
-	for (c = d->conn_oldest; c; c = next) {
-		next = c->next;
+	for (c = TAILQ_FIRST(&d->conns); c; c = next) {
+		next = TAILQ_NEXT(c, entry);
 		if (c->ev.reg == r)
 			conn_close(d, c);
 	}

@@ -26,23 +26,17 @@ static __u16 random_id(void)
 	return pool[--left];
 }
 
-static void pending_unlink(struct daemon *d, struct pending *p)
+/* P was just asked upstream: a new deadline, the latest of all. */
+static void pending_rearm(struct daemon *d, struct pending *p)
 {
-	*(p->prev ? &p->prev->next : &d->oldest) = p->next;
-	*(p->next ? &p->next->prev : &d->newest) = p->prev;
-	p->prev = p->next = NULL;
-}
-
-static void pending_append(struct daemon *d, struct pending *p)
-{
-	p->prev = d->newest;
-	*(d->newest ? &d->newest->next : &d->oldest) = p;
-	d->newest = p;
+	TAILQ_REMOVE(&d->pending, p, entry);
+	p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
+	TAILQ_INSERT_TAIL(&d->pending, p, entry);
 }
 
 void pending_free(struct daemon *d, struct pending *p)
 {
-	pending_unlink(d, p);
+	TAILQ_REMOVE(&d->pending, p, entry);
 	d->by_id[p->qu.id] = NULL;
 	d->n_pending--;
 	if (p->tup)
@@ -81,7 +75,7 @@ void pending_take(struct daemon *d, struct reg *r, struct pending *p)
 	if (r->n_pending >= MAX_PENDING_RESERVED)
 		d->n_pending_pool++;
 	r->n_pending++;
-	pending_append(d, p);
+	TAILQ_INSERT_TAIL(&d->pending, p, entry);
 }
 
 /* The registration's socket toward upstream I, in the workload's netns. */
@@ -210,9 +204,7 @@ void pending_send(struct daemon *d, struct pending *p, int err)
 			err = tup_start(d, p);
 			if (err)
 				continue;
-			pending_unlink(d, p);
-			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
-			pending_append(d, p);
+			pending_rearm(d, p);
 			return;
 		}
 		fd = upstream_fd(d, r, p->up);
@@ -222,9 +214,7 @@ void pending_send(struct daemon *d, struct pending *p, int err)
 			continue;
 		}
 		if (send_query(fd, p) == (ssize_t)p->qlen) {
-			pending_unlink(d, p);
-			p->deadline_ms = now_ms() + UPSTREAM_TIMEOUT_MS;
-			pending_append(d, p);
+			pending_rearm(d, p);
 			return;
 		}
 		err = -errno;
@@ -286,8 +276,8 @@ static void upstream_down(struct daemon *d, struct reg *r, int i, int err)
 {
 	struct pending *p, *next;
 
-	for (p = d->oldest; p; p = next) {
-		next = p->next;
+	for (p = TAILQ_FIRST(&d->pending); p; p = next) {
+		next = TAILQ_NEXT(p, entry);
 		if (p->reg == r && p->up == i && !p->tcp) {
 			p->up++;
 			pending_send(d, p, err);
@@ -352,9 +342,9 @@ void expire_pending(struct daemon *d)
 {
 	__u64 now = now_ms();
 
-	while (d->oldest && d->oldest->deadline_ms <= now) {
-		struct pending *p = d->oldest;
+	struct pending *p;
 
+	while ((p = TAILQ_FIRST(&d->pending)) && p->deadline_ms <= now) {
 		if (p->tcp) {
 			if (p->tup)
 				tup_close(d, p->tup);
@@ -377,8 +367,8 @@ void drop_pending(struct daemon *d, struct reg *r)
 {
 	struct pending *p, *next;
 
-	for (p = d->oldest; p; p = next) {
-		next = p->next;
+	for (p = TAILQ_FIRST(&d->pending); p; p = next) {
+		next = TAILQ_NEXT(p, entry);
 		if (p->reg == r)
 			pending_free(d, p);
 	}
