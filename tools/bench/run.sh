@@ -20,7 +20,10 @@
 # the programs' own ns per call, median over rounds (kept out of the timed
 # rounds: the stats add two clock reads per program run, to A only).
 # "Exact flat in N" is judged on that kernel number: the user-space ratio
-# is too noisy on a shared 2-CPU VM to resolve tens of ns.
+# is too noisy on a shared 2-CPU VM to resolve tens of ns. The same rounds
+# give the breakdown of an op by program (every pinned program: calls and
+# ns per op, kern-progs.csv), an upper bound: the stats' own clock reads
+# are in it (a program that returns at once shows ~55-60 ns per call here).
 #
 # Isolation: the script re-executes itself in a private mount namespace
 # with its own bpffs on /sys/fs/bpf and its own tmpfs on /run/moat-bpf, so
