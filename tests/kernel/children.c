@@ -316,3 +316,72 @@ Test(children, attach_without_netns)
 	cr_expect_eq(resolver_entries(C.parent_id), 0,
 		     "a parent with no children has no netns registered");
 }
+
+/*
+ * The harder order: a task makes its own netns, joins the child cgroup
+ * and looks up at once (no holder came first). The share whose first
+ * lookup succeeds is printed: this one races the daemon (a DNS attempt
+ * from a netns not registered yet is denied, and only registers it).
+ * Every second lookup, from the same netns, must succeed, and nothing
+ * blocked reaches the upstream.
+ */
+Test(children, own_netns_first_lookup)
+{
+	unsigned int n = n_children() / 4 ?: 1, first = 0, second = 0;
+	pid_t *pid = calloc(n, sizeof(*pid));
+	long long deadline;
+
+	cr_assert_not_null(pid);
+	attach_parent();
+	for (unsigned int i = 0; i < n; i++) {
+		char rel[64], cg[PATH_MAX], cmd[8 * PATH_MAX];
+
+		snprintf(rel, sizeof(rel), "moat.slice/r%u", i);
+		snprintf(cg, sizeof(cg), "%s", cg_make(rel));
+		snprintf(cmd, sizeof(cmd),
+			 "for k in 1 2; do '%s' resolve --cgroup '%s' --resolv-conf '%s' "
+			 "--family 4 allowed.test >'%s/r%u.out'$k; done; "
+			 "'%s' dns-query --cgroup '%s' " KT_DNS4 " 53 blocked.test A "
+			 ">'%s/r%u.blocked'",
+			 H.peer, cg, C.rc, H.tmpdir, i, H.peer, cg, H.tmpdir, i);
+		pid[i] = fork();
+		cr_assert_geq(pid[i], 0);
+		if (!pid[i]) {
+			if (unshare(CLONE_NEWNET))
+				_exit(1);
+			lo_up();
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+	}
+	deadline = kt_now_ms() + CLIENT_WAIT_MS;
+	for (unsigned int i = 0; i < n; i++) {
+		char p[PATH_MAX];
+		char *t;
+
+		wait_client(pid[i], deadline);
+		snprintf(p, sizeof(p), "%.*s/r%u.out1", PATH_MAX - 64, H.tmpdir, i);
+		t = read_text(p);
+		first += t && !strncmp(t, "OK 198.51.100.7", 15);
+		free(t);
+		snprintf(p, sizeof(p), "%.*s/r%u.out2", PATH_MAX - 64, H.tmpdir, i);
+		t = read_text(p);
+		if (t && !strncmp(t, "OK 198.51.100.7", 15))
+			second++;
+		else
+			cr_log_warn("r%u: second lookup: %s", i, t ? t : "(none)");
+		free(t);
+		snprintf(p, sizeof(p), "%.*s/r%u.blocked", PATH_MAX - 64, H.tmpdir, i);
+		t = read_text(p);
+		cr_expect(t && !strncmp(t, "REFUSED", 7), "r%u: blocked.test: %s", i,
+			  t ? t : "(none)");
+		free(t);
+	}
+	fprintf(stderr, "children::own_netns_first_lookup: first lookups %u of %u "
+		"(%.1f%%), second lookups %u of %u\n", first, n, 100.0 * first / n,
+		second, n);
+	cr_expect_eq(second, n, "only %u of %u second lookups succeeded", second, n);
+	cr_expect_not(dns_log_has_query(C.dns_start, "blocked.test"),
+		      "blocked.test reached the upstream");
+	free(pid);
+}
