@@ -194,7 +194,7 @@ int privs_check(json_object *cfg, const struct moat_policy_spec *spec,
 	if (!ret)
 		return 0;
 	snprintf(msg, sizeof(msg),
-		 "warning: %s %s, accepted by policy '%s' (%s, %s): it can undo "
+		 "%s %s, accepted by policy '%s' (%s, %s): it can undo "
 		 "its own enforcement, so moat-bpf guarantees nothing for it",
 		 who, v.what, spec->name, spec->source, v.setting);
 	/*
@@ -202,10 +202,10 @@ int privs_check(json_object *cfg, const struct moat_policy_spec *spec,
 	 * starts, moat-runc or not. A hook's stderr is shown only on failure.
 	 */
 	if (hook) {
-		syslog(LOG_DAEMON | LOG_WARNING, "%s", msg);
-		p_debug("moat-bpf: %s", msg);
+		syslog(LOG_DAEMON | LOG_WARNING, "warning: %s", msg);
+		p_debug("moat-bpf: warning: %s", msg);
 	} else {
-		p_info("moat-bpf: %s", msg);
+		p_warn("%s", msg);
 	}
 	return 0;
 }

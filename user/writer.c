@@ -288,9 +288,9 @@ static int reload_collect(struct moat_state *st, const char *name,
 		memset(it, 0, sizeof(*it));
 		it->id = id;
 		snprintf(it->rel, sizeof(it->rel), "%s", json_object_get_string(x));
-		snprintf(it->abs, sizeof(it->abs), "%s%s", cgroup2_mount() ?: "", it->rel);
 		/* gone, or enforced no more: its record is stale */
-		if (bpf_map_lookup_elem(st->map[M_CGROUPS], &it->id, &cg) ||
+		if (cgroup_abs(it->rel, it->abs, sizeof(it->abs)) ||
+		    bpf_map_lookup_elem(st->map[M_CGROUPS], &it->id, &cg) ||
 		    cgroup_id_of(it->abs, &now_id) || now_id != it->id) {
 			record_remove(it->id);
 			json_object_put(rec);
