@@ -126,7 +126,8 @@ static int make_cgroup(char *abs, size_t len, char *rel, size_t rlen)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(rel, rlen, "/%s/run-%d-%lx", RUN_PARENT, getpid(),
 		 (unsigned long)ts.tv_nsec);
-	snprintf(abs, len, "%s%s", mnt, rel);
+	if (cgroup_abs(rel, abs, len))
+		return -ENAMETOOLONG;
 	if (mkdir(abs, 0755)) {
 		p_errno(-errno, "creating %s", abs);
 		return -errno;

@@ -158,21 +158,12 @@ static __u64 nearest_registered(struct moat_state *st, const char *rel)
 	__u64 id;
 
 	snprintf(p, sizeof(p), "%s", rel);
-	for (;;) {
-		snprintf(abs, sizeof(abs), "%s%s", cgroup2_mount(),
-			 strcmp(p, "/") ? p : "");
-		if (!cgroup_id_of(abs, &id) &&
+	do {
+		if (!cgroup_abs(p, abs, sizeof(abs)) && !cgroup_id_of(abs, &id) &&
 		    !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg))
 			return id;
-		if (!strcmp(p, "/"))
-			return 0;
-		char *slash = strrchr(p, '/');
-
-		if (slash == p)
-			p[1] = 0;
-		else
-			*slash = 0;
-	}
+	} while (cgroup_parent(p));
+	return 0;
 }
 
 /* What this host can enforce beyond the sock_addr hooks. */
