@@ -54,12 +54,7 @@ static void quiet(const char *fmt, const char *arg)
 static void claims_resolver_setup(void)
 {
 	memset(&C, 0, sizeof(C));
-	harness_setup();
-	testnet_dns_up();
-	daemon_forget_registrations();
-	snprintf(C.log, sizeof(C.log), "%.*s/daemon.log", PATH_MAX - 64,
-		 H.tmpdir);
-	C.daemon = daemon_start(DAEMON_ARGS, C.log);
+	C.daemon = daemon_setup(DAEMON_ARGS, C.log);
 }
 
 static void claims_resolver_teardown(void)

@@ -32,12 +32,7 @@ static struct {
 static void claims_upgrade_setup(void)
 {
 	memset(&C, 0, sizeof(C));
-	harness_setup();
-	testnet_dns_up();
-	daemon_forget_registrations();
-	snprintf(C.log, sizeof(C.log), "%.*s/daemon.log", PATH_MAX - 64,
-		 H.tmpdir);
-	C.daemon = daemon_start(DAEMON_ARGS, C.log);
+	C.daemon = daemon_setup(DAEMON_ARGS, C.log);
 }
 
 static void claims_upgrade_teardown(void)

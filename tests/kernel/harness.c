@@ -16,7 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +27,7 @@
 #include <criterion/logging.h>
 #include <json-c/json.h>
 
+#include "control.h"
 #include "harness.h"
 #include "moat_abi.h"
 
@@ -1190,6 +1193,38 @@ bool learned_in_pins(unsigned int pid, const char *addr)
 	}
 	close(fd);
 	return found;
+}
+
+pid_t daemon_setup(const char *args, char log[PATH_MAX])
+{
+	harness_setup();
+	testnet_dns_up();
+	daemon_forget_registrations();
+	snprintf(log, PATH_MAX, "%.*s/daemon.log", PATH_MAX - 64, H.tmpdir);
+	return daemon_start(args, log);
+}
+
+json_object *daemon_call(const char *op)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	json_object *req, *reply = NULL;
+	int fd, nfd = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0,
+		     "connect %s: %s", MOAT_CONTROL_SOCK, strerror(errno));
+	req = json_object_new_object();
+	json_object_object_add(req, "op", json_object_new_string(op));
+	cr_assert_eq(control_send(fd, req, -1), 0);
+	json_object_put(req);
+	cr_assert_eq(control_recv(fd, &reply, &nfd), 0);
+	cr_assert_not_null(reply, "no reply to {\"op\":\"%s\"}", op);
+	if (nfd >= 0)
+		close(nfd);
+	close(fd);
+	return reply;
 }
 
 bool daemon_alive(pid_t pid)

@@ -230,6 +230,14 @@ bool daemon_alive(pid_t pid);
 void daemon_expect_alive(pid_t pid, const char *log);
 /* Whether ADDR (IPv4 or IPv6) is a learned entry (a deadline) of PID's. */
 bool learned_in_pins(unsigned int policy_id, const char *addr);
+/*
+ * .init of a suite around one resolver daemon: harness_setup, the test
+ * network's DNS, no registrations left over, then the daemon started
+ * with ARGS, its log in LOG (H.tmpdir/daemon.log). Returns its pid.
+ */
+pid_t daemon_setup(const char *args, char log[PATH_MAX]);
+/* {"op": OP} to the daemon's control socket; its reply (json_object_put). */
+struct json_object *daemon_call(const char *op);
 /* Remove every persisted registration (/run/moat-bpf/{reg,netns}). */
 void daemon_forget_registrations(void);
 

@@ -251,29 +251,6 @@ struct dcount {
 	unsigned long long queries, refused, forwarded, servfail, malformed;
 };
 
-static json_object *daemon_call(const char *op)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	json_object *req, *reply = NULL;
-	int fd, nfd = -1;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0,
-		     "connect %s: %s", MOAT_CONTROL_SOCK, strerror(errno));
-	req = json_object_new_object();
-	json_object_object_add(req, "op", json_object_new_string(op));
-	cr_assert_eq(control_send(fd, req, -1), 0);
-	json_object_put(req);
-	cr_assert_eq(control_recv(fd, &reply, &nfd), 0);
-	cr_assert_not_null(reply, "no reply to {\"op\":\"%s\"}", op);
-	if (nfd >= 0)
-		close(nfd);
-	close(fd);
-	return reply;
-}
-
 static unsigned long long get_u64(json_object *o, const char *key)
 {
 	json_object *x;

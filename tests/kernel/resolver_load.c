@@ -347,32 +347,10 @@ static pid_t flood(const char *cg, const char *mode, int conns, int per,
 	return pid;
 }
 
-static json_object *daemon_list(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	json_object *req, *reply = NULL;
-	int fd, nfd = -1;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	req = json_object_new_object();
-	json_object_object_add(req, "op", json_object_new_string("list"));
-	cr_assert_eq(control_send(fd, req, -1), 0);
-	json_object_put(req);
-	cr_assert_eq(control_recv(fd, &reply, &nfd), 0);
-	cr_assert_not_null(reply);
-	if (nfd >= 0)
-		close(nfd);
-	close(fd);
-	return reply;
-}
-
 /* A number from the daemon's `list`; -1 if it has no such key. */
 static long long daemon_value(const char *key)
 {
-	json_object *o = daemon_list(), *x;
+	json_object *o = daemon_call("list"), *x;
 	long long v = -1;
 
 	if (json_object_object_get_ex(o, key, &x))
