@@ -181,7 +181,9 @@ static void gc(struct daemon *d)
 	__u64 now = boottime_ns();
 
 	learn_gc(&d->st, now, live);
-	for (struct reg *r = d->regs; r; r = r->next)
+	struct reg *r;
+
+	LIST_FOREACH(r, &d->regs, entry)
 		if (r->learned_pid && r->learned_pid < MOAT_MAX_POLICIES)
 			r->learned = live[r->learned_pid];
 	if (evlog_gc(d->log, now) > 0)
@@ -255,7 +257,9 @@ static unsigned int count_regs(const struct daemon *d)
 {
 	unsigned int n = 0;
 
-	for (const struct reg *r = d->regs; r; r = r->next)
+	const struct reg *r;
+
+	LIST_FOREACH(r, &d->regs, entry)
 		n++;
 	return n;
 }
@@ -390,8 +394,8 @@ int do_daemon(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	p_info("moat-bpfd: stopping; registrations stay in %s", MOAT_REG_DIR);
 out:
-	while (d.regs) {
-		struct reg *r = d.regs;
+	while (!LIST_EMPTY(&d.regs)) {
+		struct reg *r = LIST_FIRST(&d.regs);
 		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
 
 		/*
@@ -401,7 +405,7 @@ out:
 		 */
 		if (d.st.map[M_RESOLVERS] >= 0)
 			bpf_map_delete_elem(d.st.map[M_RESOLVERS], &k);
-		d.regs = r->next;
+		LIST_REMOVE(r, entry);
 		reg_free(&d, r);
 	}
 	children_free(d.kids);

@@ -123,7 +123,7 @@ struct rule_index {
 };
 
 struct reg {
-	struct reg *next;
+	LIST_ENTRY(reg) entry;		/* in d->regs, or d->dead */
 	__u64 cg_id;
 	char *rel;			/* cgroup path below the cgroup2 mount */
 	/*
@@ -215,7 +215,7 @@ struct daemon {
 	struct ev control, timer, signal, events, kids_ev;
 	struct children *kids;		/* see struct reg */
 	struct evlog *log;
-	struct reg *regs;
+	LIST_HEAD(, reg) regs;
 	const char *default_upstream;
 	unsigned long ticks;
 	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
@@ -225,7 +225,7 @@ struct daemon {
 	unsigned int n_pending;
 	unsigned int n_pending_pool;	/* of them, beyond their reserve */
 	/* closed during a batch of events, freed after it: see reap_dead() */
-	struct reg *dead;
+	LIST_HEAD(, reg) dead;
 	SLIST_HEAD(, tcpconn) conn_dead;
 	SLIST_HEAD(, tcpup) tup_dead;
 	TAILQ_HEAD(, tcpconn) conns;	/* the oldest deadline first */
@@ -322,9 +322,9 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 int reg_persist(const struct reg *r, json_object *o);
 /* the registrations kept on disk by reg_persist(), served again */
 void restore(struct daemon *d);
-struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link);
+struct reg *reg_find(struct daemon *d, __u64 id);
 void reg_remove(struct daemon *d, __u64 id);
-void reg_drop(struct daemon *d, struct reg **pp);
+void reg_drop(struct daemon *d, struct reg *r);
 void reg_free(struct daemon *d, struct reg *r);
 void reg_bind(struct reg *r, __u32 pid);
 void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o);

@@ -19,7 +19,9 @@ static bool kid_has(void *ctx, __u64 parent, __u64 cookie)
 {
 	struct daemon *d = ctx;
 
-	for (struct reg *r = d->regs; r; r = r->next)
+	struct reg *r;
+
+	LIST_FOREACH(r, &d->regs, entry)
 		if (r->cg_id == parent && r->netns_fd >= 0 &&
 		    r->netns_cookie == cookie)
 			return true;
@@ -30,7 +32,7 @@ static bool kid_has(void *ctx, __u64 parent, __u64 cookie)
 static int kid_add(void *ctx, __u64 parent, __u64 child, const char *rel,
 		   int nsfd)
 {
-	struct reg *p = reg_find(ctx, parent, NULL);
+	struct reg *p = reg_find(ctx, parent);
 	struct moat_err err = {};
 	char path[PATH_MAX];
 	json_object *o;
@@ -68,13 +70,13 @@ static bool kid_enforced(void *ctx, __u64 id)
 static void kid_gone(void *ctx, __u64 parent, __u64 child)
 {
 	struct daemon *d = ctx;
-	struct reg **pp = &d->regs;
+	struct reg *r, *next;
 
-	while (*pp)
-		if ((*pp)->cg_id == parent && (*pp)->child == child)
-			reg_drop(d, pp);
-		else
-			pp = &(*pp)->next;
+	for (r = LIST_FIRST(&d->regs); r; r = next) {
+		next = LIST_NEXT(r, entry);
+		if (r->cg_id == parent && r->child == child)
+			reg_drop(d, r);
+	}
 }
 
 static void kid_dns(void *ctx, const struct moat_dns_event *e)
@@ -139,6 +141,7 @@ void childreg_update(struct daemon *d, struct reg *r, json_object *msg)
 {
 	json_object *file = NULL;
 	char path[PATH_MAX];
+	struct reg *c;
 
 	if (r->netns_fd >= 0)
 		return;
@@ -146,7 +149,7 @@ void childreg_update(struct daemon *d, struct reg *r, json_object *msg)
 		path_of(path, sizeof(path), MOAT_REG_DIR, r->cg_id);
 		file = json_object_from_file(path);
 	}
-	for (struct reg *c = d->regs; c; c = c->next) {
+	LIST_FOREACH(c, &d->regs, entry) {
 		if (!c->child || c->cg_id != r->cg_id)
 			continue;
 		if (msg)

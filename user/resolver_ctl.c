@@ -173,7 +173,9 @@ static json_object *op_list(struct daemon *d)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
 
-	for (struct reg *r = d->regs; r; r = r->next) {
+	struct reg *r;
+
+	LIST_FOREACH(r, &d->regs, entry) {
 		json_object *e = json_object_new_object();
 
 		json_object_object_add(e, "cgroup_id", json_object_new_uint64(r->cg_id));
@@ -219,7 +221,7 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	struct reg *r;
 
 	if (!json_object_object_get_ex(msg, "cgroup_id", &x) ||
-	    !(r = reg_find(d, json_object_get_uint64(x), NULL)))
+	    !(r = reg_find(d, json_object_get_uint64(x))))
 		return error_reply("no registration for that cgroup");
 	/* built aside: on any error the registration stays as it was */
 	policy_init(&spec);
@@ -260,7 +262,7 @@ static json_object *op_bind(struct daemon *d, json_object *msg)
 	struct reg *r;
 
 	if (!json_object_object_get_ex(msg, "cgroup_id", &x) ||
-	    !(r = reg_find(d, json_object_get_uint64(x), NULL)))
+	    !(r = reg_find(d, json_object_get_uint64(x))))
 		return error_reply("no registration for that cgroup");
 	if (!json_object_object_get_ex(msg, "policy_id", &x) ||
 	    !json_object_get_int64(x))

@@ -134,27 +134,24 @@ void reap_dead(struct daemon *d)
 		SLIST_REMOVE_HEAD(&d->conn_dead, dead);
 		free(c);
 	}
-	if (!d->dead)
+	if (LIST_EMPTY(&d->dead))
 		return;
-	while (d->dead) {
-		struct reg *r = d->dead;
+	while (!LIST_EMPTY(&d->dead)) {
+		struct reg *r = LIST_FIRST(&d->dead);
 
-		d->dead = r->next;
+		LIST_REMOVE(r, entry);
 		reg_release(r);
 	}
 	malloc_trim(0);	/* a large policy's rules go back to the system */
 }
 
-struct reg *reg_find(struct daemon *d, __u64 id, struct reg ***link)
+struct reg *reg_find(struct daemon *d, __u64 id)
 {
-	struct reg **pp;
+	struct reg *r;
 
-	for (pp = &d->regs; *pp; pp = &(*pp)->next)
-		if ((*pp)->cg_id == id && !(*pp)->child) {
-			if (link)
-				*link = pp;
-			return *pp;
-		}
+	LIST_FOREACH(r, &d->regs, entry)
+		if (r->cg_id == id && !r->child)
+			return r;
 	return NULL;
 }
 
@@ -164,31 +161,29 @@ void path_of(char *buf, size_t len, const char *dir, __u64 id)
 		 !strcmp(dir, MOAT_REG_DIR) ? ".json" : "");
 }
 
-/* Unlink *PP; freed after the batch. */
-void reg_drop(struct daemon *d, struct reg **pp)
+/* Unlink R; freed after the batch. */
+void reg_drop(struct daemon *d, struct reg *r)
 {
-	struct reg *r = *pp;
 	struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
 
 	if (r->netns_fd >= 0)
 		bpf_map_delete_elem(d->st.map[M_RESOLVERS], &k);
-	*pp = r->next;
+	LIST_REMOVE(r, entry);
 	reg_close(d, r);
-	r->next = d->dead;
-	d->dead = r;
+	LIST_INSERT_HEAD(&d->dead, r, entry);
 }
 
 /* Registration ID, and those of its children. */
 void reg_remove(struct daemon *d, __u64 id)
 {
-	struct reg **pp = &d->regs;
+	struct reg *r, *next;
 	char p[PATH_MAX];
 
-	while (*pp)
-		if ((*pp)->cg_id == id)
-			reg_drop(d, pp);
-		else
-			pp = &(*pp)->next;
+	for (r = LIST_FIRST(&d->regs); r; r = next) {
+		next = LIST_NEXT(r, entry);
+		if (r->cg_id == id)
+			reg_drop(d, r);
+	}
 	if (d->kids)
 		children_unwatch(d->kids, id);
 	path_of(p, sizeof(p), MOAT_NETNS_DIR, id);
@@ -303,10 +298,9 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 				r->n_search++;
 		}
 	if (netns_fd < 0) {	/* a parent: childreg_parent() serves its children */
-		if (reg_find(d, r->cg_id, NULL))
+		if (reg_find(d, r->cg_id))
 			reg_remove(d, r->cg_id);
-		r->next = d->regs;
-		d->regs = r;
+		LIST_INSERT_HEAD(&d->regs, r, entry);
 		p_info("moat-bpfd: serving the children of %s (policy '%s', %zu rule(s))",
 		       r->rel, r->spec.name, policy_domain_rules(&r->spec));
 		if (ret_reg)
@@ -334,7 +328,7 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		goto fail;
 	}
 	key = (struct moat_resolver_key){ r->cg_id, r->netns_cookie };
-	if (!r->child && reg_find(d, r->cg_id, NULL))
+	if (!r->child && reg_find(d, r->cg_id))
 		reg_remove(d, r->cg_id);
 	if (bpf_map_update_elem(d->st.map[M_RESOLVERS], &key, &res, BPF_ANY)) {
 		ret = -errno;
@@ -342,8 +336,7 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 			 strerror(errno));
 		goto fail;
 	}
-	r->next = d->regs;
-	d->regs = r;
+	LIST_INSERT_HEAD(&d->regs, r, entry);
 	p_info("moat-bpfd: serving %s (policy '%s', %zu rule(s)) on 127.0.0.1:%u%s",
 	       r->rel, r->spec.name, policy_domain_rules(&r->spec), ntohs(res.port4),
 	       res.port6 ? " and [::1]" : "");
@@ -414,18 +407,14 @@ void reap_regs(struct daemon *d)
 	__u64 id;
 
 again:
-	for (r = d->regs; r; r = next) {
-		next = r->next;
+	for (r = LIST_FIRST(&d->regs); r; r = next) {
+		next = LIST_NEXT(r, entry);
 		if (!cgroup_abs(r->rel, abs, sizeof(abs)) &&
 		    !cgroup_id_of(abs, &id) && id == (r->child ?: r->cg_id))
 			continue;
 		p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
 		if (r->child) {
-			struct reg **pp = &d->regs;
-
-			while (*pp != r)
-				pp = &(*pp)->next;
-			reg_drop(d, pp);
+			reg_drop(d, r);
 		} else {
 			reg_remove(d, r->cg_id);	/* its children too */
 			goto again;
@@ -446,6 +435,7 @@ void follow_upgrade(struct daemon *d)
 {
 	int fd = bpf_obj_get(MOAT_PIN_MAPS "/moat_exact4");
 	__u32 pinned = map_id(fd);
+	struct reg *r;
 
 	if (fd >= 0)
 		close(fd);
@@ -463,7 +453,7 @@ void follow_upgrade(struct daemon *d)
 		d->events.fd = evlog_fd(d->log);
 		ev_add(d, &d->events);
 	}
-	for (struct reg *r = d->regs; r; r = r->next) {
+	LIST_FOREACH(r, &d->regs, entry) {
 		struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
 		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
 		struct sockaddr_storage ss;

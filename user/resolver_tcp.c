@@ -233,7 +233,7 @@ static void conn_park(struct daemon *d, struct tcpconn *c, bool park)
  */
 static void conn_close(struct daemon *d, struct tcpconn *c)
 {
-	struct reg *r = c->ev.reg;
+	struct reg *r = c->ev.reg, *x;
 	struct pending *p;
 
 	conn_park(d, c, false);
@@ -248,7 +248,7 @@ static void conn_close(struct daemon *d, struct tcpconn *c)
 	c->inflight = 0;
 	SLIST_INSERT_HEAD(&d->conn_dead, c, dead);
 	if (d->n_accept_paused) {
-		for (struct reg *x = d->regs; x; x = x->next)
+		LIST_FOREACH(x, &d->regs, entry)
 			if (x->accept_paused && accept_may(d, x))
 				accept_pause(d, x, false);
 	}
