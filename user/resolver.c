@@ -388,7 +388,7 @@ int do_daemon(int argc, char **argv)
 		expire_pending(&d);
 		expire_conns(&d);
 		resume_conns(&d);
-		out_flush();
+		out_flush(&d.out);
 		reap_dead(&d);
 	}
 	sd_notify(0, "STOPPING=1");

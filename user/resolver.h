@@ -209,6 +209,23 @@ struct tcpup {
 	__u8 out[];			/* length prefix and query */
 };
 
+/*
+ * Answers to UDP clients are queued and sent together (sendmmsg per
+ * listener) once the events of one wakeup are handled: on a small machine
+ * waking the client for every answer cost more than building them.
+ */
+#define OUT_SLOTS	64
+#define OUT_SLOT_BYTES	4096
+
+struct outbatch {
+	struct mmsghdr msg[OUT_SLOTS];
+	struct iovec iov[OUT_SLOTS];
+	struct sockaddr_storage to[OUT_SLOTS];
+	int fd[OUT_SLOTS];
+	__u8 buf[OUT_SLOTS][OUT_SLOT_BYTES];
+	unsigned int n;
+};
+
 struct daemon {
 	struct moat_state st;
 	int epfd, host_netns;
@@ -239,6 +256,7 @@ struct daemon {
 	 * Handlers lend them to what they call as parameters.
 	 */
 	__u8 q[DNS_MSG_BYTES], fwd[DNS_MSG_BYTES], a[DNS_MSG_BYTES];
+	struct outbatch out;		/* see out_flush() */
 };
 
 
@@ -289,9 +307,7 @@ void pending_send(struct daemon *d, struct pending *p, int err);
 void pending_fail(struct daemon *d, struct pending *p, int err);
 void pending_free(struct daemon *d, struct pending *p);
 void reply_to(struct daemon *d, struct pending *p, const __u8 *a, size_t alen);
-void send_answer(int fd, const struct sockaddr_storage *to, socklen_t to_len,
-		 const __u8 *a, size_t alen);
-void out_flush(void);
+void out_flush(struct outbatch *out);
 void serve_udp(struct daemon *d, struct reg *r, int fd);
 void serve_upstream(struct daemon *d, struct ev *u);
 void expire_pending(struct daemon *d);

@@ -89,7 +89,7 @@ fail:
 static void reg_close(struct daemon *d, struct reg *r)
 {
 	/* queued answers name its listeners' fds: send them before closing */
-	out_flush();
+	out_flush(&d->out);
 	drop_pending(d, r);
 	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
 		ev_close(d, &r->up_ev[i]);

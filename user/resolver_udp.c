@@ -107,40 +107,24 @@ static int upstream_fd(struct daemon *d, struct reg *r, int i)
 	return fd;
 }
 
-/*
- * Answers to UDP clients are queued and sent together (sendmmsg per
- * listener) once the events of one wakeup are handled: on a small machine
- * waking the client for every answer cost more than building them.
- */
-#define OUT_SLOTS	64
-#define OUT_SLOT_BYTES	4096
-
-static struct {
-	struct mmsghdr msg[OUT_SLOTS];
-	struct iovec iov[OUT_SLOTS];
-	struct sockaddr_storage to[OUT_SLOTS];
-	int fd[OUT_SLOTS];
-	__u8 buf[OUT_SLOTS][OUT_SLOT_BYTES];
-	unsigned int n;
-} out;
-
-void out_flush(void)
+void out_flush(struct outbatch *out)
 {
-	for (unsigned int i = 0, j; i < out.n; i = j) {
-		for (j = i + 1; j < out.n && out.fd[j] == out.fd[i]; j++)
+	for (unsigned int i = 0, j; i < out->n; i = j) {
+		for (j = i + 1; j < out->n && out->fd[j] == out->fd[i]; j++)
 			;
 		/* a client that cannot take its answer retries: skip it */
 		for (unsigned int k = i; k < j; ) {
-			int sent = sendmmsg(out.fd[i], &out.msg[k], j - k, MSG_DONTWAIT);
+			int sent = sendmmsg(out->fd[i], &out->msg[k], j - k, MSG_DONTWAIT);
 
 			k += sent > 0 ? (unsigned int)sent : 1;
 		}
 	}
-	out.n = 0;
+	out->n = 0;
 }
 
-void send_answer(int fd, const struct sockaddr_storage *to,
-		 socklen_t to_len, const __u8 *a, size_t alen)
+static void send_answer(struct outbatch *out, int fd,
+			const struct sockaddr_storage *to, socklen_t to_len,
+			const __u8 *a, size_t alen)
 {
 	unsigned int i;
 
@@ -148,16 +132,16 @@ void send_answer(int fd, const struct sockaddr_storage *to,
 		sendto(fd, a, alen, MSG_DONTWAIT, (const struct sockaddr *)to, to_len);
 		return;
 	}
-	if (out.n == OUT_SLOTS)
-		out_flush();
-	i = out.n++;
-	out.fd[i] = fd;
-	memcpy(out.buf[i], a, alen);
-	memcpy(&out.to[i], to, to_len);
-	out.iov[i] = (struct iovec){ .iov_base = out.buf[i], .iov_len = alen };
-	out.msg[i] = (struct mmsghdr){ .msg_hdr = {
-		.msg_name = &out.to[i], .msg_namelen = to_len,
-		.msg_iov = &out.iov[i], .msg_iovlen = 1,
+	if (out->n == OUT_SLOTS)
+		out_flush(out);
+	i = out->n++;
+	out->fd[i] = fd;
+	memcpy(out->buf[i], a, alen);
+	memcpy(&out->to[i], to, to_len);
+	out->iov[i] = (struct iovec){ .iov_base = out->buf[i], .iov_len = alen };
+	out->msg[i] = (struct mmsghdr){ .msg_hdr = {
+		.msg_name = &out->to[i], .msg_namelen = to_len,
+		.msg_iov = &out->iov[i], .msg_iovlen = 1,
 	} };
 }
 
@@ -165,7 +149,7 @@ void reply_to(struct daemon *d, struct pending *p, const __u8 *a,
 	      size_t alen)
 {
 	if (!p->tcp)
-		send_answer(p->client_fd, &p->from, p->from_len, a, alen);
+		send_answer(&d->out, p->client_fd, &p->from, p->from_len, a, alen);
 	else if (p->conn)	/* else the client left: nobody to tell */
 		conn_reply(d, p->conn, a, alen);
 }
@@ -235,7 +219,7 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 		size_t alen = sizeof(d->a);
 
 		if (!servfail(d, r, qu->qname, -EBUSY, fwd, flen, d->a, &alen))
-			send_answer(fd, from, from_len, d->a, alen);
+			send_answer(&d->out, fd, from, from_len, d->a, alen);
 		return;
 	}
 	*p = (struct pending){
@@ -267,7 +251,7 @@ void serve_udp(struct daemon *d, struct reg *r, int fd)
 		if (ret > 0)
 			forward_udp(d, r, fd, &from, from_len, &qu, &ports, d->fwd, flen);
 		else if (!ret)
-			send_answer(fd, &from, from_len, d->a, alen);
+			send_answer(&d->out, fd, &from, from_len, d->a, alen);
 	}
 }
 
