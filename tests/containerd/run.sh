@@ -282,10 +282,7 @@ b_7() {
 
 b_8() {
 	local out
-	out=$(crun moat --cap-add CAP_NET_RAW -- sh -c '
-		moat-client attack; echo "attack exit $?"
-		awk "/^CapBnd/ {print}" /proc/self/status
-		moat-client tcp '"$blocked"' 80' 2>&1) || true
+	out=$(crun moat --cap-add CAP_NET_RAW -- sh -c "$cx_attack" 2>&1) || true
 	cx_hardening "$out" "" CAP_NET_RAW
 }
 

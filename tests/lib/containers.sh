@@ -328,9 +328,15 @@ failtest() {
 
 # ---- block 8: what moat-client attack printed inside a container ----
 
-# cx_hardening OUT PREFIX CAP: OUT is the output of
-#   moat-client attack; echo "attack exit $?"; CapBnd line; a blocked connect
-# run with --cap-add CAP; PREFIX goes before the messages.
+# What block 8 runs in a container started with --cap-add CAP_NET_RAW:
+# every escape attempt, then the capability set, then a blocked connect.
+cx_attack='
+		moat-client attack; echo "attack exit $?"
+		awk "/^CapBnd/ {print}" /proc/self/status
+		moat-client tcp '"$blocked"' 80'
+
+# cx_hardening OUT PREFIX CAP: OUT is what sh -c "$cx_attack" printed in a
+# container run with --cap-add CAP; PREFIX goes before the messages.
 cx_hardening() {
 	local out=$1 pre=$2 cap=$3 capbnd
 	sed 's/^/    | /' <<<"$out" >&2

@@ -311,10 +311,7 @@ b_6() {
 
 b_8() {
 	local out
-	out=$(prun moat --cap-add NET_RAW -- sh -c '
-		moat-client attack; echo "attack exit $?"
-		awk "/^CapBnd/ {print}" /proc/self/status
-		moat-client tcp '"$blocked"' 80' 2>&1) || true
+	out=$(prun moat --cap-add NET_RAW -- sh -c "$cx_attack" 2>&1) || true
 	cx_hardening "$out" "runtime path: " NET_RAW
 }
 
