@@ -329,9 +329,9 @@ void reg_close_conns(struct daemon *d, struct reg *r);
  * A registration from its JSON O and a netns fd (taken over), served from
  * now on and returned in *RET_REG (may be NULL); one of the same cgroup
  * is replaced. Every source of registrations comes through here: the
- * control socket's register, restore() at start (and issue 15's
- * children of an enforced parent would). reg_persist() then keeps O and
- * the netns for the next start.
+ * control socket's register, restore() at start, and the children of an
+ * enforced parent (resolver_childreg.c, never persisted). reg_persist()
+ * then keeps O and the netns for the next start.
  */
 int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	       struct reg **ret_reg, struct moat_err *err);
