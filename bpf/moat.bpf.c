@@ -809,11 +809,15 @@ int moat_sock_create(struct bpf_sock *ctx)
 #define SOL_IP_		0
 #define SOL_IPV6_	41
 
+static __always_inline bool names_sockopt_refused(struct bpf_sockopt *ctx);
+
 SEC("cgroup/setsockopt")
 int moat_setsockopt(struct bpf_sockopt *ctx)
 {
 	__s32 level = ctx->level, name = ctx->optname;
 
+	if (names_sockopt_refused(ctx))
+		return 0;
 	if (level == SOL_IP_ &&
 	    (name == 4 /* IP_OPTIONS */ || name == 15 /* IP_FREEBIND */ ||
 	     name == 19 /* IP_TRANSPARENT */))
@@ -1048,7 +1052,8 @@ int moat_egress(struct __sk_buff *skb)
  *  - sockops (moat_sockops): records the first payload sequence number at
  *    TCP_CONNECT_CB and puts the socket into moat_name_socks at
  *    ACTIVE_ESTABLISHED_CB (a socket that cannot enter, or that already
- *    queued bytes, is DENIED).
+ *    queued bytes, is DENIED); at the first ACK (RTT_CB) after a TLS pass
+ *    it takes the socket out again.
  *  - sk_msg (moat_sk_msg) on moat_name_socks: corks until a whole
  *    ClientHello or header block is there (at most MOAT_NAMES_BOUND_BYTES),
  *    reads it (read-only) and passes or drops (send() fails with EACCES).
@@ -1104,6 +1109,13 @@ static __always_inline int names_on_connect(struct bpf_sock_addr *ctx,
 	if (tp->fastopen_req || tp->is_mptcp ||
 	    BPF_CORE_READ_BITFIELD(tp, fastopen_connect))
 		return MOAT_R_DENY_FASTOPEN;
+	/*
+	 * A repair-mode connect sends no SYN and takes over a connection
+	 * another socket opened, with a sequence it chose; a ULP (kernel TLS)
+	 * sends through its own path. Neither is for a checked socket.
+	 */
+	if (BPF_CORE_READ_BITFIELD(tp, repair) || tp->inet_conn.icsk_ulp_ops)
+		return MOAT_R_DENY_NAME_SOCKOPT;
 	ns = bpf_sk_storage_get(&moat_name_sk, ctx->sk, 0,
 				BPF_SK_STORAGE_GET_F_CREATE);
 	if (!ns)
@@ -1116,6 +1128,28 @@ static __always_inline int names_on_connect(struct bpf_sock_addr *ctx,
 	ns->seq_known = 0;
 	ns->audit = mc->mode == MOAT_MODE_AUDIT;
 	return MOAT_R_NONE;
+}
+
+/*
+ * setsockopt on a socket still under the check: kernel TLS (TCP_ULP)
+ * would send through its own path, TCP_REPAIR lets a socket queue bytes
+ * or take over a connection with a sequence of its choosing. After a TLS
+ * pass both are allowed (OpenSSL's kTLS, CRIU).
+ */
+#define SOL_TCP_		6
+#define TCP_REPAIR_		19
+#define TCP_ULP_		31
+
+static __always_inline bool names_sockopt_refused(struct bpf_sockopt *ctx)
+{
+	struct moat_name_sock *ns;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (ctx->level != SOL_TCP_ ||
+	    (ctx->optname != TCP_ULP_ && ctx->optname != TCP_REPAIR_) || !sk)
+		return false;
+	ns = bpf_sk_storage_get(&moat_name_sk, sk, 0, 0);
+	return ns && ns->state != MOAT_NS_TLS && !ns->audit;
 }
 
 #define BPF_SOCK_OPS_TCP_CONNECT_CB_		3
@@ -1131,7 +1165,8 @@ int moat_sockops(struct bpf_sock_ops *skops)
 	__u64 cookie;
 
 	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB_ &&
-	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB_)
+	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB_ &&
+	    op != BPF_SOCK_OPS_RTT_CB)
 		return 1;
 	sk = skops->sk;
 	if (!sk)
@@ -1147,13 +1182,33 @@ int moat_sockops(struct bpf_sock_ops *skops)
 		ns->seq_known = 1;
 		return 1;
 	}
+	cookie = bpf_get_socket_cookie(skops);
+	if (op == BPF_SOCK_OPS_RTT_CB) {
+		/*
+		 * An ACK after the first bytes were judged. A TLS-passed
+		 * socket leaves the SOCKHASH: sk_msg has nothing left to
+		 * judge, and in the map every send takes the psock's copying
+		 * path (bulk ran at 0.6x). HTTP sockets stay (every request is
+		 * judged), DENIED ones too (every send fails). Either way no
+		 * more callbacks.
+		 */
+		if (ns->state == MOAT_NS_UNJUDGED)
+			return 1;
+		if (ns->state == MOAT_NS_TLS)
+			bpf_map_delete_elem(&moat_name_socks, &cookie);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+					  ~BPF_SOCK_OPS_RTT_CB_FLAG);
+		return 1;
+	}
 	if (ns->state != MOAT_NS_UNJUDGED)
 		return 1;
-	cookie = bpf_get_socket_cookie(skops);
 	/* bytes already in the stream (Fast Open data): nobody judged them */
 	if (!ns->seq_known || tp->write_seq != ns->start_seq ||
 	    bpf_sock_hash_update(skops, &moat_name_socks, &cookie, BPF_NOEXIST))
 		ns->state = MOAT_NS_DENIED;
+	else
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+					  BPF_SOCK_OPS_RTT_CB_FLAG);
 	return 1;
 }
 
@@ -1307,16 +1362,53 @@ __noinline int moat_nm_allowed(const struct nm_name *n, __u32 pid, __u32 port)
 #define NM_NONAME	-1	/* nothing we can judge: deny */
 #define NM_MORE		-2	/* incomplete: cork for nm->more bytes */
 #define NM_BIG		-3	/* larger than MOAT_NAMES_BOUND_BYTES */
+#define NM_ECH		-4	/* encrypted_client_hello: N is the outer name */
+
+#define TLS_EXT_ECH	0xfe0d
+
+/*
+ * Is there an encrypted_client_hello among the extensions from OFF to END?
+ * 1 yes, 0 no, -1 a list that does not parse, server_name twice or more
+ * than 64 extensions. Global: verified once, apart from the SNI walk.
+ */
+__noinline int moat_nm_ech(struct sk_msg_md *m, __u32 off, __u32 end)
+{
+	bool sni = false;
+	int t, l;
+
+	if (!m || end > NM_MASK)
+		return -1;
+	for (int i = 0; i < 64; i++) {
+		if (off == end)
+			return 0;
+		if (off + 4 > end)
+			return -1;
+		t = nm_u16(m, off);
+		l = nm_u16(m, off + 2);
+		if (t < 0 || l < 0 || off + 4 + l > end)
+			return -1;
+		if (t == TLS_EXT_ECH)
+			return 1;
+		if (t == 0 && sni)
+			return -1;
+		if (t == 0)
+			sni = true;
+		off += 4 + l;
+	}
+	return -1;
+}
 
 /*
  * A TLS ClientHello's SNI into N. SIZE: bytes in the message; *MORE: how
  * many the whole record needs. One handshake message in one record (what
  * every client sends; a ClientHello split across records is refused).
+ * Every extension is walked: with encrypted_client_hello the SNI is only
+ * the outer (provider's) name and the real one is hidden, so NM_ECH.
  */
 __noinline int moat_nm_tls(struct sk_msg_md *m, __u32 size, struct nm_name *n,
 			   __u32 *more)
 {
-	__u32 rec, hs, off, end;
+	__u32 rec, hs, off, end, first;
 	int v, t, l;
 
 	if (!n || !more)
@@ -1357,6 +1449,7 @@ __noinline int moat_nm_tls(struct sk_msg_md *m, __u32 size, struct nm_name *n,
 		return NM_NONAME;
 	end = off + 2 + v;
 	off += 2;
+	first = off;
 	for (int i = 0; i < 64; i++) {
 		if (off + 4 > end)
 			return NM_NONAME;
@@ -1370,7 +1463,11 @@ __noinline int moat_nm_tls(struct sk_msg_md *m, __u32 size, struct nm_name *n,
 			if (ll < 3 || ll + 2 > l || nm_u8(m, off + 6) != 0 ||
 			    nl < 1 || nl + 3 > ll)
 				return NM_NONAME;
-			return moat_nm_copy(m, off + 9, nl, n, 0) ? NM_NONAME : 0;
+			if (moat_nm_copy(m, off + 9, nl, n, 0))
+				return NM_NONAME;
+			/* every extension, before and after it */
+			t = moat_nm_ech(m, first, end);
+			return t < 0 ? NM_NONAME : t ? NM_ECH : 0;
 		}
 		off += 4 + l;
 	}
@@ -1667,6 +1764,9 @@ int moat_sk_msg(struct sk_msg_md *msg)
 	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 	if (!ns->seq_known || tp->write_seq != ns->judged_seq)
 		return names_deny(msg, ns, NULL, 0, MOAT_R_DENY_NAME_UNJUDGED);
+	/* a ULP (kernel TLS) got on anyway: its records are not ours to read */
+	if (tp->inet_conn.icsk_ulp_ops)
+		return names_deny(msg, ns, NULL, 0, MOAT_R_DENY_NAME_SOCKOPT);
 
 	pull = size < MOAT_NAMES_BOUND_BYTES ? size : MOAT_NAMES_BOUND_BYTES;
 	if (!pull)
@@ -1680,6 +1780,8 @@ int moat_sk_msg(struct sk_msg_md *msg)
 			return names_cork(msg, more);
 		if (r == NM_BIG)
 			return names_deny(msg, ns, NULL, 1, MOAT_R_DENY_NAME_NONE);
+		if (r == NM_ECH)
+			return names_deny(msg, ns, &n, 1, MOAT_R_DENY_NAME_ECH);
 		if (r)
 			return names_deny(msg, ns, NULL, 1, MOAT_R_DENY_NAME_NONE);
 		if (!moat_nm_allowed(&n, ns->policy_id, ns->port))
@@ -1764,6 +1866,9 @@ static __always_inline bool names_backstop_drop(struct __sk_buff *skb,
 		return false;		/* no payload: handshake, ACKs, FIN */
 	len = tot - l4;
 	if (ns->state == MOAT_NS_UNJUDGED)
+		return true;
+	/* before the first payload byte: a stream someone else numbered */
+	if (!ns->seq_known || (int)(seq - ns->start_seq) < 0)
 		return true;
 	/* HTTP, or DENIED: what the check let through still leaves, no more */
 	return (int)(seq + len - ns->judged_seq) > 0;

@@ -128,6 +128,8 @@ enum moat_reason {
 	MOAT_R_DENY_NAME_UNJUDGED,	/* bytes that bypassed the check */
 	MOAT_R_DENY_QUIC,		/* UDP 443 to a learned-only address */
 	MOAT_R_DENY_FASTOPEN,		/* TFO or MPTCP to a learned-only address */
+	MOAT_R_DENY_NAME_ECH,		/* ClientHello with encrypted_client_hello */
+	MOAT_R_DENY_NAME_SOCKOPT,	/* TCP_REPAIR or a ULP on a checked socket */
 	MOAT_R_MAX,
 };
 

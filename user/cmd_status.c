@@ -12,7 +12,10 @@
 #include "links.h"
 #include "log.h"
 #include "main.h"
+#include "names.h"
+#include "policy.h"
 #include "probe.h"
+#include "record.h"
 #include "state.h"
 #include "unit.h"
 
@@ -62,6 +65,37 @@ static json_object *escape_json(struct escape_cache *ec,
 	return o;
 }
 
+/*
+ * The name-check opt-outs (?names=any) of cgroup ID's policy, as `policy
+ * check` lists them. The rules are not in the maps: they come from the
+ * attach record (the policy file as it is now, plus the added rules).
+ * NULL: no record, or its policy does not load.
+ */
+static json_object *names_any_json(__u64 id)
+{
+	json_object *rec = record_read(id), *a = NULL, *x;
+	struct moat_policy_spec spec;
+	struct moat_err err = {};
+	int r;
+
+	if (!rec)
+		return NULL;
+	r = record_spec(rec, &spec, MOAT_POLICY_DIR, &err);
+	if (r == -ENOENT && !json_object_get_string(json_object_object_get(rec, "file")) &&
+	    json_object_object_get_ex(rec, "allow", &x)) {
+		/* a command-line policy: all its rules are in the record */
+		r = 0;
+		for (size_t i = 0; !r && i < json_object_array_length(x); i++)
+			r = policy_add_rule(&spec, 0, json_object_get_string(
+					    json_object_array_get_idx(x, i)) ?: "", &err);
+	}
+	if (!r)
+		a = names_opt_outs_json(&spec);
+	policy_free(&spec);
+	json_object_put(rec);
+	return a;
+}
+
 static json_object *cgroup_json(struct moat_state *st,
 				const struct cgroup_index *ix,
 				struct escape_cache *ec, __u64 id,
@@ -92,6 +126,7 @@ static json_object *cgroup_json(struct moat_state *st,
 	json_object_object_add(o, "audited", json_object_new_uint64(cnt.audited));
 	json_object_object_add(o, "events_dropped", json_object_new_uint64(cnt.events_dropped));
 	json_object_object_add(o, "escape", escape_json(ec, ix, path));
+	json_object_object_add(o, "names_any", names_any_json(id));
 	return o;
 }
 
@@ -135,6 +170,18 @@ static void print_udp_connects(json_object *o)
 		printf("%s: also %llu UDP connect()s refused that sent nothing "
 		       "(getaddrinfo sorting its answers, RFC 6724), not in DENIED\n",
 		       path ? json_object_get_string(path) : "(removed)", n);
+}
+
+/* Rules whose connections the name check does not judge (docs/names.md). */
+static void print_names_any(json_object *o)
+{
+	json_object *path = json_object_object_get(o, "path");
+	json_object *a = json_object_object_get(o, "names_any");
+
+	for (size_t i = 0; a && i < json_object_array_length(a); i++)
+		printf("%s: not name-checked (opted out): %s\n",
+		       path ? json_object_get_string(path) : "(removed)",
+		       json_object_get_string(json_object_array_get_idx(a, i)));
 }
 
 /* Why a cgroup's tasks could leave it, under the table. */
@@ -310,6 +357,8 @@ print:
 				print_escape(json_object_array_get_idx(arr, i));
 			for (size_t i = 0; i < json_object_array_length(arr); i++)
 				print_udp_connects(json_object_array_get_idx(arr, i));
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				print_names_any(json_object_array_get_idx(arr, i));
 		}
 	}
 out:

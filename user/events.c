@@ -57,6 +57,8 @@ static const char *const reasons[MOAT_R_MAX] = {
 	[MOAT_R_DENY_NAME_UNJUDGED] = "bytes the name check never saw",
 	[MOAT_R_DENY_QUIC] = "QUIC to a name-checked address (opt out per rule with ?names=any)",
 	[MOAT_R_DENY_FASTOPEN] = "TCP Fast Open or MPTCP to a name-checked address",
+	[MOAT_R_DENY_NAME_ECH] = "Encrypted Client Hello: the real name is hidden, only the outer one is seen (opt out per rule with ?names=any)",
+	[MOAT_R_DENY_NAME_SOCKOPT] = "TCP_REPAIR or a TCP ULP (kernel TLS) on a name-checked socket",
 };
 
 const char *moat_reason_str(unsigned int r)

@@ -174,6 +174,23 @@ void names_policy_json(const struct moat_policy_spec *p, json_object *o)
 	json_object_object_add(o, "names", a);
 }
 
+json_object *names_opt_outs_json(const struct moat_policy_spec *p)
+{
+	json_object *a = json_object_new_array();
+	char text[MOAT_RULE_TEXT_LEN + 32];
+
+	for (size_t i = 0; i < p->n_allow; i++) {
+		const struct moat_rule *r = &p->allow[i];
+
+		if ((r->kind != RULE_DOMAIN && r->kind != RULE_WILDCARD) ||
+		    !(r->protos & MOAT_PROTO_NAMES_ANY))
+			continue;
+		rule_format(r, text, sizeof(text));
+		json_object_array_add(a, json_object_new_string(text));
+	}
+	return a;
+}
+
 void names_policy_print(const struct moat_policy_spec *p)
 {
 	char buf[MOAT_RULE_TEXT_LEN + 256];

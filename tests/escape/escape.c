@@ -10,11 +10,12 @@
  *   CONTROL name: ok (how) | FAIL (why)       allowed traffic must work
  *   NOTE name: text                           informational, never gating
  *
- * Usage: moat-escape [--group netns|host] [--only NAME[,NAME]...] [--list]
+ * Usage: moat-escape [--group netns|host|names] [--only NAME[,NAME]...] [--list]
  *                    [--probe] [--mode run|attach] [--ll ADDR%IF] [--host-port N]
  *
  * --group netns (default): the techniques for the client netns of
- * tools/testnet.sh (PREFIX-client; hosts below). --group host: only
+ * tools/testnet.sh (PREFIX-client; hosts below). --group names: the name
+ * check's paths (client netns, policy esc-names; see that section). --group host: only
  * loopback techniques for the host netns (--host-port: a port where the
  * runner's server listens on 127.0.0.1 and [::1]); nothing else is sent
  * from the host netns. --ll: the world veth's IPv6 link-local address with
@@ -62,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -2900,6 +2903,590 @@ static void t_uring_socket_udplite(struct result *r)
 	}
 }
 
+/*
+ * ---- names over shared addresses (group "names", docs/names.md) ----
+ * Under the policy esc-names (only domain rules: tcp://allowed.test:80,
+ * udp://allowed.test:443) 198.51.100.7 is allowed through a learned
+ * address alone, so every TCP connection to it is name-checked. Each
+ * technique resolves allowed.test through the resolver (what opens the
+ * address), connects to the world's echo server there and sends a request
+ * naming another host (or no name) by some path. What the world received
+ * judges it: the echo server answering, and the runner's nftables counter
+ * of packets to 198.51.100.7 carrying NM_MARK at payload offset 0, 5 (an
+ * HTTP request's path) or 11 (a ClientHello's random). Controls carry no
+ * marker.
+ */
+#define NM_MARK		"MOATNAME"
+#define NM_OTHER	"exfil.example"
+#define NM_HOST		"allowed.test"
+#define H_SKMSG		"sk_msg (moat_sk_msg): the name check"
+
+static bool nm_learn(struct result *r)
+{
+	struct addr srv = mk(DNS4, DNS_PORT);
+	struct dns_reply rep;
+	struct dnsb q;
+	int err;
+
+	memset(&q, 0, sizeof(q));
+	dns_simple(&q, 0x4e4d, NM_HOST, DNS_T_A);
+	err = dns_udp(&srv, &q, false, &rep);
+	if (err || !rep.has_a) {
+		set(r, V_ESCAPED, "resolving " NM_HOST ": %s (cannot test)",
+		    err ? en(-err) : rcode_name(rep.rcode));
+		return false;
+	}
+	return true;
+}
+
+/* A connected socket to the echo server on 198.51.100.7:80, or -1 (R set). */
+static int nm_conn(struct result *r)
+{
+	int fd;
+
+	if (!nm_learn(r))
+		return -1;
+	fd = sock(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, SA(&X.a4t), X.a4t.len)) {
+		set(r, V_ESCAPED, "connect() to %s: %s (cannot test)", X.a4t.text, en(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static size_t nm_req(char *b, size_t len, const char *path, const char *host)
+{
+	return snprintf(b, len, "GET /%s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+}
+
+/* A ClientHello naming SNI ("" none), PAD bytes of padding, ECH: an
+ * encrypted_client_hello extension; its random starts with MARK. */
+static size_t nm_hello(uint8_t *b, const char *sni, size_t pad, bool ech,
+		       const char *mark)
+{
+	size_t n = strlen(sni), e = 0, p = 0, body;
+	static uint8_t ext[20000];
+
+	if (n) {
+		uint8_t h[9] = { 0, 0, (n + 5) >> 8, (n + 5) & 0xff, (n + 3) >> 8,
+				 (n + 3) & 0xff, 0, n >> 8, n & 0xff };
+
+		memcpy(ext + e, h, 9);
+		memcpy(ext + e + 9, sni, n);
+		e += 9 + n;
+	}
+	memcpy(ext + e, "\x00\x2b\x00\x03\x02\x03\x04", 7);	/* TLS 1.3 */
+	e += 7;
+	if (ech) {
+		memcpy(ext + e, "\xfe\x0d\x00\x28", 4);
+		memset(ext + e + 4, 1, 40);
+		e += 44;
+	}
+	if (pad) {
+		ext[e++] = 0; ext[e++] = 0x15; ext[e++] = pad >> 8; ext[e++] = pad & 0xff;
+		memset(ext + e, 0, pad);
+		e += pad;
+	}
+	body = 2 + 32 + 1 + 4 + 2 + 2 + e;
+	b[p++] = 0x16; b[p++] = 3; b[p++] = 1;
+	b[p++] = (body + 4) >> 8; b[p++] = (body + 4) & 0xff;
+	b[p++] = 1; b[p++] = 0; b[p++] = body >> 8; b[p++] = body & 0xff;
+	b[p++] = 3; b[p++] = 3;
+	memset(b + p, 7, 32);
+	memcpy(b + p, mark, strlen(mark));
+	p += 32;
+	b[p++] = 0;
+	memcpy(b + p, "\x00\x02\x13\x01\x01\x00", 6);
+	p += 6;
+	b[p++] = e >> 8; b[p++] = e & 0xff;
+	memcpy(b + p, ext, e);
+	return p + e;
+}
+
+/*
+ * Did anything come back from the echo server within MS? It echoes what
+ * came once a newline did, then closes (an EOF is no echo).
+ */
+static bool nm_echoed(int fd, int ms)
+{
+	char buf[256];
+
+	return wait_fd(fd, POLLIN, ms) == 1 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+}
+
+/* Judge a send of WHAT: N bytes sent or -1 with ERR. */
+static void nm_judge(struct result *r, int fd, ssize_t n, int err, const char *what)
+{
+	if (nm_echoed(fd, n < 0 ? 300 : 1000))
+		set(r, V_ESCAPED, "%s: the echo server at %s answered: the bytes arrived",
+		    what, X.a4t.text);
+	else if (n < 0 && err == EACCES)
+		set(r, V_BLOCKED, "%s: EACCES at the send, nothing arrived: " H_SKMSG, what);
+	else if (n < 0 && err == EPERM)
+		set(r, V_BLOCKED, "%s: EPERM, nothing arrived", what);
+	else if (n < 0)
+		set(r, V_ESCAPED, "%s: %s, not a refusal (cannot test)", what, en(err));
+	else
+		set(r, V_BLOCKED, "%s: send accepted (%zd bytes) but nothing arrived in 1 s "
+		    "(egress backstop; counter-checked)", what, n);
+}
+
+static void nm_send(struct result *r, const void *b, size_t len, size_t chunk,
+		    const char *what)
+{
+	int fd = nm_conn(r), err = 0;
+	ssize_t n = 0;
+
+	if (fd < 0)
+		return;
+	for (size_t o = 0; o < len; o += chunk) {
+		size_t k = len - o < chunk ? len - o : chunk;
+
+		n = send(fd, (const char *)b + o, k, 0);
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		usleep(20000);
+	}
+	nm_judge(r, fd, n, err, what);
+	close(fd);
+}
+
+static void t_nm_http_other(struct result *r)
+{
+	char b[256];
+
+	nm_send(r, b, nm_req(b, sizeof(b), NM_MARK, NM_OTHER), 4096, "Host: " NM_OTHER);
+}
+
+static void t_nm_http_split(struct result *r)
+{
+	char b[256];
+
+	nm_send(r, b, nm_req(b, sizeof(b), NM_MARK, NM_OTHER), 9,
+		"Host: " NM_OTHER " in 9-byte sends");
+}
+
+static void t_nm_http_keepalive(struct result *r)
+{
+	char b[256];
+	size_t l;
+	ssize_t n;
+	int fd = nm_conn(r);
+
+	if (fd < 0)
+		return;
+	l = nm_req(b, sizeof(b), "first", NM_HOST);
+	if (send(fd, b, l, 0) != (ssize_t)l || !nm_echoed(fd, 1000)) {
+		set(r, V_ESCAPED, "the first request (Host: " NM_HOST ") got no echo (cannot test)");
+		close(fd);
+		return;
+	}
+	l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	n = send(fd, b, l, 0);
+	nm_judge(r, fd, n, n < 0 ? errno : 0, "keep-alive: second request's Host: " NM_OTHER);
+	close(fd);
+}
+
+static void t_nm_tls_other(struct result *r)
+{
+	static uint8_t b[20000];
+
+	nm_send(r, b, nm_hello(b, NM_OTHER, 0, false, NM_MARK), 4096, "ClientHello SNI " NM_OTHER);
+}
+
+static void t_nm_tls_split(struct result *r)
+{
+	static uint8_t b[20000];
+
+	nm_send(r, b, nm_hello(b, NM_OTHER, 1700, false, NM_MARK), 300,
+		"1.8 KB ClientHello SNI " NM_OTHER " in 300-byte sends");
+}
+
+static void t_nm_tls_nosni(struct result *r)
+{
+	static uint8_t b[20000];
+
+	nm_send(r, b, nm_hello(b, "", 0, false, NM_MARK), 4096, "ClientHello without SNI");
+}
+
+static void t_nm_tls_oversized(struct result *r)
+{
+	static uint8_t b[20000];
+
+	nm_send(r, b, nm_hello(b, NM_HOST, 17000, false, NM_MARK), 4096,
+		"17 KB ClientHello (more than a record), SNI " NM_HOST);
+}
+
+static void t_nm_tls_ech(struct result *r)
+{
+	static uint8_t b[20000];
+
+	nm_send(r, b, nm_hello(b, NM_HOST, 0, true, NM_MARK), 4096,
+		"ClientHello with encrypted_client_hello, outer SNI " NM_HOST);
+}
+
+static void t_nm_raw(struct result *r)
+{
+	nm_send(r, NM_MARK " raw bytes\n", 18, 4096, "raw bytes");
+}
+
+static void t_nm_tfo(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd;
+	ssize_t n;
+
+	if (!nm_learn(r))
+		return;
+	fd = sock(AF_INET, SOCK_STREAM, 0);
+	n = sendto(fd, b, l, MSG_FASTOPEN, SA(&X.a4t), X.a4t.len);
+	if (n < 0 && errno == EPERM)
+		set(r, V_BLOCKED, "EPERM at sendto(MSG_FASTOPEN) to %s: " H_C4
+		    " (Fast Open refused to a name-checked address)", X.a4t.text);
+	else
+		nm_judge(r, fd, n, n < 0 ? errno : 0, "sendto(MSG_FASTOPEN)");
+	close(fd);
+}
+
+static void t_nm_tfo_connect(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd, one = 1;
+	ssize_t n;
+
+	if (!nm_learn(r))
+		return;
+	fd = sock(AF_INET, SOCK_STREAM, 0);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one))) {
+		set(r, V_ESCAPED, "TCP_FASTOPEN_CONNECT: %s (cannot test)", en(errno));
+	} else if (connect(fd, SA(&X.a4t), X.a4t.len)) {
+		if (errno == EPERM)
+			set(r, V_BLOCKED, "TCP_FASTOPEN_CONNECT: EPERM at connect() to %s: " H_C4,
+			    X.a4t.text);
+		else
+			set(r, V_ESCAPED, "TCP_FASTOPEN_CONNECT: connect(): %s (cannot test)",
+			    en(errno));
+	} else {
+		n = send(fd, b, l, 0);
+		nm_judge(r, fd, n, n < 0 ? errno : 0, "TCP_FASTOPEN_CONNECT, then send");
+	}
+	close(fd);
+}
+
+/*
+ * A send issued at once after a non-blocking connect: it waits in
+ * tcp_sendmsg (SYN_SENT), outside sk_msg, and is pushed once established.
+ */
+static void t_nm_synsent(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd, e;
+	ssize_t n;
+
+	if (!nm_learn(r))
+		return;
+	fd = sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (!connect(fd, SA(&X.a4t), X.a4t.len) || errno != EINPROGRESS) {
+		set(r, V_ESCAPED, "non-blocking connect(): %s (cannot test)", en(errno));
+		close(fd);
+		return;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	n = send(fd, b, l, 0);
+	e = errno;
+	if (nm_echoed(fd, 1000)) {
+		set(r, V_ESCAPED, "send in SYN_SENT: the echo server answered");
+	} else if (n < 0 && e != EACCES) {
+		set(r, V_ESCAPED, "send in SYN_SENT: %s (cannot test)", en(e));
+	} else {
+		ssize_t m = send(fd, "x", 1, 0);
+
+		e = errno;
+		if (m >= 0 && nm_echoed(fd, 1000))
+			set(r, V_ESCAPED, "send in SYN_SENT, then another: the echo server answered");
+		else
+			set(r, V_BLOCKED, "send in SYN_SENT: %s; nothing arrived; the next send: %s "
+			    "(backstop and stream check; counter-checked)",
+			    n < 0 ? "EACCES" : "accepted", m < 0 ? en(e) : "accepted");
+	}
+	close(fd);
+}
+
+static void t_nm_mptcp(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd;
+	ssize_t n;
+
+	if (!nm_learn(r))
+		return;
+	fd = sock(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+	if (fd < 0) {
+		set(r, V_ESCAPED, "socket(IPPROTO_MPTCP): %s (cannot test)", en(errno));
+		return;
+	}
+	if (connect(fd, SA(&X.a4t), X.a4t.len)) {
+		if (errno == EPERM)
+			set(r, V_BLOCKED, "MPTCP: EPERM at connect() to %s: " H_C4
+			    " (no SOCKHASH for MPTCP: refused to a name-checked address)",
+			    X.a4t.text);
+		else
+			set(r, V_ESCAPED, "MPTCP connect(): %s (cannot test)", en(errno));
+	} else {
+		n = send(fd, b, l, 0);
+		nm_judge(r, fd, n, n < 0 ? errno : 0, "MPTCP send");
+	}
+	close(fd);
+}
+
+static void t_nm_sendfile(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd, mfd = memfd_create("nm", MFD_CLOEXEC);
+	ssize_t n;
+
+	if (mfd < 0 || write(mfd, b, l) != (ssize_t)l) {
+		set(r, V_ESCAPED, "memfd: %s (cannot test)", en(errno));
+		return;
+	}
+	fd = nm_conn(r);
+	if (fd >= 0) {
+		off_t off = 0;
+
+		n = sendfile(fd, mfd, &off, l);
+		nm_judge(r, fd, n, n < 0 ? errno : 0, "sendfile()");
+		close(fd);
+	}
+	close(mfd);
+}
+
+static void t_nm_splice(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	struct iovec iov = { .iov_base = b, .iov_len = l };
+	int fd, p[2];
+	ssize_t n;
+
+	if (pipe(p) || vmsplice(p[1], &iov, 1, 0) != (ssize_t)l) {
+		set(r, V_ESCAPED, "pipe/vmsplice: %s (cannot test)", en(errno));
+		return;
+	}
+	fd = nm_conn(r);
+	if (fd >= 0) {
+		n = splice(p[0], NULL, fd, NULL, l, 0);
+		nm_judge(r, fd, n, n < 0 ? errno : 0, "vmsplice() into a pipe, splice() to the socket");
+		close(fd);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
+static void nm_uring(struct result *r, int op, const char *what)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	struct io_uring_sqe s;
+	struct ring ring;
+	int res = 1, fd, err = ring_init(&ring);
+
+	if (uring_denied(r, err))
+		return;
+	fd = nm_conn(r);
+	if (fd < 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.opcode = op;
+	s.fd = fd;
+	s.addr = (unsigned long)b;
+	s.len = l;
+	/* SEND_ZC posts a notification after the result: wait for the first */
+	err = ring_run(&ring, &s, 1, &res);
+	if (err)
+		set(r, V_ESCAPED, "io_uring_enter(): %s (cannot test)", en(-err));
+	else
+		nm_judge(r, fd, res < 0 ? -1 : res, res < 0 ? -res : 0, what);
+	close(fd);
+}
+
+static void t_nm_uring_send(struct result *r) { nm_uring(r, IORING_OP_SEND, "IORING_OP_SEND"); }
+static void t_nm_uring_send_zc(struct result *r) { nm_uring(r, IORING_OP_SEND_ZC, "IORING_OP_SEND_ZC"); }
+
+static void t_nm_zerocopy(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd = nm_conn(r), one = 1;
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one))) {
+		set(r, V_ESCAPED, "SO_ZEROCOPY: %s (cannot test)", en(errno));
+	} else {
+		n = send(fd, b, l, MSG_ZEROCOPY);
+		nm_judge(r, fd, n, n < 0 ? errno : 0, "send(MSG_ZEROCOPY)");
+	}
+	close(fd);
+}
+
+static void t_nm_sendmmsg(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	struct iovec iov[2] = { { b, l / 2 }, { b + l / 2, l - l / 2 } };
+	struct mmsghdr m[2];
+	int fd = nm_conn(r), n;
+
+	if (fd < 0)
+		return;
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 2; i++) {
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = sendmmsg(fd, m, 2, 0);
+	nm_judge(r, fd, n < 0 ? -1 : (ssize_t)m[0].msg_len, n < 0 ? errno : 0,
+		 "sendmmsg() of a request in two messages");
+	close(fd);
+}
+
+/* The socket used from another process (as SCM_RIGHTS would hand it over). */
+static void t_nm_fd_elsewhere(struct result *r)
+{
+	char b[256];
+	size_t l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	int fd = nm_conn(r), st = 0;
+	pid_t pid;
+
+	if (fd < 0)
+		return;
+	pid = fork();
+	if (pid == 0)
+		_exit(send(fd, b, l, 0) < 0 ? errno : 0);
+	waitpid(pid, &st, 0);
+	nm_judge(r, fd, WEXITSTATUS(st) ? -1 : (ssize_t)l, WEXITSTATUS(st),
+		 "send() from a child holding the descriptor");
+	close(fd);
+}
+
+/* TLS passed for the allowed name, disconnected, connected again: HTTP. */
+static void t_nm_reconnect(struct result *r)
+{
+	static uint8_t h[20000];
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+	char b[256];
+	size_t l = nm_hello(h, NM_HOST, 0, false, "control");
+	int fd = nm_conn(r);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	/* the echo server answers at a newline: after the pass, one more send */
+	if (send(fd, h, l, 0) != (ssize_t)l || send(fd, "\n", 1, 0) != 1 ||
+	    !nm_echoed(fd, 1000) ||
+	    connect(fd, &sa, sizeof(sa)) || connect(fd, SA(&X.a4t), X.a4t.len)) {
+		set(r, V_ESCAPED, "TLS pass, disconnect, reconnect: %s (cannot test)", en(errno));
+		close(fd);
+		return;
+	}
+	l = nm_req(b, sizeof(b), NM_MARK, NM_OTHER);
+	n = send(fd, b, l, 0);
+	nm_judge(r, fd, n, n < 0 ? errno : 0, "after a TLS pass and a reconnect, Host: " NM_OTHER);
+	close(fd);
+}
+
+static void nm_sockopt(struct result *r, int opt, const void *v, socklen_t vl,
+		       const char *what)
+{
+	int fd = nm_conn(r);
+
+	if (fd < 0)
+		return;
+	if (!setsockopt(fd, IPPROTO_TCP, opt, v, vl))
+		set(r, V_ESCAPED, "%s accepted on a socket whose first bytes were not judged", what);
+	else if (errno == EPERM)
+		set(r, V_BLOCKED, "%s: EPERM (cgroup/setsockopt: not before the name check "
+		    "passed, or no CAP_NET_ADMIN)", what);
+	else
+		set(r, V_ESCAPED, "%s: %s, not refused by the check", what, en(errno));
+	close(fd);
+}
+
+static void t_nm_ktls(struct result *r)
+{
+	nm_sockopt(r, TCP_ULP, "tls", 4, "TCP_ULP \"tls\" (kernel TLS)");
+}
+
+static void t_nm_repair(struct result *r)
+{
+	int one = 1;
+
+	nm_sockopt(r, TCP_REPAIR, &one, sizeof(one), "TCP_REPAIR");
+}
+
+static void t_nm_quic(struct result *r)
+{
+	struct addr q = mk(A4, 443);
+	int fd;
+
+	if (!nm_learn(r))
+		return;
+	fd = sock(AF_INET, SOCK_DGRAM, 0);
+	if (connect(fd, SA(&q), q.len))
+		judge_send(r, -1, &q, H_C4 " (QUIC to a name-checked address)", "QUIC: ");
+	else
+		judge_send(r, send(fd, NM_MARK " quic initial", 20, 0), &q, H_S4, "QUIC: ");
+	close(fd);
+}
+
+/*
+ * The echo server answers once a newline came, then closes: NL, one more
+ * send of "\n" (after a ClientHello; HTTP ends in one).
+ */
+static void nm_control(struct result *r, const void *b, size_t l, bool nl,
+		       const char *what)
+{
+	int fd = nm_conn(r);
+
+	if (fd < 0) {
+		r->v = V_FAIL;
+		return;
+	}
+	if (send(fd, b, l, 0) == (ssize_t)l && (!nl || send(fd, "\n", 1, 0) == 1) &&
+	    nm_echoed(fd, WAIT_MS))
+		set(r, V_OK, "%s: the echo server at %s answered", what, X.a4t.text);
+	else
+		set(r, V_FAIL, "%s: no echo from %s (%s)", what, X.a4t.text, en(errno));
+	close(fd);
+}
+
+static void c_nm_http(struct result *r)
+{
+	char b[256];
+
+	nm_control(r, b, nm_req(b, sizeof(b), "control", NM_HOST), false,
+		   "HTTP, Host: " NM_HOST);
+}
+
+static void c_nm_tls(struct result *r)
+{
+	static uint8_t b[20000];
+
+	/* under the echo server's 512-byte line, which it would answer and close */
+	nm_control(r, b, nm_hello(b, NM_HOST, 0, false, "control"), true,
+		   "ClientHello, SNI " NM_HOST);
+}
+
 /* ---- the table ---- */
 
 struct technique {
@@ -3024,6 +3611,33 @@ static const struct technique T[] = {
 	{ "io-uring-setsockopt-rthdr", "netns", t_uring_setsockopt, V_BLOCKED, NULL },
 	{ "io-uring-socket-udplite", "netns", t_uring_socket_udplite, V_BLOCKED, NULL },
 
+	{ "control-names-http-allowed", "names", c_nm_http, V_OK, NULL },
+	{ "control-names-tls-allowed", "names", c_nm_tls, V_OK, NULL },
+	{ "names-http-other-host", "names", t_nm_http_other, V_BLOCKED, NULL },
+	{ "names-http-split-sends", "names", t_nm_http_split, V_BLOCKED, NULL },
+	{ "names-http-keepalive-second-host", "names", t_nm_http_keepalive, V_BLOCKED, NULL },
+	{ "names-tls-other-sni", "names", t_nm_tls_other, V_BLOCKED, NULL },
+	{ "names-tls-split-sends", "names", t_nm_tls_split, V_BLOCKED, NULL },
+	{ "names-tls-no-sni", "names", t_nm_tls_nosni, V_BLOCKED, NULL },
+	{ "names-tls-oversized", "names", t_nm_tls_oversized, V_BLOCKED, NULL },
+	{ "names-tls-ech", "names", t_nm_tls_ech, V_BLOCKED, NULL },
+	{ "names-raw-bytes", "names", t_nm_raw, V_BLOCKED, NULL },
+	{ "names-fastopen-sendto", "names", t_nm_tfo, V_BLOCKED, NULL },
+	{ "names-fastopen-connect", "names", t_nm_tfo_connect, V_BLOCKED, NULL },
+	{ "names-send-in-syn-sent", "names", t_nm_synsent, V_BLOCKED, NULL },
+	{ "names-mptcp", "names", t_nm_mptcp, V_BLOCKED, NULL },
+	{ "names-sendfile", "names", t_nm_sendfile, V_BLOCKED, NULL },
+	{ "names-vmsplice-splice", "names", t_nm_splice, V_BLOCKED, NULL },
+	{ "names-io-uring-send", "names", t_nm_uring_send, V_BLOCKED, NULL },
+	{ "names-io-uring-send-zc", "names", t_nm_uring_send_zc, V_BLOCKED, NULL },
+	{ "names-msg-zerocopy", "names", t_nm_zerocopy, V_BLOCKED, NULL },
+	{ "names-sendmmsg", "names", t_nm_sendmmsg, V_BLOCKED, NULL },
+	{ "names-fd-in-another-process", "names", t_nm_fd_elsewhere, V_BLOCKED, NULL },
+	{ "names-tls-pass-then-reconnect", "names", t_nm_reconnect, V_BLOCKED, NULL },
+	{ "names-ktls-ulp", "names", t_nm_ktls, V_BLOCKED, NULL },
+	{ "names-tcp-repair", "names", t_nm_repair, V_BLOCKED, NULL },
+	{ "names-quic", "names", t_nm_quic, V_BLOCKED, NULL },
+
 	{ "host-connect-0.0.0.0", "host", t_host_any4, V_BLOCKED, NULL },
 	{ "host-connect-[::]", "host", t_host_any6, V_BLOCKED, NULL },
 	{ "host-connect-127.0.0.1", "host", t_host_lo4, V_BLOCKED, NULL },
@@ -3121,7 +3735,7 @@ static void run_one(const struct technique *t, struct result *r)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: moat-escape [--group netns|host] [--only NAME[,NAME]...] "
+	fprintf(stderr, "usage: moat-escape [--group netns|host|names] [--only NAME[,NAME]...] "
 		"[--list] [--probe] [--mode run|attach] [--ll ADDR%%IF] [--host-port N]\n");
 	return 2;
 }
@@ -3160,7 +3774,8 @@ int main(int argc, char **argv)
 			return usage();
 		}
 	}
-	if (strcmp(opt_group, "netns") && strcmp(opt_group, "host"))
+	if (strcmp(opt_group, "netns") && strcmp(opt_group, "host") &&
+	    strcmp(opt_group, "names"))
 		return usage();
 	if (list) {
 		/* KIND NAME MECH FLAGS: the runner's list of what may be n/a

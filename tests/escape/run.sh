@@ -27,7 +27,11 @@
 #
 # Each mode also runs the host-netns group (connects to 0.0.0.0, ::,
 # 127.0.0.1, ::1 on a port where a server of ours listens on the host's
-# loopback) with a policy without loopback rules.
+# loopback) with a policy without loopback rules, and the names group (the
+# name check's paths, docs/names.md) in the client netns under esc-names,
+# whose only rules are domain rules: 198.51.100.7 is then allowed through
+# a learned address alone, and each technique sends a request naming
+# another host (or none) to its echo server by some path.
 #
 # Independent evidence, per technique:
 #   P  packets that reached a blocked address: an nftables counter in the
@@ -43,6 +47,11 @@
 #      upstream's address on any port and protocol: every DNS query of a
 #      workload goes to the resolver daemon, so the only legitimate traffic
 #      to the upstream is the daemon's own (counted in D)
+#   N  name-check payloads that reached 198.51.100.7: an nftables counter
+#      in the world netns of TCP packets to it whose payload carries the
+#      names group's marker (MOATNAME at offset 0, 5 or 11: raw bytes, an
+#      HTTP request's path, a ClientHello's random), and UDP to its port
+#      443 (QUIC); counted in P
 # A technique with P or D is an escape whatever moat-escape printed.
 #
 # Not applicable: a technique may be n/a only when the mechanism it needs
@@ -140,6 +149,7 @@ cg2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 anchor="moat-esc-anchor"
 acg="moat-esc-attach"
 acg_host="moat-esc-attach-host"
+acg_names="moat-esc-attach-names"
 daemon_pid=
 host_pid=
 
@@ -147,7 +157,7 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	[ -n "$host_pid" ] && kill "$host_pid" 2>/dev/null
-	for c in "$acg" "$acg_host" "$anchor"; do
+	for c in "$acg" "$acg_host" "$acg_names" "$anchor"; do
 		if [ -d "$cg2/$c" ]; then
 			"$moat" detach "/$c" >/dev/null 2>&1
 			rmdir "$cg2/$c" 2>/dev/null
@@ -196,10 +206,21 @@ allow:
 loopback: default
 sockets: { raw: deny, ping: deny }
 EOF
+# names: domain rules only, so 198.51.100.7 is name-checked
+cat >"$S/policies/esc-names.yaml" <<EOF
+mode: enforce
+allow:
+  - tcp://allowed.test:80
+  - udp://allowed.test:443
+loopback: default
+dns:
+  upstream: [$upstream]
+sockets: { raw: deny, ping: deny }
+EOF
 cat >"$S/policies/esc-anchor.yaml" <<EOF
 allow: []
 EOF
-for p in esc esc-host esc-anchor; do
+for p in esc esc-host esc-names esc-anchor; do
 	"$moat" policy check "$p" >/dev/null || die "policy $p does not check"
 done
 
@@ -216,6 +237,7 @@ in_world nft -f - <<'EOF'
 table inet moat_esc {
 	counter blocked { }
 	counter dns_marker { }
+	counter name_marker { }
 	chain pre {
 		type filter hook prerouting priority -300; policy accept;
 		iifname "veth1" jump judge
@@ -223,6 +245,10 @@ table inet moat_esc {
 	chain judge {
 		icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } return
 		ip protocol igmp return
+		ip daddr 198.51.100.7 tcp dport 80 @ih,0,64 0x4d4f41544e414d45 counter name name_marker
+		ip daddr 198.51.100.7 tcp dport 80 @ih,40,64 0x4d4f41544e414d45 counter name name_marker
+		ip daddr 198.51.100.7 tcp dport 80 @ih,88,64 0x4d4f41544e414d45 counter name name_marker
+		ip daddr 198.51.100.7 udp dport 443 counter name name_marker
 		ip daddr 198.51.100.7 return
 		ip6 daddr 2001:db8:1::7 return
 		ip daddr 198.51.100.53 udp dport 53 goto upstream
@@ -386,7 +412,10 @@ m4=$(nft_count dns_marker)
 # a query for calib.test that claims one answer record (ANCOUNT 1)
 in_client "$peer" dns-raw "$upstream" 53 1234010000010001000000000563616c696204746573740000010001 >/dev/null 2>&1 || true
 [ "$(nft_count dns_marker)" -gt "$m4" ] || die "calibration: the ANCOUNT/NSCOUNT marker did not count"
-note "calibration: the blocked-address counter and the upstream markers count"
+n0=$(nft_count name_marker)
+in_client timeout 5 bash -c 'exec 3<>/dev/tcp/198.51.100.7/80 && printf "GET /MOATNAME HTTP/1.1\r\n\r\n" >&3 && sleep 0.3' || true
+[ "$(nft_count name_marker)" -gt "$n0" ] || die "calibration: the name-check marker counter did not count"
+note "calibration: the blocked-address counter, the upstream markers and the name-check marker count"
 
 # ---- what this machine offers (probed unenforced, unfiltered) ----
 
@@ -409,22 +438,23 @@ done < <("$escape" --probe)
 only() { if [ -n "${MOAT_ESC_ONLY:-}" ]; then grep -xF -f <(tr , '\n' <<<"$MOAT_ESC_ONLY") || true; else cat; fi; }
 netns_list=$("$escape" --list --group netns | awk '{print $2}' | only)
 host_list=$("$escape" --list --group host | awk '{print $2}' | only)
+names_list=$("$escape" --list --group names | awk '{print $2}' | only)
 # the techniques only the seccomp family rules stop once CAP_NET_RAW is held
 seccomp_list=$("$escape" --list --group netns | awk '$1 == "TECHNIQUE" && $4 == "seccomp" {print $2}' | only)
 declare -A T_MECH
 while read -r _ tname tmech _; do
 	T_MECH[$tname]=$tmech
-done < <("$escape" --list --group netns; "$escape" --list --group host)
+done < <("$escape" --list --group netns; "$escape" --list --group host; "$escape" --list --group names)
 # how many techniques each mode must judge: what the tree defines
 count_techniques() { # NAMES...
 	local n=0 x
 	for x in "$@"; do
-		grep -qFx "TECHNIQUE $x" < <("$escape" --list --group netns | awk '{print $1, $2}'; "$escape" --list --group host | awk '{print $1, $2}') && n=$((n + 1))
+		grep -qFx "TECHNIQUE $x" < <(for g in netns host names; do "$escape" --list --group "$g" | awk '{print $1, $2}'; done) && n=$((n + 1))
 	done
 	echo "$n"
 }
 # shellcheck disable=SC2086 # word lists
-want_all=$(count_techniques $netns_list $host_list)
+want_all=$(count_techniques $netns_list $host_list $names_list)
 # shellcheck disable=SC2086
 want_seccomp=$(count_techniques $seccomp_list)
 [ "$want_all" -gt 0 ] || die "moat-escape --list names no technique"
@@ -442,7 +472,7 @@ invoke() {
 	args=(--only "$name" --group "$group")
 	if [ "$group" = netns ]; then
 		args+=(--ll "$ll%veth0")
-	else
+	elif [ "$group" = host ]; then
 		args+=(--host-port "$host_port")
 	fi
 	case $mode/$group in
@@ -454,6 +484,15 @@ invoke() {
 		"$moat" run --policy esc-host --caps container -- "$escape" "${args[@]}" ;;
 	run-nobody/host)
 		"$moat" run --policy esc-host --user nobody -- "$escape" "${args[@]}" ;;
+	run-root/names)
+		"$moat" run --policy esc-names --netns "$client_ns" --caps container -- "$escape" "${args[@]}" ;;
+	run-nobody/names)
+		"$moat" run --policy esc-names --netns "$client_ns" --user nobody -- "$escape" "${args[@]}" ;;
+	attach/names)
+		sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg2/$acg_names" \
+			nsenter --net="$client_ns" -- \
+			setpriv --bounding-set="-all,+${docker_caps//,/,+}" --inh-caps=-all -- \
+			"$escape" --mode attach "${args[@]}" ;;
 	run-allcaps/netns)
 		"$moat" run --policy esc --netns "$client_ns" --caps all -- "$escape" "${args[@]}" ;;
 	attach/netns)
@@ -472,9 +511,9 @@ declare -A S_N S_E S_NA S_P S_D S_CF S_U S_L S_LP S_WANT
 
 # run_mode MODE: every technique of both groups
 run_mode() {
-	local mode=$1 group name try line p d b0 m0 x0 h0 w0 out esc rc list want
+	local mode=$1 group name try line p d b0 nm0 m0 x0 h0 w0 out esc rc list want
 	local n=0 e=0 na=0 pt=0 dt=0 cf=0 interfered=0 sentinel0 unexp=0 lim=0 lpt=0
-	local groups=(netns host)
+	local groups=(netns host names)
 	echo
 	echo "== mode $mode =="
 	want=$want_all
@@ -482,6 +521,7 @@ run_mode() {
 		wl_counter_calibrated "$acg"
 		attach_up "$acg" --policy esc --netns "$client_ns"
 		attach_up "$acg_host" --policy esc-host
+		attach_up "$acg_names" --policy esc-names --netns "$client_ns"
 	else
 		wl_counter_calibrated moat-bpf	# run's parent (user/run.c RUN_PARENT)
 	fi
@@ -497,6 +537,8 @@ run_mode() {
 			list=$seccomp_list
 		elif [ "$group" = netns ]; then
 			list=$netns_list
+		elif [ "$group" = names ]; then
+			list=$names_list
 		else
 			list=$host_list
 		fi
@@ -508,8 +550,11 @@ run_mode() {
 						attach_up "$acg" --policy esc --netns "$client_ns" || true
 					linked "$acg_host" esc-host ||
 						attach_up "$acg_host" --policy esc-host || true
+					linked "$acg_names" esc-names ||
+						attach_up "$acg_names" --policy esc-names --netns "$client_ns" || true
 				fi
 				b0=$(nft_count blocked)
+				nm0=$(nft_count name_marker)
 				m0=$(nft_count dns_marker)
 				x0=$(exfil_lines)
 				h0=$(host_lines)
@@ -524,10 +569,11 @@ run_mode() {
 				out=$(invoke "$mode" "$group" "$name" 2>"$S/out/last.err") || rc=$?
 				in_client sysctl -qw net.ipv6.ip_nonlocal_bind=0 net.ipv4.ip_nonlocal_bind=0
 				echo "$((($(date +%s%N) - t_start) / 1000000)) $name" >>"$S/out/times.$mode"
-				p=$(($(nft_count blocked) - b0 + $(host_lines) - h0))
+				p=$(($(nft_count blocked) - b0 + $(nft_count name_marker) - nm0 + $(host_lines) - h0))
 				d=$(($(exfil_lines) - x0 + $(nft_count dns_marker) - m0 + $(wl_count) - w0))
 				if intact && { [ "$mode" != attach ] ||
-					{ linked "$acg" esc && linked "$acg_host" esc-host; }; }; then
+					{ linked "$acg" esc && linked "$acg_host" esc-host &&
+					  linked "$acg_names" esc-names; }; }; then
 					break
 				fi
 				interfered=$((interfered + 1))
@@ -601,7 +647,7 @@ run_mode() {
 	S_N[$mode]=$n S_E[$mode]=$e S_NA[$mode]=$na S_P[$mode]=$pt S_D[$mode]=$dt S_CF[$mode]=$cf
 	S_U[$mode]=$unexp S_L[$mode]=$lim S_LP[$mode]=$lpt S_WANT[$mode]=$want
 	if [ "$mode" = attach ]; then
-		for c in "$acg" "$acg_host"; do
+		for c in "$acg" "$acg_host" "$acg_names"; do
 			"$moat" detach "/$c" >/dev/null 2>&1 || true
 			# an escape may have left a process behind
 			[ -e "$cg2/$c/cgroup.kill" ] && echo 1 >"$cg2/$c/cgroup.kill"

@@ -149,10 +149,13 @@ static const char client_py[] =
 "def reply(s):\n"
 "    d = s.recv(4096)\n"
 "    return 'OK' if d.startswith(b'HTTP/1.1 200') else 'ERR noreply'\n"
-"def hello(name, pad=0):\n"
+"def hello(name, pad=0, ech=False):\n"
 "    # a TLS 1.2/1.3 ClientHello as clients build it, SNI NAME, PAD bytes of padding ext\n"
 "    sni = name.encode()\n"
 "    ext = b''\n"
+"    if ech:  # encrypted_client_hello (outer): type, cipher suite, config id, enc, payload\n"
+"        e = b'\\x00\\x00\\x01\\x00\\x01\\x07' + b'\\x00\\x20' + os.urandom(32) + b'\\x00\\x40' + os.urandom(64)\n"
+"        ext += b'\\xfe\\x0d' + len(e).to_bytes(2, 'big') + e\n"
 "    if sni:\n"
 "        sn = b'\\x00' + len(sni).to_bytes(2, 'big') + sni\n"
 "        ext += b'\\x00\\x00' + (len(sn) + 2).to_bytes(2, 'big') + len(sn).to_bytes(2, 'big') + sn\n"
@@ -242,6 +245,51 @@ static const char client_py[] =
 "    if t == 'quic':\n"
 "        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n"
 "        s.connect((CDN, 443)); s.send(b'\\xc0quic initial'); s.recv(100); return 'OK'\n"
+"    if t == 'tls-ech':\n"
+"        s = conn(8443); s.sendall(hello('allowed.test', ech=True)); return 'OK'\n"
+"    if t == 'ktls':\n"
+"        s = conn(8443); s.setsockopt(socket.IPPROTO_TCP, 31, b'tls'); return 'OK'\n"
+"    if t == 'ktls-echo':\n"
+"        s = conn(8080); s.setsockopt(socket.IPPROTO_TCP, 31, b'tls'); return 'OK'\n"
+"    if t == 'repair-connect':\n"
+"        s = socket.socket(); s.setsockopt(socket.IPPROTO_TCP, 19, 1)\n"
+"        s.connect((CDN, 8081)); return 'OK'\n"
+"    if t == 'repair-established':\n"
+"        s = conn(8081); s.setsockopt(socket.IPPROTO_TCP, 19, 1); return 'OK'\n"
+"    if t == 'repair-after-tls':\n"
+"        s = conn(8443); s.sendall(hello('allowed.test')); time.sleep(0.2)\n"
+"        s.setsockopt(socket.IPPROTO_TCP, 19, 1); return 'OK'\n"
+"    if t == 'zerocopy-other':\n"
+"        s = conn(8081); s.setsockopt(socket.SOL_SOCKET, 60, 1)  # SO_ZEROCOPY\n"
+"        s.send(req('attacker.example'), 0x4000000); return 'OK'  # MSG_ZEROCOPY\n"
+"    if t == 'fork-other':\n"
+"        # the fd in another process (as SCM_RIGHTS would hand it over)\n"
+"        s = conn(8081); pid = os.fork()\n"
+"        if pid == 0:\n"
+"            try:\n"
+"                s.send(req('attacker.example')); os._exit(0)\n"
+"            except OSError as e:\n"
+"                os._exit(e.errno)\n"
+"        st = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])\n"
+"        return 'OK' if st == 0 else word(OSError(st, ''))\n"
+"    if t == 'reconnect-other':\n"
+"        # pass TLS, disconnect (connect AF_UNSPEC), connect again, send HTTP\n"
+"        import ctypes\n"
+"        s = conn(8443); s.sendall(hello('allowed.test')); time.sleep(0.2)\n"
+"        libc = ctypes.CDLL(None, use_errno=True)\n"
+"        if libc.connect(s.fileno(), ctypes.create_string_buffer(16), 16):\n"
+"            return 'ERR unspec %d' % ctypes.get_errno()\n"
+"        s.connect((CDN, 8081)); s.send(req('attacker.example')); return 'OK'\n"
+"    if t == 'sockhash':\n"
+"        # in moat_name_socks? before the first bytes, after a TLS pass, HTTP\n"
+"        import subprocess\n"
+"        def inmap(s):\n"
+"            c = s.getsockopt(socket.SOL_SOCKET, 57, 8)  # SO_COOKIE\n"
+"            r = subprocess.run(['bpftool', 'map', 'lookup', 'pinned', '/sys/fs/bpf/moat/maps/moat_name_socks', 'key', 'hex'] + ['%02x' % b for b in c], capture_output=True)\n"
+"            return 'IN' if r.returncode == 0 else 'OUT'\n"
+"        s = conn(8443); a = inmap(s); s.sendall(hello('allowed.test')); time.sleep(0.5)\n"
+"        h = conn(8081); h.sendall(req('allowed.test')); reply(h); time.sleep(0.3)\n"
+"        return '%s %s %s' % (a, inmap(s), inmap(h))\n"
 "    if t == 'echo':\n"
 "        s = conn(8080); s.sendall(b'ping\\n'); return 'OK' if s.recv(10) == b'ping\\n' else 'ERR echo'\n"
 "    return 'BAD technique'\n"
@@ -514,6 +562,14 @@ NTEST(tls_hellos)
 	o = technique(cg, "tls-oversized");
 	cr_assert_str_eq(o, "EACCES", "larger than a record: '%s'", o);
 	free(o);
+	/*
+	 * A TLS-passed socket leaves the SOCKHASH at its next ACK (its sends
+	 * then skip the psock's path); an HTTP one stays, every request judged.
+	 */
+	o = technique(cg, "sockhash");
+	cr_assert_str_eq(o, "IN OUT IN", "in moat_name_socks: before, after a TLS pass, "
+			 "HTTP: '%s'", o);
+	free(o);
 	settle();
 	expect_srv("sni allowed.test");
 	expect_srv_not("sni attacker.example");
@@ -587,11 +643,143 @@ NTEST(opt_out)
 	o = technique(cg, "raw");
 	cr_assert_str_eq(o, "EACCES", "8081 is still checked: '%s'", o);
 	free(o);
+	/* status shows the opt-outs of each cgroup's policy, as policy check does */
+	moat(&r, "status");
+	cr_assert_eq(r.status, 0, "status: %s", r.err);
+	cr_assert(strstr(r.out, "optout: not name-checked (opted out): tcp://allowed.test:8080?names=any"),
+		  "status shows the opt-out:\n%s", r.out);
+	cr_assert(strstr(r.out, "udp://allowed.test:443?names=any"), "status:\n%s", r.out);
+	cr_assert_null(strstr(r.out, "allowed.test:8081?names=any"), "status:\n%s", r.out);
+	run_free(&r);
+	moat(&r, "status --json");
+	cr_assert(strstr(r.out, "\"names_any\":[\"tcp:\\/\\/allowed.test:8080?names=any\""),
+		  "status --json:\n%s", r.out);
+	run_free(&r);
 	write_policy("optout", "allow:\n  - tcp://git.test:22?names=any\n  - registry.test:443\n");
 	moat(&r, "policy check %s/optout.yaml", H.tmpdir);
 	cr_assert_eq(r.status, 0, "policy check: %s", r.err);
 	cr_assert(strstr(r.out, "git.test:22?names=any"), "policy check shows the opt-out:\n%s", r.out);
 	cr_assert(strstr(r.out, "QUIC"), "policy check says what a :443 rule allows:\n%s", r.out);
+	run_free(&r);
+}
+
+/* Go's net/http (golang-go): CERT URL...; each body or "ERR error". */
+static const char go_src[] =
+"package main\n"
+"\n"
+"import (\n"
+"\t\"context\"\n"
+"\t\"crypto/tls\"\n"
+"\t\"crypto/x509\"\n"
+"\t\"fmt\"\n"
+"\t\"io\"\n"
+"\t\"net\"\n"
+"\t\"net/http\"\n"
+"\t\"os\"\n"
+"\t\"time\"\n"
+")\n"
+"\n"
+"func main() {\n"
+"\tpem, _ := os.ReadFile(os.Args[1])\n"
+"\tpool := x509.NewCertPool()\n"
+"\tpool.AppendCertsFromPEM(pem)\n"
+"\td := &net.Dialer{Timeout: 5 * time.Second}\n"
+"\ttr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},\n"
+"\t\tDialContext: func(ctx context.Context, n, a string) (net.Conn, error) {\n"
+"\t\t\t_, port, _ := net.SplitHostPort(a)\n"
+"\t\t\treturn d.DialContext(ctx, n, \"" CDN ":\"+port)\n"
+"\t\t}}\n"
+"\tc := &http.Client{Transport: tr, Timeout: 10 * time.Second}\n"
+"\tfor _, u := range os.Args[2:] {\n"
+"\t\tr, err := c.Get(u)\n"
+"\t\tif err != nil {\n"
+"\t\t\tfmt.Println(\"ERR\", err)\n"
+"\t\t\tcontinue\n"
+"\t\t}\n"
+"\t\tb, _ := io.ReadAll(r.Body)\n"
+"\t\tr.Body.Close()\n"
+"\t\tfmt.Printf(\"%s\", b)\n"
+"\t}\n"
+"}\n"
+"\n";
+
+NTEST(go_client)
+{
+	const char *cg = cg_names("go", RULES);
+	struct run_result r;
+	char src[PATH_MAX], *o;
+
+	snprintf(src, sizeof(src), "%.*s/goclient.go", PATH_MAX - 64, H.tmpdir);
+	write_file(src, go_src);
+	/* the standard library only: no module, no network */
+	run(&r, "cd %s && GOCACHE=/tmp/moat-go-cache GO111MODULE=off go build -o goclient "
+	    "goclient.go", H.tmpdir);
+	cr_assert_eq(r.status, 0, "go build: %s%s", r.out, r.err);
+	run_free(&r);
+	o = in_cg(cg, "%s/goclient %s https://allowed.test:8443/go http://allowed.test:8081/go "
+		  "https://attacker.example:8443/go http://attacker.example:8081/go", H.tmpdir, N.cert);
+	cr_assert(strstr(o, "hello allowed.test:8443\nhello allowed.test:8081\nERR "), "Go net/http: '%s'", o);
+	/* the other name: both requests fail at their first send (EACCES) */
+	cr_assert(strstr(o, "ERR Get \"https://attacker.example:8443/go\": ") &&
+		  strstr(o, "ERR Get \"http://attacker.example:8081/go\": ") &&
+		  strstr(o, "permission denied"), "Go net/http, other name: '%s'", o);
+	free(o);
+	settle();
+	expect_srv("sni allowed.test");
+	expect_srv_not("attacker.example");
+}
+
+/*
+ * Holes an attacker's review found, and paths that must stay judged:
+ * ECH (the SNI is the provider's outer name), kernel TLS (TCP_ULP) and
+ * TCP_REPAIR on a socket under the check, MSG_ZEROCOPY, the fd used from
+ * another process, a TLS-passed socket disconnected and connected again.
+ */
+NTEST(holes)
+{
+	const char *cg = cg_names("holes", RULES " --allow 'tcp://allowed.test:8080?names=any'");
+	struct run_result r;
+	char *o;
+
+	o = technique(cg, "tls-ech");
+	cr_assert_str_eq(o, "EACCES", "ECH with an allowed outer SNI: '%s'", o);
+	free(o);
+	o = technique(cg, "ktls");
+	cr_assert_str_eq(o, "EPERM", "TCP_ULP tls on a checked socket: '%s'", o);
+	free(o);
+	/* unchecked (?names=any): the kernel answers (ENOENT without the tls module) */
+	o = technique(cg, "ktls-echo");
+	cr_assert(strcmp(o, "EPERM"), "TCP_ULP on an opted-out socket: '%s'", o);
+	free(o);
+	o = technique(cg, "repair-connect");
+	cr_assert_str_eq(o, "EPERM", "repair-mode connect: '%s'", o);
+	free(o);
+	o = technique(cg, "repair-established");
+	cr_assert_str_eq(o, "EPERM", "TCP_REPAIR before the first bytes: '%s'", o);
+	free(o);
+	o = technique(cg, "repair-after-tls");
+	cr_assert_str_eq(o, "OK", "TCP_REPAIR after a TLS pass (CRIU): '%s'", o);
+	free(o);
+	o = technique(cg, "zerocopy-other");
+	cr_assert_str_eq(o, "EACCES", "MSG_ZEROCOPY: '%s'", o);
+	free(o);
+	o = technique(cg, "fork-other");
+	cr_assert_str_eq(o, "EACCES", "the fd in another process: '%s'", o);
+	free(o);
+	o = technique(cg, "reconnect-other");
+	cr_assert_str_eq(o, "EACCES", "TLS passed, reconnected, HTTP: '%s'", o);
+	free(o);
+	settle();
+	expect_srv_not("attacker.example");
+	for (long long deadline = kt_now_ms() + 5000;; kt_sleep_ms(200)) {
+		moat(&r, "log --all");
+		if (strstr(r.out, "sni=allowed.test: Encrypted Client Hello") ||
+		    kt_now_ms() > deadline)
+			break;
+		run_free(&r);
+	}
+	cr_assert(strstr(r.out, "sni=allowed.test: Encrypted Client Hello"),
+		  "the log says why ECH was refused: %s%s", r.out, r.err);
 	run_free(&r);
 }
 
@@ -679,15 +867,18 @@ static int pair(int *srv)
 	return c;
 }
 
-static size_t hello(unsigned char *b, const char *name, int pad)
+/* ECH: 1 = an encrypted_client_hello extension after the SNI, 2 = before */
+static size_t hello_ech(unsigned char *b, const char *name, int pad, int ech)
 {
 	unsigned char ext[20000]; size_t e = 0, n = strlen(name), body_len, p = 0;
+	if (ech == 2) { ext[e++] = 0xfe; ext[e++] = 0x0d; ext[e++] = 0; ext[e++] = 40; memset(ext + e, 1, 40); e += 40; }
 	if (n) {
 		ext[e++] = 0; ext[e++] = 0; ext[e++] = (n + 5) >> 8; ext[e++] = (n + 5) & 0xff;
 		ext[e++] = (n + 3) >> 8; ext[e++] = (n + 3) & 0xff; ext[e++] = 0;
 		ext[e++] = n >> 8; ext[e++] = n & 0xff; memcpy(ext + e, name, n); e += n;
 	}
 	if (pad) { ext[e++] = 0; ext[e++] = 0x15; ext[e++] = pad >> 8; ext[e++] = pad & 0xff; memset(ext + e, 0, pad); e += pad; }
+	if (ech == 1) { ext[e++] = 0xfe; ext[e++] = 0x0d; ext[e++] = 0; ext[e++] = 40; memset(ext + e, 1, 40); e += 40; }
 	body_len = 2 + 32 + 1 + 4 + 2 + 2 + e;
 	b[p++] = 0x16; b[p++] = 3; b[p++] = 1; b[p++] = (body_len + 4) >> 8; b[p++] = (body_len + 4) & 0xff;
 	b[p++] = 1; b[p++] = 0; b[p++] = body_len >> 8; b[p++] = body_len & 0xff;
@@ -695,6 +886,11 @@ static size_t hello(unsigned char *b, const char *name, int pad)
 	b[p++] = 0; b[p++] = 2; b[p++] = 0x13; b[p++] = 1; b[p++] = 1; b[p++] = 0;
 	b[p++] = e >> 8; b[p++] = e & 0xff; memcpy(b + p, ext, e); p += e;
 	return p;
+}
+
+static size_t hello(unsigned char *b, const char *name, int pad)
+{
+	return hello_ech(b, name, pad, 0);
 }
 
 static long drain(int s)
@@ -778,6 +974,13 @@ Test(names, sk_msg_table, .timeout = 60)
 	n = hello(b, "", 0); c = pair(&s);
 	r = send(c, b, n, 0);
 	CHECK("tls no sni", r < 0 && errno == EACCES && drain(s) == 0);
+	/* ECH: the SNI is the outer name, the real one is hidden */
+	n = hello_ech(b, "allowed.test", 0, 1); c = pair(&s);
+	r = send(c, b, n, 0);
+	CHECK("tls ECH after an allowed SNI", r < 0 && errno == EACCES && drain(s) == 0);
+	n = hello_ech(b, "allowed.test", 0, 2); c = pair(&s);
+	r = send(c, b, n, 0);
+	CHECK("tls ECH before an allowed SNI", r < 0 && errno == EACCES && drain(s) == 0);
 	c = pair(&s);
 	r = send(c, "\x00\x01raw", 5, 0);
 	CHECK("raw bytes", r < 0 && errno == EACCES && drain(s) == 0);

@@ -394,3 +394,4 @@ fi
 [ "${ATTACH_BENCH:-1}" = 0 ] || "$repo/tools/bench/attach.sh"	# cold load, per-cgroup attach, connect with 1000 attached
 [ "${DOCKER_BENCH:-1}" = 0 ] || "$repo/tools/bench/docker.sh"	# docker run: runc vs moat runtime vs enforced parent
 [ "${BULK_BENCH:-1}" = 0 ] || "$repo/tools/bench/bulk.sh"
+[ "${NAMES_BENCH:-1}" = 0 ] || "$repo/tools/bench/names.sh"	# the name check: connect + first send, bulk (docs/names.md)
