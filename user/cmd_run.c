@@ -319,7 +319,10 @@ static int teardown(const char *abs, const char *rel)
 		p_errno(err, "%s still has processes; left enforced", rel);
 		return err;
 	}
-	err = writer_open(&st, false);	/* prints its error */
+	/* no reclaim here: its failure must not keep CMD's cgroup enforced */
+	err = writer_lock(&st);
+	if (!err)
+		err = state_open(&st, false);
 	if (!err) {
 		err = moat_detach(&st, abs, rel);
 		if (err && err != -ENOENT)
