@@ -12,7 +12,6 @@
 #include <linux/nsfs.h>
 #include "cmd_args.h"
 #include "log.h"
-#include "main.h"
 #include "paths.h"
 
 int cmd_bad_option(char **argv)

@@ -20,7 +20,6 @@
 #include "dns.h"
 #include "enforce.h"
 #include "log.h"
-#include "main.h"
 #include "paths.h"
 #include "record.h"
 #include "writer.h"
