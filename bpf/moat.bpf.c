@@ -290,13 +290,31 @@ static __always_inline int learned_only(const struct moat_ctx *mc,
 		    d->port >= r->first && d->port <= r->last)
 			return MOAT_R_ALLOW_EXACT;
 	}
-	t = lookup_trie(&moat_allow4, &moat_allow6, d, mc->policy_id);
+	t = (mc->flags & MOAT_POL_NO_PREFIX) ? NULL :
+	    lookup_trie(&moat_allow4, &moat_allow6, d, mc->policy_id);
 	if (t && ranges_match(t, d))
 		return MOAT_R_ALLOW_EXACT;
 	if (d->is_udp)
 		return d->port == 443 ? MOAT_R_DENY_QUIC : MOAT_R_ALLOW_EXACT;
 	d->names = 1;
 	return MOAT_R_ALLOW_EXACT;
+}
+
+/*
+ * Can D be in the policy's deny tries? With MOAT_POL_DENY_BUILTIN_ONLY
+ * only the built-in addresses can: one compare instead of a trie walk on
+ * every connect and datagram.
+ */
+static __always_inline bool deny_possible(const struct moat_ctx *mc,
+					  const struct moat_dst *d)
+{
+	if (!(mc->flags & MOAT_POL_DENY_BUILTIN_ONLY))
+		return true;
+	if (d->family == AF_INET)
+		return d->addr[0] == bpf_htonl(MOAT_DENY_BUILTIN4);
+	return d->addr[0] == bpf_htonl(MOAT_DENY_BUILTIN6_W0) &&
+	       !d->addr[1] && !d->addr[2] &&
+	       d->addr[3] == bpf_htonl(MOAT_DENY_BUILTIN6_W3);
 }
 
 /*
@@ -322,12 +340,15 @@ static __always_inline int judge(void *ctx, const struct moat_ctx *mc,
 			return MOAT_R_ALLOW_LOOPBACK;
 	}
 
-	v = lookup_trie(&moat_deny4, &moat_deny6, d, mc->policy_id);
+	/* MOAT_POL_HINTS: skip what cannot match */
+	v = deny_possible(mc, d) ?
+	    lookup_trie(&moat_deny4, &moat_deny6, d, mc->policy_id) : NULL;
 	if (v && ranges_match(v, d))
 		return (v->flags & MOAT_AV_DEFAULT_DENY) ? MOAT_R_DENY_DEFAULT :
 							    MOAT_R_DENY_RULE;
 
-	v = lookup_exact(d, mc->policy_id);
+	v = (mc->flags & MOAT_POL_NO_EXACT) ? NULL :
+	    lookup_exact(d, mc->policy_id);
 	if (v && ranges_match(v, d)) {
 		d->learned = v->expires_ns != 0;
 		if (!v->expires_ns)
@@ -337,7 +358,8 @@ static __always_inline int judge(void *ctx, const struct moat_ctx *mc,
 		expired = 1;
 	}
 
-	v = lookup_trie(&moat_allow4, &moat_allow6, d, mc->policy_id);
+	v = (mc->flags & MOAT_POL_NO_PREFIX) ? NULL :
+	    lookup_trie(&moat_allow4, &moat_allow6, d, mc->policy_id);
 	if (v && ranges_match(v, d))
 		return MOAT_R_ALLOW_PREFIX;
 

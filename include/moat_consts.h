@@ -87,6 +87,30 @@
 #define MOAT_POL_PING_ALLOW		(1 << 4)	/* ICMP datagram sockets allowed */
 /* inet sockets of a protocol other than TCP, MPTCP, UDP (UDP-Lite, SCTP...) */
 #define MOAT_POL_OTHER_ALLOW		(1 << 5)
+/*
+ * Lookup hints, set by the compiler: a map lookup the programs may skip
+ * because it cannot match. Each says "nothing there", so a policy written
+ * by a build that does not know them gets every lookup.
+ *  DENY_BUILTIN_ONLY: every deny entry is a built-in one; the deny tries
+ *   are looked up only for those addresses (MOAT_DENY_BUILTIN*).
+ *  NO_EXACT: no exact-address entry and no domain rule (whose learned
+ *   addresses would be exact entries).
+ *  NO_PREFIX: no allow prefix.
+ */
+#define MOAT_POL_DENY_BUILTIN_ONLY	(1 << 6)
+#define MOAT_POL_NO_EXACT		(1 << 7)
+#define MOAT_POL_NO_PREFIX		(1 << 8)
+#define MOAT_POL_HINTS			(MOAT_POL_DENY_BUILTIN_ONLY | \
+					 MOAT_POL_NO_EXACT | MOAT_POL_NO_PREFIX)
+
+/*
+ * The built-in denies (user/compile.c, moat_default_denies) as the
+ * programs compare them, host order: 169.254.169.254 and fd00:ec2::254
+ * (words 1 and 2 zero). tests/unit/test_compile.c checks they agree.
+ */
+#define MOAT_DENY_BUILTIN4		0xa9fea9feu
+#define MOAT_DENY_BUILTIN6_W0		0xfd000ec2u
+#define MOAT_DENY_BUILTIN6_W3		0x00000254u
 
 /*
  * struct moat_cgroup.flags: none yet (0). Whether a cgroup's programs are

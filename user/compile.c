@@ -409,6 +409,27 @@ static int compile_tables(const struct moat_policy_spec *p,
 	return ret;
 }
 
+/*
+ * MOAT_POL_HINTS: the lookups that cannot match for this policy, so that
+ * the programs skip them (a deny-trie lookup per connect and datagram
+ * when only the built-in denies are there).
+ */
+static __u32 lookup_hints(const struct moat_policy_spec *p,
+			  const struct moat_compiled *c)
+{
+	__u32 hints = MOAT_POL_DENY_BUILTIN_ONLY;
+	size_t i;
+
+	for (i = 0; i < c->n_deny; i++)
+		if (!(c->deny[i].val.flags & MOAT_AV_DEFAULT_DENY))
+			hints &= ~MOAT_POL_DENY_BUILTIN_ONLY;
+	if (!c->n_exact && !policy_domain_rules(p))
+		hints |= MOAT_POL_NO_EXACT;
+	if (!c->n_allow)
+		hints |= MOAT_POL_NO_PREFIX;
+	return hints;
+}
+
 int policy_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 		   struct moat_err *err)
 {
@@ -421,6 +442,8 @@ int policy_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 	ret = compile_tables(p, c, &allow, &deny, err);
 	if (!ret)
 		ret = names_compile(p, c, err);
+	if (!ret)
+		c->flags |= lookup_hints(p, c);
 	free(allow.v);
 	free(deny.v);
 	if (ret)

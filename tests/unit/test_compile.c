@@ -369,8 +369,9 @@ ParameterizedTest(size_t *i, compile, flags)
 	p.sockets.other = v->other;
 	cr_assert_eq(policy_compile(&p, &c, &err), 0, "%s: %s", v->desc,
 		     err.msg);
-	cr_expect_eq(c.flags, v->flags, "%s: flags %#x, want %#x", v->desc,
-		     c.flags, v->flags);
+	/* the lookup hints have their own table below */
+	cr_expect_eq(c.flags & ~MOAT_POL_HINTS, v->flags,
+		     "%s: flags %#x, want %#x", v->desc, c.flags, v->flags);
 	cr_expect_eq(c.mode, (__u32)v->mode, "%s: mode %u", v->desc, c.mode);
 	compiled_free(&c);
 	policy_free(&p);
@@ -388,4 +389,90 @@ Test(compile, default_deny_texts)
 	cr_expect_eq(n, 2);
 	cr_expect_str_eq(moat_default_denies[0], "169.254.169.254");
 	cr_expect_str_eq(moat_default_denies[1], "[fd00:ec2::254]");
+}
+
+/*
+ * MOAT_POL_HINTS: a hint makes the programs skip a lookup, so a hint
+ * that is set wrongly lets a denied address through (DENY_BUILTIN_ONLY)
+ * or refuses an allowed one (NO_EXACT, NO_PREFIX).
+ */
+struct hints_row {
+	const char *desc;
+	const char *allow[MAX_RULES];	/* NULL-terminated */
+	const char *deny[MAX_RULES];
+	__u32 hints;
+};
+
+#define ALL_HINTS	MOAT_POL_HINTS
+
+static const struct hints_row hint_rows[] = {
+	{ "no rules", { NULL }, { NULL }, ALL_HINTS },
+	{ "one prefix", { "198.51.100.0/24", NULL }, { NULL },
+	  MOAT_POL_DENY_BUILTIN_ONLY | MOAT_POL_NO_EXACT },
+	{ "one address", { "tcp://198.51.100.7:80", NULL }, { NULL },
+	  MOAT_POL_DENY_BUILTIN_ONLY | MOAT_POL_NO_PREFIX },
+	{ "a domain: its learned addresses are exact entries",
+	  { "example.test", NULL }, { NULL },
+	  MOAT_POL_DENY_BUILTIN_ONLY | MOAT_POL_NO_PREFIX },
+	{ "a wildcard", { "*.example.test:443", NULL }, { NULL },
+	  MOAT_POL_DENY_BUILTIN_ONLY | MOAT_POL_NO_PREFIX },
+	{ "a deny rule", { "198.51.100.0/24", NULL }, { "198.51.100.9", NULL },
+	  MOAT_POL_NO_EXACT },
+	{ "a deny rule naming a built-in address",
+	  { "198.51.100.0/24", NULL }, { "169.254.169.254", NULL },
+	  MOAT_POL_NO_EXACT },
+	{ "a deny prefix around a built-in address", { NULL },
+	  { "[fd00:ec2::]/64", NULL }, MOAT_POL_NO_EXACT | MOAT_POL_NO_PREFIX },
+	{ "allowing a built-in address drops its deny entry",
+	  { "tcp://169.254.169.254:80", NULL }, { NULL },
+	  MOAT_POL_DENY_BUILTIN_ONLY | MOAT_POL_NO_PREFIX },
+};
+
+ParameterizedTestParameters(compile, hints)
+{
+	ROW_INDICES(hint_rows);
+}
+
+ParameterizedTest(size_t *i, compile, hints)
+{
+	const struct hints_row *v = &hint_rows[*i];
+	struct moat_err err = { "" };
+	struct moat_policy_spec p;
+	struct moat_compiled c;
+
+	policy_init(&p);
+	add_rules(&p, 0, v->allow);
+	add_rules(&p, 1, v->deny);
+	cr_assert_eq(policy_compile(&p, &c, &err), 0, "%s: %s", v->desc,
+		     err.msg);
+	cr_expect_eq(c.flags & MOAT_POL_HINTS, v->hints,
+		     "%s: hints %#x, want %#x", v->desc,
+		     c.flags & MOAT_POL_HINTS, v->hints);
+	compiled_free(&c);
+	policy_free(&p);
+}
+
+/* The programs compare the built-in denies as numbers: the same ones. */
+Test(compile, default_deny_constants)
+{
+	static const __u32 want[2][4] = {
+		{ MOAT_DENY_BUILTIN4 },
+		{ MOAT_DENY_BUILTIN6_W0, 0, 0, MOAT_DENY_BUILTIN6_W3 },
+	};
+	struct moat_err err = { "" };
+	struct moat_rule r;
+
+	for (size_t n = 0; n < 2; n++) {
+		cr_assert_eq(rule_parse(moat_default_denies[n], "t", &r, &err),
+			     0, "%s", err.msg);
+		for (size_t w = 0; w < (n ? 4 : 1); w++) {
+			__u32 a = (__u32)r.addr[4 * w] << 24 |
+				  (__u32)r.addr[4 * w + 1] << 16 |
+				  (__u32)r.addr[4 * w + 2] << 8 |
+				  r.addr[4 * w + 3];
+
+			cr_expect_eq(a, want[n][w], "%s word %zu: %#x, want %#x",
+				     moat_default_denies[n], w, a, want[n][w]);
+		}
+	}
 }
