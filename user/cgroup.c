@@ -144,6 +144,21 @@ static int walk_one(const char *path, const struct stat *sb, int type,
 	return 0;
 }
 
+/* Index ROOT (an absolute path on mount MNT) and everything below it. */
+static int index_walk(struct cgroup_index *ix, const char *mnt,
+		      const char *root)
+{
+	walk_ix = ix;
+	walk_cap = 0;
+	walk_ml = strlen(mnt);
+	walk_err = 0;
+	if (nftw(root, walk_one, 32, FTW_PHYS | FTW_MOUNT) < 0 && !walk_err)
+		walk_err = -errno;
+	if (walk_err)
+		cgroup_index_free(ix);
+	return walk_err;
+}
+
 int cgroup_index_build(struct cgroup_index *ix)
 {
 	const char *mnt = cgroup2_mount();
@@ -151,15 +166,20 @@ int cgroup_index_build(struct cgroup_index *ix)
 	memset(ix, 0, sizeof(*ix));
 	if (!mnt)
 		return -ENODEV;
-	walk_ix = ix;
-	walk_cap = 0;
-	walk_ml = strlen(mnt);
-	walk_err = 0;
-	if (nftw(mnt, walk_one, 32, FTW_PHYS | FTW_MOUNT) < 0 && !walk_err)
-		walk_err = -errno;
-	if (walk_err)
-		cgroup_index_free(ix);
-	return walk_err;
+	return index_walk(ix, mnt, mnt);
+}
+
+int cgroup_index_build_below(struct cgroup_index *ix, const char *rel)
+{
+	const char *mnt = cgroup2_mount();
+	char abs[PATH_MAX * 2];
+	int err;
+
+	memset(ix, 0, sizeof(*ix));
+	if (!mnt)
+		return -ENODEV;
+	err = cgroup_abs(rel, abs, sizeof(abs));
+	return err ?: index_walk(ix, mnt, abs);
 }
 
 const char *cgroup_index_path(const struct cgroup_index *ix, __u64 id)

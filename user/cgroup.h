@@ -38,6 +38,8 @@ struct cgroup_index {
 };
 
 int cgroup_index_build(struct cgroup_index *ix);
+/* The same for REL and the cgroups below it (paths still mount-relative). */
+int cgroup_index_build_below(struct cgroup_index *ix, const char *rel);
 const char *cgroup_index_path(const struct cgroup_index *ix, __u64 id);
 void cgroup_index_free(struct cgroup_index *ix);
 
