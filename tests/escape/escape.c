@@ -3030,7 +3030,8 @@ static void nm_judge(struct result *r, int fd, ssize_t n, int err, const char *w
 		set(r, V_ESCAPED, "%s: %s, not a refusal (cannot test)", what, en(err));
 	else
 		set(r, V_BLOCKED, "%s: send accepted (%zd bytes) but nothing arrived in 1 s "
-		    "(egress backstop; counter-checked)", what, n);
+		    "(held back by the check's cork, or dropped by the egress backstop; "
+		    "counter-checked)", what, n);
 }
 
 static void nm_send(struct result *r, const void *b, size_t len, size_t chunk,
@@ -3190,12 +3191,28 @@ static void t_nm_synsent(struct result *r)
 	int fd, e;
 	ssize_t n;
 
+	struct tcp_info ti;
+	socklen_t tl;
+	int tries = 0;
+
 	if (!nm_learn(r))
 		return;
-	fd = sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (!connect(fd, SA(&X.a4t), X.a4t.len) || errno != EINPROGRESS) {
-		set(r, V_ESCAPED, "non-blocking connect(): %s (cannot test)", en(errno));
+	/* the handshake over the veth is quick: try until the send finds SYN_SENT */
+	do {
+		fd = sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (!connect(fd, SA(&X.a4t), X.a4t.len) || errno != EINPROGRESS) {
+			set(r, V_ESCAPED, "non-blocking connect(): %s (cannot test)", en(errno));
+			close(fd);
+			return;
+		}
+		tl = sizeof(ti);
+		if (!getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) &&
+		    ti.tcpi_state == TCP_SYN_SENT)
+			break;
 		close(fd);
+	} while (++tries < 50);
+	if (tries == 50) {
+		set(r, V_ESCAPED, "50 connects were established before a send (cannot test)");
 		return;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -3313,6 +3330,10 @@ static void nm_uring(struct result *r, int op, const char *what)
 	err = ring_run(&ring, &s, 1, &res);
 	if (err)
 		set(r, V_ESCAPED, "io_uring_enter(): %s (cannot test)", en(-err));
+	else if (op == IORING_OP_SEND_ZC && res == -EOPNOTSUPP && !nm_echoed(fd, 300))
+		/* tcp_bpf clears SOCK_SUPPORT_ZC on a socket it takes over */
+		set(r, V_BLOCKED, "%s: EOPNOTSUPP, nothing arrived: a socket in the name "
+		    "check's SOCKHASH has no zero-copy send", what);
 	else
 		nm_judge(r, fd, res < 0 ? -1 : res, res < 0 ? -res : 0, what);
 	close(fd);

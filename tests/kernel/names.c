@@ -227,6 +227,7 @@ static const char client_py[] =
 "        # tcp_sendmsg, outside sk_msg, and goes out once established\n"
 "        s = socket.socket(); s.setblocking(False)\n"
 "        s.connect_ex((CDN, 8083)); s.setblocking(True)\n"
+"        open(sys.argv[2] + '.connecting', 'w').close()  # the test lets the SYN through now\n"
 "        s.send(req('attacker.example')); time.sleep(1.5)\n"
 "        try:\n"
 "            s.send(req('allowed.test'))\n"
@@ -580,7 +581,7 @@ NTEST(second_line)
 {
 	const char *cg = cg_names("second", RULES " --allow tcp://allowed.test:8083"
 				  " --allow allowed.test:443");
-	char out[PATH_MAX], *o;
+	char out[PATH_MAX], ready[PATH_MAX], *o;
 	struct run_result r;
 	pid_t bg;
 
@@ -598,8 +599,12 @@ NTEST(second_line)
 	run_free(&r);
 	snprintf(out, sizeof(out), "%.*s/synsent.out", PATH_MAX - 64, H.tmpdir);
 	bg = spawn_bg("nsenter --net=" KT_NS_CLIENT " sh -c 'echo $$ > %s/cgroup.procs && "
-		      "exec python3 %s synsent-other' > %s 2>&1", cg, N.cli, out);
-	kt_sleep_ms(500);
+		      "exec python3 %s synsent-other %s/synsent' > %s 2>&1", cg, N.cli,
+		      H.tmpdir, out);
+	/* not a fixed delay: a loaded machine starts python in more than that */
+	snprintf(ready, sizeof(ready), "%.*s/synsent.connecting", PATH_MAX - 64, H.tmpdir);
+	cr_assert(wait_file(ready, 10000), "the client never connected");
+	kt_sleep_ms(200);
 	run(&r, "nsenter --net=" KT_NS_WORLD " nft delete table inet moat_names_t");
 	run_free(&r);
 	cr_assert_eq(wait_bg(bg, 15000), 0);
