@@ -325,7 +325,6 @@ void serve_upstream(struct daemon *d, struct ev *u)
 void expire_pending(struct daemon *d)
 {
 	__u64 now = now_ms();
-
 	struct pending *p;
 
 	while ((p = TAILQ_FIRST(&d->pending)) && p->deadline_ms <= now) {
