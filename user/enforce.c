@@ -119,11 +119,19 @@ static int read_policies(struct moat_state *st, struct moat_policy *all)
 	return err;
 }
 
-static int alloc_policy_id(struct moat_state *st, __u32 *out)
+/*
+ * A free policy slot, probed from a place that depends on the cgroup
+ * (SEED): from slot 1 on, every attach looked up each slot in use first,
+ * one bpf() call per enforced cgroup on a container's start path.
+ */
+static int alloc_policy_id(struct moat_state *st, __u64 seed, __u32 *out)
 {
+	const __u32 n = MOAT_MAX_POLICIES - 1;	/* slot 0 is never used */
 	struct moat_policy p;
 
-	for (__u32 pid = 1; pid < MOAT_MAX_POLICIES; pid++) {
+	for (__u32 i = 0; i < n; i++) {
+		__u32 pid = 1 + (__u32)((seed + i) % n);
+
 		if (bpf_map_lookup_elem(st->map[M_POLICIES], &pid, &p))
 			return -errno;
 		if (p.mode == MOAT_MODE_FREE) {
@@ -350,7 +358,7 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 	}
 	had_old = !bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &old);
 	/* the caller says what failed, once (writer.c's attach_failed) */
-	err = alloc_policy_id(st, &policy_id);
+	err = alloc_policy_id(st, id, &policy_id);
 	if (err)
 		goto out;
 	err = write_policy(st, policy_id, c, name);

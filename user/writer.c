@@ -60,14 +60,20 @@ static bool reclaim_due(void)
 	return true;
 }
 
-int writer_open(struct moat_state *st, bool load)
+/* Lock and open, without the reclaim. */
+static int writer_open_only(struct moat_state *st, bool load)
 {
 	int err;
 
 	err = writer_lock(st);
-	if (err)
-		return err;
-	err = state_open(st, load);
+	return err ?: state_open(st, load);
+}
+
+int writer_open(struct moat_state *st, bool load)
+{
+	int err;
+
+	err = writer_open_only(st, load);
 	if (err)
 		return err;
 	/*
@@ -206,7 +212,15 @@ int writer_enforce_cgroup(const char *abs, const char *rel,
 	__u64 id;
 	int err;
 
-	err = writer_open(&st, true);
+	/*
+	 * A container's start (the OCI hook) does not reclaim: that walks
+	 * every cgroup, link and policy, and nothing on the start path may
+	 * grow with the number of enforced cgroups (issue 18). Its poststop,
+	 * the other writers and the daemon reclaim; a removed cgroup's stale
+	 * entries only ever deny. Only when they fill the maps does the
+	 * start reclaim, and try once more.
+	 */
+	err = container ? writer_open_only(&st, true) : writer_open(&st, true);
 	if (err)
 		goto out;
 	/* the resolver first: a failure there leaves nothing attached */
@@ -215,6 +229,8 @@ int writer_enforce_cgroup(const char *abs, const char *rel,
 		goto out;
 	registered = err > 0;
 	err = moat_attach(&st, abs, rel, c, spec->name);
+	if ((err == -ENOSPC || err == -E2BIG) && container && !moat_reclaim(&st))
+		err = moat_attach(&st, abs, rel, c, spec->name);
 	if (err) {
 		attach_failed(err, rel, spec->name);
 		writer_unregister(abs);

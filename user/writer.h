@@ -38,9 +38,9 @@ int writer_register(const char *abs, const char *rel,
 void writer_unregister(const char *abs);
 
 /*
- * Enforce one cgroup: lock, load if needed, reclaim, register with the
- * resolver, attach, bind, record; on failure nothing stays changed.
- * Prints its error.
+ * Enforce one cgroup: lock, load if needed, reclaim (not for a container:
+ * only when the maps are full), register with the resolver, attach, bind,
+ * record; on failure nothing stays changed. Prints its error.
  */
 int writer_enforce_cgroup(const char *abs, const char *rel,
 			  const struct moat_policy_spec *spec,
