@@ -2,8 +2,10 @@
 #ifndef MOAT_EVENTS_H
 #define MOAT_EVENTS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <json-c/json.h>
+#include <linux/types.h>
 #include "moat_abi.h"
 #include "paths.h"
 #include "state.h"
@@ -16,5 +18,9 @@ json_object *event_to_json(const struct moat_event *e);
 const char *moat_reason_str(unsigned int reason);
 /* DENY curl[4242] cg=/docker/3f2a… tcp 203.0.113.10:443 (name) reason policy P */
 void event_print(FILE *f, json_object *o);
+/* O's string member K, or NULL */
+const char *event_jstr(json_object *o, const char *k);
+/* a refused UDP connect(): nothing was sent */
+bool event_nothing_sent(json_object *o);
 
 #endif
