@@ -3192,45 +3192,41 @@ static void t_nm_synsent(struct result *r)
 	ssize_t n;
 
 	struct tcp_info ti;
-	socklen_t tl;
-	int tries = 0;
+	socklen_t tl = sizeof(ti);
+	const char *state;
 
 	if (!nm_learn(r))
 		return;
-	/* the handshake over the veth is quick: try until the send finds SYN_SENT */
-	do {
-		fd = sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		if (!connect(fd, SA(&X.a4t), X.a4t.len) || errno != EINPROGRESS) {
-			set(r, V_ESCAPED, "non-blocking connect(): %s (cannot test)", en(errno));
-			close(fd);
-			return;
-		}
-		tl = sizeof(ti);
-		if (!getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) &&
-		    ti.tcpi_state == TCP_SYN_SENT)
-			break;
+	fd = sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (!connect(fd, SA(&X.a4t), X.a4t.len) || errno != EINPROGRESS) {
+		set(r, V_ESCAPED, "non-blocking connect(): %s (cannot test)", en(errno));
 		close(fd);
-	} while (++tries < 50);
-	if (tries == 50) {
-		set(r, V_ESCAPED, "50 connects were established before a send (cannot test)");
 		return;
 	}
+	/*
+	 * Over this veth the handshake mostly completes inside connect(): then
+	 * the send takes sk_msg's path. The SYN_SENT path proper is
+	 * tests/kernel/names.c second_line (its world drops the first SYN).
+	 */
+	state = !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) &&
+		ti.tcpi_state == TCP_SYN_SENT ? "in SYN_SENT" : "(already established)";
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	n = send(fd, b, l, 0);
 	e = errno;
 	if (nm_echoed(fd, 1000)) {
-		set(r, V_ESCAPED, "send in SYN_SENT: the echo server answered");
+		set(r, V_ESCAPED, "send %s: the echo server answered", state);
 	} else if (n < 0 && e != EACCES) {
-		set(r, V_ESCAPED, "send in SYN_SENT: %s (cannot test)", en(e));
+		set(r, V_ESCAPED, "send %s: %s (cannot test)", state, en(e));
 	} else {
 		ssize_t m = send(fd, "x", 1, 0);
 
 		e = errno;
 		if (m >= 0 && nm_echoed(fd, 1000))
-			set(r, V_ESCAPED, "send in SYN_SENT, then another: the echo server answered");
+			set(r, V_ESCAPED, "send %s, then another: the echo server answered",
+			    state);
 		else
-			set(r, V_BLOCKED, "send in SYN_SENT: %s; nothing arrived; the next send: %s "
-			    "(backstop and stream check; counter-checked)",
+			set(r, V_BLOCKED, "send %s: %s; nothing arrived; the next send: %s "
+			    "(backstop and stream check; counter-checked)", state,
 			    n < 0 ? "EACCES" : "accepted", m < 0 ? en(e) : "accepted");
 	}
 	close(fd);
