@@ -243,7 +243,7 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
 	struct moat_resolver_key key;
 	socklen_t clen = sizeof(__u64);
-	json_object *x;
+	json_object *x, *cx;
 	struct reg *r;
 	int port, ret;
 
@@ -264,10 +264,10 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		ret = -EINVAL;
 		goto fail;
 	}
-	if (json_object_object_get_ex(o, "child_cgroup_id", &x)) {
-		r->child = json_object_get_uint64(x);
-		json_object_object_get_ex(o, "child_cgroup", &x);
-	}
+	/* (json-c clears the value it is given for a key that is absent) */
+	if (json_object_object_get_ex(o, "child_cgroup_id", &cx) &&
+	    json_object_object_get_ex(o, "child_cgroup", &x))
+		r->child = json_object_get_uint64(cx);
 	r->rel = strdup(json_object_get_string(x) ?: "");
 	if (!r->rel) {
 		ret = -ENOMEM;
