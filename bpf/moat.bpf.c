@@ -1763,10 +1763,11 @@ int moat_sk_msg(struct sk_msg_md *msg)
 {
 	struct nm_scan s = {};
 	struct moat_name_sock *ns;
+	struct moat_cgroup *cg;
 	struct nm_name n;
 	struct tcp_sock *tp;
 	struct bpf_sock *sk;
-	__u32 size = msg->size, pull, more = 0, total;
+	__u32 size = msg->size, pull, more = 0, total, pid;
 	int r, c;
 
 	n.len = 0;
@@ -1782,6 +1783,15 @@ int moat_sk_msg(struct sk_msg_md *msg)
 	}
 	if (ns->state == MOAT_NS_DENIED)
 		return SK_DROP;		/* logged when it was denied */
+	/*
+	 * Judged by the policy the cgroup runs now, not by the id noted at
+	 * connect: a reload frees that slot, and another tenant's policy may
+	 * take it, whose names would then judge this socket.
+	 */
+	cg = bpf_map_lookup_elem(&moat_cgroups, &ns->owner_id);
+	if (!cg)
+		return names_deny(msg, ns, NULL, 0, MOAT_R_DENY_NO_POLICY);
+	pid = ns->policy_id = cg->policy_id;
 	/* every byte in the stream must have passed here */
 	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 	if (!ns->seq_known || tp->write_seq != ns->judged_seq)
@@ -1806,7 +1816,7 @@ int moat_sk_msg(struct sk_msg_md *msg)
 			return names_deny(msg, ns, &n, 1, MOAT_R_DENY_NAME_ECH);
 		if (r)
 			return names_deny(msg, ns, NULL, 1, MOAT_R_DENY_NAME_NONE);
-		if (!moat_nm_allowed(&n, ns->policy_id, ns->port))
+		if (!moat_nm_allowed(&n, pid, ns->port))
 			return names_deny(msg, ns, &n, 1, MOAT_R_DENY_NAME);
 		ns->state = MOAT_NS_TLS;
 		bpf_msg_apply_bytes(msg, 0xffffffff);
@@ -1830,7 +1840,7 @@ int moat_sk_msg(struct sk_msg_md *msg)
 	r = moat_nm_reqline(msg, s.reqline_end, &n);
 	if (r)
 		return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
-	if (n.len && !moat_nm_allowed(&n, ns->policy_id, ns->port))
+	if (n.len && !moat_nm_allowed(&n, pid, ns->port))
 		return names_deny(msg, ns, &n, 2, MOAT_R_DENY_NAME);
 	if (!s.h.nhost) {
 		if (!n.len)
@@ -1838,7 +1848,7 @@ int moat_sk_msg(struct sk_msg_md *msg)
 	} else {
 		if (moat_nm_copy(msg, s.h.host_off, s.h.host_len, &n, 1))
 			return names_deny(msg, ns, NULL, 2, MOAT_R_DENY_NAME_NONE);
-		if (!moat_nm_allowed(&n, ns->policy_id, ns->port))
+		if (!moat_nm_allowed(&n, pid, ns->port))
 			return names_deny(msg, ns, &n, 2, MOAT_R_DENY_NAME);
 	}
 	total = s.end + s.h.clen;

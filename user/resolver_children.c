@@ -64,6 +64,7 @@ struct children {
 	const struct children_ops *ops;
 	void *ctx;
 	int host_netns;
+	__u64 host_cookie;		/* the daemon's own netns: never a child's */
 	int ep, ino, timer;
 	bool timer_armed;
 	LIST_HEAD(, watch) watches;
@@ -158,6 +159,14 @@ static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
 		cookie = children_netns_cookie(c, nsfd);
 		if (!cookie || (want && cookie != want))
 			err = -ESTALE;	/* not the netns the DNS came from */
+		/*
+		 * The daemon's own (the host's) netns: a task passing through
+		 * it (runc's first stage joins the cgroup before the
+		 * container's netns) must not open listeners every host
+		 * process could query under the parent's policy.
+		 */
+		else if (cookie == c->host_cookie)
+			err = -EPERM;
 		*ret_cookie = cookie;
 	}
 	if (err && nsfd >= 0)
@@ -453,12 +462,13 @@ struct children *children_new(const struct children_ops *ops, void *ctx,
 	c->ops = ops;
 	c->ctx = ctx;
 	c->host_netns = host_netns;
+	c->host_cookie = children_netns_cookie(c, host_netns);
 	c->ep = c->ino = c->timer = -1;
 	LIST_INIT(&c->watches);
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	c->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (c->ep < 0 || c->ino < 0 || c->timer < 0)
+	if (c->ep < 0 || c->ino < 0 || c->timer < 0 || !c->host_cookie)
 		goto fail;
 	ev.data.fd = c->ino;
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->ino, &ev))

@@ -848,12 +848,30 @@ static void add_name(const char *n, int kind, int p)
 		cr_assert_fail("names: %s", strerror(errno));
 }
 
-static int pair(int *srv)
+/*
+ * The cgroups the table's sockets belong to: OWNER runs policy 1 (the
+ * names above), OTHER runs policy 2 (none). A socket noted under policy 1
+ * whose cgroup now runs 2 is judged by 2: policy 1's slot may have been
+ * freed by a reload and taken by another tenant's policy.
+ */
+#define OWNER	0x5eed0001ull
+#define OTHER	0x5eed0002ull
+
+static void set_cgroup(__u64 id, __u32 policy_id)
+{
+	struct moat_cgroup cg = { .policy_id = policy_id };
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.moat_cgroups), &id, &cg, BPF_ANY))
+		cr_assert_fail("cgroups: %s", strerror(errno));
+}
+
+static int pair_of(int *srv, __u64 owner)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001) };
 	int c = socket(AF_INET, SOCK_STREAM, 0), one = 1, q = 2 /* TCP_SEND_QUEUE */;
 	unsigned int seq; socklen_t sl = sizeof(seq);
-	struct moat_name_sock ns = { .state = MOAT_NS_UNJUDGED, .policy_id = 1, .port = port, .seq_known = 1 };
+	struct moat_name_sock ns = { .state = MOAT_NS_UNJUDGED, .policy_id = 1, .port = port, .seq_known = 1,
+				     .owner_id = owner };
 	__u64 cookie, fd;
 	socklen_t cl = sizeof(cookie);
 
@@ -870,6 +888,11 @@ static int pair(int *srv)
 	fd = c;
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.moat_name_socks), &cookie, &fd, BPF_NOEXIST)) cr_assert_fail("sockhash: %s", strerror(errno));
 	return c;
+}
+
+static int pair(int *srv)
+{
+	return pair_of(srv, OWNER);
 }
 
 /* ECH: 1 = an encrypted_client_hello extension after the SNI, 2 = before */
@@ -947,6 +970,8 @@ Test(names, sk_msg_table, .timeout = 60)
 	getsockname(lfd, (void *)&a, &al); port = ntohs(a.sin_port);
 	add_name("allowed.test", MOAT_NAME_EXACT, port);
 	add_name("example.test", MOAT_NAME_SUFFIX, port);
+	set_cgroup(OWNER, 1);
+	set_cgroup(OTHER, 2);
 
 	n = hello(b, "allowed.test", 0); c = pair(&s);
 	CHECK("tls allowed", send(c, b, n, 0) == (ssize_t)n && drain(s) == (long)n);
@@ -1041,6 +1066,16 @@ Test(names, sk_msg_table, .timeout = 60)
 	c = pair(&s);
 	r = send(c, "GET / HTTP/1.1\r\nHost:   Allowed.Test:8080  \r\n\r\n", 47, 0);
 	CHECK("host blanks, case, port", r == 47 && drain(s) == 47);
+	/* judged by the policy the cgroup runs now, not the id noted at connect */
+	n = hello(b, "allowed.test", 0); c = pair_of(&s, OTHER);
+	r = send(c, b, n, 0);
+	CHECK("tls: the cgroup's policy now, not a slot noted at connect", r < 0 && errno == EACCES && drain(s) == 0);
+	c = pair_of(&s, OTHER);
+	r = send(c, get_ok, strlen(get_ok), 0);
+	CHECK("http: the cgroup's policy now", r < 0 && errno == EACCES && drain(s) == 0);
+	n = hello(b, "allowed.test", 0); c = pair_of(&s, 0x5eed0003ull);
+	r = send(c, b, n, 0);
+	CHECK("tls: a cgroup no longer enforced", r < 0 && errno == EACCES && drain(s) == 0);
 	close(lfd);
 	moat__destroy(skel);
 	cr_assert_eq(fails, 0, "%d sends judged wrongly", fails);
