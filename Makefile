@@ -121,12 +121,12 @@ tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(OUTPUT)/abi-c
 TEST_ENV = MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) \
 	MOAT_ESCAPE=$(abspath $(ESCAPE_BIN))
 unit-test: tests
-	$(TEST_ENV) $(UNIT_BIN) --json=$(OUTPUT)/tests/unit.json
-	tests/check-report.sh unit $(OUTPUT)/tests/unit.json $(UNIT_SRCS)
+	rm -f $(OUTPUT)/tests/unit.json; st=0; $(TEST_ENV) $(UNIT_BIN) --json=$(OUTPUT)/tests/unit.json || st=$$?; \
+	tests/check-report.sh --exit $$st unit $(OUTPUT)/tests/unit.json $(UNIT_SRCS)
 
 kernel-test: tests
-	$(TEST_ENV) $(KTEST_BIN) -j1 --json=$(OUTPUT)/tests/kernel.json
-	tests/check-report.sh kernel $(OUTPUT)/tests/kernel.json $(KTEST_SRCS)
+	rm -f $(OUTPUT)/tests/kernel.json; st=0; $(TEST_ENV) $(KTEST_BIN) -j1 --json=$(OUTPUT)/tests/kernel.json || st=$$?; \
+	tests/check-report.sh --exit $$st kernel $(OUTPUT)/tests/kernel.json $(KTEST_SRCS)
 
 race-test: tests
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/race-test.sh $(or $(RACE_N),1000)
