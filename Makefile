@@ -44,6 +44,7 @@ KTEST_SRCS := $(wildcard tests/kernel/*.c)
 KTEST_BIN := $(OUTPUT)/tests/kernel-tests
 PEER_BIN := $(OUTPUT)/tests/moat-test-peer
 ESCAPE_BIN := $(OUTPUT)/tests/moat-escape
+DNSCTL_BIN := $(OUTPUT)/tests/moat-dnsctl
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
@@ -109,11 +110,19 @@ $(OUTPUT)/abi-check.o: tests/abi_check.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# the resolver bench's control client, on the CLI's own control layer
+$(DNSCTL_BIN): $(OUTPUT)/tests/dnsctl.o $(OUTPUT)/lib.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+$(OUTPUT)/tests/dnsctl.o: tools/bench/dnsctl.c $(SKELS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
 $(ESCAPE_BIN): tests/escape/escape.c | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
 
-tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
+tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(DNSCTL_BIN) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
 
 # Both criterion binaries write a JSON report that tests/check-report.sh
 # holds against the sources: a skipped test, a test file left out of the
@@ -187,7 +196,7 @@ upgrade-test: tests
 demo: $(BIN) $(PEER_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/demo.sh
 
-bench: $(BIN) $(PEER_BIN)
+bench: $(BIN) $(PEER_BIN) $(DNSCTL_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/bench/run.sh
 
 vmlinux:

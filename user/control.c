@@ -218,15 +218,35 @@ static int reply_status(json_object *reply, const char *what)
 	return 0;
 }
 
+/*
+ * One request about one cgroup: adds op and cgroup_id to REQ, sends it
+ * (and PASS_FD), and consumes REQ. WHAT names the request in the error a
+ * refusal prints; NULL ignores the reply's status.
+ */
+static int control_ask(json_object *req, const char *op, __u64 cg_id,
+		       int pass_fd, const char *what)
+{
+	json_object *reply;
+	int err;
+
+	json_object_object_add(req, "op", json_object_new_string(op));
+	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
+	err = control_call(req, pass_fd, &reply);
+	json_object_put(req);
+	if (err)
+		return err;
+	if (what)
+		err = reply_status(reply, what);
+	json_object_put(reply);
+	return err;
+}
+
 int control_register(__u64 cg_id, const char *rel,
 		     const struct moat_policy_spec *spec, int netns_fd,
 		     json_object *fallback, json_object *search)
 {
-	json_object *req = control_policy_json(spec), *reply;
-	int err;
+	json_object *req = control_policy_json(spec);
 
-	json_object_object_add(req, "op", json_object_new_string("register"));
-	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
 	/* not known before the attach: control_bind() tells it */
 	json_object_object_add(req, "policy_id", json_object_new_int64(0));
 	json_object_object_add(req, "cgroup", json_object_new_string(rel));
@@ -235,63 +255,30 @@ int control_register(__u64 cg_id, const char *rel,
 	/* the workload's search domains: see the daemon's classify() */
 	if (search)
 		json_object_object_add(req, "resolv_search", json_object_get(search));
-	err = control_call(req, netns_fd, &reply);
-	json_object_put(req);
-	if (err)
-		return err;
-	err = reply_status(reply, "the registration");
-	json_object_put(reply);
-	return err;
+	return control_ask(req, "register", cg_id, netns_fd, "the registration");
 }
 
+/* no daemon is no error: it reclaims removed cgroups itself when it starts */
 int control_unregister(__u64 cg_id)
 {
-	json_object *req = json_object_new_object(), *reply;
-	int err;
-
-	json_object_object_add(req, "op", json_object_new_string("unregister"));
-	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
-	err = control_call(req, -1, &reply);
-	json_object_put(req);
-	if (err)
-		return err;	/* no daemon: it reclaims removed cgroups itself */
-	json_object_put(reply);
-	return 0;
+	return control_ask(json_object_new_object(), "unregister", cg_id, -1, NULL);
 }
 
 int control_bind(__u64 cg_id, __u32 policy_id)
 {
-	json_object *req = json_object_new_object(), *reply;
-	int err;
+	json_object *req = json_object_new_object();
 
-	json_object_object_add(req, "op", json_object_new_string("bind"));
-	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
 	json_object_object_add(req, "policy_id", json_object_new_int64(policy_id));
-	err = control_call(req, -1, &reply);
-	json_object_put(req);
-	if (err)
-		return err;
-	err = reply_status(reply, "the policy id");
-	json_object_put(reply);
-	return err;
+	return control_ask(req, "bind", cg_id, -1, "the policy id");
 }
 
 int control_update(__u64 cg_id, const struct moat_policy_spec *spec,
 		   __u32 policy_id)
 {
-	json_object *req = control_policy_json(spec), *reply;
-	int err;
+	json_object *req = control_policy_json(spec);
 
-	json_object_object_add(req, "op", json_object_new_string("update"));
-	json_object_object_add(req, "cgroup_id", json_object_new_uint64(cg_id));
 	json_object_object_add(req, "policy_id", json_object_new_int64(policy_id));
-	err = control_call(req, -1, &reply);
-	json_object_put(req);
-	if (err)
-		return err;
-	err = reply_status(reply, "the policy update");
-	json_object_put(reply);
-	return err;
+	return control_ask(req, "update", cg_id, -1, "the policy update");
 }
 
 int control_reg_file_update(const char *path, const struct moat_policy_spec *spec,

@@ -108,7 +108,8 @@ elapsed() { awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - 
 
 rm -rf "$dd"
 mkdir -p "$dd"
-cc -O2 -Wall "$repo/tools/bench/dnsctl.c" -o "$ctl"
+# built by make (tools/bench/dnsctl.c on user/control.c)
+cp "$OUTPUT/tests/moat-dnsctl" "$ctl"
 # our own copies: a concurrent `make` may replace build/ under us
 cp "$MOAT_BIN" "$dd/moat-bpf"
 cp "$MOAT_PEER" "$dd/moat-test-peer"

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * dnsctl: talk to the resolver daemon's control socket for
- * tools/bench/dns.sh.
+ * tools/bench/dns.sh, through the same control_send()/control_recv() the
+ * CLI uses (user/control.c), so the bench speaks the daemon's real
+ * protocol and nothing of it is written twice.
  *
  *   dnsctl list
  *	the "list" op: registrations and counters, the JSON reply on stdout
@@ -14,116 +16,100 @@
  *	attach: the daemon's side of a registration only, cheap enough to
  *	make 1000 of them when attach itself is too slow for the bench
  *
- * MOAT_CONTROL_SOCK overrides /run/moat-bpf/control.sock. Exit status 1 if
- * the daemon cannot be reached or answers an error.
+ * Exit status 1 if the daemon cannot be reached or answers an error.
  */
-#define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include "cgroup.h"
+#include "control.h"
+#include "paths.h"
 
-#define REPLY_BYTES (1 << 20)
-
-static int call(const char *req, int pass_fd)
+static int call(json_object *req, int pass_fd)
 {
-	const char *path = getenv("MOAT_CONTROL_SOCK") ?: "/run/moat-bpf/control.sock";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 5 };
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)req, .iov_len = strlen(req) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	char *buf;
-	ssize_t n;
-	int fd;
+	json_object *reply = NULL;
+	int fd, err, rfd = -1;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "dnsctl: socket path too long\n");
-		return 1;
-	}
-	strcpy(sa.sun_path, path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOAT_CONTROL_SOCK);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		perror("dnsctl: connect");
+		fprintf(stderr, "dnsctl: connect %s: %s\n", sa.sun_path, strerror(errno));
 		return 1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (pass_fd >= 0) {
-		struct cmsghdr *c;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-	}
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-		perror("dnsctl: send");
+	err = control_send(fd, req, pass_fd);
+	if (!err)
+		err = control_recv(fd, &reply, &rfd);
+	close(fd);
+	if (rfd >= 0)
+		close(rfd);
+	json_object_put(req);
+	if (err || !reply) {
+		fprintf(stderr, "dnsctl: no reply: %s\n", strerror(err ? -err : ECONNRESET));
 		return 1;
 	}
-	buf = malloc(REPLY_BYTES + 1);
-	if (!buf)
-		return 1;
-	n = recv(fd, buf, REPLY_BYTES, 0);
-	if (n <= 0) {
-		fprintf(stderr, "dnsctl: no reply\n");
-		return 1;
-	}
-	buf[n] = 0;
-	puts(buf);
-	return strstr(buf, "\"error\"") ? 1 : 0;
+	puts(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	err = json_object_object_get_ex(reply, "error", NULL);
+	json_object_put(reply);
+	return err ? 1 : 0;
 }
 
-/* the cgroup id: the 8-byte file handle of its directory */
-static int cgroup_id(const char *dir, uint64_t *id)
+static json_object *register_req(__u64 id, const char *rel, const char *rule)
 {
-	struct {
-		struct file_handle fh;
-		uint64_t id;
-	} h = { .fh.handle_bytes = sizeof(uint64_t) };
-	int mnt;
+	json_object *req = json_object_new_object(), *rules, *dns, *up;
 
-	if (name_to_handle_at(AT_FDCWD, dir, &h.fh, &mnt, 0) ||
-	    h.fh.handle_bytes != sizeof(uint64_t))
-		return -1;
-	*id = h.id;
-	return 0;
+	rules = json_object_new_array();
+	json_object_array_add(rules, json_object_new_string(rule));
+	up = json_object_new_array();
+	dns = json_object_new_object();
+	json_object_object_add(dns, "upstream", up);
+	json_object_object_add(dns, "min_ttl", json_object_new_int(30));
+	json_object_object_add(dns, "max_ttl", json_object_new_int(86400));
+	json_object_object_add(dns, "grace", json_object_new_int(60));
+	json_object_object_add(dns, "refuse", json_object_new_string("refused"));
+	json_object_object_add(dns, "max_addresses", json_object_new_int(4096));
+	json_object_object_add(req, "op", json_object_new_string("register"));
+	json_object_object_add(req, "cgroup_id", json_object_new_uint64(id));
+	json_object_object_add(req, "cgroup", json_object_new_string(rel));
+	json_object_object_add(req, "policy", json_object_new_string("bench"));
+	json_object_object_add(req, "rules", rules);
+	json_object_object_add(req, "dns", dns);
+	return req;
 }
 
 int main(int argc, char **argv)
 {
-	char req[4096];
-	uint64_t id;
-	int nfd;
+	json_object *req;
+	__u64 id;
+	int nfd, err;
 
-	if (argc == 2 && !strcmp(argv[1], "list"))
-		return call("{\"op\":\"list\"}", -1);
+	if (argc == 2 && !strcmp(argv[1], "list")) {
+		req = json_object_new_object();
+		json_object_object_add(req, "op", json_object_new_string("list"));
+		return call(req, -1);
+	}
 	if (argc != 6 || strcmp(argv[1], "register")) {
 		fprintf(stderr, "usage: dnsctl list | register CGROUP_DIR REL NETNS_PATH RULE\n");
 		return 2;
 	}
-	if (cgroup_id(argv[2], &id)) {
-		perror("dnsctl: cgroup id");
+	err = cgroup_id_of(argv[2], &id);
+	if (err) {
+		fprintf(stderr, "dnsctl: cgroup id of %s: %s\n", argv[2], strerror(-err));
 		return 1;
 	}
 	nfd = open(argv[4], O_RDONLY | O_CLOEXEC);
 	if (nfd < 0) {
-		perror("dnsctl: netns");
+		fprintf(stderr, "dnsctl: netns %s: %s\n", argv[4], strerror(errno));
 		return 1;
 	}
-	/* names and rules are the bench's own: no JSON escaping needed */
-	snprintf(req, sizeof(req),
-		 "{\"op\":\"register\",\"cgroup_id\":%llu,\"cgroup\":\"%s\","
-		 "\"policy\":\"bench\",\"rules\":[\"%s\"],\"dns\":{\"upstream\":[],"
-		 "\"min_ttl\":30,\"max_ttl\":86400,\"grace\":60,\"refuse\":\"refused\","
-		 "\"max_addresses\":4096}}",
-		 (unsigned long long)id, argv[3], argv[5]);
-	return call(req, nfd);
+	err = call(register_req(id, argv[3], argv[5]), nfd);
+	close(nfd);
+	return err;
 }
