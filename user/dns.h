@@ -146,6 +146,8 @@ bool dns_addr_local_scope(int family, const uint8_t *a);
 /* "ADDR" or "[ADDR6]:53": what the daemon takes as an upstream. */
 #define DNS_ADDR_STR_LEN	64
 
+/* ---- resolv.conf files (resolv_conf.c) ---- */
+
 /*
  * The nameservers of a resolv.conf file, in order, at most @max, without
  * those the workload itself could answer for (loopback, link-local,
