@@ -27,7 +27,6 @@ const char usage_cgroup[] =
 	"CGROUP := a path under the cgroup2 mount, or relative to it\n";
 
 static int do_help(int argc, char **argv);
-static int daemon_cmd(int argc, char **argv);
 
 static const struct cmd main_cmds[] = {
 	{ "attach", do_attach },
@@ -38,7 +37,7 @@ static const struct cmd main_cmds[] = {
 	{ "unload", do_unload },
 	{ "events", do_events },
 	{ "log", do_log },
-	{ "daemon", daemon_cmd },
+	{ "daemon", do_daemon },
 	{ "oci-hook", do_oci_hook },
 	{ "upgrade", do_upgrade },
 	{ "enable", do_enable },
@@ -117,25 +116,6 @@ int do_version(int argc, char **argv)
 		       MOAT_LAYOUT_VERSION);
 	}
 	return 0;
-}
-
-/*
- * daemon --help: the resolver's own parser (daemon.c) does not take it
- * yet; its usage is answered here until it does.
- */
-static int daemon_cmd(int argc, char **argv)
-{
-	if (argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-		fprintf(stderr,
-			"Usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR]\n"
-			"  the resolver: answers DNS for enforced cgroups, learns the\n"
-			"  addresses of allowed names\n"
-			"  -d  stay in the foreground   -n  check the configuration and exit\n"
-			"  -v  more detail (repeatable)\n"
-			"  --dns-upstream ADDR  ADDR, ADDR:PORT or [ADDR6]:PORT\n");
-		return 0;
-	}
-	return do_daemon(argc, argv);
 }
 
 int cmd_select(const struct cmd *cmds, int argc, char **argv,

@@ -18,8 +18,12 @@
 #include <yaml.h>
 
 #include "caps.h"
+#include "paths.h"
 #include "policy.h"
 #include "yamlwalk.h"
+
+/* the policy directory names are looked up in (paths.h) */
+const char *policy_dir = MOAT_POLICY_DIR;
 
 static struct moat_policy_spec *spec(const struct yw *w)
 {

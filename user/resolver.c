@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <bpf/bpf.h>
 #include <systemd/sd-daemon.h>
+#include "cmd_args.h"
 #include "log.h"
 #include "main.h"
 #include "paths.h"
@@ -268,6 +269,7 @@ int do_daemon(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dns-upstream", required_argument, NULL, 'u' },
+		HELP_OPTION,
 		{ 0 }
 	};
 	/* static: the id table is 512 KiB */
@@ -277,10 +279,8 @@ int do_daemon(int argc, char **argv)
 	struct rlimit rl;
 	int opt, err;
 
-	optind = 0;
-	argc++;
-	argv--;	/* getopt wants the command name in argv[0] */
-	while ((opt = getopt_long(argc, argv, "dnv", opts, NULL)) >= 0) {
+	CMD_GETOPT_START();
+	while ((opt = cmd_getopt(argc, argv, "dnvh", opts)) >= 0) {
 		switch (opt) {
 		case 'd': foreground = true; break;
 		case 'n': check = true; break;
@@ -293,13 +293,22 @@ int do_daemon(int argc, char **argv)
 			}
 			d.default_upstream = optarg;
 			break;
+		case 'h':
+			fprintf(stderr,
+				"Usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR]\n"
+				"  the resolver: answers DNS for enforced cgroups, learns the\n"
+				"  addresses of allowed names\n"
+				"  -d  stay in the foreground   -n  check the configuration and exit\n"
+				"  -v  more detail (repeatable)\n"
+				"  --dns-upstream ADDR  ADDR, ADDR:PORT or [ADDR6]:PORT\n");
+			return 0;
 		default:
-			p_err("usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR]");
-			return -EINVAL;
+			return cmd_bad_option(argv);
 		}
 	}
-	if (optind != argc) {
-		p_err("daemon: unexpected argument '%s'", argv[optind]);
+	CMD_GETOPT_REST(argc, argv);
+	if (argc) {
+		p_err("daemon: unexpected argument '%s'", argv[0]);
 		return -EINVAL;
 	}
 	if (check) {

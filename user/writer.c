@@ -24,8 +24,6 @@
 #include "record.h"
 #include "writer.h"
 
-const char *policy_dir = MOAT_POLICY_DIR;
-
 int writer_lock(struct moat_state *st)
 {
 	state_init(st);
