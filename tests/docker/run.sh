@@ -42,6 +42,17 @@
 #      inside the container; the container cannot make that flow its own
 #      through conntrack and answer for it: its sends to the daemon's
 #      socket are refused, nothing it forges is learned
+#  11  (issue 14) names over a shared address: a "CDN" in the world
+#      (198.51.100.44:443) serves HTTPS for www.cdn.test and
+#      other.cdn.test (one self-signed certificate, made at the start with
+#      openssl). A container under a policy allowing only www.cdn.test:443
+#      fetches https://www.cdn.test/ with busybox's wget (openssl s_client
+#      underneath, certificate verified) and the server logs the request;
+#      the same container's wget of https://other.cdn.test/ (that name in
+#      its /etc/hosts: the same address) and openssl s_client to
+#      www.cdn.test with SNI other.cdn.test fail at their first send
+#      (EACCES), the server logs two connections without a byte, and the
+#      denial log names the SNI
 #
 # Isolation. Everything runs in a private mount namespace, in which
 # /run/moat-bpf is a directory of the test's own (the writers' lock file is
@@ -68,7 +79,7 @@
 # for debugging MOAT_DOCKER_BLOCKS="b_2 b_9" (only those blocks) and
 # MOAT_DOCKER_TRACE=1 (image.sh under bash -x). Needs docker.io (Debian
 # 20.10; installed if missing), jq, bpftool, busybox-static, a static libc
-# (libc6-dev), dnsmasq-base.
+# (libc6-dev), dnsmasq-base, openssl, python3.
 # shellcheck disable=SC2016,SC2012,SC2001 # sh -c/jq programs expand later; ls -A of plain names
 set -euo pipefail
 
@@ -103,6 +114,9 @@ allowed=198.51.100.7
 blocked=198.51.100.8
 other=203.0.113.9
 upstream=198.51.100.53
+cdn=198.51.100.44	# #11's "CDN": one address, two names (world lo only)
+cdn_name=www.cdn.test
+cdn_other=other.cdn.test
 image="moat-test:latest"
 env_image="moat-test-envpolicy:latest"
 
@@ -126,6 +140,8 @@ if [ "${MOAT_DOCKER_INNER:-}" != 1 ]; then
 	command -v jq >/dev/null || die "jq not found (Debian package jq)"
 	command -v bpftool >/dev/null || die "bpftool not found"
 	command -v unshare >/dev/null || die "unshare not found (util-linux)"
+	command -v openssl >/dev/null || die "openssl not found (Debian package openssl)"
+	command -v python3 >/dev/null || die "python3 not found"
 	export MOAT_DOCKER_INNER=1
 	exec unshare --mount --propagation private -- "$0" "$@"
 fi
@@ -134,11 +150,12 @@ fi
 
 t_start=$(date +%s)
 declare -A result=() detail=()
-order=(1 2 3 4 5 6 7 8 9 10)
+order=(1 2 3 4 5 6 7 8 9 10 11)
 tries=${MOAT_DOCKER_TRIES:-3}
 daemon_pid=
 dockerd_pid=
 meta_pid=
+tls_pid=
 moat_build=$moat
 gen0=
 buf=()
@@ -236,6 +253,7 @@ cleanup() {
 	stop_pid "$dockerd_pid" dockerd
 	stop_pid "$daemon_pid" "moat-bpf daemon"
 	stop_pid "$meta_pid" "metadata stand-in"
+	stop_pid "$tls_pid" "TLS server"
 	# the anchor and the enforced parent: detach (with the build tree's
 	# binary if the pins changed layout meanwhile), then remove them; a
 	# removed cgroup's state is reclaimed by the next writer anyway
@@ -311,6 +329,26 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 [ -e "$S/meta.log.ready" ] || { cat "$S/meta.out" >&2; die "the metadata stand-in did not start"; }
+# #11: the CDN, named by the world's dnsmasq (its hosts directory is read
+# on change), with a certificate for both names made now
+ip -n "$prefix-world" addr replace "$cdn/32" dev lo
+printf '%s %s\n%s %s\n' "$cdn" "$cdn_name" "$cdn" "$cdn_other" \
+	>"/run/moat-test/$prefix/dns/hosts.d/cdn.hosts"
+mkdir -p "$S/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$S/tls/key.pem" -out "$S/tls/cert.pem" -subj "/CN=$cdn_name" \
+	-addext "subjectAltName=DNS:$cdn_name,DNS:$cdn_other" 2>"$S/tls/req.err" ||
+	{ cat "$S/tls/req.err" >&2; die "openssl req failed"; }
+setsid -f sh -c 'echo $$ >"$1"; exec nsenter --net="$2" python3 "$3" "$4" "$5" "$6" "$7:443"' \
+	sh "$S/tls.pid" "$world_ns" "$repo/tests/docker/tls_server.py" "$S/tls.log" \
+	"$S/tls/cert.pem" "$S/tls/key.pem" "$cdn" </dev/null >"$S/tls.out" 2>&1 9>&-
+for _ in $(seq 100); do
+	[ -s "$S/tls.pid" ] && tls_pid=$(cat "$S/tls.pid")
+	[ -e "$S/tls.log.ready" ] && grep -q "read .*/cdn.hosts" "$dns_log" && break
+	sleep 0.05
+done
+[ -e "$S/tls.log.ready" ] || { cat "$S/tls.out" >&2; die "the TLS server did not start"; }
+grep -q "read .*/cdn.hosts" "$dns_log" || die "dnsmasq did not read cdn.hosts"
 
 note "policies and configuration in $S"
 cat >"$S/policies/dk-base.yaml" <<EOF
@@ -336,6 +374,10 @@ allow:
   - allowed.test:80?names=any
 dns:
   upstream: [127.0.0.11]
+EOF
+cat >"$S/policies/dk-tls.yaml" <<EOF
+allow:
+  - tcp://$cdn_name:443
 EOF
 cat >"$S/policies/dk-broken.yaml" <<EOF
 allow:
@@ -376,6 +418,7 @@ cat >"$S/daemon.json" <<EOF
 		$(runtime moat-ci dk-ci),
 		$(runtime moat-dns dk-dns),
 		$(runtime moat-dns11 dk-dns11),
+		$(runtime moat-tls dk-tls),
 		$(runtime moat-broken dk-broken),
 		$(runtime moat-nosuch dk-nosuch)
 	}
@@ -810,6 +853,64 @@ EPERM
 EPERM forged 0"
 }
 
+# ---- 11: names over a shared address (TLS SNI judged in the kernel) ----
+#
+# The container resolves www.cdn.test through the resolver daemon (the
+# address is learned for that name only) and has other.cdn.test -> the
+# same address in its /etc/hosts (--add-host), as any name of a CDN could
+# be. busybox's wget runs `openssl s_client -servername NAME` and verifies
+# the certificate (SSL_CERT_FILE). Each step prints its exit status and
+# what it said: s_client the errno= of its failed send; wget only its
+# own words, since it sends its helper's stderr to /dev/null: the helper
+# died with wget's request unread in their socketpair (ECONNRESET). The
+# server's log since the check began, sorted, must be exactly the one
+# request and two connections without a byte; the denial log names the
+# SNI of both refused sends.
+
+tls_errno='$(grep -o "errno=[0-9]*" /tmp/err | sort -u | tr "\n" " " | sed "s/ $//")'
+
+b_11() {
+	local out from new deny want_log
+	tls_run() { # RUNTIME SCRIPT
+		crun --runtime="$1" --dns "$upstream" --add-host "$cdn_other:$cdn" \
+			-v "$S/tls/cert.pem:/etc/ssl/cdn.pem:ro" -e SSL_CERT_FILE=/etc/ssl/cdn.pem \
+			-- "$image" sh -c "$2" 2>&1
+	}
+	# control: unenforced, the other name is served (so its absence below
+	# is the check's doing)
+	from=$(stat -c %s "$S/tls.log")
+	out=$(tls_run runc "wget -q -O - https://$cdn_other/; echo \"exit \$?\"") || true
+	check 11 "control: an unenforced container fetches https://$cdn_other/" "$out" "hello $cdn_other
+exit 0"
+	new=$(tail -c +$((from + 1)) "$S/tls.log")
+	check 11 "control: the server logged it" "$new" "tls sni=$cdn_other host=$cdn_other req=GET / HTTP/1.1"
+
+	from=$(stat -c %s "$S/tls.log")
+	deny=$("$moat" log --all 2>/dev/null | grep -c -F "sni=$cdn_other: name not allowed (policy dk-tls)" || true)
+	out=$(tls_run moat-tls '
+		wget -q -O - https://'"$cdn_name"'/; echo "wget https://'"$cdn_name"'/: exit $?"
+		wget -q -O - https://'"$cdn_other"'/ 2>/tmp/err
+		echo "wget https://'"$cdn_other"'/: exit $? $(cat /tmp/err)"
+		printf "GET / HTTP/1.1\r\nHost: '"$cdn_other"'\r\nConnection: close\r\n\r\n" |
+			openssl s_client -quiet -connect '"$cdn_name"':443 -servername '"$cdn_other"' >/dev/null 2>/tmp/err
+		echo "openssl s_client -connect '"$cdn_name"':443 -servername '"$cdn_other"': exit $? '"$tls_errno"'"') || true
+	check 11 "policy dk-tls (tcp://$cdn_name:443): $cdn_name fetched over TLS; $cdn_other on the same address (wget, openssl s_client with that SNI) refused at the first send (errno 13, EACCES)" \
+		"$out" "hello $cdn_name
+wget https://$cdn_name/: exit 0
+wget https://$cdn_other/: exit 1 wget: error getting response: Connection reset by peer
+openssl s_client -connect $cdn_name:443 -servername $cdn_other: exit 1 errno=13"
+	sleep 0.5	# the server logs a connection when it ends
+	new=$(tail -c +$((from + 1)) "$S/tls.log" | sort)
+	want_log=$(printf '%s\n' empty empty "tls sni=$cdn_name host=$cdn_name req=GET / HTTP/1.1" | sort)
+	check 11 "the server's log: the request for $cdn_name, two connections that carried no byte" "$new" "$want_log"
+	for _ in $(seq 50); do
+		[ "$("$moat" log --all 2>/dev/null | grep -c -F "sni=$cdn_other: name not allowed (policy dk-tls)")" -ge $((deny + 2)) ] && break
+		sleep 0.1
+	done
+	check 11 "denial log: 'sni=$cdn_other: name not allowed (policy dk-tls)' twice" \
+		"$(("$("$moat" log --all 2>/dev/null | grep -c -F "sni=$cdn_other: name not allowed (policy dk-tls)" || true)" - deny))" 2
+}
+
 # ---- 9: nothing left ----
 
 b_9() {
@@ -893,6 +994,7 @@ block b_5 "#5 metadata (compiled policies; connects to a stand-in at $metadata i
 block b_7 "#7 env selection"
 block b_8 "#8 container root"
 block b_6 "#6 failures"
+block b_11 "#11 TLS from a container: the allowed name fetched, another name on the same address refused (issue 14)"
 block b_10 "#10 the resolver's flow through Docker's DNS (issue 11, item 4; 45 s)"
 block b_1_moat "#1 race: $n x docker run --rm --runtime=moat (parallel $par)"
 block b_1_parent "#1 race: $n x docker run --rm --runtime=runc --cgroup-parent=/$parent (enforced parent)"
