@@ -8,7 +8,12 @@
 #
 #   moat-test:latest            busybox-static (/bin/busybox and its applet
 #                               links) and tests/docker/client.c, statically
-#                               linked, as /bin/moat-client
+#                               linked, as /bin/moat-client; the host's
+#                               /usr/bin/openssl with the libraries ldd names
+#                               (busybox's wget runs `openssl s_client` for
+#                               https; its own TLS sends no
+#                               signature_algorithms, which OpenSSL 3 servers
+#                               refuse), for the TLS fetch of run.sh's #11
 #   moat-test-envpolicy:latest  the same rootfs with ENV MOAT_POLICY=dk-open
 #                               (an image that tries to pick its own policy)
 #
@@ -17,7 +22,8 @@
 # default /usr/bin/docker; DOCKER_HOST is honoured), OUTPUT (the build
 # directory, default build/; the client is OUTPUT/tests/docker/moat-client,
 # built here unless newer than client.c), CC, BUSYBOX (default
-# /bin/busybox, Debian package busybox-static).
+# /bin/busybox, Debian package busybox-static), OPENSSL (default
+# /usr/bin/openssl, Debian package openssl).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,6 +31,7 @@ docker=${DOCKER:-/usr/bin/docker}
 out=${OUTPUT:-$repo/build}/tests/docker
 cc=${CC:-cc}
 busybox=${BUSYBOX:-/bin/busybox}
+openssl=${OPENSSL:-/usr/bin/openssl}
 client_src=$repo/tests/docker/client.c
 client=$out/moat-client
 
@@ -38,6 +45,11 @@ case $(LC_ALL=C ldd "$busybox" 2>&1 || true) in
 *"not a dynamic executable"*) ;;
 *) die "$busybox is not statically linked (install busybox-static)" ;;
 esac
+[ -x "$openssl" ] || die "$openssl not found (Debian package openssl)"
+# openssl and what the dynamic loader maps for it (libssl, libcrypto,
+# libc, the loader itself), copied to the same paths in the image
+openssl_libs=$(ldd "$openssl" | grep -o '/[^ ]*' | sort -u)
+[ -n "$openssl_libs" ] || die "ldd $openssl named no library"
 mkdir -p "$out"
 
 if [ ! -x "$client" ] || [ "$client_src" -nt "$client" ]; then
@@ -45,7 +57,8 @@ if [ ! -x "$client" ] || [ "$client_src" -nt "$client" ]; then
 	mv "$client.tmp" "$client"
 fi
 
-hash=$(cat "$busybox" "$client" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
+# shellcheck disable=SC2086 # one path a word
+hash=$(cat "$busybox" "$client" "$openssl" $openssl_libs "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
 
 label_of() {
 	"$docker" image inspect -f '{{ index .Config.Labels "moat.test.hash" }}' "$1" 2>/dev/null || true
@@ -73,6 +86,12 @@ build_rootfs() {
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' \
 		>"$rootfs/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+	# /etc/hosts first (docker run --add-host), then DNS
+	printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
+	install -D -m 0755 "$openssl" "$rootfs/usr/bin/openssl"
+	for a in $openssl_libs; do
+		install -D -m 0755 "$a" "$rootfs$a"
+	done
 }
 
 # import NAME [--change ...]...

@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # shellcheck shell=bash
 #
-# tests/lib/containers.sh: sourced by tests/podman/run.sh and
-# tests/containerd/run.sh (the Docker test, tests/docker/run.sh, is the
-# model: same world, same assertions, same bookkeeping).
+# tests/lib/containers.sh: sourced by tests/docker/run.sh,
+# tests/podman/run.sh and tests/containerd/run.sh (same world, same
+# assertions, same bookkeeping).
 #
 # The caller sets, before sourcing:
-#   tag      short name (pm, ct): policies are TAG-*, messages "TAG-test:"
+#   tag      short name (dk, pm, ct): policies are TAG-*
 #   prefix   tools/testnet.sh prefix (namespaces PREFIX-client, PREFIX-world)
 #   S        the test's private state directory (removed at the end)
 #   n        the race size
-# and defines cx_stop_runtime (stop its engine; called by cx_cleanup) and
-# race_cmd MODE I (one fast-exiting container that connects once to
-# $blocked:80; prints moat-client's word on stdout).
+# and may set cx_name (what messages begin with, default TAG-test). It
+# defines cx_stop_runtime (stop its engine; called by cx_cleanup) and, to
+# use race, race_cmd MODE I (one fast-exiting container that connects once
+# to $blocked:80; prints moat-client's word on stdout).
 #
 # What it gives: the private /run/moat-bpf (only the writers' lock is
 # shared), a copy of the build ($S/bin/moat-bpf, moat-runc), the world
@@ -20,7 +21,7 @@
 # moat.yaml, the resolver daemon, the image rootfs (busybox-static and
 # moat-client), the anchor/interference bookkeeping (block, check, pass,
 # fail), the race and the leftover checks, and the summary.
-# shellcheck disable=SC2016,SC2012,SC2154,SC2034,SC2231,SC2015 # jq programs; ls -A of plain names; tag, prefix, S, n, t_start are the caller's, dns_log is for it
+# shellcheck disable=SC2016,SC2012,SC2154,SC2034,SC2231,SC2015,SC2001 # jq programs; ls -A of plain names; sed over captured output; tag, prefix, S, n, t_start are the caller's, dns_log is for it
 
 # A lock taken with `flock FILE CMD` is held by flock(1) itself; the
 # descriptor CMD inherits would keep it held after CMD's end in any daemon
@@ -53,11 +54,12 @@ gen0=
 buf=()
 declare -A result=() detail=()
 
+cx_name=${cx_name:-$tag-test}
 die() {
-	echo "$tag-test: $*" >&2
+	echo "$cx_name: $*" >&2
 	exit 1
 }
-note() { echo "$tag-test: $*" >&2; }
+note() { echo "$cx_name: $*" >&2; }
 
 cg2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 [ -n "$cg2" ] || die "no cgroup2 mount"
@@ -248,8 +250,13 @@ cx_rootfs() {
 }
 
 # ---- interference: the pinned program set is shared with the machine ----
-# (as in tests/docker/run.sh: an anchor cgroup of ours stays enforced; a
-# block during which it or the program set changed runs again)
+#
+# Another moat-bpf user (the kernel tests unload everything before and
+# after each test) can detach our containers in the middle of a check,
+# which makes connections succeed (a false failure) or removes our leaks
+# (a false pass of the leftover checks). An anchor cgroup of ours stays
+# enforced for the whole run; a block whose anchor or program set (layout
+# map id) changed is discarded and run again, up to MOAT_CX_TRIES times.
 
 gen() {
 	bpftool -j map show pinned /sys/fs/bpf/moat/maps/moat_layout 2>/dev/null | jq -r '.id // "none"' ||
@@ -495,14 +502,14 @@ cx_cleanup() {
 cx_summary() { # ORDER...
 	local a bad=0 elapsed=$(($(date +%s) - t_start))
 	echo
-	echo "$tag-test summary (N=$n, parallel $par, ${elapsed} s):"
+	echo "$cx_name summary (N=$n, parallel $par, ${elapsed} s):"
 	for a in "$@"; do
 		printf '  #%s %-11s %s\n' "$a" "${result[$a]:-NOT RUN}" "${detail[$a]:-}"
 		[ "${result[$a]:-}" = PASS ] || bad=$((bad + 1))
 	done
 	if [ "$bad" -gt 0 ]; then
-		echo "$tag-test: FAIL ($bad of $# assertions not passed)"
+		echo "$cx_name: FAIL ($bad of $# assertions not passed)"
 		return 1
 	fi
-	echo "$tag-test: PASS"
+	echo "$cx_name: PASS"
 }
