@@ -25,38 +25,56 @@
 #include "policy.h"
 #include "state.h"
 
-/* The entry for (name, kind) in C, appended if new; policy id 0 for now. */
-static struct compiled_name *entry_for(struct moat_compiled *c,
-				       const struct moat_rule *r, __u8 kind)
-{
-	size_t len = strlen(r->domain);
-	struct compiled_name *e;
+/* a rule under the name check, as names_compile() sorts them */
+struct named_rule {
+	const struct moat_rule *r;
+	size_t idx;			/* in the policy: first appearance wins */
+	size_t len;
+	__u8 kind;
+};
 
-	for (size_t i = 0; i < c->n_names; i++) {
-		e = &c->names[i];
-		if (e->key.kind == kind && e->key.len == len &&
-		    !memcmp(e->val.name, r->domain, len))
-			return e;
-	}
-	e = &c->names[c->n_names++];
-	memset(e, 0, sizeof(*e));
-	mapkey_name(&e->key, 0, r->domain, len, kind);
-	memcpy(e->val.name, r->domain, len);
-	return e;
+static int named_cmp(const void *pa, const void *pb)
+{
+	const struct named_rule *a = pa, *b = pb;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->r->domain, b->r->domain, a->len) ?:
+	       (a->idx < b->idx ? -1 : a->idx > b->idx);
 }
 
+static int first_cmp(const void *pa, const void *pb)
+{
+	const struct compiled_name *a = pa, *b = pb;
+
+	/* val.n_ranges holds the first rule's index until names_write */
+	return a->val.n_ranges < b->val.n_ranges ? -1 : a->val.n_ranges > b->val.n_ranges;
+}
+
+/*
+ * Sorting the rules by (kind, name) and taking each run as one entry
+ * keeps this O(n log n): a policy with tens of thousands of names is
+ * compiled on every container start.
+ */
 int names_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 		  struct moat_err *err)
 {
+	struct named_rule *nr;
+	size_t n = 0;
+	int ret = 0;
+
 	c->n_names = 0;
 	c->names = calloc(p->n_allow + 1, sizeof(*c->names));
-	if (!c->names) {
+	nr = calloc(p->n_allow + 1, sizeof(*nr));
+	if (!c->names || !nr) {
+		free(nr);
 		policy_errf(err, "%s: out of memory", p->source);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < p->n_allow; i++) {
 		const struct moat_rule *r = &p->allow[i];
-		struct compiled_name *e;
 		__u8 kind;
 
 		if (r->kind == RULE_DOMAIN)
@@ -69,15 +87,45 @@ int names_compile(const struct moat_policy_spec *p, struct moat_compiled *c,
 		    (r->protos & MOAT_PROTO_NAMES_ANY) ||
 		    strlen(r->domain) >= MOAT_NAME_LEN)
 			continue;
-		e = entry_for(c, r, kind);
+		nr[n++] = (struct named_rule){ .r = r, .idx = i, .kind = kind,
+					       .len = strlen(r->domain) };
+	}
+	qsort(nr, n, sizeof(*nr), named_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct moat_rule *r = nr[i].r;
+		struct compiled_name *e;
+
+		if (!i || nr[i - 1].kind != nr[i].kind || nr[i - 1].len != nr[i].len ||
+		    memcmp(nr[i - 1].r->domain, r->domain, nr[i].len)) {
+			e = &c->names[c->n_names++];
+			memset(e, 0, sizeof(*e));
+			mapkey_name(&e->key, 0, r->domain, nr[i].len, nr[i].kind);
+			memcpy(e->val.name, r->domain, nr[i].len);
+			e->val.n_ranges = nr[i].idx;
+		} else {
+			e = &c->names[c->n_names - 1];
+		}
 		if (ranges_add(&e->ranges,
 			       MOAT_PROTO_TCP, r->port_first, r->port_last)) {
 			policy_errf(err, "%s: %s: the rules naming it need more than %d port ranges (MOAT_MAX_PORT_RANGES); merge or widen their ports",
 				    p->source, r->text, MOAT_MAX_PORT_RANGES);
-			return -E2BIG;
+			ret = -E2BIG;
+			goto out;
 		}
 	}
-	return 0;
+	/* the policy's order, as before: entries by their first rule */
+	qsort(c->names, c->n_names, sizeof(*c->names), first_cmp);
+	for (size_t i = 0; i < c->n_names; i++)
+		c->names[i].val.n_ranges = 0;
+	/* one policy alone past the map's bound could never be attached */
+	if (c->n_names > MOAT_MAX_NAMES) {
+		policy_errf(err, "%s: %zu names under the TLS/HTTP name check, and the kernel holds at most %d across every enforced policy (MOAT_MAX_NAMES): use wildcards, fewer names, or ?names=any on rules that need no name check",
+			    p->source, c->n_names, MOAT_MAX_NAMES);
+		ret = -E2BIG;
+	}
+out:
+	free(nr);
+	return ret;
 }
 
 int names_write(struct moat_state *st, __u32 pid, const struct moat_compiled *c)

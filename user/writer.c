@@ -195,6 +195,11 @@ static void attach_failed(int err, const char *rel, const char *name)
 		p_errno(err, "attaching %s with policy '%s' (at most %d policies "
 			"at once, or the policy maps are full)", rel, name,
 			MOAT_MAX_POLICIES);
+	else if (err == -E2BIG)
+		p_errno(err, "attaching %s with policy '%s' (a policy map is full: "
+			"at most %d names under the name check and %d exact "
+			"addresses per family, across every enforced policy)",
+			rel, name, MOAT_MAX_NAMES, MOAT_MAX_EXACT_ADDRS);
 	else
 		p_errno(err, "attaching %s with policy '%s'", rel, name);
 }

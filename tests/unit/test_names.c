@@ -127,6 +127,55 @@ Test(names, compiled_entries)
 	policy_free(&p);
 }
 
+/*
+ * Many names: one entry per (name, kind) however far apart its rules
+ * stand, in the order of first appearance, ports united; an exact name
+ * and the same name as a suffix stay two entries. Past MOAT_MAX_NAMES a
+ * policy is refused at compile time with the bound named.
+ */
+Test(names, many_names_merge)
+{
+	enum { N = 5000 };
+	struct moat_policy_spec p;
+	struct moat_compiled c;
+	struct moat_err err = { 0 };
+	char rule[96];
+
+	policy_init(&p);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < N; i++) {
+			snprintf(rule, sizeof(rule), "tcp://n%d.many.test:%d",
+				 N - 1 - i, pass ? 8443 : 443);
+			cr_assert_eq(policy_add_rule(&p, 0, rule, &err), 0, "%s", err.msg);
+		}
+	cr_assert_eq(policy_add_rule(&p, 0, "tcp://*.n7.many.test:443", &err), 0);
+	cr_assert_eq(policy_compile(&p, &c, &err), 0, "%s", err.msg);
+	cr_assert_eq(c.n_names, N + 1);
+	for (int i = 0; i < N; i++) {
+		snprintf(rule, sizeof(rule), "n%d.many.test", N - 1 - i);
+		cr_assert_eq(c.names[i].key.kind, MOAT_NAME_EXACT);
+		cr_assert_eq(c.names[i].key.len, strlen(rule));
+		cr_assert_eq(memcmp(c.names[i].val.name, rule, strlen(rule)), 0,
+			     "entry %d is not %s", i, rule);
+		cr_assert_eq(c.names[i].ranges.n_ranges, 2);
+		cr_assert_eq(c.names[i].ranges.ranges[0].first, 443);
+		cr_assert_eq(c.names[i].ranges.ranges[1].first, 8443);
+	}
+	cr_assert_eq(c.names[N].key.kind, MOAT_NAME_SUFFIX);
+	cr_assert_eq(memcmp(c.names[N].val.name, "n7.many.test", 12), 0);
+	compiled_free(&c);
+	policy_free(&p);
+
+	policy_init(&p);
+	for (int i = 0; i <= MOAT_MAX_NAMES; i++) {
+		snprintf(rule, sizeof(rule), "tcp://b%d.bound.test:443", i);
+		cr_assert_eq(policy_add_rule(&p, 0, rule, &err), 0, "%s", err.msg);
+	}
+	cr_assert_eq(policy_compile(&p, &c, &err), -E2BIG);
+	cr_assert(strstr(err.msg, "MOAT_MAX_NAMES"), "%s", err.msg);
+	policy_free(&p);
+}
+
 /* The resolver's answers lose `ech`, keep their length and their hints. */
 Test(names, strip_ech)
 {
