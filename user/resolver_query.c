@@ -272,8 +272,46 @@ int servfail(struct daemon *d, struct reg *r, const char *qname, int err,
 	return local_answer(q, qlen, DNS_RCODE_SERVFAIL, a, alen);
 }
 
-int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
-	     struct dns_question *qu, struct moat_addr_val *ports,
+/*
+ * Issue 18: the cached answer to allowed query FWD into A, learned as one
+ * from upstream would be, so that its addresses' deadlines cover its TTLs
+ * before it leaves. 1: not cached, ask upstream.
+ */
+static int from_cache(struct daemon *d, struct reg *r, bool tcp,
+		      const struct dns_question *qu,
+		      const struct moat_addr_val *ports, const __u8 *fwd,
+		      size_t flen, __u8 *a, size_t *alen)
+{
+	/* what a UDP client can take (RFC 6891, 6.2.5); TC is never cached */
+	size_t limit = tcp ? DNS_MSG_BYTES : !qu->has_edns ? 512 :
+		       qu->edns_udp_size < 512 ? 512 : qu->edns_udp_size;
+	size_t room = *alen;
+	int err;
+
+	if (dcache_get(&r->cache, fwd, flen, limit, now_ms(), a, alen))
+		return 1;
+	err = learn_answer(d, r, qu, ports, a, *alen);
+	if (err) {
+		dcache_drop(&r->cache, fwd, flen);
+		*alen = room;
+		return servfail(d, r, qu->qname, err, fwd, flen, a, alen);
+	}
+	d->n_cached++;
+	return 0;
+}
+
+void cache_answer(const struct pending *p, const __u8 *a, size_t alen)
+{
+	int err = dcache_put(&p->reg->cache, p->query, p->qlen, a, alen,
+			     p->reg->spec.dns.max_ttl_s, now_ms());
+
+	if (err < 0)
+		p_debug("moat-bpfd: %s: not caching the answer for %s: %s",
+			p->reg->rel, p->qu.qname, strerror(-err));
+}
+
+int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
+	     size_t qlen, struct dns_question *qu, struct moat_addr_val *ports,
 	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen)
 {
 	d->n_query++;
@@ -296,10 +334,5 @@ int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
 	}
 	if (!r->n_up)
 		return servfail(d, r, qu->qname, -ENOENT, q, qlen, a, alen);
-	/*
-	 * Issue 18's answer cache would be asked here: the query is allowed
-	 * and canonical, and an answer from it is learned as one from
-	 * upstream would be (learn_answer) before it is released.
-	 */
-	return 1;
+	return from_cache(d, r, tcp, qu, ports, fwd, *flen, a, alen);
 }

@@ -247,7 +247,8 @@ void serve_udp(struct daemon *d, struct reg *r, int fd)
 			     (struct sockaddr *)&from, &from_len);
 		if (n < 0)
 			return;
-		ret = classify(d, r, d->q, n, &qu, &ports, d->fwd, &flen, d->a, &alen);
+		ret = classify(d, r, false, d->q, n, &qu, &ports, d->fwd, &flen,
+			       d->a, &alen);
 		if (ret > 0)
 			forward_udp(d, r, fd, &from, from_len, &qu, &ports, d->fwd, flen);
 		else if (!ret)
@@ -309,6 +310,7 @@ void serve_upstream(struct daemon *d, struct ev *u)
 			pending_fail(d, p, err);
 			continue;
 		}
+		cache_answer(p, d->a, n);
 		d->a[0] = p->client_id >> 8;
 		d->a[1] = p->client_id & 0xff;
 		reply_to(d, p, d->a, n);
