@@ -112,8 +112,9 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
  * (SERVFAIL). Addresses written before the failure stay: they are the
  * answer's own, under their deadline.
  */
-int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
-		 const struct moat_addr_val *ports, __u8 *a, size_t alen)
+static int learn(struct daemon *d, struct reg *r, const struct dns_question *qu,
+		 const struct moat_addr_val *ports, __u8 *a, size_t alen,
+		 bool strip)
 {
 	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
 	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
@@ -127,7 +128,8 @@ int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
 	err = dns_answer_take(a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
 	if (err)
 		return err;
-	dns_strip_ech(a, alen);	/* before release: docs/names.md */
+	if (strip)
+		dns_strip_ech(a, alen);	/* before release: docs/names.md */
 	/*
 	 * Issue 11, item 5: an answer is learned into the policy id its rules
 	 * are for (r->pid, from `bind`/`update`), and only while the
@@ -198,6 +200,12 @@ int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
 		return -ESTALE;
 	}
 	return 0;
+}
+
+int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
+		 const struct moat_addr_val *ports, __u8 *a, size_t alen)
+{
+	return learn(d, r, qu, ports, a, alen, true);
 }
 
 static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
@@ -290,7 +298,8 @@ static int from_cache(struct daemon *d, struct reg *r, bool tcp,
 
 	if (dcache_get(&r->cache, fwd, flen, limit, now_ms(), a, alen))
 		return 1;
-	err = learn_answer(d, r, qu, ports, a, *alen);
+	/* stripped of ECH before it was kept: another ldns parse spared */
+	err = learn(d, r, qu, ports, a, *alen, false);
 	if (err) {
 		dcache_drop(&r->cache, fwd, flen);
 		*alen = room;
