@@ -71,7 +71,7 @@
 # Environment: DNS_ROUNDS (5), DNS_RULES ("1 1000 100000"), DNS_TPUT_S (3),
 # DNS_TPUT_Q (20), DNS_LAT_S (3), DNS_LAT_QPS (300), DNS_LEARN (100000),
 # DNS_CGROUPS (1000), DNS_REG_MAX_S (150), DNS_MISS_NAMES (400000),
-# DNS_MIXES ("cached uncached").
+# DNS_MIXES ("cached uncached"), MOAT_LIB ($OUTPUT/lib.a: for qcost.c).
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
@@ -122,6 +122,14 @@ elapsed() { awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - 
 rm -rf "$dd"
 mkdir -p "$dd"
 cc -O2 -Wall "$repo/tools/bench/dnsctl.c" -o "$ctl"
+# where a query's time goes (issue 18): the daemon's steps timed alone,
+# built against the library of the binary under test (MOAT_LIB)
+qcost=$dd/qcost
+pc="libbpf libelf zlib yaml-0.1 json-c ldns libseccomp libsystemd"
+# shellcheck disable=SC2046,SC2086 # pkg-config's words
+cc -O2 -Wall -I"$repo/include" -I"$repo/user" -D_GNU_SOURCE $(pkg-config --cflags $pc) \
+	"$repo/tools/bench/qcost.c" "${MOAT_LIB:-$OUTPUT/lib.a}" $(pkg-config --libs $pc) \
+	-o "$qcost" 2>"$dd/qcost.err" || qcost=""
 # our own copies: a concurrent `make` may replace build/ under us
 cp "$MOAT_BIN" "$dd/moat-bpf"
 cp "$MOAT_PEER" "$dd/moat-test-peer"
@@ -664,6 +672,11 @@ report() {
 	echo "daemon memory (VmRSS from /proc/PID/status):"
 	awk -F, 'NR > 1 { printf "  %-10s VmRSS %6d kB  VmHWM %6d kB  fds %5d  regs %5s  learned %6s  %6s s  %s\n",
 		$1, $2, $3, $4, $5, $6, $7, $8 }' "$rss_csv"
+	if [ -n "$qcost" ]; then
+		echo
+		echo "where a query's time goes in the daemon (tools/bench/qcost.c, load $(cut -d' ' -f1 /proc/loadavg)):"
+		"$qcost" | sed 's/^/  /'
+	fi
 	awk -v r="$final_rss" -v n="$n_reg" -v l="$learned" 'BEGIN {
 		printf "  goal <= 16 MiB with %d registered cgroups and %d learned addresses: %.1f MiB %s\n",
 			n, l, r / 1024, (r <= 16384 ? "ok" : "MISSED") }'
