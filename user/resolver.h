@@ -182,6 +182,7 @@ struct pending {
 	struct moat_addr_val ports;	/* what the matching rules allow */
 	struct dns_question qu;
 	size_t qlen;
+	size_t raw_len;			/* the client's query, at query + qlen */
 	__u8 query[];			/* canonical, with the client's id */
 };
 
@@ -294,7 +295,10 @@ void rule_index_free(struct rule_index *ix);
 int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 	     size_t qlen, struct dns_question *qu, struct moat_addr_val *ports,
 	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen);
-/* Answer A (ALEN, the upstream's id) to P's query was released: keep it. */
+/*
+ * Answer A (ALEN, the upstream's id) to P's query was released: kept,
+ * under the query as the client sent it (see classify).
+ */
 void cache_answer(const struct pending *p, const __u8 *a, size_t alen);
 /*
  * Write the addresses of answer A (ALEN bytes, to QU) into R's policy

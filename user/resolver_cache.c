@@ -14,8 +14,8 @@
 #define DNS_TYPE_OPT	41
 #define DNS_TYPE_TSIG	250
 #define RCODE_NXDOMAIN	3
-/* a canonical query: header, a name of at most 255 bytes, OPT */
-#define KEY_MAX		(8 + 12 + 255 + 4 + 11)
+/* the digest and a query of at most 512 bytes past its id */
+#define KEY_MAX		(8 + 512)
 
 struct dcache_ent {
 	struct dcache_ent *hnext;
@@ -215,7 +215,11 @@ int dcache_scan(const uint8_t *a, size_t alen, uint16_t *off, size_t max,
 	return 0;
 }
 
-/* Digest and the canonical query after its id, the name in lower case. */
+/*
+ * The digest and query Q after its id, the name in lower case. Only a
+ * name written out (no compression pointer) is cached: its letters are
+ * then all there is to fold.
+ */
 static int make_key(const struct dcache_owner *o, const uint8_t *q,
 		    size_t qlen, uint8_t *key, size_t *klen, size_t *qname_len)
 {
@@ -223,7 +227,9 @@ static int make_key(const struct dcache_owner *o, const uint8_t *q,
 
 	if (qlen < 12 || qlen - 2 + 8 > KEY_MAX)
 		return 1;
-	if (skip_name(q, qlen, &i) || i + 4 > qlen)
+	while (i < qlen && q[i] && q[i] < 64)
+		i += q[i] + 1;
+	if (i >= qlen || q[i++] || i + 4 > qlen)
 		return 1;
 	memcpy(key, &o->upstreams, 8);
 	memcpy(key + 8, q + 2, qlen - 2);

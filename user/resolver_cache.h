@@ -11,9 +11,11 @@
  * the digest of the owner's upstream set, so no answer ever crosses
  * registrations, let alone ones asking different upstreams (split
  * horizons, Docker's 127.0.0.11 per network). The rest of the key is the
- * canonical query without its id (dns_query_canonical): the name in lower
- * case, type, class, RD and CD, and the OPT record (present or not, its
- * payload size, DO).
+ * query as the client sent it, without its id and with the name in lower
+ * case: type, class, every flag (RD, CD ...), the OPT record (present or
+ * not, its payload size, DO) and whatever else it carries. The daemon
+ * forwards the canonical form of a query (dns_query_canonical), which
+ * the same bytes always give; building it is left to misses.
  *
  * Lifetime: the smallest TTL of the answer section, never above the
  * policy's max_ttl. dns.min_ttl does not lengthen it: that minimum keeps
@@ -79,7 +81,7 @@ void dcache_set_upstreams(struct dcache_owner *o, uint64_t digest);
 uint64_t dcache_digest(const void *data, size_t len, uint64_t seed);
 
 /*
- * Keep answer A (ALEN bytes) to canonical query Q (QLEN bytes) for O,
+ * Keep answer A (ALEN bytes) to query Q (QLEN bytes, as sent) for O,
  * NOW_MS on a monotonic clock, its lifetime at most MAX_TTL_S. 0 when
  * kept, 1 when not cacheable, -errno.
  */
@@ -87,7 +89,7 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 	       const uint8_t *a, size_t alen, uint32_t max_ttl_s,
 	       uint64_t now_ms);
 /*
- * The answer to canonical query Q into OUT (*outlen: its room, then the
+ * The answer to query Q (as sent) into OUT (*outlen: its room, then the
  * length), with Q's id and its question's letters, every TTL counted
  * down by the whole seconds elapsed. An answer longer than LIMIT is not
  * served (a UDP client's payload size). 0 on a hit, 1 on a miss.

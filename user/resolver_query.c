@@ -281,14 +281,20 @@ int servfail(struct daemon *d, struct reg *r, const char *qname, int err,
 }
 
 /*
- * Issue 18: the cached answer to allowed query FWD into A, learned as one
+ * Issue 18: the cached answer to allowed query Q into A, learned as one
  * from upstream would be, so that its addresses' deadlines cover its TTLs
  * before it leaves. 1: not cached, ask upstream.
+ *
+ * Keyed by the query as the client sent it (name in lower case, id
+ * aside), not by its canonical form: building that costs more than the
+ * rest of a hit (tools/bench/qcost.c). The same bytes always make the
+ * same canonical query, so the answer kept is the one to it; clients
+ * that vary what they send only share entries less.
  */
 static int from_cache(struct daemon *d, struct reg *r, bool tcp,
 		      const struct dns_question *qu,
-		      const struct moat_addr_val *ports, const __u8 *fwd,
-		      size_t flen, __u8 *a, size_t *alen)
+		      const struct moat_addr_val *ports, const __u8 *q,
+		      size_t qlen, __u8 *a, size_t *alen)
 {
 	/* what a UDP client can take (RFC 6891, 6.2.5); TC is never cached */
 	size_t limit = tcp ? DNS_MSG_BYTES : !qu->has_edns ? 512 :
@@ -296,14 +302,14 @@ static int from_cache(struct daemon *d, struct reg *r, bool tcp,
 	size_t room = *alen;
 	int err;
 
-	if (dcache_get(&r->cache, fwd, flen, limit, now_ms(), a, alen))
+	if (dcache_get(&r->cache, q, qlen, limit, now_ms(), a, alen))
 		return 1;
 	/* stripped of ECH before it was kept: another ldns parse spared */
 	err = learn(d, r, qu, ports, a, *alen, false);
 	if (err) {
-		dcache_drop(&r->cache, fwd, flen);
+		dcache_drop(&r->cache, q, qlen);
 		*alen = room;
-		return servfail(d, r, qu->qname, err, fwd, flen, a, alen);
+		return servfail(d, r, qu->qname, err, q, qlen, a, alen);
 	}
 	d->n_cached++;
 	return 0;
@@ -311,8 +317,8 @@ static int from_cache(struct daemon *d, struct reg *r, bool tcp,
 
 void cache_answer(const struct pending *p, const __u8 *a, size_t alen)
 {
-	int err = dcache_put(&p->reg->cache, p->query, p->qlen, a, alen,
-			     p->reg->spec.dns.max_ttl_s, now_ms());
+	int err = dcache_put(&p->reg->cache, p->query + p->qlen, p->raw_len,
+			     a, alen, p->reg->spec.dns.max_ttl_s, now_ms());
 
 	if (err < 0)
 		p_debug("moat-bpfd: %s: not caching the answer for %s: %s",
@@ -323,6 +329,8 @@ int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 	     size_t qlen, struct dns_question *qu, struct moat_addr_val *ports,
 	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen)
 {
+	int ret;
+
 	d->n_query++;
 	if (dns_query_parse(q, qlen, qu)) {
 		d->n_malformed++;
@@ -336,12 +344,15 @@ int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 				    under_search(r, qu->qname) ?
 				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, a, alen);
 	}
+	if (!r->n_up)
+		return servfail(d, r, qu->qname, -ENOENT, q, qlen, a, alen);
+	ret = from_cache(d, r, tcp, qu, ports, q, qlen, a, alen);
+	if (ret <= 0)
+		return ret;
 	/* forward what was parsed, not what was received */
 	if (dns_query_canonical(q, qlen, fwd, flen)) {
 		d->n_malformed++;
 		return -EBADMSG;
 	}
-	if (!r->n_up)
-		return servfail(d, r, qu->qname, -ENOENT, q, qlen, a, alen);
-	return from_cache(d, r, tcp, qu, ports, fwd, *flen, a, alen);
+	return 1;
 }

@@ -315,7 +315,7 @@ static void conn_parse(struct daemon *d, struct tcpconn *c)
 			return;
 		}
 		if (ret > 0) {
-			p = calloc(1, sizeof(*p) + flen);
+			p = calloc(1, sizeof(*p) + flen + qlen);
 			if (!p) {
 				conn_close(d, c);
 				return;
@@ -323,9 +323,10 @@ static void conn_parse(struct daemon *d, struct tcpconn *c)
 			*p = (struct pending){
 				.reg = r, .tcp = true, .conn = c, .client_fd = -1,
 				.client_id = qu.id, .ports = ports, .qu = qu,
-				.qlen = flen,
+				.qlen = flen, .raw_len = qlen,
 			};
 			memcpy(p->query, d->fwd, flen);
+			memcpy(p->query + flen, c->buf + 2, qlen);
 			pending_take(d, r, p);
 			c->inflight++;
 			r->n_tcp_up++;
