@@ -348,3 +348,22 @@ Test(dcache, scan_malformed)
 	a[12] = 0x80;	/* a label type that does not exist */
 	cr_assert_eq(dcache_scan(a, alen, off, 8, &n, &ttl, &neg), -EBADMSG);
 }
+
+/* A query whose name is a compression pointer is never cached. */
+Test(dcache, compressed_query_name)
+{
+	static const char *const an[] = { "a.test. 300 IN A 198.51.100.7", NULL };
+	uint8_t q[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, false, q), olen = PKT_MAX;
+	size_t alen = answer("a.test", 7, 0, false, an, NULL, a);
+	struct dcache c;
+	struct dcache_owner o;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o);
+	q[12] = 0xc0;	/* the name now starts with a compression pointer */
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, 86400, T0), 1);
+	cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX, T0, out, &olen), 1);
+	cr_assert_eq(c.n, 0u);
+	dcache_fini(&c);
+}
