@@ -21,6 +21,8 @@
  *   resolver_query.c  one query decided (classify) and one answer learned
  *                     (learn_answer): the rule index, the SERVFAIL and
  *                     local answers, the dns events of the log
+ *   resolver_cache.c  answers kept for their TTL (resolver_cache.h); a
+ *                     hit is learned like an upstream answer
  *   resolver_udp.c    queries in flight (struct pending, both transports),
  *                     UDP clients and upstreams, answers batched per wakeup
  *   resolver_tcp.c    TCP clients (struct tcpconn) and TCP exchanges with
