@@ -218,7 +218,8 @@ INST_UNITS := tools/systemd/moat-bpfd.service tools/systemd/moat-parent.service
 INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/attach.png docs/bench/attach.txt docs/bench/breakdown.txt \
 	docs/bench/bulk.txt \
-	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-latency.png \
+	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-cache.txt \
+	docs/bench/dns-latency.png \
 	docs/bench/dns-expire.txt docs/bench/dns-qps.png \
 	docs/bench/dns-results.txt docs/bench/docker.png \
 	docs/bench/docker.txt docs/bench/ratio.png docs/bench/results.txt

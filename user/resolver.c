@@ -326,6 +326,7 @@ int do_daemon(int argc, char **argv)
 	}
 	TAILQ_INIT(&d.pending);
 	TAILQ_INIT(&d.conns);
+	dcache_init(&d.cache, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
 	state_init(&d.st);
 	/* hold the writers' lock only while loading */
 	err = state_lock(&d.st);

@@ -21,6 +21,8 @@
  *   resolver_query.c  one query decided (classify) and one answer learned
  *                     (learn_answer): the rule index, the SERVFAIL and
  *                     local answers, the dns events of the log
+ *   resolver_cache.c  answers kept for their TTL (resolver_cache.h); a
+ *                     hit is learned like an upstream answer
  *   resolver_udp.c    queries in flight (struct pending, both transports),
  *                     UDP clients and upstreams, answers batched per wakeup
  *   resolver_tcp.c    TCP clients (struct tcpconn) and TCP exchanges with
@@ -43,6 +45,7 @@
 #include "evlog.h"
 #include "learn.h"
 #include "policy.h"
+#include "resolver_cache.h"
 #include "resolver_children.h"
 #include "paths.h"
 #include "state.h"
@@ -155,6 +158,11 @@ struct reg {
 	long learned;			/* learned entries of learned_pid in the maps */
 	unsigned long recounted;	/* the tick learned was last counted at */
 	struct rule_index ix;		/* its domain rules, indexed */
+	/*
+	 * Its cached answers (resolver_cache.h): emptied whenever its rules,
+	 * policy id or upstreams are set (reg_set_upstreams, op_bind).
+	 */
+	struct dcache_owner cache;
 	char *search[DNS_SEARCH_MAX];	/* its resolv.conf's search domains */
 	size_t n_search;
 };
@@ -176,6 +184,7 @@ struct pending {
 	struct moat_addr_val ports;	/* what the matching rules allow */
 	struct dns_question qu;
 	size_t qlen;
+	size_t raw_len;			/* the client's query, at query + qlen */
 	__u8 query[];			/* canonical, with the client's id */
 };
 
@@ -236,7 +245,8 @@ struct daemon {
 	const char *default_upstream;
 	unsigned long ticks;
 	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
-	unsigned long n_stray;
+	unsigned long n_stray, n_cached;
+	struct dcache cache;		/* every registration's answers */
 	struct pending *by_id[65536];	/* upstream id -> query in flight */
 	TAILQ_HEAD(, pending) pending;	/* the oldest deadline first */
 	unsigned int n_pending;
@@ -277,15 +287,21 @@ __u32 reg_policy_id(struct daemon *d, struct reg *r);
 int rule_index_build(const struct moat_policy_spec *spec, struct rule_index *ix);
 void rule_index_free(struct rule_index *ix);
 /*
- * Decide query Q (QLEN bytes) of R, parsed into *QU. Returns 1 when it
- * goes upstream: the canonical query in FWD, *PORTS what its rules allow;
- * 0 with a local answer (REFUSED, NXDOMAIN, SERVFAIL) in A; -EBADMSG for
+ * Decide query Q (QLEN bytes) of R, parsed into *QU, from a TCP client
+ * or not. Returns 1 when it goes upstream: the canonical query in FWD,
+ * *PORTS what its rules allow; 0 with an answer in A (REFUSED, NXDOMAIN,
+ * SERVFAIL, or one from the cache, learned already); -EBADMSG for
  * a packet to drop without answer. *flen and *alen: the room in FWD and
  * A, then the length written.
  */
-int classify(struct daemon *d, struct reg *r, const __u8 *q, size_t qlen,
-	     struct dns_question *qu, struct moat_addr_val *ports,
+int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
+	     size_t qlen, struct dns_question *qu, struct moat_addr_val *ports,
 	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen);
+/*
+ * Answer A (ALEN, the upstream's id) to P's query was released: kept,
+ * under the query as the client sent it (see classify).
+ */
+void cache_answer(const struct pending *p, const __u8 *a, size_t alen);
 /*
  * Write the addresses of answer A (ALEN bytes, to QU) into R's policy
  * maps; ECH is stripped from A. 0: A may be released; -EBADMSG, -ESRCH:

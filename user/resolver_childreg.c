@@ -156,6 +156,7 @@ void childreg_update(struct daemon *d, struct reg *r, json_object *msg)
 			kid_update(d, r, c, msg, file);
 		c->learned_pid = 0;	/* recount */
 		c->pid = r->pid;
+		dcache_flush(&c->cache);
 	}
 	if (file)
 		json_object_put(file);

@@ -192,6 +192,9 @@ static json_object *op_list(struct daemon *d)
 	json_object_object_add(o, "servfail", json_object_new_uint64(d->n_servfail));
 	json_object_object_add(o, "malformed", json_object_new_uint64(d->n_malformed));
 	json_object_object_add(o, "stray_answers", json_object_new_uint64(d->n_stray));
+	json_object_object_add(o, "cached", json_object_new_uint64(d->n_cached));
+	json_object_object_add(o, "cache_entries", json_object_new_uint64(d->cache.n));
+	json_object_object_add(o, "cache_bytes", json_object_new_uint64(d->cache.bytes));
 	json_object_object_add(o, "in_flight", json_object_new_uint64(d->n_pending));
 	json_object_object_add(o, "names", json_object_new_int64(evlog_names(d->log)));
 	return o;

@@ -30,6 +30,7 @@ void reg_bind(struct reg *r, __u32 pid)
 	char p[PATH_MAX];
 
 	r->pid = pid;
+	dcache_flush(&r->cache);	/* answered under another policy id */
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
 	if (control_reg_file_update(p, NULL, pid))
 		p_err("moat-bpfd: %s: its policy id will not survive a restart", r->rel);
@@ -98,6 +99,7 @@ static void reg_close(struct daemon *d, struct reg *r)
 	ev_close(d, &r->udp6);
 	ev_close(d, &r->tcp6);
 	reg_close_conns(d, r);
+	dcache_flush(&r->cache);
 }
 
 /* Its memory: only once no event of the current batch can name it. */
@@ -216,7 +218,10 @@ static int pin_netns(__u64 id, int netns_fd)
 void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
 {
 	json_object *x;
+	uint64_t digest = 0;
 
+	/* new rules or upstreams (create, policy reload): none of its answers */
+	dcache_flush(&r->cache);
 	r->n_up = 0;
 	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)
 		if (!upstream_parse(r->spec.dns.upstream[i], &r->up[r->n_up].sa,
@@ -225,16 +230,18 @@ void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
 	if (!r->n_up && d->default_upstream &&
 	    !upstream_parse(d->default_upstream, &r->up[0].sa, &r->up[0].len))
 		r->n_up = 1;
-	if (r->n_up || !json_object_object_get_ex(o, "resolv_upstream", &x) ||
-	    !json_object_is_type(x, json_type_array))
-		return;
-	for (size_t i = 0; i < json_object_array_length(x) &&
-			   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
-		const char *a = json_object_get_string(json_object_array_get_idx(x, i));
+	if (!r->n_up && json_object_object_get_ex(o, "resolv_upstream", &x) &&
+	    json_object_is_type(x, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(x) &&
+				   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
+			const char *a = json_object_get_string(json_object_array_get_idx(x, i));
 
-		if (a && !upstream_parse(a, &r->up[r->n_up].sa, &r->up[r->n_up].len))
-			r->n_up++;
-	}
+			if (a && !upstream_parse(a, &r->up[r->n_up].sa, &r->up[r->n_up].len))
+				r->n_up++;
+		}
+	for (int i = 0; i < r->n_up; i++)
+		digest = dcache_digest(&r->up[i].sa, r->up[i].len, digest);
+	dcache_set_upstreams(&r->cache, digest);
 }
 
 int reg_create(struct daemon *d, json_object *o, int netns_fd,
@@ -253,6 +260,7 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		return -ENOMEM;
 	}
 	r->netns_fd = netns_fd;
+	dcache_owner_init(&d->cache, &r->cache);
 	r->udp4.fd = r->tcp4.fd = r->udp6.fd = r->tcp6.fd = -1;
 	for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
 		r->up_ev[i].fd = -1;

@@ -185,6 +185,7 @@ void serve_tcpup(struct daemon *d, struct tcpup *t)
 		pending_fail(d, p, err);
 		return;
 	}
+	cache_answer(p, t->ans, t->need);
 	t->ans[0] = p->client_id >> 8;
 	t->ans[1] = p->client_id & 0xff;
 	reply_to(d, p, t->ans, t->need);
@@ -306,15 +307,15 @@ static void conn_parse(struct daemon *d, struct tcpconn *c)
 		}
 		flen = sizeof(d->fwd);
 		alen = sizeof(d->a);
-		ret = classify(d, r, c->buf + 2, qlen, &qu, &ports, d->fwd, &flen,
-			       d->a, &alen);
+		ret = classify(d, r, true, c->buf + 2, qlen, &qu, &ports, d->fwd,
+			       &flen, d->a, &alen);
 		if (ret < 0 || (!ret && !conn_reply(d, c, d->a, alen))) {
 			if (c->ev.fd >= 0)
 				conn_close(d, c);
 			return;
 		}
 		if (ret > 0) {
-			p = calloc(1, sizeof(*p) + flen);
+			p = calloc(1, sizeof(*p) + flen + qlen);
 			if (!p) {
 				conn_close(d, c);
 				return;
@@ -322,9 +323,10 @@ static void conn_parse(struct daemon *d, struct tcpconn *c)
 			*p = (struct pending){
 				.reg = r, .tcp = true, .conn = c, .client_fd = -1,
 				.client_id = qu.id, .ports = ports, .qu = qu,
-				.qlen = flen,
+				.qlen = flen, .raw_len = qlen,
 			};
 			memcpy(p->query, d->fwd, flen);
+			memcpy(p->query + flen, c->buf + 2, qlen);
 			pending_take(d, r, p);
 			c->inflight++;
 			r->n_tcp_up++;

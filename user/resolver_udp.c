@@ -211,11 +211,11 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 			const struct sockaddr_storage *from, socklen_t from_len,
 			const struct dns_question *qu,
 			const struct moat_addr_val *ports, const __u8 *fwd,
-			size_t flen)
+			size_t flen, const __u8 *q, size_t qlen)
 {
 	struct pending *p;
 
-	if (!pending_may(d, r) || !(p = calloc(1, sizeof(*p) + flen))) {
+	if (!pending_may(d, r) || !(p = calloc(1, sizeof(*p) + flen + qlen))) {
 		size_t alen = sizeof(d->a);
 
 		if (!servfail(d, r, qu->qname, -EBUSY, fwd, flen, d->a, &alen))
@@ -225,8 +225,10 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 	*p = (struct pending){
 		.reg = r, .client_fd = fd, .from = *from, .from_len = from_len,
 		.client_id = qu->id, .ports = *ports, .qu = *qu, .qlen = flen,
+		.raw_len = qlen,
 	};
 	memcpy(p->query, fwd, flen);
+	memcpy(p->query + flen, q, qlen);
 	pending_take(d, r, p);
 	pending_send(d, p, -ENOENT);
 }
@@ -247,9 +249,11 @@ void serve_udp(struct daemon *d, struct reg *r, int fd)
 			     (struct sockaddr *)&from, &from_len);
 		if (n < 0)
 			return;
-		ret = classify(d, r, d->q, n, &qu, &ports, d->fwd, &flen, d->a, &alen);
+		ret = classify(d, r, false, d->q, n, &qu, &ports, d->fwd, &flen,
+			       d->a, &alen);
 		if (ret > 0)
-			forward_udp(d, r, fd, &from, from_len, &qu, &ports, d->fwd, flen);
+			forward_udp(d, r, fd, &from, from_len, &qu, &ports, d->fwd, flen,
+				    d->q, n);
 		else if (!ret)
 			send_answer(&d->out, fd, &from, from_len, d->a, alen);
 	}
@@ -309,6 +313,7 @@ void serve_upstream(struct daemon *d, struct ev *u)
 			pending_fail(d, p, err);
 			continue;
 		}
+		cache_answer(p, d->a, n);
 		d->a[0] = p->client_id >> 8;
 		d->a[1] = p->client_id & 0xff;
 		reply_to(d, p, d->a, n);

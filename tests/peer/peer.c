@@ -8,7 +8,7 @@
  *          tcp|udp|udp-connect|tcp-fastopen ADDR PORT
  *   udp-responder [--cgroup DIR] [--netns PATH] [--ready FILE] BINDADDR PORT
  *   udp-ask [--cgroup DIR] [--netns PATH] ADDR PORT
- *   dns-query [--cgroup DIR] [--netns PATH] [--tcp|--udp-connect]
+ *   dns-query [--cgroup DIR] [--netns PATH] [--tcp|--udp-connect] [--ttl]
  *             ADDR PORT NAME TYPE
  *   dns-raw [--cgroup DIR] [--netns PATH] [--tcp] ADDR PORT HEX
  *   resolve [--cgroup DIR] [--netns PATH] --resolv-conf FILE
@@ -27,6 +27,7 @@
  * prints the response's rcode and its answer section on one line, e.g.
  *   NOERROR CNAME=allowed.test. A=198.51.100.7
  *   REFUSED
+ * and with --ttl each record's TTL after a slash ("A=198.51.100.7/600")
  * (exit 0), or EPERM (exit 1), or "ERR <why>" / TIMEOUT (exit 2). The
  * reply must appear to come from ADDR PORT (recvfrom's source, or
  * getpeername over TCP): "ERR FROM <addr>" otherwise.
@@ -757,6 +758,7 @@ struct client_opts {
 	/* dns-query, dns-raw and resolve only */
 	bool tcp;
 	bool udp_connect;
+	bool ttl;			/* dns-query: each record's TTL too */
 	const char *resolv_conf;
 	const char *connect_port;
 };
@@ -764,7 +766,8 @@ struct client_opts {
 /* Options the older commands do not take. */
 static bool dns_opts(const struct client_opts *o)
 {
-	return o->tcp || o->udp_connect || o->resolv_conf || o->connect_port;
+	return o->tcp || o->udp_connect || o->ttl || o->resolv_conf ||
+	       o->connect_port;
 }
 
 /* Parse leading options; returns the index of the first positional. */
@@ -786,6 +789,10 @@ static int parse_client_opts(int argc, char **argv, struct client_opts *o)
 		}
 		if (!strcmp(opt, "--udp-connect")) {
 			o->udp_connect = true;
+			continue;
+		}
+		if (!strcmp(opt, "--ttl")) {
+			o->ttl = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -1227,19 +1234,22 @@ static int tcp_open(int fd, const struct peer_addr *a, long long deadline,
 }
 
 /* Print "RCODE [TC] TYPE=RDATA..." for a response. */
-static int print_response(const ldns_pkt *r)
+static int print_response(const ldns_pkt *r, bool ttl)
 {
 	const ldns_rr_list *ans = ldns_pkt_answer(r);
 	char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(r));
-	size_t i, j;
+	size_t i, j, n_ans = ans ? ldns_rr_list_rr_count(ans) : 0;
 
 	printf("%s%s", rcode ? rcode : "RCODE?", ldns_pkt_tc(r) ? " TC" : "");
 	free(rcode);
+	/* with --ttl, the authority section too ("AUTH:SOA=...") */
+	if (ttl && ldns_pkt_authority(r))
+		ans = ldns_rr_list_cat_clone(ans, ldns_pkt_authority(r));
 	for (i = 0; ans && i < ldns_rr_list_rr_count(ans); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(ans, i);
 		char *type = ldns_rr_type2str(ldns_rr_get_type(rr));
 
-		printf(" %s=", type ? type : "?");
+		printf(" %s%s=", i >= n_ans ? "AUTH:" : "", type ? type : "?");
 		free(type);
 		for (j = 0; j < ldns_rr_rd_count(rr); j++) {
 			char *text = ldns_rdf2str(ldns_rr_rdf(rr, j));
@@ -1253,7 +1263,11 @@ static int print_response(const ldns_pkt *r)
 				printf("%s%s", j ? "," : "", text ? text : "?");
 			free(text);
 		}
+		if (ttl)
+			printf("/%u", ldns_rr_ttl(rr));
 	}
+	if (ans != ldns_pkt_answer(r))
+		ldns_rr_list_deep_free((ldns_rr_list *)ans);
 	putchar('\n');
 	return EXIT_PEER_OK;
 }
@@ -1395,7 +1409,7 @@ static int cmd_dns_query(int argc, char **argv)
 		code = report_word("ERR BADID", EXIT_PEER_OTHER);
 		goto out;
 	}
-	code = print_response(r);
+	code = print_response(r, o.ttl);
 out:
 	close(fd);
 	ldns_pkt_free(q);

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * user/resolver_cache.c: which answers are kept and for how long (a
+ * table), TTLs counted down, the client's id and letters, owners and
+ * upstream sets apart, and the memory bounds with their eviction order.
+ * Messages are built with ldns from zone-file text; queries go through
+ * dns_query_canonical() as the daemon's do.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <ldns/ldns.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "resolver_cache.h"
+
+#include "table.h"
+
+#define PKT_MAX		4096
+#define T0		1000000ull	/* ms, any monotonic time */
+
+static size_t wire(ldns_pkt *p, uint8_t *buf)
+{
+	uint8_t *w;
+	size_t n;
+
+	cr_assert_eq(ldns_pkt2wire(&w, p, &n), LDNS_STATUS_OK);
+	cr_assert_leq(n, PKT_MAX);
+	memcpy(buf, w, n);
+	free(w);
+	return n;
+}
+
+static ldns_pkt *query_pkt(const char *name, uint16_t id, bool edns)
+{
+	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str(name),
+					 LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD);
+
+	cr_assert_not_null(p);
+	ldns_pkt_set_id(p, id);
+	if (edns)
+		ldns_pkt_set_edns_udp_size(p, 1232);
+	return p;
+}
+
+/* The canonical query the daemon would forward for NAME. */
+static size_t query(const char *name, uint16_t id, bool edns, uint8_t *out)
+{
+	uint8_t raw[PKT_MAX];
+	ldns_pkt *p = query_pkt(name, id, edns);
+	size_t n = wire(p, raw), len = PKT_MAX;
+
+	ldns_pkt_free(p);
+	cr_assert_eq(dns_query_canonical(raw, n, out, &len), 0);
+	return len;
+}
+
+/*
+ * An answer to NAME: RCODE, TC, records of the answer and authority
+ * sections (NULL-terminated zone-file lines).
+ */
+static size_t answer(const char *name, uint16_t id, int rcode, bool tc,
+		     const char *const *an, const char *const *ns, uint8_t *out)
+{
+	ldns_pkt *p = query_pkt(name, id, false);
+	size_t n;
+
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_ra(p, true);
+	ldns_pkt_set_tc(p, tc);
+	ldns_pkt_set_rcode(p, rcode);
+	for (int s = 0; s < 2; s++)
+		for (const char *const *l = s ? ns : an; l && *l; l++) {
+			ldns_rr *rr = NULL;
+
+			cr_assert_eq(ldns_rr_new_frm_str(&rr, *l, 0, NULL, NULL),
+				     LDNS_STATUS_OK, "bad record '%s'", *l);
+			ldns_pkt_push_rr(p, s ? LDNS_SECTION_AUTHORITY :
+					 LDNS_SECTION_ANSWER, rr);
+		}
+	n = wire(p, out);
+	ldns_pkt_free(p);
+	return n;
+}
+
+/* Each record's TTL in answer A, in order, through ldns. */
+static size_t ttls(const uint8_t *a, size_t alen, uint32_t *out)
+{
+	ldns_pkt *p = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(ldns_wire2pkt(&p, a, alen), LDNS_STATUS_OK);
+	for (int s = 0; s < 2; s++) {
+		ldns_rr_list *l = s ? ldns_pkt_authority(p) : ldns_pkt_answer(p);
+
+		for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++)
+			out[n++] = ldns_rr_ttl(ldns_rr_list_rr(l, i));
+	}
+	ldns_pkt_free(p);
+	return n;
+}
+
+#define SOA(ttl, min) "test. " #ttl " IN SOA ns.test. host.test. 1 2 3 4 " #min
+
+struct keep_row {
+	const char *desc;
+	int rcode;
+	bool tc;
+	const char *an[3], *ns[2];
+	uint32_t max_ttl;
+	int want;			/* dcache_put */
+	uint32_t life_s;		/* when kept: served until then */
+};
+
+static const struct keep_row keep_rows[] = {
+	{ "positive: its TTL", 0, false, { "a.test. 300 IN A 198.51.100.7" },
+	  {}, 86400, 0, 300 },
+	{ "the smallest TTL of the chain", 0, false,
+	  { "a.test. 60 IN CNAME b.test.", "b.test. 300 IN A 198.51.100.7" },
+	  {}, 86400, 0, 60 },
+	{ "max_ttl clamps", 0, false, { "a.test. 100000 IN A 198.51.100.7" },
+	  {}, 86400, 0, 86400 },
+	{ "TTL 0: not kept", 0, false, { "a.test. 0 IN A 198.51.100.7" },
+	  {}, 86400, 1, 0 },
+	{ "NXDOMAIN: SOA capped at DCACHE_NEG_MAX_S", 3, false, {},
+	  { SOA(3600, 600) }, 86400, 0, DCACHE_NEG_MAX_S },
+	{ "NXDOMAIN: SOA MINIMUM below the cap", 3, false, {},
+	  { SOA(3600, 10) }, 86400, 0, 10 },
+	{ "NXDOMAIN: SOA TTL below MINIMUM", 3, false, {},
+	  { SOA(7, 600) }, 86400, 0, 7 },
+	{ "NODATA with SOA", 0, false, {}, { SOA(3600, 20) }, 86400, 0, 20 },
+	{ "NXDOMAIN without SOA: not kept", 3, false, {}, {}, 86400, 1, 0 },
+	{ "NODATA without SOA: not kept", 0, false, {}, {}, 86400, 1, 0 },
+	{ "SERVFAIL: never", 2, false, {}, { SOA(3600, 600) }, 86400, 1, 0 },
+	{ "REFUSED: never", 5, false, {}, {}, 86400, 1, 0 },
+	{ "truncated: never", 0, true, { "a.test. 300 IN A 198.51.100.7" },
+	  {}, 86400, 1, 0 },
+};
+
+ParameterizedTestParameters(dcache, keep) { ROW_INDICES(keep_rows); }
+
+ParameterizedTest(size_t *row, dcache, keep)
+{
+	const struct keep_row *t = &keep_rows[*row];
+	uint8_t q[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, false, q), alen, olen = PKT_MAX;
+	struct dcache c;
+	struct dcache_owner o;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o);
+	alen = answer("a.test", 99, t->rcode, t->tc, t->an, t->ns, a);
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, t->max_ttl, T0), t->want,
+		     "%s", t->desc);
+	if (!t->want) {
+		cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX,
+					T0 + t->life_s * 1000ull - 1, out, &olen),
+			     0, "%s: gone before its TTL", t->desc);
+		olen = PKT_MAX;
+		cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX,
+					T0 + t->life_s * 1000ull, out, &olen),
+			     1, "%s: served past its TTL", t->desc);
+	}
+	cr_assert_eq(c.n, 0u, "%s: an expired entry stays", t->desc);
+	dcache_fini(&c);
+}
+
+/* TTLs counted down, never below 0 nor above the entry's life; the
+ * client's id and letters. */
+Test(dcache, served_form)
+{
+	static const char *const an[] = {
+		"a.test. 600 IN A 198.51.100.7", "a.test. 900 IN A 198.51.100.8", NULL,
+	};
+	static const char *const ns[] = { "test. 5 IN NS ns.test.", NULL };
+	uint8_t q[PKT_MAX], q2[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, false, q);
+	size_t q2len = query("A.TeSt", 0xbeef, false, q2);
+	size_t alen = answer("a.test", 7, 0, false, an, ns, a), olen = PKT_MAX;
+	uint32_t t[8];
+	struct dcache c;
+	struct dcache_owner o;
+	ldns_pkt *p = NULL;
+	char *qs;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o);
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, 86400, T0), 0);
+	cr_assert_eq(dcache_get(&o, q2, q2len, PKT_MAX, T0 + 7999, out, &olen), 0);
+	cr_assert_eq(olen, alen);
+	cr_assert_eq(ttls(out, olen, t), 3u);
+	/* life 600 (the answer section's least); 7 whole seconds elapsed */
+	cr_assert_eq(t[0], 593u);
+	cr_assert_eq(t[1], 593u, "a TTL above the entry's life is cut to it");
+	cr_assert_eq(t[2], 0u, "an authority TTL counts down to 0, not below");
+	cr_assert_eq(ldns_wire2pkt(&p, out, olen), LDNS_STATUS_OK);
+	cr_assert_eq(ldns_pkt_id(p), 0xbeef);
+	qs = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)));
+	cr_assert_str_eq(qs, "A.TeSt.");
+	free(qs);
+	ldns_pkt_free(p);
+	/* the stored answer is untouched: a later hit counts from it */
+	olen = PKT_MAX;
+	cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX, T0 + 100000, out, &olen), 0);
+	ttls(out, olen, t);
+	cr_assert_eq(t[0], 500u);
+	dcache_fini(&c);
+}
+
+/* What the key holds: EDNS or not, the owner, its upstream set. */
+Test(dcache, keys_apart)
+{
+	static const char *const an[] = { "a.test. 300 IN A 198.51.100.7", NULL };
+	uint8_t q[PKT_MAX], qe[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, false, q);
+	size_t qelen = query("a.test", 1, true, qe);
+	size_t alen = answer("a.test", 7, 0, false, an, NULL, a), olen = PKT_MAX;
+	struct dcache c;
+	struct dcache_owner o1, o2;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o1);
+	dcache_owner_init(&c, &o2);
+	dcache_set_upstreams(&o1, dcache_digest("up1", 3, 0));
+	dcache_set_upstreams(&o2, dcache_digest("up2", 3, 0));
+	cr_assert_eq(dcache_put(&o1, q, qlen, a, alen, 86400, T0), 0);
+	cr_assert_eq(dcache_get(&o1, q, qlen, PKT_MAX, T0, out, &olen), 0);
+	olen = PKT_MAX;
+	cr_assert_eq(dcache_get(&o1, qe, qelen, PKT_MAX, T0, out, &olen), 1,
+		     "an answer without OPT served to an EDNS query");
+	cr_assert_eq(dcache_get(&o2, q, qlen, PKT_MAX, T0, out, &olen), 1,
+		     "an answer crossed owners");
+	/* a UDP client that cannot take it asks upstream */
+	cr_assert_eq(dcache_get(&o1, q, qlen, alen - 1, T0, out, &olen), 1);
+	/* new upstreams: nothing of the old ones */
+	dcache_set_upstreams(&o1, dcache_digest("up2", 3, 0));
+	cr_assert_eq(o1.n, 0u);
+	cr_assert_eq(dcache_get(&o1, q, qlen, PKT_MAX, T0, out, &olen), 1);
+	dcache_fini(&c);
+}
+
+static void put_name(struct dcache_owner *o, int i, uint64_t now)
+{
+	uint8_t q[PKT_MAX], a[PKT_MAX];
+	char name[32], rr[96];
+	const char *an[] = { rr, NULL };
+	size_t qlen, alen;
+
+	snprintf(name, sizeof(name), "n%d.test", i);
+	snprintf(rr, sizeof(rr), "%s. 300 IN A 198.51.100.7", name);
+	qlen = query(name, 1, false, q);
+	alen = answer(name, 2, 0, false, an, NULL, a);
+	cr_assert_eq(dcache_put(o, q, qlen, a, alen, 86400, now), 0);
+}
+
+static bool has_name(struct dcache_owner *o, int i)
+{
+	uint8_t q[PKT_MAX], out[PKT_MAX];
+	char name[32];
+	size_t olen = PKT_MAX;
+
+	snprintf(name, sizeof(name), "n%d.test", i);
+	return !dcache_get(o, q, query(name, 1, false, q), PKT_MAX, T0, out, &olen);
+}
+
+/* An owner's bound evicts its own least recently used entries only. */
+Test(dcache, owner_bound)
+{
+	struct dcache c;
+	struct dcache_owner o1, o2;
+	size_t one;
+
+	dcache_init(&c, 1 << 20, 1 << 20);
+	dcache_owner_init(&c, &o1);
+	dcache_owner_init(&c, &o2);
+	put_name(&o2, 0, T0);
+	one = c.bytes;
+	c.owner_max_bytes = 4 * one;	/* every entry here is as large */
+	for (int i = 0; i < 4; i++)
+		put_name(&o1, i, T0);
+	cr_assert(has_name(&o1, 0));	/* now the most recently used */
+	put_name(&o1, 4, T0);
+	cr_assert_eq(o1.n, 4u);
+	cr_assert_leq(o1.bytes, c.owner_max_bytes);
+	cr_assert_not(has_name(&o1, 1), "not the least recently used evicted");
+	cr_assert(has_name(&o1, 0) && has_name(&o1, 4));
+	cr_assert(has_name(&o2, 0), "another owner's entry evicted");
+	cr_assert_eq(c.evicted, 1u);
+	dcache_flush(&o1);
+	cr_assert_eq(o1.n, 0u);
+	cr_assert_eq(c.bytes, one);
+	dcache_fini(&c);
+	cr_assert_eq(c.bytes, 0u);
+}
+
+/* The total bound evicts the least recently used of anybody. */
+Test(dcache, total_bound)
+{
+	struct dcache c;
+	struct dcache_owner o[3];
+	size_t one;
+
+	dcache_init(&c, 1 << 20, 1 << 20);
+	for (int i = 0; i < 3; i++)
+		dcache_owner_init(&c, &o[i]);
+	put_name(&o[0], 0, T0);
+	one = c.bytes;
+	c.max_bytes = 3 * one;
+	put_name(&o[1], 1, T0);
+	put_name(&o[2], 2, T0);
+	cr_assert(has_name(&o[0], 0));
+	put_name(&o[2], 3, T0);
+	cr_assert_eq(c.n, 3u);
+	cr_assert_leq(c.bytes, c.max_bytes);
+	cr_assert_not(has_name(&o[1], 1));
+	cr_assert(has_name(&o[0], 0) && has_name(&o[2], 2) && has_name(&o[2], 3));
+	/* an entry larger than a bound is not kept at all */
+	c.owner_max_bytes = one - 1;
+	{
+		uint8_t q[PKT_MAX], a[PKT_MAX];
+		static const char *const an[] = { "big.test. 300 IN A 198.51.100.7", NULL };
+		size_t qlen = query("big.test", 1, false, q);
+		size_t alen = answer("big.test", 2, 0, false, an, NULL, a);
+
+		cr_assert_eq(dcache_put(&o[0], q, qlen, a, alen, 86400, T0), 1);
+	}
+	cr_assert_eq(c.n, 3u);
+	dcache_fini(&c);
+}
+
+/* dcache_scan on what is not a DNS answer. */
+Test(dcache, scan_malformed)
+{
+	static const char *const an[] = { "a.test. 300 IN A 198.51.100.7", NULL };
+	uint8_t a[PKT_MAX];
+	uint16_t off[8];
+	size_t alen = answer("a.test", 7, 0, false, an, NULL, a), n;
+	uint32_t ttl;
+	bool neg;
+
+	cr_assert_eq(dcache_scan(a, alen, off, 8, &n, &ttl, &neg), 0);
+	cr_assert_eq(n, 1u);
+	cr_assert_eq(ttl, 300u);
+	cr_assert_eq(dcache_scan(a, alen - 1, off, 8, &n, &ttl, &neg), -EBADMSG);
+	cr_assert_eq(dcache_scan(a, 11, off, 8, &n, &ttl, &neg), -EBADMSG);
+	a[12] = 0x80;	/* a label type that does not exist */
+	cr_assert_eq(dcache_scan(a, alen, off, 8, &n, &ttl, &neg), -EBADMSG);
+}
+
+/* A query whose name is a compression pointer is never cached. */
+Test(dcache, compressed_query_name)
+{
+	static const char *const an[] = { "a.test. 300 IN A 198.51.100.7", NULL };
+	uint8_t q[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, false, q), olen = PKT_MAX;
+	size_t alen = answer("a.test", 7, 0, false, an, NULL, a);
+	struct dcache c;
+	struct dcache_owner o;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o);
+	q[12] = 0xc0;	/* the name now starts with a compression pointer */
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, 86400, T0), 1);
+	cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX, T0, out, &olen), 1);
+	cr_assert_eq(c.n, 0u);
+	dcache_fini(&c);
+}

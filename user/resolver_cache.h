@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The resolver's answer cache (issue 18): upstream answers to allowed
+ * names kept for their TTL and handed out again with the TTLs counted
+ * down. This file knows DNS messages and memory, nothing of registrations
+ * or maps: the caller (resolver_query.c) sends every answer it serves
+ * through learn_answer() first, so a cached answer refreshes the learned
+ * addresses' deadlines before it leaves, exactly as a fresh one does.
+ *
+ * Entries belong to one owner (a registration) and their key starts with
+ * the digest of the owner's upstream set, so no answer ever crosses
+ * registrations, let alone ones asking different upstreams (split
+ * horizons, Docker's 127.0.0.11 per network). The rest of the key is the
+ * query as the client sent it, without its id and with the name in lower
+ * case: type, class, every flag (RD, CD ...), the OPT record (present or
+ * not, its payload size, DO) and whatever else it carries. The daemon
+ * forwards the canonical form of a query (dns_query_canonical), which
+ * the same bytes always give; building it is left to misses.
+ *
+ * Lifetime: the smallest TTL of the answer section, never above the
+ * policy's max_ttl. dns.min_ttl does not lengthen it: that minimum keeps
+ * addresses in the kernel's map for applications that hold answers past
+ * their TTL, it is no licence to hand out an answer longer than its owner
+ * allowed (a rotating CDN would get stale answers). Negative answers
+ * (NXDOMAIN, NODATA) per RFC 2308: the SOA's TTL or MINIMUM, whichever
+ * is smaller, at most DCACHE_NEG_MAX_S; without a SOA not at all. Never
+ * cached: truncated answers, other rcodes (SERVFAIL, REFUSED ...), a TTL
+ * of 0, answers above DCACHE_MAX_ANSWER bytes.
+ *
+ * Memory: each entry is charged its struct, key and answer; an owner may
+ * hold DCACHE_OWNER_BYTES, all together DCACHE_TOTAL_BYTES, the least
+ * recently used going first (its owner's, then anybody's). The bucket
+ * array (DCACHE_BUCKETS pointers) comes on top, allocated at the first
+ * entry.
+ */
+#ifndef MOAT_RESOLVER_CACHE_H
+#define MOAT_RESOLVER_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#ifndef DCACHE_TOTAL_BYTES
+#define DCACHE_TOTAL_BYTES	(32u << 20)
+#endif
+#ifndef DCACHE_OWNER_BYTES
+#define DCACHE_OWNER_BYTES	(1u << 20)
+#endif
+#ifndef DCACHE_NEG_MAX_S
+#define DCACHE_NEG_MAX_S	30
+#endif
+#define DCACHE_MAX_ANSWER	8192
+#define DCACHE_MAX_TTLS		256	/* records with a TTL in one answer */
+#define DCACHE_BUCKETS		(1u << 16)
+
+struct dcache_ent;
+
+struct dcache {
+	struct dcache_ent **bucket;	/* NULL until the first entry */
+	TAILQ_HEAD(, dcache_ent) lru;	/* least recently used first */
+	size_t bytes, max_bytes, owner_max_bytes;
+	unsigned long n, hits, misses, stored, evicted;
+};
+
+struct dcache_owner {
+	struct dcache *c;
+	TAILQ_HEAD(, dcache_ent) lru;
+	size_t bytes;
+	unsigned long n;
+	uint64_t upstreams;		/* digest of its upstream set */
+};
+
+void dcache_init(struct dcache *c, size_t max_bytes, size_t owner_max_bytes);
+void dcache_fini(struct dcache *c);
+void dcache_owner_init(struct dcache *c, struct dcache_owner *o);
+/* every entry of O gone (reload, new upstreams, registration freed) */
+void dcache_flush(struct dcache_owner *o);
+/* O asks the upstreams digested in DIGEST from now on (see dcache_digest) */
+void dcache_set_upstreams(struct dcache_owner *o, uint64_t digest);
+uint64_t dcache_digest(const void *data, size_t len, uint64_t seed);
+
+/*
+ * Keep answer A (ALEN bytes) to query Q (QLEN bytes, as sent) for O,
+ * NOW_MS on a monotonic clock, its lifetime at most MAX_TTL_S. 0 when
+ * kept, 1 when not cacheable, -errno.
+ */
+int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
+	       const uint8_t *a, size_t alen, uint32_t max_ttl_s,
+	       uint64_t now_ms);
+/*
+ * The answer to query Q (as sent) into OUT (*outlen: its room, then the
+ * length), with Q's id and its question's letters, every TTL counted
+ * down by the whole seconds elapsed. An answer longer than LIMIT is not
+ * served (a UDP client's payload size). 0 on a hit, 1 on a miss.
+ */
+int dcache_get(struct dcache_owner *o, const uint8_t *q, size_t qlen,
+	       size_t limit, uint64_t now_ms, uint8_t *out, size_t *outlen);
+/* Forget the entry for Q (its answer could not be served). */
+void dcache_drop(struct dcache_owner *o, const uint8_t *q, size_t qlen);
+
+/*
+ * Where answer A's TTLs are (every record but OPT), the smallest TTL of
+ * its answer section, and whether it is negative (NXDOMAIN, or NOERROR
+ * without answer records) with the RFC 2308 TTL of its SOA in *ttl_s.
+ * 0, 1 (not cacheable) or -EBADMSG. Exposed for the unit tests.
+ */
+int dcache_scan(const uint8_t *a, size_t alen, uint16_t *off, size_t max,
+		size_t *n, uint32_t *ttl_s, bool *negative);
+
+#endif
