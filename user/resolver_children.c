@@ -65,6 +65,7 @@ struct children {
 	void *ctx;
 	int host_netns;
 	__u64 host_cookie;		/* the daemon's own netns: never a child's */
+	__u64 init_cookie;		/* PID 1's (the host's): never a child's */
 	int ep, ino, timer;
 	bool timer_armed;
 	LIST_HEAD(, watch) watches;
@@ -163,9 +164,11 @@ static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
 		 * The daemon's own (the host's) netns: a task passing through
 		 * it (runc's first stage joins the cgroup before the
 		 * container's netns) must not open listeners every host
-		 * process could query under the parent's policy.
+		 * process could query under the parent's policy. PID 1's
+		 * likewise, for a daemon started in another netns than the
+		 * host's (the container tests run it in their world).
 		 */
-		else if (cookie == c->host_cookie)
+		else if (cookie == c->host_cookie || cookie == c->init_cookie)
 			err = -EPERM;
 		*ret_cookie = cookie;
 	}
@@ -425,6 +428,52 @@ void children_dns_event(struct children *c, const struct moat_dns_event *e)
 		scan(c, w);	/* the task moved on: any other of its cgroup */
 }
 
+/*
+ * A child of PARENT other than GONE with a task in netns NS_INO (cookie
+ * COOKIE): the netns is vouched for again by that task, as for a new
+ * one. Returns the child's id and path (*RET_REL, the watch's own) or 0.
+ */
+__u64 children_revouch(struct children *c, __u64 parent, __u64 gone,
+		       ino_t ns_ino, __u64 cookie, const char **ret_rel)
+{
+	char abs[PATH_MAX * 2], p[96];
+	struct watch *w;
+	struct stat st;
+	__u64 id = 0;
+	int pid, nsfd;
+
+	LIST_FOREACH(w, &c->watches, link) {
+		unsigned int n = 0;
+		FILE *f;
+
+		if (w->parent != parent || w->id == parent || w->id == gone)
+			continue;
+		abs_of(abs, sizeof(abs), w->rel);
+		strncat(abs, "/cgroup.procs", sizeof(abs) - strlen(abs) - 1);
+		f = fopen(abs, "re");
+		if (!f)
+			continue;
+		while (!id && n++ < CHILDREN_MAX_PIDS && fscanf(f, "%d", &pid) == 1) {
+			__u64 got = 0;
+
+			/* the inode first: vouching costs two setns() */
+			snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+			if (stat(p, &st) || st.st_ino != ns_ino)
+				continue;
+			nsfd = vouch(c, pid, w->id, cookie, &got);
+			if (nsfd < 0)
+				continue;
+			close(nsfd);
+			id = w->id;
+			*ret_rel = w->rel;
+		}
+		fclose(f);
+		if (id)
+			return id;
+	}
+	return 0;
+}
+
 int children_watch(struct children *c, __u64 parent, const char *rel)
 {
 	return add_dir(c, parent, rel, 0) ? 0 : -ENOENT;
@@ -456,6 +505,7 @@ struct children *children_new(const struct children_ops *ops, void *ctx,
 {
 	struct children *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN };
+	int init_ns;
 
 	if (!c)
 		return NULL;
@@ -463,6 +513,11 @@ struct children *children_new(const struct children_ops *ops, void *ctx,
 	c->ctx = ctx;
 	c->host_netns = host_netns;
 	c->host_cookie = children_netns_cookie(c, host_netns);
+	init_ns = open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC);
+	if (init_ns >= 0) {	/* none: another pid namespace; ours is refused */
+		c->init_cookie = children_netns_cookie(c, init_ns);
+		close(init_ns);
+	}
 	c->ep = c->ino = c->timer = -1;
 	LIST_INIT(&c->watches);
 	c->ep = epoll_create1(EPOLL_CLOEXEC);

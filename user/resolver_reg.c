@@ -412,10 +412,10 @@ again:
 		if (!cgroup_abs(r->rel, abs, sizeof(abs)) &&
 		    !cgroup_id_of(abs, &id) && id == (r->child ?: r->cg_id))
 			continue;
-		p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
 		if (r->child) {
-			reg_drop(d, r);
+			childreg_gone(d, r);
 		} else {
+			p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
 			reg_remove(d, r->cg_id);	/* its children too */
 			goto again;
 		}
