@@ -65,7 +65,6 @@ struct children {
 	void *ctx;
 	int host_netns;
 	__u64 host_cookie;		/* the daemon's own netns: never a child's */
-	__u64 init_cookie;		/* PID 1's (the host's): never a child's */
 	int ep, ino, timer;
 	bool timer_armed;
 	LIST_HEAD(, watch) watches;
@@ -164,11 +163,9 @@ static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
 		 * The daemon's own (the host's) netns: a task passing through
 		 * it (runc's first stage joins the cgroup before the
 		 * container's netns) must not open listeners every host
-		 * process could query under the parent's policy. PID 1's
-		 * likewise, for a daemon started in another netns than the
-		 * host's (the container tests run it in their world).
+		 * process could query under the parent's policy.
 		 */
-		else if (cookie == c->host_cookie || cookie == c->init_cookie)
+		else if (cookie == c->host_cookie)
 			err = -EPERM;
 		*ret_cookie = cookie;
 	}
@@ -505,7 +502,6 @@ struct children *children_new(const struct children_ops *ops, void *ctx,
 {
 	struct children *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN };
-	int init_ns;
 
 	if (!c)
 		return NULL;
@@ -513,11 +509,6 @@ struct children *children_new(const struct children_ops *ops, void *ctx,
 	c->ctx = ctx;
 	c->host_netns = host_netns;
 	c->host_cookie = children_netns_cookie(c, host_netns);
-	init_ns = open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC);
-	if (init_ns >= 0) {	/* none: another pid namespace; ours is refused */
-		c->init_cookie = children_netns_cookie(c, init_ns);
-		close(init_ns);
-	}
 	c->ep = c->ino = c->timer = -1;
 	LIST_INIT(&c->watches);
 	c->ep = epoll_create1(EPOLL_CLOEXEC);

@@ -799,7 +799,7 @@ b_1_parent() {
 	pass 1 "enforced parent: a container's cgroup is /$parent/<id>"
 	stop_pid "$daemon_pid" "moat-bpf daemon"
 	start_daemon "$client_ns"
-	parent_race 1 "/$parent" own
+	parent_race 1 "/$parent" own "$client_ns"
 	stop_pid "$daemon_pid" "moat-bpf daemon"
 	start_daemon
 }

@@ -25,6 +25,35 @@ parent_script='r=$(moat-client tcp allowed.test 80); echo "first $r"
 echo "blocked $(moat-client dns blocked.test)"
 echo "direct $(moat-client tcp '"$blocked"' 80)"'
 
+# parent_dmn_up / parent_dmn_down: netns PREFIX-dmn for the daemon, a
+# veth to the world (198.18.0.5/30, the world 198.18.0.6) and a route to
+# 198.51.100.0/24 only: it reaches the upstream but is neither the
+# containers' netns nor the world's (whose own addresses, the world
+# hosts, the daemon would refuse to learn as local ones).
+parent_dmn_up() {
+	local ns=$prefix-dmn
+	ip netns del "$ns" 2>/dev/null || true
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add dmn0 type veth peer name dmn1 netns "$prefix-world"
+	ip -n "$ns" addr add 198.18.0.5/30 dev dmn0
+	ip -n "$prefix-world" addr add 198.18.0.6/30 dev dmn1
+	ip -n "$ns" link set dmn0 up
+	ip -n "$prefix-world" link set dmn1 up
+	ip -n "$ns" route add 198.51.100.0/24 via 198.18.0.6 dev dmn0
+}
+parent_dmn_down() {
+	ip netns del "$prefix-dmn" 2>/dev/null || true
+}
+
+# netns_cookie PATH: the cookie of netns PATH (a socket made there), as
+# the daemon's "serving ... netns cookie N" lines print it
+netns_cookie() {
+	nsenter --net="$1" python3 -c 'import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), "little"))'
+}
+
 parent_one() { # I
 	local rc=0
 	parent_run "$1" sh -c "$parent_script" >"$S/race/parent.$1" 2>"$S/race/parent.$1.err" || rc=$?
@@ -37,13 +66,16 @@ parent_resolvers() { # ID
 		jq --argjson id "$1" '[.[] | select(.formatted.key.cgroup_id == $id)] | length'
 }
 
-# parent_race A PARENT-REL MODE: attach PARENT-REL (made here) with a
-# domain rule, N containers under it, the verdicts, the parent detached
-# and removed. MODE: own (one netns per container: at most one
-# registration each) or shared (the containers share one netns).
+# parent_race A PARENT-REL MODE DAEMON-NETNS [SHARED-NETNS]: attach
+# PARENT-REL (made here) with a domain rule, N containers under it, the
+# verdicts, the parent detached and removed. MODE: own (one netns per
+# container: at most one registration each) or shared (the containers
+# share SHARED-NETNS: every registration is of that one). Never is the
+# daemon's netns (DAEMON-NETNS, where the runtime runs too) or this
+# test's own (the machine's) registered.
 parent_race() {
-	local a=$1 rel=$2 mode=$3 pol="$tag-parent" i out first=0 retry=0 reached=0 refused=0
-	local blocked_ok=0 direct=0 bad=0 samples=() lg0 lg1 pk0 pk1 bl0 bl1 dns0 new regs0 regs pid_ left t0
+	local a=$1 rel=$2 mode=$3 dns_=$4 shared=${5:-} pol="$tag-parent" i out c cookies host_c dmn_c sh_c first=0 retry=0 reached=0 refused=0
+	local nsn handed blocked_ok=0 direct=0 bad=0 samples=() lg0 lg1 pk0 pk1 bl0 bl1 dns0 new regs0 regs pid_ left t0
 	cat >"$S/policies/$pol.yaml" <<EOF
 allow:
   - allowed.test:80?names=any
@@ -96,10 +128,17 @@ EOF
 	pk1=$(blocked_packets)
 	new=$(tail -c +$((dns0 + 1)) "$dns_log")
 	regs=$(($(grep -c "moat-bpfd: serving $rel/" "$daemon_log" || true) - regs0))
-	note "enforced parent ($mode netns): $n containers in $(($(date +%s) - t0)) s: first lookups $first of $n ($(awk -v a="$first" -v b="$n" 'BEGIN {printf "%.1f", 100 * a / b}')%), reached on the retry $retry, not reached $((n - reached)); blocked.test REFUSED $refused, EPERM $((blocked_ok - refused)); direct $blocked EPERM $direct; registrations made $regs"
+	cookies=$(grep "moat-bpfd: serving $rel/" "$daemon_log" | tail -n "$regs" | sed -n 's/.*netns cookie //p' | sort -u)
+	nsn=$(grep -c . <<<"$cookies" || true)
+	host_c=$(netns_cookie /proc/self/ns/net)
+	dmn_c=$(netns_cookie "$dns_")
+	[ -z "$shared" ] || sh_c=$(netns_cookie "$shared")
+	handed=$(grep -c "its netns stays registered for $rel/" "$daemon_log" || true)
+	note "enforced parent ($mode netns): $n containers in $(($(date +%s) - t0)) s: first lookups $first of $n ($(awk -v a="$first" -v b="$n" 'BEGIN {printf "%.1f", 100 * a / b}')%), reached on the retry $retry, not reached $((n - reached)); blocked.test REFUSED $refused, EPERM $((blocked_ok - refused)); direct $blocked EPERM $direct; registrations made $regs (of $nsn netns), handed to a sibling $handed"
 	for out in "${samples[@]:0:5}"; do
 		note "  $out"
 	done
+	[ "$reached" = "$n" ] || tail -n 15 "$daemon_log" | sed 's/^/    daemon| /' >&2
 	[ "$first" = "$n" ] ||
 		note "note: issue 15's goal (every first lookup) not met under this runtime: $first of $n"
 	check "$a" "enforced parent ($mode): every container ran the script" "$bad" 0
@@ -115,6 +154,23 @@ EOF
 	check "$a" "enforced parent ($mode): direct connect to $blocked:80 EPERM in every container" "$direct" "$n"
 	check "$a" "enforced parent ($mode): packets at $blocked" "$((pk1 - pk0))" 0
 	check "$a" "enforced parent ($mode): connections at $blocked in the world log" "$((bl1 - bl0))" 0
+	bad=0
+	for c in $cookies; do
+		case $c in
+		"$host_c") fail "$a" "enforced parent ($mode): the machine's netns (the test's own, cookie $c) was registered" ;;
+		"$dmn_c") fail "$a" "enforced parent ($mode): the daemon's own netns (cookie $c) was registered" ;;
+		*) [ -z "$shared" ] || [ "$c" = "$sh_c" ] || {
+			fail "$a" "enforced parent ($mode): netns cookie $c registered, not the containers' ($sh_c)"
+			bad=1
+		} ;;
+		esac
+		case $c in "$host_c" | "$dmn_c") bad=1 ;; esac
+	done
+	if [ -z "$cookies" ]; then
+		fail "$a" "enforced parent ($mode): no netns was ever registered"
+	elif [ "$bad" = 0 ]; then
+		pass "$a" "enforced parent ($mode): registered netns: neither the machine's nor the daemon's$([ -z "$shared" ] || echo ", only the containers' shared one")"
+	fi
 	if [ "$mode" = own ] && [ "$regs" -gt "$n" ]; then
 		fail "$a" "enforced parent (own): $regs registrations for $n containers (another netns vouched for?)"
 	fi

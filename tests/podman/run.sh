@@ -114,6 +114,7 @@ cx_stop_runtime() {
 	awk -v s="$S" -v d="$data_root" '$5 ~ "^"s || $5 ~ "^"d {print $5}' /proc/self/mountinfo |
 		sort -r | xargs -r -n1 umount -l 2>/dev/null
 	[ "${MOAT_PODMAN_KEEP:-0}" = 1 ] || rm -rf "$data_root"
+	parent_dmn_down
 	[ ! -d "$cg2$pm_parent" ] || "$moat" detach "$pm_parent" >/dev/null 2>&1
 	find "$cg2$cgp" /sys/fs/cgroup/*"$cgp" "$cg2$pm_parent" /sys/fs/cgroup/*"$pm_parent" \
 		-depth -type d -exec rmdir {} + 2>/dev/null
@@ -337,21 +338,26 @@ b_1_hooks() { race 1 hooks; }
 # under a parent attached with a domain rule and no --netns
 # (tests/lib/parent.sh). The containers share $prefix-client (--network
 # ns:), so one registration serves them all and must pass from a child
-# that goes to one still there. The daemon runs in $prefix-world for
-# this block: the upstream is asked from the daemon's netns, and the
-# containers' netns must not be the daemon's own (never registered);
-# runc's first stage passes through the host's netns (podman runs
-# there), which is refused as PID 1's.
+# that goes to one still there. For this block $prefix-dmn (parent_dmn_up)
+# plays the host: the daemon and podman (so conmon and runc) run there,
+# as on a host where both share its netns, and the upstream is asked
+# from there; runc's first stage passes through it in the container's
+# cgroup, and it must never be registered.
 parent_run() { # I CMD...
 	shift
-	pm --runtime runc run --rm --network "ns:$client_ns" --cgroup-parent "$pm_parent" \
+	nsenter --net="/run/netns/$prefix-dmn" \
+		env CONTAINERS_CONF="$S/containers.conf" timeout 120 podman --root "$data_root" \
+		--runroot "$S/runroot" --tmpdir "$S/tmp" --storage-driver overlay \
+		--cgroup-manager cgroupfs --runtime runc run --rm --network "ns:$client_ns" --cgroup-parent "$pm_parent" \
 		--dns "$upstream" "$image" "$@"
 }
 b_1_parent() {
 	cx_stop_daemon
-	cx_start_daemon "$world_ns"
-	parent_race 1 "$pm_parent" shared
+	parent_dmn_up
+	cx_start_daemon "/run/netns/$prefix-dmn"
+	parent_race 1 "$pm_parent" shared "/run/netns/$prefix-dmn" "$client_ns"
 	cx_stop_daemon
+	parent_dmn_down
 	cx_start_daemon
 }
 
