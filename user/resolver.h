@@ -374,5 +374,7 @@ int childreg_setup(struct daemon *d);
 void childreg_parent(struct daemon *d, struct reg *r);
 /* Parent R's rules (MSG, an update) or policy id (MSG NULL) changed */
 void childreg_update(struct daemon *d, struct reg *r, json_object *msg);
+/* R's child cgroup is gone: R passes to a sibling in its netns, or goes. */
+void childreg_gone(struct daemon *d, struct reg *r);
 
 #endif

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "control.h"
 #include "log.h"
@@ -67,6 +69,35 @@ static bool kid_enforced(void *ctx, __u64 id)
 	return !bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg);
 }
 
+/*
+ * R's child is gone. Children may share one netns (Podman's
+ * --network ns:PATH, a pod): when a task of another child of the same
+ * parent still vouches for it, the registration passes to that child,
+ * unchanged and with no gap in its moat_resolvers entry; otherwise it
+ * goes.
+ */
+void childreg_gone(struct daemon *d, struct reg *r)
+{
+	const char *rel = NULL;
+	struct stat st;
+	char *copy;
+	__u64 heir;
+
+	if (!fstat(r->netns_fd, &st) &&
+	    (heir = children_revouch(d->kids, r->cg_id, r->child, st.st_ino,
+				     r->netns_cookie, &rel)) &&
+	    (copy = strdup(rel))) {
+		p_info("moat-bpfd: %s is gone; its netns stays registered for %s",
+		       r->rel, copy);
+		free(r->rel);
+		r->rel = copy;
+		r->child = heir;
+		return;
+	}
+	p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
+	reg_drop(d, r);
+}
+
 static void kid_gone(void *ctx, __u64 parent, __u64 child)
 {
 	struct daemon *d = ctx;
@@ -75,7 +106,7 @@ static void kid_gone(void *ctx, __u64 parent, __u64 child)
 	for (r = LIST_FIRST(&d->regs); r; r = next) {
 		next = LIST_NEXT(r, entry);
 		if (r->cg_id == parent && r->child == child)
-			reg_drop(d, r);
+			childreg_gone(d, r);
 	}
 }
 

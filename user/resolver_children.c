@@ -425,6 +425,52 @@ void children_dns_event(struct children *c, const struct moat_dns_event *e)
 		scan(c, w);	/* the task moved on: any other of its cgroup */
 }
 
+/*
+ * A child of PARENT other than GONE with a task in netns NS_INO (cookie
+ * COOKIE): the netns is vouched for again by that task, as for a new
+ * one. Returns the child's id and path (*RET_REL, the watch's own) or 0.
+ */
+__u64 children_revouch(struct children *c, __u64 parent, __u64 gone,
+		       ino_t ns_ino, __u64 cookie, const char **ret_rel)
+{
+	char abs[PATH_MAX * 2], p[96];
+	struct watch *w;
+	struct stat st;
+	__u64 id = 0;
+	int pid, nsfd;
+
+	LIST_FOREACH(w, &c->watches, link) {
+		unsigned int n = 0;
+		FILE *f;
+
+		if (w->parent != parent || w->id == parent || w->id == gone)
+			continue;
+		abs_of(abs, sizeof(abs), w->rel);
+		strncat(abs, "/cgroup.procs", sizeof(abs) - strlen(abs) - 1);
+		f = fopen(abs, "re");
+		if (!f)
+			continue;
+		while (!id && n++ < CHILDREN_MAX_PIDS && fscanf(f, "%d", &pid) == 1) {
+			__u64 got = 0;
+
+			/* the inode first: vouching costs two setns() */
+			snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+			if (stat(p, &st) || st.st_ino != ns_ino)
+				continue;
+			nsfd = vouch(c, pid, w->id, cookie, &got);
+			if (nsfd < 0)
+				continue;
+			close(nsfd);
+			id = w->id;
+			*ret_rel = w->rel;
+		}
+		fclose(f);
+		if (id)
+			return id;
+	}
+	return 0;
+}
+
 int children_watch(struct children *c, __u64 parent, const char *rel)
 {
 	return add_dir(c, parent, rel, 0) ? 0 : -ENOENT;

@@ -24,6 +24,7 @@
 #define MOAT_RESOLVER_CHILDREN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 struct moat_dns_event;
@@ -56,6 +57,13 @@ void children_dispatch(struct children *c);
 int children_watch(struct children *c, __u64 parent, const char *rel);
 void children_unwatch(struct children *c, __u64 parent);
 bool children_watched(const struct children *c, __u64 parent);
+/*
+ * Another child of PARENT than GONE vouches for netns NS_INO (COOKIE),
+ * which GONE's tasks shared with it: its id (and *RET_REL, valid until
+ * the next dispatch), or 0 when none does.
+ */
+__u64 children_revouch(struct children *c, __u64 parent, __u64 gone,
+		       ino_t ns_ino, __u64 cookie, const char **ret_rel);
 /* A DNS attempt with no resolver (a MOAT_R_DENY_NO_RESOLVER record). */
 void children_dns_event(struct children *c, const struct moat_dns_event *e);
 /* The netns cookie of netns NSFD (a socket made there), or 0. */

@@ -345,9 +345,9 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		goto fail;
 	}
 	LIST_INSERT_HEAD(&d->regs, r, entry);
-	p_info("moat-bpfd: serving %s (policy '%s', %zu rule(s)) on 127.0.0.1:%u%s",
+	p_info("moat-bpfd: serving %s (policy '%s', %zu rule(s)) on 127.0.0.1:%u%s, netns cookie %llu",
 	       r->rel, r->spec.name, policy_domain_rules(&r->spec), ntohs(res.port4),
-	       res.port6 ? " and [::1]" : "");
+	       res.port6 ? " and [::1]" : "", (unsigned long long)r->netns_cookie);
 	if (ret_reg)
 		*ret_reg = r;
 	return 0;
@@ -420,10 +420,10 @@ again:
 		if (!cgroup_abs(r->rel, abs, sizeof(abs)) &&
 		    !cgroup_id_of(abs, &id) && id == (r->child ?: r->cg_id))
 			continue;
-		p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
 		if (r->child) {
-			reg_drop(d, r);
+			childreg_gone(d, r);
 		} else {
+			p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
 			reg_remove(d, r->cg_id);	/* its children too */
 			goto again;
 		}

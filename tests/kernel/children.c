@@ -422,3 +422,105 @@ Test(children, own_netns_first_lookup)
 		      "blocked.test reached the upstream");
 	free(pid);
 }
+
+/*
+ * A task that joins netns NETNS_OF's and then cgroup CG (a second
+ * container in a pod's or `--network ns:` netns). Returns once in both.
+ */
+static pid_t start_joiner(const char *cg, pid_t netns_of)
+{
+	char path[PATH_MAX + 16], pid[32], c;
+	int p[2];
+	pid_t h;
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	h = fork();
+	cr_assert_geq(h, 0);
+	if (!h) {
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)netns_of);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET))
+			_exit(1);
+		close(fd);
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
+			_exit(1);
+		close(fd);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	cr_assert_eq(read(p[0], &c, 1), 1, "joiner for %s did not start", cg);
+	close(p[0]);
+	return h;
+}
+
+/*
+ * Two children in one netns (Podman's --network ns:PATH, a pod): the
+ * netns is registered once, vouched for by one of them. When that child
+ * goes, the other keeps the registration: its next lookup, its first,
+ * succeeds. Before the handoff the registration went with the first
+ * child, and the sibling's lookups were denied (EPERM) until a DNS
+ * attempt registered the netns again.
+ */
+Test(children, shared_netns_handoff)
+{
+	char a[PATH_MAX], b[PATH_MAX], netns[64], out[PATH_MAX];
+	long long deadline;
+	pid_t ha, hb, cl;
+	char *t = NULL;
+	int regs;
+
+	attach_parent();
+	snprintf(a, sizeof(a), "%s", cg_make("moat.slice/a"));
+	snprintf(b, sizeof(b), "%s", cg_make("moat.slice/b"));
+	ha = start_holder(a);
+	hb = start_joiner(b, ha);
+	deadline = kt_now_ms() + 5000;
+	while ((regs = resolver_entries(C.parent_id)) != 1 && kt_now_ms() < deadline)
+		kt_sleep_ms(10);
+	cr_assert_eq(regs, 1, "%d registrations for one netns shared by two children", regs);
+
+	/* the first child goes (which of the two vouched: either way one goes) */
+	kill(ha, SIGKILL);
+	waitpid(ha, NULL, 0);
+	while (rmdir(a) && errno == EBUSY)
+		kt_sleep_ms(5);
+	deadline = kt_now_ms() + 5000;
+	for (;;) {
+		free(t);
+		t = read_text(C.log);
+		if ((t && (strstr(t, "its netns stays registered for") ||
+			   strstr(t, "moat.slice/a is gone; dropping"))) ||
+		    kt_now_ms() > deadline)
+			break;
+		kt_sleep_ms(20);
+	}
+	free(t);
+
+	snprintf(netns, sizeof(netns), "/proc/%d/ns/net", (int)hb);
+	snprintf(out, sizeof(out), "%.*s/b.out", PATH_MAX - 64, H.tmpdir);
+	cl = start_client(b, netns, out, "allowed.test");
+	wait_client(cl, kt_now_ms() + CLIENT_WAIT_MS);
+	t = read_text(out);
+	cr_expect(t && !strncmp(t, "OK 198.51.100.7", 15),
+		  "the sibling's first lookup after the other child went: %s",
+		  t ? t : "(none)");
+	free(t);
+	cr_expect_eq(resolver_entries(C.parent_id), 1,
+		     "the shared netns's registration did not stay");
+	kill(hb, SIGKILL);
+	waitpid(hb, NULL, 0);
+	while (rmdir(b) && errno == EBUSY)
+		kt_sleep_ms(5);
+	deadline = kt_now_ms() + 5000;
+	while ((regs = resolver_entries(C.parent_id)) && kt_now_ms() < deadline)
+		kt_sleep_ms(20);
+	cr_expect_eq(regs, 0, "%d registrations left after both children went", regs);
+}

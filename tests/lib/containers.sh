@@ -200,10 +200,12 @@ EOF
 	mv "$S/moat.yaml.tmp" "$S/moat.yaml"
 }
 
+# cx_start_daemon [NETNS]: in this netns, or in NETNS (an enforced
+# parent's children have their upstream asked from the daemon's netns)
 cx_start_daemon() {
 	rm -f "$S/daemon.spid" /run/moat-bpf/control.sock
-	MOAT_POLICY_DIR=$S/policies setsid -f sh -c 'echo $$ >"$1"; exec "$2" daemon -d --dns-upstream "$3"' \
-		sh "$S/daemon.spid" "$moat" "$upstream" </dev/null >>"$S/daemon.log" 2>&1
+	MOAT_POLICY_DIR=$S/policies setsid -f sh -c 'echo $$ >"$1"; exec ${4:+nsenter --net="$4"} "$2" daemon -d --dns-upstream "$3"' \
+		sh "$S/daemon.spid" "$moat" "$upstream" "${1:-}" </dev/null >>"$S/daemon.log" 2>&1
 	for _ in $(seq 100); do
 		[ -s "$S/daemon.spid" ] && daemon_pid=$(cat "$S/daemon.spid")
 		[ -S /run/moat-bpf/control.sock ] && [ -n "$daemon_pid" ] && return 0

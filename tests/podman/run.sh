@@ -30,6 +30,10 @@
 #      cannot undo the enforcement (moat-client attack)
 #   9  nothing left: no containers, OCI records, registrations, status
 #      entries, links or map entries of ours
+# and #1 once more in enforced-parent mode (issue 15): plain runc,
+# --cgroup-parent under a parent attached with a domain rule and no
+# --netns; each container looks up and connects to the allowed name
+# first, then a blocked name, then a blocked address (tests/lib/parent.sh)
 #
 # Isolation as in the Docker test: a private mount namespace with a
 # private /run/moat-bpf (only the writers' lock is shared), private Podman
@@ -56,8 +60,12 @@ S=/run/moat-test-podman
 data_root=/var/lib/moat-test-podman
 cgp=/moat-test-podman
 image=localhost/moat-test:latest
+pm_parent=/moat-test-pm-parent
 # shellcheck source=tests/lib/containers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/containers.sh"
+# shellcheck source=tests/lib/parent.sh
+. "$repo/tests/lib/parent.sh"
+daemon_log=$S/daemon.log
 
 if [ "${MOAT_CX_INNER:-}" != 1 ]; then
 	[ "$(id -u)" = 0 ] || die "must run as root"
@@ -106,7 +114,10 @@ cx_stop_runtime() {
 	awk -v s="$S" -v d="$data_root" '$5 ~ "^"s || $5 ~ "^"d {print $5}' /proc/self/mountinfo |
 		sort -r | xargs -r -n1 umount -l 2>/dev/null
 	[ "${MOAT_PODMAN_KEEP:-0}" = 1 ] || rm -rf "$data_root"
-	find "$cg2$cgp" /sys/fs/cgroup/*"$cgp" -depth -type d -exec rmdir {} + 2>/dev/null
+	parent_dmn_down
+	[ ! -d "$cg2$pm_parent" ] || "$moat" detach "$pm_parent" >/dev/null 2>&1
+	find "$cg2$cgp" /sys/fs/cgroup/*"$cgp" "$cg2$pm_parent" /sys/fs/cgroup/*"$pm_parent" \
+		-depth -type d -exec rmdir {} + 2>/dev/null
 	# conmon's cgroup (cgroupfs manager): /libpod_parent/conmon, removed
 	# if this run made it
 	if [ "$libpod_parent_before" = no ]; then
@@ -323,6 +334,33 @@ race_cmd() { # MODE I
 b_1_moat() { race 1 moat; }
 b_1_hooks() { race 1 hooks; }
 
+# Issue 15, enforced-parent mode: plain runc, no hooks, --cgroup-parent
+# under a parent attached with a domain rule and no --netns
+# (tests/lib/parent.sh). The containers share $prefix-client (--network
+# ns:), so one registration serves them all and must pass from a child
+# that goes to one still there. For this block $prefix-dmn (parent_dmn_up)
+# plays the host: the daemon and podman (so conmon and runc) run there,
+# as on a host where both share its netns, and the upstream is asked
+# from there; runc's first stage passes through it in the container's
+# cgroup, and it must never be registered.
+parent_run() { # I CMD...
+	shift
+	nsenter --net="/run/netns/$prefix-dmn" \
+		env CONTAINERS_CONF="$S/containers.conf" timeout 120 podman --root "$data_root" \
+		--runroot "$S/runroot" --tmpdir "$S/tmp" --storage-driver overlay \
+		--cgroup-manager cgroupfs --runtime runc run --rm --network "ns:$client_ns" --cgroup-parent "$pm_parent" \
+		--dns "$upstream" "$image" "$@"
+}
+b_1_parent() {
+	cx_stop_daemon
+	parent_dmn_up
+	cx_start_daemon "/run/netns/$prefix-dmn"
+	parent_race 1 "$pm_parent" shared "/run/netns/$prefix-dmn" "$client_ns"
+	cx_stop_daemon
+	parent_dmn_down
+	cx_start_daemon
+}
+
 # ---- 9: nothing left ----
 
 b_9() {
@@ -340,5 +378,6 @@ block b_8 "#8 runtime path: container root, CAP_NET_RAW"
 block b_6 "#6 failures"
 block b_1_moat "#1 race: $n x podman run --rm --runtime moat (parallel $par)"
 block b_1_hooks "#1 race: $n x podman run --rm --runtime runc --hooks-dir (hooks.d, parallel $par)"
+block b_1_parent "#1 enforced parent: $n x podman run --rm --runtime runc --cgroup-parent $pm_parent (domain rule, parallel $par)"
 block b_9 "#9 leftovers"
 cx_summary 1 2 3 4 5 6 8 9
