@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include "resolver_cache.h"
 
@@ -111,9 +112,18 @@ static uint64_t key_hash(const struct dcache *c, const struct dcache_owner *o,
 void dcache_init(struct dcache *c, size_t max_bytes, size_t owner_max_bytes)
 {
 	memset(c, 0, sizeof(*c));
-	/* blocks only until the kernel's pool is ready, early at boot */
-	while (getrandom(c->secret, sizeof(c->secret), 0) != sizeof(c->secret))
-		;
+	/*
+	 * Blocks only until the kernel's pool is ready, early at boot; 16
+	 * bytes come whole. Failing that (no getrandom), the address and
+	 * the clock: unknown to a tenant, though not secret.
+	 */
+	if (getrandom(c->secret, sizeof(c->secret), 0) != sizeof(c->secret)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->secret[0] = (uintptr_t)c ^ (uint64_t)ts.tv_nsec << 20;
+		c->secret[1] = (uint64_t)ts.tv_sec * 1000000007ull ^ ts.tv_nsec;
+	}
 	TAILQ_INIT(&c->lru);
 	c->max_bytes = max_bytes;
 	c->owner_max_bytes = owner_max_bytes;
