@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include "resolver_cache.h"
 
 #define DNS_TYPE_SOA	6
@@ -63,9 +65,65 @@ uint64_t dcache_digest(const void *data, size_t len, uint64_t seed)
 	return h;
 }
 
+#define ROTL(x, b)	(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND(v0, v1, v2, v3) do {					\
+	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
+	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
+	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
+	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
+} while (0)
+
+/* SipHash-2-4 (Aumasson, Bernstein): keyed, so nobody outside aims it. */
+static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *p, size_t len)
+{
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = 0;
+		for (int k = 0; k < 8; k++)
+			m |= (uint64_t)p[i + k] << (8 * k);
+		v3 ^= m;
+		SIPROUND(v0, v1, v2, v3);
+		SIPROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (int k = 0; i + k < len; k++)
+		b |= (uint64_t)p[i + k] << (8 * k);
+	v3 ^= b;
+	SIPROUND(v0, v1, v2, v3);
+	SIPROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Key K of owner O: its bucket, mixed with O (a key is not O's alone). */
+static uint64_t key_hash(const struct dcache *c, const struct dcache_owner *o,
+			 const uint8_t *key, size_t klen)
+{
+	return siphash(c->secret[0], c->secret[1] ^ (uintptr_t)o, key, klen);
+}
+
 void dcache_init(struct dcache *c, size_t max_bytes, size_t owner_max_bytes)
 {
 	memset(c, 0, sizeof(*c));
+	/*
+	 * Blocks only until the kernel's pool is ready, early at boot; 16
+	 * bytes come whole. Failing that (no getrandom), the address and
+	 * the clock: unknown to a tenant, though not secret.
+	 */
+	if (getrandom(c->secret, sizeof(c->secret), 0) != sizeof(c->secret)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->secret[0] = (uintptr_t)c ^ (uint64_t)ts.tv_nsec << 20;
+		c->secret[1] = (uint64_t)ts.tv_sec * 1000000007ull ^ ts.tv_nsec;
+	}
 	TAILQ_INIT(&c->lru);
 	c->max_bytes = max_bytes;
 	c->owner_max_bytes = owner_max_bytes;
@@ -249,10 +307,12 @@ static struct dcache_ent *lookup(struct dcache *c, const struct dcache_owner *o,
 
 	if (!c->bucket)
 		return NULL;
-	for (e = c->bucket[hash & (DCACHE_BUCKETS - 1)]; e; e = e->hnext)
+	for (e = c->bucket[hash & (DCACHE_BUCKETS - 1)]; e; e = e->hnext) {
+		c->probes++;
 		if (e->hash == hash && e->o == o && e->klen == klen &&
 		    !memcmp(ent_key(e), key, klen))
 			return e;
+	}
 	return NULL;
 }
 
@@ -305,7 +365,7 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 		return 1;
 	if (!c->bucket && !(c->bucket = calloc(DCACHE_BUCKETS, sizeof(*c->bucket))))
 		return -ENOMEM;
-	hash = dcache_digest(key, klen, 0);
+	hash = key_hash(c, o, key, klen);
 	if ((e = lookup(c, o, key, klen, hash)))
 		ent_free(c, e);
 	while (o->bytes + size > c->owner_max_bytes) {
@@ -348,7 +408,7 @@ static struct dcache_ent *find(struct dcache_owner *o, const uint8_t *q,
 
 	if (make_key(o, q, qlen, key, &klen, &qname_len))
 		return NULL;
-	return lookup(o->c, o, key, klen, dcache_digest(key, klen, 0));
+	return lookup(o->c, o, key, klen, key_hash(o->c, o, key, klen));
 }
 
 int dcache_get(struct dcache_owner *o, const uint8_t *q, size_t qlen,

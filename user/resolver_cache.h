@@ -31,7 +31,10 @@
  * hold DCACHE_OWNER_BYTES, all together DCACHE_TOTAL_BYTES, the least
  * recently used going first (its owner's, then anybody's). The bucket
  * array (DCACHE_BUCKETS pointers) comes on top, allocated at the first
- * entry.
+ * entry. A bucket is chosen by SipHash under a random key, the owner
+ * mixed in: a tenant cannot aim its entries at one bucket (every lookup,
+ * hit or miss, would walk them all in the daemon's only thread), nor
+ * do N registrations asking the same name fill one chain.
  */
 #ifndef MOAT_RESOLVER_CACHE_H
 #define MOAT_RESOLVER_CACHE_H
@@ -61,6 +64,8 @@ struct dcache {
 	TAILQ_HEAD(, dcache_ent) lru;	/* least recently used first */
 	size_t bytes, max_bytes, owner_max_bytes;
 	unsigned long n, hits, misses, stored, evicted;
+	unsigned long probes;		/* entries compared by lookups */
+	uint64_t secret[2];		/* SipHash key of the buckets */
 };
 
 struct dcache_owner {

@@ -367,3 +367,111 @@ Test(dcache, compressed_query_name)
 	cr_assert_eq(c.n, 0u);
 	dcache_fini(&c);
 }
+
+/*
+ * Query Q (QLEN bytes, EDNS) with an option of 4 bytes appended to its
+ * OPT record, holding TAIL: what a client may vary freely.
+ */
+static size_t with_option(const uint8_t *q, size_t qlen, uint32_t tail,
+			  uint8_t *out)
+{
+	static const uint8_t opt[] = { 0xfd, 0xe9, 0, 4 };	/* local use */
+
+	memcpy(out, q, qlen);
+	cr_assert_eq(out[qlen - 2] << 8 | out[qlen - 1], 0, "OPT without options");
+	out[qlen - 1] = sizeof(opt) + 4;
+	memcpy(out + qlen, opt, sizeof(opt));
+	for (int i = 0; i < 4; i++)
+		out[qlen + sizeof(opt) + i] = tail >> (24 - 8 * i);
+	return qlen + sizeof(opt) + 4;
+}
+
+#define AIMED	1000
+
+/*
+ * A bucket is not the tenant's to choose. The key is the upstream digest
+ * (the tenant knows its nameservers) and the query as sent; with FNV-1a
+ * as the bucket hash the low 16 bits of its state depend only on their
+ * own past, so 4 bytes of an EDNS option are enough to put every entry
+ * in one bucket, and every lookup (a miss too) walks them all in the
+ * daemon's only thread.
+ */
+Test(dcache, buckets_unaimed)
+{
+	static const char *const an[] = { "a.test. 300 IN A 198.51.100.7", NULL };
+	uint8_t q[PKT_MAX], qo[PKT_MAX], key[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, true, q), qolen, alen, olen;
+	uint64_t digest = dcache_digest("up", 2, 0), h0, target = 0;
+	uint32_t tails[AIMED + 1];
+	size_t n = 0;
+	struct dcache c;
+	struct dcache_owner o;
+	unsigned long before;
+
+	alen = answer("a.test", 7, 0, false, an, NULL, a);
+	/* the key of the FNV-1a era: digest, then the query past its id */
+	qolen = with_option(q, qlen, 0, qo);
+	memcpy(key, &digest, 8);
+	memcpy(key + 8, qo + 2, qolen - 2);
+	h0 = dcache_digest(key, 8 + qolen - 2 - 4, 0);
+	for (uint32_t t = 0; n <= AIMED && t < UINT32_MAX; t++) {
+		uint64_t h = h0;
+
+		for (int i = 0; i < 4; i++)
+			h = (h ^ (uint8_t)(t >> (24 - 8 * i))) * 0x100000001b3ull;
+		if (!t)
+			target = h & (DCACHE_BUCKETS - 1);
+		if ((h & (DCACHE_BUCKETS - 1)) == target)
+			tails[n++] = t;
+	}
+	cr_assert_eq(n, (size_t)AIMED + 1);
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o);
+	dcache_set_upstreams(&o, digest);
+	for (size_t i = 0; i < AIMED; i++) {
+		qolen = with_option(q, qlen, tails[i], qo);
+		cr_assert_eq(dcache_put(&o, qo, qolen, a, alen, 86400, T0), 0);
+	}
+	cr_assert_eq(o.n, (size_t)AIMED, "the entries do not fit the owner's bound");
+	before = c.probes;
+	qolen = with_option(q, qlen, tails[AIMED], qo);	/* a miss */
+	olen = PKT_MAX;
+	cr_assert_eq(dcache_get(&o, qo, qolen, PKT_MAX, T0, out, &olen), 1);
+	qolen = with_option(q, qlen, tails[0], qo);	/* a hit */
+	olen = PKT_MAX;
+	cr_assert_eq(dcache_get(&o, qo, qolen, PKT_MAX, T0, out, &olen), 0);
+	cr_assert_leq(c.probes - before, 16u,
+		      "a tenant aimed its entries at one bucket: two lookups compared %lu",
+		      c.probes - before);
+	dcache_fini(&c);
+}
+
+/*
+ * Nor do N registrations asking the same name through the same upstream
+ * (Docker's 127.0.0.11) share one chain: the key was the same for all.
+ */
+Test(dcache, buckets_per_owner)
+{
+	static const char *const an[] = { "a.test. 300 IN A 198.51.100.7", NULL };
+	static struct dcache_owner many[256];
+	uint8_t q[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("a.test", 1, true, q), olen = PKT_MAX;
+	size_t alen = answer("a.test", 7, 0, false, an, NULL, a);
+	uint64_t digest = dcache_digest("up", 2, 0);
+	unsigned long before;
+	struct dcache c;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	for (size_t i = 0; i < 256; i++) {
+		dcache_owner_init(&c, &many[i]);
+		dcache_set_upstreams(&many[i], digest);
+		cr_assert_eq(dcache_put(&many[i], q, qlen, a, alen, 86400, T0), 0);
+	}
+	before = c.probes;
+	cr_assert_eq(dcache_get(&many[0], q, qlen, PKT_MAX, T0, out, &olen), 0);
+	cr_assert_leq(c.probes - before, 8u,
+		      "256 owners' entries for one name share a chain: %lu compared",
+		      c.probes - before);
+	dcache_fini(&c);
+}
