@@ -183,6 +183,19 @@ struct moat_counters {
 	__u32 udp_connects_denied;
 };
 
+/*
+ * moat_event_windows (LRU per-CPU hash): key __u64 cgroup id of a child of
+ * an enforced parent (a cgroup judged by an ancestor's policy). Its own
+ * event budget, as window_start_ns/window_events of moat_counters are
+ * the registered cgroup's own: one child's flood of denials cannot use
+ * up its siblings' budget (issue 15 review).
+ */
+struct moat_event_window {
+	__u64 window_start_ns;		/* rate limit window (this CPU) */
+	__u32 window_events;		/* events emitted in the window */
+	__u32 pad;
+};
+
 /* moat_events ring buffer record. */
 struct moat_event {
 	__u64 ts_ns;			/* CLOCK_BOOTTIME */

@@ -9,7 +9,7 @@
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
 #ifndef MOAT_LAYOUT_VERSION
-#define MOAT_LAYOUT_VERSION		7
+#define MOAT_LAYOUT_VERSION		8
 #endif
 
 #ifndef MOAT_MAX_POLICIES
@@ -39,6 +39,10 @@
 #endif
 #ifndef MOAT_EVENTS_PER_S
 #define MOAT_EVENTS_PER_S		200	/* per registered cgroup and CPU */
+#endif
+#ifndef MOAT_MAX_EVENT_WINDOWS
+/* child cgroups of enforced parents with an event budget of their own (LRU) */
+#define MOAT_MAX_EVENT_WINDOWS		MOAT_MAX_CGROUPS
 #endif
 #ifndef MOAT_EVENTS_RING_BYTES
 #define MOAT_EVENTS_RING_BYTES		(256 * 1024)

@@ -37,6 +37,8 @@ AT(moat_daemon_sock_key, netns_cookie, 16);
 AT(moat_daemon_sock_key, protocol, 28);
 AT(moat_peer_key, port, 24);
 LAYOUT(moat_counters, 48);
+LAYOUT(moat_event_window, 16);
+AT(moat_event_window, window_events, 8);
 LAYOUT(moat_event, 72);
 AT(moat_event, addr, 40);
 AT(moat_event, comm, 56);

@@ -125,6 +125,11 @@ struct rule_index {
 	__u32 buckets;
 };
 
+struct kid_user {
+	__u64 id;
+	char *rel;
+};
+
 struct reg {
 	LIST_ENTRY(reg) entry;		/* in d->regs, or d->dead */
 	__u64 cg_id;
@@ -138,6 +143,13 @@ struct reg {
 	 * daemon's own netns (never from a file the child controls).
 	 */
 	__u64 child;
+	/*
+	 * The other child cgroups whose tasks use this netns (a pod's
+	 * containers share the pod's): the registration goes with the last
+	 * of them (childreg_release()).
+	 */
+	struct kid_user *users;
+	unsigned int n_users;
 	int netns_fd;
 	__u64 netns_cookie;
 	struct moat_policy_spec spec;	/* domain rules and dns settings */
@@ -374,7 +386,7 @@ int childreg_setup(struct daemon *d);
 void childreg_parent(struct daemon *d, struct reg *r);
 /* Parent R's rules (MSG, an update) or policy id (MSG NULL) changed */
 void childreg_update(struct daemon *d, struct reg *r, json_object *msg);
-/* R's child cgroup is gone: R passes to a sibling in its netns, or goes. */
-void childreg_gone(struct daemon *d, struct reg *r);
+/* child cgroup CHILD no longer uses child registration R: dropped with its last */
+void childreg_release(struct daemon *d, struct reg *r, __u64 child);
 
 #endif

@@ -8,8 +8,8 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
@@ -17,17 +17,112 @@
 #include "log.h"
 #include "resolver.h"
 
-static bool kid_has(void *ctx, __u64 parent, __u64 cookie)
+static bool kid_uses(const struct reg *r, __u64 child)
+{
+	if (r->child == child)
+		return true;
+	for (unsigned int i = 0; i < r->n_users; i++)
+		if (r->users[i].id == child)
+			return true;
+	return false;
+}
+
+/* Registrations of PARENT's children that CHILD uses (0: all of them). */
+static unsigned int kid_count(struct daemon *d, __u64 parent, __u64 child)
+{
+	unsigned int n = 0;
+	struct reg *r;
+
+	LIST_FOREACH(r, &d->regs, entry)
+		if (r->cg_id == parent && r->child && (!child || kid_uses(r, child)))
+			n++;
+	return n;
+}
+
+static bool kid_ref(void *ctx, __u64 parent, __u64 child, const char *rel,
+		    __u64 cookie)
 {
 	struct daemon *d = ctx;
-
+	struct kid_user *u;
 	struct reg *r;
 
 	LIST_FOREACH(r, &d->regs, entry)
 		if (r->cg_id == parent && r->netns_fd >= 0 &&
 		    r->netns_cookie == cookie)
-			return true;
-	return false;
+			break;
+	if (!r)
+		return false;
+	/*
+	 * Past its bound CHILD is not counted: the netns stays registered
+	 * while another child uses it, and closes with the last of those.
+	 */
+	if (kid_uses(r, child) ||
+	    kid_count(d, parent, child) >= CHILDREN_NETNS_PER_CHILD)
+		return true;
+	u = realloc(r->users, (r->n_users + 1) * sizeof(*u));
+	if (!u)
+		return true;
+	r->users = u;
+	u[r->n_users].id = child;
+	u[r->n_users].rel = strdup(rel);
+	if (u[r->n_users].rel)
+		r->n_users++;
+	return true;
+}
+
+/*
+ * R's child is gone and no other child was seen using its netns. Children
+ * may share one netns (Podman's --network ns:PATH, a pod) without a scan
+ * having counted them yet (or a child at its bound, not counted): when a
+ * task of another child of the same parent still vouches for it now, the
+ * registration passes to that child, unchanged and with no gap in its
+ * moat_resolvers entry; otherwise it goes.
+ */
+static void reg_gone(struct daemon *d, struct reg *r)
+{
+	const char *rel = NULL;
+	struct stat st;
+	char *copy;
+	__u64 heir;
+
+	if (!fstat(r->netns_fd, &st) &&
+	    (heir = children_revouch(d->kids, r->cg_id, r->child, st.st_ino,
+				     r->netns_cookie, &rel)) &&
+	    (copy = strdup(rel))) {
+		p_info("moat-bpfd: %s is gone; its netns stays registered for %s",
+		       r->rel, copy);
+		free(r->rel);
+		r->rel = copy;
+		r->child = heir;
+		return;
+	}
+	p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
+	reg_drop(d, r);
+}
+
+void childreg_release(struct daemon *d, struct reg *r, __u64 child)
+{
+	struct kid_user *u;
+
+	if (r->child == child && !r->n_users) {
+		reg_gone(d, r);
+		return;
+	}
+	if (r->child == child) {	/* another child vouches for it now */
+		u = &r->users[--r->n_users];
+		p_info("moat-bpfd: %s is gone; its netns stays registered for %s",
+		       r->rel, u->rel);
+		free(r->rel);
+		r->child = u->id;
+		r->rel = u->rel;
+		return;
+	}
+	for (unsigned int i = 0; i < r->n_users; i++)
+		if (r->users[i].id == child) {
+			free(r->users[i].rel);
+			r->users[i] = r->users[--r->n_users];
+			return;
+		}
 }
 
 /* The parent's registration as persisted, with the child's netns and path. */
@@ -43,6 +138,17 @@ static int kid_add(void *ctx, __u64 parent, __u64 child, const char *rel,
 	if (!p || p->netns_fd >= 0) {
 		close(nsfd);
 		return -ENOENT;
+	}
+	/* resolver_children.h: each a map entry, four listeners, upstream sockets */
+	if (kid_count(ctx, parent, child) >= CHILDREN_NETNS_PER_CHILD)
+		ret = -EDQUOT;
+	else if (kid_count(ctx, parent, 0) >= CHILDREN_NETNS_PER_PARENT)
+		ret = -ENOSPC;
+	else
+		ret = 0;
+	if (ret) {
+		close(nsfd);
+		return ret;
 	}
 	path_of(path, sizeof(path), MOAT_REG_DIR, parent);
 	o = json_object_from_file(path);
@@ -69,35 +175,6 @@ static bool kid_enforced(void *ctx, __u64 id)
 	return !bpf_map_lookup_elem(d->st.map[M_CGROUPS], &id, &cg);
 }
 
-/*
- * R's child is gone. Children may share one netns (Podman's
- * --network ns:PATH, a pod): when a task of another child of the same
- * parent still vouches for it, the registration passes to that child,
- * unchanged and with no gap in its moat_resolvers entry; otherwise it
- * goes.
- */
-void childreg_gone(struct daemon *d, struct reg *r)
-{
-	const char *rel = NULL;
-	struct stat st;
-	char *copy;
-	__u64 heir;
-
-	if (!fstat(r->netns_fd, &st) &&
-	    (heir = children_revouch(d->kids, r->cg_id, r->child, st.st_ino,
-				     r->netns_cookie, &rel)) &&
-	    (copy = strdup(rel))) {
-		p_info("moat-bpfd: %s is gone; its netns stays registered for %s",
-		       r->rel, copy);
-		free(r->rel);
-		r->rel = copy;
-		r->child = heir;
-		return;
-	}
-	p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
-	reg_drop(d, r);
-}
-
 static void kid_gone(void *ctx, __u64 parent, __u64 child)
 {
 	struct daemon *d = ctx;
@@ -105,8 +182,8 @@ static void kid_gone(void *ctx, __u64 parent, __u64 child)
 
 	for (r = LIST_FIRST(&d->regs); r; r = next) {
 		next = LIST_NEXT(r, entry);
-		if (r->cg_id == parent && r->child == child)
-			childreg_gone(d, r);
+		if (r->cg_id == parent && r->child)
+			childreg_release(d, r, child);
 	}
 }
 
@@ -118,7 +195,7 @@ static void kid_dns(void *ctx, const struct moat_dns_event *e)
 }
 
 static const struct children_ops kid_ops = {
-	.has = kid_has,
+	.ref = kid_ref,
 	.add = kid_add,
 	.enforced = kid_enforced,
 	.gone = kid_gone,

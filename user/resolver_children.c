@@ -28,13 +28,6 @@
 #define SO_NETNS_COOKIE		71
 #endif
 
-/*
- * A young cgroup is looked at again this often, this long: runc puts its
- * first task into the cgroup before that task enters the container's
- * netns, and nothing tells when it does (cgroup.procs has no inotify).
- */
-#define CHILDREN_RESCAN_MS	10
-#define CHILDREN_YOUNG_MS	3000
 /* tasks of one cgroup looked at per scan, and (pid, netns) pairs remembered */
 #define CHILDREN_MAX_PIDS	64
 #define CHILDREN_SEEN		16
@@ -58,6 +51,10 @@ struct watch {
 	unsigned int depth;
 	struct seen seen[CHILDREN_SEEN];	/* tasks already looked at */
 	unsigned int n_seen;
+	unsigned int n_dirs;		/* the parent's: directories followed below */
+	long long pruned_ms;		/* the parent's: when prune() last ran full */
+	bool warned_netns;		/* a bound on registrations said once */
+	bool warned_dirs;		/* the parent's: CHILDREN_DIRS_PER_PARENT */
 };
 
 struct children {
@@ -69,6 +66,9 @@ struct children {
 	bool timer_armed;
 	LIST_HEAD(, watch) watches;
 };
+
+static struct watch *watch_by_id(const struct children *c, __u64 parent,
+				 __u64 id);
 
 static long long now_ms(void)
 {
@@ -174,20 +174,41 @@ static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
 	return err ?: nsfd;
 }
 
+/* A bound on registrations reached (-EDQUOT: W's own, -ENOSPC: its parent's). */
+static void warn_full(struct children *c, struct watch *w, int err)
+{
+	struct watch *p = err == -ENOSPC ? watch_by_id(c, w->parent, w->parent) : w;
+
+	if (!p || p->warned_netns)
+		return;
+	p->warned_netns = true;
+	if (err == -ENOSPC)
+		p_warn("moat-bpfd: %s: its children have %d network namespaces "
+		       "registered; DNS from others stays closed", p->rel,
+		       CHILDREN_NETNS_PER_PARENT);
+	else
+		p_warn("moat-bpfd: %s: %d network namespaces registered for it; "
+		       "DNS from others stays closed", p->rel,
+		       CHILDREN_NETNS_PER_CHILD);
+}
+
 /* Register the netns of task PID of W's cgroup, if it is a new one. */
 static int take_task(struct children *c, struct watch *w, pid_t pid, __u64 want)
 {
 	__u64 cookie = 0;
-	int nsfd;
+	int nsfd, err;
 
 	nsfd = vouch(c, pid, w->id, want, &cookie);
 	if (nsfd < 0)
 		return nsfd;
-	if (c->ops->has(c->ctx, w->parent, cookie)) {
+	if (c->ops->ref(c->ctx, w->parent, w->id, w->rel, cookie)) {
 		close(nsfd);
 		return 0;
 	}
-	return c->ops->add(c->ctx, w->parent, w->id, w->rel, nsfd);
+	err = c->ops->add(c->ctx, w->parent, w->id, w->rel, nsfd);
+	if (err == -EDQUOT || err == -ENOSPC)
+		warn_full(c, w, err);
+	return err;
 }
 
 /* Whether W has looked at task PID in netns NS already (and remember it). */
@@ -262,6 +283,10 @@ static struct watch *watch_by_id(const struct children *c, __u64 parent, __u64 i
 
 static void watch_free(struct children *c, struct watch *w, bool tell)
 {
+	struct watch *p = watch_by_id(c, w->parent, w->parent);
+
+	if (p && p != w && p->n_dirs)
+		p->n_dirs--;
 	LIST_REMOVE(w, link);
 	if (w->wd_dir >= 0 && !watch_by_wd(c, w->wd_dir))
 		inotify_rm_watch(c->ino, w->wd_dir);
@@ -275,6 +300,70 @@ static void watch_free(struct children *c, struct watch *w, bool tell)
 
 static void add_tree(struct children *c, __u64 parent, const char *rel,
 		     unsigned int depth);
+
+/*
+ * Forget the directories of PARENT (0: of every parent) that are gone:
+ * cgroupfs sends no IN_DELETE_SELF (nor IN_IGNORED) on rmdir, so without
+ * this a removed child's watch stayed, and counted, until its parent went.
+ * Young ones are left for later: add_dir() may be adding them right now
+ * (and holds them) when it calls this through dir_room().
+ */
+static void prune(struct children *c, __u64 parent)
+{
+	char abs[PATH_MAX * 2];
+	struct watch *w, *next;
+	long long now = now_ms();
+	__u64 id;
+
+	for (w = LIST_FIRST(&c->watches); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (w->id == w->parent || (parent && w->parent != parent) ||
+		    now - w->born_ms < CHILDREN_YOUNG_MS)
+			continue;
+		abs_of(abs, sizeof(abs), w->rel);
+		if (!cgroup_id_of(abs, &id) && id == w->id)
+			continue;
+		p_info("moat-bpfd: %s is gone", w->rel);
+		watch_free(c, w, true);
+	}
+}
+
+void children_reap(struct children *c)
+{
+	prune(c, 0);
+}
+
+/*
+ * Whether one more directory below PARENT may be followed: a delegated
+ * child could make them without end, and each costs inotify watches of
+ * the host's max_user_watches. One not followed is never registered.
+ * When full, the gone ones are looked for first (at most every
+ * CHILDREN_PRUNE_MS: a child making directories in a loop at the bound
+ * would have the daemon stat all of them each time).
+ */
+static bool dir_room(struct children *c, __u64 parent, const char *rel)
+{
+	struct watch *p = watch_by_id(c, parent, parent);
+	long long now = now_ms();
+
+	if (!p)
+		return false;
+	if (p->n_dirs >= CHILDREN_DIRS_PER_PARENT &&
+	    now - p->pruned_ms >= CHILDREN_PRUNE_MS) {
+		p->pruned_ms = now;
+		prune(c, parent);
+	}
+	if (p->n_dirs < CHILDREN_DIRS_PER_PARENT) {
+		p->n_dirs++;
+		return true;
+	}
+	if (!p->warned_dirs)
+		p_warn("moat-bpfd: %s: %d cgroups below it followed already; "
+		       "%s and later ones are not, their DNS stays closed",
+		       p->rel, CHILDREN_DIRS_PER_PARENT, rel);
+	p->warned_dirs = true;
+	return false;
+}
 
 /*
  * Follow cgroup REL of PARENT: its subdirectories and its tasks. A
@@ -292,10 +381,14 @@ static struct watch *add_dir(struct children *c, __u64 parent, const char *rel,
 		return NULL;
 	if ((w = watch_by_id(c, parent, id)))
 		return w;
-	if (depth && c->ops->enforced(c->ctx, id))
+	if (depth && (c->ops->enforced(c->ctx, id) || !dir_room(c, parent, rel)))
 		return NULL;
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->rel = strdup(rel))) {
+		struct watch *p = watch_by_id(c, parent, parent);
+
+		if (depth && p)
+			p->n_dirs--;
 		free(w);
 		return NULL;
 	}

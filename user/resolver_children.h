@@ -19,6 +19,20 @@
  *
  * This file knows cgroups and tasks; the daemon knows registrations and
  * is reached through struct children_ops only.
+ *
+ * What a workload in a child can make the daemon spend is bounded (issue
+ * 15 review); past a bound nothing more is registered (its DNS stays
+ * closed) and the daemon says so once:
+ *  - a child that may make network namespaces (a user namespace gives it
+ *    CAP_SYS_ADMIN over its own) could fill moat_resolvers, which every
+ *    tenant shares: CHILDREN_NETNS_PER_CHILD per child cgroup and
+ *    CHILDREN_NETNS_PER_PARENT in all per parent;
+ *  - a child that may mkdir in its cgroup (delegation) could make cgroup
+ *    directories without end, each an inotify watch or two of the host's
+ *    max_user_watches: CHILDREN_DIRS_PER_PARENT directories followed per
+ *    parent (a directory not followed is never registered).
+ * A netns several children share (a pod's containers) is registered once
+ * and kept until the last of them is gone.
  */
 #ifndef MOAT_RESOLVER_CHILDREN_H
 #define MOAT_RESOLVER_CHILDREN_H
@@ -27,22 +41,43 @@
 #include <sys/types.h>
 #include <linux/types.h>
 
+/*
+ * A young cgroup is looked at again this often, this long: runc puts its
+ * first task into the cgroup before that task enters the container's
+ * netns, and nothing tells when it does (cgroup.procs has no inotify).
+ */
+#define CHILDREN_RESCAN_MS		10
+#define CHILDREN_YOUNG_MS		3000
+/* network namespaces registered for one child cgroup (its tasks use them) */
+#define CHILDREN_NETNS_PER_CHILD	4
+/* network namespaces registered for all the children of one parent */
+#define CHILDREN_NETNS_PER_PARENT	512
+/* cgroup directories below one parent followed (two inotify watches each) */
+#define CHILDREN_DIRS_PER_PARENT	1024
+/* at the bound, directories gone are looked for at most this often */
+#define CHILDREN_PRUNE_MS		100
+
 struct moat_dns_event;
 struct children;
 
 struct children_ops {
-	/* PARENT already has a registration for the netns COOKIE */
-	bool (*has)(void *ctx, __u64 parent, __u64 cookie);
+	/*
+	 * PARENT already has a registration for the netns COOKIE: child
+	 * CHILD (REL) now uses it too (within CHILDREN_NETNS_PER_CHILD).
+	 */
+	bool (*ref)(void *ctx, __u64 parent, __u64 child, const char *rel,
+		    __u64 cookie);
 	/*
 	 * Register netns NSFD (taken over, closed by the callee) for PARENT,
 	 * vouched for by child cgroup CHILD (REL below the cgroup2 mount).
-	 * 0 or -errno.
+	 * 0 or -errno: -EDQUOT past CHILDREN_NETNS_PER_CHILD, -ENOSPC past
+	 * CHILDREN_NETNS_PER_PARENT.
 	 */
 	int (*add)(void *ctx, __u64 parent, __u64 child, const char *rel,
 		   int nsfd);
 	/* cgroup ID runs a policy of its own (it is in moat_cgroups) */
 	bool (*enforced)(void *ctx, __u64 id);
-	/* child cgroup CHILD of PARENT is gone: drop what it vouched for */
+	/* child cgroup CHILD of PARENT is gone: drop what only it used */
 	void (*gone)(void *ctx, __u64 parent, __u64 child);
 };
 
@@ -64,6 +99,8 @@ bool children_watched(const struct children *c, __u64 parent);
  */
 __u64 children_revouch(struct children *c, __u64 parent, __u64 gone,
 		       ino_t ns_ino, __u64 cookie, const char **ret_rel);
+/* Forget child cgroups removed since (called every few seconds). */
+void children_reap(struct children *c);
 /* A DNS attempt with no resolver (a MOAT_R_DENY_NO_RESOLVER record). */
 void children_dns_event(struct children *c, const struct moat_dns_event *e);
 /* The netns cookie of netns NSFD (a socket made there), or 0. */

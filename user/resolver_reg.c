@@ -111,6 +111,9 @@ static void reg_release(struct reg *r)
 	rule_index_free(&r->ix);
 	for (size_t i = 0; i < r->n_search; i++)
 		free(r->search[i]);
+	for (unsigned int i = 0; i < r->n_users; i++)
+		free(r->users[i].rel);
+	free(r->users);
 	free(r->rel);
 	free(r);
 }
@@ -414,6 +417,8 @@ void reap_regs(struct daemon *d)
 	struct reg *r, *next;
 	__u64 id;
 
+	if (d->kids)
+		children_reap(d->kids);	/* their registrations told first */
 again:
 	for (r = LIST_FIRST(&d->regs); r; r = next) {
 		next = LIST_NEXT(r, entry);
@@ -421,7 +426,7 @@ again:
 		    !cgroup_id_of(abs, &id) && id == (r->child ?: r->cg_id))
 			continue;
 		if (r->child) {
-			childreg_gone(d, r);
+			childreg_release(d, r, r->child);
 		} else {
 			p_info("moat-bpfd: %s is gone; dropping its registration", r->rel);
 			reg_remove(d, r->cg_id);	/* its children too */

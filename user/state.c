@@ -31,6 +31,7 @@ const char *const moat_map_names[M__N] = {
 	[M_DAEMON_SOCKS] = "moat_daemon_socks",
 	[M_NAMES] = "moat_names",	[M_NAME_SK] = "moat_name_sk",
 	[M_NAME_SOCKS] = "moat_name_socks",
+	[M_EVENT_WINDOWS] = "moat_event_windows",
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {

@@ -18,6 +18,7 @@ enum moat_map_idx {
 	M_ALLOW6, M_DENY4, M_DENY6, M_SK, M_UDP_PEERS, M_COUNTERS, M_RESOLVERS, M_EVENTS,
 	M_CONNS, M_HANDOFF, M_DAEMON_SOCKS,
 	M_NAMES, M_NAME_SK, M_NAME_SOCKS,	/* names over shared addresses */
+	M_EVENT_WINDOWS,
 	M__N
 };
 

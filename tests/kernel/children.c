@@ -36,22 +36,15 @@
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 
+#include "children.h"
 #include "harness.h"
 #include "moat_abi.h"
 
-#define RESOLVERS_PIN		"/sys/fs/bpf/moat/maps/moat_resolvers"
 #define CHILDREN_DEFAULT	200
 #define CHILDREN_MAX		2000
 #define CLIENT_WAIT_MS		60000
 
-static struct {
-	pid_t daemon;
-	char log[PATH_MAX];
-	char rc[PATH_MAX];
-	char parent[PATH_MAX];
-	unsigned long long parent_id;
-	off_t dns_start;
-} C;
+struct children_fixture C;
 
 struct child {
 	char cg[PATH_MAX];
@@ -59,7 +52,7 @@ struct child {
 	char out[PATH_MAX];
 };
 
-static void children_setup(void)
+void children_setup(void)
 {
 	long long deadline;
 	FILE *f;
@@ -94,7 +87,7 @@ static void children_setup(void)
 	}
 }
 
-static void children_teardown(void)
+void children_teardown(void)
 {
 	const char *keep = getenv("MOAT_CHILDREN_KEEP_LOG");
 	struct run_result r;
@@ -111,7 +104,7 @@ static void children_teardown(void)
 }
 
 /* moat_resolvers entries of cgroup ID (one per registered netns). */
-static int resolver_entries(unsigned long long id)
+int resolver_entries(unsigned long long id)
 {
 	struct moat_resolver_key k, next, *prev = NULL;
 	int fd = bpf_obj_get(RESOLVERS_PIN), n = 0;
@@ -127,7 +120,7 @@ static int resolver_entries(unsigned long long id)
 	return n;
 }
 
-static void lo_up(void)
+void lo_up(void)
 {
 	struct ifreq ifr = { 0 };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -146,7 +139,7 @@ static void lo_up(void)
  * is populated by a task already in the container's netns), lo up, and
  * wait to be killed. Returns once it is in both.
  */
-static pid_t start_holder(const char *cg)
+pid_t start_holder(const char *cg)
 {
 	char path[PATH_MAX + 16], pid[32], c;
 	int p[2];
@@ -221,7 +214,7 @@ static unsigned int n_children(void)
 	return n > 0 && n <= CHILDREN_MAX ? (unsigned int)n : CHILDREN_DEFAULT;
 }
 
-static void attach_parent(void)
+void attach_parent(void)
 {
 	const char *pol = write_policy("children",
 		"allow:\n  - allowed.test:8080?names=any\n");
