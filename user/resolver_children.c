@@ -24,10 +24,6 @@
 #include "moat_abi.h"
 #include "resolver_children.h"
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE		71
-#endif
-
 /* tasks of one cgroup looked at per scan, and (pid, netns) pairs remembered */
 #define CHILDREN_MAX_PIDS	64
 #define CHILDREN_SEEN		16
@@ -86,92 +82,14 @@ static void abs_of(char *buf, size_t len, const char *rel)
 
 __u64 children_netns_cookie(const struct children *c, int nsfd)
 {
-	socklen_t len = sizeof(__u64);
-	__u64 cookie = 0;
-	int fd;
-
-	if (setns(nsfd, CLONE_NEWNET))
-		return 0;
-	/* any socket carries its netns: AF_UNIX exists in every one */
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (setns(c->host_netns, CLONE_NEWNET)) {
-		/* cannot get back: every later socket would be wrong */
-		p_errno(-errno, "returning to the host netns");
-		abort();
-	}
-	if (fd < 0)
-		return 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
-		cookie = 0;
-	close(fd);
-	return cookie;
+	return netns_cookie_of(c->host_netns, nsfd);
 }
 
-/* The cgroup id of task PID, from /proc/PID/cgroup; 0 if none. */
-static __u64 task_cgroup(pid_t pid, char rel[PATH_MAX])
-{
-	char p[64], line[PATH_MAX + 8], abs[PATH_MAX * 2];
-	__u64 id = 0;
-	FILE *f;
-
-	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
-	f = fopen(p, "re");
-	if (!f)
-		return 0;
-	line[0] = 0;
-	while (fgets(line, sizeof(line), f) && strncmp(line, "0::", 3))
-		line[0] = 0;
-	fclose(f);
-	if (strncmp(line, "0::", 3))
-		return 0;
-	line[strcspn(line, "\n")] = 0;
-	snprintf(rel, PATH_MAX, "%.*s", PATH_MAX - 1, line + 3);
-	abs_of(abs, sizeof(abs), rel);
-	return cgroup_id_of(abs, &id) ? 0 : id;
-}
-
-/*
- * Task PID vouches for its netns: opened through /proc while its pidfd
- * holds the task, then the task must still be alive (so /proc/PID was
- * it) and in cgroup CHILD, and the netns's cookie WANT (0: any). Returns
- * the netns fd or -errno.
- */
 static int vouch(const struct children *c, pid_t pid, __u64 child, __u64 want,
 		 __u64 *ret_cookie)
 {
-	char p[64], rel[PATH_MAX];
-	int pidfd, nsfd, err = 0;
-	__u64 cookie;
-
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return -errno;
-	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
-	nsfd = open(p, O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0)
-		err = -errno;
-	else if (task_cgroup(pid, rel) != child)
-		err = -ESRCH;		/* moved (or never there) */
-	else if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0))
-		err = -ESRCH;		/* gone: /proc/PID may be another task */
-	close(pidfd);
-	if (!err) {
-		cookie = children_netns_cookie(c, nsfd);
-		if (!cookie || (want && cookie != want))
-			err = -ESTALE;	/* not the netns the DNS came from */
-		/*
-		 * The daemon's own (the host's) netns: a task passing through
-		 * it (runc's first stage joins the cgroup before the
-		 * container's netns) must not open listeners every host
-		 * process could query under the parent's policy.
-		 */
-		else if (cookie == c->host_cookie)
-			err = -EPERM;
-		*ret_cookie = cookie;
-	}
-	if (err && nsfd >= 0)
-		close(nsfd);
-	return err ?: nsfd;
+	return vouch_task(c->host_netns, c->host_cookie, pid, child, want,
+			  ret_cookie);
 }
 
 /* A bound on registrations reached (-EDQUOT: W's own, -ENOSPC: its parent's). */

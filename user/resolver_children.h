@@ -37,6 +37,7 @@
 #ifndef MOAT_RESOLVER_CHILDREN_H
 #define MOAT_RESOLVER_CHILDREN_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <linux/types.h>
@@ -105,5 +106,20 @@ void children_reap(struct children *c);
 void children_dns_event(struct children *c, const struct moat_dns_event *e);
 /* The netns cookie of netns NSFD (a socket made there), or 0. */
 __u64 children_netns_cookie(const struct children *c, int nsfd);
+
+/* ---- vouching (resolver_vouch.c) ---- */
+
+/* The netns cookie of NSFD, made there and back to HOST_NETNS; or 0. */
+__u64 netns_cookie_of(int host_netns, int nsfd);
+/* The cgroup id of task PID (REL its path), from /proc/PID/cgroup; 0 if none. */
+__u64 task_cgroup(pid_t pid, char rel[PATH_MAX]);
+/*
+ * Task PID vouches for its netns: opened through /proc while its pidfd
+ * holds the task, then the task must still be alive (so /proc/PID was
+ * it) and in cgroup CHILD, the netns's cookie WANT (0: any), and never
+ * HOST_COOKIE (the daemon's own netns). Returns the netns fd or -errno.
+ */
+int vouch_task(int host_netns, __u64 host_cookie, pid_t pid, __u64 child,
+	       __u64 want, __u64 *ret_cookie);
 
 #endif
