@@ -141,26 +141,18 @@ void lo_up(void)
  */
 pid_t start_holder(const char *cg)
 {
-	char path[PATH_MAX + 16], pid[32], c;
 	int p[2];
 	pid_t h;
+	char c;
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	h = fork();
 	cr_assert_geq(h, 0);
 	if (!h) {
-		int fd;
-
 		if (unshare(CLONE_NEWNET))
 			_exit(1);
 		lo_up();
-		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
-			_exit(1);
-		close(fd);
-		if (write(p[1], "x", 1) != 1)
+		if (kt_enter(cg, NULL) || write(p[1], "x", 1) != 1)
 			_exit(1);
 		for (;;)
 			pause();
@@ -364,19 +356,12 @@ Test(children, own_netns_first_lookup)
 		pid[i] = fork();
 		cr_assert_geq(pid[i], 0);
 		if (!pid[i]) {
-			char procs[PATH_MAX + 16], me[32];
-			int fd;
-
 			/* the workload's own netns, then its cgroup, then DNS at once */
 			if (unshare(CLONE_NEWNET))
 				_exit(1);
 			lo_up();
-			snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
-			snprintf(me, sizeof(me), "%d\n", (int)getpid());
-			fd = open(procs, O_WRONLY | O_CLOEXEC);
-			if (fd < 0 || write(fd, me, strlen(me)) < 0)
+			if (kt_enter(cg, NULL))
 				_exit(1);
-			close(fd);
 			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 			_exit(127);
 		}
@@ -427,7 +412,7 @@ Test(children, own_netns_first_lookup)
  */
 static pid_t start_joiner(const char *cg, pid_t netns_of)
 {
-	char path[PATH_MAX + 16], pid[32], c;
+	char path[PATH_MAX + 16], c;
 	int p[2];
 	pid_t h;
 
@@ -442,13 +427,7 @@ static pid_t start_joiner(const char *cg, pid_t netns_of)
 		if (fd < 0 || setns(fd, CLONE_NEWNET))
 			_exit(1);
 		close(fd);
-		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
-			_exit(1);
-		close(fd);
-		if (write(p[1], "x", 1) != 1)
+		if (kt_enter(cg, NULL) || write(p[1], "x", 1) != 1)
 			_exit(1);
 		for (;;)
 			pause();

@@ -184,26 +184,10 @@ static int on_cpu0(void)
 	return sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* join cgroup CG and netns NETNS (NULL: stay) */
+/* join netns NETNS (NULL: stay), then cgroup CG, as a runtime's init does */
 static int enter(const char *cg, const char *netns)
 {
-	char path[PATH_MAX + 16], me[32];
-	int fd, ok;
-
-	if (netns) {
-		fd = open(netns, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNET))
-			return -1;
-		close(fd);
-	}
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	snprintf(me, sizeof(me), "%d\n", (int)getpid());
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, me, strlen(me)) > 0;
-	close(fd);
-	return ok ? 0 : -1;
+	return kt_enter(NULL, netns) || kt_enter(cg, NULL) ? -1 : 0;
 }
 
 /* one DNS datagram to KT_DNS4: 0 sent (redirected), -errno refused */
