@@ -49,7 +49,7 @@ static int first_cmp(const void *pa, const void *pb)
 {
 	const struct compiled_name *a = pa, *b = pb;
 
-	/* val.n_ranges holds the first rule's index until names_write */
+	/* val.n_ranges holds the first rule's index until names_compile ends */
 	return a->val.n_ranges < b->val.n_ranges ? -1 : a->val.n_ranges > b->val.n_ranges;
 }
 
