@@ -49,42 +49,90 @@ static bool host_addr(const struct learned_addr *a)
 	return false;
 }
 
-bool learn_refused(struct moat_state *st, __u32 pid,
-		   const struct learned_addr *a)
+/*
+ * Never learned (learn.h). The scope checks are in memory and run for
+ * every address; the deny tries only before an entry is created.
+ */
+static bool scope_refused(const struct learned_addr *a)
+{
+	return dns_addr_local_scope(a->family, a->addr) || host_addr(a);
+}
+
+static bool deny_covers(struct moat_state *st, __u32 pid,
+			const struct learned_addr *a)
 {
 	struct moat_addr_val v;
 	union mapkey_addr k;
 	int m;
 
-	if (dns_addr_local_scope(a->family, a->addr) || host_addr(a))
-		return true;
 	m = mapkey_addr(&k, MAPKEY_DENY, pid, a->family, a->addr,
 			a->family == AF_INET ? 32 : 128);
 	return !bpf_map_lookup_elem(st->map[m], &k, &v);
 }
 
-int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
-		const struct moat_addr_val *add, bool may_create, bool *created)
+/* Whether V already allows every range of ADD until ADD's deadline. */
+static bool covers(const struct moat_addr_val *v, const struct moat_addr_val *add)
 {
-	struct moat_addr_val v = {};
+	struct moat_addr_val u = *v;
+
+	if (v->expires_ns < add->expires_ns ||
+	    portrange_add(&u, add->ranges, add->n_ranges))
+		return false;
+	return u.n_ranges == v->n_ranges &&
+	       !memcmp(u.ranges, v->ranges, sizeof(u.ranges[0]) * u.n_ranges);
+}
+
+static int update_err(void)
+{
+	return errno == E2BIG || errno == ENOMEM ? -E2BIG : -errno;
+}
+
+int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
+		const struct moat_addr_val *add, bool may_create)
+{
 	union mapkey_addr key;
 	int map, err;
 
+	if (scope_refused(a))
+		return LEARN_REFUSED;
 	map = mapkey_addr(&key, MAPKEY_EXACT, pid, a->family, a->addr, 0);
-	*created = bpf_map_lookup_elem(st->map[map], &key, &v) != 0;
-	if (!*created && !(v.flags & MOAT_AV_LEARNED))
-		return 0;	/* a rule's entry: never expires, keep it */
-	if (*created && !may_create)
-		return -EDQUOT;
-	err = portrange_add(&v, add->ranges, add->n_ranges);
-	if (err)
-		return err;
-	v.flags |= MOAT_AV_LEARNED;
-	if (add->expires_ns > v.expires_ns)
-		v.expires_ns = add->expires_ns;
-	if (bpf_map_update_elem(st->map[map], &key, &v, BPF_ANY))
-		return errno == E2BIG || errno == ENOMEM ? -E2BIG : -errno;
-	return 0;
+	/*
+	 * Twice at most: an entry that goes between our lookup and our
+	 * update (expired, or purged with its policy id) is created anew,
+	 * never written back with BPF_ANY, so that a purge is either seen
+	 * as a creation (which the caller takes back once it sees the flip)
+	 * or wins.
+	 */
+	for (int tries = 0; tries < 2; tries++) {
+		struct moat_addr_val v = {};
+
+		if (!bpf_map_lookup_elem(st->map[map], &key, &v)) {
+			if (!(v.flags & MOAT_AV_LEARNED) || covers(&v, add))
+				return LEARN_KEPT;	/* a rule's, or enough */
+			err = portrange_add(&v, add->ranges, add->n_ranges);
+			if (err)
+				return err;
+			if (add->expires_ns + LEARN_SLACK_NS > v.expires_ns)
+				v.expires_ns = add->expires_ns + LEARN_SLACK_NS;
+			if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_EXIST))
+				return LEARN_EXTENDED;
+			if (errno != ENOENT)
+				return update_err();
+			continue;
+		}
+		if (deny_covers(st, pid, a))
+			return LEARN_REFUSED;
+		if (!may_create)
+			return -EDQUOT;
+		v = *add;
+		v.flags |= MOAT_AV_LEARNED;
+		v.expires_ns = add->expires_ns + LEARN_SLACK_NS;
+		if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_NOEXIST))
+			return LEARN_CREATED;
+		if (errno != EEXIST)
+			return update_err();
+	}
+	return -EAGAIN;
 }
 
 int learn_forget(struct moat_state *st, __u32 pid, const struct learned_addr *a)

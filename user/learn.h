@@ -22,22 +22,39 @@ struct learned_addr {
 
 __u64 boottime_ns(void);
 /*
- * Never learned: loopback, unspecified, link-local, multicast, the host's
- * own addresses, and anything the policy's deny tries cover (DNS
- * rebinding onto metadata or internal services).
+ * Deadlines are written LEARN_SLACK_NS past what an answer needs. An
+ * answer served again from the cache has its TTLs counted down in whole
+ * seconds, so what it needs lies up to a second past what the first one
+ * did: with the slack, such a hit finds the entry covering it and writes
+ * nothing (a map write costs ~2 us here, the rest of a hit less).
  */
-bool learn_refused(struct moat_state *st, __u32 policy_id,
-		   const struct learned_addr *a);
+#define LEARN_SLACK_NS	1000000000ull
+
+enum learn_result {
+	LEARN_KEPT,		/* nothing written: covered, or a rule's entry */
+	LEARN_EXTENDED,		/* an existing entry's ranges or deadline grew */
+	LEARN_CREATED,		/* a new entry */
+	LEARN_REFUSED,		/* never learned (below) */
+};
+
 /*
- * Create or extend the entry of A in POLICY_ID: ranges united, deadline
- * the later of old and new. *created tells whether it is a new entry.
- * Returns 0, -ENOSPC (ranges), -E2BIG (map full), -EDQUOT (a new entry
- * but !MAY_CREATE: the policy's quota) or another -errno.
- * Entries written from rules (no deadline) are left as they are.
+ * Let A reach ADD's port ranges in POLICY_ID until at least ADD's
+ * deadline: an existing learned entry that covers it is left alone, else
+ * its ranges are united and its deadline moved to the later one; a new
+ * entry only if MAY_CREATE (the policy's quota) and if A is not refused.
+ * Refused, never learned: loopback, unspecified, link-local, multicast,
+ * the host's own addresses, and anything the policy's deny tries cover
+ * (DNS rebinding onto metadata or internal services); the deny tries are
+ * consulted only before a creation, since an existing learned entry of a
+ * policy id passed them when it was created (a policy id's deny entries
+ * never change while it is in use). Entries written from rules (no
+ * deadline) are left as they are.
+ * Returns an enum learn_result, or -ENOSPC (ranges), -E2BIG (map full),
+ * -EDQUOT (a new entry but !MAY_CREATE), another -errno.
  */
 int learn_write(struct moat_state *st, __u32 policy_id,
 		const struct learned_addr *a, const struct moat_addr_val *add,
-		bool may_create, bool *created);
+		bool may_create);
 /* Delete the learned entry of A in POLICY_ID (never a rule's entry). */
 int learn_forget(struct moat_state *st, __u32 policy_id,
 		 const struct learned_addr *a);

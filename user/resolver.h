@@ -247,6 +247,19 @@ struct outbatch {
 	unsigned int n;
 };
 
+/*
+ * UDP queries read with one recvmmsg: a slot per datagram, each as large
+ * as a datagram can be (pages are touched only as far as queries go).
+ */
+#define IN_SLOTS	16
+
+struct inbatch {
+	struct mmsghdr msg[IN_SLOTS];
+	struct iovec iov[IN_SLOTS];
+	struct sockaddr_storage from[IN_SLOTS];
+	__u8 buf[IN_SLOTS][DNS_MSG_BYTES];
+};
+
 struct daemon {
 	struct moat_state st;
 	int epfd, host_netns;
@@ -277,7 +290,11 @@ struct daemon {
 	 * One message at a time: a query read, its canonical form, an answer.
 	 * Handlers lend them to what they call as parameters.
 	 */
-	__u8 q[DNS_MSG_BYTES], fwd[DNS_MSG_BYTES], a[DNS_MSG_BYTES];
+	struct inbatch in;
+	__u8 fwd[DNS_MSG_BYTES], a[DNS_MSG_BYTES];
+	/* the addresses of the answer being learned (learn_answer, hits) */
+	struct dns_addr addrs[MAX_ANSWER_ADDRS];
+	size_t n_addrs;
 	struct outbatch out;		/* see out_flush() */
 };
 
@@ -311,9 +328,11 @@ int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen);
 /*
  * Answer A (ALEN, the upstream's id) to P's query was released: kept,
- * under the query as the client sent it (see classify).
+ * under the query as the client sent it (see classify), with the
+ * addresses learn_answer() just took from it (d->addrs).
  */
-void cache_answer(const struct pending *p, const __u8 *a, size_t alen);
+void cache_answer(struct daemon *d, const struct pending *p, const __u8 *a,
+		  size_t alen);
 /*
  * Write the addresses of answer A (ALEN bytes, to QU) into R's policy
  * maps; ECH is stripped from A. 0: A may be released; -EBADMSG, -ESRCH:

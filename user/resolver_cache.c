@@ -26,8 +26,8 @@ struct dcache_ent {
 	uint64_t hash, stored_ms, expires_ms;
 	size_t size;
 	uint32_t life_s;
-	uint16_t klen, alen, n_ttl, qname_len;
-	uint8_t data[];		/* TTL offsets (uint16_t), key, answer */
+	uint16_t klen, alen, n_ttl, qname_len, udp_limit, metalen;
+	uint8_t data[];		/* TTL offsets (uint16_t), key, answer, meta */
 };
 
 static uint16_t *ent_off(struct dcache_ent *e)
@@ -43,6 +43,11 @@ static uint8_t *ent_key(struct dcache_ent *e)
 static uint8_t *ent_answer(struct dcache_ent *e)
 {
 	return ent_key(e) + e->klen;
+}
+
+static uint8_t *ent_meta(struct dcache_ent *e)
+{
+	return ent_answer(e) + e->alen;
 }
 
 static uint16_t be16(const uint8_t *p)
@@ -336,7 +341,8 @@ static bool same_question(const uint8_t *a, size_t alen, const uint8_t *q,
 }
 
 int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
-	       const uint8_t *a, size_t alen, uint32_t max_ttl_s,
+	       const uint8_t *a, size_t alen, size_t udp_limit,
+	       const void *meta, size_t metalen, uint32_t max_ttl_s,
 	       uint64_t now_ms)
 {
 	static uint16_t off[DCACHE_MAX_TTLS];
@@ -349,7 +355,8 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 	uint64_t hash;
 	int ret;
 
-	if (alen > DCACHE_MAX_ANSWER || make_key(o, q, qlen, key, &klen, &qname_len))
+	if (alen > DCACHE_MAX_ANSWER || metalen > DCACHE_MAX_META ||
+	    make_key(o, q, qlen, key, &klen, &qname_len))
 		return 1;
 	ret = dcache_scan(a, alen, off, DCACHE_MAX_TTLS, &n, &ttl, &negative);
 	if (ret)
@@ -360,7 +367,7 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 		ttl = max_ttl_s;
 	if (!ttl || !same_question(a, alen, q, qname_len))
 		return 1;
-	size = sizeof(*e) + n * sizeof(uint16_t) + klen + alen;
+	size = sizeof(*e) + n * sizeof(uint16_t) + klen + alen + metalen;
 	if (size > c->owner_max_bytes || size > c->max_bytes)
 		return 1;
 	if (!c->bucket && !(c->bucket = calloc(DCACHE_BUCKETS, sizeof(*c->bucket))))
@@ -383,11 +390,14 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 		.o = o, .hash = hash, .stored_ms = now_ms,
 		.expires_ms = now_ms + ttl * 1000ull, .size = size,
 		.life_s = ttl, .klen = klen, .alen = alen, .n_ttl = n,
-		.qname_len = qname_len,
+		.qname_len = qname_len, .metalen = metalen,
+		.udp_limit = udp_limit < DCACHE_MAX_ANSWER ? udp_limit : DCACHE_MAX_ANSWER,
 	};
 	memcpy(ent_off(e), off, n * sizeof(uint16_t));
 	memcpy(ent_key(e), key, klen);
 	memcpy(ent_answer(e), a, alen);
+	if (metalen)
+		memcpy(ent_meta(e), meta, metalen);
 	e->hnext = c->bucket[hash & (DCACHE_BUCKETS - 1)];
 	c->bucket[hash & (DCACHE_BUCKETS - 1)] = e;
 	TAILQ_INSERT_TAIL(&c->lru, e, lru);
@@ -411,8 +421,15 @@ static struct dcache_ent *find(struct dcache_owner *o, const uint8_t *q,
 	return lookup(o->c, o, key, klen, key_hash(o->c, o, key, klen));
 }
 
+uint32_t dcache_ttl_served(uint32_t ttl, uint32_t life_s, uint32_t elapsed_s)
+{
+	ttl = ttl > INT32_MAX ? 0 : ttl > life_s ? life_s : ttl;
+	return ttl > elapsed_s ? ttl - elapsed_s : 0;
+}
+
 int dcache_get(struct dcache_owner *o, const uint8_t *q, size_t qlen,
-	       size_t limit, uint64_t now_ms, uint8_t *out, size_t *outlen)
+	       bool tcp, uint64_t now_ms, uint8_t *out, size_t *outlen,
+	       struct dcache_hit *hit)
 {
 	struct dcache *c = o->c;
 	struct dcache_ent *e = find(o, q, qlen);
@@ -423,7 +440,7 @@ int dcache_get(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 		ent_free(c, e);
 		e = NULL;
 	}
-	if (!e || e->alen > limit || e->alen > *outlen) {
+	if (!e || (!tcp && e->alen > e->udp_limit) || e->alen > *outlen) {
 		c->misses++;
 		return 1;
 	}
@@ -434,22 +451,24 @@ int dcache_get(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 	memcpy(out + 12, q + 12, e->qname_len);
 	/*
 	 * Whole seconds elapsed, rounded down: a served TTL never ends
-	 * before the entry does, and learn_answer() gives the addresses a
-	 * deadline of at least that TTL from now.
+	 * before the entry does, and the caller gives the addresses a
+	 * deadline of at least that TTL from now (dcache_ttl_served()).
 	 */
 	elapsed_s = (now_ms - e->stored_ms) / 1000;
 	for (unsigned int i = 0; i < e->n_ttl; i++) {
 		uint16_t at = ent_off(e)[i];
-		uint32_t ttl = be32(a + at);
+		uint32_t ttl = dcache_ttl_served(be32(a + at), e->life_s, elapsed_s);
 
-		ttl = ttl > INT32_MAX ? 0 : ttl > e->life_s ? e->life_s : ttl;
-		ttl = ttl > elapsed_s ? ttl - elapsed_s : 0;
 		out[at] = ttl >> 24;
 		out[at + 1] = ttl >> 16;
 		out[at + 2] = ttl >> 8;
 		out[at + 3] = ttl;
 	}
 	*outlen = e->alen;
+	*hit = (struct dcache_hit){
+		.meta = ent_meta(e), .metalen = e->metalen,
+		.life_s = e->life_s, .elapsed_s = elapsed_s,
+	};
 	TAILQ_REMOVE(&c->lru, e, lru);
 	TAILQ_INSERT_TAIL(&c->lru, e, lru);
 	TAILQ_REMOVE(&o->lru, e, olru);

@@ -55,6 +55,7 @@
 #endif
 #define DCACHE_MAX_ANSWER	8192
 #define DCACHE_MAX_TTLS		256	/* records with a TTL in one answer */
+#define DCACHE_MAX_META		4096	/* the caller's bytes per entry */
 #define DCACHE_BUCKETS		(1u << 16)
 
 struct dcache_ent;
@@ -87,20 +88,41 @@ uint64_t dcache_digest(const void *data, size_t len, uint64_t seed);
 
 /*
  * Keep answer A (ALEN bytes) to query Q (QLEN bytes, as sent) for O,
- * NOW_MS on a monotonic clock, its lifetime at most MAX_TTL_S. 0 when
- * kept, 1 when not cacheable, -errno.
+ * NOW_MS on a monotonic clock, its lifetime at most MAX_TTL_S. UDP_LIMIT:
+ * the largest answer a UDP client sending Q takes (RFC 6891, 6.2.5).
+ * META (METALEN bytes, at most DCACHE_MAX_META) is the caller's, kept
+ * with the answer and handed back with every hit: what the caller knew
+ * of Q and A when it let them through, so that a hit needs no parse.
+ * 0 when kept, 1 when not cacheable, -errno.
  */
 int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
-	       const uint8_t *a, size_t alen, uint32_t max_ttl_s,
+	       const uint8_t *a, size_t alen, size_t udp_limit,
+	       const void *meta, size_t metalen, uint32_t max_ttl_s,
 	       uint64_t now_ms);
+
+struct dcache_hit {
+	const void *meta;	/* as given to dcache_put; valid until the next call */
+	size_t metalen;
+	uint32_t life_s;	/* the entry's lifetime */
+	uint32_t elapsed_s;	/* whole seconds since it was kept */
+};
+
 /*
  * The answer to query Q (as sent) into OUT (*outlen: its room, then the
  * length), with Q's id and its question's letters, every TTL counted
- * down by the whole seconds elapsed. An answer longer than LIMIT is not
- * served (a UDP client's payload size). 0 on a hit, 1 on a miss.
+ * down by the whole seconds elapsed, and into HIT what came with it. An
+ * answer longer than a UDP client takes (unless TCP) is not served.
+ * 0 on a hit, 1 on a miss.
+ *
+ * The key is every byte of Q but its id, the name folded to lower case:
+ * a hit means Q is, byte for byte, a query whose answer was kept, so the
+ * caller may take it as parsed and judged as that one was.
  */
 int dcache_get(struct dcache_owner *o, const uint8_t *q, size_t qlen,
-	       size_t limit, uint64_t now_ms, uint8_t *out, size_t *outlen);
+	       bool tcp, uint64_t now_ms, uint8_t *out, size_t *outlen,
+	       struct dcache_hit *hit);
+/* The TTL a hit serves for a record of TTL, the entry's LIFE and ELAPSED. */
+uint32_t dcache_ttl_served(uint32_t ttl, uint32_t life_s, uint32_t elapsed_s);
 /* Forget the entry for Q (its answer could not be served). */
 void dcache_drop(struct dcache_owner *o, const uint8_t *q, size_t qlen);
 

@@ -108,28 +108,18 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
 }
 
 /*
- * Write every address of the answer; any failure fails the whole answer
- * (SERVFAIL). Addresses written before the failure stay: they are the
- * answer's own, under their deadline.
+ * Write the N addresses ADDRS of an answer for NAME into R's maps; any
+ * failure fails the whole answer (SERVFAIL). Addresses written before
+ * the failure stay: they are the answer's own, under their deadline.
  */
-static int learn(struct daemon *d, struct reg *r, const struct dns_question *qu,
-		 const struct moat_addr_val *ports, __u8 *a, size_t alen,
-		 bool strip)
+static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
+		       const struct moat_addr_val *ports,
+		       const struct dns_addr *addrs, size_t n)
 {
-	static struct dns_addr addrs[MAX_ANSWER_ADDRS];
 	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
-	const char *name = qu->qname;
-	unsigned int tc = 0;
-	size_t n = 0, n_fresh = 0;
+	size_t n_fresh = 0;
 	__u32 pid;
-	int err;
 
-	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
-	err = dns_answer_take(a, alen, qu, addrs, MAX_ANSWER_ADDRS, &n, &tc);
-	if (err)
-		return err;
-	if (strip)
-		dns_strip_ech(a, alen);	/* before release: docs/names.md */
 	/*
 	 * Issue 11, item 5: an answer is learned into the policy id its rules
 	 * are for (r->pid, from `bind`/`update`), and only while the
@@ -152,35 +142,35 @@ static int learn(struct daemon *d, struct reg *r, const struct dns_question *qu,
 		struct moat_addr_val add = *ports;
 		char s[INET6_ADDRSTRLEN];
 		bool created;
+		int ret;
 
 		memcpy(a.addr, addrs[i].addr, sizeof(a.addr));
-		if (learn_refused(&d->st, pid, &a)) {
-			p_info("moat-bpfd: %s: not learning %s for %s (denied address)",
-			       r->rel, addr_str(&a, s, sizeof(s)), name);
-			continue;
-		}
 		add.expires_ns = deadline_ns(r, addrs[i].ttl_s);
-		err = learn_write(&d->st, pid, &a, &add,
-				  r->learned < (long)r->spec.dns.max_addresses,
-				  &created);
-		if (err == -EDQUOT && r->recounted != d->ticks) {
+		ret = learn_write(&d->st, pid, &a, &add,
+				  r->learned < (long)r->spec.dns.max_addresses);
+		if (ret == -EDQUOT && r->recounted != d->ticks) {
 			/*
 			 * Issue 12, item 4: what counts is what is in the maps
 			 * now (expired entries excluded), at most once a tick.
 			 */
 			r->learned = learn_count(&d->st, pid, boottime_ns());
 			r->recounted = d->ticks;
-			err = learn_write(&d->st, pid, &a, &add,
-					  r->learned < (long)r->spec.dns.max_addresses,
-					  &created);
+			ret = learn_write(&d->st, pid, &a, &add,
+					  r->learned < (long)r->spec.dns.max_addresses);
 		}
-		if (err) {
+		if (ret < 0) {
 			p_err("moat-bpfd: %s: learning %s for %s: %s", r->rel,
 			      addr_str(&a, s, sizeof(s)), name,
-			      err == -EDQUOT ? "the policy's max_addresses reached" :
-			      strerror(-err));
-			return err;
+			      ret == -EDQUOT ? "the policy's max_addresses reached" :
+			      strerror(-ret));
+			return ret;
 		}
+		if (ret == LEARN_REFUSED) {
+			p_info("moat-bpfd: %s: not learning %s for %s (denied address)",
+			       r->rel, addr_str(&a, s, sizeof(s)), name);
+			continue;
+		}
+		created = ret == LEARN_CREATED;
 		r->learned += created;
 		if (created)
 			fresh[n_fresh++] = a;
@@ -191,9 +181,13 @@ static int learn(struct daemon *d, struct reg *r, const struct dns_question *qu,
 	/*
 	 * A writer may have flipped the cgroup and purged PID since it was
 	 * read: then what we created is taken back (a freed id is reused by
-	 * the next policy). A flip after this check purges it itself.
+	 * the next policy). A flip after this check purges it itself. Had we
+	 * created nothing, there is nothing to take back (learn_write never
+	 * brings a purged entry back but as a creation), and the answer
+	 * names only what PID's maps hold or held: a second read of the
+	 * cgroup's policy id, a fifth of a cache hit's time, is spared.
 	 */
-	if (reg_policy_id(d, r) != pid) {
+	if (n_fresh && reg_policy_id(d, r) != pid) {
 		for (size_t i = 0; i < n_fresh; i++)
 			learn_forget(&d->st, pid, &fresh[i]);
 		r->learned_pid = 0;	/* recount */
@@ -205,7 +199,16 @@ static int learn(struct daemon *d, struct reg *r, const struct dns_question *qu,
 int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
 		 const struct moat_addr_val *ports, __u8 *a, size_t alen)
 {
-	return learn(d, r, qu, ports, a, alen, true);
+	unsigned int tc = 0;
+	int err;
+
+	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
+	err = dns_answer_take(a, alen, qu, d->addrs, MAX_ANSWER_ADDRS,
+			      &d->n_addrs, &tc);
+	if (err)
+		return err;
+	dns_strip_ech(a, alen);	/* before release: docs/names.md */
+	return learn_addrs(d, r, qu->qname, ports, d->addrs, d->n_addrs);
 }
 
 static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
@@ -281,48 +284,86 @@ int servfail(struct daemon *d, struct reg *r, const char *qname, int err,
 }
 
 /*
- * Issue 18: the cached answer to allowed query Q into A, learned as one
- * from upstream would be, so that its addresses' deadlines cover its TTLs
- * before it leaves. 1: not cached, ask upstream.
+ * What a cached answer carries for its hits (resolver_cache.h's meta):
+ * what its rules allow, its addresses with their TTLs as received, and
+ * its name. A hit then parses neither the query nor the answer (an ldns
+ * parse costs about as much as a map syscall here, tools/bench/qcost.c).
+ */
+struct hit_meta {
+	struct moat_addr_val ports;
+	__u32 n_addrs;
+	__u32 name_len;			/* with its NUL, after the addresses */
+	struct dns_addr addrs[];
+};
+
+/*
+ * Issue 18: the cached answer to query Q into A, learned as one from
+ * upstream would be, so that its addresses' deadlines cover its TTLs as
+ * served before it leaves. 1: not cached.
  *
- * Keyed by the query as the client sent it (name in lower case, id
- * aside), not by its canonical form: building that costs more than the
- * rest of a hit (tools/bench/qcost.c). The same bytes always make the
- * same canonical query, so the answer kept is the one to it; clients
- * that vary what they send only share entries less.
+ * Looked up before Q is parsed: the key is Q's every byte but its id (the
+ * name in lower case), so a hit is a query this registration's rules
+ * allowed and whose answer was kept; the rules cannot have changed since
+ * (a reload empties the cache). Keyed by the query as the client sent it,
+ * not by its canonical form: building that is left to misses.
  */
 static int from_cache(struct daemon *d, struct reg *r, bool tcp,
-		      const struct dns_question *qu,
-		      const struct moat_addr_val *ports, const __u8 *q,
-		      size_t qlen, __u8 *a, size_t *alen)
+		      const __u8 *q, size_t qlen, __u8 *a, size_t *alen)
 {
-	/* what a UDP client can take (RFC 6891, 6.2.5); TC is never cached */
-	size_t limit = tcp ? DNS_MSG_BYTES : !qu->has_edns ? 512 :
-		       qu->edns_udp_size < 512 ? 512 : qu->edns_udp_size;
+	char name[DNS_NAME_STR_LEN];
+	const __u8 *m;
+	struct dcache_hit hit;
+	struct hit_meta h;
 	size_t room = *alen;
 	int err;
 
-	if (dcache_get(&r->cache, q, qlen, limit, now_ms(), a, alen))
+	if (dcache_get(&r->cache, q, qlen, tcp, now_ms(), a, alen, &hit))
 		return 1;
-	/* stripped of ECH before it was kept: another ldns parse spared */
-	err = learn(d, r, qu, ports, a, *alen, false);
+	m = hit.meta;
+	memcpy(&h, m, sizeof(h));
+	memcpy(d->addrs, m + sizeof(h), h.n_addrs * sizeof(d->addrs[0]));
+	memcpy(name, m + sizeof(h) + h.n_addrs * sizeof(d->addrs[0]), h.name_len);
+	for (size_t i = 0; i < h.n_addrs; i++)
+		d->addrs[i].ttl_s = dcache_ttl_served(d->addrs[i].ttl_s,
+						      hit.life_s, hit.elapsed_s);
+	err = learn_addrs(d, r, name, &h.ports, d->addrs, h.n_addrs);
 	if (err) {
 		dcache_drop(&r->cache, q, qlen);
 		*alen = room;
-		return servfail(d, r, qu->qname, err, q, qlen, a, alen);
+		return servfail(d, r, name, err, q, qlen, a, alen);
 	}
 	d->n_cached++;
 	return 0;
 }
 
-void cache_answer(const struct pending *p, const __u8 *a, size_t alen)
+void cache_answer(struct daemon *d, const struct pending *p, const __u8 *a,
+		  size_t alen)
 {
-	int err = dcache_put(&p->reg->cache, p->query + p->qlen, p->raw_len,
-			     a, alen, p->reg->spec.dns.max_ttl_s, now_ms());
+	const struct dns_question *qu = &p->qu;
+	/* what a UDP client can take (RFC 6891, 6.2.5) */
+	size_t limit = !qu->has_edns || qu->edns_udp_size < 512 ? 512 :
+		       qu->edns_udp_size;
+	struct hit_meta h = {
+		.ports = p->ports, .n_addrs = d->n_addrs,
+		.name_len = strlen(qu->qname) + 1,
+	};
+	size_t alen_addrs = d->n_addrs * sizeof(d->addrs[0]);
+	_Alignas(8) __u8 meta[DCACHE_MAX_META];
+	int err = 1;
 
+	/* many addresses: no meta fits, the answer is not kept */
+	if (sizeof(h) + alen_addrs + h.name_len <= sizeof(meta)) {
+		memcpy(meta, &h, sizeof(h));
+		memcpy(meta + sizeof(h), d->addrs, alen_addrs);
+		memcpy(meta + sizeof(h) + alen_addrs, qu->qname, h.name_len);
+		err = dcache_put(&p->reg->cache, p->query + p->qlen, p->raw_len,
+				 a, alen, limit, meta,
+				 sizeof(h) + alen_addrs + h.name_len,
+				 p->reg->spec.dns.max_ttl_s, now_ms());
+	}
 	if (err < 0)
 		p_debug("moat-bpfd: %s: not caching the answer for %s: %s",
-			p->reg->rel, p->qu.qname, strerror(-err));
+			p->reg->rel, qu->qname, strerror(-err));
 }
 
 int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
@@ -332,6 +373,9 @@ int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 	int ret;
 
 	d->n_query++;
+	ret = from_cache(d, r, tcp, q, qlen, a, alen);
+	if (ret <= 0)
+		return ret;
 	if (dns_query_parse(q, qlen, qu)) {
 		d->n_malformed++;
 		return -EBADMSG;
@@ -346,9 +390,6 @@ int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 	}
 	if (!r->n_up)
 		return servfail(d, r, qu->qname, -ENOENT, q, qlen, a, alen);
-	ret = from_cache(d, r, tcp, qu, ports, q, qlen, a, alen);
-	if (ret <= 0)
-		return ret;
 	/* forward what was parsed, not what was received */
 	if (dns_query_canonical(q, qlen, fwd, flen)) {
 		d->n_malformed++;

@@ -185,7 +185,7 @@ void serve_tcpup(struct daemon *d, struct tcpup *t)
 		pending_fail(d, p, err);
 		return;
 	}
-	cache_answer(p, t->ans, t->need);
+	cache_answer(d, p, t->ans, t->need);
 	t->ans[0] = p->client_id >> 8;
 	t->ans[1] = p->client_id & 0xff;
 	reply_to(d, p, t->ans, t->need);

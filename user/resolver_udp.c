@@ -235,27 +235,43 @@ static void forward_udp(struct daemon *d, struct reg *r, int fd,
 
 void serve_udp(struct daemon *d, struct reg *r, int fd)
 {
+	struct inbatch *in = &d->in;
 	struct moat_addr_val ports;
 	struct dns_question qu;
 
-	for (int i = 0; i < RECV_BATCH; i++) {
-		struct sockaddr_storage from;
-		socklen_t from_len = sizeof(from);
-		size_t alen = sizeof(d->a), flen = sizeof(d->fwd);
-		ssize_t n;
-		int ret;
+	/* at most RECV_BATCH queries a wakeup: the other sockets' turn */
+	for (int round = 0; round < RECV_BATCH / IN_SLOTS; round++) {
+		int n;
 
-		n = recvfrom(fd, d->q, sizeof(d->q), MSG_DONTWAIT,
-			     (struct sockaddr *)&from, &from_len);
-		if (n < 0)
+		for (int i = 0; i < IN_SLOTS; i++) {
+			in->iov[i] = (struct iovec){
+				.iov_base = in->buf[i], .iov_len = sizeof(in->buf[i]),
+			};
+			in->msg[i].msg_hdr = (struct msghdr){
+				.msg_name = &in->from[i],
+				.msg_namelen = sizeof(in->from[i]),
+				.msg_iov = &in->iov[i], .msg_iovlen = 1,
+			};
+		}
+		n = recvmmsg(fd, in->msg, IN_SLOTS, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++) {
+			size_t alen = sizeof(d->a), flen = sizeof(d->fwd);
+			const struct msghdr *h = &in->msg[i].msg_hdr;
+			int ret;
+
+			ret = classify(d, r, false, in->buf[i], in->msg[i].msg_len,
+				       &qu, &ports, d->fwd, &flen, d->a, &alen);
+			if (ret > 0)
+				forward_udp(d, r, fd, &in->from[i], h->msg_namelen,
+					    &qu, &ports, d->fwd, flen, in->buf[i],
+					    in->msg[i].msg_len);
+			else if (!ret)
+				send_answer(&d->out, fd, &in->from[i],
+					    h->msg_namelen, d->a, alen);
+		}
+		/* level-triggered: what came after this read wakes us again */
+		if (n < IN_SLOTS)
 			return;
-		ret = classify(d, r, false, d->q, n, &qu, &ports, d->fwd, &flen,
-			       d->a, &alen);
-		if (ret > 0)
-			forward_udp(d, r, fd, &from, from_len, &qu, &ports, d->fwd, flen,
-				    d->q, n);
-		else if (!ret)
-			send_answer(&d->out, fd, &from, from_len, d->a, alen);
 	}
 }
 
@@ -313,7 +329,7 @@ void serve_upstream(struct daemon *d, struct ev *u)
 			pending_fail(d, p, err);
 			continue;
 		}
-		cache_answer(p, d->a, n);
+		cache_answer(d, p, d->a, n);
 		d->a[0] = p->client_id >> 8;
 		d->a[1] = p->client_id & 0xff;
 		reply_to(d, p, d->a, n);

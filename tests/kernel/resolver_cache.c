@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "harness.h"
+#include "learn.h"
 #include "moat_abi.h"
 
 #define U_LONG			"198.51.100.54"
@@ -221,44 +222,119 @@ CTEST(hit_not_upstream_ttl_down)
 }
 
 /*
- * U_SHORT: TTL 3, min_ttl 0, grace 0, so the first answer's deadline is
- * 3 s after it. A cached answer served 2.8 s later says TTL 1 and must
- * carry the deadline ~0.8 s past the first one before it leaves; the
- * address is then still reachable after the first deadline.
+ * Deadlines carry LEARN_SLACK_NS (learn.h) past what an answer needs, so
+ * that a cached answer, its TTLs counted down in whole seconds, finds its
+ * need covered and writes nothing.
  */
-CTEST(cached_answer_refreshes_deadline)
+#define SLACK_NS	LEARN_SLACK_NS
+#define S_NS		1000000000ull
+
+/* Wait until CLOCK_BOOTTIME reaches T (ns). */
+static void until_boot_ns(unsigned long long t)
 {
-	const char *cg = cg_up("refresh", U_SHORT, "  min_ttl: 0\n  grace: 0\n");
-	unsigned long long d0, d1;
+	while (now_boot_ns() < t)
+		kt_sleep_ms(10);
+}
+
+/*
+ * U_SHORT: TTL 3, min_ttl 0, grace 0: the first answer's deadline d0 is
+ * t0 + 3 s + the slack. A cached answer served 2.8 s later says TTL 1:
+ * the client may use the address until t0 + 3.8 s, which d0 covers, so
+ * the map is not written; the address is reachable until then.
+ */
+CTEST(cached_answer_covered_by_deadline)
+{
+	const char *cg = cg_up("covered", U_SHORT, "  min_ttl: 0\n  grace: 0\n");
+	unsigned long long d0, d1, t0, th;
 	const char *w;
-	long ttl;
 
 	expect_blocked(cg, "tcp", W4_A, 8080);
 	w = ask(cg, KT_DNS4, "b.test", "A");
 	cr_assert_eq(ttl_of(w, "A=" W4_A), 3, "%s", w);
 	d0 = deadline_of(cg, W4_A);
 	cr_assert_gt(d0, 0ull, "b.test's address not learned");
-	/* 2.8 s after the answer: the entry lives, its TTL is 1 */
-	while (now_boot_ns() + 200000000ull < d0)
-		kt_sleep_ms(10);
+	t0 = d0 - 3 * S_NS - SLACK_NS;
+	until_boot_ns(t0 + 2800000000ull);
+	th = now_boot_ns();
 	w = ask(cg, KT_DNS4, "b.test", "A");
-	cr_assert(now_boot_ns() < d0, "the query took too long to tell");
-	ttl = ttl_of(w, "A=" W4_A);
+	cr_assert(now_boot_ns() < t0 + 3 * S_NS, "the query took too long to tell");
 	cr_assert_eq(asked(1, "b.test"), 1, "not served from the cache");
-	cr_assert_eq(ttl, 1, "%s", w);
+	cr_assert_eq(ttl_of(w, "A=" W4_A), 1, "%s", w);
 	d1 = deadline_of(cg, W4_A);
-	cr_assert_geq(d1, d0 + 500000000ull,
-		      "deadline %llu -> %llu: not refreshed by the cached answer",
-		      d0, d1);
-	while (now_boot_ns() < d0 + 200000000ull)
-		kt_sleep_ms(10);
+	cr_assert_geq(d1, th + 1 * S_NS,
+		      "deadline %llu, the cached answer served at %llu says 1 s",
+		      d1, th);
+	cr_assert_eq(d1, d0, "a covered hit wrote the map (%llu -> %llu)", d0, d1);
+	until_boot_ns(th + 1 * S_NS);
 	expect_allowed(cg, "tcp", W4_A, 8080);
 	/* and past the cached answer's own end, the upstream again */
-	while (now_boot_ns() < d1)
-		kt_sleep_ms(10);
+	until_boot_ns(d1);
 	w = ask(cg, KT_DNS4, "b.test", "A");
 	cr_assert_eq(ttl_of(w, "A=" W4_A), 3, "%s", w);
 	cr_assert_eq(asked(1, "b.test"), 2);
+}
+
+/*
+ * min_ttl 5 over U_SHORT's TTL 3: the kernel keeps an address 5 s after
+ * any answer naming it, a cached one too. A hit 2.5 s after the first
+ * answer needs the deadline moved from t0 + 6 s to at least th + 5 s
+ * before it leaves: a cache that does not learn what it serves fails.
+ */
+CTEST(cached_answer_refreshes_deadline)
+{
+	const char *cg = cg_up("refresh", U_SHORT, "  min_ttl: 5\n  grace: 0\n");
+	unsigned long long d0, d1, t0, th;
+	const char *w;
+
+	w = ask(cg, KT_DNS4, "b.test", "A");
+	cr_assert_eq(ttl_of(w, "A=" W4_A), 3, "%s", w);
+	d0 = deadline_of(cg, W4_A);
+	cr_assert_gt(d0, 0ull, "b.test's address not learned");
+	t0 = d0 - 5 * S_NS - SLACK_NS;
+	until_boot_ns(t0 + 2500000000ull);
+	th = now_boot_ns();
+	w = ask(cg, KT_DNS4, "b.test", "A");
+	cr_assert(now_boot_ns() < t0 + 3 * S_NS, "the query took too long to tell");
+	cr_assert_eq(asked(1, "b.test"), 1, "not served from the cache");
+	d1 = deadline_of(cg, W4_A);
+	cr_assert_geq(d1, th + 5 * S_NS,
+		      "deadline %llu -> %llu: not refreshed by the cached answer "
+		      "served at %llu", d0, d1, th);
+	until_boot_ns(d0 + 200000000ull);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+}
+
+/*
+ * The learned entry gone from the map (an administrator's delete, a
+ * purge) while its answer is cached: the next hit creates it again
+ * before the answer leaves; a hit trusting what it wrote before fails.
+ */
+CTEST(cached_answer_relearns_deleted)
+{
+	const char *cg = cg_up("relearn", U_LONG, "");
+	struct moat_exact4_key k = { .policy_id = status_of(cg).policy_id };
+	unsigned long long th, d;
+	const char *w;
+	long ttl;
+	int fd;
+
+	w = ask(cg, KT_DNS4, "c.test", "A");
+	cr_assert(has_word(w, "NOERROR"), "%s", w);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+	fd = bpf_obj_get(EXACT4_PIN);
+	cr_assert_geq(fd, 0, "cannot open %s", EXACT4_PIN);
+	cr_assert_eq(inet_pton(AF_INET, W4_A, &k.addr), 1);
+	cr_assert_eq(bpf_map_delete_elem(fd, &k), 0, "delete: %s", strerror(errno));
+	close(fd);
+	expect_blocked(cg, "tcp", W4_A, 8080);
+	th = now_boot_ns();
+	w = ask(cg, KT_DNS4, "c.test", "A");
+	cr_assert_eq(asked(0, "c.test"), 1, "not served from the cache");
+	ttl = ttl_of(w, "A=" W4_A);
+	d = deadline_of(cg, W4_A);
+	cr_assert_geq(d, th + (unsigned long long)ttl * S_NS,
+		      "deadline %llu after a hit at %llu saying TTL %ld", d, th, ttl);
+	expect_allowed(cg, "tcp", W4_A, 8080);
 }
 
 /* Registrations with different upstreams never see each other's answers. */

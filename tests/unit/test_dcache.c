@@ -21,6 +21,15 @@
 #define PKT_MAX		4096
 #define T0		1000000ull	/* ms, any monotonic time */
 
+/* A UDP client's lookup; what comes with a hit is checked where it matters. */
+static int get(struct dcache_owner *o, const uint8_t *q, size_t qlen,
+	       uint64_t now, uint8_t *out, size_t *olen)
+{
+	struct dcache_hit hit;
+
+	return dcache_get(o, q, qlen, false, now, out, olen, &hit);
+}
+
 static size_t wire(ldns_pkt *p, uint8_t *buf)
 {
 	uint8_t *w;
@@ -152,15 +161,14 @@ ParameterizedTest(size_t *row, dcache, keep)
 	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
 	dcache_owner_init(&c, &o);
 	alen = answer("a.test", 99, t->rcode, t->tc, t->an, t->ns, a);
-	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, t->max_ttl, T0), t->want,
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, PKT_MAX, NULL, 0,
+				t->max_ttl, T0), t->want,
 		     "%s", t->desc);
 	if (!t->want) {
-		cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX,
-					T0 + t->life_s * 1000ull - 1, out, &olen),
+		cr_assert_eq(get(&o, q, qlen, T0 + t->life_s * 1000ull - 1, out, &olen),
 			     0, "%s: gone before its TTL", t->desc);
 		olen = PKT_MAX;
-		cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX,
-					T0 + t->life_s * 1000ull, out, &olen),
+		cr_assert_eq(get(&o, q, qlen, T0 + t->life_s * 1000ull, out, &olen),
 			     1, "%s: served past its TTL", t->desc);
 	}
 	cr_assert_eq(c.n, 0u, "%s: an expired entry stays", t->desc);
@@ -187,8 +195,8 @@ Test(dcache, served_form)
 
 	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
 	dcache_owner_init(&c, &o);
-	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, 86400, T0), 0);
-	cr_assert_eq(dcache_get(&o, q2, q2len, PKT_MAX, T0 + 7999, out, &olen), 0);
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, PKT_MAX, NULL, 0, 86400, T0), 0);
+	cr_assert_eq(get(&o, q2, q2len, T0 + 7999, out, &olen), 0);
 	cr_assert_eq(olen, alen);
 	cr_assert_eq(ttls(out, olen, t), 3u);
 	/* life 600 (the answer section's least); 7 whole seconds elapsed */
@@ -203,7 +211,7 @@ Test(dcache, served_form)
 	ldns_pkt_free(p);
 	/* the stored answer is untouched: a later hit counts from it */
 	olen = PKT_MAX;
-	cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX, T0 + 100000, out, &olen), 0);
+	cr_assert_eq(get(&o, q, qlen, T0 + 100000, out, &olen), 0);
 	ttls(out, olen, t);
 	cr_assert_eq(t[0], 500u);
 	dcache_fini(&c);
@@ -225,19 +233,30 @@ Test(dcache, keys_apart)
 	dcache_owner_init(&c, &o2);
 	dcache_set_upstreams(&o1, dcache_digest("up1", 3, 0));
 	dcache_set_upstreams(&o2, dcache_digest("up2", 3, 0));
-	cr_assert_eq(dcache_put(&o1, q, qlen, a, alen, 86400, T0), 0);
-	cr_assert_eq(dcache_get(&o1, q, qlen, PKT_MAX, T0, out, &olen), 0);
+	cr_assert_eq(dcache_put(&o1, q, qlen, a, alen, PKT_MAX, NULL, 0, 86400, T0), 0);
+	cr_assert_eq(get(&o1, q, qlen, T0, out, &olen), 0);
 	olen = PKT_MAX;
-	cr_assert_eq(dcache_get(&o1, qe, qelen, PKT_MAX, T0, out, &olen), 1,
+	cr_assert_eq(get(&o1, qe, qelen, T0, out, &olen), 1,
 		     "an answer without OPT served to an EDNS query");
-	cr_assert_eq(dcache_get(&o2, q, qlen, PKT_MAX, T0, out, &olen), 1,
+	cr_assert_eq(get(&o2, q, qlen, T0, out, &olen), 1,
 		     "an answer crossed owners");
-	/* a UDP client that cannot take it asks upstream */
-	cr_assert_eq(dcache_get(&o1, q, qlen, alen - 1, T0, out, &olen), 1);
+	/* a UDP client that cannot take it asks upstream; over TCP it is served */
+	{
+		struct dcache_owner o3;
+		struct dcache_hit hit;
+
+		dcache_owner_init(&c, &o3);
+		cr_assert_eq(dcache_put(&o3, q, qlen, a, alen, alen - 1, NULL, 0,
+					86400, T0), 0);
+		olen = PKT_MAX;
+		cr_assert_eq(dcache_get(&o3, q, qlen, false, T0, out, &olen, &hit), 1);
+		cr_assert_eq(dcache_get(&o3, q, qlen, true, T0, out, &olen, &hit), 0);
+		dcache_flush(&o3);
+	}
 	/* new upstreams: nothing of the old ones */
 	dcache_set_upstreams(&o1, dcache_digest("up2", 3, 0));
 	cr_assert_eq(o1.n, 0u);
-	cr_assert_eq(dcache_get(&o1, q, qlen, PKT_MAX, T0, out, &olen), 1);
+	cr_assert_eq(get(&o1, q, qlen, T0, out, &olen), 1);
 	dcache_fini(&c);
 }
 
@@ -252,7 +271,7 @@ static void put_name(struct dcache_owner *o, int i, uint64_t now)
 	snprintf(rr, sizeof(rr), "%s. 300 IN A 198.51.100.7", name);
 	qlen = query(name, 1, false, q);
 	alen = answer(name, 2, 0, false, an, NULL, a);
-	cr_assert_eq(dcache_put(o, q, qlen, a, alen, 86400, now), 0);
+	cr_assert_eq(dcache_put(o, q, qlen, a, alen, PKT_MAX, NULL, 0, 86400, now), 0);
 }
 
 static bool has_name(struct dcache_owner *o, int i)
@@ -262,7 +281,7 @@ static bool has_name(struct dcache_owner *o, int i)
 	size_t olen = PKT_MAX;
 
 	snprintf(name, sizeof(name), "n%d.test", i);
-	return !dcache_get(o, q, query(name, 1, false, q), PKT_MAX, T0, out, &olen);
+	return !get(o, q, query(name, 1, false, q), T0, out, &olen);
 }
 
 /* An owner's bound evicts its own least recently used entries only. */
@@ -324,7 +343,7 @@ Test(dcache, total_bound)
 		size_t qlen = query("big.test", 1, false, q);
 		size_t alen = answer("big.test", 2, 0, false, an, NULL, a);
 
-		cr_assert_eq(dcache_put(&o[0], q, qlen, a, alen, 86400, T0), 1);
+		cr_assert_eq(dcache_put(&o[0], q, qlen, a, alen, PKT_MAX, NULL, 0, 86400, T0), 1);
 	}
 	cr_assert_eq(c.n, 3u);
 	dcache_fini(&c);
@@ -362,8 +381,8 @@ Test(dcache, compressed_query_name)
 	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
 	dcache_owner_init(&c, &o);
 	q[12] = 0xc0;	/* the name now starts with a compression pointer */
-	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, 86400, T0), 1);
-	cr_assert_eq(dcache_get(&o, q, qlen, PKT_MAX, T0, out, &olen), 1);
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, PKT_MAX, NULL, 0, 86400, T0), 1);
+	cr_assert_eq(get(&o, q, qlen, T0, out, &olen), 1);
 	cr_assert_eq(c.n, 0u);
 	dcache_fini(&c);
 }
@@ -431,16 +450,16 @@ Test(dcache, buckets_unaimed)
 	dcache_set_upstreams(&o, digest);
 	for (size_t i = 0; i < AIMED; i++) {
 		qolen = with_option(q, qlen, tails[i], qo);
-		cr_assert_eq(dcache_put(&o, qo, qolen, a, alen, 86400, T0), 0);
+		cr_assert_eq(dcache_put(&o, qo, qolen, a, alen, PKT_MAX, NULL, 0, 86400, T0), 0);
 	}
 	cr_assert_eq(o.n, (size_t)AIMED, "the entries do not fit the owner's bound");
 	before = c.probes;
 	qolen = with_option(q, qlen, tails[AIMED], qo);	/* a miss */
 	olen = PKT_MAX;
-	cr_assert_eq(dcache_get(&o, qo, qolen, PKT_MAX, T0, out, &olen), 1);
+	cr_assert_eq(get(&o, qo, qolen, T0, out, &olen), 1);
 	qolen = with_option(q, qlen, tails[0], qo);	/* a hit */
 	olen = PKT_MAX;
-	cr_assert_eq(dcache_get(&o, qo, qolen, PKT_MAX, T0, out, &olen), 0);
+	cr_assert_eq(get(&o, qo, qolen, T0, out, &olen), 0);
 	cr_assert_leq(c.probes - before, 16u,
 		      "a tenant aimed its entries at one bucket: two lookups compared %lu",
 		      c.probes - before);
@@ -466,12 +485,49 @@ Test(dcache, buckets_per_owner)
 	for (size_t i = 0; i < 256; i++) {
 		dcache_owner_init(&c, &many[i]);
 		dcache_set_upstreams(&many[i], digest);
-		cr_assert_eq(dcache_put(&many[i], q, qlen, a, alen, 86400, T0), 0);
+		cr_assert_eq(dcache_put(&many[i], q, qlen, a, alen, PKT_MAX, NULL, 0, 86400, T0), 0);
 	}
 	before = c.probes;
-	cr_assert_eq(dcache_get(&many[0], q, qlen, PKT_MAX, T0, out, &olen), 0);
+	cr_assert_eq(get(&many[0], q, qlen, T0, out, &olen), 0);
 	cr_assert_leq(c.probes - before, 8u,
 		      "256 owners' entries for one name share a chain: %lu compared",
 		      c.probes - before);
+	dcache_fini(&c);
+}
+
+/*
+ * What the caller keeps with an answer comes back with every hit, with
+ * the entry's life and the whole seconds elapsed, from which the TTL a
+ * record was served with follows; more than DCACHE_MAX_META is refused.
+ */
+Test(dcache, meta_and_served_ttl)
+{
+	static const char *const an[] = { "m.test. 300 IN A 198.51.100.7", NULL };
+	static uint8_t big[DCACHE_MAX_META + 1];
+	uint8_t q[PKT_MAX], a[PKT_MAX], out[PKT_MAX];
+	size_t qlen = query("m.test", 1, false, q);
+	size_t alen = answer("m.test", 7, 0, false, an, NULL, a), olen = PKT_MAX;
+	const char meta[] = "ports, addresses, name";
+	struct dcache c;
+	struct dcache_owner o;
+	struct dcache_hit hit;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	dcache_owner_init(&c, &o);
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, PKT_MAX, big, sizeof(big),
+				86400, T0), 1);
+	cr_assert_eq(dcache_put(&o, q, qlen, a, alen, PKT_MAX, meta, sizeof(meta),
+				60, T0), 0);
+	cr_assert_eq(dcache_get(&o, q, qlen, false, T0 + 2500, out, &olen, &hit), 0);
+	cr_assert_eq(hit.metalen, sizeof(meta));
+	cr_assert_str_eq(hit.meta, meta);
+	cr_assert_eq(hit.life_s, 60u);
+	cr_assert_eq(hit.elapsed_s, 2u);
+	/* the record said 300, the entry lives 60 s, 2 s went by */
+	cr_assert_eq(dcache_ttl_served(300, hit.life_s, hit.elapsed_s), 58u);
+	cr_assert_eq(out[olen - 10] << 24 | out[olen - 9] << 16 |
+		     out[olen - 8] << 8 | out[olen - 7], 58, "served TTL");
+	cr_assert_eq(dcache_ttl_served(1, 60, 2), 0u);
+	cr_assert_eq(dcache_ttl_served(0x80000000u, 60, 0), 0u);
 	dcache_fini(&c);
 }

@@ -62,6 +62,8 @@ int main(void)
 	struct dns_question qu;
 	struct dcache c;
 	struct dcache_owner o;
+	struct dcache_hit hit;
+	static const char meta[128];	/* a hit_meta with one address, about */
 	struct moat_exact4_key k = { .policy_id = 1 };
 	struct moat_addr_val v = { .expires_ns = 1 };
 	unsigned int tc;
@@ -86,7 +88,7 @@ int main(void)
 		return 1;
 	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
 	dcache_owner_init(&c, &o);
-	if (dcache_put(&o, q, qlen, a, alen, 86400, 1000))
+	if (dcache_put(&o, q, qlen, a, alen, 512, meta, sizeof(meta), 86400, 1000))
 		return 1;
 	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "qcost", sizeof(k), sizeof(v),
 			    1024, NULL);
@@ -100,18 +102,19 @@ int main(void)
 	TIME("dns_query_canonical (ldns: misses only)",
 	     (flen = sizeof(fwd), dns_query_canonical(q, qlen, fwd, &flen)));
 	TIME("dcache_get (a hit: key, lookup, copy, TTLs)",
-	     (olen = sizeof(out), dcache_get(&o, q, qlen, 512, 2000, out, &olen)));
+	     (olen = sizeof(out), dcache_get(&o, q, qlen, false, 2000, out, &olen, &hit)));
 	TIME("dns_answer_take (ldns: the answer's addresses)",
 	     dns_answer_take(a, alen, &qu, addrs, 64, &n, &tc));
 	TIME("dns_strip_ech (ldns: upstream answers only)", dns_strip_ech(a, alen));
 	TIME("dcache_put (a miss's answer kept)",
-	     dcache_put(&o, q, qlen, a, alen, 86400, 1000));
+	     dcache_put(&o, q, qlen, a, alen, 512, meta, sizeof(meta), 86400, 1000));
 	TIME("bpf_map_lookup_elem (hash, syscall)", bpf_map_lookup_elem(fd, &k, &v));
 	TIME("bpf_map_update_elem (hash, syscall)", bpf_map_update_elem(fd, &k, &v, BPF_ANY));
-	printf("a hit (one address) costs dns_query_parse + dcache_get + dns_answer_take + 5 map\n"
-	       "syscalls (the policy id twice, the deny check, the address's lookup and update),\n"
-	       "plus recvfrom and a share of sendmmsg; a miss adds dns_query_canonical, the\n"
-	       "upstream exchange (sendmsg, a wakeup, recv), dns_strip_ech and dcache_put.\n");
+	printf("a hit (one address, its deadline covering the TTL served) costs dcache_get\n"
+	       "and 2 map syscalls (the cgroup's policy id, the address's lookup), plus its\n"
+	       "share of recvmmsg and sendmmsg; a miss adds dns_query_parse, dns_query_canonical,\n"
+	       "the upstream exchange (sendmsg, a wakeup, recv), dns_answer_take,\n"
+	       "dns_strip_ech, dcache_put, and for a new address the deny check and an update.\n");
 	close(fd);
 	dcache_fini(&c);
 	return 0;
