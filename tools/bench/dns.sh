@@ -442,7 +442,7 @@ rss_row idle 0 0 0 ""
 
 # --- 1. qps and latency ------------------------------------------------------
 rounds_csv=$dd/rounds.csv
-echo "n_rules,mix,round,mode,kind,qps,completed,avg_latency_us,p50_us,p99_us,daemon_rss_kb,cached,forwarded" >"$rounds_csv"
+echo "n_rules,mix,round,mode,kind,qps,completed,avg_latency_us,p50_us,p99_us,daemon_rss_kb,cached,forwarded,dnsmasq_cpu_us_q,daemon_cpu_us_q,machine_cpu_us_q,idle_share" >"$rounds_csv"
 res_csv=$out/dns-results.csv
 echo "n_rules,mix,status,direct_qps,moat_qps,qps_ratio,ratio_min,ratio_max,direct_p50_us,direct_p99_us,moat_p50_us,moat_p99_us,added_p50_us,lat_samples_direct,lat_samples_moat,moat_rss_kb_max,hit_share" >"$res_csv"
 
@@ -453,12 +453,33 @@ mix_args() {	# MIX: the query file, and -n 1 where no name may repeat
 }
 
 # run_one N MIX ROUND MODE KIND: one dnsperf, one row of rounds.csv
+# CPU ticks of PID (utime + stime), and of the machine: "busy total"
+ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+clk_tck=$(getconf CLK_TCK)
+
+# Where a throughput run's CPU went, per query answered (us): dnsmasq,
+# the daemon (moat runs), the whole machine (dnsperf, the kernel, other
+# work), and the share of the machine left idle. With no idle left, the
+# qps a path can reach is the CPUs over its CPU per query.
+cpu_cols() {	# Q DNSMASQ0 DNSMASQ1 DAEMON0 DAEMON1 BUSY0 TOTAL0 BUSY1 TOTAL1
+	awk -v q="$1" -v m0="$2" -v m1="$3" -v d0="$4" -v d1="$5" -v b0="$6" -v t0="$7" -v b1="$8" -v t1="$9" -v hz="$clk_tck" 'BEGIN {
+		if (q <= 0 || t1 <= t0) { print ",,,"; exit }
+		u = 1e6 / hz / q
+		printf "%.2f,%s,%.2f,%.3f\n", (m1 - m0) * u, (d1 == "" ? "" : sprintf("%.2f", (d1 - d0) * u)), (b1 - b0) * u, 1 - (b1 - b0) / (t1 - t0) }'
+}
+
 run_one() {
-	local n=$1 mix=$2 r=$3 mode=$4 kind=$5 o args rc=0 rss="" hits=","
+	local n=$1 mix=$2 r=$3 mode=$4 kind=$5 o args rc=0 rss="" hits="," cpu=",,,"
+	local m0 d0 b0 t0 m1 d1 b1 t1 pid0
 	o=$dd/$kind-$n-$mix-$r-$mode.out
 	if [ "$kind" = tput ]; then args=("${tput_args[@]}"); else args=("${lat_args[@]}"); fi
 	# shellcheck disable=SC2207 # words by design: no spaces in $dd
 	args+=($(mix_args "$mix"))
+	[ "$mode" = direct ] || ensure_daemon
+	pid0=$dpid
+	m0=$(ticks_of "$dns_pid"); d0=$(ticks_of "$dpid")
+	read -r b0 t0 < <(machine_ticks)
 	if [ "$mode" = direct ]; then
 		one_direct "$o" "${args[@]}"
 	else
@@ -467,12 +488,17 @@ run_one() {
 		rss=$(cat "$o.rss" 2>/dev/null || true)
 		hits=$(tr ' ' , <"$o.hits")
 	fi
+	read -r b1 t1 < <(machine_ticks)
+	m1=$(ticks_of "$dns_pid"); d1=$(ticks_of "$dpid")
+	# the daemon's share only for moat runs it served whole
+	if [ "$mode" = direct ] || [ "$dpid" != "$pid0" ]; then d1=""; fi
+	[ "$kind" != tput ] || cpu=$(cpu_cols "$(field "$o" "Queries completed")" "$m0" "$m1" "$d0" "$d1" "$b0" "$t0" "$b1" "$t1")
 	local p50="" p99=""
 	if [ "$kind" = lat ]; then
 		lats "$o" >>"$dd/lat-$n-$mix-$mode.txt"
 		read -r _ p50 _ p99 _ < <(lats "$o" | pct)
 	fi
-	echo "$n,$mix,$r,$mode,$kind,$(field "$o" "Queries per second"),$(field "$o" "Queries completed"),$(awk -v s="$(field "$o" "Average Latency (s)")" 'BEGIN { printf "%.1f", s * 1e6 }'),$p50,$p99,$rss,$hits" >>"$rounds_csv"
+	echo "$n,$mix,$r,$mode,$kind,$(field "$o" "Queries per second"),$(field "$o" "Queries completed"),$(awk -v s="$(field "$o" "Average Latency (s)")" 'BEGIN { printf "%.1f", s * 1e6 }'),$p50,$p99,$rss,$hits,$cpu" >>"$rounds_csv"
 }
 
 for n in $DNS_RULES; do
@@ -671,6 +697,24 @@ report() {
 			$1, $2, $17 * 100, $4, $5, $6, $7, $8, ($6 >= r ? "ok" : "MISSED"), $9, $11, $13,
 			($13 <= l ? "ok" : "MISSED"), $10, $12, $16
 	}' "$res_csv"
+	echo
+	echo "CPU per query answered in the throughput runs (us, medians over rounds; machine = all of it:"
+	echo "dnsperf, dnsmasq, the daemon, the kernel, other work; with no idle left, qps = CPUs / machine us):"
+	awk -F, 'NR > 1 && $5 == "tput" && $16 != "" {
+		k = $1 SUBSEP $2 SUBSEP $4; n[k]++; m[k, n[k]] = $14; d[k, n[k]] = $15; b[k, n[k]] = $16; i[k, n[k]] = $17
+	}
+	function med(a, k, c,   v, j, x, t) {
+		for (j = 1; j <= c; j++) v[j] = a[k, j]
+		for (j = 2; j <= c; j++) { x = v[j]; for (t = j - 1; t >= 1 && v[t] > x; t--) v[t + 1] = v[t]; v[t + 1] = x }
+		return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+	}
+	END {
+		for (k in n) {
+			split(k, f, SUBSEP)
+			printf "  N=%-6s %-8s %-6s dnsmasq %5.2f  daemon %6s  machine %6.2f  idle %4.1f%%\n", f[1], f[2], f[3],
+				med(m, k, n[k]), (f[3] == "moat" ? sprintf("%.2f", med(d, k, n[k])) : "-"), med(b, k, n[k]), 100 * med(i, k, n[k])
+		}
+	}' "$rounds_csv" | sort
 	echo
 	echo "daemon memory (VmRSS from /proc/PID/status):"
 	awk -F, 'NR > 1 { printf "  %-10s VmRSS %6d kB  VmHWM %6d kB  fds %5d  regs %5s  learned %6s  %6s s  %s\n",
