@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -389,7 +390,7 @@ void policy_init(struct moat_policy_spec *p)
 {
 	memset(p, 0, sizeof(*p));
 	strcpy(p->name, "cli");
-	strcpy(p->source, "command line");
+	p->source = "command line";
 	p->mode = MOAT_MODE_ENFORCE;
 	p->loopback = LOOPBACK_DEFAULT;
 	p->dns.min_ttl_s = 30;
@@ -404,6 +405,9 @@ void policy_init(struct moat_policy_spec *p)
 
 void policy_free(struct moat_policy_spec *p)
 {
+	free(p->source_buf);
+	p->source_buf = NULL;
+	p->source = "command line";
 	free(p->allow);
 	free(p->deny);
 	p->allow = NULL;
@@ -428,7 +432,7 @@ int policy_load_file(struct moat_policy_spec *p, const char *path,
 	FILE *f;
 	int ret;
 
-	if (strlen(path) >= sizeof(p->source)) {
+	if (strlen(path) >= PATH_MAX) {
 		policy_errf(err, "%.64s...: path too long", path);
 		return -ENAMETOOLONG;
 	}
@@ -438,7 +442,14 @@ int policy_load_file(struct moat_policy_spec *p, const char *path,
 	f = open_policy(path, err, &ret);
 	if (!f)
 		return ret;
-	strcpy(p->source, path);
+	free(p->source_buf);
+	p->source = p->source_buf = strdup(path);
+	if (!p->source_buf) {
+		p->source = "command line";
+		fclose(f);
+		policy_errf(err, "%s: out of memory", path);
+		return -ENOMEM;
+	}
 	ret = yw_load(path, f, p, err, load_root);
 	fclose(f);
 	p->n_allow_file = p->n_allow;

@@ -59,7 +59,13 @@ struct moat_container_opts {
 
 struct moat_policy_spec {
 	char name[MOAT_POLICY_NAME_LEN];	/* basename without .yaml, or "cli" */
-	char source[4096];			/* file path, or "command line" */
+	/*
+	 * File path, or "command line"; points into source_buf when owned.
+	 * Not an array: the resolver keeps a spec per registration, and a
+	 * PATH_MAX array was most of each one's memory (issue 18).
+	 */
+	const char *source;
+	char *source_buf;
 	int mode;				/* MOAT_MODE_ENFORCE / _AUDIT */
 	enum loopback_mode loopback;
 	struct moat_rule *allow;
