@@ -133,6 +133,28 @@ out:
 	return 0;
 }
 
+static const char *const reload_stage[] = {
+	[RELOAD_BUILD] = "build", [RELOAD_FLIP] = "flip",
+	[RELOAD_RESOLVER] = "resolver",
+};
+
+/* One line per cgroup a reload failed for, saying what it is left with. */
+static void reload_failure_print(const struct reload_failure *f)
+{
+	switch (f->stage) {
+	case RELOAD_BUILD:
+		p_err("%s: %s", f->rel, f->msg[0] ? f->msg : strerror(-f->err));
+		break;
+	case RELOAD_FLIP:
+		p_errno(f->err, "%s: keeps its previous policy", f->rel);
+		break;
+	case RELOAD_RESOLVER:
+		p_errno(f->err, "%s: the resolver did not take the new rules; its "
+			"DNS is denied until it is attached again", f->rel);
+		break;
+	}
+}
+
 /*
  * Re-read policy NAME and apply it to every cgroup enforced with it, each
  * with the rules that were added to it (--allow/--deny, a container's own
@@ -145,9 +167,9 @@ static int do_reload(int argc, char **argv)
 	struct moat_policy_spec check;
 	struct moat_err err = {};
 	char name[MOAT_POLICY_NAME_LEN];
+	struct reload_report rep;
 	const char *policy;
-	size_t n, done;
-	json_object *o;
+	json_object *o, *fails;
 	int ret;
 
 	ret = one_policy(argc, argv, &policy);
@@ -161,20 +183,44 @@ static int do_reload(int argc, char **argv)
 		p_err("%s", err.msg[0] ? err.msg : strerror(-ret));
 		return ret;
 	}
-	ret = writer_policy_reload(name, &done, &n);
-	if (ret && !n)	/* nothing was tried; said why */
+	ret = writer_policy_reload(name, &rep);
+	if (!rep.opened) {	/* nothing was tried */
+		if (ret == -ENOENT)
+			p_err("policy reload: nothing is enforced on this host");
 		return ret;
+	}
 	if (!json_output) {
-		p_info("moat-bpf: policy '%s' reloaded in %zu cgroup(s)%s", name,
-		       done, n == done ? "" : " (some failed, see above)");
+		for (size_t i = 0; i < rep.n_failed; i++)
+			reload_failure_print(&rep.failed[i]);
+		if (ret && !rep.n_failed)
+			p_errno(ret, "policy reload: '%s'", name);
+		else if (rep.n_failed && rep.failed[0].stage == RELOAD_BUILD)
+			p_err("policy reload: '%s' not applied anywhere", name);
+		else
+			p_info("moat-bpf: policy '%s' reloaded in %zu cgroup(s)%s", name,
+			       rep.done, rep.n_failed ? " (some failed, see above)" : "");
+		free(rep.failed);
 		return ret;
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "policy", json_object_new_string(name));
-	json_object_object_add(o, "reloaded", json_object_new_int64(done));
-	json_object_object_add(o, "failed", json_object_new_int64(n - done));
+	json_object_object_add(o, "reloaded", json_object_new_int64(rep.done));
+	json_object_object_add(o, "failed", json_object_new_int64(rep.found - rep.done));
+	fails = json_object_new_array();
+	for (size_t i = 0; i < rep.n_failed; i++) {
+		const struct reload_failure *f = &rep.failed[i];
+		json_object *x = json_object_new_object();
+
+		json_object_object_add(x, "cgroup", json_object_new_string(f->rel));
+		json_object_object_add(x, "stage", json_object_new_string(reload_stage[f->stage]));
+		json_object_object_add(x, "error", json_object_new_string(
+					       f->msg[0] ? f->msg : strerror(-f->err)));
+		json_object_array_add(fails, x);
+	}
+	json_object_object_add(o, "failures", fails);
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
+	free(rep.failed);
 	return ret;
 }
 

@@ -268,9 +268,28 @@ struct reload_item {
 	struct moat_compiled c;
 };
 
+/* Note a failure of REL at STAGE in REP; -ENOMEM if it cannot. */
+static int reload_failed(struct reload_report *rep, int stage, const char *rel,
+			 int err, const char *msg)
+{
+	struct reload_failure *f;
+
+	f = realloc(rep->failed, (rep->n_failed + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	rep->failed = f;
+	f = &f[rep->n_failed++];
+	f->stage = stage;
+	f->err = err;
+	snprintf(f->rel, sizeof(f->rel), "%s", rel);
+	snprintf(f->msg, sizeof(f->msg), "%s", msg ?: "");
+	return 0;
+}
+
 /* Enforced cgroups whose record names policy NAME, their policies built. */
 static int reload_collect(struct moat_state *st, const char *name,
-			  struct reload_item **out, size_t *n_out)
+			  struct reload_item **out, size_t *n_out,
+			  struct reload_report *rep)
 {
 	struct reload_item *items = NULL;
 	struct dirent *de;
@@ -320,8 +339,9 @@ static int reload_collect(struct moat_state *st, const char *name,
 		json_object_put(rec);
 		n++;
 		if (r) {
-			p_err("%s: %s", it->rel, err.msg[0] ? err.msg : strerror(-r));
 			ret = ret ?: r;
+			if (reload_failed(rep, RELOAD_BUILD, it->rel, r, err.msg))
+				ret = -ENOMEM;
 		}
 	}
 	if (dir)
@@ -351,54 +371,51 @@ static int reload_resolver(struct moat_state *st, const struct reload_item *it)
 		e = control_reg_file_update(reg, &it->spec, cg.policy_id);
 		e = e == -ENOENT ? 0 : e;
 	}
-	if (e) {
-		/* never the old domain rules learning into the new policy */
+	if (e)	/* never the old domain rules learning into the new policy */
 		control_unregister(it->id);
-		p_errno(e, "%s: the resolver did not take the new rules; its DNS "
-			"is denied until it is attached again", it->rel);
-	}
 	return e;
 }
 
-int writer_policy_reload(const char *name, size_t *done, size_t *n)
+int writer_policy_reload(const char *name, struct reload_report *rep)
 {
 	struct reload_item *items = NULL;
 	struct moat_state st;
 	size_t count = 0;
 	int ret;
 
-	*done = *n = 0;
+	memset(rep, 0, sizeof(*rep));
 	ret = writer_open(&st, false);
-	if (ret == -ENOENT) {
-		p_err("policy reload: nothing is enforced on this host");
+	if (ret)	/* -ENOENT: nothing enforced; else writer_open said why */
 		goto out;
-	}
-	if (ret)	/* writer_open said why, in one line */
-		goto out;
-	ret = reload_collect(&st, name, &items, &count);
+	rep->opened = true;
+	ret = reload_collect(&st, name, &items, &count, rep);
+	rep->found = count;
 	if (ret) {
 		/* every one built before any is flipped: nothing changed */
 		for (size_t i = 0; i < count; i++) {
 			policy_free(&items[i].spec);
 			compiled_free(&items[i].c);
 		}
-		p_err("policy reload: '%s' not applied anywhere", name);
 		goto out;
 	}
-	*n = count;
 	for (size_t i = 0; i < count; i++) {
 		struct reload_item *it = &items[i];
 		int e = moat_attach(&st, it->abs, it->rel, &it->c, name);
 
 		if (e) {
-			p_errno(e, "%s: keeps its previous policy", it->rel);
 			ret = ret ?: e;
+			if (reload_failed(rep, RELOAD_FLIP, it->rel, e, NULL))
+				ret = -ENOMEM;
 			continue;
 		}
-		(*done)++;
+		rep->done++;
 		record_write(it->id, it->rel, &it->spec);
 		e = reload_resolver(&st, it);
-		ret = ret ?: e;
+		if (e) {
+			ret = ret ?: e;
+			if (reload_failed(rep, RELOAD_RESOLVER, it->rel, e, NULL))
+				ret = -ENOMEM;
+		}
 	}
 	for (size_t i = 0; i < count; i++) {
 		policy_free(&items[i].spec);

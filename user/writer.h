@@ -9,6 +9,7 @@
 #ifndef MOAT_WRITER_H
 #define MOAT_WRITER_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "policy.h"
@@ -47,13 +48,35 @@ int writer_enforce_cgroup(const char *abs, const char *rel,
 			  const struct moat_compiled *c, int netns_fd,
 			  const char *resolv_conf, bool container);
 
+/* What went wrong for one cgroup in a policy reload. */
+struct reload_failure {
+	enum {
+		RELOAD_BUILD,		/* its policy did not build: nothing changed */
+		RELOAD_FLIP,		/* not flipped: it keeps its previous policy */
+		RELOAD_RESOLVER,	/* flipped, but the resolver kept the old
+					 * rules: unregistered, DNS denied */
+	} stage;
+	int err;			/* -errno */
+	char rel[PATH_MAX];
+	char msg[MOAT_ERR_LEN];		/* the build's message, or "" */
+};
+
+struct reload_report {
+	bool opened;			/* the pinned set was open (else writer_open said why) */
+	size_t found;			/* cgroups enforced with the policy */
+	size_t done;			/* of them, reloaded */
+	struct reload_failure *failed;	/* n_failed entries; free() it */
+	size_t n_failed;
+};
+
 /*
  * Re-read policy NAME and apply it to every cgroup enforced with it, each
  * with the rules that were added to it. Every policy is built before any
- * is flipped, so a file that does not compile changes nothing. *DONE and
- * *N: cgroups reloaded, cgroups found (*N is 0 when nothing was tried).
- * Prints its errors.
+ * is flipped, so a file that does not compile changes nothing. Prints
+ * nothing but what writer_open() says: REP tells, per cgroup, what
+ * failed. Returns 0, -ENOENT when nothing is enforced on this host, or
+ * the first failure's error.
  */
-int writer_policy_reload(const char *name, size_t *done, size_t *n);
+int writer_policy_reload(const char *name, struct reload_report *rep);
 
 #endif

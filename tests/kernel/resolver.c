@@ -1307,6 +1307,14 @@ RTEST(policy_reload_by_name)
 			 "NOERROR AAAA=2001:db8:1::8");
 	sentinel(cg);	/* the command-line rule survived the reload */
 
+	/* --json: one object on stdout, failures listed in it, nothing else */
+	moat(&r, "--json policy reload %s", pol);
+	cr_assert_eq(r.status, 0, "policy reload --json: %s", r.err);
+	cr_assert_str_eq(r.out, "{\"policy\":\"ktest-reload\",\"reloaded\":1,"
+			 "\"failed\":0,\"failures\":[]}\n", "%s", r.out);
+	cr_assert_str_eq(r.err, "", "%s", r.err);
+	run_free(&r);
+
 	/* a broken file: an error naming it, and nothing changes */
 	write_policy("ktest-reload", "allow:\n  - tcp://" W4_B ":80\n  bogus: 1\n");
 	moat(&r, "policy reload %s", pol);
