@@ -269,6 +269,7 @@ int do_daemon(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dns-upstream", required_argument, NULL, 'u' },
+		{ "cache-mib", required_argument, NULL, 'c' },
 		HELP_OPTION,
 		{ 0 }
 	};
@@ -276,6 +277,7 @@ int do_daemon(int argc, char **argv)
 	static struct daemon d = { .epfd = -1, .host_netns = -1 };
 	struct epoll_event evs[16];
 	bool foreground = false, check = false;
+	size_t cache_bytes = DCACHE_TOTAL_BYTES;
 	struct rlimit rl;
 	int opt, err;
 
@@ -293,14 +295,31 @@ int do_daemon(int argc, char **argv)
 			}
 			d.default_upstream = optarg;
 			break;
+		case 'c': {
+			char *end;
+			unsigned long mib;
+
+			errno = 0;
+			mib = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    mib > CACHE_MAX_MIB) {
+				p_err("--cache-mib: '%s' is not a number of MiB from 0 to %u",
+				      optarg, CACHE_MAX_MIB);
+				return -EINVAL;
+			}
+			cache_bytes = (size_t)mib << 20;
+			break;
+		}
 		case 'h':
 			fprintf(stderr,
-				"Usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR]\n"
+				"Usage: moat-bpf daemon [-d] [-n] [-v] [--dns-upstream ADDR] [--cache-mib N]\n"
 				"  the resolver: answers DNS for enforced cgroups, learns the\n"
 				"  addresses of allowed names\n"
 				"  -d  stay in the foreground   -n  check the configuration and exit\n"
 				"  -v  more detail (repeatable)\n"
-				"  --dns-upstream ADDR  ADDR, ADDR:PORT or [ADDR6]:PORT\n");
+				"  --dns-upstream ADDR  ADDR, ADDR:PORT or [ADDR6]:PORT\n"
+				"  --cache-mib N  the answer cache's bound in total (default %u, 0: none)\n",
+				DCACHE_TOTAL_BYTES >> 20);
 			return 0;
 		default:
 			return cmd_bad_option(argv);
@@ -326,7 +345,9 @@ int do_daemon(int argc, char **argv)
 	}
 	TAILQ_INIT(&d.pending);
 	TAILQ_INIT(&d.conns);
-	dcache_init(&d.cache, DCACHE_TOTAL_BYTES, DCACHE_OWNER_BYTES);
+	/* a registration's share is never above the total */
+	dcache_init(&d.cache, cache_bytes, cache_bytes < DCACHE_OWNER_BYTES ?
+		    cache_bytes : DCACHE_OWNER_BYTES);
 	state_init(&d.st);
 	/* hold the writers' lock only while loading */
 	err = state_lock(&d.st);

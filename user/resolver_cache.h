@@ -53,6 +53,7 @@
 #ifndef DCACHE_NEG_MAX_S
 #define DCACHE_NEG_MAX_S	30
 #endif
+#define CACHE_MAX_MIB		1024	/* what --cache-mib accepts */
 #define DCACHE_MAX_ANSWER	8192
 #define DCACHE_MAX_TTLS		256	/* records with a TTL in one answer */
 #define DCACHE_MAX_META		4096	/* the caller's bytes per entry */

@@ -357,6 +357,25 @@ CTEST(upstreams_apart)
 	cr_assert_eq(asked(1, "split.test"), 1 + 1);
 }
 
+/*
+ * --cache-mib 0: nothing is kept, every query goes upstream, and the
+ * answers are learned as ever (the memory bench runs the daemon so).
+ */
+CTEST(cache_off)
+{
+	const char *cg;
+	int rc = daemon_stop(C.daemon);
+
+	cr_assert_eq(rc, 0, "the resolver daemon exited %d", rc);
+	C.daemon = daemon_start("-v --cache-mib 0 --dns-upstream " KT_DNS4, C.log);
+	cg = cg_up("off", U_LONG, "");
+	for (int i = 0; i < 3; i++)
+		cr_assert(has_word(ask(cg, KT_DNS4, "o.test", "A"), "A=" W4_A "/3600"));
+	cr_assert_eq(asked(0, "o.test"), 3, "answers kept with --cache-mib 0");
+	cr_assert_eq(counter("cache_entries"), 0ull);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+}
+
 /* `policy reload` empties the registration's cache. */
 CTEST(reload_flushes)
 {

@@ -71,7 +71,9 @@
 # Environment: DNS_ROUNDS (5), DNS_RULES ("1 1000 100000"), DNS_TPUT_S (3),
 # DNS_TPUT_Q (20), DNS_LAT_S (3), DNS_LAT_QPS (300), DNS_LEARN (100000),
 # DNS_CGROUPS (1000), DNS_REG_MAX_S (150), DNS_MISS_NAMES (400000),
-# DNS_MIXES ("cached uncached"), MOAT_LIB ($OUTPUT/lib.a: for qcost.c).
+# DNS_MIXES ("cached uncached"), MOAT_LIB ($OUTPUT/lib.a: for qcost.c),
+# DNS_MEM_CACHE_MIB (0: the daemon's --cache-mib from step 2 on; issue
+# 18's memory goal is without the cache).
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
@@ -88,6 +90,7 @@ DNS_CGROUPS=${DNS_CGROUPS:-1000}
 DNS_REG_MAX_S=${DNS_REG_MAX_S:-150}
 DNS_MISS_NAMES=${DNS_MISS_NAMES:-400000}
 DNS_MIXES=${DNS_MIXES:-"cached uncached"}
+DNS_MEM_CACHE_MIB=${DNS_MEM_CACHE_MIB:-0}
 export MOAT_PEER
 
 [ "$(id -u)" = 0 ] || { echo "dns-bench: must run as root" >&2; exit 1; }
@@ -140,6 +143,7 @@ MOAT_PEER=$dd/moat-test-peer
 # --- cleanup -----------------------------------------------------------------
 holder=""		# the process holding our mount namespace
 dpid=""			# the daemon
+daemon_args=()		# more options for it (the memory steps: no cache)
 dns_pid=""		# our dnsmasq
 
 # in our mount namespace (our bpffs, our /run/moat-bpf)
@@ -227,7 +231,7 @@ start_daemon() {
 	(
 		ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 		exec nsenter --mount="/proc/$holder/ns/mnt" -- "$MOAT_BIN" daemon -d \
-			--dns-upstream "$server" </dev/null >>"$dd/daemon.log" 2>&1
+			--dns-upstream "$server" "${daemon_args[@]}" </dev/null >>"$dd/daemon.log" 2>&1
 	) &
 	dpid=$!
 	for _ in $(seq 100); do
@@ -563,6 +567,14 @@ attach_cg() {
 	fi
 }
 
+# From here on the daemon's memory is measured without the answer cache
+# (--cache-mib, where the binary has it; older ones keep their cache).
+mem_cache="default cache"
+if "$MOAT_BIN" daemon --help 2>&1 | grep -q -- --cache-mib; then
+	daemon_args=(--cache-mib "$DNS_MEM_CACHE_MIB")
+	mem_cache="--cache-mib $DNS_MEM_CACHE_MIB"
+	restart_daemon
+fi
 learned=0
 for try in 1 2 3; do
 	ensure_daemon
@@ -716,7 +728,7 @@ report() {
 		}
 	}' "$rounds_csv" | sort
 	echo
-	echo "daemon memory (VmRSS from /proc/PID/status):"
+	echo "daemon memory (VmRSS from /proc/PID/status; rules-N rows with the default cache, the rest with $mem_cache):"
 	awk -F, 'NR > 1 { printf "  %-10s VmRSS %6d kB  VmHWM %6d kB  fds %5d  regs %5s  learned %6s  %6s s  %s\n",
 		$1, $2, $3, $4, $5, $6, $7, $8 }' "$rss_csv"
 	if [ -n "$qcost" ]; then
