@@ -289,19 +289,63 @@ static void upstream_down(struct daemon *d, struct reg *r, int i, int err)
 	}
 }
 
+/* Answer A (N bytes) from upstream U of R: learned, kept, released. */
+static void upstream_answer(struct daemon *d, struct reg *r, struct ev *u,
+			    __u8 *a, size_t n)
+{
+	struct pending *p;
+	int err;
+
+	if (n < DNS_HEADER_BYTES) {
+		d->n_malformed++;
+		return;
+	}
+	p = d->by_id[a[0] << 8 | a[1]];
+	/* not a question we asked there (late, or forged): ignore */
+	if (!p || p->reg != r || p->up != u->idx || p->tcp) {
+		d->n_stray++;
+		return;
+	}
+	err = learn_answer(d, r, &p->qu, &p->ports, a, n);
+	if (err == -EBADMSG || err == -ESRCH) {
+		d->n_stray++;
+		return;
+	}
+	if (err) {
+		/* never release an answer whose addresses are not in the maps */
+		pending_fail(d, p, err);
+		return;
+	}
+	cache_answer(d, p, a, n);
+	a[0] = p->client_id >> 8;
+	a[1] = p->client_id & 0xff;
+	reply_to(d, p, a, n);
+	d->n_forwarded++;
+	pending_free(d, p);
+}
+
 void serve_upstream(struct daemon *d, struct ev *u)
 {
+	struct inbatch *in = &d->in;
 	struct reg *r = u->reg;
 
-	if (u->fd < 0)
-		return;	/* closed during this batch */
-	for (int i = 0; i < RECV_BATCH; i++) {
-		struct pending *p;
-		ssize_t n;
-		int err;
+	/* at most RECV_BATCH answers a wakeup, IN_SLOTS a recvmmsg */
+	for (int round = 0; round < RECV_BATCH / IN_SLOTS; round++) {
+		int n;
 
-		n = recv(u->fd, d->a, DNS_MSG_BYTES, MSG_DONTWAIT);
+		if (u->fd < 0)
+			return;	/* closed during this batch */
+		for (int i = 0; i < IN_SLOTS; i++) {
+			in->iov[i] = (struct iovec){
+				.iov_base = in->buf[i], .iov_len = sizeof(in->buf[i]),
+			};
+			in->msg[i].msg_hdr = (struct msghdr){
+				.msg_iov = &in->iov[i], .msg_iovlen = 1,
+			};
+		}
+		n = recvmmsg(u->fd, in->msg, IN_SLOTS, MSG_DONTWAIT, NULL);
 		if (n < 0) {
+			/* ICMP said so (the error comes alone, before any datagram) */
 			if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
 			    errno == ENETUNREACH)
 				upstream_down(d, r, u->idx, -errno);
@@ -309,32 +353,10 @@ void serve_upstream(struct daemon *d, struct ev *u)
 				return;
 			continue;
 		}
-		if (n < DNS_HEADER_BYTES) {
-			d->n_malformed++;
-			continue;
-		}
-		p = d->by_id[d->a[0] << 8 | d->a[1]];
-		/* not a question we asked there (late, or forged): ignore */
-		if (!p || p->reg != r || p->up != u->idx || p->tcp) {
-			d->n_stray++;
-			continue;
-		}
-		err = learn_answer(d, r, &p->qu, &p->ports, d->a, n);
-		if (err == -EBADMSG || err == -ESRCH) {
-			d->n_stray++;
-			continue;
-		}
-		if (err) {
-			/* never release an answer whose addresses are not in the maps */
-			pending_fail(d, p, err);
-			continue;
-		}
-		cache_answer(d, p, d->a, n);
-		d->a[0] = p->client_id >> 8;
-		d->a[1] = p->client_id & 0xff;
-		reply_to(d, p, d->a, n);
-		d->n_forwarded++;
-		pending_free(d, p);
+		for (int i = 0; i < n; i++)
+			upstream_answer(d, r, u, in->buf[i], in->msg[i].msg_len);
+		if (n < IN_SLOTS)
+			return;	/* level-triggered: the rest wakes us again */
 	}
 }
 
