@@ -124,8 +124,10 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 			return LEARN_REFUSED;
 		if (!may_create)
 			return -EDQUOT;
-		v = *add;
-		v.flags |= MOAT_AV_LEARNED;
+		err = portrange_add(&v, add->ranges, add->n_ranges);
+		if (err)
+			return err;
+		v.flags = MOAT_AV_LEARNED;
 		v.expires_ns = add->expires_ns + LEARN_SLACK_NS;
 		if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_NOEXIST))
 			return LEARN_CREATED;
