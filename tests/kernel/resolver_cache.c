@@ -62,7 +62,8 @@ static void upstream_start(int i, const char *addr, int ttl, const char *split)
 		 "--auth-zone=test --auth-soa=1,hostmaster.test "
 		 "--auth-ttl=%d --auth-server=ns.test,%s "
 		 "--host-record=c.test," W4_A " --host-record=b.test," W4_A " "
-		 "--host-record=r.test," W4_A " --host-record=split.test,%s",
+		 "--host-record=r.test," W4_A " --host-record=o.test," W4_A " "
+		 "--host-record=split.test,%s",
 		 pid, addr, C.ulog[i], ttl, addr, split);
 	for (end = kt_now_ms() + 5000; kt_now_ms() < end; kt_sleep_ms(20)) {
 		char *t = read_text(C.ulog[i]);
