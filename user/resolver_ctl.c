@@ -278,6 +278,21 @@ static json_object *op_bind(struct daemon *d, json_object *msg)
 	return x;
 }
 
+/*
+ * What a refused peer sent, read and dropped unparsed (any descriptor it
+ * passed is closed by the kernel with it): a unix socket closed with
+ * unread data resets, and the peer then sees ECONNRESET instead of the
+ * reason it is refused. A bounded read, never waiting.
+ */
+static void drain_request(int fd)
+{
+	char buf[4096];
+
+	for (int i = 0; i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 void serve_control(struct daemon *d)
 {
 	json_object *msg = NULL, *reply = NULL, *op;
@@ -291,6 +306,7 @@ void serve_control(struct daemon *d)
 	set_timeouts(fd, CLIENT_TIMEOUT_MS);
 	if ((why = peer_refused(d, fd))) {
 		reply = error_reply(why);
+		drain_request(fd);
 		goto out;
 	}
 	if (control_recv(fd, &msg, &nfd) || !msg ||
