@@ -118,14 +118,18 @@ static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
 {
 	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
 	size_t n_fresh = 0;
+	bool wrote = false;
 	__u32 pid;
 
 	/*
 	 * Issue 11, item 5: an answer is learned into the policy id its rules
 	 * are for (r->pid, from `bind`/`update`), and only while the
-	 * cgroup runs that id: between a flip by `policy reload` or `attach`
-	 * and our update, the answer is refused (SERVFAIL), never written
-	 * under the new id.
+	 * cgroup runs that id: after a flip by `policy reload` or `attach`
+	 * seen here, or one seen below once we wrote something, the answer
+	 * is refused (SERVFAIL), never written under the new id. An answer
+	 * that wrote nothing (its entries cover it) is released whatever
+	 * flipped meanwhile: it names only what the old id's maps held, and
+	 * the new id judges those addresses by its own entries.
 	 */
 	pid = reg_policy_id(d, r);
 	if (!pid)
@@ -171,6 +175,7 @@ static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
 			continue;
 		}
 		created = ret == LEARN_CREATED;
+		wrote |= ret == LEARN_EXTENDED || created;
 		r->learned += created;
 		if (created)
 			fresh[n_fresh++] = a;
@@ -182,12 +187,11 @@ static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
 	 * A writer may have flipped the cgroup and purged PID since it was
 	 * read: then what we created is taken back (a freed id is reused by
 	 * the next policy). A flip after this check purges it itself. Had we
-	 * created nothing, there is nothing to take back (learn_write never
-	 * brings a purged entry back but as a creation), and the answer
+	 * written nothing, there is nothing to take back, and the answer
 	 * names only what PID's maps hold or held: a second read of the
 	 * cgroup's policy id, a fifth of a cache hit's time, is spared.
 	 */
-	if (n_fresh && reg_policy_id(d, r) != pid) {
+	if (wrote && reg_policy_id(d, r) != pid) {
 		for (size_t i = 0; i < n_fresh; i++)
 			learn_forget(&d->st, pid, &fresh[i]);
 		r->learned_pid = 0;	/* recount */
