@@ -58,8 +58,7 @@ static bool reclaim_due(void)
 	return true;
 }
 
-/* Lock and open, without the reclaim. */
-static int writer_open_only(struct moat_state *st, bool load)
+int writer_open_only(struct moat_state *st, bool load)
 {
 	int err;
 
@@ -228,10 +227,10 @@ int writer_enforce_cgroup(const char *abs, const char *rel,
 	/*
 	 * A container's start (the OCI hook) does not reclaim: that walks
 	 * every cgroup, link and policy, and nothing on the start path may
-	 * grow with the number of enforced cgroups (issue 18). Its poststop,
-	 * the other writers and the daemon reclaim; a removed cgroup's stale
-	 * entries only ever deny. Only when they fill the maps does the
-	 * start reclaim, and try once more.
+	 * grow with the number of enforced cgroups (issue 18). Its poststop
+	 * forgets its own cgroup; the other writers and the daemon reclaim
+	 * the rest; a removed cgroup's stale entries only ever deny. Only
+	 * when they fill the maps does the start reclaim, and try once more.
 	 */
 	err = container ? writer_open_only(&st, true) : writer_open(&st, true);
 	if (err)
