@@ -33,10 +33,15 @@
 # hook cost is not separated here; the moat-runc overhead is moat - runc.
 # If the DK_MAX_S budget (default 300 s) runs out, the rounds stop early
 # and the report says how many ran.
+# Where the time goes (DK_PROFILE=N rounds, after the others): the runc and
+# moat modes again with each runtime call (create, start, delete, ...)
+# timed by a wrapper around the runtime; per call, the median time under
+# each and the difference (the hooks run inside create and delete). The
+# wrapper's own cost is the same on both sides.
 #
 # Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png.
 # Environment: DK_N (50), DK_MAX_S (300), DK_KEEP=1 (keep the data root:
-# the image is not rebuilt next time), DK_BASE_BIN (above). Needs docker.io, jq, busybox-static.
+# the image is not rebuilt next time), DK_BASE_BIN, DK_PROFILE (above). Needs docker.io, jq, busybox-static.
 # shellcheck disable=SC2016 # sh -c programs expand later
 set -euo pipefail
 
@@ -144,6 +149,32 @@ if [ -n "${DK_BASE_BIN:-}" ]; then
 	ln -s moat-bpf "$S/base/moat-runc"
 	base_rt=", \"moatbase\": {\"path\": \"$S/base/moat-runc\"}"
 fi
+# the runtime-call timers of DK_PROFILE: bash waits for the runtime and
+# logs "RUNTIME SUBCOMMAND START END" (seconds)
+for rt in runc moat; do
+	real=$(command -v runc)
+	[ "$rt" = runc ] || real=$S/bin/moat-runc
+	cat >"$S/bin/timed-$rt" <<-EOF
+		#!/bin/bash
+		sub=
+		skip=
+		for a in "\$@"; do
+			[ -z "\$skip" ] || { skip=; continue; }
+			case \$a in
+			--root|--log|--log-format|--criu|--rootless) skip=1 ;;
+			-*) ;;
+			*) sub=\$a; break ;;
+			esac
+		done
+		t0=\$EPOCHREALTIME
+		"$real" "\$@"
+		rc=\$?
+		t1=\$EPOCHREALTIME
+		echo "$rt \$sub \$t0 \$t1" >>"$S/calls.log"
+		exit \$rc
+	EOF
+	chmod +x "$S/bin/timed-$rt"
+done
 
 "$repo/tools/testnet.sh" up "$prefix" >/dev/null
 ip -n "$prefix-world" route replace "$subnet4" via 198.18.0.1
@@ -174,7 +205,8 @@ cat >"$S/daemon.json" <<EOF
 	"userland-proxy": false,
 	"live-restore": false,
 	"log-level": "warn",
-	"runtimes": { "moat": {"path": "$S/bin/moat-runc"}$base_rt }
+	"runtimes": { "moat": {"path": "$S/bin/moat-runc"}$base_rt,
+		"runct": {"path": "$S/bin/timed-runc"}, "moatt": {"path": "$S/bin/timed-moat"} }
 }
 EOF
 
@@ -263,6 +295,34 @@ for r in $(seq "$DK_N"); do
 done
 runs_s=$(($(date +%s) - t_runs))
 
+# where the time goes: each runtime call timed, runc vs moat
+profile() {
+	local r m rt order
+	[ "${DK_PROFILE:-0}" -gt 0 ] || return 0
+	: >"$S/calls.log"
+	for r in $(seq "$DK_PROFILE"); do
+		order="runct moatt"
+		[ $((r % 2)) = 1 ] || order="moatt runct"
+		for m in $order; do
+			dk run --rm --network "$net" --runtime="$m" "$image" /bin/true >/dev/null 2>"$S/run.err" ||
+				{ cat "$S/run.err" >&2; die "docker run ($m) failed"; }
+		done
+	done
+	echo
+	echo "where the time goes: $DK_PROFILE runs each, every runtime call timed by a wrapper (median ms per call; calls per run)"
+	for rt in runc moat; do
+		awk -v rt="$rt" '$1 == rt { print $2, ($4 - $3) * 1000 }' "$S/calls.log" | sort -k1,1 -k2,2g |
+			awk -v rt="$rt" -v n="$DK_PROFILE" '
+			{ v[$1, ++c[$1]] = $2; tot[$1] += $2 }
+			END { for (k in c) { m = c[k] % 2 ? v[k, (c[k] + 1) / 2] : (v[k, c[k] / 2] + v[k, c[k] / 2 + 1]) / 2
+				printf "%s %s %.2f %.2f\n", rt, k, m, c[k] / n } }'
+	done | sort -k2,2 -k1,1 | awk '
+		{ med[$1, $2] = $3; per[$1, $2] = $4; subs[$2] = 1 }
+		END { printf "  %-10s %10s %10s %8s %12s\n", "call", "runc ms", "moat ms", "diff", "calls/run"
+			for (s in subs) printf "  %-10s %10.2f %10.2f %+8.2f %6.1f/%-5.1f\n", s, med["runc", s], med["moat", s],
+				med["moat", s] - med["runc", s], per["runc", s], per["moat", s] }'
+}
+
 # --- report ------------------------------------------------------------------
 report() {
 	local m med mn mx rm lo hi rmn rmx lvl
@@ -293,7 +353,7 @@ report() {
 	printf "moat/base (this build vs DK_BASE_BIN, same round): %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f\n" \
 		"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx"
 }
-report | tee "$out/docker.txt"
+{ report; profile; } | tee "$out/docker.txt"
 
 if command -v gnuplot >/dev/null; then
 	for m in "${modes[@]}"; do
