@@ -158,12 +158,13 @@ int writer_register(const char *abs, const char *rel,
 		return err;
 	}
 	/*
-	 * No daemon, and a policy that does not need one: what it would be
-	 * told is not read (resolv.conf is read by ldns, whose loading is
-	 * ~3 ms of a container's start; issue 18). The outcome is the one
-	 * of a failed connect.
+	 * A container's start with no daemon, and a policy that does not
+	 * need one: what it would be told is not read (resolv.conf is read
+	 * by ldns, whose loading is ~3 ms of the start; issue 18). The
+	 * outcome is the one of a failed connect.
 	 */
-	if (!needed && access(MOAT_CONTROL_SOCK, F_OK) && errno == ENOENT) {
+	if (container && !needed && access(MOAT_CONTROL_SOCK, F_OK) &&
+	    errno == ENOENT) {
 		err = -ENOENT;
 	} else {
 		fallback = resolv_fallback(resolv_conf, container);
