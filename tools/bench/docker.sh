@@ -39,7 +39,8 @@
 # each and the difference (the hooks run inside create and delete). The
 # wrapper's own cost is the same on both sides.
 #
-# Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png.
+# Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png (and
+# docker-calls.log: every timed runtime call of DK_PROFILE).
 # Environment: DK_N (50), DK_MAX_S (300), DK_KEEP=1 (keep the data root:
 # the image is not rebuilt next time), DK_BASE_BIN, DK_PROFILE (above). Needs docker.io, jq, busybox-static.
 # shellcheck disable=SC2016 # sh -c programs expand later
@@ -308,6 +309,7 @@ profile() {
 				{ cat "$S/run.err" >&2; die "docker run ($m) failed"; }
 		done
 	done
+	cp "$S/calls.log" "$out/docker-calls.log"
 	echo
 	echo "where the time goes: $DK_PROFILE runs each, every runtime call timed by a wrapper (median ms per call; calls per run)"
 	for rt in runc moat; do
