@@ -17,17 +17,15 @@
 #             exec included, as runc runs it)
 #   poststop  the process killed and its cgroup removed first, as runc
 #             does before its poststop hooks, then `oci-hook poststop`
-# Two policies take turns (HK_POLICIES, default 2: a container's policy
-# is the same as the one two rounds before), so a cache or a shared policy
-# is exercised as in a host that runs a few policies. The first round of
-# each policy is reported apart (cold). Then one more create under
-# strace -f -c gives the syscall counts (bpf, openat, execve, connect).
+# Two policies take turns (HK_POLICIES, default 2). With HK_BASE_BIN=PATH
+# (another build, e.g. main's) each round runs a container under each
+# build, the order alternating: before and after a change in one run.
+# Then one more create under strace -f -c gives the syscall counts (bpf,
+# openat, execve, connect).
 #
 # Isolation as attach.sh: a private mount namespace with its own bpffs and
 # /run/moat-bpf. Output under $OUTPUT/bench: hook.csv, hook.txt.
-# Environment: HK_N (1000), HK_ROUNDS (50), HK_POLICIES (2),
-# HK_TRACE=1 (MOAT_TRACE step timestamps to hook-trace.txt, if the
-# binary prints them).
+# Environment: HK_N (1000), HK_ROUNDS (50), HK_POLICIES (2), HK_BASE_BIN.
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
@@ -131,16 +129,14 @@ state() {	# state ID PID BUNDLE
 	printf '{"ociVersion":"1.0.2","id":"%s","status":"creating","pid":%d,"bundle":"%s","annotations":{}}' "$1" "$2" "$3"
 }
 
-timed_hook() {	# timed_hook STAGE ID PID [--policy P] -> us
-	local stage=$1 id=$2 pid=$3 t0 t1
-	shift 3
+timed_hook() {	# timed_hook BIN STAGE ID PID [--policy P] -> us
+	local bin=$1 stage=$2 id=$3 pid=$4 t0 t1
+	shift 4
 	state "$id" "$pid" "$wd/b-$id" >"$wd/state.json"
 	t0=$EPOCHREALTIME
-	"$MOAT_BIN" oci-hook "$stage" "$@" <"$wd/state.json" 2>"$wd/hook.err" ||
+	"$bin" oci-hook "$stage" "$@" <"$wd/state.json" 2>"$wd/hook.err" ||
 		{ cat "$wd/hook.err" >&2; echo "hook-bench: oci-hook $stage failed" >&2; exit 1; }
 	t1=$EPOCHREALTIME
-	echo "TRACE $t0 spawn" >"$wd/t0"
-	echo "TRACE $t1 exited" >>"$wd/t0"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }'
 }
 
@@ -155,30 +151,31 @@ done
 for i in $(seq 5); do /bin/true; done
 
 # --- the rounds ------------------------------------------------------------------
+# one stand-in container per build and round, the builds' order alternating
 csv=$out/hook.csv
-echo "round,stage,policy,cold,us" >"$csv"
-: >"$wd/trace.txt"
-log "$HK_ROUNDS stand-in containers, $HK_POLICIES policies taking turns"
-declare -A seen=()
+echo "round,build,stage,policy,us" >"$csv"
+builds=(new)
+[ -z "${HK_BASE_BIN:-}" ] || { cp "$HK_BASE_BIN" "$wd/moat-bpf-base"; builds+=(base); }
+bin_of() { if [ "$1" = base ]; then echo "$wd/moat-bpf-base"; else echo "$MOAT_BIN"; fi; }
+log "$HK_ROUNDS rounds of ${builds[*]}, $HK_POLICIES policies taking turns"
+n_ctr=0
 for r in $(seq "$HK_ROUNDS"); do
-	id=hk$r
 	p=hk$(((r - 1) % HK_POLICIES + 1))
-	cold=0
-	[ -n "${seen[$p]:-}" ] || cold=1
-	seen[$p]=1
-	bundle "$wd/b-$id"
-	start_ctr "$id" "$(((r - 1) % 250 + 2))"
-	if [ "${HK_TRACE:-0}" = 1 ]; then export MOAT_TRACE=1; fi
-	us=$(timed_hook create "$id" "$ctr_pid" --policy "$p")
-	echo "$r,create,$p,$cold,$us" >>"$csv"
-	[ "${HK_TRACE:-0}" = 1 ] && { echo "round $r create"; head -1 "$wd/t0"; cat "$wd/hook.err"; tail -1 "$wd/t0"; } >>"$wd/trace.txt"
-	pid=$ctr_pid
-	stop_ctr "$id"
-	us=$(timed_hook poststop "$id" "$pid")
-	echo "$r,poststop,$p,$cold,$us" >>"$csv"
-	[ "${HK_TRACE:-0}" = 1 ] && { echo "round $r poststop"; head -1 "$wd/t0"; cat "$wd/hook.err"; tail -1 "$wd/t0"; } >>"$wd/trace.txt"
-	unset MOAT_TRACE
-	rm -rf "$wd/b-$id"
+	order=("${builds[@]}")
+	[ $((r % 2)) = 1 ] || mapfile -t order < <(printf '%s\n' "${builds[@]}" | tac)
+	for b in "${order[@]}"; do
+		id=hk$r-$b
+		n_ctr=$((n_ctr + 1))
+		bundle "$wd/b-$id"
+		start_ctr "$id" "$((n_ctr % 250 + 2))"
+		us=$(timed_hook "$(bin_of "$b")" create "$id" "$ctr_pid" --policy "$p")
+		echo "$r,$b,create,$p,$us" >>"$csv"
+		pid=$ctr_pid
+		stop_ctr "$id"
+		us=$(timed_hook "$(bin_of "$b")" poststop "$id" "$pid")
+		echo "$r,$b,poststop,$p,$us" >>"$csv"
+		rm -rf "$wd/b-$id"
+	done
 done
 
 # --- syscall counts of one more create ---------------------------------------
@@ -194,22 +191,21 @@ state "$id" "$pid" "$wd/b-$id" >"$wd/state.json"
 "$MOAT_BIN" oci-hook poststop <"$wd/state.json" >/dev/null 2>&1 || true
 
 # --- report ------------------------------------------------------------------------
-col() { awk -F, -v s="$1" -v c="$2" '$2 == s && $4 == c { print $5 }' "$csv"; }
+col() { awk -F, -v b="$1" -v s="$2" '$2 == b && $3 == s { print $5 }' "$csv"; }
 ms() { awk -v x="$1" 'BEGIN { printf "%.2f", x / 1000 }'; }
 report() {
-	local s m mn mx p n
+	local b s m mn mx p n
 	echo "moat-bpf OCI hook bench: whole \`moat-bpf oci-hook\` processes (fork+exec included)"
-	echo "$HK_N cgroups enforced, $HK_ROUNDS stand-in containers, $HK_POLICIES policies taking turns"
+	echo "$HK_N cgroups enforced, $HK_ROUNDS rounds, $HK_POLICIES policies taking turns${HK_BASE_BIN:+; base = $HK_BASE_BIN, interleaved}"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
 	echo
 	for s in create poststop; do
-		for c in 0 1; do
-			n=$(col "$s" "$c" | wc -l)
-			[ "$n" -gt 0 ] || continue
-			read -r m _ _ mn mx _ < <(col "$s" "$c" | qstats)
-			p=$(col "$s" "$c" | p95)
-			printf "%-9s %-5s n=%3d  median %6s ms  p95 %6s ms  min %6s  max %6s ms\n" "$s" \
-				"$([ "$c" = 1 ] && echo cold || echo warm)" "$n" "$(ms "$m")" "$(ms "$p")" "$(ms "$mn")" "$(ms "$mx")"
+		for b in "${builds[@]}"; do
+			n=$(col "$b" "$s" | wc -l)
+			read -r m _ _ mn mx _ < <(col "$b" "$s" | qstats)
+			p=$(col "$b" "$s" | p95)
+			printf "%-9s %-5s n=%3d  median %6s ms  p95 %6s ms  min %6s  max %6s ms\n" "$s" "$b" \
+				"$n" "$(ms "$m")" "$(ms "$p")" "$(ms "$mn")" "$(ms "$mx")"
 		done
 	done
 	echo
