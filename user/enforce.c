@@ -417,17 +417,7 @@ int moat_forget(struct moat_state *st, __u64 id)
 {
 	int err = links_remove(id);
 
-	/*
-	 * Its policy is left for the next reclaim: purging it walks every
-	 * entry of every policy (~10 ms at 1000 enforced cgroups). No cgroup
-	 * points at it any more and its slot is not free, so nothing reads
-	 * its entries and no new policy gets them.
-	 */
-	if (bpf_map_delete_elem(st->map[M_CGROUPS], &id) && errno != ENOENT)
-		err = err ?: -errno;
-	bpf_map_delete_elem(st->map[M_COUNTERS], &id);
-	record_remove(id);
-	return err;
+	return forget_cgroup(st, id) ?: err;
 }
 
 int moat_detach(struct moat_state *st, const char *abs, const char *rel)

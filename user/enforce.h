@@ -23,8 +23,7 @@ int moat_detach(struct moat_state *st, const char *abs, const char *rel);
 int moat_reclaim(struct moat_state *st);
 /*
  * The same for one cgroup, ID, that no longer exists (the caller checked:
- * cgroup_id_exists): its links, entry, counters and record; its policy,
- * which nothing points at then, is purged by the next moat_reclaim.
+ * cgroup_id_exists): its links, entry, policy, counters and record.
  */
 int moat_forget(struct moat_state *st, __u64 id);
 /* Give every linked cgroup links for hooks it lacks (after an upgrade). */
