@@ -226,6 +226,7 @@ DATADIR ?= $(PREFIX)/share/moat-bpf
 INST_UNITS := tools/systemd/moat-bpfd.service tools/systemd/moat-parent.service
 INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/attach.png docs/bench/attach.txt docs/bench/breakdown.txt \
+	docs/bench/hook.txt \
 	docs/bench/bulk.txt \
 	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-cache.txt \
 	docs/bench/dns-latency.png \
