@@ -10,6 +10,7 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
 
+comma := ,
 WERROR ?=
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 $(if $(WERROR),-Werror)
@@ -19,7 +20,13 @@ LIBS_PC := libbpf libelf zlib yaml-0.1 json-c libseccomp
 # DNS code call them, and loading them cost ~5.5 ms per process start
 LAZY_PC := ldns libsystemd
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) $(LAZY_PC))
-LDLIBS += $(shell $(PKG_CONFIG) --libs $(LIBS_PC))
+# linked statically by default (STATIC=0: shared): every moat-bpf process
+# start (moat-runc runs four per `docker run`, the hooks two) loaded six
+# shared objects for 1.3-2 ms on this project's machines (issue 18)
+STATIC ?= 1
+LDLIBS += $(if $(filter 1,$(STATIC)),-Wl$(comma)-Bstatic) \
+	$(shell $(PKG_CONFIG) --libs $(if $(filter 1,$(STATIC)),--static) $(LIBS_PC)) \
+	$(if $(filter 1,$(STATIC)),-Wl$(comma)-Bdynamic)
 soname = $(shell readelf -d $$($(CC) -print-file-name=lib$(1).so) 2>/dev/null | \
 	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 LAZY_SONAMES := -DMOAT_LDNS_SONAME='"$(call soname,ldns)"' \
