@@ -4,8 +4,8 @@
  * (with libssl and libcrypto) and libsystemd (with libgcrypt, liblz4,
  * libzstd, liblzma, libcap) cost ~5.5 ms of page faults and relocations
  * at every start of a moat-bpf process on this machine kind, and
- * `docker run` starts five (moat-runc for create, start and delete, the
- * two hooks) that, but for the hook's resolv.conf, never call either.
+ * `docker run` starts six (moat-runc for create, start and two deletes,
+ * the two hooks) that, but for the hook's resolv.conf, never call either.
  * Only the daemon and the DNS code use them.
  */
 #ifndef MOAT_LAZYLIB_H
