@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include <linux/magic.h>
 #include "cgroup.h"
 #include "log.h"
@@ -97,6 +98,34 @@ int cgroup_id_of(const char *abs, __u64 *id)
 		return -EOPNOTSUPP;
 	memcpy(id, h.fh.f_handle, sizeof(*id));
 	return 0;
+}
+
+/*
+ * Does cgroup ID exist? Opened by its file handle (kernfs ids are never
+ * reused while the system runs): ESTALE once it is removed. One syscall,
+ * where a walk of the tree costs one per cgroup.
+ */
+int cgroup_id_exists(__u64 id)
+{
+	struct {
+		struct file_handle fh;
+		__u64 id;
+	} h = { .fh.handle_bytes = sizeof(__u64), .fh.handle_type = 0xfe,
+		.id = id };	/* FILEID_KERNFS */
+	const char *mnt = cgroup2_mount();
+	int mfd, fd, err;
+
+	if (!mnt)
+		return -ENODEV;
+	mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return -errno;
+	fd = open_by_handle_at(mfd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = fd >= 0 ? 1 : errno == ESTALE || errno == ENOENT ? 0 : -errno;
+	if (fd >= 0)
+		close(fd);
+	close(mfd);
+	return err;
 }
 
 int cgroup_is_below(const char *child, const char *parent)

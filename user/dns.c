@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <ldns/ldns.h>
+#include "ldns_lazy.h"
 
 #include "dns.h"
 #include "policy.h"

@@ -413,6 +413,13 @@ static int forget_cgroup(struct moat_state *st, __u64 id)
 	return err;
 }
 
+int moat_forget(struct moat_state *st, __u64 id)
+{
+	int err = links_remove(id);
+
+	return forget_cgroup(st, id) ?: err;
+}
+
 int moat_detach(struct moat_state *st, const char *abs, const char *rel)
 {
 	struct moat_cgroup cg;

@@ -21,6 +21,11 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 int moat_detach(struct moat_state *st, const char *abs, const char *rel);
 /* Drop state of cgroups that no longer exist and unreferenced policies. */
 int moat_reclaim(struct moat_state *st);
+/*
+ * The same for one cgroup, ID, that no longer exists (the caller checked:
+ * cgroup_id_exists): its links, entry, policy, counters and record.
+ */
+int moat_forget(struct moat_state *st, __u64 id);
 /* Give every linked cgroup links for hooks it lacks (after an upgrade). */
 int moat_relink_all(struct moat_state *st);
 /* Sum of a cgroup's per-CPU counters. */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
-#include <ldns/ldns.h>
+#include "ldns_lazy.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "dns.h"

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
-#include <ldns/ldns.h>
+#include "ldns_lazy.h"
 
 #include "dns.h"
 

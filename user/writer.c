@@ -58,8 +58,7 @@ static bool reclaim_due(void)
 	return true;
 }
 
-/* Lock and open, without the reclaim. */
-static int writer_open_only(struct moat_state *st, bool load)
+int writer_open_only(struct moat_state *st, bool load)
 {
 	int err;
 
@@ -158,11 +157,22 @@ int writer_register(const char *abs, const char *rel,
 		p_errno(err, "cgroup id of %s", rel);
 		return err;
 	}
-	fallback = resolv_fallback(resolv_conf, container);
-	search = resolv_search(resolv_conf);
-	err = control_register(id, rel, spec, netns_fd, fallback, search);
-	json_object_put(fallback);
-	json_object_put(search);
+	/*
+	 * A container's start with no daemon, and a policy that does not
+	 * need one: what it would be told is not read (resolv.conf is read
+	 * by ldns, whose loading is ~3 ms of the start; issue 18). The
+	 * outcome is the one of a failed connect.
+	 */
+	if (container && !needed && access(MOAT_CONTROL_SOCK, F_OK) &&
+	    errno == ENOENT) {
+		err = -ENOENT;
+	} else {
+		fallback = resolv_fallback(resolv_conf, container);
+		search = resolv_search(resolv_conf);
+		err = control_register(id, rel, spec, netns_fd, fallback, search);
+		json_object_put(fallback);
+		json_object_put(search);
+	}
 	if (!err)
 		return 1;	/* registered: bind it after the attach */
 	if (needed && unreachable(err)) {
@@ -218,10 +228,10 @@ int writer_enforce_cgroup(const char *abs, const char *rel,
 	/*
 	 * A container's start (the OCI hook) does not reclaim: that walks
 	 * every cgroup, link and policy, and nothing on the start path may
-	 * grow with the number of enforced cgroups (issue 18). Its poststop,
-	 * the other writers and the daemon reclaim; a removed cgroup's stale
-	 * entries only ever deny. Only when they fill the maps does the
-	 * start reclaim, and try once more.
+	 * grow with the number of enforced cgroups (issue 18). Its poststop
+	 * forgets its own cgroup; the other writers and the daemon reclaim
+	 * the rest; a removed cgroup's stale entries only ever deny. Only
+	 * when they fill the maps does the start reclaim, and try once more.
 	 */
 	err = container ? writer_open_only(&st, true) : writer_open(&st, true);
 	if (err)

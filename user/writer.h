@@ -22,6 +22,8 @@ int writer_lock(struct moat_state *st);
  * when nothing is pinned and !LOAD; any other error is printed.
  */
 int writer_open(struct moat_state *st, bool load);
+/* The same without the reclaim (a container's start and poststop). */
+int writer_open_only(struct moat_state *st, bool load);
 
 /*
  * DNS from every enforced cgroup goes to the resolver: register cgroup +

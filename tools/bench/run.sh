@@ -392,6 +392,7 @@ if [ "${DNS_BENCH:-1}" != 0 ]; then
 fi
 [ "${COMPARE_BENCH:-1}" = 0 ] || "$repo/tools/bench/compare.sh"	# vs iptables, ipset, nftables, tinyproxy
 [ "${ATTACH_BENCH:-1}" = 0 ] || "$repo/tools/bench/attach.sh"	# cold load, per-cgroup attach, connect with 1000 attached
+[ "${HOOK_BENCH:-1}" = 0 ] || "$repo/tools/bench/hook.sh"	# the OCI hook's create/poststop with 1000 cgroups enforced
 [ "${DOCKER_BENCH:-1}" = 0 ] || "$repo/tools/bench/docker.sh"	# docker run: runc vs moat runtime vs enforced parent
 [ "${BULK_BENCH:-1}" = 0 ] || "$repo/tools/bench/bulk.sh"
 [ "${NAMES_BENCH:-1}" = 0 ] || "$repo/tools/bench/names.sh"	# the name check: connect + first send, bulk (docs/names.md)

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The OCI hook's poststop (issue 18): runc removes the container's cgroup
+ * before it runs poststop hooks, and poststop then forgets that cgroup
+ * alone (its links, cgroup entry, policy slot and entries, attach record)
+ * instead of reclaiming every removed cgroup, a walk that grew with the
+ * number of enforced cgroups. The other writers still reclaim the rest.
+ *
+ * Checked against broken builds (each failed the test): a forget that
+ * keeps the policy's entries, one that keeps the link pins, and the
+ * poststop of before (which reclaimed the other removed cgroup too).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include "harness.h"
+#include "moat_abi.h"
+
+#define PIN_MAPS	"/sys/fs/bpf/moat/maps/"
+#define PIN_LINKS	"/sys/fs/bpf/moat/links/"
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "create %s", path);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* The hook's STAGE for container ID (process PID), the state on stdin. */
+static void hook(struct run_result *r, const char *stage, const char *id,
+		 int pid, const char *bundle)
+{
+	char state[PATH_MAX], text[PATH_MAX + 256];
+
+	snprintf(state, sizeof(state), "%.*s/state-%s.json", PATH_MAX - 64,
+		 H.tmpdir, id);
+	snprintf(text, sizeof(text), "{\"ociVersion\":\"1.0.2\",\"id\":\"%s\","
+		 "\"status\":\"creating\",\"pid\":%d,\"bundle\":\"%s\"}", id,
+		 pid, bundle);
+	write_file(state, text);
+	run(r, "MOAT_CONFIG=%s/none.yaml MOAT_POLICY_DIR=%s \"$MOAT_BIN\" "
+	    "oci-hook %s < %s", H.tmpdir, H.tmpdir, stage, state);
+}
+
+/* Entries of policy PID in the exact-address hash and the prefix trie. */
+static int policy_entries(unsigned int pid)
+{
+	struct moat_exact4_key k, *pk = NULL;
+	struct moat_lpm4_key l, *pl = NULL;
+	int n = 0, fd;
+
+	fd = bpf_obj_get(PIN_MAPS "moat_exact4");
+	cr_assert_geq(fd, 0, "moat_exact4: %s", strerror(errno));
+	while (!bpf_map_get_next_key(fd, pk, &k)) {
+		pk = &k;
+		n += k.policy_id == pid;
+	}
+	close(fd);
+	fd = bpf_obj_get(PIN_MAPS "moat_allow4");
+	cr_assert_geq(fd, 0, "moat_allow4: %s", strerror(errno));
+	while (!bpf_map_get_next_key(fd, pl, &l)) {
+		pl = &l;
+		n += ntohl(l.policy_id) == pid;
+	}
+	close(fd);
+	return n;
+}
+
+static bool cgroup_entry(unsigned long long id)
+{
+	struct moat_cgroup cg;
+	__u64 key = id;
+	int fd = bpf_obj_get(PIN_MAPS "moat_cgroups");
+	bool found;
+
+	cr_assert_geq(fd, 0, "moat_cgroups: %s", strerror(errno));
+	found = !bpf_map_lookup_elem(fd, &key, &cg);
+	close(fd);
+	return found;
+}
+
+static unsigned int policy_mode(unsigned int pid)
+{
+	struct moat_policy p = {};
+	int fd = bpf_obj_get(PIN_MAPS "moat_policies");
+
+	cr_assert_geq(fd, 0, "moat_policies: %s", strerror(errno));
+	cr_assert_eq(bpf_map_lookup_elem(fd, &pid, &p), 0);
+	close(fd);
+	return p.mode;
+}
+
+static bool exists_fmt(const char *fmt, unsigned long long id)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), fmt, id);
+	return !access(p, F_OK);
+}
+
+KTEST(oci_hook, poststop_forgets_its_removed_cgroup_alone)
+{
+	char bundle[PATH_MAX], ready[PATH_MAX], cfg[PATH_MAX + 16];
+	const char *ctr = cg_make("oci-ps-ctr"), *other = cg_make("oci-ps-other");
+	const char *third = cg_make("oci-ps-third");
+	struct cg_status c, o;
+	struct run_result r;
+	pid_t pid;
+
+	char pol[PATH_MAX];
+
+	snprintf(pol, sizeof(pol), "%s", write_policy("ps",
+		 "allow:\n  - tcp://" W4_A ":80\n  - tcp://203.0.113.0/24:443\n"));
+	snprintf(bundle, sizeof(bundle), "%.*s/ps-bundle", PATH_MAX - 64, H.tmpdir);
+	mkdir(bundle, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
+		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
+	snprintf(ready, sizeof(ready), "%.*s/ps.ready", PATH_MAX - 64, H.tmpdir);
+
+	/* a container init in its cgroup and the client netns */
+	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
+		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
+	cr_assert(wait_file(ready, 5000));
+	hook(&r, "create --policy ps", "oci-ps", pid, bundle);
+	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	c = status_of(ctr);
+	cr_assert_str_eq(c.policy, "ps");
+	cr_assert_eq(c.linked, 1);
+	cr_assert_geq(policy_entries(c.policy_id), 2, "policy %llu has no entries",
+		      c.policy_id);
+	expect_blocked(ctr, "tcp", W4_B, 80);
+
+	/* another enforced cgroup, removed with no poststop for it */
+	moat_ok("attach %s --policy %s", other, pol);
+	o = status_of(other);
+	cr_assert_eq(rmdir(other), 0, "rmdir %s: %s", other, strerror(errno));
+
+	/* runc's order: the container's processes and cgroup go first */
+	kill(pid, SIGKILL);
+	wait_bg(pid, 5000);
+	cr_assert_eq(rmdir(ctr), 0, "rmdir %s: %s", ctr, strerror(errno));
+	hook(&r, "poststop", "oci-ps", pid, bundle);
+	cr_assert_eq(r.status, 0, "poststop: exit %d: %s", r.status, r.err);
+	run_free(&r);
+
+	/* the container's cgroup: nothing of it is left */
+	cr_assert_not(cgroup_entry(c.id), "its cgroups entry is left");
+	cr_assert_eq(policy_mode(c.policy_id), MOAT_MODE_FREE,
+		     "its policy slot %llu is not free", c.policy_id);
+	cr_assert_eq(policy_entries(c.policy_id), 0, "its policy's entries are left");
+	cr_assert_not(exists_fmt(PIN_LINKS "%llu", c.id), "its link pins are left");
+	cr_assert_not(exists_fmt("/run/moat-bpf/attached/%llu.json", c.id),
+		      "its attach record is left");
+
+	/* the other removed cgroup: poststop did not walk to it */
+	cr_assert(cgroup_entry(o.id), "poststop reclaimed another cgroup");
+	cr_assert_neq(policy_mode(o.policy_id), MOAT_MODE_FREE);
+
+	/* the next writer reclaims it (few links: its reclaim is due) */
+	moat_ok("attach %s --policy %s", third, pol);
+	cr_assert_not(cgroup_entry(o.id), "no writer reclaimed the other cgroup");
+	cr_assert_eq(policy_entries(o.policy_id), 0);
+	cr_assert_not(exists_fmt(PIN_LINKS "%llu", o.id), "its link pins are left");
+}
