@@ -242,7 +242,8 @@ INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/dns-latency.png \
 	docs/bench/dns-expire.txt docs/bench/dns-qps.png \
 	docs/bench/dns-results.txt docs/bench/docker.png \
-	docs/bench/docker.txt docs/bench/ratio.png docs/bench/results.txt
+	docs/bench/docker.txt docs/bench/ratio.png docs/bench/redesign.txt \
+	docs/bench/results.txt
 INST_MAN8 := docs/moat-bpf.8
 # under docs/examples/, installed to $(DOCDIR)/examples; INST_CONFIG of them
 # also to $(SYSCONFDIR)/moat-bpf where absent (ci.yaml is an example only)
