@@ -339,7 +339,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 # verdict program it attaches
 FUZZ_LIBS = $(shell $(PKG_CONFIG) --cflags --libs ldns yaml-0.1 libbpf json-c)
 FUZZ_SRCS_dns := user/dns.c user/lazylib.c
-FUZZ_SRCS_rule := user/rule.c user/policy.c user/yamlwalk.c user/compile.c user/portrange.c user/mapkey.c user/names.c user/learn.c user/log.c user/dns.c user/lazylib.c
+FUZZ_SRCS_rule := user/err.c user/rule.c user/policy.c user/yamlwalk.c user/compile.c user/portrange.c user/mapkey.c user/names.c user/learn.c user/log.c user/dns.c user/lazylib.c
 FUZZ_SRCS_policy := $(FUZZ_SRCS_rule)
 
 .PHONY: fuzz fuzz-replay fuzz-corpus

@@ -10,6 +10,7 @@
 #include "cgroup.h"
 #include "cmd_args.h"
 #include "enforce.h"
+#include "links.h"
 #include "log.h"
 #include "main.h"
 #include "writer.h"
@@ -203,7 +204,9 @@ int do_unload(int argc, char **argv)
 		err = 0;
 	else if (err)
 		goto out;
-	err = state_unload(&st);
+	err = links_remove_all();
+	if (!err)
+		err = state_unload(&st);
 	if (err)
 		p_errno(err, "unloading");
 	else if (json_output)

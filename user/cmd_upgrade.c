@@ -265,7 +265,7 @@ int do_upgrade(int argc, char **argv)
 	if (!err)
 		err = moat__load(skel);
 	if (!err)
-		err = names_attach_verdict(skel);
+		err = state_attach_verdict(skel);
 	if (err) {
 		p_errno(err, "loading the new program set (nothing was changed)");
 		goto out;

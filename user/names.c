@@ -174,21 +174,6 @@ int names_purge(struct moat_state *st, const unsigned char *dead)
 	return err;
 }
 
-int names_attach_verdict(struct moat *skel)
-{
-	int err;
-
-	/* a new program replaces the one attached to a reused map */
-	err = bpf_prog_attach(bpf_program__fd(skel->progs.moat_sk_msg),
-			      bpf_map__fd(skel->maps.moat_name_socks),
-			      BPF_SK_MSG_VERDICT, 0);
-	if (err) {
-		err = -errno;
-		p_errno(err, "attaching moat_sk_msg to moat_name_socks");
-	}
-	return err;
-}
-
 /* Whether rule R is under the name check, and what it says of QUIC. */
 static void rule_names_text(const struct moat_rule *r, char *buf, size_t len)
 {

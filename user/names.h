@@ -30,7 +30,5 @@ void names_policy_json(const struct moat_policy_spec *p, json_object *o);
 void names_policy_print(const struct moat_policy_spec *p);
 /* status: P's domain rules that opted out (?names=any), as rule texts. */
 json_object *names_opt_outs_json(const struct moat_policy_spec *p);
-/* Attach moat_sk_msg to moat_name_socks (at load and at upgrade). */
-int names_attach_verdict(struct moat *skel);
 
 #endif

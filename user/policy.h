@@ -13,17 +13,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <linux/types.h>
+#include "err.h"
 #include "moat_abi.h"
 
-#define MOAT_ERR_LEN		512
 #define MOAT_RULE_TEXT_LEN	300
 #define MOAT_DOMAIN_LEN		254
 #define MOAT_MAX_UPSTREAMS	4
-
-/* One error message, always naming where: "file:line:col: what". */
-struct moat_err {
-	char msg[MOAT_ERR_LEN];
-};
 
 enum rule_kind {
 	RULE_ADDR4 = 1,		/* addr[0..3], prefixlen 0..32 */
@@ -104,9 +99,6 @@ void rule_format(const struct moat_rule *r, char *buf, size_t len);
  */
 void rule_prefix_format(int family, const __u8 *addr, unsigned int prefixlen,
 			char *buf, size_t len);
-/* printf into err->msg; control characters become '?' to keep one line. */
-void policy_errf(struct moat_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /*
  * The one grammar of a DNS upstream (a policy's dns.upstream, the

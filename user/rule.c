@@ -22,20 +22,6 @@ struct rule_ctx {
 	struct moat_err *err;
 };
 
-void policy_errf(struct moat_err *err, const char *fmt, ...)
-{
-	va_list ap;
-	char *c;
-
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	/* Rule texts and YAML scalars may carry newlines; logs want one line. */
-	for (c = err->msg; *c; c++)
-		if (iscntrl((unsigned char)*c))
-			*c = '?';
-}
-
 static int bad(const struct rule_ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

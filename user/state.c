@@ -13,9 +13,7 @@
 #include <bpf/libbpf.h>
 #include "moat_abi.h"
 #include "moat.skel.h"
-#include "links.h"
 #include "log.h"
-#include "names.h"
 #include "state.h"
 
 const char *const moat_map_names[M__N] = {
@@ -112,6 +110,21 @@ static void rm_pin_dir(const char *dir)
 	rmdir(dir);
 }
 
+int state_attach_verdict(struct moat *skel)
+{
+	int err;
+
+	/* a new program replaces the one attached to a reused map */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.moat_sk_msg),
+			      bpf_map__fd(skel->maps.moat_name_socks),
+			      BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		p_errno(err, "attaching moat_sk_msg to moat_name_socks");
+	}
+	return err;
+}
+
 static int load_and_pin(void)
 {
 	struct moat_layout layout = { .version = MOAT_LAYOUT_VERSION };
@@ -130,7 +143,7 @@ static int load_and_pin(void)
 		p_errno(err, "loading the BPF program set failed (run with -vv for the verifier log)");
 		goto out;
 	}
-	err = names_attach_verdict(skel);
+	err = state_attach_verdict(skel);
 	if (err)
 		goto out;
 	if ((mkdir(MOAT_PIN_ROOT, 0700) && errno != EEXIST) ||
@@ -237,10 +250,6 @@ int state_open(struct moat_state *st, bool load)
 
 int state_unload(struct moat_state *st)
 {
-	int err = links_remove_all();
-
-	if (err)
-		return err;
 	rm_pin_dir(MOAT_PIN_PROGS);
 	/* the layout pin goes first: what remains is an incomplete set */
 	unlink(MOAT_PIN_LAYOUT);

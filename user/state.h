@@ -51,8 +51,14 @@ int state_lock(struct moat_state *st);
  * Returns -ENOENT when absent and !LOAD, -EPROTO on a layout mismatch.
  */
 int state_open(struct moat_state *st, bool load);
-/* Remove every pin (links first). Caller holds the lock. */
+/*
+ * Remove every pin but the links', which the caller removes first
+ * (links_remove_all()). Caller holds the lock.
+ */
 int state_unload(struct moat_state *st);
+struct moat;
+/* Attach moat_sk_msg to moat_name_socks (at load and at upgrade). */
+int state_attach_verdict(struct moat *skel);
 void state_close(struct moat_state *st);
 /* The layout version of what is pinned (0: nothing), whatever ours is. */
 __u32 state_pinned_layout(void);

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <linux/types.h>
 #include <yaml.h>
-#include "policy.h"
+#include "err.h"
 
 struct yw {
 	const char *path;
