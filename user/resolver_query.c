@@ -114,7 +114,7 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
  */
 static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
 		       const struct moat_addr_val *ports,
-		       const struct dns_addr *addrs, size_t n)
+		       const struct dns_addr *addrs, size_t n, bool hit)
 {
 	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
 	size_t n_fresh = 0;
@@ -170,8 +170,10 @@ static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
 			return ret;
 		}
 		if (ret == LEARN_REFUSED) {
-			p_info("moat-bpfd: %s: not learning %s for %s (denied address)",
-			       r->rel, addr_str(&a, s, sizeof(s)), name);
+			/* said once when upstream answered; a hit is faster than a log */
+			(hit ? p_debug : p_info)("moat-bpfd: %s: not learning %s for %s "
+						 "(denied address)", r->rel,
+						 addr_str(&a, s, sizeof(s)), name);
 			continue;
 		}
 		created = ret == LEARN_CREATED;
@@ -212,7 +214,7 @@ int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
 	if (err)
 		return err;
 	dns_strip_ech(a, alen);	/* before release: docs/names.md */
-	return learn_addrs(d, r, qu->qname, ports, d->addrs, d->n_addrs);
+	return learn_addrs(d, r, qu->qname, ports, d->addrs, d->n_addrs, false);
 }
 
 static void dns_event(struct daemon *d, struct reg *r, const char *verdict,
@@ -288,6 +290,15 @@ int servfail(struct daemon *d, struct reg *r, const char *qname, int err,
 }
 
 /*
+ * The cache's clock: CLOCK_BOOTTIME, as the deadlines', so that an answer
+ * is not served past its TTL after a suspend (CLOCK_MONOTONIC stops).
+ */
+static __u64 cache_now_ms(void)
+{
+	return boottime_ns() / 1000000;
+}
+
+/*
  * What a cached answer carries for its hits (resolver_cache.h's meta):
  * what its rules allow, its addresses with their TTLs as received, and
  * its name. A hit then parses neither the query nor the answer (an ldns
@@ -321,7 +332,7 @@ static int from_cache(struct daemon *d, struct reg *r, bool tcp,
 	size_t room = *alen;
 	int err;
 
-	if (dcache_get(&r->cache, q, qlen, tcp, now_ms(), a, alen, &hit))
+	if (dcache_get(&r->cache, q, qlen, tcp, cache_now_ms(), a, alen, &hit))
 		return 1;
 	m = hit.meta;
 	memcpy(&h, m, sizeof(h));
@@ -330,7 +341,7 @@ static int from_cache(struct daemon *d, struct reg *r, bool tcp,
 	for (size_t i = 0; i < h.n_addrs; i++)
 		d->addrs[i].ttl_s = dcache_ttl_served(d->addrs[i].ttl_s,
 						      hit.life_s, hit.elapsed_s);
-	err = learn_addrs(d, r, name, &h.ports, d->addrs, h.n_addrs);
+	err = learn_addrs(d, r, name, &h.ports, d->addrs, h.n_addrs, true);
 	if (err) {
 		dcache_drop(&r->cache, q, qlen);
 		*alen = room;
@@ -363,7 +374,7 @@ void cache_answer(struct daemon *d, const struct pending *p, const __u8 *a,
 		err = dcache_put(&p->reg->cache, p->query + p->qlen, p->raw_len,
 				 a, alen, limit, meta,
 				 sizeof(h) + alen_addrs + h.name_len,
-				 p->reg->spec.dns.max_ttl_s, now_ms());
+				 p->reg->spec.dns.max_ttl_s, cache_now_ms());
 	}
 	if (err < 0)
 		p_debug("moat-bpfd: %s: not caching the answer for %s: %s",
