@@ -26,7 +26,6 @@
 #include "links.h"
 #include "log.h"
 #include "main.h"
-#include "names.h"
 #include "moat.skel.h"
 #include "state.h"
 #include "writer.h"
