@@ -3,9 +3,10 @@
  * The resolver's answer cache (issue 18): upstream answers to allowed
  * names kept for their TTL and handed out again with the TTLs counted
  * down. This file knows DNS messages and memory, nothing of registrations
- * or maps: the caller (resolver_query.c) sends every answer it serves
- * through learn_answer() first, so a cached answer refreshes the learned
- * addresses' deadlines before it leaves, exactly as a fresh one does.
+ * or maps: the caller (resolver_query.c) learns every answer it serves
+ * first (a cached one from the addresses it kept with it), so a cached
+ * answer refreshes the learned addresses' deadlines before it leaves,
+ * exactly as a fresh one does.
  *
  * Entries belong to one owner (a registration) and their key starts with
  * the digest of the owner's upstream set, so no answer ever crosses
