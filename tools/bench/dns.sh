@@ -43,6 +43,12 @@
 #    both on the same query file:
 #      direct: dnsperf in the client netns, in an unenforced cgroup;
 #      moat:   moat-bpf run --netns CLIENT --policy P -- dnsperf (same args).
+#      relay:  (uncached mix only) dnsperf as for direct, to
+#              tools/bench/relay.c on 127.0.0.1:5353 in the client netns:
+#              a forwarder that only forwards (recvmmsg/sendmmsg both
+#              ways, no parsing, no maps). The same hops as the daemon's
+#              for a miss, the least work a third process on the path
+#              can do: the floor under any forwarding resolver here.
 #    tput: dnsperf -c 1 -q DNS_TPUT_Q for DNS_TPUT_S s, as fast as it goes.
 #    lat:  dnsperf -c 1 -Q DNS_LAT_QPS for DNS_LAT_S s with -v: dnsperf's
 #          own per-query latency (send to answer), pooled over the rounds;
@@ -134,6 +140,8 @@ pc="libbpf libelf zlib yaml-0.1 json-c ldns libseccomp libsystemd"
 cc -O2 -Wall -I"$repo/include" -I"$repo/user" -D_GNU_SOURCE $(pkg-config --cflags $pc) \
 	"$repo/tools/bench/qcost.c" "${MOAT_LIB:-$OUTPUT/lib.a}" $(pkg-config --libs $pc) \
 	-o "$qcost" 2>"$dd/qcost.err" || qcost=""
+relay=$dd/relay
+cc -O2 -Wall -o "$relay" "$repo/tools/bench/relay.c"
 # our own copies: a concurrent `make` may replace build/ under us
 cp "$MOAT_BIN" "$dd/moat-bpf"
 cp "$MOAT_PEER" "$dd/moat-test-peer"
@@ -145,6 +153,8 @@ holder=""		# the process holding our mount namespace
 dpid=""			# the daemon
 daemon_args=()		# more options for it (the memory steps: no cache)
 dns_pid=""		# our dnsmasq
+relay_pid=""		# tools/bench/relay.c (the uncached mix's floor)
+relay_port=5353
 
 # in our mount namespace (our bpffs, our /run/moat-bpf)
 in_ns() {
@@ -185,6 +195,7 @@ cleanup() {
 	t0=$(date +%s.%N)
 	unload_all
 	stop_pid "$dns_pid"
+	stop_pid "$relay_pid"
 	stop_pid "$holder"	# our bpffs and netns pins go with it
 	for d in "$cg2/$cg_many"/c*; do
 		[ -d "$d" ] && rmdir "$d"
@@ -350,6 +361,14 @@ one_direct() {
 	perf_ok "$o" || { echo "dns-bench: direct run $o failed:" >&2; tail -5 "$o" >&2; exit 1; }
 }
 
+# the same as direct, through the relay (dnsperf takes the last -s)
+one_relay() {
+	local o=$1
+	shift
+	direct_perf "$o" "$@" -s 127.0.0.1 -p "$relay_port" || true
+	perf_ok "$o" || { echo "dns-bench: relay run $o failed:" >&2; tail -5 "$o" >&2; exit 1; }
+}
+
 # latencies (us) of a -v run, one a line
 lats() { awk '$1 == ">" { printf "%.1f\n", $NF * 1e6 }' "$1"; }
 
@@ -431,6 +450,20 @@ done
 grep -q "read $dd/miss.hosts" "$dd/dnsmasq.log" ||
 	{ cat "$dd/dnsmasq.out" "$dd/dnsmasq.log" >&2; echo "dns-bench: dnsmasq did not start" >&2; exit 1; }
 
+# the relay: client netns, unenforced cgroup, listening on its loopback
+# shellcheck disable=SC2016 # expanded by the inner sh
+nsenter --net="/run/netns/$client" sh -c \
+	'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' \
+	sh "$cg2/$cg_direct" "$relay" 127.0.0.1 "$relay_port" "$server" 53 \
+	</dev/null >"$dd/relay.out" 2>&1 &
+relay_pid=$!
+for _ in $(seq 100); do
+	grep -q ready "$dd/relay.out" 2>/dev/null && break
+	alive "$relay_pid" || break
+	sleep 0.05
+done
+grep -q ready "$dd/relay.out" || { cat "$dd/relay.out" >&2; echo "dns-bench: the relay did not start" >&2; exit 1; }
+
 # load our program set first (a run without domain rules), so that the
 # daemon only opens it: loading costs ~11 MB of transient heap (VmHWM)
 in_ns "$MOAT_BIN" run --allow 198.51.100.7 -- true ||
@@ -448,7 +481,7 @@ rss_row idle 0 0 0 ""
 rounds_csv=$dd/rounds.csv
 echo "n_rules,mix,round,mode,kind,qps,completed,avg_latency_us,p50_us,p99_us,daemon_rss_kb,cached,forwarded,dnsmasq_cpu_us_q,daemon_cpu_us_q,machine_cpu_us_q,idle_share" >"$rounds_csv"
 res_csv=$out/dns-results.csv
-echo "n_rules,mix,status,direct_qps,moat_qps,qps_ratio,ratio_min,ratio_max,direct_p50_us,direct_p99_us,moat_p50_us,moat_p99_us,added_p50_us,lat_samples_direct,lat_samples_moat,moat_rss_kb_max,hit_share" >"$res_csv"
+echo "n_rules,mix,status,direct_qps,moat_qps,qps_ratio,ratio_min,ratio_max,direct_p50_us,direct_p99_us,moat_p50_us,moat_p99_us,added_p50_us,lat_samples_direct,lat_samples_moat,moat_rss_kb_max,hit_share,relay_qps,relay_ratio,relay_p50_us,moat_to_relay" >"$res_csv"
 
 tput_args=(-c 1 -q "$DNS_TPUT_Q" -l "$DNS_TPUT_S")
 lat_args=(-c 1 -q 100 -Q "$DNS_LAT_QPS" -l "$DNS_LAT_S" -v)
@@ -480,12 +513,17 @@ run_one() {
 	if [ "$kind" = tput ]; then args=("${tput_args[@]}"); else args=("${lat_args[@]}"); fi
 	# shellcheck disable=SC2207 # words by design: no spaces in $dd
 	args+=($(mix_args "$mix"))
-	[ "$mode" = direct ] || ensure_daemon
+	[ "$mode" != moat ] || ensure_daemon
 	pid0=$dpid
-	m0=$(ticks_of "$dns_pid"); d0=$(ticks_of "$dpid")
+	# the third process on the path: the daemon, or the relay
+	fwd=$dpid
+	[ "$mode" != relay ] || fwd=$relay_pid
+	m0=$(ticks_of "$dns_pid"); d0=$(ticks_of "$fwd")
 	read -r b0 t0 < <(machine_ticks)
 	if [ "$mode" = direct ]; then
 		one_direct "$o" "${args[@]}"
+	elif [ "$mode" = relay ]; then
+		one_relay "$o" "${args[@]}"
 	else
 		one_moat "$o" "$dd/rules-$n.yaml" "${args[@]}" || rc=$?
 		[ "$rc" = 0 ] || return "$rc"
@@ -493,9 +531,9 @@ run_one() {
 		hits=$(tr ' ' , <"$o.hits")
 	fi
 	read -r b1 t1 < <(machine_ticks)
-	m1=$(ticks_of "$dns_pid"); d1=$(ticks_of "$dpid")
+	m1=$(ticks_of "$dns_pid"); d1=$(ticks_of "$fwd")
 	# the daemon's share only for moat runs it served whole
-	if [ "$mode" = direct ] || [ "$dpid" != "$pid0" ]; then d1=""; fi
+	if [ "$mode" = direct ] || { [ "$mode" = moat ] && [ "$dpid" != "$pid0" ]; }; then d1=""; fi
 	[ "$kind" != tput ] || cpu=$(cpu_cols "$(field "$o" "Queries completed")" "$m0" "$m1" "$d0" "$d1" "$b0" "$t0" "$b1" "$t1")
 	local p50="" p99=""
 	if [ "$kind" = lat ]; then
@@ -511,10 +549,14 @@ for n in $DNS_RULES; do
 	for mix in $DNS_MIXES; do
 		: >"$dd/lat-$n-$mix-direct.txt"
 		: >"$dd/lat-$n-$mix-moat.txt"
+		: >"$dd/lat-$n-$mix-relay.txt"
 	done
 	for r in $(seq "$DNS_ROUNDS"); do
-		if [ $((r % 2)) = 1 ]; then order="direct moat"; else order="moat direct"; fi
 		for mix in $DNS_MIXES; do
+			modes="direct moat"
+			[ "$mix" != uncached ] || modes="direct moat relay"
+			order=$modes
+			[ $((r % 2)) = 1 ] || order=$(echo "$modes" | tr ' ' '\n' | tac | tr '\n' ' ')
 			for kind in tput lat; do
 				for mode in $order; do
 					rc=0
@@ -549,7 +591,17 @@ for n in $DNS_RULES; do
 		# share of the moat runs' answers that came from the cache
 		hit=$(awk -F, -v n="$n" -v mix="$mix" '$1 == n && $2 == mix && $4 == "moat" { h += $12; f += $13 }
 			END { printf "%.3f", h + f ? h / (h + f) : 0 }' "$rounds_csv")
-		echo "$n,$mix,ok,$dq,$mq,$rm_,$rmin,$rmax,$d50,$d99,$m50,$m99,$(awk -v a="$m50" -v b="$d50" 'BEGIN { printf "%.1f", a - b }'),$dn,$mn,$mrss,$hit" >>"$res_csv"
+		# the relay (uncached only): its per-round ratios to direct, and moat's to it
+		rq="" rr="" r50="" mr=""
+		if [ -s "$dd/lat-$n-$mix-relay.txt" ]; then
+			rq=$(awk -F, -v n="$n" -v mix="$mix" "$sel"' && $4 == "relay" { print $6 }' "$rounds_csv" | median)
+			rr=$(awk -F, -v n="$n" -v mix="$mix" "$sel"' { q[$3 "," $4] = $6; r[$3] = 1 }
+				END { for (k in r) if (q[k ",direct"] > 0 && q[k ",relay"] > 0) print q[k ",relay"] / q[k ",direct"] }' "$rounds_csv" | median)
+			mr=$(awk -F, -v n="$n" -v mix="$mix" "$sel"' { q[$3 "," $4] = $6; r[$3] = 1 }
+				END { for (k in r) if (q[k ",relay"] > 0) print q[k ",moat"] / q[k ",relay"] }' "$rounds_csv" | median)
+			read -r _ r50 _ _ _ < <(pct <"$dd/lat-$n-$mix-relay.txt")
+		fi
+		echo "$n,$mix,ok,$dq,$mq,$rm_,$rmin,$rmax,$d50,$d99,$m50,$m99,$(awk -v a="$m50" -v b="$d50" 'BEGIN { printf "%.1f", a - b }'),$dn,$mn,$mrss,$hit,$rq,$rr,$r50,$mr" >>"$res_csv"
 		log "N=$n $mix (hits $hit): direct $dq qps, moat $mq qps (ratio $rm_), p50 $d50 -> $m50 us, p99 $d99 -> $m99 us"
 	done
 	rss_row "rules-$n" 1 0 "$(elapsed "$t0")" "max VmRSS while a $n-rule policy was registered: $mrss kB"
@@ -700,6 +752,8 @@ report() {
 	echo "mixes: cached = 100 names (A) repeated (a new registration per run: its first 100 queries miss);"
 	echo "       uncached = every name distinct (A, dnsperf -n 1 over $DNS_MISS_NAMES names); hits = share of moat's answers from its cache"
 	echo "goals: cached qps ratio >= 1.00 and added p50 <= 20 us; uncached >= 0.80 and <= 50 us; daemon VmRSS <= 16 MiB (1000 cgroups + 100k learned)"
+	echo "floor (uncached): tools/bench/relay.c, a forwarder doing nothing else on the same hops (client -> 3rd process -> dnsmasq):"
+	echo "       what no forwarding resolver can beat on this machine; moat's own cost is its distance from the relay"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg); daemon restarts: $((daemons - 1))"
 	echo
 	awk -F, 'NR > 1 {
@@ -708,6 +762,9 @@ report() {
 		printf "N=%-6s %-8s hits %5.1f%% | qps direct %7.0f  moat %7.0f  ratio %.3f [%.3f..%.3f] %s | p50 %5.0f -> %5.0f us (%+.0f) %s | p99 %5.0f -> %5.0f us | rss %d kB\n",
 			$1, $2, $17 * 100, $4, $5, $6, $7, $8, ($6 >= r ? "ok" : "MISSED"), $9, $11, $13,
 			($13 <= l ? "ok" : "MISSED"), $10, $12, $16
+		if ($18 != "")
+			printf "         %-8s floor: relay.c (forwarding only) qps %7.0f  ratio %.3f to direct | p50 %5.0f us (%+.0f) | moat = %.3f of the relay\n",
+				"", $18, $19, $20, $20 - $9, $21
 	}' "$res_csv"
 	echo
 	echo "CPU per query answered in the throughput runs (us, medians over rounds; machine = all of it:"
@@ -723,8 +780,8 @@ report() {
 	END {
 		for (k in n) {
 			split(k, f, SUBSEP)
-			printf "  N=%-6s %-8s %-6s dnsmasq %5.2f  daemon %6s  machine %6.2f  idle %4.1f%%\n", f[1], f[2], f[3],
-				med(m, k, n[k]), (f[3] == "moat" ? sprintf("%.2f", med(d, k, n[k])) : "-"), med(b, k, n[k]), 100 * med(i, k, n[k])
+			printf "  N=%-6s %-8s %-6s dnsmasq %5.2f  daemon/relay %6s  machine %6.2f  idle %4.1f%%\n", f[1], f[2], f[3],
+				med(m, k, n[k]), (f[3] != "direct" ? sprintf("%.2f", med(d, k, n[k])) : "-"), med(b, k, n[k]), 100 * med(i, k, n[k])
 		}
 	}' "$rounds_csv" | sort
 	echo
