@@ -260,6 +260,21 @@ struct inbatch {
 	__u8 buf[IN_SLOTS][DNS_MSG_BYTES];
 };
 
+/*
+ * The queries of one recvmmsg that go upstream leave together (sendmmsg
+ * per upstream socket): one syscall per batch, not per query. The
+ * messages point into their pending queries; the ids are kept here.
+ */
+struct upbatch {
+	struct mmsghdr msg[IN_SLOTS];
+	struct iovec iov[IN_SLOTS][2];
+	struct pending *p[IN_SLOTS];
+	int fd[IN_SLOTS];
+	__u8 id[IN_SLOTS][2];
+	unsigned int n;
+	bool on;			/* serve_udp() is collecting */
+};
+
 struct daemon {
 	struct moat_state st;
 	int epfd, host_netns;
@@ -296,6 +311,7 @@ struct daemon {
 	struct dns_addr addrs[MAX_ANSWER_ADDRS];
 	size_t n_addrs;
 	struct outbatch out;		/* see out_flush() */
+	struct upbatch up;		/* see up_flush() */
 };
 
 

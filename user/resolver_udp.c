@@ -176,6 +176,52 @@ static ssize_t send_query(int fd, const struct pending *p)
 	return sendmsg(fd, &mh, MSG_DONTWAIT);
 }
 
+/* P goes to FD with the next up_flush(), in flight from now. */
+static void up_queue(struct daemon *d, int fd, struct pending *p)
+{
+	struct upbatch *up = &d->up;
+	unsigned int i = up->n++;
+
+	up->p[i] = p;
+	up->fd[i] = fd;
+	up->id[i][0] = p->qu.id >> 8;
+	up->id[i][1] = p->qu.id & 0xff;
+	up->iov[i][0] = (struct iovec){ .iov_base = up->id[i], .iov_len = 2 };
+	up->iov[i][1] = (struct iovec){ .iov_base = p->query + 2, .iov_len = p->qlen - 2 };
+	up->msg[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = up->iov[i], .msg_iovlen = 2 } };
+	pending_rearm(d, p);
+}
+
+/*
+ * What up_queue() collected, a sendmmsg per run of one socket. A query
+ * that could not go moves on to the next upstream (at once: collecting
+ * has stopped), as pending_send() does when its send fails.
+ */
+static void up_flush(struct daemon *d)
+{
+	struct upbatch *up = &d->up;
+	unsigned int n = up->n;
+
+	up->on = false;
+	up->n = 0;
+	for (unsigned int i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && up->fd[j] == up->fd[i]; j++)
+			;
+		for (unsigned int k = i; k < j; ) {
+			int sent = sendmmsg(up->fd[i], &up->msg[k], j - k, MSG_DONTWAIT);
+			struct pending *p;
+
+			if (sent > 0) {
+				k += (unsigned int)sent;
+				continue;
+			}
+			p = up->p[k++];
+			p->up++;
+			pending_send(d, p, -errno);
+		}
+	}
+}
+
 /* Ask upstream p->up, or the next ones; SERVFAIL when none is left. */
 void pending_send(struct daemon *d, struct pending *p, int err)
 {
@@ -196,6 +242,10 @@ void pending_send(struct daemon *d, struct pending *p, int err)
 		if (fd < 0) {
 			err = fd;
 			continue;
+		}
+		if (d->up.on && d->up.n < IN_SLOTS) {
+			up_queue(d, fd, p);
+			return;
 		}
 		if (send_query(fd, p) == (ssize_t)p->qlen) {
 			pending_rearm(d, p);
@@ -254,6 +304,7 @@ void serve_udp(struct daemon *d, struct reg *r, int fd)
 			};
 		}
 		n = recvmmsg(fd, in->msg, IN_SLOTS, MSG_DONTWAIT, NULL);
+		d->up.on = true;
 		for (int i = 0; i < n; i++) {
 			size_t alen = sizeof(d->a), flen = sizeof(d->fwd);
 			const struct msghdr *h = &in->msg[i].msg_hdr;
@@ -269,6 +320,7 @@ void serve_udp(struct daemon *d, struct reg *r, int fd)
 				send_answer(&d->out, fd, &in->from[i],
 					    h->msg_namelen, d->a, alen);
 		}
+		up_flush(d);
 		/* level-triggered: what came after this read wakes us again */
 		if (n < IN_SLOTS)
 			return;
