@@ -441,6 +441,8 @@ rss_csv=$out/dns-rss.csv
 echo "step,vmrss_kb,vmhwm_kb,fds,registrations,learned,seconds,note" >"$rss_csv"
 rss_row() {	# STEP REGS LEARNED SECONDS NOTE
 	echo "$1,$(rss_kb),$(hwm_kb),$(nfds),$2,$3,$4,$5" >>"$rss_csv"
+	# where it goes: by mapping (heap, stacks, libraries), in the raw data
+	cat "/proc/$dpid/smaps" >"$dd/smaps-$1.txt" 2>/dev/null || true
 }
 rss_row idle 0 0 0 ""
 
