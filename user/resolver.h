@@ -115,8 +115,13 @@ struct ev {
 	struct moat_daemon_sock_key guard;
 };
 
+/* An upstream's address: IP only, so not a 128-byte sockaddr_storage. */
 struct upstream {
-	struct sockaddr_storage sa;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} addr;
 	socklen_t len;
 };
 

@@ -97,10 +97,10 @@ static int upstream_fd(struct daemon *d, struct reg *r, int i)
 
 	if (u->fd >= 0)
 		return u->fd;
-	fd = up_socket(d, r, r->up[i].sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK);
+	fd = up_socket(d, r, r->up[i].addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
-	if (connect(fd, (struct sockaddr *)&r->up[i].sa, r->up[i].len)) {
+	if (connect(fd, &r->up[i].addr.sa, r->up[i].len)) {
 		err = -errno;
 		close(fd);
 		return err;
