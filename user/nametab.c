@@ -386,9 +386,13 @@ static void fam_shrink(struct nametab *t, struct fam *f)
 
 		madvise(f->ent + used, f->ent_bytes - used, MADV_DONTNEED);
 	}
-	while (cap < f->ix_cap && f->n * 2ull > cap)
+	/*
+	 * Under 3/8 full: as small as growth allows (7/8). Growing doubles
+	 * to 7/16, so a shrink and a growth are at least n/8 changes apart.
+	 */
+	while (cap < f->ix_cap && f->n * 8ull > cap * 7ull)
 		cap *= 2;
-	if (cap < f->ix_cap && f->n * 4ull < f->ix_cap)
+	if (cap < f->ix_cap && f->n * 8ull < f->ix_cap * 3ull)
 		ix_rebuild(t, f, cap);	/* else the bigger index stays */
 }
 
