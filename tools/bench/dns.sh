@@ -66,7 +66,8 @@
 #    them from the table that names them (issue 12, item 5).
 #
 # Output under $OUTPUT/bench: dns-results.txt, dns-results.csv, dns-rss.csv,
-# dns-qps.png, dns-latency.png; raw data in dns/.
+# dns-qps.png, dns-latency.png; raw data in dns/ (with the daemon's
+# /proc/PID/smaps at each memory step, smaps-STEP.txt: where it goes).
 #
 # Environment: DNS_ROUNDS (5), DNS_RULES ("1 1000 100000"), DNS_TPUT_S (3),
 # DNS_TPUT_Q (20), DNS_LAT_S (3), DNS_LAT_QPS (300), DNS_LEARN (100000),
