@@ -107,7 +107,7 @@ static __u32 key_hash(const struct nametab *t, const struct fam *f, const __u8 *
 }
 
 /* The slot holding KEY (*found), or the free slot it would take. */
-static __u32 ix_find(const struct nametab *t, const struct fam *f,
+static __u32 ix_find(const struct fam *f,
 		     const __u8 *key, __u32 h, bool *found)
 {
 	__u32 mask = f->ix_cap - 1, i = h & mask, s;
@@ -285,7 +285,7 @@ int nametab_put(struct nametab *t, int family, const __u8 *addr,
 			return err;
 	}
 	h = key_hash(t, f, addr);
-	i = ix_find(t, f, addr, h, &found);
+	i = ix_find(f, addr, h, &found);
 	if (found) {
 		e = (f->ix[i] & SLOT_ENT) - 1;
 		if (ent_u32(f, e, E_UNTIL) < until)
@@ -335,7 +335,7 @@ const char *nametab_get(const struct nametab *t, int family, const __u8 *addr)
 
 	if (!f || !f->n)
 		return NULL;
-	i = ix_find(t, f, addr, key_hash(t, f, addr), &found);
+	i = ix_find(f, addr, key_hash(t, f, addr), &found);
 	if (!found)
 		return NULL;
 	return (const char *)t->arena +
@@ -349,10 +349,10 @@ static void ent_remove(struct nametab *t, struct fam *f, __u32 e)
 	bool found;
 
 	name_unref(t, ent_u32(f, e, E_NAME));
-	i = ix_find(t, f, ent_key(f, e), key_hash(t, f, ent_key(f, e)), &found);
+	i = ix_find(f, ent_key(f, e), key_hash(t, f, ent_key(f, e)), &found);
 	ix_remove(t, f, i);
 	if (e != last) {
-		i = ix_find(t, f, ent_key(f, last), key_hash(t, f, ent_key(f, last)), &found);
+		i = ix_find(f, ent_key(f, last), key_hash(t, f, ent_key(f, last)), &found);
 		memcpy(ent_at(f, e), ent_at(f, last), f->esize);
 		f->ix[i] = (f->ix[i] & ~SLOT_ENT) | (e + 1);
 	}
