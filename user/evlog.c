@@ -15,9 +15,9 @@
 #include "evlog.h"
 #include "journal.h"
 #include "log.h"
+#include "nametab.h"
 #include "state.h"
 
-#define NAME_BUCKETS		65536
 #define MAX_NAMES		(1 << 20)
 /*
  * A name outlives its address's deadline by this much: the ring buffer
@@ -26,84 +26,28 @@
  */
 #define NAME_LINGER_NS		(10 * 1000000000ull)
 
-/* The name an address was learned from, until the address expires. */
-struct name_entry {
-	struct name_entry *next;
-	__u64 expires_ns;		/* CLOCK_BOOTTIME: the latest deadline */
-	int family;
-	__u8 addr[16];
-	char name[];
-};
-
 struct evlog {
 	struct moat_state *st;
 	struct ring_buffer *rb;
 	FILE *out;
 	struct cgroup_index ix;
 	time_t ix_built;
-	struct name_entry *names[NAME_BUCKETS];
-	long n_names;
+	struct nametab *names;		/* the name each address was learned from */
 	evlog_dns_fn on_dns;		/* DNS with no resolver (issue 15) */
 	void *dns_ctx;
 };
 
-static unsigned int name_hash(int family, const __u8 *addr)
-{
-	unsigned int h = 2166136261u;
-
-	for (int i = 0; i < (family == AF_INET ? 4 : 16); i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return h % NAME_BUCKETS;
-}
-
-static struct name_entry *name_find(struct evlog *l, int family, const __u8 *addr)
-{
-	size_t n = family == AF_INET ? 4 : 16;
-
-	for (struct name_entry *e = l->names[name_hash(family, addr)]; e; e = e->next)
-		if (e->family == family && !memcmp(e->addr, addr, n))
-			return e;
-	return NULL;
-}
-
 void evlog_learned(struct evlog *l, int family, const __u8 *addr,
 		   const char *name, __u64 expires_ns)
 {
-	unsigned int h = name_hash(family, addr);
-	struct name_entry *e, **pp;
-
-	for (pp = &l->names[h]; (e = *pp); pp = &e->next)
-		if (e->family == family &&
-		    !memcmp(e->addr, addr, family == AF_INET ? 4 : 16))
-			break;
-	if (e && !strcmp(e->name, name)) {
-		if (expires_ns > e->expires_ns)
-			e->expires_ns = expires_ns;
-		return;
-	}
-	if (!e && l->n_names >= MAX_NAMES)
-		return;	/* the log then lacks a name, nothing else */
-	if (e) {
-		if (e->expires_ns > expires_ns)
-			expires_ns = e->expires_ns;
-		*pp = e->next;
-		free(e);
-		l->n_names--;
-	}
-	e = calloc(1, sizeof(*e) + strlen(name) + 1);
-	if (!e)
-		return;
-	e->expires_ns = expires_ns;
-	e->family = family;
-	memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
-	strcpy(e->name, name);
-	e->next = l->names[h];
-	l->names[h] = e;
-	l->n_names++;
+	/* beyond MAX_NAMES (or out of memory) the log lacks a name, nothing else */
+	if (nametab_count(l->names) < MAX_NAMES ||
+	    nametab_get(l->names, family, addr))
+		nametab_put(l->names, family, addr, name, expires_ns);
 }
 
 /*
- * Issue 12, item 5: names go with their addresses. An entry is freed
+ * Issue 12, item 5: names go with their addresses. An entry is dropped
  * NAME_LINGER_NS after the latest deadline it was learned with (the
  * daemon deletes the address itself at that deadline), so the table
  * holds one entry per address learned in the last max_ttl + grace +
@@ -111,30 +55,14 @@ void evlog_learned(struct evlog *l, int family, const __u8 *addr,
  */
 long evlog_gc(struct evlog *l, __u64 now_ns)
 {
-	long freed = 0;
-
-	if (!l->n_names)
+	if (now_ns <= NAME_LINGER_NS)
 		return 0;
-	for (int i = 0; i < NAME_BUCKETS; i++) {
-		struct name_entry *e, **pp = &l->names[i];
-
-		while ((e = *pp)) {
-			if (e->expires_ns + NAME_LINGER_NS >= now_ns) {
-				pp = &e->next;
-				continue;
-			}
-			*pp = e->next;
-			free(e);
-			freed++;
-		}
-	}
-	l->n_names -= freed;
-	return freed;
+	return nametab_expire(l->names, now_ns - NAME_LINGER_NS);
 }
 
 long evlog_names(const struct evlog *l)
 {
-	return l->n_names;
+	return nametab_count(l->names);
 }
 
 static void rotate(struct evlog *l)
@@ -181,8 +109,7 @@ static int on_ring(void *ctx, void *data, size_t len)
 	struct evlog *l = ctx;
 	struct moat_cgroup cg;
 	struct moat_policy pol;
-	struct name_entry *n;
-	const char *path;
+	const char *path, *name;
 	json_object *o;
 
 	if (len < sizeof(*e) ||
@@ -201,10 +128,9 @@ static int on_ring(void *ctx, void *data, size_t len)
 	    pol.name[0])
 		json_object_object_add(o, "policy", json_object_new_string_len(
 			pol.name, strnlen(pol.name, sizeof(pol.name))));
-	n = (e->family == AF_INET || e->family == AF_INET6) ?
-	    name_find(l, e->family, (const __u8 *)e->addr) : NULL;
-	if (n)
-		json_object_object_add(o, "name", json_object_new_string(n->name));
+	name = nametab_get(l->names, e->family, (const __u8 *)e->addr);
+	if (name)
+		json_object_object_add(o, "name", json_object_new_string(name));
 	evlog_write(l, o);
 	return 0;
 }
@@ -223,6 +149,11 @@ struct evlog *evlog_open(struct moat_state *st)
 
 	if (!l)
 		return NULL;
+	l->names = nametab_new();
+	if (!l->names) {
+		free(l);
+		return NULL;
+	}
 	l->out = fopen(MOAT_EVENT_LOG, "ae");
 	if (!l->out)
 		p_errno(-errno, "%s (the denial log)", MOAT_EVENT_LOG);
@@ -259,12 +190,6 @@ void evlog_close(struct evlog *l)
 	if (l->out)
 		fclose(l->out);
 	cgroup_index_free(&l->ix);
-	for (int i = 0; i < NAME_BUCKETS; i++)
-		while (l->names[i]) {
-			struct name_entry *e = l->names[i];
-
-			l->names[i] = e->next;
-			free(e);
-		}
+	nametab_free(l->names);
 	free(l);
 }

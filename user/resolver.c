@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -187,8 +186,7 @@ static void gc(struct daemon *d)
 	LIST_FOREACH(r, &d->regs, entry)
 		if (r->learned_pid && r->learned_pid < MOAT_MAX_POLICIES)
 			r->learned = live[r->learned_pid];
-	if (evlog_gc(d->log, now) > 0)
-		malloc_trim(0);	/* what the names took goes back */
+	evlog_gc(d->log, now);	/* its table unmaps what it no longer needs */
 }
 
 static void on_timer(struct daemon *d)

@@ -91,6 +91,8 @@
 #define TCP_UPSTREAM_REG	16
 #define TCP_UPSTREAM_RESERVED	4
 #define MAX_TCP_UPSTREAM	256
+/* buckets of the queries in flight by id (MAX_PENDING_IDS at most) */
+#define ID_BUCKETS		4096
 /* datagrams read per wakeup of one socket, so that none starves others */
 #define RECV_BATCH		64
 
@@ -113,8 +115,13 @@ struct ev {
 	struct moat_daemon_sock_key guard;
 };
 
+/* An upstream's address: IP only, so not a 128-byte sockaddr_storage. */
 struct upstream {
-	struct sockaddr_storage sa;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} addr;
 	socklen_t len;
 };
 
@@ -182,6 +189,7 @@ struct reg {
 /* A query forwarded upstream, waiting for its answer (resolver_udp.c). */
 struct pending {
 	TAILQ_ENTRY(pending) entry;	/* in d->pending, by deadline */
+	LIST_ENTRY(pending) by_id;	/* in d->by_id[qu.id % ID_BUCKETS] */
 	struct reg *reg;
 	bool tcp;			/* from a TCP client, asked over TCP */
 	struct tcpconn *conn;		/* that client; NULL once it is gone */
@@ -287,7 +295,12 @@ struct daemon {
 	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
 	unsigned long n_stray, n_cached;
 	struct dcache cache;		/* every registration's answers */
-	struct pending *by_id[65536];	/* upstream id -> query in flight */
+	/*
+	 * Upstream id -> query in flight: ids are random, so chains stay
+	 * short; a flat array of every id (512 KiB) ended up all resident
+	 * once the ids had spread over it (issue 18).
+	 */
+	LIST_HEAD(, pending) by_id[ID_BUCKETS];
 	TAILQ_HEAD(, pending) pending;	/* the oldest deadline first */
 	unsigned int n_pending;
 	unsigned int n_pending_pool;	/* of them, beyond their reserve */

@@ -44,7 +44,8 @@ int rule_index_build(const struct moat_policy_spec *spec,
 {
 	size_t n = spec->n_allow;
 
-	ix->buckets = 64;
+	/* sized to the rules: most registrations have a few (issue 18) */
+	ix->buckets = 4;
 	while (ix->buckets < 2 * n)
 		ix->buckets *= 2;
 	ix->head = calloc(ix->buckets, sizeof(*ix->head));

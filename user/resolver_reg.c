@@ -214,6 +214,20 @@ static int pin_netns(__u64 id, int netns_fd)
 	return mount(src, p, NULL, MS_BIND, NULL) ? -errno : 0;
 }
 
+/* Parse S (upstream_parse) into U; false if it is no upstream. */
+static bool upstream_set(struct upstream *u, const char *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!s || upstream_parse(s, &ss, &len) || len > sizeof(u->addr))
+		return false;
+	memset(&u->addr, 0, sizeof(u->addr));
+	memcpy(&u->addr, &ss, len);
+	u->len = len;
+	return true;
+}
+
 /*
  * The policy's dns.upstream, else --dns-upstream, else the nameservers of
  * the workload's resolv.conf that the registration O carries.
@@ -227,11 +241,10 @@ void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
 	dcache_flush(&r->cache);
 	r->n_up = 0;
 	for (size_t i = 0; i < r->spec.dns.n_upstream; i++)
-		if (!upstream_parse(r->spec.dns.upstream[i], &r->up[r->n_up].sa,
-				    &r->up[r->n_up].len))
+		if (upstream_set(&r->up[r->n_up], r->spec.dns.upstream[i]))
 			r->n_up++;
 	if (!r->n_up && d->default_upstream &&
-	    !upstream_parse(d->default_upstream, &r->up[0].sa, &r->up[0].len))
+	    upstream_set(&r->up[0], d->default_upstream))
 		r->n_up = 1;
 	if (!r->n_up && json_object_object_get_ex(o, "resolv_upstream", &x) &&
 	    json_object_is_type(x, json_type_array))
@@ -239,11 +252,11 @@ void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o)
 				   r->n_up < MOAT_MAX_UPSTREAMS; i++) {
 			const char *a = json_object_get_string(json_object_array_get_idx(x, i));
 
-			if (a && !upstream_parse(a, &r->up[r->n_up].sa, &r->up[r->n_up].len))
+			if (upstream_set(&r->up[r->n_up], a))
 				r->n_up++;
 		}
 	for (int i = 0; i < r->n_up; i++)
-		digest = dcache_digest(&r->up[i].sa, r->up[i].len, digest);
+		digest = dcache_digest(&r->up[i].addr, r->up[i].len, digest);
 	dcache_set_upstreams(&r->cache, digest);
 }
 

@@ -25,17 +25,17 @@ static int tcp_upstream_socket(struct daemon *d, struct reg *r,
 	socklen_t len = sizeof(src);
 	int probe, fd, err = 0;
 
-	probe = up_socket(d, r, u->sa.ss_family, SOCK_DGRAM);
+	probe = up_socket(d, r, u->addr.sa.sa_family, SOCK_DGRAM);
 	if (probe < 0)
 		return probe;
-	if (connect(probe, (struct sockaddr *)&u->sa, u->len) ||
+	if (connect(probe, &u->addr.sa, u->len) ||
 	    getsockname(probe, (struct sockaddr *)&src, &len))
 		err = -errno;
 	close(probe);
 	if (err)
 		return err;
 	((struct sockaddr_in *)&src)->sin_port = 0;	/* same place in sin6 */
-	fd = up_socket(d, r, u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK);
+	fd = up_socket(d, r, u->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (bind(fd, (struct sockaddr *)&src, len))
@@ -93,7 +93,7 @@ int tup_start(struct daemon *d, struct pending *p)
 	t->out[2] = p->qu.id >> 8;	/* the id used upstream */
 	t->out[3] = p->qu.id & 0xff;
 	t->out_len = 2 + p->qlen;
-	if (connect(fd, (struct sockaddr *)&u->sa, u->len) && errno != EINPROGRESS) {
+	if (connect(fd, &u->addr.sa, u->len) && errno != EINPROGRESS) {
 		err = -errno;
 		goto fail;
 	}

@@ -26,6 +26,17 @@ static __u16 random_id(void)
 	return pool[--left];
 }
 
+/* The query in flight with upstream id ID, or NULL. */
+static struct pending *pending_by_id(const struct daemon *d, __u16 id)
+{
+	struct pending *p;
+
+	LIST_FOREACH(p, &d->by_id[id % ID_BUCKETS], by_id)
+		if (p->qu.id == id)
+			return p;
+	return NULL;
+}
+
 /* P was just asked upstream: a new deadline, the latest of all. */
 static void pending_rearm(struct daemon *d, struct pending *p)
 {
@@ -37,7 +48,7 @@ static void pending_rearm(struct daemon *d, struct pending *p)
 void pending_free(struct daemon *d, struct pending *p)
 {
 	TAILQ_REMOVE(&d->pending, p, entry);
-	d->by_id[p->qu.id] = NULL;
+	LIST_REMOVE(p, by_id);
 	d->n_pending--;
 	if (p->tup)
 		tup_close(d, p->tup);
@@ -67,10 +78,10 @@ void pending_take(struct daemon *d, struct reg *r, struct pending *p)
 	__u16 id;
 
 	/* unpredictable ids: an answer must name one to be taken */
-	for (id = random_id(); d->by_id[id]; id++)
+	for (id = random_id(); pending_by_id(d, id); id++)
 		;
 	p->qu.id = id;
-	d->by_id[id] = p;
+	LIST_INSERT_HEAD(&d->by_id[id % ID_BUCKETS], p, by_id);
 	d->n_pending++;
 	if (r->n_pending >= MAX_PENDING_RESERVED)
 		d->n_pending_pool++;
@@ -86,10 +97,10 @@ static int upstream_fd(struct daemon *d, struct reg *r, int i)
 
 	if (u->fd >= 0)
 		return u->fd;
-	fd = up_socket(d, r, r->up[i].sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK);
+	fd = up_socket(d, r, r->up[i].addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
-	if (connect(fd, (struct sockaddr *)&r->up[i].sa, r->up[i].len)) {
+	if (connect(fd, &r->up[i].addr.sa, r->up[i].len)) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -352,7 +363,7 @@ static void upstream_answer(struct daemon *d, struct reg *r, struct ev *u,
 		d->n_malformed++;
 		return;
 	}
-	p = d->by_id[a[0] << 8 | a[1]];
+	p = pending_by_id(d, a[0] << 8 | a[1]);
 	/* not a question we asked there (late, or forged): ignore */
 	if (!p || p->reg != r || p->up != u->idx || p->tcp) {
 		d->n_stray++;

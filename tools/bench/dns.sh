@@ -72,7 +72,8 @@
 #    them from the table that names them (issue 12, item 5).
 #
 # Output under $OUTPUT/bench: dns-results.txt, dns-results.csv, dns-rss.csv,
-# dns-qps.png, dns-latency.png; raw data in dns/.
+# dns-qps.png, dns-latency.png; raw data in dns/ (with the daemon's
+# /proc/PID/smaps at each memory step, smaps-STEP.txt: where it goes).
 #
 # Environment: DNS_ROUNDS (5), DNS_RULES ("1 1000 100000"), DNS_TPUT_S (3),
 # DNS_TPUT_Q (20), DNS_LAT_S (3), DNS_LAT_QPS (300), DNS_LEARN (100000),
@@ -474,6 +475,8 @@ rss_csv=$out/dns-rss.csv
 echo "step,vmrss_kb,vmhwm_kb,fds,registrations,learned,seconds,note" >"$rss_csv"
 rss_row() {	# STEP REGS LEARNED SECONDS NOTE
 	echo "$1,$(rss_kb),$(hwm_kb),$(nfds),$2,$3,$4,$5" >>"$rss_csv"
+	# where it goes: by mapping (heap, stacks, libraries), in the raw data
+	cat "/proc/$dpid/smaps" >"$dd/smaps-$1.txt" 2>/dev/null || true
 }
 rss_row idle 0 0 0 ""
 
