@@ -47,7 +47,7 @@ int journal_sendv(const char *path, const struct iovec *fields, int n)
 {
 	static int fd = -1;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct iovec iov[5 * MAX_FIELDS];	/* a binary field takes 5 */
+	struct iovec iov[4 * MAX_FIELDS];
 	__le64 lens[MAX_FIELDS];
 	struct msghdr mh = { .msg_name = &sa, .msg_iov = iov };
 	size_t k = 0;
