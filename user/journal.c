@@ -5,17 +5,13 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <sys/uio.h>
-#include <endian.h>
-#include <errno.h>
-#include <stddef.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <systemd/sd-journal.h>
 #include <linux/types.h>
 #include "events.h"
 #include "journal.h"
 #include "unit.h"
 
-#define MAX_FIELDS	20	/* ours, and CODE_FILE, CODE_LINE, CODE_FUNC */
+#define MAX_FIELDS	16
 
 struct fields {
 	struct iovec iov[MAX_FIELDS];
@@ -33,54 +29,6 @@ static void field(struct fields *f, const char *key, const char *val)
 	f->iov[f->n].iov_base = s;
 	f->iov[f->n].iov_len = strlen(s);
 	f->n++;
-}
-
-/*
- * journald's native protocol (systemd.io/JOURNAL_NATIVE_PROTOCOL, a
- * stable interface), spoken here rather than through libsystemd: in
- * the daemon, libsystemd and what it loads (libgcrypt, libgpg-error,
- * libzstd, liblzma, liblz4, libcap) were ~1 MiB resident (issue 18).
- * A value with a newline goes as KEY, newline, its length (64-bit
- * little-endian), the value, newline; the others as KEY=VALUE lines.
- */
-int journal_sendv(const char *path, const struct iovec *fields, int n)
-{
-	static int fd = -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct iovec iov[4 * MAX_FIELDS];
-	__le64 lens[MAX_FIELDS];
-	struct msghdr mh = { .msg_name = &sa, .msg_iov = iov };
-	size_t k = 0;
-
-	if (n > MAX_FIELDS || strlen(path) >= sizeof(sa.sun_path))
-		return -EINVAL;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	mh.msg_namelen = offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
-	for (int i = 0; i < n; i++) {
-		const char *b = fields[i].iov_base, *eq;
-		size_t len = fields[i].iov_len;
-
-		eq = memchr(b, '=', len);
-		if (!eq)
-			return -EINVAL;
-		if (!memchr(eq + 1, '\n', len - (eq + 1 - b))) {
-			iov[k++] = fields[i];
-			iov[k++] = (struct iovec){ (char *)"\n", 1 };
-			continue;
-		}
-		lens[i] = htole64(len - (eq + 1 - b));
-		iov[k++] = (struct iovec){ (char *)b, eq - b };
-		iov[k++] = (struct iovec){ (char *)"\n", 1 };
-		iov[k++] = (struct iovec){ &lens[i], sizeof(lens[i]) };
-		iov[k++] = (struct iovec){ (char *)eq + 1, len - (eq + 1 - b) };
-		iov[k++] = (struct iovec){ (char *)"\n", 1 };
-	}
-	mh.msg_iovlen = k;
-	if (fd < 0)
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -113,7 +61,7 @@ void journal_event(json_object *o)
 {
 	const char *kind = jstr(o, "kind") ?: "", *verdict = jstr(o, "verdict") ?: "";
 	const char *cg = jstr(o, "cgroup"), *addr = jstr(o, "addr") ?: "";
-	char dst[128], unit[256], prio[4], line[16];
+	char dst[128], unit[256], prio[4];
 	struct fields f = {};
 	char *msg;
 
@@ -150,13 +98,7 @@ void journal_event(json_object *o)
 	/* `journalctl -u UNIT` matches OBJECT_SYSTEMD_UNIT= of root's entries */
 	if (cg && !cgroup_unit_name(cg, unit, sizeof(unit)))
 		field(&f, "OBJECT_SYSTEMD_UNIT", unit);
-	/* what sd_journal_sendv() added */
-	snprintf(line, sizeof(line), "%d", __LINE__);
-	field(&f, "CODE_FILE", __FILE__);
-	field(&f, "CODE_LINE", line);
-	field(&f, "CODE_FUNC", __func__);
-	/* best effort: the events log has it */
-	journal_sendv(MOAT_JOURNAL_SOCKET, f.iov, f.n);
+	sd_journal_sendv(f.iov, f.n);	/* best effort: the events log has it */
 	for (int i = 0; i < f.n; i++)
 		free(f.buf[i]);
 	free(msg);

@@ -10,7 +10,6 @@
 #ifndef MOAT_JOURNAL_H
 #define MOAT_JOURNAL_H
 
-#include <sys/uio.h>
 #include <json-c/json.h>
 
 /* journald's native socket (libsystemd's sd_journal_send writes there). */
@@ -18,11 +17,6 @@
 /* MESSAGE_ID= of every moat-bpf denial entry (journalctl MESSAGE_ID=...). */
 #define MOAT_JOURNAL_MESSAGE_ID	"7d3c1f0e5a9b4e6c8f21a4d9b0c6e835"
 
-/*
- * Send FIELDS (N "KEY=VALUE" strings, at most 20) as one entry to the
- * journal socket PATH, as sd_journal_sendv() does. Returns 0 or -errno.
- */
-int journal_sendv(const char *path, const struct iovec *fields, int n);
 /* Send event O (as evlog writes it) to the journal; O is not consumed. */
 void journal_event(json_object *o);
 

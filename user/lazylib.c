@@ -1,23 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Libraries opened on first use (lazylib.h): ldns's table (ldns_lazy.h),
- * and the libsystemd entry points that moat-bpf calls, defined here with
- * the prototypes of its own headers so that the compiler checks them
- * against the real ones: sd_booted() from libsystemd, sd_notify() spoken
- * directly (below); the journal's protocol is spoken by journal.c.
+ * and libsystemd's four entry points that moat-bpf calls, defined here
+ * with the prototypes of its own headers so that the compiler checks
+ * them against the real ones.
  */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #define MOAT_LDNS_LAZY_IMPL
 #include "ldns_lazy.h"
 #include "lazylib.h"
@@ -62,43 +58,10 @@ int sd_booted(void)
 	return fn();
 }
 
-/*
- * Not through libsystemd: the daemon calls this, and libsystemd with
- * what it loads was ~1 MiB of its memory (issue 18). The protocol is
- * the stable one sd_notify(3) documents (and gives a standalone
- * implementation of): STATE in one datagram to $NOTIFY_SOCKET, a path
- * or, with '@', an abstract name. Returns as sd_notify() does: > 0 sent,
- * 0 no socket to send to, or -errno.
- */
 int sd_notify(int unset_environment, const char *state)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *e = getenv("NOTIFY_SOCKET");
-	size_t len;
-	int fd, r;
-
-	if (!e)
-		return 0;
-	len = strlen(e);
-	r = (e[0] != '/' && e[0] != '@') || len < 2 || len >= sizeof(sa.sun_path) ?
-	    -EAFNOSUPPORT : 0;
-	if (!r) {
-		memcpy(sa.sun_path, e, len);
-		if (sa.sun_path[0] == '@')
-			sa.sun_path[0] = 0;
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			r = -errno;
-		else {
-			if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-				   offsetof(struct sockaddr_un, sun_path) + len) < 0)
-				r = -errno;
-			close(fd);
-		}
-	}
-	if (unset_environment)
-		unsetenv("NOTIFY_SOCKET");
-	return r < 0 ? r : 1;
+	SD_FN(sd_notify);
+	return fn(unset_environment, state);
 }
 
 /* libsystemd's own sd_notifyf is this: format, then sd_notify */
@@ -116,6 +79,15 @@ int sd_notifyf(int unset_environment, const char *format, ...)
 	r = sd_notify(unset_environment, s);
 	free(s);
 	return r;
+}
+
+/* what sd-journal.h makes of sd_journal_sendv() */
+int sd_journal_sendv_with_location(const char *file, const char *line,
+				   const char *func, const struct iovec *iov,
+				   int n)
+{
+	SD_FN(sd_journal_sendv_with_location);
+	return fn(file, line, func, iov, n);
 }
 
 const struct moat_ldns *moat_ldns(void)
