@@ -515,19 +515,35 @@ struct {
 	__type(value, __u8);
 } moat_daemon_socks SEC(".maps");
 
+/*
+ * The gate (struct moat_daemon_ports in moat_abi.h): an array lookup the
+ * verifier inlines, so that the common case, a port no daemon socket
+ * uses, pays neither the netns cookie nor the hash of a 32-byte key.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MOAT_DAEMON_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} moat_daemon_ports SEC(".maps");
+
 /* D is one of the daemon's upstream sockets in the netns of CTX's socket. */
 static __always_inline bool to_daemon_sock(void *ctx, const struct moat_dst *d)
 {
-	struct moat_daemon_sock_key k = {
-		.netns_cookie = bpf_get_netns_cookie(ctx),
-		.port = bpf_htons(d->port),
-		.family = d->family,
-		.protocol = d->proto_bit == MOAT_PROTO_TCP ? IPPROTO_TCP :
-							      IPPROTO_UDP,
-	};
+	struct moat_daemon_sock_key k = {};
+	__u32 word = d->port >> 6;
+	__u64 *bits;
 
 	if (!d->proto_bit)
 		return false;
+	bits = bpf_map_lookup_elem(&moat_daemon_ports, &word);
+	if (bits && !(*bits & (1ull << (d->port & 63))))
+		return false;
+	/* no gate word (cannot happen for an array): the full lookup */
+	k.netns_cookie = bpf_get_netns_cookie(ctx);
+	k.port = bpf_htons(d->port);
+	k.family = d->family;
+	k.protocol = d->proto_bit == MOAT_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
 	__builtin_memcpy(k.addr, d->addr, sizeof(k.addr));
 	return bpf_map_lookup_elem(&moat_daemon_socks, &k);
 }

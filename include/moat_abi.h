@@ -147,6 +147,16 @@ struct moat_daemon_sock_key {
 	__u8 pad[3];
 };
 
+/*
+ * moat_daemon_ports (array of MOAT_DAEMON_PORT_WORDS __u64): a bitmap of
+ * local ports, bit (port % 64) of word (port / 64), port in host order.
+ * The gate in front of moat_daemon_socks: a packet to a port whose bit is
+ * clear is to no daemon socket, and costs no hash lookup. The daemon sets
+ * a port's bit before it lists the first socket on that port, and clears
+ * it only once none of its sockets uses the port (it counts them).
+ */
+#define MOAT_DAEMON_PORT_WORDS	(65536 / 64)
+
 /* moat_udp_peers (LRU): peers an unconnected UDP socket received from. */
 struct moat_peer_key {
 	__u64 sock_cookie;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "enforce.h"
@@ -162,6 +163,32 @@ static int migrate_maps(struct moat *skel)
 	return err;
 }
 
+/*
+ * The gate in front of moat_daemon_socks (moat_daemon_ports) from the
+ * entries carried over: a layout without the gate hands listed sockets
+ * over with none, and a clear bit would let their packets through.
+ */
+static int gate_daemon_socks(struct moat *skel)
+{
+	int socks = bpf_map__fd(skel->maps.moat_daemon_socks);
+	int ports = bpf_map__fd(skel->maps.moat_daemon_ports);
+	struct moat_daemon_sock_key k, *prev = NULL;
+
+	while (!bpf_map_get_next_key(socks, prev, &k)) {
+		__u16 port = ntohs(k.port);
+		__u32 word = port / 64;
+		__u64 bits = 0;
+
+		prev = &k;
+		if (bpf_map_lookup_elem(ports, &word, &bits))
+			return -errno;
+		bits |= 1ull << (port % 64);
+		if (bpf_map_update_elem(ports, &word, &bits, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 /* Point every pinned link at the new programs; new hooks get new links. */
 static int switch_links(struct moat *skel)
 {
@@ -271,6 +298,8 @@ int do_upgrade(int argc, char **argv)
 	}
 	if (!same) {
 		err = migrate_maps(skel);
+		if (!err)
+			err = gate_daemon_socks(skel);
 		if (!err && bpf_map_update_elem(bpf_map__fd(skel->maps.moat_layout),
 						&zero, &layout, BPF_ANY))
 			err = -errno;

@@ -66,12 +66,58 @@ int up_socket(struct daemon *d, struct reg *r, int family, int type)
  * sends anything, and the BPF programs refuse and drop every packet of an
  * enforced cgroup to it. A socket that cannot be listed is not used.
  */
+/*
+ * The gate in front of moat_daemon_socks (moat_daemon_ports): PORT's bit
+ * set or cleared. Read-modify-write of one word: the daemon is the map's
+ * only writer (`upgrade` fills a new map before any program uses it).
+ */
+static int gate_port(struct daemon *d, __u16 port, bool on)
+{
+	__u64 bits = 0, bit = 1ull << (port % 64);
+	__u32 word = port / 64;
+	int fd = d->st.map[M_DAEMON_PORTS];
+
+	if (bpf_map_lookup_elem(fd, &word, &bits))
+		return -errno;
+	bits = on ? bits | bit : bits & ~bit;
+	return bpf_map_update_elem(fd, &word, &bits, BPF_ANY) ? -errno : 0;
+}
+
+/*
+ * A port is gated while any of our listed sockets uses it, in whatever
+ * netns: sockets share ports across namespaces, and one closing must not
+ * open the gate for another (counted, not cleared blindly). The bit is
+ * written before each listing, so a map that lost it gets it back.
+ */
+static int port_ref(struct daemon *d, __u16 port)
+{
+	int err = gate_port(d, port, true);
+
+	if (!err)
+		d->port_refs[port]++;
+	return err;
+}
+
+static void port_unref(struct daemon *d, __u16 port)
+{
+	if (d->port_refs[port] && !--d->port_refs[port])
+		gate_port(d, port, false);
+}
+
+void guards_regate(struct daemon *d)
+{
+	for (unsigned int p = 0; p < 65536; p++)
+		if (d->port_refs[p])
+			gate_port(d, p, true);
+}
+
 int guard_sock(struct daemon *d, int fd, int proto,
 	       struct moat_daemon_sock_key *k)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss), clen = sizeof(k->netns_cookie);
 	__u8 one = 1;
+	int err;
 
 	memset(k, 0, sizeof(*k));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) ||
@@ -92,23 +138,34 @@ int guard_sock(struct daemon *d, int fd, int proto,
 	}
 	if (!k->port)
 		return -EADDRNOTAVAIL;	/* not bound yet: nothing to guard */
-	return bpf_map_update_elem(d->st.map[M_DAEMON_SOCKS], k, &one, BPF_ANY) ?
-	       -errno : 0;
+	/* the gate first: a listed socket behind a clear bit is not guarded */
+	err = port_ref(d, ntohs(k->port));
+	if (err)
+		return err;
+	if (bpf_map_update_elem(d->st.map[M_DAEMON_SOCKS], k, &one, BPF_ANY)) {
+		err = -errno;
+		port_unref(d, ntohs(k->port));
+	}
+	return err;
 }
 
 void unguard_sock(struct daemon *d, const struct moat_daemon_sock_key *k)
 {
 	bpf_map_delete_elem(d->st.map[M_DAEMON_SOCKS], k);
+	port_unref(d, ntohs(k->port));
 }
 
-/* Left by a daemon that was killed: their sockets are gone. */
+/* Left by a daemon that was killed: their sockets are gone, gates too. */
 static void guards_clear(struct daemon *d)
 {
 	struct moat_daemon_sock_key k;
+	__u64 zero = 0;
 
 	while (!bpf_map_get_next_key(d->st.map[M_DAEMON_SOCKS], NULL, &k))
 		if (bpf_map_delete_elem(d->st.map[M_DAEMON_SOCKS], &k))
 			break;
+	for (__u32 w = 0; w < MOAT_DAEMON_PORT_WORDS; w++)
+		bpf_map_update_elem(d->st.map[M_DAEMON_PORTS], &w, &zero, BPF_ANY);
 }
 
 int ev_add(struct daemon *d, struct ev *ev)

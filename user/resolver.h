@@ -325,6 +325,8 @@ struct daemon {
 	size_t n_addrs;
 	struct outbatch out;		/* see out_flush() */
 	struct upbatch up;		/* see up_flush() */
+	/* our listed sockets per local port: the gate, see guard_sock() */
+	__u16 port_refs[65536];
 };
 
 
@@ -337,6 +339,8 @@ int netns_socket(struct daemon *d, struct reg *r, int family, int type);
 int up_socket(struct daemon *d, struct reg *r, int family, int type);
 int guard_sock(struct daemon *d, int fd, int proto, struct moat_daemon_sock_key *k);
 void unguard_sock(struct daemon *d, const struct moat_daemon_sock_key *k);
+/* after an upgrade: every port in use gated again in the new map */
+void guards_regate(struct daemon *d);
 __u64 now_ms(void);
 void set_timeouts(int fd, int ms);
 

@@ -479,6 +479,7 @@ void follow_upgrade(struct daemon *d)
 		d->events.fd = evlog_fd(d->log);
 		ev_add(d, &d->events);
 	}
+	guards_regate(d);
 	LIST_FOREACH(r, &d->regs, entry) {
 		struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
 		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };

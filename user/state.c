@@ -30,6 +30,7 @@ const char *const moat_map_names[M__N] = {
 	[M_NAMES] = "moat_names",	[M_NAME_SK] = "moat_name_sk",
 	[M_NAME_SOCKS] = "moat_name_socks",
 	[M_EVENT_WINDOWS] = "moat_event_windows",
+	[M_DAEMON_PORTS] = "moat_daemon_ports",
 };
 
 const struct moat_prog_desc moat_progs[P__N] = {

@@ -10,6 +10,7 @@
  * open that ignores the layout version (attach on layout 99 went on).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,30 @@ RCTEST(other_layout_refused_and_daemon_follows_upgrade)
 	expect_blocked(cg, "tcp", W4_B, 8080);
 	expect_allowed(other, "tcp", W4_B, 80);	/* its attach was refused */
 
-	moat_ok("upgrade");
+	/*
+	 * The gate of the daemon's sockets from a set without it: cleared
+	 * here, `upgrade` must derive it from the listed sockets before the
+	 * new programs run; the daemon, stopped, cannot set it again.
+	 */
+	{
+		int ports = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_daemon_ports");
+		int listed, ungated;
+		__u64 zero = 0;
+
+		cr_assert_geq(ports, 0, "moat_daemon_ports pin: %s", strerror(errno));
+		for (__u32 w = 0; w < MOAT_DAEMON_PORT_WORDS; w++)
+			bpf_map_update_elem(ports, &w, &zero, BPF_ANY);
+		close(ports);
+		cr_assert_eq(kill(C.daemon, SIGSTOP), 0);
+		moat(&r, "upgrade");
+		ungated = daemon_socks_ungated(&listed);
+		kill(C.daemon, SIGCONT);
+		cr_assert_eq(r.status, 0, "upgrade: %s", r.err);
+		run_free(&r);
+		cr_assert_geq(listed, 1, "no daemon socket listed across the upgrade");
+		cr_assert_eq(ungated, 0, "%d of %d listed daemon sockets lost "
+			     "their gate in the upgrade", ungated, listed);
+	}
 	/* the daemon reopens the new maps (on its 1 s timer) */
 	deadline = kt_now_ms() + POLL_MS;
 	do {

@@ -1195,6 +1195,32 @@ bool learned_in_pins(unsigned int pid, const char *addr)
 	return found;
 }
 
+int daemon_socks_ungated(int *listed)
+{
+	int socks = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_daemon_socks");
+	int ports = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_daemon_ports");
+	struct moat_daemon_sock_key k, *prev = NULL;
+	int ungated = 0;
+
+	cr_assert_geq(socks, 0, "moat_daemon_socks pin: %s", strerror(errno));
+	cr_assert_geq(ports, 0, "moat_daemon_ports pin: %s", strerror(errno));
+	*listed = 0;
+	while (!bpf_map_get_next_key(socks, prev, &k)) {
+		__u16 port = ntohs(k.port);
+		__u32 word = port / 64;
+		__u64 bits = 0;
+
+		prev = &k;
+		(*listed)++;
+		if (bpf_map_lookup_elem(ports, &word, &bits) ||
+		    !(bits & (1ull << (port % 64))))
+			ungated++;
+	}
+	close(socks);
+	close(ports);
+	return ungated;
+}
+
 pid_t daemon_setup(const char *args, char log[PATH_MAX])
 {
 	harness_setup();

@@ -231,6 +231,12 @@ void daemon_expect_alive(pid_t pid, const char *log);
 /* Whether ADDR (IPv4 or IPv6) is a learned entry (a deadline) of PID's. */
 bool learned_in_pins(unsigned int policy_id, const char *addr);
 /*
+ * The daemon's listed upstream sockets (pinned moat_daemon_socks) whose
+ * local port the gate (moat_daemon_ports) leaves clear: the programs would
+ * never look them up. *LISTED: how many are listed.
+ */
+int daemon_socks_ungated(int *listed);
+/*
  * .init of a suite around one resolver daemon: harness_setup, the test
  * network's DNS, no registrations left over, then the daemon started
  * with ARGS, its log in LOG (H.tmpdir/daemon.log). Returns its pid.

@@ -1632,6 +1632,27 @@ RTEST(docker_dns_flow_hijack)
 	cr_assert_not(is_learned(cg, W4_B), "198.51.100.8 was learned");
 }
 
+/*
+ * The gate in front of moat_daemon_socks (issue 18): every upstream
+ * socket the daemon lists has its port's bit set in moat_daemon_ports; a
+ * listed socket behind a clear bit is unguarded (the programs skip the
+ * lookup). TCP sockets go through the same guard_sock(): the hijack tests
+ * above refuse a workload's packets to either kind through the gate.
+ */
+RTEST(upstream_sockets_gated)
+{
+	const char *cg;
+	int listed, ungated;
+
+	cg = cg_dns_policy("gated", "allow:\n  - allowed.test:8080?names=any\n");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	ungated = daemon_socks_ungated(&listed);
+	cr_assert_geq(listed, 1, "the daemon listed no upstream socket");
+	cr_assert_eq(ungated, 0, "%d of %d listed sockets are not gated",
+		     ungated, listed);
+}
+
 /* The policy id cgroup CG runs, read from the pinned map (no lock). */
 static __u32 cg_policy_now(unsigned long long cg_id)
 {
