@@ -2,19 +2,20 @@
 /*
  * moat-runc: a Docker runtime that is runc plus moat-bpf. On create/run
  * it refuses containers that could undo their own enforcement unless
- * the policy accepts them (privs.c), adds the oci-hook (createRuntime,
- * poststop) to the bundle's config.json, merges run's seccomp denials
+ * the policy accepts them (privs.c), adds the oci-hook (createRuntime;
+ * poststop for run) to the bundle's config.json, merges seccomp denials
  * into its profile (harden_seccomp_oci) and drops CAP_NET_RAW (raw and
  * packet sockets have no sock_addr hook) unless the policy keeps it,
  * then execs the real runc with the same arguments. `delete` of a
  * container the hook enforced runs runc, then the hook's poststop work
- * itself (no poststop hook after `create`: one process fewer per
- * container; issue 18). Every other subcommand passes through untouched,
+ * itself, off the caller's path (no poststop hook after `create`: one
+ * process fewer per container; issue 18). Every other subcommand passes through untouched,
  * with nothing before the exec but the configuration read. Docker passes
  * daemon.json's runtimeArgs first; ours is --moat-policy=NAME and is
  * removed before runc sees the arguments.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -183,13 +184,17 @@ extern char **environ;
 
 /*
  * `runc delete ID` of a container the hook enforced: runc first (it kills
- * and removes the cgroup), then what the poststop hook did, in this
- * process. Only once runc succeeded and the cgroup is gone: a container
- * runc could not delete stays enforced.
+ * and removes the cgroup), then what the poststop hook did. Only once
+ * runc succeeded and the cgroup is gone (oci_poststop checks): a
+ * container runc could not delete stays enforced. That work runs in a
+ * child the caller does not wait for: the cgroup's links died with it
+ * and cgroup ids are not reused, so what is left enforces nothing, and
+ * Docker and containerd wait for this delete (issue 18). If the child
+ * never runs, the next writer's reclaim forgets the removed cgroup.
  */
 static int delete_container(const char *runc, char **args, const char *id)
 {
-	int status, err;
+	int status, err, fd;
 	pid_t pid;
 
 	err = posix_spawn(&pid, runc, NULL, NULL, args, environ);
@@ -204,11 +209,18 @@ static int delete_container(const char *runc, char **args, const char *id)
 		return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	if (WEXITSTATUS(status))
 		return WEXITSTATUS(status);
+	if (fork())
+		return 0;
+	/* the caller reads our output to its end: hold none of it */
+	setsid();
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; fd >= 0 && i < 3; i++)
+		dup2(fd, i);
 	err = oci_poststop(id, false);
 	if (err)	/* as runc treats a failed poststop hook: said, not fatal */
 		p_warn("moat-runc: container %s deleted; undoing its enforcement: %s",
 		       id, strerror(-err));
-	return 0;
+	_exit(err ? 1 : 0);
 }
 
 int runc_shim_main(int argc, char **argv)
