@@ -20,15 +20,15 @@ LIBS_PC := libbpf libelf zlib yaml-0.1 json-c libseccomp
 # DNS code call them, and loading them cost ~5.5 ms per process start
 LAZY_PC := ldns libsystemd
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) $(LAZY_PC))
-# libbpf, libelf, json-c and libseccomp linked statically by default
-# (STATIC=0: shared): every moat-bpf process start (moat-runc runs four
-# per `docker run`, the hooks two) loaded them for 1-2 ms on this
-# project's machines (issue 18). zlib and libyaml stay shared: Debian
-# wants those two never embedded (lintian's embedded-library).
+# Every library but libc linked statically by default (STATIC=0: shared):
+# every moat-bpf process start (moat-runc runs four per `docker run`, the
+# hooks two) loaded them for 1-2 ms on this project's machines, zlib and
+# libyaml another ~0.3 ms (issue 18; docs/bench/docker.txt).
+# debian/moat-bpf.lintian-overrides says why zlib and libyaml are embedded.
 STATIC ?= 1
-STATIC_LIBS := -lbpf -lelf -ljson-c -lseccomp
-LDLIBS += $(if $(filter 1,$(STATIC)),-Wl$(comma)-Bstatic $(STATIC_LIBS) -Wl$(comma)-Bdynamic \
-	-lz -lyaml,$(shell $(PKG_CONFIG) --libs $(LIBS_PC)))
+STATIC_LIBS := -lbpf -lelf -ljson-c -lseccomp -lz -lyaml
+LDLIBS += $(if $(filter 1,$(STATIC)),-Wl$(comma)-Bstatic $(STATIC_LIBS) -Wl$(comma)-Bdynamic,\
+	$(shell $(PKG_CONFIG) --libs $(LIBS_PC)))
 soname = $(shell readelf -d $$($(CC) -print-file-name=lib$(1).so) 2>/dev/null | \
 	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 LAZY_SONAMES := -DMOAT_LDNS_SONAME='"$(call soname,ldns)"' \

@@ -21,6 +21,14 @@ extern const char usage_cgroup[];
 int do_oci_hook(int argc, char **argv);
 int do_upgrade(int argc, char **argv);
 int runc_shim_main(int argc, char **argv);
+/*
+ * oci_hook.c's poststop, also moat-runc's after `runc delete`: is container
+ * ID enforced by the hook (its record), and undo that. DETACH_LIVE: also
+ * when its cgroup still exists (the hook: runc says the container is gone);
+ * otherwise a live cgroup stays enforced and its record stays.
+ */
+bool oci_enforced(const char *id);
+int oci_poststop(const char *id, bool detach_live);
 int do_daemon(int argc, char **argv);
 
 int do_attach(int argc, char **argv);

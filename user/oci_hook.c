@@ -307,23 +307,33 @@ out:
 	return ret;
 }
 
-static int hook_poststop(const struct oci_state *s)
+bool oci_enforced(const char *id)
+{
+	char p[PATH_MAX];
+
+	oci_record_path(p, sizeof(p), id);
+	return !access(p, F_OK);
+}
+
+int oci_poststop(const char *id, bool detach_live)
 {
 	char p[PATH_MAX], rel[PATH_MAX], abs[PATH_MAX], rabs[PATH_MAX];
-	unsigned long long id = 0;
+	unsigned long long cg = 0;
 	struct moat_state st;
 	FILE *f;
 	int err;
 
-	oci_record_path(p, sizeof(p), s->id);
+	oci_record_path(p, sizeof(p), id);
 	f = fopen(p, "re");
 	if (!f)
 		return 0;	/* never enforced by us: nothing to undo */
-	if (fscanf(f, "%llu %4095s", &id, rel) != 2)
-		id = 0;
+	if (fscanf(f, "%llu %4095s", &cg, rel) != 2)
+		cg = 0;
 	fclose(f);
-	if (id)
-		control_unregister(id);
+	if (cg && !detach_live && cgroup_id_exists(cg) != 0)
+		return 0;	/* still there: stays enforced, reclaimed once removed */
+	if (cg)
+		control_unregister(cg);
 	state_init(&st);
 	/*
 	 * Its own cgroup only: the reclaim of every removed cgroup walks
@@ -331,14 +341,14 @@ static int hook_poststop(const struct oci_state *s)
 	 * once a second; issue 18). The other writers still reclaim.
 	 */
 	err = writer_open_only(&st, false);
-	if (!err && id) {
+	if (!err && cg) {
 		__u64 now;
 
 		if (!cgroup_resolve(rel, abs, rabs) && !cgroup_id_of(abs, &now) &&
-		    now == id)
+		    now == cg)
 			err = moat_detach(&st, abs, rabs);
-		else if (cgroup_id_exists(id) == 0)	/* runc removes it first */
-			err = moat_forget(&st, id);
+		else if (cgroup_id_exists(cg) == 0)	/* runc removes it first */
+			err = moat_forget(&st, cg);
 	}
 	if (err == -ENOENT)
 		err = 0;
@@ -387,7 +397,7 @@ int do_oci_hook(int argc, char **argv)
 	if (!err && !strcmp(argv[0], "create"))
 		err = hook_create(&s, policy);
 	else if (!err && !strcmp(argv[0], "poststop"))
-		err = hook_poststop(&s);
+		err = oci_poststop(s.id, true);
 	else if (!err) {
 		p_err("oci-hook: unknown stage '%s' (create or poststop)", argv[0]);
 		err = -EINVAL;

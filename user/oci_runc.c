@@ -2,21 +2,27 @@
 /*
  * moat-runc: a Docker runtime that is runc plus moat-bpf. On create/run
  * it refuses containers that could undo their own enforcement unless
- * the policy accepts them (privs.c), adds the oci-hook (createRuntime,
- * poststop) to the bundle's config.json, merges run's seccomp denials
+ * the policy accepts them (privs.c), adds the oci-hook (createRuntime;
+ * poststop for run) to the bundle's config.json, merges seccomp denials
  * into its profile (harden_seccomp_oci) and drops CAP_NET_RAW (raw and
  * packet sockets have no sock_addr hook) unless the policy keeps it,
- * then execs the real runc with the same arguments. Every other
- * subcommand passes through untouched. Docker passes daemon.json's
- * runtimeArgs first; ours is --moat-policy=NAME and is removed before
- * runc sees the arguments.
+ * then execs the real runc with the same arguments. `delete` of a
+ * container the hook enforced runs runc, then the hook's poststop work
+ * itself, off the caller's path (no poststop hook after `create`: one
+ * process fewer per container; issue 18). Every other subcommand passes through untouched,
+ * with nothing before the exec but the configuration read. Docker passes
+ * daemon.json's runtimeArgs first; ours is --moat-policy=NAME and is
+ * removed before runc sees the arguments.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <json-c/json.h>
 #include "config.h"
 #include "harden.h"
@@ -111,7 +117,7 @@ static void drop_cap(json_object *cfg, const char *cap)
 }
 
 static int edit_bundle(const char *bundle, const char *policy,
-		       const struct moat_config *mc)
+		       const struct moat_config *mc, bool poststop)
 {
 	char name[PATH_MAX];
 	const char *source;
@@ -157,7 +163,8 @@ static int edit_bundle(const char *bundle, const char *policy,
 		goto out;
 	add_hook(cfg, "createRuntime", hook(self, "create", policy));
 	harden_seccomp_oci(cfg);
-	add_hook(cfg, "poststop", hook(self, "poststop", NULL));
+	if (poststop)	/* after create, our own delete does it (below) */
+		add_hook(cfg, "poststop", hook(self, "poststop", NULL));
 	if (!spec.keep_net_raw)
 		drop_cap(cfg, "CAP_NET_RAW");
 	snprintf(tmp, sizeof(tmp), "%s.moat-tmp", path);
@@ -173,9 +180,53 @@ out:
 	return ret;
 }
 
+extern char **environ;
+
+/*
+ * `runc delete ID` of a container the hook enforced: runc first (it kills
+ * and removes the cgroup), then what the poststop hook did. Only once
+ * runc succeeded and the cgroup is gone (oci_poststop checks): a
+ * container runc could not delete stays enforced. That work runs in a
+ * child the caller does not wait for: the cgroup's links died with it
+ * and cgroup ids are not reused, so what is left enforces nothing, and
+ * Docker and containerd wait for this delete (issue 18). If the child
+ * never runs, the next writer's reclaim forgets the removed cgroup.
+ */
+static int delete_container(const char *runc, char **args, const char *id)
+{
+	int status, err, fd;
+	pid_t pid;
+
+	err = posix_spawn(&pid, runc, NULL, NULL, args, environ);
+	if (err) {
+		p_errno(-err, "moat-runc: exec %s", runc);
+		return 127;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (!WIFEXITED(status))
+		return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	if (WEXITSTATUS(status))
+		return WEXITSTATUS(status);
+	if (fork())
+		return 0;
+	/* the caller reads our output to its end: hold none of it */
+	setsid();
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; fd >= 0 && i < 3; i++)
+		dup2(fd, i);
+	err = oci_poststop(id, false);
+	if (err)	/* as runc treats a failed poststop hook: said, not fatal */
+		p_warn("moat-runc: container %s deleted; undoing its enforcement: %s",
+		       id, strerror(-err));
+	_exit(err ? 1 : 0);
+}
+
 int runc_shim_main(int argc, char **argv)
 {
 	const char *policy = NULL, *bundle = ".", *sub = NULL, *log_path = NULL;
+	const char *id = NULL;
 	bool log_json = false;
 	struct moat_config cfg;
 	struct moat_err err = {};
@@ -199,6 +250,8 @@ int runc_shim_main(int argc, char **argv)
 				bundle = argv[i + 1];
 			else if (!strncmp(a, "--bundle=", 9))
 				bundle = a + 9;
+			else if (a[0] != '-' && !id)
+				id = a;	/* delete takes no valued option */
 			continue;
 		}
 		if (a[0] != '-') {
@@ -225,8 +278,11 @@ int runc_shim_main(int argc, char **argv)
 		return 1;
 	}
 	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run")) &&
-	    edit_bundle(bundle, policy, &cfg))
+	    edit_bundle(bundle, policy, &cfg, !strcmp(sub, "run")))
 		return 1;	/* never start a container unprotected */
+	if (sub && !strcmp(sub, "delete") && id && id[0] != '.' &&
+	    !strchr(id, '/') && oci_enforced(id))
+		return delete_container(cfg.runc, args, id);
 	execv(cfg.runc, args);
 	p_errno(-errno, "moat-runc: exec %s", cfg.runc);
 	return 127;

@@ -328,14 +328,18 @@ int do_daemon(int argc, char **argv)
 		HELP_OPTION,
 		{ 0 }
 	};
-	/* static: the id table is 512 KiB */
-	static struct daemon d = { .epfd = -1, .host_netns = -1 };
+	/*
+	 * static: the id table is 512 KiB. Zeroed (.bss), the fds set below:
+	 * an initializer put all 2 MB in .data, in every moat-bpf's file.
+	 */
+	static struct daemon d;
 	struct epoll_event evs[16];
 	bool foreground = false, check = false;
 	size_t cache_bytes = DCACHE_TOTAL_BYTES;
 	struct rlimit rl;
 	int opt, err;
 
+	d.epfd = d.host_netns = -1;
 	CMD_GETOPT_START();
 	while ((opt = cmd_getopt(argc, argv, "dnvh", opts)) >= 0) {
 		switch (opt) {

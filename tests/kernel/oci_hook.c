@@ -9,6 +9,12 @@
  * Checked against broken builds (each failed the test): a forget that
  * keeps the policy's entries, one that keeps the link pins, and the
  * poststop of before (which reclaimed the other removed cgroup too).
+ *
+ * moat-runc adds no poststop hook on `create`: its own `delete` does that
+ * work once runc has deleted the container, in a child it does not wait
+ * for (one process fewer per container, and off Docker's path). A delete
+ * that runc failed, or that left the cgroup, leaves the container
+ * enforced.
  */
 #include <errno.h>
 #include <signal.h>
@@ -172,4 +178,96 @@ KTEST(oci_hook, poststop_forgets_its_removed_cgroup_alone)
 	cr_assert_not(cgroup_entry(o.id), "no writer reclaimed the other cgroup");
 	cr_assert_eq(policy_entries(o.policy_id), 0);
 	cr_assert_not(exists_fmt(PIN_LINKS "%llu", o.id), "its link pins are left");
+}
+
+KTEST(oci_hook, moat_runc_delete_forgets_after_runc)
+{
+	char bundle[PATH_MAX], ready[PATH_MAX], cfg[PATH_MAX + 16];
+	char runc[PATH_MAX], shim[PATH_MAX], conf[PATH_MAX + 64], rec[PATH_MAX];
+	const char *ctr = cg_make("oci-rd-ctr");
+	struct cg_status c;
+	struct run_result r;
+	char *text;
+	pid_t pid;
+
+	write_policy("rd", "allow:\n  - tcp://" W4_A ":80\n");
+	snprintf(bundle, sizeof(bundle), "%.*s/rd-bundle", PATH_MAX - 64, H.tmpdir);
+	mkdir(bundle, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
+		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
+	snprintf(ready, sizeof(ready), "%.*s/rd.ready", PATH_MAX - 64, H.tmpdir);
+	snprintf(runc, sizeof(runc), "%.*s/rd-runc", PATH_MAX - 64, H.tmpdir);
+	snprintf(shim, sizeof(shim), "%.*s/moat-runc", PATH_MAX - 64, H.tmpdir);
+	snprintf(rec, sizeof(rec), "/run/moat-bpf/oci/oci-rd");
+	/* the stand-in runc exits with the status in rd-runc.rc */
+	snprintf(conf, sizeof(conf), "#!/bin/sh\nexit $(cat %s.rc)\n", runc);
+	write_file(runc, conf);
+	cr_assert_eq(chmod(runc, 0755), 0);
+	snprintf(conf, sizeof(conf), "runc: %s\n", runc);
+	snprintf(cfg, sizeof(cfg), "%s/moat-rd.conf", H.tmpdir);	/* not a policy */
+	write_file(cfg, conf);
+	cr_assert_eq(symlink(H.moat, shim), 0);
+#define RC(n) do { snprintf(conf, sizeof(conf), "%s.rc", runc); \
+		   write_file(conf, #n "\n"); } while (0)
+#define SHIM(fmt, ...) run(&r, "MOAT_CONFIG=%s MOAT_POLICY_DIR=%s %s " fmt, \
+			   cfg, H.tmpdir, shim, ##__VA_ARGS__)
+
+	/* create through moat-runc: the createRuntime hook, no poststop */
+	RC(0);
+	SHIM("--moat-policy=rd create --bundle %s oci-rd", bundle);
+	cr_assert_eq(r.status, 0, "moat-runc create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	snprintf(conf, sizeof(conf), "%s/config.json", bundle);
+	text = read_text(conf);
+	cr_assert_not_null(text, "%s", conf);
+	cr_assert(strstr(text, "\"createRuntime\""), "no createRuntime hook: %s", text);
+	cr_assert_null(strstr(text, "\"poststop\""), "a poststop hook: %s", text);
+	free(text);
+
+	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
+		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
+	cr_assert(wait_file(ready, 5000));
+	hook(&r, "create --policy rd", "oci-rd", pid, bundle);
+	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	c = status_of(ctr);
+	cr_assert_eq(c.linked, 1);
+	cr_assert(!access(rec, F_OK), "no record %s", rec);
+
+	/* runc fails the delete: still enforced, runc's status */
+	RC(3);
+	SHIM("delete oci-rd");
+	cr_assert_eq(r.status, 3, "moat-runc delete: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	/* runc says deleted but the cgroup is still there: still enforced */
+	RC(0);
+	SHIM("--root /x delete --force oci-rd");
+	cr_assert_eq(r.status, 0, "moat-runc delete: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	/* its undo runs in a child no one waits for: give it the time */
+	usleep(1000 * 1000);
+	cr_assert(cgroup_entry(c.id), "a live cgroup was forgotten");
+	cr_assert(exists_fmt(PIN_LINKS "%llu", c.id), "a live cgroup lost its links");
+	cr_assert(!access(rec, F_OK), "the record of a live container went");
+	expect_blocked(ctr, "tcp", W4_B, 80);
+
+	/* runc's real delete: processes and cgroup gone, then ours */
+	kill(pid, SIGKILL);
+	wait_bg(pid, 5000);
+	cr_assert_eq(rmdir(ctr), 0, "rmdir %s: %s", ctr, strerror(errno));
+	SHIM("delete --force oci-rd");
+	cr_assert_eq(r.status, 0, "moat-runc delete: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	/* the record goes last */
+	for (int i = 0; i < 100 && !access(rec, F_OK); i++)
+		usleep(50 * 1000);
+	cr_assert(access(rec, F_OK), "its record %s is left", rec);
+	cr_assert_not(cgroup_entry(c.id), "its cgroups entry is left");
+	cr_assert_eq(policy_mode(c.policy_id), MOAT_MODE_FREE,
+		     "its policy slot %llu is not free", c.policy_id);
+	cr_assert_eq(policy_entries(c.policy_id), 0, "its policy's entries are left");
+	cr_assert_not(exists_fmt(PIN_LINKS "%llu", c.id), "its link pins are left");
+#undef RC
+#undef SHIM
 }
