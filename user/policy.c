@@ -147,6 +147,20 @@ int upstream_parse(const char *s, struct sockaddr_storage *ret_sa,
 	}
 	if (port && !port_ok(port))
 		return -EINVAL;
+	/*
+	 * An IPv4-mapped address is IPv4: the daemon lists its upstream
+	 * socket in moat_daemon_socks by the socket's family, and the hooks
+	 * see such a destination as AF_INET, so an AF_INET6 ::ffff: socket
+	 * would be listed where nothing looks (review of issue 18).
+	 */
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		struct in_addr v4;
+
+		memcpy(&v4, &in6->sin6_addr.s6_addr[12], sizeof(v4));
+		memset(&ss, 0, sizeof(ss));
+		in->sin_addr = v4;
+		ss.ss_family = AF_INET;
+	}
 	/* sin_port and sin6_port share their place */
 	in->sin_port = htons(port ? strtoul(port, NULL, 10) : 53);
 	if (ret_sa)

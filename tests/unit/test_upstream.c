@@ -21,6 +21,9 @@ static const struct upstream_case upstream_cases[] = {
 	{ "IPv4", "198.51.100.53", 0, AF_INET, "198.51.100.53", 53 },
 	{ "IPv4 and port", "198.51.100.53:5353", 0, AF_INET, "198.51.100.53", 5353 },
 	{ "bare IPv6", "2001:db8::53", 0, AF_INET6, "2001:db8::53", 53 },
+	/* the socket must be AF_INET: moat_daemon_socks lists it by family */
+	{ "IPv4-mapped is IPv4", "::ffff:198.51.100.53", 0, AF_INET, "198.51.100.53", 53 },
+	{ "IPv4-mapped and port", "[::ffff:198.51.100.53]:5353", 0, AF_INET, "198.51.100.53", 5353 },
 	{ "IPv6 in brackets", "[2001:db8::53]", 0, AF_INET6, "2001:db8::53", 53 },
 	{ "IPv6 and port", "[2001:db8::53]:5353", 0, AF_INET6, "2001:db8::53", 5353 },
 	{ "highest port", "198.51.100.53:65535", 0, AF_INET, "198.51.100.53", 65535 },
