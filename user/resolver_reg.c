@@ -456,16 +456,22 @@ static __u32 map_id(int fd)
 	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
 }
 
-/* After 'moat-bpf upgrade' to a new layout the pinned maps are new ones. */
+/*
+ * After 'moat-bpf upgrade' to a new layout the pinned maps are new ones.
+ * Watched through the layout map, which upgrade pins last: a daemon that
+ * followed on another map's pin could reopen in the middle of the repin,
+ * half new maps and half old ones (its upstream sockets then listed in a
+ * moat_daemon_socks no program reads).
+ */
 void follow_upgrade(struct daemon *d)
 {
-	int fd = bpf_obj_get(MOAT_PIN_MAPS "/moat_exact4");
+	int fd = bpf_obj_get(MOAT_PIN_MAPS "/moat_layout");
 	__u32 pinned = map_id(fd);
 	struct reg *r;
 
 	if (fd >= 0)
 		close(fd);
-	if (!pinned || pinned == map_id(d->st.map[M_EXACT4]))
+	if (!pinned || pinned == map_id(d->st.map[M_LAYOUT]))
 		return;
 	state_close(&d->st);
 	state_init(&d->st);
