@@ -100,6 +100,27 @@ int cgroup_id_of(const char *abs, __u64 *id)
 	return 0;
 }
 
+/* 1 if cgroup ABS or one below it has a process (cgroup.events), 0 if none. */
+int cgroup_populated(const char *abs)
+{
+	char p[PATH_MAX], buf[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/cgroup.events", abs);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	if (strstr(buf, "populated 0"))
+		return 0;
+	return strstr(buf, "populated 1") ? 1 : -EINVAL;
+}
+
 /*
  * Does cgroup ID exist? Opened by its file handle (kernfs ids are never
  * reused while the system runs): ESTALE once it is removed. One syscall,

@@ -23,6 +23,8 @@ int cgroup_abs(const char *rel, char *abs, size_t len);
 int cgroup_parent(char *rel);
 /* The cgroup id: the kernfs id, as bpf_get_current_cgroup_id() sees it. */
 int cgroup_id_of(const char *abs, __u64 *id);
+/* 1 if ABS or a cgroup below it has a process, 0 if none, or -errno. */
+int cgroup_populated(const char *abs);
 /* 1 if cgroup ID exists, 0 if it was removed, or -errno. */
 int cgroup_id_exists(__u64 id);
 /* Is REL_CHILD strictly below REL_PARENT? Both relative to the mount. */

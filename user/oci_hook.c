@@ -332,8 +332,6 @@ int oci_poststop(const char *id, bool detach_live)
 	fclose(f);
 	if (cg && !detach_live && cgroup_id_exists(cg) != 0)
 		return 0;	/* still there: stays enforced, reclaimed once removed */
-	if (cg)
-		control_unregister(cg);
 	state_init(&st);
 	/*
 	 * Its own cgroup only: the reclaim of every removed cgroup walks
@@ -345,10 +343,24 @@ int oci_poststop(const char *id, bool detach_live)
 		__u64 now;
 
 		if (!cgroup_resolve(rel, abs, rabs) && !cgroup_id_of(abs, &now) &&
-		    now == cg)
+		    now == cg) {
+			/*
+			 * Still there (runc runs poststop even when it could not
+			 * remove the cgroup): with a process left in it, it stays
+			 * enforced, and this record for the next try.
+			 */
+			if (cgroup_populated(abs) != 0) {
+				p_info("moat-bpf: container %s: its cgroup %s still has processes: it stays enforced",
+				       id, rel);
+				state_close(&st);
+				return 0;
+			}
+			control_unregister(cg);
 			err = moat_detach(&st, abs, rabs);
-		else if (cgroup_id_exists(cg) == 0)	/* runc removes it first */
+		} else if (cgroup_id_exists(cg) == 0) {	/* runc removes it first */
+			control_unregister(cg);
 			err = moat_forget(&st, cg);
+		}
 	}
 	if (err == -ENOENT)
 		err = 0;

@@ -271,3 +271,62 @@ KTEST(oci_hook, moat_runc_delete_forgets_after_runc)
 #undef RC
 #undef SHIM
 }
+
+/*
+ * The poststop hook (hooks.d: Podman, containerd, `runc run`) when the
+ * container's cgroup is still there and still has a process: runc runs
+ * poststop hooks even when it could not remove the cgroup, and what is
+ * left in it must stay enforced (the hook used to detach any cgroup that
+ * still existed). The record stays for the next try; once the cgroup is
+ * gone, poststop forgets it. From the attacker's review of issue 18.
+ */
+KTEST(oci_hook, poststop_keeps_a_populated_cgroup_enforced)
+{
+	char bundle[PATH_MAX], ready[PATH_MAX], cfg[PATH_MAX + 16];
+	const char *ctr = cg_make("oci-pp-ctr");
+	const char *rec = "/run/moat-bpf/oci/oci-pp";
+	struct cg_status c;
+	struct run_result r;
+	pid_t pid;
+
+	write_policy("pp", "allow:\n  - tcp://" W4_A ":80\n");
+	snprintf(bundle, sizeof(bundle), "%.*s/pp-bundle", PATH_MAX - 64, H.tmpdir);
+	mkdir(bundle, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
+		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
+	snprintf(ready, sizeof(ready), "%.*s/pp.ready", PATH_MAX - 64, H.tmpdir);
+
+	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
+		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
+	cr_assert(wait_file(ready, 5000));
+	hook(&r, "create --policy pp", "oci-pp", pid, bundle);
+	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	c = status_of(ctr);
+	cr_assert_eq(c.linked, 1);
+	expect_blocked(ctr, "tcp", W4_B, 80);
+
+	/* poststop while a process is still in the cgroup */
+	hook(&r, "poststop", "oci-pp", pid, bundle);
+	cr_assert_eq(r.status, 0, "poststop: exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "still has processes"), "poststop said: %s", r.err);
+	run_free(&r);
+	cr_assert(cgroup_entry(c.id), "a populated cgroup was forgotten");
+	cr_assert(exists_fmt(PIN_LINKS "%llu", c.id), "a populated cgroup lost its links");
+	cr_assert(!access(rec, F_OK), "the record of a live container went");
+	expect_blocked(ctr, "tcp", W4_B, 80);
+	expect_allowed(ctr, "tcp", W4_A, 80);
+
+	/* gone: the next poststop forgets it */
+	kill(pid, SIGKILL);
+	wait_bg(pid, 5000);
+	cr_assert_eq(rmdir(ctr), 0, "rmdir %s: %s", ctr, strerror(errno));
+	hook(&r, "poststop", "oci-pp", pid, bundle);
+	cr_assert_eq(r.status, 0, "poststop: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	cr_assert_not(cgroup_entry(c.id), "its cgroups entry is left");
+	cr_assert_eq(policy_mode(c.policy_id), MOAT_MODE_FREE,
+		     "its policy slot %llu is not free", c.policy_id);
+	cr_assert(access(rec, F_OK), "its record %s is left", rec);
+}
