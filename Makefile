@@ -23,7 +23,7 @@ CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) $(LAZY_PC))
 # Every library but libc linked statically by default (STATIC=0: shared):
 # every moat-bpf process start (moat-runc runs four per `docker run`, the
 # hooks two) loaded them for 1-2 ms on this project's machines, zlib and
-# libyaml another ~0.3 ms (issue 18; docs/bench/docker.txt).
+# libyaml another ~0.3 ms (issue 18; docs/bench/docker-ab.txt).
 # debian/moat-bpf.lintian-overrides says why zlib and libyaml are embedded.
 STATIC ?= 1
 STATIC_LIBS := -lbpf -lelf -ljson-c -lseccomp -lz -lyaml
@@ -235,14 +235,14 @@ DATADIR ?= $(PREFIX)/share/moat-bpf
 INST_UNITS := tools/systemd/moat-bpfd.service tools/systemd/moat-parent.service
 INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/attach.png docs/bench/attach.txt docs/bench/breakdown.txt \
-	docs/bench/hook.txt \
+	docs/bench/hook.txt docs/bench/hook-ab.txt docs/bench/names.txt \
 	docs/bench/bulk.txt \
 	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-cache.txt \
 	docs/bench/dns-hit-ab.txt docs/bench/dns-miss-ab.txt docs/bench/dns-mem.txt \
 	docs/bench/dns-latency.png \
 	docs/bench/dns-expire.txt docs/bench/dns-qps.png \
 	docs/bench/dns-results.txt docs/bench/docker.png \
-	docs/bench/docker.txt docs/bench/ratio.png docs/bench/redesign.txt \
+	docs/bench/docker.txt docs/bench/docker-ab.txt docs/bench/ratio.png docs/bench/redesign.txt \
 	docs/bench/results.txt
 INST_MAN8 := docs/moat-bpf.8
 # under docs/examples/, installed to $(DOCDIR)/examples; INST_CONFIG of them
