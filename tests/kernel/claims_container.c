@@ -120,6 +120,20 @@ static void hook_run(struct run_result *r, const char *stage_args,
  * moat-runc runs on generated bundles with a stand-in runc that records
  * its arguments; the hook runs on an OCI state naming a real process.
  */
+/* PID into cgroup directory CG. */
+static void move_pid(const char *cg, pid_t pid)
+{
+	char p[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/cgroup.procs", cg);
+	f = fopen(p, "we");
+	cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+	fprintf(f, "%d\n", (int)pid);
+	cr_assert_eq(fclose(f), 0, "moving %d to %s: %s", (int)pid, cg,
+		     strerror(errno));
+}
+
 KTEST(claims_container, caps_refused_or_accepted_with_warning)
 {
 	static const char *const caps[] = {
@@ -261,11 +275,18 @@ KTEST(claims_container, caps_refused_or_accepted_with_warning)
 		cr_assert_str_eq(status_find(&l, cg_rel(cg))->policy, pol);
 		expect_blocked(cg, "tcp", W4_B, 80);
 
+		/*
+		 * runc's order: the container's processes go, then poststop
+		 * (a cgroup with a process left stays enforced). The same
+		 * process serves every round: out for poststop, back after.
+		 */
+		move_pid(H.cg2, pid);
 		hook_run(&r, "poststop", id, pid, bundle, syslog);
 		cr_assert_eq(r.status, 0, "poststop: %s", r.err);
 		run_free(&r);
 		status_read(&l, NULL);
 		cr_assert_null(status_find(&l, cg_rel(cg)), "poststop left it");
+		move_pid(cg, pid);
 	}
 	kill(pid, SIGKILL);
 }
