@@ -329,6 +329,10 @@ struct daemon {
 	__u16 port_refs[65536];
 };
 
+/* a port's count never wraps: the map holds fewer sockets than that */
+_Static_assert(MOAT_MAX_DAEMON_SOCKS < 65536,
+	       "port_refs counts listed sockets in 16 bits");
+
 
 /* resolver.c: the loop's plumbing */
 int ev_add(struct daemon *d, struct ev *ev);
