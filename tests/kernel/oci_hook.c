@@ -57,6 +57,31 @@ static void hook(struct run_result *r, const char *stage, const char *id,
 	    "oci-hook %s < %s", H.tmpdir, H.tmpdir, stage, state);
 }
 
+/* A bundle TAG-bundle whose config.json the hook reads. */
+static void make_bundle(char bundle[PATH_MAX], const char *tag)
+{
+	char cfg[PATH_MAX + 16];
+
+	snprintf(bundle, PATH_MAX, "%.*s/%s-bundle", PATH_MAX - 64, H.tmpdir, tag);
+	mkdir(bundle, 0755);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
+		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
+}
+
+/* A container init in cgroup CTR and the client netns, running. */
+static pid_t start_init(const char *ctr, const char *tag)
+{
+	char ready[PATH_MAX];
+	pid_t pid;
+
+	snprintf(ready, sizeof(ready), "%.*s/%s.ready", PATH_MAX - 64, H.tmpdir, tag);
+	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
+		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
+	cr_assert(wait_file(ready, 5000));
+	return pid;
+}
+
 /* Entries of policy PID in the exact-address hash and the prefix trie. */
 static int policy_entries(unsigned int pid)
 {
@@ -115,7 +140,7 @@ static bool exists_fmt(const char *fmt, unsigned long long id)
 
 KTEST(oci_hook, poststop_forgets_its_removed_cgroup_alone)
 {
-	char bundle[PATH_MAX], ready[PATH_MAX], cfg[PATH_MAX + 16];
+	char bundle[PATH_MAX];
 	const char *ctr = cg_make("oci-ps-ctr"), *other = cg_make("oci-ps-other");
 	const char *third = cg_make("oci-ps-third");
 	struct cg_status c, o;
@@ -126,17 +151,9 @@ KTEST(oci_hook, poststop_forgets_its_removed_cgroup_alone)
 
 	snprintf(pol, sizeof(pol), "%s", write_policy("ps",
 		 "allow:\n  - tcp://" W4_A ":80\n  - tcp://203.0.113.0/24:443\n"));
-	snprintf(bundle, sizeof(bundle), "%.*s/ps-bundle", PATH_MAX - 64, H.tmpdir);
-	mkdir(bundle, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
-	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
-		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
-	snprintf(ready, sizeof(ready), "%.*s/ps.ready", PATH_MAX - 64, H.tmpdir);
+	make_bundle(bundle, "ps");
 
-	/* a container init in its cgroup and the client netns */
-	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
-		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
-	cr_assert(wait_file(ready, 5000));
+	pid = start_init(ctr, "ps");
 	hook(&r, "create --policy ps", "oci-ps", pid, bundle);
 	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
 	run_free(&r);
@@ -182,7 +199,7 @@ KTEST(oci_hook, poststop_forgets_its_removed_cgroup_alone)
 
 KTEST(oci_hook, moat_runc_delete_forgets_after_runc)
 {
-	char bundle[PATH_MAX], ready[PATH_MAX], cfg[PATH_MAX + 16];
+	char bundle[PATH_MAX], cfg[PATH_MAX + 16];
 	char runc[PATH_MAX], shim[PATH_MAX], conf[PATH_MAX + 64], rec[PATH_MAX];
 	const char *ctr = cg_make("oci-rd-ctr");
 	struct cg_status c;
@@ -191,12 +208,7 @@ KTEST(oci_hook, moat_runc_delete_forgets_after_runc)
 	pid_t pid;
 
 	write_policy("rd", "allow:\n  - tcp://" W4_A ":80\n");
-	snprintf(bundle, sizeof(bundle), "%.*s/rd-bundle", PATH_MAX - 64, H.tmpdir);
-	mkdir(bundle, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
-	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
-		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
-	snprintf(ready, sizeof(ready), "%.*s/rd.ready", PATH_MAX - 64, H.tmpdir);
+	make_bundle(bundle, "rd");
 	snprintf(runc, sizeof(runc), "%.*s/rd-runc", PATH_MAX - 64, H.tmpdir);
 	snprintf(shim, sizeof(shim), "%.*s/moat-runc", PATH_MAX - 64, H.tmpdir);
 	snprintf(rec, sizeof(rec), "/run/moat-bpf/oci/oci-rd");
@@ -225,9 +237,7 @@ KTEST(oci_hook, moat_runc_delete_forgets_after_runc)
 	cr_assert_null(strstr(text, "\"poststop\""), "a poststop hook: %s", text);
 	free(text);
 
-	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
-		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
-	cr_assert(wait_file(ready, 5000));
+	pid = start_init(ctr, "rd");
 	hook(&r, "create --policy rd", "oci-rd", pid, bundle);
 	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
 	run_free(&r);
@@ -282,7 +292,7 @@ KTEST(oci_hook, moat_runc_delete_forgets_after_runc)
  */
 KTEST(oci_hook, poststop_keeps_a_populated_cgroup_enforced)
 {
-	char bundle[PATH_MAX], ready[PATH_MAX], cfg[PATH_MAX + 16];
+	char bundle[PATH_MAX];
 	const char *ctr = cg_make("oci-pp-ctr");
 	const char *rec = "/run/moat-bpf/oci/oci-pp";
 	struct cg_status c;
@@ -290,16 +300,9 @@ KTEST(oci_hook, poststop_keeps_a_populated_cgroup_enforced)
 	pid_t pid;
 
 	write_policy("pp", "allow:\n  - tcp://" W4_A ":80\n");
-	snprintf(bundle, sizeof(bundle), "%.*s/pp-bundle", PATH_MAX - 64, H.tmpdir);
-	mkdir(bundle, 0755);
-	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
-	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
-		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
-	snprintf(ready, sizeof(ready), "%.*s/pp.ready", PATH_MAX - 64, H.tmpdir);
+	make_bundle(bundle, "pp");
 
-	pid = spawn_bg("echo $$ > %s/cgroup.procs && touch %s && exec nsenter "
-		       "--net=" KT_NS_CLIENT " sleep 60", ctr, ready);
-	cr_assert(wait_file(ready, 5000));
+	pid = start_init(ctr, "pp");
 	hook(&r, "create --policy pp", "oci-pp", pid, bundle);
 	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
 	run_free(&r);
