@@ -24,6 +24,8 @@
 #define MOAT_LOCK_PATH		MOAT_RUN_DIR "/lock"
 /* the resolver daemon's control socket (control.h) */
 #define MOAT_CONTROL_SOCK	MOAT_RUN_DIR "/control.sock"
+/* held by the running resolver daemon (flock): one at a time */
+#define MOAT_DAEMON_LOCK	MOAT_RUN_DIR "/daemon.lock"
 /* registrations the daemon re-adopts when it starts: <cgroup id>.json */
 #define MOAT_REG_DIR		MOAT_RUN_DIR "/reg"
 /* the netns of each registration, bind-mounted: <cgroup id> */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -269,6 +270,22 @@ static int setup(struct daemon *d)
 	if ((mkdir(MOAT_REG_DIR, 0700) && errno != EEXIST) ||
 	    (mkdir(MOAT_NETNS_DIR, 0700) && errno != EEXIST))
 		return -errno;
+	/*
+	 * One daemon: a second one would take the control socket and clear
+	 * the first's listed upstream sockets (guards_clear), leaving them
+	 * open to the workloads (moat_daemon_socks). Held for the daemon's
+	 * life; daemon()'s child keeps it, a death releases it.
+	 */
+	d->lock_fd = open(MOAT_DAEMON_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->lock_fd < 0)
+		return -errno;
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		p_err("moat-bpf daemon: another moat-bpf daemon is running (it holds %s)",
+		      MOAT_DAEMON_LOCK);
+		return -EBUSY;
+	}
 	d->host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->host_netns < 0 || d->epfd < 0)
@@ -421,6 +438,10 @@ int do_daemon(int argc, char **argv)
 		return err;
 	}
 	err = setup(&d);
+	if (err == -EBUSY) {	/* said; the socket is the other daemon's */
+		state_close(&d.st);
+		return err;
+	}
 	if (err) {
 		p_errno(err, "setting up the daemon");
 		goto out;

@@ -313,6 +313,7 @@ struct daemon {
 	unsigned int n_tcp_up;		/* TCP exchanges upstream, all regs */
 	unsigned int n_parked;		/* clients waiting for a TCP slot */
 	unsigned int n_accept_paused;	/* registrations not accepting */
+	int lock_fd;			/* MOAT_DAEMON_LOCK, held for life */
 	bool stop;
 	/*
 	 * One message at a time: a query read, its canonical form, an answer.

@@ -1653,6 +1653,39 @@ RTEST(upstream_sockets_gated)
 		     ungated, listed);
 }
 
+/*
+ * One daemon at a time: a second one refuses to start, and the running
+ * one keeps its control socket and its listed upstream sockets (a second
+ * daemon used to take the socket and clear every listed socket, leaving
+ * the first's open to the workloads). From the review of issue 18.
+ */
+RTEST(second_daemon_refused)
+{
+	const char *cg;
+	struct json_object *o;
+	struct run_result r;
+	int listed, ungated;
+
+	cg = cg_dns_policy("second", "allow:\n  - allowed.test:8080?names=any\n");
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+	run(&r, "timeout 10 \"$MOAT_BIN\" daemon -d --dns-upstream " KT_DNS4);
+	cr_assert(r.status != 0 && r.status != 124,
+		  "a second daemon: exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "another moat-bpf daemon is running"),
+		  "a second daemon said: %s", r.err);
+	run_free(&r);
+	o = daemon_call("list");
+	cr_assert_not_null(o, "the running daemon lost its control socket");
+	json_object_put(o);
+	ungated = daemon_socks_ungated(&listed);
+	cr_assert_geq(listed, 1, "the running daemon's sockets were unlisted");
+	cr_assert_eq(ungated, 0, "%d of %d listed sockets are not gated",
+		     ungated, listed);
+	cr_assert_str_eq(dns_query(cg, "", KT_DNS4, "allowed.test", "A"),
+			 "NOERROR A=198.51.100.7");
+}
+
 /* The policy id cgroup CG runs, read from the pinned map (no lock). */
 static __u32 cg_policy_now(unsigned long long cg_id)
 {
