@@ -516,7 +516,7 @@ struct {
 } moat_daemon_socks SEC(".maps");
 
 /*
- * The gate (struct moat_daemon_ports in moat_abi.h): an array lookup the
+ * The gate (moat_daemon_ports, MOAT_DAEMON_PORT_WORDS in moat_abi.h): an array lookup the
  * verifier inlines, so that the common case, a port no daemon socket
  * uses, pays neither the netns cookie nor the hash of a 32-byte key.
  */
