@@ -4,18 +4,21 @@
 # tools/bench/run.sh: what moat-bpf costs a connect() and a sendto().
 # Run as root through `make bench` (sets MOAT_BIN, MOAT_PEER, OUTPUT).
 #
-# Two sibling cgroups in the same client netns (tools/testnet.sh, prefix
+# Three sibling cgroups in the same client netns (tools/testnet.sh, prefix
 # moat-bench): A is enforced (allows only the bench port on 198.51.100.7),
-# B is not. For each map kind (exact: the exact-address hash; trie: the
+# B is not, F has the floor: a program that returns at once on each of the
+# hooks moat-bpf attaches (tools/bench/floor.bpf.c). F/B is what being
+# called at all costs, A/F what moat-bpf's decisions add. For each map kind (exact: the exact-address hash; trie: the
 # prefix trie) and each filler count N, N filler entries of other (never
 # real) policies are put in that map, then ROUNDS rounds alternate A and B
-# (ABBA order), each round ITER ops sized to last ~ROUND_S seconds. The
+# (ABF, then FBA), each round ITER ops sized to last ~ROUND_S seconds. The
 # target is a sink in the world netns (connbench serve on port 9) that
 # accepts and closes at once and never reads UDP: the shared echo server
 # logs every connection and datagram, which would dominate the cost.
 #
-# Per point: median ns/op of A and of B, the median of the per-round A/B
-# ratios with its order-statistic 95% CI, and the ratios' min..max. Then
+# Per point: median ns/op of A, B and F, the median of the per-round A/B
+# ratios with its order-statistic 95% CI and the ratios' min..max, and the
+# same for F/B (the floor) and A/F (above the floor). Then
 # KROUNDS more A rounds per protocol with kernel.bpf_stats_enabled=1 give
 # the programs' own ns per call, median over rounds (kept out of the timed
 # rounds: the stats add two clock reads per program run, to A only).
@@ -37,17 +40,23 @@
 #
 # Environment: ROUNDS (15), ROUND_S (0.2), SIZES ("1 1000 100000 1000000"),
 # KINDS ("exact trie"), KROUNDS (5: kernel-stats rounds per point),
-# DNS_BENCH (1; 0 skips the resolver benchmark), DNS_* (see dns.sh).
+# BENCH_CPU (the last CPU: every measurement runs there), DNS_BENCH (1; 0
+# skips the resolver benchmark), DNS_* (see dns.sh).
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
 : "${MOAT_PEER:?set MOAT_PEER (run through make bench)}"
 : "${OUTPUT:?set OUTPUT (run through make bench)}"
+: "${FLOOR_OBJ:?set FLOOR_OBJ (run through make bench)}"
 ROUNDS=${ROUNDS:-15}
 ROUND_S=${ROUND_S:-0.2}
 SIZES=${SIZES:-"1 1000 100000 1000000"}
 KINDS=${KINDS:-"exact trie"}
 KROUNDS=${KROUNDS:-5}
+# every measurement on one CPU: a sendto's cost differs by a third between
+# the CPUs here (which one takes the device's interrupts), and a round that
+# migrated mid-way made the UDP ratios bimodal (range 0.7..1.8)
+BENCH_CPU=${BENCH_CPU:-$(($(nproc) - 1))}
 export MOAT_PEER
 
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
@@ -74,6 +83,8 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 [ -n "$cg2" ] || { echo "bench: no cgroup2 mount" >&2; exit 1; }
 cgA=moat-bench-A
 cgB=moat-bench-B
+cgF=moat-bench-F
+floor_pin=/sys/fs/bpf/moat-bench-floor
 stats=/proc/sys/kernel/bpf_stats_enabled
 progs=/sys/fs/bpf/moat/progs
 t_start=$(date +%s)
@@ -112,7 +123,8 @@ cleanup() {
 		moat unload
 	fi
 	"$repo/tools/testnet.sh" down "$prefix"
-	rmdir "$cg2/$cgA" "$cg2/$cgB" 2>/dev/null
+	# F's programs go with its cgroup (no links), the pins with our bpffs
+	rmdir "$cg2/$cgA" "$cg2/$cgB" "$cg2/$cgF" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -120,7 +132,7 @@ trap 'exit 130' INT TERM
 # --- helpers -----------------------------------------------------------------
 # measure PROTO CGROUP ITER [HOST PORT] -> mean ns/op
 measure() {
-	"$cb" "$1" "$cg2/$2" "$client" "${4:-$host}" "${5:-$port}" "$3"
+	taskset -c "$BENCH_CPU" "$cb" "$1" "$cg2/$2" "$client" "${4:-$host}" "${5:-$port}" "$3"
 }
 
 prog_id() {
@@ -198,7 +210,8 @@ attach() {
 run_point() {
 	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0 f
 	local c0 c1 k1 k2 cpo npo
-	local -A row id
+	local fl fm frm flo fhi arm alo ahi
+	local -A row frow id
 
 	t0=$(date +%s.%N)
 	filled="$kind $n"
@@ -216,17 +229,23 @@ run_point() {
 			if [ $((r % 2)) = 1 ]; then
 				a=$(measure "$proto" "$cgA" "${iter[$proto]}")
 				b=$(measure "$proto" "$cgB" "${iter[$proto]}")
+				fl=$(measure "$proto" "$cgF" "${iter[$proto]}")
 			else
+				fl=$(measure "$proto" "$cgF" "${iter[$proto]}")
 				b=$(measure "$proto" "$cgB" "${iter[$proto]}")
 				a=$(measure "$proto" "$cgA" "${iter[$proto]}")
 			fi
-			echo "$kind,$n,$proto,$r,$a,$b" >>"$out/rounds.tmp"
-			echo "$a $b" >>"$out/pairs"
+			echo "$kind,$n,$proto,$r,$a,$b,$fl" >>"$out/rounds.tmp"
+			echo "$a $b $fl" >>"$out/pairs"
 		done
 		read -r am _ < <(awk '{ print $1 }' "$out/pairs" | qstats)
 		read -r bm _ < <(awk '{ print $2 }' "$out/pairs" | qstats)
+		read -r fm _ < <(awk '{ print $3 }' "$out/pairs" | qstats)
 		read -r rm lo hi mn mx lvl < <(awk '{ print $1 / $2 }' "$out/pairs" | qstats)
+		read -r frm flo fhi _ < <(awk '{ print $3 / $2 }' "$out/pairs" | qstats)
+		read -r arm alo ahi _ < <(awk '{ print $1 / $3 }' "$out/pairs" | qstats)
 		row[$proto]="$kind,$n,$proto,${iter[$proto]},$ROUNDS,$am,$bm,$rm,$lo,$hi,$lvl,$mn,$mx"
+		frow[$proto]="$fm,$frm,$flo,$fhi,$arm,$alo,$ahi"
 	done
 
 	# kernel-side cost: KROUNDS more A rounds per protocol with stats on,
@@ -265,13 +284,22 @@ run_point() {
 	fi
 	cat "$out/rounds.tmp" >>"$rounds_csv"
 	cat "$out/kern.tmp" >>"$kern_csv"
-	echo "${row[tcp]},1.03,$k1" >>"$csv"
-	echo "${row[udp]},1.10,$k2" >>"$csv"
+	echo "${row[tcp]},1.03,$k1,${frow[tcp]}" >>"$csv"
+	echo "${row[udp]},1.10,$k2,${frow[udp]}" >>"$csv"
 }
 
 # --- setup -------------------------------------------------------------------
 "$repo/tools/testnet.sh" up "$prefix"
-mkdir -p "$cg2/$cgA" "$cg2/$cgB"
+mkdir -p "$cg2/$cgA" "$cg2/$cgB" "$cg2/$cgF"
+# F: the floor programs, attached the old way (no links): they go with F
+bpftool prog loadall "$FLOOR_OBJ" "$floor_pin"
+for t in connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 \
+	getpeername4 getpeername6 sock_create setsockopt egress sock_ops; do
+	p=${t/sock_ops/sockops}
+	bpftool cgroup attach "$cg2/$cgF" "$t" pinned "$floor_pin/floor_$p" multi
+done
+[ "$(bpftool cgroup show "$cg2/$cgF" | grep -c floor_)" = 12 ] ||
+	{ echo "bench: the floor programs are not all on $cgF" >&2; exit 1; }
 sink_pid=$("$cb" serve "$world" "$host" "$port")
 
 echo "bench: calibrating ($ROUND_S s per round, $ROUNDS rounds per point)"
@@ -285,8 +313,8 @@ done
 
 csv=$out/results.csv
 rounds_csv=$out/rounds.csv
-echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_hook_ns" >"$csv"
-echo "kind,n_fill,proto,round,a_ns,b_ns" >"$rounds_csv"
+echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_hook_ns,f_median_ns,floor_ratio,floor_ci_lo,floor_ci_hi,above_floor,above_ci_lo,above_ci_hi" >"$csv"
+echo "kind,n_fill,proto,round,a_ns,b_ns,f_ns" >"$rounds_csv"
 kern_csv=$out/kern-progs.csv
 echo "kind,n_fill,proto,prog,calls_per_op,ns_per_op" >"$kern_csv"
 
@@ -310,7 +338,7 @@ rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern" "$out/kern.tmp"
 # --- report ------------------------------------------------------------------
 report() {
 	echo "moat-bpf bench: A = enforced cgroup, B = unenforced; ratio = median of per-round A/B"
-	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS ABBA rounds per point"
+	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS rounds per point (ABF, FBA)"
 	echo "goals (on the median ratio): TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
 	echo "kern = program ns/call from bpf_stats, median of $KROUNDS A rounds (tcp: connect4, udp: sendmsg4)"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
@@ -321,6 +349,14 @@ report() {
 		split_kern = ""
 		printf "%-5s %8s %-3s  A %6.0f  B %6.0f  ratio %.3f  CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal %s %-4s  kern %4d ns%s\n",
 			$1, $2, $3, $6, $7, $8, $11 * 100, $9, $10, $12, $13, $14, verdict, kern, split_kern
+	}' "$csv"
+	echo
+	# the floor: F runs a program that returns at once on every hook A has
+	echo "the floor: F = every hook of A with a program that returns at once (tools/bench/floor.bpf.c)"
+	echo "F/B = what being called costs; A/F = what moat-bpf's decisions add on top (medians, 95% CI)"
+	awk -F, 'NR > 1 {
+		printf "%-5s %8s %-3s  F %6.0f  F/B %.3f [%.3f, %.3f]  A/F %.3f [%.3f, %.3f]  A-F %5.0f ns  F-B %5.0f ns\n",
+			$1, $2, $3, $16, $17, $18, $19, $20, $21, $22, $6 - $16, $16 - $7
 	}' "$csv"
 	echo
 	# flat in N: the hook's kernel cost at the largest N against the
