@@ -660,18 +660,49 @@ static __always_inline void hand_off(struct bpf_sock_addr *ctx,
 }
 
 /* Count, log, and turn a reason into what the hook returns. */
+/*
+ * One more allowed op of OWNER, counted in this CPU's moat_handoff slot
+ * while the same cgroup keeps it; the run before goes to its counters.
+ */
+static __always_inline void count_allowed(__u64 owner)
+{
+	struct moat_counters *c;
+	struct moat_handoff *h;
+	__u32 zero = 0;
+
+	if (!owner)
+		return;
+	h = bpf_map_lookup_elem(&moat_handoff, &zero);
+	if (!h) {	/* cannot happen for an array: count directly */
+		c = bpf_map_lookup_elem(&moat_counters, &owner);
+		if (c)
+			c->allowed++;
+		return;
+	}
+	if (h->count_owner == owner) {
+		h->count_allowed++;
+		return;
+	}
+	if (h->count_owner && h->count_allowed) {
+		c = bpf_map_lookup_elem(&moat_counters, &h->count_owner);
+		if (c)
+			c->allowed += h->count_allowed;
+	}
+	h->count_owner = owner;
+	h->count_allowed = 1;
+}
+
 static __always_inline int verdict(const struct moat_ctx *mc,
 				   const struct moat_dst *d, int reason)
 {
 	struct moat_counters *c = NULL;
 
-	if (mc->owner_id)
-		c = bpf_map_lookup_elem(&moat_counters, &mc->owner_id);
 	if (reason_allows(reason)) {
-		if (c)
-			c->allowed++;
+		count_allowed(mc->owner_id);
 		return MOAT_ALLOW;
 	}
+	if (mc->owner_id)
+		c = bpf_map_lookup_elem(&moat_counters, &mc->owner_id);
 	/* an audited cgroup shares the netns, and the daemon, of enforced ones */
 	if (mc->mode == MOAT_MODE_AUDIT && reason != MOAT_R_DENY_RESOLVER_SOCK) {
 		if (c)

@@ -172,10 +172,19 @@ struct moat_peer_key {
  * sendmsg()'s datagram) meets the egress backstop on the same CPU within
  * the same system call; the backstop then need not judge it again. A
  * stale or foreign slot only means a full judgement.
+ *
+ * The slot also holds this CPU's allowed operations not yet added to
+ * their cgroup's moat_counters entry: a run of them for one cgroup is
+ * counted here, in memory the hook touches anyway, and added when another
+ * cgroup's operation takes the slot (the counters' hash lookup and value
+ * were a third of sendmsg4's own time: docs/bench/breakdown.txt). Readers
+ * of moat_counters add count_allowed where count_owner is the cgroup.
  */
 struct moat_handoff {
 	__u64 sock_cookie;
 	struct moat_sockaddr dst;	/* canonical, as the packet carries it */
+	__u64 count_owner;		/* registered cgroup id, 0 = none */
+	__u64 count_allowed;		/* its allowed ops not yet in moat_counters */
 };
 
 /* moat_counters (per-CPU hash): key __u64 registered cgroup id. */

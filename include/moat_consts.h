@@ -9,7 +9,7 @@
 
 /* Bump whenever a pinned map's key/value layout or the program set changes. */
 #ifndef MOAT_LAYOUT_VERSION
-#define MOAT_LAYOUT_VERSION		9
+#define MOAT_LAYOUT_VERSION		10
 #endif
 
 #ifndef MOAT_MAX_POLICIES

@@ -143,6 +143,13 @@ static int migrate_maps(struct moat *skel)
 			 * events in flight and per-socket state (DNS, the name
 			 * check and its sockets): not carried
 			 */
+		} else if (map == skel->maps.moat_handoff &&
+			   info.value_size != bpf_map__value_size(map)) {
+			/*
+			 * each CPU's last verdict (the backstop judges afresh)
+			 * and allowed ops not yet counted: at most one run per
+			 * CPU, which the new layout's counters start without
+			 */
 		} else if (map == skel->maps.moat_counters &&
 			   info.value_size != bpf_map__value_size(map)) {
 			/* statistics: restart at zero rather than refuse */
