@@ -13,8 +13,12 @@
 # container; no traffic), a bundle whose config.json is shaped like
 # Docker's (capabilities, a /etc/resolv.conf bind mount) and the state JSON
 # runc passes on stdin:
+#   start     `moat-bpf version`, timed the same way right before create:
+#             the process start alone (fork, exec, loading the same binary)
 #   create    `moat-bpf oci-hook create` timed as a whole process (fork and
-#             exec included, as runc runs it)
+#             exec included, as runc runs it); create - start in the same
+#             round is the hook's own work, which the issue's goal is about:
+#             the start is this machine's price of any process runc spawns
 #   poststop  the process killed and its cgroup removed first, as runc
 #             does before its poststop hooks, then `oci-hook poststop`
 # Two policies take turns (HK_POLICIES, default 2). With HK_BASE_BIN=PATH
@@ -140,6 +144,15 @@ timed_hook() {	# timed_hook BIN STAGE ID PID [--policy P] -> us
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }'
 }
 
+timed_start() {	# timed_start BIN -> us: the same spawn, a command that only prints
+	local t0 t1
+	t0=$EPOCHREALTIME
+	"$1" version </dev/null >/dev/null 2>"$wd/hook.err" ||
+		{ cat "$wd/hook.err" >&2; echo "hook-bench: version failed" >&2; exit 1; }
+	t1=$EPOCHREALTIME
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }'
+}
+
 # --- HK_N enforced cgroups --------------------------------------------------
 mkdir -p "$cg2/$many" "$cg2/$ctrs"
 log "enforcing $HK_N cgroups"
@@ -168,6 +181,8 @@ for r in $(seq "$HK_ROUNDS"); do
 		n_ctr=$((n_ctr + 1))
 		bundle "$wd/b-$id"
 		start_ctr "$id" "$((n_ctr % 250 + 2))"
+		us=$(timed_start "$(bin_of "$b")")
+		echo "$r,$b,start,$p,$us" >>"$csv"
 		us=$(timed_hook "$(bin_of "$b")" create "$id" "$ctr_pid" --policy "$p")
 		echo "$r,$b,create,$p,$us" >>"$csv"
 		pid=$ctr_pid
@@ -177,6 +192,12 @@ for r in $(seq "$HK_ROUNDS"); do
 		rm -rf "$wd/b-$id"
 	done
 done
+
+# work = create - start, per round and build (appended to the CSV)
+awk -F, 'NR > 1 && $3 == "start" { st[$1 "," $2] = $5 }
+	NR > 1 && $3 == "create" { cr[$1 "," $2] = $5; pol[$1 "," $2] = $4 }
+	END { for (k in cr) if (k in st) print k ",work," pol[k] "," cr[k] - st[k] }' \
+	"$csv" | sort -t, -k1,1n >>"$csv"
 
 # --- syscall counts of one more create ---------------------------------------
 id=hk-strace
@@ -199,7 +220,7 @@ report() {
 	echo "$HK_N cgroups enforced, $HK_ROUNDS rounds, $HK_POLICIES policies taking turns${HK_BASE_BIN:+; base = $HK_BASE_BIN, interleaved}"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
 	echo
-	for s in create poststop; do
+	for s in start create work poststop; do
 		for b in "${builds[@]}"; do
 			n=$(col "$b" "$s" | wc -l)
 			read -r m _ _ mn mx _ < <(col "$b" "$s" | qstats)
@@ -208,6 +229,11 @@ report() {
 				"$n" "$(ms "$m")" "$(ms "$p")" "$(ms "$mn")" "$(ms "$mx")"
 		done
 	done
+	echo
+	echo "start = \`moat-bpf version\` spawned the same way right before each create (the"
+	echo "process start alone); work = create - start of the same round: the hook's own work"
+	echo "(policy load and compile, map writes, links, registration). Goal (issue 18): the"
+	echo "hook's work in single milliseconds at p95 with $HK_N cgroups enforced."
 	echo
 	echo "syscalls of one create at $HK_N enforced (strace -f -c):"
 	awk '$NF ~ /^(bpf|openat|execve|connect|read|write)$/ { printf "  %-8s %6d calls\n", $NF, $4 }' "$wd/strace.txt"
