@@ -84,53 +84,79 @@ static ldns_rr *single_question(const ldns_pkt *p)
 	return ldns_rr_list_rr(qs, 0);
 }
 
-int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q)
+/* dns_query_parse()'s checks and fields, on the parsed message P. */
+static int query_of(const ldns_pkt *p, struct dns_question *q)
 {
-	ldns_pkt *p;
 	ldns_rr *qr;
 	int err;
 
-	err = wire_parse(pkt, len, &p);
-	if (err)
-		return err;
-	err = -EBADMSG;
 	if (ldns_pkt_qr(p))
-		goto out;
-	if (ldns_pkt_get_opcode(p) != LDNS_PACKET_QUERY) {
-		err = -EOPNOTSUPP;
-		goto out;
-	}
+		return -EBADMSG;
+	if (ldns_pkt_get_opcode(p) != LDNS_PACKET_QUERY)
+		return -EOPNOTSUPP;
 	qr = single_question(p);
 	if (!qr || ldns_pkt_ancount(p) || ldns_pkt_nscount(p))
-		goto out;
+		return -EBADMSG;
 
 	memset(q, 0, sizeof(*q));
 	err = name_to_str(ldns_rr_owner(qr), q->qname, sizeof(q->qname));
 	if (err)
-		goto out;
+		return err;
 	q->id = ldns_pkt_id(p);
 	q->qtype = ldns_rr_get_type(qr);
 	q->qclass = ldns_rr_get_class(qr);
 	q->has_edns = ldns_pkt_edns(p);
 	if (q->has_edns)
 		q->edns_udp_size = ldns_pkt_edns_udp_size(p);
-out:
-	ldns_pkt_free(p);
-	return err;
+	return 0;
 }
 
-int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
-			size_t *outlen)
+int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q)
 {
-	uint8_t *wire = NULL;
-	size_t wlen = 0;
-	ldns_pkt *p, *q = NULL;
-	ldns_rr *qr;
+	ldns_pkt *p;
 	int err;
 
 	err = wire_parse(pkt, len, &p);
 	if (err)
 		return err;
+	err = query_of(p, q);
+	ldns_pkt_free(p);
+	return err;
+}
+
+int dns_query_parse_kept(const uint8_t *pkt, size_t len,
+			 struct dns_question *q, ldns_pkt **kept)
+{
+	ldns_pkt *p;
+	int err;
+
+	*kept = NULL;
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	err = query_of(p, q);
+	if (err)
+		ldns_pkt_free(p);
+	else
+		*kept = p;
+	return err;
+}
+
+void dns_query_kept_free(ldns_pkt *kept)
+{
+	if (kept)
+		ldns_pkt_free(kept);
+}
+
+/* dns_query_canonical() of the parsed message P. */
+static int canonical_of(const ldns_pkt *p, uint8_t *out, size_t *outlen)
+{
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	ldns_pkt *q = NULL;
+	ldns_rr *qr;
+	int err = 0;
+
 	qr = single_question(p);
 	q = qr ? ldns_pkt_new() : NULL;
 	if (!q) {
@@ -162,8 +188,27 @@ int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
 out:
 	free(wire);
 	ldns_pkt_free(q);
+	return err;
+}
+
+int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
+			size_t *outlen)
+{
+	ldns_pkt *p;
+	int err;
+
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	err = canonical_of(p, out, outlen);
 	ldns_pkt_free(p);
 	return err;
+}
+
+int dns_query_canonical_kept(const ldns_pkt *kept, uint8_t *out,
+			     size_t *outlen)
+{
+	return canonical_of(kept, out, outlen);
 }
 
 int dns_reply_rcode(const uint8_t *query, size_t qlen, int rcode,

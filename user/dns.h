@@ -72,6 +72,20 @@ int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
 			size_t *outlen);
 
 /*
+ * Both of the above from one ldns parse (issue 18: a parse costs about a
+ * map syscall, and a miss did two): dns_query_parse() that, on success,
+ * keeps the parsed message in *kept for dns_query_canonical_kept(), the
+ * same query dns_query_canonical() builds. Free it with
+ * dns_query_kept_free() (NULL is fine).
+ */
+struct ldns_struct_pkt;
+int dns_query_parse_kept(const uint8_t *pkt, size_t len,
+			 struct dns_question *q, struct ldns_struct_pkt **kept);
+int dns_query_canonical_kept(const struct ldns_struct_pkt *kept, uint8_t *out,
+			     size_t *outlen);
+void dns_query_kept_free(struct ldns_struct_pkt *kept);
+
+/*
  * Build the response to @query with @rcode (0..15): same id, opcode, RD
  * and CD, QR and RA set, the question copied as sent when there is
  * exactly one, and an OPT record (payload DNS_EDNS_UDP_SIZE, DO copied)

@@ -386,28 +386,35 @@ int classify(struct daemon *d, struct reg *r, bool tcp, const __u8 *q,
 	     size_t qlen, struct dns_question *qu, struct moat_addr_val *ports,
 	     __u8 *fwd, size_t *flen, __u8 *a, size_t *alen)
 {
+	struct ldns_struct_pkt *parsed;
 	int ret;
 
 	d->n_query++;
 	ret = from_cache(d, r, tcp, q, qlen, a, alen);
 	if (ret <= 0)
 		return ret;
-	if (dns_query_parse(q, qlen, qu)) {
+	/* one parse for the checks and, if it goes upstream, the rebuild */
+	if (dns_query_parse_kept(q, qlen, qu, &parsed)) {
 		d->n_malformed++;
 		return -EBADMSG;
 	}
 	match_rules(r, qu->qname, ports);
 	if (!ports->n_ranges) {
+		dns_query_kept_free(parsed);
 		d->n_refused++;
 		dns_event(d, r, "refused", qu->qname, "no rule allows it");
 		return local_answer(q, qlen, r->spec.dns.refuse == DNS_REFUSE_NXDOMAIN ||
 				    under_search(r, qu->qname) ?
 				    DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED, a, alen);
 	}
-	if (!r->n_up)
+	if (!r->n_up) {
+		dns_query_kept_free(parsed);
 		return servfail(d, r, qu->qname, -ENOENT, q, qlen, a, alen);
+	}
 	/* forward what was parsed, not what was received */
-	if (dns_query_canonical(q, qlen, fwd, flen)) {
+	ret = dns_query_canonical_kept(parsed, fwd, flen);
+	dns_query_kept_free(parsed);
+	if (ret) {
 		d->n_malformed++;
 		return -EBADMSG;
 	}

@@ -922,6 +922,48 @@ Test(dns_query_canonical, drops_trailing_bytes)
 	cr_assert_eq(dns_query_canonical(in, 5, out, &olen), -EBADMSG);
 }
 
+/*
+ * The daemon's one parse (dns_query_parse_kept, then
+ * dns_query_canonical_kept) says and builds what the two parses did,
+ * for a query with extra records and trailing bytes, and refuses what
+ * dns_query_parse refuses.
+ */
+Test(dns_query_canonical, kept_parse_is_the_same)
+{
+	uint8_t in[PKT_MAX + 16], out[PKT_MAX], ref[PKT_MAX];
+	ldns_pkt *p = query("Allowed.Test.", LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN,
+			    LDNS_RD | LDNS_CD);
+	size_t n, rlen = sizeof(ref), olen = sizeof(out);
+	struct dns_question q1, q2;
+	struct ldns_struct_pkt *kept;
+
+	ldns_pkt_set_edns_udp_size(p, 1232);
+	ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL,
+			 rr_text("exfil.example. 60 IN TXT \"secret\""));
+	n = put(p, in);
+	memcpy(in + n, "trailing", 8);
+	n += 8;
+	cr_assert_eq(dns_query_parse(in, n, &q1), 0);
+	cr_assert_eq(dns_query_canonical(in, n, ref, &rlen), 0);
+	cr_assert_eq(dns_query_parse_kept(in, n, &q2, &kept), 0);
+	cr_assert_not_null(kept);
+	cr_assert_eq(memcmp(&q1, &q2, sizeof(q1)), 0);
+	cr_assert_eq(dns_query_canonical_kept(kept, out, &olen), 0);
+	cr_assert_eq(olen, rlen);
+	cr_assert_arr_eq(out, ref, rlen);
+	olen = 4;
+	cr_assert_eq(dns_query_canonical_kept(kept, out, &olen), -ENOSPC);
+	dns_query_kept_free(kept);
+
+	/* a response is no query: nothing kept */
+	in[2] |= 0x80;
+	cr_assert_eq(dns_query_parse_kept(in, n, &q2, &kept), -EBADMSG);
+	cr_assert_null(kept);
+	cr_assert_eq(dns_query_parse_kept(in, 5, &q2, &kept), -EBADMSG);
+	cr_assert_null(kept);
+	dns_query_kept_free(NULL);
+}
+
 /* ---- addresses that are never learned and never upstreams ---- */
 
 static const struct {
