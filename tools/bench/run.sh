@@ -438,7 +438,7 @@ rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern" "$out/kern.tmp" "$out/kernm"
 # --- report ------------------------------------------------------------------
 report() {
 	echo "moat-bpf bench: A = enforced cgroup, B = unenforced; ratio = median of per-round A/B"
-	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS rounds per point (ABF, FBA)"
+	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS rounds per point (ABF[M], [M]FBA; M at exact points)"
 	echo "goals (on the median ratio): TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
 	echo "kern = program ns/call from bpf_stats, median of $KROUNDS A rounds (tcp: connect4, udp: sendmsg4)"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
