@@ -124,9 +124,14 @@ $(PEER_BIN): tests/peer/peer.c | $(OUTPUT)/tests
 $(OUTPUT)/abi-check.bpf.o: tests/abi_check.c include/*.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-# The bench's floor: empty programs on moat's hooks (tools/bench/run.sh).
+# The bench's floor (empty programs on moat's hooks) and minimum decision
+# (two hash lookups on connect and sendmsg): tools/bench/run.sh.
 FLOOR_OBJ := $(OUTPUT)/tests/floor.bpf.o
+MIND_OBJ := $(OUTPUT)/tests/mindecide.bpf.o
 $(FLOOR_OBJ): tools/bench/floor.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)/tests
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(MIND_OBJ): tools/bench/mindecide.bpf.c include/*.h vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)/tests
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(OUTPUT)/abi-check.o: tests/abi_check.c include/*.h | $(OUTPUT)
@@ -145,7 +150,7 @@ $(ESCAPE_BIN): tests/escape/escape.c | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
 
-tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(DNSCTL_BIN) $(FLOOR_OBJ) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
+tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(DNSCTL_BIN) $(FLOOR_OBJ) $(MIND_OBJ) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
 
 # Both criterion binaries write a JSON report that tests/check-report.sh
 # holds against the sources: a skipped test, a test file left out of the
@@ -219,8 +224,8 @@ upgrade-test: tests
 demo: $(BIN) $(PEER_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/demo.sh
 
-bench: $(BIN) $(PEER_BIN) $(DNSCTL_BIN) $(FLOOR_OBJ)
-	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) FLOOR_OBJ=$(abspath $(FLOOR_OBJ)) OUTPUT=$(abspath $(OUTPUT)) tools/bench/run.sh
+bench: $(BIN) $(PEER_BIN) $(DNSCTL_BIN) $(FLOOR_OBJ) $(MIND_OBJ)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) FLOOR_OBJ=$(abspath $(FLOOR_OBJ)) MIND_OBJ=$(abspath $(MIND_OBJ)) OUTPUT=$(abspath $(OUTPUT)) tools/bench/run.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

@@ -8,19 +8,24 @@
 # moat-bench): A is enforced (allows only the bench port on 198.51.100.7),
 # B is not, F has the floor: a program that returns at once on each of the
 # hooks moat-bpf attaches (tools/bench/floor.bpf.c). F/B is what being
-# called at all costs, A/F what moat-bpf's decisions add. For each map kind (exact: the exact-address hash; trie: the
+# called at all costs, A/F what moat-bpf's decisions add. M, at exact
+# points only, has the minimum decision (tools/bench/mindecide.bpf.c: the
+# socket's cgroup id and {policy, address} looked up in two hashes on
+# connect and sendmsg, the floor's programs on the other hooks): M/B is a
+# lower bound for any enforcer that decides by cgroup and address, A/M what
+# moat-bpf does beyond that. For each map kind (exact: the exact-address hash; trie: the
 # prefix trie) and each filler count N, N filler entries of other (never
 # real) policies are put in that map, then ROUNDS rounds alternate A and B
-# (ABF, then FBA), each round ITER ops sized to last ~ROUND_S seconds. The
+# (ABF[M], then [M]FBA), each round ITER ops sized to last ~ROUND_S seconds. The
 # target is a sink in the world netns (connbench serve on port 9) that
 # accepts and closes at once and never reads UDP: the shared echo server
 # logs every connection and datagram, which would dominate the cost.
 #
 # Per point: median ns/op of A, B and F, the median of the per-round A/B
 # ratios with its order-statistic 95% CI and the ratios' min..max, and the
-# same for F/B (the floor) and A/F (above the floor). Then
-# KROUNDS more A rounds per protocol with kernel.bpf_stats_enabled=1 give
-# the programs' own ns per call, median over rounds (kept out of the timed
+# same for F/B (the floor), A/F (above the floor), M/B and A/M. Then
+# KROUNDS more A (and M) rounds per protocol with kernel.bpf_stats_enabled=1
+# give the programs' own ns per call, median over rounds (kept out of the timed
 # rounds: the stats add two clock reads per program run, to A only).
 # "Exact flat in N" is judged on that kernel number: the user-space ratio
 # is too noisy on a shared 2-CPU VM to resolve tens of ns. The same rounds
@@ -48,6 +53,7 @@ set -euo pipefail
 : "${MOAT_PEER:?set MOAT_PEER (run through make bench)}"
 : "${OUTPUT:?set OUTPUT (run through make bench)}"
 : "${FLOOR_OBJ:?set FLOOR_OBJ (run through make bench)}"
+MIND_OBJ=${MIND_OBJ:-${FLOOR_OBJ%/*}/mindecide.bpf.o}	# built beside it
 ROUNDS=${ROUNDS:-15}
 ROUND_S=${ROUND_S:-0.2}
 SIZES=${SIZES:-"1 1000 100000 1000000"}
@@ -84,7 +90,11 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 cgA=moat-bench-A
 cgB=moat-bench-B
 cgF=moat-bench-F
+cgM=moat-bench-M
 floor_pin=/sys/fs/bpf/moat-bench-floor
+mind_pin=/sys/fs/bpf/moat-bench-mind
+mind_maps=/sys/fs/bpf/moat-bench-mind-maps
+mind_policy=7	# M's own policy id, in M's own maps
 stats=/proc/sys/kernel/bpf_stats_enabled
 progs=/sys/fs/bpf/moat/progs
 t_start=$(date +%s)
@@ -123,8 +133,9 @@ cleanup() {
 		moat unload
 	fi
 	"$repo/tools/testnet.sh" down "$prefix"
-	# F's programs go with its cgroup (no links), the pins with our bpffs
-	rmdir "$cg2/$cgA" "$cg2/$cgB" "$cg2/$cgF" 2>/dev/null
+	# F's and M's programs go with their cgroups (no links), the pins
+	# with our bpffs
+	rmdir "$cg2/$cgA" "$cg2/$cgB" "$cg2/$cgF" "$cg2/$cgM" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -179,6 +190,70 @@ is_attached() {
 		'[(.cgroups // [])[] | select(.path == $p)] | length == 1' >/dev/null
 }
 
+# hex_le VALUE BYTES: VALUE as BYTES hex bytes in host order (bpftool's
+# key and value bytes are the map's memory)
+hex_le() {
+	local i k le=0
+	[ "$(printf '\001\000' | od -An -tu2 | tr -d ' ')" = 1 ] && le=1
+	for ((i = 0; i < $2; i++)); do
+		k=$((le ? i : $2 - 1 - i))
+		printf '%02x ' $((($1 >> (8 * k)) & 255))
+	done
+}
+
+# expect_eperm PROTO CGROUP HOST PORT: one op must be refused
+expect_eperm() {
+	local err
+	err=$(measure "$1" "$2" 1 "$3" "$4" 2>&1 >/dev/null || true)
+	case $err in
+	*"Operation not permitted"*) ;;
+	*)
+		echo "bench: $2 does not refuse $1 to $3:$4 ($err)" >&2
+		exit 1
+		;;
+	esac
+}
+
+# M: the minimum decision on connect4/6 and sendmsg4/6, the floor on the
+# other hooks; M's id -> policy 7, {7, $host} in the exact4 hash (the
+# bench sends only IPv4: exact6 stays empty, so v6 is denied)
+mind_setup() {
+	local t p prog id zeros
+	bpftool prog loadall "$MIND_OBJ" "$mind_pin" pinmaps "$mind_maps"
+	for t in connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 \
+		getpeername4 getpeername6 sock_create setsockopt egress sock_ops; do
+		p=${t/sock_ops/sockops}
+		case $t in
+		connect? | sendmsg?) prog=$mind_pin/mind_$p ;;
+		*) prog=$floor_pin/floor_$p ;;
+		esac
+		bpftool cgroup attach "$cg2/$cgM" "$t" pinned "$prog" multi
+	done
+	[ "$(bpftool cgroup show "$cg2/$cgM" | grep -Ec 'floor_|mind_')" = 12 ] ||
+		{ echo "bench: the M programs are not all on $cgM" >&2; exit 1; }
+	id=$(stat -c %i "$cg2/$cgM")
+	# shellcheck disable=SC2046 # hex_le prints one word per byte
+	bpftool map update pinned "$mind_maps/mind_cgroups" \
+		key hex $(hex_le "$id" 8) value hex $(hex_le "$mind_policy" 4) 00 00 00 00
+	zeros=$(hex_le 0 "$(bpftool map show pinned "$mind_maps/mind_exact4" --json | jq .bytes_value)")
+	# shellcheck disable=SC2046,SC2086 # one word per byte; the address's
+	# four bytes in network order
+	bpftool map update pinned "$mind_maps/mind_exact4" \
+		key hex $(hex_le "$mind_policy" 4) $(printf '%02x ' ${host//./ }) value hex $zeros
+}
+
+# Does M decide? The bench's own target must pass (both lookups hit) and
+# any other address be refused (the program is there and denies a miss);
+# otherwise M would measure the floor again.
+mind_check() {
+	local proto
+	for proto in tcp udp; do
+		measure "$proto" "$cgM" 1 >/dev/null ||
+			{ echo "bench: $cgM refuses its own target $proto $host:$port" >&2; exit 1; }
+		expect_eperm "$proto" "$cgM" "$denied_host" "$port"
+	done
+}
+
 # attach KIND: enforce A with the rule that lands in KIND's map
 attach() {
 	if [ "$attached" = 1 ]; then
@@ -192,15 +267,7 @@ attach() {
 		moat attach "$cgA" --allow "${host%.*}.0/24"
 	fi
 	attached=1
-	local err
-	err=$(measure tcp "$cgA" 1 "$denied_host" 80 2>&1 >/dev/null || true)
-	case $err in
-	*"Operation not permitted"*) ;;
-	*)
-		echo "bench: $cgA does not refuse $denied_host:80 ($err)" >&2
-		exit 1
-		;;
-	esac
+	expect_eperm tcp "$cgA" "$denied_host" 80
 }
 
 # run_point KIND N: fill, ROUNDS A/B rounds per protocol, one kernel-stats
@@ -209,9 +276,10 @@ attach() {
 # called in a condition runs without set -e).
 run_point() {
 	local kind=$1 n=$2 proto p r a b am bm rm lo hi mn mx lvl t0 f
-	local c0 c1 k1 k2 cpo npo
+	local c0 c1 k1 k2 k3 k4 cpo npo
 	local fl fm frm flo fhi arm alo ahi
-	local -A row frow id
+	local m mm mrm mlo mhi amr amlo amhi
+	local -A row frow mrow id
 
 	t0=$(date +%s.%N)
 	filled="$kind $n"
@@ -226,17 +294,20 @@ run_point() {
 	for proto in tcp udp; do
 		: >"$out/pairs"
 		for r in $(seq "$ROUNDS"); do
+			m=""
 			if [ $((r % 2)) = 1 ]; then
 				a=$(measure "$proto" "$cgA" "${iter[$proto]}")
 				b=$(measure "$proto" "$cgB" "${iter[$proto]}")
 				fl=$(measure "$proto" "$cgF" "${iter[$proto]}")
+				if [ "$kind" = exact ]; then m=$(measure "$proto" "$cgM" "${iter[$proto]}"); fi
 			else
+				if [ "$kind" = exact ]; then m=$(measure "$proto" "$cgM" "${iter[$proto]}"); fi
 				fl=$(measure "$proto" "$cgF" "${iter[$proto]}")
 				b=$(measure "$proto" "$cgB" "${iter[$proto]}")
 				a=$(measure "$proto" "$cgA" "${iter[$proto]}")
 			fi
-			echo "$kind,$n,$proto,$r,$a,$b,$fl" >>"$out/rounds.tmp"
-			echo "$a $b $fl" >>"$out/pairs"
+			echo "$kind,$n,$proto,$r,$a,$b,$fl,$m" >>"$out/rounds.tmp"
+			echo "$a $b $fl $m" >>"$out/pairs"
 		done
 		read -r am _ < <(awk '{ print $1 }' "$out/pairs" | qstats)
 		read -r bm _ < <(awk '{ print $2 }' "$out/pairs" | qstats)
@@ -246,6 +317,13 @@ run_point() {
 		read -r arm alo ahi _ < <(awk '{ print $1 / $3 }' "$out/pairs" | qstats)
 		row[$proto]="$kind,$n,$proto,${iter[$proto]},$ROUNDS,$am,$bm,$rm,$lo,$hi,$lvl,$mn,$mx"
 		frow[$proto]="$fm,$frm,$flo,$fhi,$arm,$alo,$ahi"
+		mrow[$proto]=",,,,,,"
+		if [ "$kind" = exact ]; then
+			read -r mm _ < <(awk '{ print $4 }' "$out/pairs" | qstats)
+			read -r mrm mlo mhi _ < <(awk '{ print $4 / $2 }' "$out/pairs" | qstats)
+			read -r amr amlo amhi _ < <(awk '{ print $1 / $4 }' "$out/pairs" | qstats)
+			mrow[$proto]="$mm,$mrm,$mlo,$mhi,$amr,$amlo,$amhi"
+		fi
 	done
 
 	# kernel-side cost: KROUNDS more A rounds per protocol with stats on,
@@ -265,6 +343,26 @@ run_point() {
 			kprog_delta "$proto" "${iter[$proto]}" "$c0" "$c1" >>"$out/kern"
 		done
 	done
+	# the same for M's two deciding programs, in their own file (the
+	# breakdown below is A's)
+	: >"$out/kernm"
+	k3="" k4=""
+	if [ "$kind" = exact ]; then
+		id=()
+		for f in "$mind_pin"/mind_connect4 "$mind_pin"/mind_sendmsg4; do
+			id[${f##*/}]=$(bpftool prog show pinned "$f" --json | jq -r .id)
+		done
+		for r in $(seq "$KROUNDS"); do
+			for proto in tcp udp; do
+				c0=$(kstat_all)
+				measure "$proto" "$cgM" "${iter[$proto]}" >/dev/null
+				c1=$(kstat_all)
+				kprog_delta "$proto" "${iter[$proto]}" "$c0" "$c1" >>"$out/kernm"
+			done
+		done
+		read -r k3 _ < <(awk '$1 == "tcp" && $2 == "mind_connect4" { print $5 }' "$out/kernm" | qstats)
+		read -r k4 _ < <(awk '$1 == "udp" && $2 == "mind_sendmsg4" { print $5 }' "$out/kernm" | qstats)
+	fi
 	echo "$stats_old" >"$stats"
 	read -r k1 _ < <(awk '$1 == "tcp" && $2 == "moat_connect4" { print $5 }' "$out/kern" | qstats)
 	read -r k2 _ < <(awk '$1 == "udp" && $2 == "moat_sendmsg4" { print $5 }' "$out/kern" | qstats)
@@ -284,13 +382,13 @@ run_point() {
 	fi
 	cat "$out/rounds.tmp" >>"$rounds_csv"
 	cat "$out/kern.tmp" >>"$kern_csv"
-	echo "${row[tcp]},1.03,$k1,${frow[tcp]}" >>"$csv"
-	echo "${row[udp]},1.10,$k2,${frow[udp]}" >>"$csv"
+	echo "${row[tcp]},1.03,$k1,${frow[tcp]},${mrow[tcp]},$k3" >>"$csv"
+	echo "${row[udp]},1.10,$k2,${frow[udp]},${mrow[udp]},$k4" >>"$csv"
 }
 
 # --- setup -------------------------------------------------------------------
 "$repo/tools/testnet.sh" up "$prefix"
-mkdir -p "$cg2/$cgA" "$cg2/$cgB" "$cg2/$cgF"
+mkdir -p "$cg2/$cgA" "$cg2/$cgB" "$cg2/$cgF" "$cg2/$cgM"
 # F: the floor programs, attached the old way (no links): they go with F
 bpftool prog loadall "$FLOOR_OBJ" "$floor_pin"
 for t in connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 \
@@ -300,7 +398,9 @@ for t in connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 \
 done
 [ "$(bpftool cgroup show "$cg2/$cgF" | grep -c floor_)" = 12 ] ||
 	{ echo "bench: the floor programs are not all on $cgF" >&2; exit 1; }
+mind_setup
 sink_pid=$("$cb" serve "$world" "$host" "$port")
+mind_check
 
 echo "bench: calibrating ($ROUND_S s per round, $ROUNDS rounds per point)"
 attach exact
@@ -313,8 +413,8 @@ done
 
 csv=$out/results.csv
 rounds_csv=$out/rounds.csv
-echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_hook_ns,f_median_ns,floor_ratio,floor_ci_lo,floor_ci_hi,above_floor,above_ci_lo,above_ci_hi" >"$csv"
-echo "kind,n_fill,proto,round,a_ns,b_ns,f_ns" >"$rounds_csv"
+echo "kind,n_fill,proto,iter,rounds,a_median_ns,b_median_ns,ratio_median,ratio_ci_lo,ratio_ci_hi,ratio_ci_level,ratio_min,ratio_max,goal,kern_hook_ns,f_median_ns,floor_ratio,floor_ci_lo,floor_ci_hi,above_floor,above_ci_lo,above_ci_hi,m_median_ns,mind_ratio,mind_ci_lo,mind_ci_hi,above_mind,above_mind_ci_lo,above_mind_ci_hi,kern_mind_ns" >"$csv"
+echo "kind,n_fill,proto,round,a_ns,b_ns,f_ns,m_ns" >"$rounds_csv"
 kern_csv=$out/kern-progs.csv
 echo "kind,n_fill,proto,prog,calls_per_op,ns_per_op" >"$kern_csv"
 
@@ -333,12 +433,12 @@ for kind in $KINDS; do
 		done
 	done
 done
-rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern" "$out/kern.tmp"
+rm -f "$out/pairs" "$out/rounds.tmp" "$out/kern" "$out/kern.tmp" "$out/kernm"
 
 # --- report ------------------------------------------------------------------
 report() {
 	echo "moat-bpf bench: A = enforced cgroup, B = unenforced; ratio = median of per-round A/B"
-	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS rounds per point (ABF, FBA)"
+	echo "tcp op = socket+connect+close (RST); udp op = unconnected sendto; $ROUNDS rounds per point (ABF[M], [M]FBA; M at exact points)"
 	echo "goals (on the median ratio): TCP <= 1.03x, UDP <= 1.10x, exact flat in N"
 	echo "kern = program ns/call from bpf_stats, median of $KROUNDS A rounds (tcp: connect4, udp: sendmsg4)"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at start $load_start"
@@ -357,6 +457,16 @@ report() {
 	awk -F, 'NR > 1 {
 		printf "%-5s %8s %-3s  F %6.0f  F/B %.3f [%.3f, %.3f]  A/F %.3f [%.3f, %.3f]  A-F %5.0f ns  F-B %5.0f ns\n",
 			$1, $2, $3, $16, $17, $18, $19, $20, $21, $22, $6 - $16, $16 - $7
+	}' "$csv"
+	echo
+	# the minimum decision: M looks up the socket's cgroup id and {policy,
+	# address} in two hashes on connect and sendmsg and runs the floor
+	# elsewhere (egress too): a lower bound for deciding by cgroup and address
+	echo "the minimum decision: M = two hash lookups (cgroup id; policy, address) on connect/sendmsg, the floor on the other hooks (tools/bench/mindecide.bpf.c)"
+	echo "M/B = a lower bound for any enforcer deciding by cgroup and address; A/M = what moat-bpf does beyond it; kern = M's connect4 / sendmsg4 ns/call"
+	awk -F, 'NR > 1 && $23 != "" {
+		printf "%-5s %8s %-3s  M %6.0f  M/B %.3f [%.3f, %.3f]  A/M %.3f [%.3f, %.3f]  A-M %5.0f ns  M-F %5.0f ns  kern %4d ns (A %d)\n",
+			$1, $2, $3, $23, $24, $25, $26, $27, $28, $29, $6 - $23, $23 - $16, $30, $15
 	}' "$csv"
 	echo
 	# flat in N: the hook's kernel cost at the largest N against the
