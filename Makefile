@@ -62,6 +62,7 @@ KTEST_BIN := $(OUTPUT)/tests/kernel-tests
 PEER_BIN := $(OUTPUT)/tests/moat-test-peer
 ESCAPE_BIN := $(OUTPUT)/tests/moat-escape
 DNSCTL_BIN := $(OUTPUT)/tests/moat-dnsctl
+RTFLOOR_BIN := $(OUTPUT)/tests/rtfloor
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
@@ -146,11 +147,18 @@ $(OUTPUT)/tests/dnsctl.o: tools/bench/dnsctl.c $(SKELS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# the docker bench's floor runtime: linked as moat-bpf is (json-c static
+# unless STATIC=0) so its process starts cost what moat-runc's do
+$(RTFLOOR_BIN): tools/bench/rtfloor.c | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(if $(filter 1,$(STATIC)),-Wl$(comma)-Bstatic -ljson-c -Wl$(comma)-Bdynamic,\
+		$(shell $(PKG_CONFIG) --libs json-c)) -o $@
+
 $(ESCAPE_BIN): tests/escape/escape.c | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
 
-tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(DNSCTL_BIN) $(FLOOR_OBJ) $(MIND_OBJ) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
+tests: $(BIN) $(UNIT_BIN) $(KTEST_BIN) $(PEER_BIN) $(ESCAPE_BIN) $(DNSCTL_BIN) $(RTFLOOR_BIN) $(FLOOR_OBJ) $(MIND_OBJ) $(OUTPUT)/abi-check.o $(OUTPUT)/abi-check.bpf.o
 
 # Both criterion binaries write a JSON report that tests/check-report.sh
 # holds against the sources: a skipped test, a test file left out of the
@@ -224,8 +232,8 @@ upgrade-test: tests
 demo: $(BIN) $(PEER_BIN)
 	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) tools/demo.sh
 
-bench: $(BIN) $(PEER_BIN) $(DNSCTL_BIN) $(FLOOR_OBJ) $(MIND_OBJ)
-	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) FLOOR_OBJ=$(abspath $(FLOOR_OBJ)) MIND_OBJ=$(abspath $(MIND_OBJ)) OUTPUT=$(abspath $(OUTPUT)) tools/bench/run.sh
+bench: $(BIN) $(PEER_BIN) $(DNSCTL_BIN) $(RTFLOOR_BIN) $(FLOOR_OBJ) $(MIND_OBJ)
+	MOAT_BIN=$(abspath $(BIN)) MOAT_PEER=$(abspath $(PEER_BIN)) FLOOR_OBJ=$(abspath $(FLOOR_OBJ)) MIND_OBJ=$(abspath $(MIND_OBJ)) RTFLOOR=$(abspath $(RTFLOOR_BIN)) OUTPUT=$(abspath $(OUTPUT)) tools/bench/run.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

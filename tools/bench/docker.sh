@@ -14,7 +14,7 @@
 # /run/moat-bpf: the hook and the attach below load and pin a program set
 # of their own.
 #
-# Three modes, DK_N runs each (default 50), interleaved round-robin with
+# Four modes, DK_N runs each (default 50), interleaved round-robin with
 # the order rotating every round, each a whole
 # `docker run --rm --network NET moat-test:latest /bin/true` timed by wall
 # clock:
@@ -23,6 +23,13 @@
 #           dk-bench, two address rules)
 #   parent  --runtime=runc --cgroup-parent=/moat-bench-parent.slice, that
 #           parent attached with `moat-bpf attach` beforehand
+#   floor   (DK_FLOOR=0 leaves it out) --runtime=floor: tools/bench/rtfloor,
+#           moat-runc's processes doing none of its work (a createRuntime
+#           hook that reads its stdin and appends a byte to a mark file,
+#           exec of runc, a delete that spawns runc and forks a child).
+#           floor/runc is what any runtime-wrapper-plus-hook design costs
+#           in process starts; moat/floor what moat-runc's and the hook's
+#           work add to that
 #   base    (only with DK_BASE_BIN=PATH, another build of moat-bpf, e.g.
 #           main's) --runtime=moatbase, the same as moat with that binary:
 #           the code before and after a change, interleaved in one run
@@ -31,25 +38,28 @@
 # interval's upper end below 1.05x (issue 18).
 # The hook alone: the moat runtime's hooks are the build's binary, so the
 # hook cost is not separated here; the moat-runc overhead is moat - runc.
-# If the DK_MAX_S budget (default 300 s) runs out, the rounds stop early
+# If the DK_MAX_S budget (default 90 s per mode) runs out, the rounds stop early
 # and the report says how many ran.
-# Where the time goes (DK_PROFILE=N rounds, after the others): the runc and
-# moat modes again with each runtime call (create, start, delete, ...)
+# Where the time goes (DK_PROFILE=N rounds, after the others): the runc,
+# moat and floor modes again with each runtime call (create, start, delete, ...)
 # timed by a wrapper around the runtime; per call, the median time under
 # each and the difference (the hooks run inside create and delete). The
 # wrapper's own cost is the same on both sides.
 #
 # Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png (and
 # docker-calls.log: every timed runtime call of DK_PROFILE).
-# Environment: DK_N (50), DK_MAX_S (300), DK_KEEP=1 (keep the data root:
-# the image is not rebuilt next time), DK_BASE_BIN, DK_PROFILE (above). Needs docker.io, jq, busybox-static.
+# Environment: DK_N (50), DK_MAX_S (90 x modes), DK_KEEP=1 (keep the data root:
+# the image is not rebuilt next time), DK_BASE_BIN, DK_PROFILE, DK_FLOOR
+# (above), RTFLOOR (the floor runtime; default next to MOAT_BIN,
+# tests/rtfloor, as make bench builds it). Needs docker.io, jq, busybox-static.
 # shellcheck disable=SC2016 # sh -c programs expand later
 set -euo pipefail
 
 : "${MOAT_BIN:?set MOAT_BIN (run through make bench)}"
 : "${OUTPUT:?set OUTPUT (run through make bench)}"
 DK_N=${DK_N:-50}
-DK_MAX_S=${DK_MAX_S:-300}
+DK_FLOOR=${DK_FLOOR:-1}
+RTFLOOR=${RTFLOOR:-$(dirname "$MOAT_BIN")/tests/rtfloor}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tools/bench/lib.sh
@@ -150,11 +160,22 @@ if [ -n "${DK_BASE_BIN:-}" ]; then
 	ln -s moat-bpf "$S/base/moat-runc"
 	base_rt=", \"moatbase\": {\"path\": \"$S/base/moat-runc\"}"
 fi
+floor_rt=""
+if [ "$DK_FLOOR" != 0 ]; then
+	[ -x "$RTFLOOR" ] || die "no floor runtime at $RTFLOOR (make tests builds it; DK_FLOOR=0 skips the mode)"
+	cp "$RTFLOOR" "$S/bin/rtfloor"
+	floor_rt=", \"floor\": {\"path\": \"$S/bin/rtfloor\"}, \"floort\": {\"path\": \"$S/bin/timed-floor\"}"
+fi
 # the runtime-call timers of DK_PROFILE: bash waits for the runtime and
 # logs "RUNTIME SUBCOMMAND START END" (seconds)
-for rt in runc moat; do
-	real=$(command -v runc)
-	[ "$rt" = runc ] || real=$S/bin/moat-runc
+prof_rts=(runc moat)
+[ -z "$floor_rt" ] || prof_rts+=(floor)
+for rt in "${prof_rts[@]}"; do
+	case $rt in
+	runc) real=$(command -v runc) ;;
+	moat) real=$S/bin/moat-runc ;;
+	floor) real=$S/bin/rtfloor ;;
+	esac
 	cat >"$S/bin/timed-$rt" <<-EOF
 		#!/bin/bash
 		sub=
@@ -206,13 +227,16 @@ cat >"$S/daemon.json" <<EOF
 	"userland-proxy": false,
 	"live-restore": false,
 	"log-level": "warn",
-	"runtimes": { "moat": {"path": "$S/bin/moat-runc"}$base_rt,
+	"runtimes": { "moat": {"path": "$S/bin/moat-runc"}$base_rt$floor_rt,
 		"runct": {"path": "$S/bin/timed-runc"}, "moatt": {"path": "$S/bin/timed-moat"} }
 }
 EOF
 
 log "private dockerd (in $prefix-client)"
+# RTFLOOR_*: the floor runtime's runc and its hook's mark file (one byte
+# per hook run); dockerd's environment reaches the runtimes, as MOAT_CONFIG does
 MOAT_CONFIG=$S/moat.yaml MOAT_POLICY_DIR=$S/policies \
+	RTFLOOR_RUNC=$(command -v runc) RTFLOOR_MARK=$S/floor.mark \
 	setsid -f sh -c 'echo $$ >"$1/dockerd.spid"; exec nsenter --net="$2" "$3" --config-file "$1/daemon.json"' \
 	sh "$S" "$client_ns" "$dockerd_bin" </dev/null >"$S/dockerd.log" 2>&1
 for _ in $(seq 300); do
@@ -250,10 +274,13 @@ declare -A opts=(
 	[moat]="--runtime=moat"
 	[parent]="--runtime=runc --cgroup-parent=/$parent"
 	[base]="--runtime=moatbase"
+	[floor]="--runtime=floor"
 )
 modes=(runc moat parent)
 [ -z "$base_rt" ] || modes+=(base)
+[ -z "$floor_rt" ] || modes+=(floor)
 nm=${#modes[@]}
+DK_MAX_S=${DK_MAX_S:-$((90 * nm))}
 
 # run_one MODE: one timed `docker run --rm ... /bin/true`, us
 run_one() {
@@ -266,9 +293,21 @@ run_one() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }'
 }
 
-# sanity: the moat and parent modes really enforce (a blocked connect is
-# refused: 203.0.113.9 is in no rule; EPERM comes before any packet)
+# the floor hook's runs so far (bytes in its mark file)
+floor_hooks() { stat -c %s "$S/floor.mark" 2>/dev/null || echo 0; }
+
+# sanity: the moat, parent and base modes really enforce (a blocked
+# connect is refused: 203.0.113.9 is in no rule; EPERM comes before any
+# packet); a floor container runs and its hook ran once
 for m in "${modes[@]:1}"; do
+	if [ "$m" = floor ]; then
+		h=$(floor_hooks)
+		dk run --rm --network "$net" "${opts[floor]}" "$image" /bin/true ||
+			die "floor mode: docker run /bin/true failed"
+		[ "$(floor_hooks)" = $((h + 1)) ] ||
+			die "floor mode: its createRuntime hook did not run once ($h -> $(floor_hooks) marks)"
+		continue
+	fi
 	# shellcheck disable=SC2086
 	o=$(dk run --rm --network "$net" ${opts[$m]} "$image" moat-client tcp 203.0.113.9 80 2>&1) || true
 	[ "$o" = EPERM ] || die "$m mode does not enforce: moat-client printed '$o'"
@@ -295,16 +334,19 @@ for r in $(seq "$DK_N"); do
 	fi
 done
 runs_s=$(($(date +%s) - t_runs))
+# every timed floor run ran its hook: sanity + warm-up + rounds
+floor_runs=$((rounds + 2))
+[ -z "$floor_rt" ] || [ "$(floor_hooks)" = "$floor_runs" ] ||
+	die "floor mode: $(floor_hooks) hook runs for $floor_runs containers"
 
 # where the time goes: each runtime call timed, runc vs moat
 profile() {
-	local r m rt order
+	local r j m rt np=${#prof_rts[@]}
 	[ "${DK_PROFILE:-0}" -gt 0 ] || return 0
 	: >"$S/calls.log"
 	for r in $(seq "$DK_PROFILE"); do
-		order="runct moatt"
-		[ $((r % 2)) = 1 ] || order="moatt runct"
-		for m in $order; do
+		for j in $(seq 0 $((np - 1))); do
+			m=${prof_rts[$(((r + j) % np))]}t
 			dk run --rm --network "$net" --runtime="$m" "$image" /bin/true >/dev/null 2>"$S/run.err" ||
 				{ cat "$S/run.err" >&2; die "docker run ($m) failed"; }
 		done
@@ -312,17 +354,23 @@ profile() {
 	cp "$S/calls.log" "$out/docker-calls.log"
 	echo
 	echo "where the time goes: $DK_PROFILE runs each, every runtime call timed by a wrapper (median ms per call; calls per run)"
-	for rt in runc moat; do
+	for rt in "${prof_rts[@]}"; do
 		awk -v rt="$rt" '$1 == rt { print $2, ($4 - $3) * 1000 }' "$S/calls.log" | sort -k1,1 -k2,2g |
 			awk -v rt="$rt" -v n="$DK_PROFILE" '
 			{ v[$1, ++c[$1]] = $2; tot[$1] += $2 }
 			END { for (k in c) { m = c[k] % 2 ? v[k, (c[k] + 1) / 2] : (v[k, c[k] / 2] + v[k, c[k] / 2 + 1]) / 2
 				printf "%s %s %.2f %.2f\n", rt, k, m, c[k] / n } }'
-	done | sort -k2,2 -k1,1 | awk '
+	done | sort -k2,2 -k1,1 | awk -v fl="${floor_rt:+1}" '
 		{ med[$1, $2] = $3; per[$1, $2] = $4; subs[$2] = 1 }
-		END { printf "  %-10s %10s %10s %8s %12s\n", "call", "runc ms", "moat ms", "diff", "calls/run"
-			for (s in subs) printf "  %-10s %10.2f %10.2f %+8.2f %6.1f/%-5.1f\n", s, med["runc", s], med["moat", s],
-				med["moat", s] - med["runc", s], per["runc", s], per["moat", s] }'
+		END { printf "  %-10s %10s %10s %10s %12s", "call", "runc ms", "moat ms", "moat-runc", "calls/run"
+			if (fl) printf " %10s %10s %10s", "floor ms", "floor-runc", "moat-floor"
+			printf "\n"
+			for (s in subs) {
+				printf "  %-10s %10.2f %10.2f %+10.2f %6.1f/%-5.1f", s, med["runc", s], med["moat", s],
+					med["moat", s] - med["runc", s], per["runc", s], per["moat", s]
+				if (fl) printf " %10.2f %+10.2f %+10.2f", med["floor", s],
+					med["floor", s] - med["runc", s], med["moat", s] - med["floor", s]
+				printf "\n" } }'
 }
 
 # --- report ------------------------------------------------------------------
@@ -343,17 +391,22 @@ report() {
 		read -r rm lo hi rmn rmx lvl < <(awk -F, -v m="$m" '
 			$2 == "runc" { b[$1] = $3 } $2 == m { a[$1] = $3 }
 			END { for (r in a) if (r in b) print a[r] / b[r] }' "$csv" | qstats)
-		printf "%-7s median %7.1f ms  range %6.1f..%6.1f ms  ratio %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f  goal 1.02 %s\n" "$m" \
+		printf "%-7s median %7.1f ms  range %6.1f..%6.1f ms  ratio %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f  %s\n" "$m" \
 			"$(awk -v x="$med" 'BEGIN{print x/1000}')" "$(awk -v x="$mn" 'BEGIN{print x/1000}')" "$(awk -v x="$mx" 'BEGIN{print x/1000}')" \
 			"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx" \
-			"$(awk -v x="$rm" -v h="$hi" 'BEGIN{print x <= 1.02 && h < 1.05 ? "ok" : "OVER"}')"
+			"$(awk -v x="$rm" -v h="$hi" -v m="$m" 'BEGIN{print m == "floor" ? "no goal: the floor" : x <= 1.02 && h < 1.05 ? "goal 1.02 ok" : "goal 1.02 OVER"}')"
 	done
-	[ -n "$base_rt" ] || return 0
-	read -r rm lo hi rmn rmx lvl < <(awk -F, '
-		$2 == "base" { b[$1] = $3 } $2 == "moat" { a[$1] = $3 }
+	[ -z "$floor_rt" ] || pair moat floor "what moat-runc's and the hook's work add to the floor's processes; the floor hook ran in all $floor_runs floor runs"
+	[ -z "$base_rt" ] || pair moat base "this build vs DK_BASE_BIN"
+}
+# pair A B WHAT: A/B, per round
+pair() {
+	local rm lo hi rmn rmx lvl
+	read -r rm lo hi rmn rmx lvl < <(awk -F, -v x="$1" -v y="$2" '
+		$2 == y { b[$1] = $3 } $2 == x { a[$1] = $3 }
 		END { for (r in a) if (r in b) print a[r] / b[r] }' "$csv" | qstats)
-	printf "moat/base (this build vs DK_BASE_BIN, same round): %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f\n" \
-		"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx"
+	printf "%s/%s (same round): %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f  (%s)\n" "$1" "$2" \
+		"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx" "$3"
 }
 { report; profile; } | tee "$out/docker.txt"
 
@@ -363,6 +416,7 @@ if command -v gnuplot >/dev/null; then
 	done
 	base_plot=""
 	[ -z "$base_rt" ] || base_plot=", \"$S/base.dat\" using 1:2 with linespoints title \"--runtime=moatbase (DK_BASE_BIN)\""
+	[ -z "$floor_rt" ] || base_plot+=", \"$S/floor.dat\" using 1:2 with linespoints title \"--runtime=floor (rtfloor: processes only)\""
 	gnuplot <<-EOF
 		set terminal png size 900,600
 		set output "$out/docker.png"
