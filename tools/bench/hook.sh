@@ -197,7 +197,8 @@ done
 awk -F, 'NR > 1 && $3 == "start" { st[$1 "," $2] = $5 }
 	NR > 1 && $3 == "create" { cr[$1 "," $2] = $5; pol[$1 "," $2] = $4 }
 	END { for (k in cr) if (k in st) print k ",work," pol[k] "," cr[k] - st[k] }' \
-	"$csv" | sort -t, -k1,1n >>"$csv"
+	"$csv" | sort -t, -k1,1n >"$wd/work.csv"
+cat "$wd/work.csv" >>"$csv"
 
 # --- syscall counts of one more create ---------------------------------------
 id=hk-strace
