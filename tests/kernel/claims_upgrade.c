@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
+#include <json-c/json.h>
 #include <ldns/ldns.h>
 
 #include "harness.h"
@@ -609,6 +610,11 @@ RCTEST(tcp_exchange_open_across_follow_is_listed)
 		cr_assert_lt(kt_now_ms(), deadline, "the daemon never followed");
 	}
 	free(log);
+	/*
+	 * That line is said before the sockets are listed again: a reply on
+	 * the control socket comes after the whole follow (one thread).
+	 */
+	json_object_put(daemon_call("list"));
 
 	{
 		bool listed = tcp_listed(peer.sin_addr, peer.sin_port);
