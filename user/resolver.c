@@ -105,11 +105,37 @@ static void port_unref(struct daemon *d, __u16 port)
 		gate_port(d, port, false);
 }
 
-void guards_regate(struct daemon *d)
+static void relist(struct daemon *d, const struct ev *ev)
 {
-	for (unsigned int p = 0; p < 65536; p++)
-		if (d->port_refs[p])
-			gate_port(d, p, true);
+	__u8 one = 1;
+
+	if (ev->fd >= 0 && ev->guarded)
+		bpf_map_update_elem(d->st.map[M_DAEMON_SOCKS], &ev->guard, &one,
+				    BPF_ANY);
+}
+
+/*
+ * `upgrade` copied the old maps at some moment before we followed: a
+ * socket guarded since then is in the old map only (a TCP exchange
+ * started meanwhile, say), so every socket we hold guarded is listed
+ * again from memory, not trusted to the copy. The counts per port are
+ * ours and unchanged: only the bits are set again.
+ */
+void guards_relist(struct daemon *d)
+{
+	struct pending *p;
+	struct reg *r;
+
+	for (unsigned int port = 0; port < 65536; port++)
+		if (d->port_refs[port])
+			gate_port(d, port, true);
+	LIST_FOREACH(r, &d->regs, entry)
+		for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++)
+			relist(d, &r->up_ev[i]);
+	/* every open TCP exchange belongs to a query in flight */
+	TAILQ_FOREACH(p, &d->pending, entry)
+		if (p->tup)
+			relist(d, &p->tup->ev);
 }
 
 int guard_sock(struct daemon *d, int fd, int proto,

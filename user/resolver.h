@@ -344,8 +344,8 @@ int netns_socket(struct daemon *d, struct reg *r, int family, int type);
 int up_socket(struct daemon *d, struct reg *r, int family, int type);
 int guard_sock(struct daemon *d, int fd, int proto, struct moat_daemon_sock_key *k);
 void unguard_sock(struct daemon *d, const struct moat_daemon_sock_key *k);
-/* after an upgrade: every port in use gated again in the new map */
-void guards_regate(struct daemon *d);
+/* after an upgrade: every socket we hold guarded listed and gated anew */
+void guards_relist(struct daemon *d);
 __u64 now_ms(void);
 void set_timeouts(int fd, int ms);
 

@@ -485,7 +485,7 @@ void follow_upgrade(struct daemon *d)
 		d->events.fd = evlog_fd(d->log);
 		ev_add(d, &d->events);
 	}
-	guards_regate(d);
+	guards_relist(d);
 	LIST_FOREACH(r, &d->regs, entry) {
 		struct moat_resolver res = { .addr4 = htonl(INADDR_LOOPBACK) };
 		struct moat_resolver_key k = { r->cg_id, r->netns_cookie };
@@ -504,12 +504,5 @@ void follow_upgrade(struct daemon *d)
 		}
 		bpf_map_update_elem(d->st.map[M_RESOLVERS], &k, &res, BPF_ANY);
 		r->learned_pid = 0;	/* recount */
-		for (int i = 0; i < MOAT_MAX_UPSTREAMS; i++) {
-			__u8 one = 1;
-
-			if (r->up_ev[i].guarded)
-				bpf_map_update_elem(d->st.map[M_DAEMON_SOCKS],
-						    &r->up_ev[i].guard, &one, BPF_ANY);
-		}
 	}
 }
