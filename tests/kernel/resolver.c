@@ -1768,6 +1768,84 @@ RTEST(reload_answer_in_flight_not_learned)
 }
 
 /*
+ * Issue 18: the answers of one upstream recvmmsg are learned as a batch
+ * and released after it. Three answers are made to wait together in the
+ * daemon's upstream socket (the daemon stopped while the relay answers);
+ * the policy's max_addresses (2) lets two be learned: those two must be
+ * released, each with its address in the policy's map, and the third
+ * withheld (SERVFAIL), its address not learned. Whichever order they come
+ * in: a failed write withholds its own answer, not the batch.
+ */
+RTEST(batch_answer_failure_withholds_only_its_own)
+{
+	static const char *const names[] = { "allowed.test", "blocked.test", "example.test" };
+	static const char *const addrs[] = { "198.51.100.7", "198.51.100.8", "203.0.113.9" };
+	char relay_log[PATH_MAX + 16], out[3][PATH_MAX + 16];
+	int n_ok = 0, n_fail = 0;
+	const char *cg;
+	pid_t q[3];
+	__u32 pid;
+
+	snprintf(relay_log, sizeof(relay_log), "%s/relay.log", H.tmpdir);
+	relay_start("127.0.0.1", 5302, "0.2", relay_log);
+	cg = cg_make("batchquota");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg,
+		write_policy("ktest-batch-quota",
+			     "allow:\n  - allowed.test:8080\n  - blocked.test:8080\n"
+			     "  - example.test:8080\n"
+			     "dns:\n  upstream: ['127.0.0.1:5302']\n  max_addresses: 2\n"));
+	pid = status_of(cg).policy_id;
+
+	/* the three queries wait in the daemon's socket, to go up in one send */
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(out[i], sizeof(out[i]), "%s/query%d.out", H.tmpdir, i);
+		q[i] = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net="
+				KT_NS_CLIENT " %s dns-query " KT_DNS4 " 53 %s A > %s 2>&1",
+				cg, H.peer, names[i], out[i]);
+	}
+	kt_sleep_ms(700);
+	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
+	/* once the relay has the first, stop the daemon until it answered all */
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(relay_log, "query") && kt_now_ms() < end; )
+		kt_sleep_ms(5);
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+	for (long long end = kt_now_ms() + 3000;
+	     count_word(relay_log, "query") < 3 && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	kt_sleep_ms(400);	/* the last answer's 0.2 s delay, and some */
+	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
+	cr_assert_eq(count_word(relay_log, "query"), 3, "the relay saw %d queries",
+		     count_word(relay_log, "query"));
+
+	for (int i = 0; i < 3; i++) {
+		char want[64], *w;
+		bool found;
+
+		wait_bg(q[i], 10000);
+		w = read_text(out[i]);
+		cr_assert_not_null(w, "%s: no output", names[i]);
+		w[strcspn(w, "\n")] = 0;
+		snprintf(want, sizeof(want), "NOERROR A=%s", addrs[i]);
+		learned(pid, addrs[i], &found, NULL);
+		if (!strcmp(w, want)) {
+			n_ok++;
+			cr_assert(found, "%s was released (%s) but %s is not in the map",
+				  names[i], w, addrs[i]);
+		} else {
+			n_fail++;
+			cr_assert_str_eq(w, "SERVFAIL", "%s: %s", names[i], w);
+			cr_assert_not(found, "%s was withheld but %s was learned",
+				      names[i], addrs[i]);
+		}
+		free(w);
+	}
+	cr_assert_eq(n_ok, 2, "%d answers released (max_addresses 2)", n_ok);
+	cr_assert_eq(n_fail, 1);
+}
+
+/*
  * Issue 11, item 6: the control socket's peer check must judge the
  * process that connected, not whatever holds its pid now. A process in an
  * enforced cgroup connects and exits (its connection handed to the test);
