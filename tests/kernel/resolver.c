@@ -1768,13 +1768,37 @@ RTEST(reload_answer_in_flight_not_learned)
 }
 
 /*
+ * A relay that holds answers: it takes N queries, has KT_DNS4 answer
+ * each, says "held", waits 0.5 s (the test stops the daemon), sends the
+ * N answers back to back and says "sent".
+ */
+static const char batch_relay_py[] =
+"import socket, sys, time\n"
+"port, n, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"s.bind(('127.0.0.1', port))\n"
+"open(log, 'a').write('ready\\n')\n"
+"held = []\n"
+"while len(held) < n:\n"
+"    q, peer = s.recvfrom(65535)\n"
+"    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"    u.settimeout(3)\n"
+"    u.sendto(q, ('" KT_DNS4 "', 53))\n"
+"    held.append((u.recv(65535), peer))\n"
+"open(log, 'a').write('held\\n')\n"
+"time.sleep(0.5)\n"
+"for a, peer in held:\n"
+"    s.sendto(a, peer)\n"
+"open(log, 'a').write('sent\\n')\n";
+
+/*
  * Issue 18: the answers of one upstream recvmmsg are learned as a batch
- * and released after it. Three answers are made to wait together in the
- * daemon's upstream socket (the daemon stopped while the relay answers);
+ * and released after it. Three answers wait together in the daemon's
+ * upstream socket (the daemon is stopped while the relay sends them);
  * the policy's max_addresses (2) lets two be learned: those two must be
  * released, each with its address in the policy's map, and the third
- * withheld (SERVFAIL), its address not learned. Whichever order they come
- * in: a failed write withholds its own answer, not the batch.
+ * withheld (SERVFAIL), its address not learned. Whichever order they
+ * come in: a failed write withholds its own answer, not the batch.
  */
 RTEST(batch_answer_failure_withholds_only_its_own)
 {
@@ -1782,12 +1806,17 @@ RTEST(batch_answer_failure_withholds_only_its_own)
 	static const char *const addrs[] = { "198.51.100.7", "198.51.100.8", "203.0.113.9" };
 	char relay_log[PATH_MAX + 16], out[3][PATH_MAX + 16];
 	int n_ok = 0, n_fail = 0;
-	const char *cg;
+	const char *cg, *py;
 	pid_t q[3];
 	__u32 pid;
 
-	snprintf(relay_log, sizeof(relay_log), "%s/relay.log", H.tmpdir);
-	relay_start("127.0.0.1", 5302, "0.2", relay_log);
+	snprintf(relay_log, sizeof(relay_log), "%s/batch-relay.log", H.tmpdir);
+	py = tmp_file("batch_relay.py", batch_relay_py);
+	spawn_bg("exec nsenter --net=" KT_NS_CLIENT " python3 %s 5302 3 %s", py, relay_log);
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(relay_log, "ready") && kt_now_ms() < end; )
+		kt_sleep_ms(20);
+	cr_assert_eq(count_word(relay_log, "ready"), 1, "the relay did not come up");
 	cg = cg_make("batchquota");
 	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg,
 		write_policy("ktest-batch-quota",
@@ -1796,28 +1825,24 @@ RTEST(batch_answer_failure_withholds_only_its_own)
 			     "dns:\n  upstream: ['127.0.0.1:5302']\n  max_addresses: 2\n"));
 	pid = status_of(cg).policy_id;
 
-	/* the three queries wait in the daemon's socket, to go up in one send */
-	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
 	for (int i = 0; i < 3; i++) {
 		snprintf(out[i], sizeof(out[i]), "%s/query%d.out", H.tmpdir, i);
 		q[i] = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net="
 				KT_NS_CLIENT " %s dns-query " KT_DNS4 " 53 %s A > %s 2>&1",
 				cg, H.peer, names[i], out[i]);
 	}
-	kt_sleep_ms(700);
-	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
-	/* once the relay has the first, stop the daemon until it answered all */
-	for (long long end = kt_now_ms() + 5000;
-	     !count_word(relay_log, "query") && kt_now_ms() < end; )
+	for (long long end = kt_now_ms() + 3000;
+	     !count_word(relay_log, "held") && kt_now_ms() < end; )
 		kt_sleep_ms(5);
+	cr_assert_eq(count_word(relay_log, "held"), 1, "the relay never got 3 queries");
+	/* the answers go while the daemon sleeps: one recvmmsg takes them all */
 	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
 	for (long long end = kt_now_ms() + 3000;
-	     count_word(relay_log, "query") < 3 && kt_now_ms() < end; )
+	     !count_word(relay_log, "sent") && kt_now_ms() < end; )
 		kt_sleep_ms(10);
-	kt_sleep_ms(400);	/* the last answer's 0.2 s delay, and some */
+	kt_sleep_ms(50);
 	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
-	cr_assert_eq(count_word(relay_log, "query"), 3, "the relay saw %d queries",
-		     count_word(relay_log, "query"));
+	cr_assert_eq(count_word(relay_log, "sent"), 1, "the relay did not answer");
 
 	for (int i = 0; i < 3; i++) {
 		char want[64], *w;
