@@ -200,6 +200,7 @@ struct pending {
 	__u16 client_id;		/* qu.id holds the id used upstream */
 	int up;				/* the upstream asked: reg->up[up] */
 	bool drained;			/* its socket was read past the deadline */
+	bool answered;			/* its answer is in the batch being learned */
 	__u64 deadline_ms;
 	struct moat_addr_val ports;	/* what the matching rules allow */
 	struct dns_question qu;
@@ -378,6 +379,26 @@ void cache_answer(struct daemon *d, const struct pending *p, const __u8 *a,
  */
 int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
 		 const struct moat_addr_val *ports, __u8 *a, size_t alen);
+/*
+ * Answers learned together (one upstream recvmmsg, issue 18): the
+ * cgroup's policy id is read before the first answer and after the last
+ * write, not around each answer. learn_answer_in() as learn_answer(),
+ * *WROTE saying whether the answer created or extended an entry; such an
+ * answer is released only if learn_batch_close() then returns 0 (else
+ * SERVFAIL with its error). An answer that wrote nothing may go at once.
+ */
+struct learn_batch {
+	bool read, wrote;
+	__u32 pid;			/* the id read, when read */
+	int err;			/* that read's verdict */
+	size_t n_fresh;			/* the entries it created */
+};
+void learn_batch_open(struct learn_batch *lb);
+int learn_answer_in(struct daemon *d, struct reg *r, struct learn_batch *lb,
+		    const struct dns_question *qu,
+		    const struct moat_addr_val *ports, __u8 *a, size_t alen,
+		    bool *wrote);
+int learn_batch_close(struct daemon *d, struct reg *r, struct learn_batch *lb);
 /*
  * The one SERVFAIL: counted, logged with the reason ERR gives, and the
  * answer to Q built into A (*alen as for classify); -EBADMSG if none.

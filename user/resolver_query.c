@@ -109,39 +109,68 @@ static const char *addr_str(const struct learned_addr *a, char *buf, size_t len)
 }
 
 /*
- * Write the N addresses ADDRS of an answer for NAME into R's maps; any
- * failure fails the whole answer (SERVFAIL). Addresses written before
- * the failure stay: they are the answer's own, under their deadline.
+ * Created entries of the batch being learned, taken back if the cgroup's
+ * policy id flipped under it: room for every address of a whole
+ * recvmmsg of answers (untouched pages cost no memory).
  */
-static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
-		       const struct moat_addr_val *ports,
-		       const struct dns_addr *addrs, size_t n, bool hit)
-{
-	static struct learned_addr fresh[MAX_ANSWER_ADDRS];
-	size_t n_fresh = 0;
-	bool wrote = false;
-	__u32 pid;
+static struct learned_addr fresh[IN_SLOTS * MAX_ANSWER_ADDRS];
 
-	/*
-	 * Issue 11, item 5: an answer is learned into the policy id its rules
-	 * are for (r->pid, from `bind`/`update`), and only while the
-	 * cgroup runs that id: after a flip by `policy reload` or `attach`
-	 * seen here, or one seen below once we wrote something, the answer
-	 * is refused (SERVFAIL), never written under the new id. An answer
-	 * that wrote nothing (its entries cover it) is released whatever
-	 * flipped meanwhile: it names only what the old id's maps held, and
-	 * the new id judges those addresses by its own entries.
-	 */
-	pid = reg_policy_id(d, r);
-	if (!pid)
-		return -ENOENT;
-	if (pid != r->pid)
-		return -ESTALE;
-	if (pid != r->learned_pid) {
-		r->learned = learn_count(&d->st, pid, boottime_ns());
-		r->learned_pid = pid;
+void learn_batch_open(struct learn_batch *lb)
+{
+	*lb = (struct learn_batch){};
+}
+
+/*
+ * Issue 11, item 5: an answer is learned into the policy id its rules
+ * are for (r->pid, from `bind`/`update`), and only while the cgroup runs
+ * that id: after a flip by `policy reload` or `attach` seen here, or one
+ * seen by learn_batch_close() once we wrote something, the answer is
+ * refused (SERVFAIL), never written under the new id. An answer that
+ * wrote nothing (its entries cover it) is released whatever flipped
+ * meanwhile: it names only what the old id's maps held, and the new id
+ * judges those addresses by its own entries.
+ *
+ * Issue 18: the id is read once for a batch of answers (one upstream
+ * recvmmsg), not once per answer: a flip after that read is one after
+ * the read of a single slower answer, and the read after the batch's
+ * last write catches it as it would.
+ */
+static int batch_pid(struct daemon *d, struct reg *r, struct learn_batch *lb)
+{
+	if (lb->read)
+		return lb->err;
+	lb->read = true;
+	lb->pid = reg_policy_id(d, r);
+	lb->err = !lb->pid ? -ENOENT : lb->pid != r->pid ? -ESTALE : 0;
+	if (!lb->err && lb->pid != r->learned_pid) {
+		r->learned = learn_count(&d->st, lb->pid, boottime_ns());
+		r->learned_pid = lb->pid;
 		r->recounted = d->ticks;
 	}
+	return lb->err;
+}
+
+/*
+ * Write the N addresses ADDRS of an answer for NAME into R's maps under
+ * LB's policy id; any failure fails the whole answer (SERVFAIL).
+ * Addresses written before the failure stay: they are the answer's own,
+ * under their deadline. *WROTE: whether an entry was created or extended
+ * (then the answer waits for learn_batch_close()).
+ */
+static int learn_addrs_in(struct daemon *d, struct reg *r,
+			  struct learn_batch *lb, const char *name,
+			  const struct moat_addr_val *ports,
+			  const struct dns_addr *addrs, size_t n, bool hit,
+			  bool *wrote)
+{
+	__u32 pid;
+	int err;
+
+	*wrote = false;
+	err = batch_pid(d, r, lb);
+	if (err)
+		return err;
+	pid = lb->pid;
 	for (size_t i = 0; i < n; i++) {
 		struct learned_addr a = { .family = addrs[i].family };
 		struct moat_addr_val add = *ports;
@@ -178,44 +207,81 @@ static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
 			continue;
 		}
 		created = ret == LEARN_CREATED;
-		wrote |= ret == LEARN_EXTENDED || created;
+		*wrote |= ret == LEARN_EXTENDED || created;
 		r->learned += created;
 		if (created)
-			fresh[n_fresh++] = a;
+			fresh[lb->n_fresh++] = a;
 		evlog_learned(d->log, a.family, a.addr, name, add.expires_ns);
-		p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
-			addr_str(&a, s, sizeof(s)), name);
+		if (verbose)	/* inet_ntop is a printf: not per answer for nothing */
+			p_debug("moat-bpfd: %s: learned %s for %s", r->rel,
+				addr_str(&a, s, sizeof(s)), name);
 	}
-	/*
-	 * A writer may have flipped the cgroup and purged PID since it was
-	 * read: then what we created is taken back (a freed id is reused by
-	 * the next policy). A flip after this check purges it itself. Had we
-	 * written nothing, there is nothing to take back, and the answer
-	 * names only what PID's maps hold or held: a second read of the
-	 * cgroup's policy id, a fifth of a cache hit's time, is spared.
-	 */
-	if (wrote && reg_policy_id(d, r) != pid) {
-		for (size_t i = 0; i < n_fresh; i++)
-			learn_forget(&d->st, pid, &fresh[i]);
-		r->learned_pid = 0;	/* recount */
-		return -ESTALE;
-	}
+	lb->wrote |= *wrote;
 	return 0;
 }
 
-int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
-		 const struct moat_addr_val *ports, __u8 *a, size_t alen)
+/*
+ * A writer may have flipped the cgroup and purged the batch's id since
+ * it was read: then what the batch created is taken back (a freed id is
+ * reused by the next policy), and every answer of it that wrote must be
+ * withheld (-ESTALE). A flip after this check purges it itself. Had the
+ * batch written nothing, there is nothing to take back, and its answers
+ * name only what the id's maps hold or held: the second read, a fifth
+ * of a cache hit's time, is spared.
+ */
+int learn_batch_close(struct daemon *d, struct reg *r, struct learn_batch *lb)
+{
+	if (!lb->wrote || reg_policy_id(d, r) == lb->pid)
+		return 0;
+	for (size_t i = 0; i < lb->n_fresh; i++)
+		learn_forget(&d->st, lb->pid, &fresh[i]);
+	r->learned_pid = 0;	/* recount */
+	return -ESTALE;
+}
+
+/* One answer's addresses, a batch of its own: hits, TCP. */
+static int learn_addrs(struct daemon *d, struct reg *r, const char *name,
+		       const struct moat_addr_val *ports,
+		       const struct dns_addr *addrs, size_t n, bool hit)
+{
+	struct learn_batch lb;
+	bool wrote;
+	int err;
+
+	learn_batch_open(&lb);
+	err = learn_addrs_in(d, r, &lb, name, ports, addrs, n, hit, &wrote);
+	return err ?: learn_batch_close(d, r, &lb);
+}
+
+int learn_answer_in(struct daemon *d, struct reg *r, struct learn_batch *lb,
+		    const struct dns_question *qu,
+		    const struct moat_addr_val *ports, __u8 *a, size_t alen,
+		    bool *wrote)
 {
 	unsigned int tc = 0;
 	int err;
 
+	*wrote = false;
 	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
 	err = dns_answer_take(a, alen, qu, d->addrs, MAX_ANSWER_ADDRS,
 			      &d->n_addrs, &tc);
 	if (err)
 		return err;
 	dns_strip_ech(a, alen);	/* before release: docs/names.md */
-	return learn_addrs(d, r, qu->qname, ports, d->addrs, d->n_addrs, false);
+	return learn_addrs_in(d, r, lb, qu->qname, ports, d->addrs, d->n_addrs,
+			      false, wrote);
+}
+
+int learn_answer(struct daemon *d, struct reg *r, const struct dns_question *qu,
+		 const struct moat_addr_val *ports, __u8 *a, size_t alen)
+{
+	struct learn_batch lb;
+	bool wrote;
+	int err;
+
+	learn_batch_open(&lb);
+	err = learn_answer_in(d, r, &lb, qu, ports, a, alen, &wrote);
+	return err ?: learn_batch_close(d, r, &lb);
 }
 
 static void dns_event(struct daemon *d, struct reg *r, const char *verdict,

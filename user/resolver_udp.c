@@ -352,39 +352,82 @@ static void upstream_down(struct daemon *d, struct reg *r, int i, int err)
 	}
 }
 
-/* Answer A (N bytes) from upstream U of R: learned, kept, released. */
-static void upstream_answer(struct daemon *d, struct reg *r, struct ev *u,
-			    __u8 *a, size_t n)
+/* An answer learned, waiting for its batch's end to be released. */
+struct learned {
+	struct pending *p;
+	__u8 *a;
+	size_t n;
+	bool wrote;
+};
+
+/*
+ * Answer A (N bytes) from upstream U of R: learned and kept into *L
+ * (then 1), or ignored, or SERVFAIL at once (0).
+ */
+static int upstream_answer(struct daemon *d, struct reg *r, struct ev *u,
+			   struct learn_batch *lb, __u8 *a, size_t n,
+			   struct learned *l)
 {
 	struct pending *p;
 	int err;
 
 	if (n < DNS_HEADER_BYTES) {
 		d->n_malformed++;
-		return;
+		return 0;
 	}
 	p = pending_by_id(d, a[0] << 8 | a[1]);
-	/* not a question we asked there (late, or forged): ignore */
-	if (!p || p->reg != r || p->up != u->idx || p->tcp) {
+	/* not a question we asked there (late, forged, or a duplicate): ignore */
+	if (!p || p->reg != r || p->up != u->idx || p->tcp || p->answered) {
 		d->n_stray++;
-		return;
+		return 0;
 	}
-	err = learn_answer(d, r, &p->qu, &p->ports, a, n);
+	err = learn_answer_in(d, r, lb, &p->qu, &p->ports, a, n, &l->wrote);
 	if (err == -EBADMSG || err == -ESRCH) {
 		d->n_stray++;
-		return;
+		return 0;
 	}
 	if (err) {
 		/* never release an answer whose addresses are not in the maps */
 		pending_fail(d, p, err);
-		return;
+		return 0;
 	}
-	cache_answer(d, p, a, n);
-	a[0] = p->client_id >> 8;
-	a[1] = p->client_id & 0xff;
-	reply_to(d, p, a, n);
-	d->n_forwarded++;
-	pending_free(d, p);
+	cache_answer(d, p, a, n);	/* d->addrs is this answer's now */
+	p->answered = true;
+	*l = (struct learned){ .p = p, .a = a, .n = n, .wrote = l->wrote };
+	return 1;
+}
+
+/*
+ * The answers of one recvmmsg (N in IN), learned as one batch (issue 18:
+ * the policy id read twice a batch, not twice an answer), then released
+ * or, if the id flipped under the batch, SERVFAIL for those that wrote
+ * (their entries are taken back; a withheld answer leaves the cache too).
+ */
+static void upstream_batch(struct daemon *d, struct reg *r, struct ev *u,
+			   struct inbatch *in, int n)
+{
+	struct learned l[IN_SLOTS];
+	struct learn_batch lb;
+	int k = 0, err;
+
+	learn_batch_open(&lb);
+	for (int i = 0; i < n; i++)
+		k += upstream_answer(d, r, u, &lb, in->buf[i], in->msg[i].msg_len, &l[k]);
+	err = learn_batch_close(d, r, &lb);
+	for (int i = 0; i < k; i++) {
+		struct pending *p = l[i].p;
+
+		if (err && l[i].wrote) {
+			dcache_drop(&r->cache, p->query + p->qlen, p->raw_len);
+			pending_fail(d, p, err);
+			continue;
+		}
+		l[i].a[0] = p->client_id >> 8;
+		l[i].a[1] = p->client_id & 0xff;
+		reply_to(d, p, l[i].a, l[i].n);
+		d->n_forwarded++;
+		pending_free(d, p);
+	}
 }
 
 void serve_upstream(struct daemon *d, struct ev *u)
@@ -416,8 +459,7 @@ void serve_upstream(struct daemon *d, struct ev *u)
 				return;
 			continue;
 		}
-		for (int i = 0; i < n; i++)
-			upstream_answer(d, r, u, in->buf[i], in->msg[i].msg_len);
+		upstream_batch(d, r, u, in, n);
 		if (n < IN_SLOTS)
 			return;	/* level-triggered: the rest wakes us again */
 	}

@@ -1768,6 +1768,203 @@ RTEST(reload_answer_in_flight_not_learned)
 }
 
 /*
+ * A relay that holds answers: it takes N queries, has KT_DNS4 answer
+ * each, says "held", waits 0.5 s (the test stops the daemon), sends the
+ * N answers back to back and says "sent".
+ */
+static const char batch_relay_py[] =
+"import socket, sys, time\n"
+"port, n, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"s.bind(('127.0.0.1', port))\n"
+"open(log, 'a').write('ready\\n')\n"
+"held = []\n"
+"while len(held) < n:\n"
+"    q, peer = s.recvfrom(65535)\n"
+"    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+"    u.settimeout(3)\n"
+"    u.sendto(q, ('" KT_DNS4 "', 53))\n"
+"    held.append((u.recv(65535), peer))\n"
+"open(log, 'a').write('held\\n')\n"
+"time.sleep(0.5)\n"
+"for a, peer in held:\n"
+"    s.sendto(a, peer)\n"
+"open(log, 'a').write('sent\\n')\n";
+
+/*
+ * Issue 18: the answers of one upstream recvmmsg are learned as a batch
+ * and released after it. Three answers wait together in the daemon's
+ * upstream socket (the daemon is stopped while the relay sends them);
+ * the policy's max_addresses (2) lets two be learned: those two must be
+ * released, each with its address in the policy's map, and the third
+ * withheld (SERVFAIL), its address not learned. Whichever order they
+ * come in: a failed write withholds its own answer, not the batch.
+ */
+RTEST(batch_answer_failure_withholds_only_its_own)
+{
+	static const char *const names[] = { "allowed.test", "blocked.test", "example.test" };
+	static const char *const addrs[] = { "198.51.100.7", "198.51.100.8", "203.0.113.9" };
+	char relay_log[PATH_MAX + 16], out[3][PATH_MAX + 16];
+	int n_ok = 0, n_fail = 0;
+	const char *cg, *py;
+	pid_t q[3];
+	__u32 pid;
+
+	snprintf(relay_log, sizeof(relay_log), "%s/batch-relay.log", H.tmpdir);
+	py = tmp_file("batch_relay.py", batch_relay_py);
+	spawn_bg("exec nsenter --net=" KT_NS_CLIENT " python3 %s 5302 3 %s", py, relay_log);
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(relay_log, "ready") && kt_now_ms() < end; )
+		kt_sleep_ms(20);
+	cr_assert_eq(count_word(relay_log, "ready"), 1, "the relay did not come up");
+	cg = cg_make("batchquota");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg,
+		write_policy("ktest-batch-quota",
+			     "allow:\n  - allowed.test:8080\n  - blocked.test:8080\n"
+			     "  - example.test:8080\n"
+			     "dns:\n  upstream: ['127.0.0.1:5302']\n  max_addresses: 2\n"));
+	pid = status_of(cg).policy_id;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(out[i], sizeof(out[i]), "%s/query%d.out", H.tmpdir, i);
+		q[i] = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net="
+				KT_NS_CLIENT " %s dns-query " KT_DNS4 " 53 %s A > %s 2>&1",
+				cg, H.peer, names[i], out[i]);
+	}
+	for (long long end = kt_now_ms() + 3000;
+	     !count_word(relay_log, "held") && kt_now_ms() < end; )
+		kt_sleep_ms(5);
+	cr_assert_eq(count_word(relay_log, "held"), 1, "the relay never got 3 queries");
+	/* the answers go while the daemon sleeps: one recvmmsg takes them all */
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+	for (long long end = kt_now_ms() + 3000;
+	     !count_word(relay_log, "sent") && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	kt_sleep_ms(50);
+	cr_assert_eq(kill(R.daemon, SIGCONT), 0);
+	cr_assert_eq(count_word(relay_log, "sent"), 1, "the relay did not answer");
+
+	for (int i = 0; i < 3; i++) {
+		char want[64], *w;
+		bool found;
+
+		wait_bg(q[i], 10000);
+		w = read_text(out[i]);
+		cr_assert_not_null(w, "%s: no output", names[i]);
+		w[strcspn(w, "\n")] = 0;
+		snprintf(want, sizeof(want), "NOERROR A=%s", addrs[i]);
+		learned(pid, addrs[i], &found, NULL);
+		if (!strcmp(w, want)) {
+			n_ok++;
+			cr_assert(found, "%s was released (%s) but %s is not in the map",
+				  names[i], w, addrs[i]);
+		} else {
+			n_fail++;
+			cr_assert_str_eq(w, "SERVFAIL", "%s: %s", names[i], w);
+			cr_assert_not(found, "%s was withheld but %s was learned",
+				      names[i], addrs[i]);
+		}
+		free(w);
+	}
+	cr_assert_eq(n_ok, 2, "%d answers released (max_addresses 2)", n_ok);
+	cr_assert_eq(n_fail, 1);
+}
+
+/*
+ * The reload guarantee's other half (issue 11, item 5; issue 18's
+ * batch): a flip that lands after the batch read the cgroup's policy id
+ * and wrote the answer's address under it, before the batch ends. gdb
+ * holds the daemon at learn_batch_close(), the address already in the
+ * old id's map; `policy reload` flips meanwhile. The read after the
+ * writes must catch it: the answer withheld (SERVFAIL), nothing of the
+ * old rules under the new id. Checked against a daemon without that read
+ * (learn_batch_close returning 0 at once): it released the answer.
+ */
+RTEST(reload_between_learn_and_release_withholds)
+{
+	char relay_log[PATH_MAX + 16], out[PATH_MAX + 16], pol[PATH_MAX];
+	char gdb_log[PATH_MAX + 16], go[PATH_MAX + 16], script[2 * PATH_MAX];
+	unsigned long long cg_id;
+	__u32 old_pid, new_pid;
+	pid_t q, g, reload;
+	const char *cg;
+	bool found = false;
+	char *w;
+	int rc;
+
+	snprintf(relay_log, sizeof(relay_log), "%s/relay.log", H.tmpdir);
+	snprintf(out, sizeof(out), "%s/query.out", H.tmpdir);
+	snprintf(gdb_log, sizeof(gdb_log), "%s/gdb.log", H.tmpdir);
+	snprintf(go, sizeof(go), "%s/gdb.go", H.tmpdir);
+	relay_start("127.0.0.1", 5303, "0.5", relay_log);
+	snprintf(pol, sizeof(pol), "%s", write_policy("ktest-reload-mid",
+		 "allow:\n  - allowed.test:8080?names=any\n"
+		 "dns:\n  upstream: ['127.0.0.1:5303']\n"));
+	cg = cg_make("reloadmid");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg, pol);
+	cg_id = status_of(cg).id;
+	old_pid = cg_policy_now(cg_id);
+
+	/* the query reaches the relay; the daemon is stopped before the answer */
+	q = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+		     " %s dns-query " KT_DNS4 " 53 allowed.test A > %s 2>&1",
+		     cg, H.peer, out);
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(relay_log, "query") && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	cr_assert_eq(count_word(relay_log, "query"), 1, "the query never reached the relay");
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+
+	/* gdb swallows that stop and runs the daemon to the batch's end */
+	snprintf(script, sizeof(script),
+		 "set pagination off\nset confirm off\n"
+		 "handle SIGSTOP nostop noprint nopass\n"
+		 "break learn_batch_close\ncontinue\necho at-close\\n\n"
+		 "shell while [ ! -e '%s' ]; do sleep 0.02; done\n"
+		 "detach\nquit\n", go);
+	g = spawn_bg("exec gdb -nx -batch -p %d -x %s > %s 2>&1", (int)R.daemon,
+		     tmp_file("mid.gdb", script), gdb_log);
+	for (long long end = kt_now_ms() + 20000;
+	     !count_word(gdb_log, "at-close") && kt_now_ms() < end; )
+		kt_sleep_ms(20);
+	w = read_text(gdb_log);
+	cr_assert_eq(count_word(gdb_log, "at-close"), 1,
+		     "the daemon never reached learn_batch_close under gdb: %s", w ?: "");
+	free(w);
+	learned(old_pid, W4_A, &found, NULL);
+	cr_assert(found, "held at the batch's end, yet %s is not written under "
+		  "the old id %u", W4_A, old_pid);
+
+	/* the flip, while the batch is open: the new policy drops allowed.test */
+	write_policy("ktest-reload-mid", "allow:\n  - v6only.test:8080?names=any\n"
+		     "dns:\n  upstream: ['127.0.0.1:5303']\n");
+	reload = spawn_bg("exec %s policy reload %s", H.moat, pol);
+	for (long long end = kt_now_ms() + 5000;
+	     cg_policy_now(cg_id) == old_pid && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	new_pid = cg_policy_now(cg_id);
+	cr_assert_neq(new_pid, old_pid, "reload did not flip the cgroup");
+	cr_assert_eq(close(open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)), 0);
+	rc = wait_bg(g, 10000);
+	cr_assert_eq(rc, 0, "gdb: exit %d", rc);
+	kill(R.daemon, SIGCONT);	/* gdb leaves it as it found it: stopped */
+	rc = wait_bg(reload, 10000);
+	cr_assert_eq(rc, 0, "policy reload: exit %d", rc);
+	wait_bg(q, 10000);
+
+	w = read_text(out);
+	cr_assert_not_null(w, "no answer");
+	w[strcspn(w, "\n")] = 0;
+	cr_assert_str_eq(w, "SERVFAIL", "an answer written under the old id "
+			 "was released after the flip");
+	free(w);
+	learned(new_pid, W4_A, &found, NULL);
+	cr_assert_not(found, "%s (allowed.test, removed by the reload) is "
+		      "learned under the new id %u", W4_A, new_pid);
+	expect_blocked(cg, "tcp", W4_A, 8080);
+}
+
+/*
  * Issue 11, item 6: the control socket's peer check must judge the
  * process that connected, not whatever holds its pid now. A process in an
  * enforced cgroup connects and exits (its connection handed to the test);
