@@ -256,7 +256,8 @@ INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/hook.txt docs/bench/hook-ab.txt docs/bench/names.txt \
 	docs/bench/bulk.txt \
 	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-cache.txt \
-	docs/bench/dns-hit-ab.txt docs/bench/dns-miss-ab.txt docs/bench/dns-mem.txt \
+	docs/bench/dns-hit-ab.txt docs/bench/dns-miss-ab.txt docs/bench/dns-batch-ab.txt \
+	docs/bench/dns-mem.txt \
 	docs/bench/dns-latency.png \
 	docs/bench/dns-expire.txt docs/bench/dns-qps.png \
 	docs/bench/dns-results.txt docs/bench/docker.png \
