@@ -224,14 +224,16 @@ static int learn_addrs_in(struct daemon *d, struct reg *r,
  * A writer may have flipped the cgroup and purged the batch's id since
  * it was read: then what the batch created is taken back (a freed id is
  * reused by the next policy), and every answer of it that wrote must be
- * withheld (-ESTALE). A flip after this check purges it itself. Had the
- * batch written nothing, there is nothing to take back, and its answers
- * name only what the id's maps hold or held: the second read, a fifth
- * of a cache hit's time, is spared.
+ * withheld (-ESTALE). A flip after this check purges it itself. Entries
+ * count even when their answer failed later (a quota reached half-way):
+ * withheld, it still wrote them. Had the batch written nothing, there is
+ * nothing to take back, and its answers name only what the id's maps
+ * hold or held: the second read, a fifth of a cache hit's time, is
+ * spared.
  */
 int learn_batch_close(struct daemon *d, struct reg *r, struct learn_batch *lb)
 {
-	if (!lb->wrote || reg_policy_id(d, r) == lb->pid)
+	if ((!lb->wrote && !lb->n_fresh) || reg_policy_id(d, r) == lb->pid)
 		return 0;
 	for (size_t i = 0; i < lb->n_fresh; i++)
 		learn_forget(&d->st, lb->pid, &fresh[i]);

@@ -1871,6 +1871,47 @@ RTEST(batch_answer_failure_withholds_only_its_own)
 }
 
 /*
+ * gdb attaches to the (stopped) daemon, swallows that stop, runs it to
+ * FUNC and holds it there until the file GO exists; "at-FUNC" in LOG says
+ * it is held. Returns gdb's pid, for gdb_release().
+ */
+static pid_t gdb_hold(const char *func, const char *log, const char *go)
+{
+	char script[2 * PATH_MAX], mark[64];
+	pid_t g;
+	char *w;
+
+	snprintf(mark, sizeof(mark), "at-%s", func);
+	snprintf(script, sizeof(script),
+		 "set pagination off\nset confirm off\n"
+		 "handle SIGSTOP nostop noprint nopass\n"
+		 "break %s\ncontinue\necho %s\\n\n"
+		 "shell while [ ! -e '%s' ]; do sleep 0.02; done\n"
+		 "delete\ndetach\nquit\n", func, mark, go);
+	g = spawn_bg("exec gdb -nx -batch -p %d -x %s > %s 2>&1", (int)R.daemon,
+		     tmp_file("hold.gdb", script), log);
+	for (long long end = kt_now_ms() + 20000;
+	     !count_word(log, mark) && kt_now_ms() < end; )
+		kt_sleep_ms(20);
+	w = read_text(log);
+	cr_assert_eq(count_word(log, mark), 1, "the daemon never reached %s "
+		     "under gdb: %s", func, w ?: "");
+	free(w);
+	return g;
+}
+
+/* Let the daemon held by gdb_hold() go on, and out of its stop. */
+static void gdb_release(pid_t g, const char *go)
+{
+	int rc;
+
+	cr_assert_eq(close(open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)), 0);
+	rc = wait_bg(g, 10000);
+	cr_assert_eq(rc, 0, "gdb: exit %d", rc);
+	kill(R.daemon, SIGCONT);	/* gdb leaves it as it found it: stopped */
+}
+
+/*
  * The reload guarantee's other half (issue 11, item 5; issue 18's
  * batch): a flip that lands after the batch read the cgroup's policy id
  * and wrote the answer's address under it, before the batch ends. gdb
@@ -1883,7 +1924,7 @@ RTEST(batch_answer_failure_withholds_only_its_own)
 RTEST(reload_between_learn_and_release_withholds)
 {
 	char relay_log[PATH_MAX + 16], out[PATH_MAX + 16], pol[PATH_MAX];
-	char gdb_log[PATH_MAX + 16], go[PATH_MAX + 16], script[2 * PATH_MAX];
+	char gdb_log[PATH_MAX + 16], go[PATH_MAX + 16];
 	unsigned long long cg_id;
 	__u32 old_pid, new_pid;
 	pid_t q, g, reload;
@@ -1915,22 +1956,8 @@ RTEST(reload_between_learn_and_release_withholds)
 	cr_assert_eq(count_word(relay_log, "query"), 1, "the query never reached the relay");
 	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
 
-	/* gdb swallows that stop and runs the daemon to the batch's end */
-	snprintf(script, sizeof(script),
-		 "set pagination off\nset confirm off\n"
-		 "handle SIGSTOP nostop noprint nopass\n"
-		 "break learn_batch_close\ncontinue\necho at-close\\n\n"
-		 "shell while [ ! -e '%s' ]; do sleep 0.02; done\n"
-		 "detach\nquit\n", go);
-	g = spawn_bg("exec gdb -nx -batch -p %d -x %s > %s 2>&1", (int)R.daemon,
-		     tmp_file("mid.gdb", script), gdb_log);
-	for (long long end = kt_now_ms() + 20000;
-	     !count_word(gdb_log, "at-close") && kt_now_ms() < end; )
-		kt_sleep_ms(20);
-	w = read_text(gdb_log);
-	cr_assert_eq(count_word(gdb_log, "at-close"), 1,
-		     "the daemon never reached learn_batch_close under gdb: %s", w ?: "");
-	free(w);
+	/* gdb runs the daemon to the batch's end and holds it there */
+	g = gdb_hold("learn_batch_close", gdb_log, go);
 	learned(old_pid, W4_A, &found, NULL);
 	cr_assert(found, "held at the batch's end, yet %s is not written under "
 		  "the old id %u", W4_A, old_pid);
@@ -1944,10 +1971,7 @@ RTEST(reload_between_learn_and_release_withholds)
 		kt_sleep_ms(10);
 	new_pid = cg_policy_now(cg_id);
 	cr_assert_neq(new_pid, old_pid, "reload did not flip the cgroup");
-	cr_assert_eq(close(open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)), 0);
-	rc = wait_bg(g, 10000);
-	cr_assert_eq(rc, 0, "gdb: exit %d", rc);
-	kill(R.daemon, SIGCONT);	/* gdb leaves it as it found it: stopped */
+	gdb_release(g, go);
 	rc = wait_bg(reload, 10000);
 	cr_assert_eq(rc, 0, "policy reload: exit %d", rc);
 	wait_bg(q, 10000);
@@ -1962,6 +1986,78 @@ RTEST(reload_between_learn_and_release_withholds)
 	cr_assert_not(found, "%s (allowed.test, removed by the reload) is "
 		      "learned under the new id %u", W4_A, new_pid);
 	expect_blocked(cg, "tcp", W4_A, 8080);
+}
+
+/*
+ * The same guarantee when the answer fails half-way (review of issue
+ * 18's batch): big.test's 61 addresses under max_addresses 2 create two
+ * entries, then the quota refuses the third and the answer is withheld.
+ * A writer that flipped the cgroup and purged the old id after the batch
+ * read it, but before those writes (gdb holds the daemon at its first
+ * learn_write() while `policy reload` does both), freed that id for the
+ * next policy: the two entries must be taken back, as for an answer that
+ * succeeded. The daemon used to skip its second read when no answer of
+ * the batch had succeeded, leaving them under the freed id.
+ */
+RTEST(reload_before_failed_learn_leaves_nothing)
+{
+	char relay_log[PATH_MAX + 16], out[PATH_MAX + 16], pol[PATH_MAX];
+	char gdb_log[PATH_MAX + 16], go[PATH_MAX + 16], addr[32];
+	unsigned long long cg_id;
+	__u32 old_pid, new_pid;
+	pid_t q, g, reload;
+	int rc, left = 0;
+	const char *cg;
+
+	snprintf(relay_log, sizeof(relay_log), "%s/relay.log", H.tmpdir);
+	snprintf(out, sizeof(out), "%s/query.out", H.tmpdir);
+	snprintf(gdb_log, sizeof(gdb_log), "%s/gdb.log", H.tmpdir);
+	snprintf(go, sizeof(go), "%s/gdb.go", H.tmpdir);
+	relay_start("127.0.0.1", 5304, "0.5", relay_log);
+	snprintf(pol, sizeof(pol), "%s", write_policy("ktest-reload-quota",
+		 "allow:\n  - big.test:8080\n"
+		 "dns:\n  upstream: ['127.0.0.1:5304']\n  max_addresses: 2\n"));
+	cg = cg_make("reloadquota");
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg, pol);
+	cg_id = status_of(cg).id;
+	old_pid = cg_policy_now(cg_id);
+
+	q = spawn_bg("echo $$ > %s/cgroup.procs && exec nsenter --net=" KT_NS_CLIENT
+		     " %s dns-query " KT_DNS4 " 53 big.test A > %s 2>&1",
+		     cg, H.peer, out);
+	for (long long end = kt_now_ms() + 5000;
+	     !count_word(relay_log, "query") && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	cr_assert_eq(count_word(relay_log, "query"), 1, "the query never reached the relay");
+	cr_assert_eq(kill(R.daemon, SIGSTOP), 0);
+	g = gdb_hold("learn_write", gdb_log, go);
+
+	/* flip and purge (attach's order) while the id is read, nothing written */
+	write_policy("ktest-reload-quota", "allow:\n  - v6only.test:8080\n"
+		     "dns:\n  upstream: ['127.0.0.1:5304']\n  max_addresses: 2\n");
+	reload = spawn_bg("exec %s policy reload %s", H.moat, pol);
+	for (long long end = kt_now_ms() + 5000;
+	     cg_policy_now(cg_id) == old_pid && kt_now_ms() < end; )
+		kt_sleep_ms(10);
+	new_pid = cg_policy_now(cg_id);
+	cr_assert_neq(new_pid, old_pid, "reload did not flip the cgroup");
+	kt_sleep_ms(300);	/* its purge of the old id, then it waits for us */
+	gdb_release(g, go);
+	rc = wait_bg(reload, 10000);
+	cr_assert_eq(rc, 0, "policy reload: exit %d", rc);
+	wait_bg(q, 10000);
+
+	/* 198.51.100.7 and .100-.159: none may be left under the freed id */
+	for (int i = 99; i < 160; i++) {
+		bool found = false;
+
+		snprintf(addr, sizeof(addr), "198.51.100.%d", i == 99 ? 7 : i);
+		learned(old_pid, addr, &found, NULL);
+		left += found;
+	}
+	cr_assert_eq(left, 0, "%d of big.test's addresses were left under the "
+		     "old policy id %u after the flip (answer: %s)", left, old_pid,
+		     read_text(out) ?: "");
 }
 
 /*
