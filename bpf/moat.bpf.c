@@ -659,7 +659,6 @@ static __always_inline void hand_off(struct bpf_sock_addr *ctx,
 		bpf_map_update_elem(&moat_conns, &cookie, a, BPF_ANY);
 }
 
-/* Count, log, and turn a reason into what the hook returns. */
 /*
  * One more allowed op of OWNER, counted in this CPU's moat_handoff slot
  * while the same cgroup keeps it; the run before goes to its counters.
@@ -692,6 +691,7 @@ static __always_inline void count_allowed(__u64 owner)
 	h->count_allowed = 1;
 }
 
+/* Count, log, and turn a reason into what the hook returns. */
 static __always_inline int verdict(const struct moat_ctx *mc,
 				   const struct moat_dst *d, int reason)
 {

@@ -111,19 +111,6 @@ static int query_of(const ldns_pkt *p, struct dns_question *q)
 	return 0;
 }
 
-int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q)
-{
-	ldns_pkt *p;
-	int err;
-
-	err = wire_parse(pkt, len, &p);
-	if (err)
-		return err;
-	err = query_of(p, q);
-	ldns_pkt_free(p);
-	return err;
-}
-
 int dns_query_parse_kept(const uint8_t *pkt, size_t len,
 			 struct dns_question *q, ldns_pkt **kept)
 {
@@ -146,6 +133,15 @@ void dns_query_kept_free(ldns_pkt *kept)
 {
 	if (kept)
 		ldns_pkt_free(kept);
+}
+
+int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q)
+{
+	ldns_pkt *p;
+	int err = dns_query_parse_kept(pkt, len, q, &p);
+
+	dns_query_kept_free(p);
+	return err;
 }
 
 /* dns_query_canonical() of the parsed message P. */

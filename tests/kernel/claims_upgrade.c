@@ -457,8 +457,11 @@ static long daemon_end_rx(pid_t pid, __u16 cport)
 	return rx;
 }
 
-/* Whether the pinned moat_daemon_socks lists TCP ADDR:PORT (any netns). */
-static bool tcp_listed(struct in_addr addr, __u16 port)
+/*
+ * Whether the pinned moat_daemon_socks lists local port PORT (network
+ * order), in any netns; with ADDR, only as a TCP socket on ADDR.
+ */
+static bool sock_listed(const struct in_addr *addr, __u16 port)
 {
 	int socks = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_daemon_socks");
 	struct moat_daemon_sock_key k, *prev = NULL;
@@ -467,8 +470,9 @@ static bool tcp_listed(struct in_addr addr, __u16 port)
 	cr_assert_geq(socks, 0, "moat_daemon_socks pin: %s", strerror(errno));
 	while (!found && !bpf_map_get_next_key(socks, prev, &k)) {
 		prev = &k;
-		found = k.protocol == IPPROTO_TCP && k.family == AF_INET &&
-			k.addr[0] == addr.s_addr && k.port == port;
+		found = k.port == port &&
+			(!addr || (k.protocol == IPPROTO_TCP && k.family == AF_INET &&
+				   k.addr[0] == addr->s_addr));
 	}
 	close(socks);
 	return found;
@@ -485,22 +489,6 @@ static bool port_gated(__u16 port)
 	bpf_map_lookup_elem(ports, &word, &bits);
 	close(ports);
 	return bits & (1ull << (port % 64));
-}
-
-/* Whether any pinned moat_daemon_socks entry uses local PORT (host order). */
-static bool port_listed(__u16 port)
-{
-	int socks = bpf_obj_get("/sys/fs/bpf/moat/maps/moat_daemon_socks");
-	struct moat_daemon_sock_key k, *prev = NULL;
-	bool found = false;
-
-	cr_assert_geq(socks, 0, "moat_daemon_socks pin: %s", strerror(errno));
-	while (!found && !bpf_map_get_next_key(socks, prev, &k)) {
-		prev = &k;
-		found = ntohs(k.port) == port;
-	}
-	close(socks);
-	return found;
 }
 
 /*
@@ -619,7 +607,7 @@ RCTEST(tcp_exchange_open_across_follow_is_listed)
 	json_object_put(daemon_call("list"));
 
 	{
-		bool listed = tcp_listed(peer.sin_addr, peer.sin_port);
+		bool listed = sock_listed(&peer.sin_addr, peer.sin_port);
 		int n, ungated = daemon_socks_ungated(&n);
 
 		w = client(cg, "tcp", CLIENT_NS_ADDR, port);
@@ -639,14 +627,14 @@ RCTEST(tcp_exchange_open_across_follow_is_listed)
 	for (deadline = kt_now_ms() + 10000; still_open(afd); kt_sleep_ms(20))
 		cr_assert_lt(kt_now_ms(), deadline, "the exchange never ended");
 	for (deadline = kt_now_ms() + 2000;
-	     tcp_listed(peer.sin_addr, peer.sin_port) && kt_now_ms() < deadline;
+	     sock_listed(&peer.sin_addr, peer.sin_port) && kt_now_ms() < deadline;
 	     kt_sleep_ms(20))
 		;
-	cr_assert_not(tcp_listed(peer.sin_addr, peer.sin_port),
+	cr_assert_not(sock_listed(&peer.sin_addr, peer.sin_port),
 		      "the closed exchange is still listed");
-	cr_assert_eq(port_gated(port), port_listed(port),
+	cr_assert_eq(port_gated(port), sock_listed(NULL, htons(port)),
 		     "port %u: gated %d, but listed %d", port, port_gated(port),
-		     port_listed(port));
+		     sock_listed(NULL, htons(port)));
 	close(afd);
 	close(lfd);
 	(void)!write(down[1], "x", 1);
