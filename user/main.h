@@ -29,6 +29,14 @@ int runc_shim_main(int argc, char **argv);
  */
 bool oci_enforced(const char *id);
 int oci_poststop(const char *id, bool detach_live);
+/*
+ * The createRuntime hook's work on container ID whose init PID waits in
+ * its cgroup and netns (the hook; moat-runc after `runc create`): SPEC
+ * loaded and its privileges checked; SOURCE names where it came from.
+ */
+struct moat_policy_spec;
+int oci_enforce(const char *id, int pid, const char *bundle,
+		struct moat_policy_spec *spec, const char *source);
 int do_daemon(int argc, char **argv);
 
 int do_attach(int argc, char **argv);

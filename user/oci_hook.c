@@ -217,28 +217,89 @@ static void oci_record_path(char *buf, size_t len, const char *id)
 	snprintf(buf, len, "%s/%s", MOAT_OCI_DIR, id);
 }
 
-static int hook_create(const struct oci_state *s, const char *policy_arg)
+/*
+ * Enforce SPEC (loaded, its privileges checked) on container ID, whose
+ * init PID already sits in the container's cgroup and netns and has not
+ * exec'd the user's process: the createRuntime hook, or moat-runc once
+ * `runc create` returned (the init then waits for `runc start`).
+ */
+int oci_enforce(const char *cid, int pid, const char *bundle,
+		struct moat_policy_spec *spec, const char *source)
 {
-	char abs[PATH_MAX], rel[PATH_MAX], name[PATH_MAX], p[PATH_MAX * 2];
+	char abs[PATH_MAX], rel[PATH_MAX], p[PATH_MAX * 2];
 	char resolv[PATH_MAX * 2];
-	const char *source = NULL;
-	struct moat_policy_spec spec;
 	struct moat_compiled c = {};
-	struct moat_config cfg;
 	struct moat_err err = {};
 	int ret, netns_fd = -1;
 	__u64 id;
 	FILE *f;
 
+	if (pid <= 0) {
+		p_err("container %s: no pid of its init process", cid);
+		return -EINVAL;
+	}
+	ret = pid_cgroup(pid, rel, sizeof(rel));
+	if (!ret)
+		ret = cgroup_resolve(rel, abs, rel);
+	if (ret) {
+		p_errno(ret, "container %s: cgroup2 path of pid %d", cid, pid);
+		return ret;
+	}
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+	netns_fd = open_netns(p);
+	if (netns_fd < 0)
+		return netns_fd;
+	ret = add_self_rules(spec, netns_fd);
+	if (!ret)
+		ret = policy_compile(spec, &c, &err);
+	if (ret) {
+		p_err("container %s: %s", cid, err.msg[0] ? err.msg : strerror(-ret));
+		goto out;
+	}
+	ret = cgroup_id_of(abs, &id);
+	if (ret) {
+		p_errno(ret, "container %s: cgroup id of %s", cid, rel);
+		goto out;
+	}
+	container_resolv_conf(bundle, resolv, sizeof(resolv));
+	ret = writer_enforce_cgroup(abs, rel, spec, &c, netns_fd,
+				    resolv[0] ? resolv : NULL, true);
+	if (ret)
+		goto out;
+	/*
+	 * What poststop needs once the container (and maybe its cgroup) is
+	 * gone. Without it, removed cgroups are still reclaimed by the next
+	 * writer and the daemon: a warning, not a failed container.
+	 */
+	oci_record_path(p, sizeof(p), cid);
+	if ((mkdir(MOAT_OCI_DIR, 0700) && errno != EEXIST) || !(f = fopen(p, "we"))) {
+		p_info("moat-bpf: container %s: cannot record %s for poststop: %s",
+		       cid, p, strerror(errno));
+	} else {
+		fprintf(f, "%llu %s\n", (unsigned long long)id, rel);
+		fclose(f);
+	}
+	p_debug("moat-bpf: container %s: %s enforced with policy '%s' (from %s)",
+		cid, rel, spec->name, source);
+out:
+	close(netns_fd);
+	compiled_free(&c);
+	return ret;
+}
+
+static int hook_create(const struct oci_state *s, const char *policy_arg)
+{
+	char name[PATH_MAX];
+	const char *source = NULL;
+	struct moat_policy_spec spec;
+	struct moat_config cfg;
+	struct moat_err err = {};
+	int ret;
+
 	policy_init(&spec);
 	ret = config_load(&cfg, &err);
 	if (ret) {
 		p_err("%s", err.msg);
-		goto out;
-	}
-	if (s->pid <= 0) {
-		p_err("oci-hook create: OCI state of %s has no pid", s->id);
-		ret = -EINVAL;
 		goto out;
 	}
 	ret = oci_select_policy(s->id, s->annotations, s->bundle, policy_arg, &cfg,
@@ -252,58 +313,10 @@ static int hook_create(const struct oci_state *s, const char *policy_arg)
 		goto out;
 	}
 	ret = check_privileges(s, &spec);
-	if (ret)
-		goto out;
-	ret = pid_cgroup(s->pid, rel, sizeof(rel));
 	if (!ret)
-		ret = cgroup_resolve(rel, abs, rel);
-	if (ret) {
-		p_errno(ret, "container %s: cgroup2 path of pid %d", s->id, s->pid);
-		goto out;
-	}
-	snprintf(p, sizeof(p), "/proc/%d/ns/net", s->pid);
-	netns_fd = open_netns(p);
-	if (netns_fd < 0) {
-		ret = netns_fd;
-		goto out;
-	}
-	ret = add_self_rules(&spec, netns_fd);
-	if (!ret)
-		ret = policy_compile(&spec, &c, &err);
-	if (ret) {
-		p_err("container %s: %s", s->id, err.msg[0] ? err.msg : strerror(-ret));
-		goto out;
-	}
-	ret = cgroup_id_of(abs, &id);
-	if (ret) {
-		p_errno(ret, "container %s: cgroup id of %s", s->id, rel);
-		goto out;
-	}
-	container_resolv_conf(s->bundle, resolv, sizeof(resolv));
-	ret = writer_enforce_cgroup(abs, rel, &spec, &c, netns_fd,
-				    resolv[0] ? resolv : NULL, true);
-	if (ret)
-		goto out;
-	/*
-	 * What poststop needs once the container (and maybe its cgroup) is
-	 * gone. Without it, removed cgroups are still reclaimed by the next
-	 * writer and the daemon: a warning, not a failed container.
-	 */
-	oci_record_path(p, sizeof(p), s->id);
-	if ((mkdir(MOAT_OCI_DIR, 0700) && errno != EEXIST) || !(f = fopen(p, "we"))) {
-		p_info("moat-bpf: container %s: cannot record %s for poststop: %s",
-		       s->id, p, strerror(errno));
-	} else {
-		fprintf(f, "%llu %s\n", (unsigned long long)id, rel);
-		fclose(f);
-	}
-	p_debug("moat-bpf: container %s: %s enforced with policy '%s' (from %s)",
-		s->id, rel, spec.name, source);
+		ret = oci_enforce(s->id, s->pid, s->bundle, &spec, source);
 out:
-	if (netns_fd >= 0)
-		close(netns_fd);
 	policy_free(&spec);
-	compiled_free(&c);
 	return ret;
 }
 

@@ -2,17 +2,20 @@
 /*
  * moat-runc: a Docker runtime that is runc plus moat-bpf. On create/run
  * it refuses containers that could undo their own enforcement unless
- * the policy accepts them (privs.c), adds the oci-hook (createRuntime;
- * poststop for run) to the bundle's config.json, merges seccomp denials
- * into its profile (harden_seccomp_oci) and drops CAP_NET_RAW (raw and
- * packet sockets have no sock_addr hook) unless the policy keeps it,
- * then execs the real runc with the same arguments. `delete` of a
- * container the hook enforced runs runc, then the hook's poststop work
- * itself, off the caller's path (no poststop hook after `create`: one
- * process fewer per container; issue 18). Every other subcommand passes through untouched,
- * with nothing before the exec but the configuration read. Docker passes
- * daemon.json's runtimeArgs first; ours is --moat-policy=NAME and is
- * removed before runc sees the arguments.
+ * the policy accepts them (privs.c), merges seccomp denials into the
+ * bundle's profile (harden_seccomp_oci) and drops CAP_NET_RAW (raw and
+ * packet sockets have no sock_addr hook) unless the policy keeps it.
+ * `create` with a pid file (what Docker, containerd and Podman run)
+ * then spawns runc and enforces the created container itself before it
+ * returns: the container's init waits for `start` until then (issue 18:
+ * no hook process). Any other create or run gets the oci-hook in the
+ * bundle instead (createRuntime; poststop for run) and execs runc.
+ * `delete` of a container we enforced runs runc, then the hook's
+ * poststop work itself, off the caller's path. Every other subcommand
+ * passes through untouched, with nothing before the exec but the
+ * configuration read (and for `start`, the check that its enforcement
+ * finished). Docker passes daemon.json's runtimeArgs first; ours is
+ * --moat-policy=NAME and is removed before runc sees the arguments.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <json-c/json.h>
 #include "config.h"
@@ -29,6 +33,7 @@
 #include "log.h"
 #include "main.h"
 #include "oci_select.h"
+#include "paths.h"
 #include "privs.h"
 
 /* runc's global options that take a value as the next argument. */
@@ -116,15 +121,27 @@ static void drop_cap(json_object *cfg, const char *cap)
 	}
 }
 
-static int edit_bundle(const char *bundle, const char *policy,
-		       const struct moat_config *mc, bool poststop)
+/* which of moat-bpf's hooks edit_bundle adds */
+enum bundle_hooks {
+	HOOKS_NONE,		/* moat-runc enforces after `runc create` */
+	HOOKS_CREATE,		/* createRuntime; our own delete undoes it */
+	HOOKS_CREATE_POSTSTOP,	/* `run`: no delete of ours follows */
+};
+
+/*
+ * Select and load the container's policy into SPEC (the caller's, init'd
+ * and freed by it), refuse what it does not accept, and write the
+ * bundle's config.json with HOOKS, the seccomp denials and the
+ * capability drop. ID names the container in messages.
+ */
+static int edit_bundle(const char *bundle, const char *id, const char *policy,
+		       const struct moat_config *mc, enum bundle_hooks hooks,
+		       struct moat_policy_spec *spec, const char **source)
 {
 	char name[PATH_MAX];
-	const char *source;
 	json_object *ann = NULL;
 	char path[PATH_MAX], tmp[PATH_MAX + 16], self[PATH_MAX];
 	char who[PATH_MAX + 64];
-	struct moat_policy_spec spec;
 	struct moat_err err = {};
 	json_object *cfg;
 	ssize_t n;
@@ -140,16 +157,15 @@ static int edit_bundle(const char *bundle, const char *policy,
 		p_err("moat-runc: %s: %s", path, json_util_get_last_err() ?: "not a JSON object");
 		return -EINVAL;
 	}
-	policy_init(&spec);
-	/* the hook selects again; here it decides keep_net_raw and fails early */
+	/* a hook selects again; here it decides keep_net_raw and fails early */
 	json_object_object_get_ex(cfg, "annotations", &ann);
-	ret = oci_select_policy(bundle, ann, bundle, policy, mc, name, sizeof(name),
-				&source);
+	ret = oci_select_policy(id, ann, bundle, policy, mc, name, sizeof(name),
+				source);
 	if (ret)
 		goto out;
-	ret = policy_load(&spec, name, policy_dir, &err);
+	ret = policy_load(spec, name, policy_dir, &err);
 	if (ret) {
-		p_err("moat-runc: policy '%s' (from %s): %s", name, source, err.msg);
+		p_err("moat-runc: policy '%s' (from %s): %s", name, *source, err.msg);
 		goto out;
 	}
 	/*
@@ -158,14 +174,15 @@ static int edit_bundle(const char *bundle, const char *policy,
 	 * runc creates anything.
 	 */
 	snprintf(who, sizeof(who), "moat-runc: container (bundle %s)", bundle);
-	ret = privs_check(cfg, &spec, who, false);
+	ret = privs_check(cfg, spec, who, false);
 	if (ret)
 		goto out;
-	add_hook(cfg, "createRuntime", hook(self, "create", policy));
+	if (hooks != HOOKS_NONE)
+		add_hook(cfg, "createRuntime", hook(self, "create", policy));
 	harden_seccomp_oci(cfg);
-	if (poststop)	/* after create, our own delete does it (below) */
+	if (hooks == HOOKS_CREATE_POSTSTOP)
 		add_hook(cfg, "poststop", hook(self, "poststop", NULL));
-	if (!spec.keep_net_raw)
+	if (!spec->keep_net_raw)
 		drop_cap(cfg, "CAP_NET_RAW");
 	snprintf(tmp, sizeof(tmp), "%s.moat-tmp", path);
 	if (json_object_to_file_ext(tmp, cfg, JSON_C_TO_STRING_PLAIN) ||
@@ -175,12 +192,51 @@ static int edit_bundle(const char *bundle, const char *policy,
 		unlink(tmp);
 	}
 out:
-	policy_free(&spec);
 	json_object_put(cfg);
 	return ret;
 }
 
 extern char **environ;
+
+/* Run ARGS, wait: its exit status, 128 + signal, or 127 (printed). */
+static int spawn_wait(const char *runc, char **args)
+{
+	int status, err;
+	pid_t pid;
+
+	err = posix_spawn(&pid, runc, NULL, NULL, args, environ);
+	if (err) {
+		p_errno(-err, "moat-runc: exec %s", runc);
+		return 127;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (!WIFEXITED(status))
+		return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return WEXITSTATUS(status);
+}
+
+static void pending_path(char *buf, size_t len, const char *id)
+{
+	snprintf(buf, len, "%s/%s", MOAT_OCI_PENDING_DIR, id);
+}
+
+static bool pending(const char *id)
+{
+	char p[PATH_MAX];
+
+	pending_path(p, sizeof(p), id);
+	return !access(p, F_OK);
+}
+
+static void pending_clear(const char *id)
+{
+	char p[PATH_MAX];
+
+	pending_path(p, sizeof(p), id);
+	unlink(p);
+}
 
 /*
  * `runc delete ID` of a container the hook enforced: runc first (it kills
@@ -194,22 +250,13 @@ extern char **environ;
  */
 static int delete_container(const char *runc, char **args, const char *id)
 {
-	int status, err, fd;
-	pid_t pid;
+	int status, fd, err;
 
-	err = posix_spawn(&pid, runc, NULL, NULL, args, environ);
-	if (err) {
-		p_errno(-err, "moat-runc: exec %s", runc);
-		return 127;
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	if (!WIFEXITED(status))
-		return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	if (WEXITSTATUS(status))
-		return WEXITSTATUS(status);
-	if (fork())
+	status = spawn_wait(runc, args);
+	if (status)
+		return status;
+	pending_clear(id);
+	if (!oci_enforced(id) || fork())
 		return 0;
 	/* the caller reads our output to its end: hold none of it */
 	setsid();
@@ -223,13 +270,129 @@ static int delete_container(const char *runc, char **args, const char *id)
 	_exit(err ? 1 : 0);
 }
 
+/* runc's pid file: the container's init */
+static int read_pid_file(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	long v;
+	char *end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = 0;
+	v = strtol(buf, &end, 10);
+	if (end == buf || (*end && *end != '\n') || v <= 0 || v > INT_MAX)
+		return -EINVAL;
+	return (int)v;
+}
+
+/* `runc create`, parsed: each option known and one container ID */
+struct create_args {
+	const char *id, *pid_file, *bundle;
+	int sub_at;		/* the subcommand's index in the arguments */
+	bool known;
+};
+
+/*
+ * `runc create` with a pid file (Docker, containerd and Podman all pass
+ * one): runc, then the createRuntime hook's work here, one process start
+ * fewer per container (issue 18). A created container's init waits for
+ * `runc start` before it execs the user's process, so nothing of the
+ * container runs before this. Until it is done the container is marked
+ * pending and `start` refuses it: a moat-runc killed in between leaves a
+ * container that cannot start, never one that runs unenforced. If the
+ * enforcement fails, runc deletes the container and the create fails.
+ */
+static int create_container(const char *runc, char **args,
+			    const struct create_args *ca,
+			    struct moat_policy_spec *spec, const char *source)
+{
+	char mark[PATH_MAX], **del;
+	int status, pid, fd;
+
+	pending_path(mark, sizeof(mark), ca->id);
+	if ((mkdir(MOAT_RUN_DIR, 0755) && errno != EEXIST) ||
+	    (mkdir(MOAT_OCI_PENDING_DIR, 0700) && errno != EEXIST) ||
+	    (fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		p_errno(-errno, "moat-runc: container %s: marking it pending in %s",
+			ca->id, MOAT_OCI_PENDING_DIR);
+		return 1;
+	}
+	close(fd);
+	status = spawn_wait(runc, args);
+	if (status) {
+		unlink(mark);
+		return status;
+	}
+	pid = read_pid_file(ca->pid_file);
+	if (pid < 0)
+		p_errno(pid, "moat-runc: container %s: its pid file %s", ca->id,
+			ca->pid_file);
+	else if (!oci_enforce(ca->id, pid, ca->bundle, spec, source)) {
+		unlink(mark);
+		return 0;
+	}
+	/* created, not enforced: runc deletes it, then the mark goes */
+	del = calloc(ca->sub_at + 4, sizeof(*del));
+	if (!del) {
+		p_err("moat-runc: container %s: created but not enforced, and out "
+		      "of memory to delete it: moat-runc refuses to start it", ca->id);
+		return 1;
+	}
+	memcpy(del, args, ca->sub_at * sizeof(*del));
+	del[ca->sub_at] = "delete";
+	del[ca->sub_at + 1] = "--force";
+	del[ca->sub_at + 2] = (char *)ca->id;
+	del[ca->sub_at + 3] = NULL;
+	status = spawn_wait(runc, del);
+	free(del);
+	if (!status)
+		unlink(mark);
+	else
+		p_err("moat-runc: container %s: created but not enforced, and "
+		      "`runc delete --force` failed: it stays marked in %s and "
+		      "moat-runc refuses to start it", ca->id, MOAT_OCI_PENDING_DIR);
+	return 1;
+}
+
+/* runc create's options (1.1, 1.2): with a value, and without */
+static const char *const create_valued[] = {
+	"--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds",
+	"--pidfd-socket", NULL,
+};
+static const char *const create_flags[] = {
+	"--no-pivot", "--no-new-keyring", NULL,
+};
+
+static bool listed(const char *const *list, const char *a, size_t len)
+{
+	for (int i = 0; list[i]; i++)
+		if (strlen(list[i]) == len && !strncmp(a, list[i], len))
+			return true;
+	return false;
+}
+
+/* A container ID that names one file of ours */
+static bool plain_id(const char *id)
+{
+	return id && id[0] && id[0] != '.' && !strchr(id, '/');
+}
+
 int runc_shim_main(int argc, char **argv)
 {
-	const char *policy = NULL, *bundle = ".", *sub = NULL, *log_path = NULL;
-	const char *id = NULL;
+	const char *policy = NULL, *sub = NULL, *log_path = NULL;
+	struct create_args ca = { .bundle = ".", .known = true };
 	bool log_json = false;
+	struct moat_policy_spec spec;
 	struct moat_config cfg;
 	struct moat_err err = {};
+	const char *source = NULL;
 	char **args;
 	int n = 0, ret;
 
@@ -238,7 +401,8 @@ int runc_shim_main(int argc, char **argv)
 		return 1;
 	args[n++] = "runc";
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *a = argv[i], *eq, *val;
+		size_t len;
 
 		if (!strncmp(a, "--moat-policy=", 14)) {
 			policy = a + 14;
@@ -246,16 +410,39 @@ int runc_shim_main(int argc, char **argv)
 		}
 		args[n++] = argv[i];
 		if (sub) {
-			if ((!strcmp(a, "--bundle") || !strcmp(a, "-b")) && i + 1 < argc)
-				bundle = argv[i + 1];
-			else if (!strncmp(a, "--bundle=", 9))
-				bundle = a + 9;
-			else if (a[0] != '-' && !id)
-				id = a;	/* delete takes no valued option */
+			/* the subcommand's: an ID, or an option */
+			if (a[0] != '-' || !a[1]) {
+				if (ca.id)
+					ca.known = false;
+				else
+					ca.id = a;
+				continue;
+			}
+			eq = strchr(a, '=');
+			len = eq ? (size_t)(eq - a) : strlen(a);
+			if (!eq && listed(create_flags, a, len))
+				continue;
+			if (!listed(create_valued, a, len)) {
+				ca.known = false;
+				continue;
+			}
+			val = eq ? eq + 1 : NULL;
+			if (!val) {
+				if (i + 1 >= argc) {
+					ca.known = false;
+					continue;
+				}
+				val = args[n++] = argv[++i];
+			}
+			if (listed((const char *const[]){ "--bundle", "-b", NULL }, a, len))
+				ca.bundle = val;
+			else if (listed((const char *const[]){ "--pid-file", NULL }, a, len))
+				ca.pid_file = val;
 			continue;
 		}
 		if (a[0] != '-') {
 			sub = a;
+			ca.sub_at = n - 1;
 		} else if (takes_value(a) && i + 1 < argc) {
 			if (!strcmp(a, "--log"))
 				log_path = argv[i + 1];
@@ -277,12 +464,30 @@ int runc_shim_main(int argc, char **argv)
 		p_err("moat-runc: %s", err.msg);
 		return 1;
 	}
-	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run")) &&
-	    edit_bundle(bundle, policy, &cfg, !strcmp(sub, "run")))
-		return 1;	/* never start a container unprotected */
-	if (sub && !strcmp(sub, "delete") && id && id[0] != '.' &&
-	    !strchr(id, '/') && oci_enforced(id))
-		return delete_container(cfg.runc, args, id);
+	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run"))) {
+		bool direct = !strcmp(sub, "create") && ca.known && ca.pid_file &&
+			      plain_id(ca.id);
+
+		policy_init(&spec);
+		ret = edit_bundle(ca.bundle, ca.id ?: ca.bundle, policy, &cfg,
+				  direct ? HOOKS_NONE : !strcmp(sub, "run") ?
+				  HOOKS_CREATE_POSTSTOP : HOOKS_CREATE, &spec, &source);
+		if (!ret && direct)
+			ret = create_container(cfg.runc, args, &ca, &spec, source);
+		policy_free(&spec);
+		if (ret || direct)
+			return ret ? (ret < 0 ? 1 : ret) : 0;	/* never unprotected */
+	}
+	if (sub && plain_id(ca.id)) {
+		if (!strcmp(sub, "start") && pending(ca.id)) {
+			p_err("moat-runc: container %s was created but its enforcement "
+			      "did not finish (%s/%s): not starting it; delete it",
+			      ca.id, MOAT_OCI_PENDING_DIR, ca.id);
+			return 1;
+		}
+		if (!strcmp(sub, "delete") && (oci_enforced(ca.id) || pending(ca.id)))
+			return delete_container(cfg.runc, args, ca.id);
+	}
 	execv(cfg.runc, args);
 	p_errno(-errno, "moat-runc: exec %s", cfg.runc);
 	return 127;

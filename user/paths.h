@@ -34,6 +34,8 @@
 #define MOAT_RECORD_DIR		MOAT_RUN_DIR "/attached"
 /* OCI hook state per container (oci.c) */
 #define MOAT_OCI_DIR		MOAT_RUN_DIR "/oci"
+/* containers moat-runc created and has not enforced yet (oci_runc.c) */
+#define MOAT_OCI_PENDING_DIR	MOAT_RUN_DIR "/oci-creating"
 /* one JSON object per line, written by the daemon (events.h) */
 #define MOAT_EVENT_LOG		MOAT_RUN_DIR "/events.log"
 /* the cached answer of the BPF-LSM probe (probe.c) */
