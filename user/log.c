@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
@@ -10,6 +11,7 @@
 bool json_output;
 int verbose;
 const char *runtime_log_path;
+bool log_stderr_is_workload;
 
 static void runtime_log(const char *level, const char *msg)
 {
@@ -86,14 +88,17 @@ void p_warn(const char *fmt, ...)
 	va_end(ap);
 	if (runtime_log_path)
 		runtime_log("warning", buf);
-	fprintf(stderr, "moat-bpf: warning: %s\n", buf);
+	if (log_stderr_is_workload)
+		syslog(LOG_DAEMON | LOG_WARNING, "warning: %s", buf);
+	else
+		fprintf(stderr, "moat-bpf: warning: %s\n", buf);
 }
 
 void p_info(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (json_output)
+	if (json_output || (log_stderr_is_workload && !verbose))
 		return;
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

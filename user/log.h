@@ -14,6 +14,13 @@ extern int verbose;
  * line: containerd shows the runtime's --log file, not its stderr.
  */
 extern const char *runtime_log_path;
+/*
+ * Set while a runtime's create runs (moat-runc): our stderr is the
+ * container's, so warnings go to syslog (and the runtime log) and notes
+ * nowhere, as a hook's output does when it succeeds. Errors still go
+ * to stderr: the container does not run then.
+ */
+extern bool log_stderr_is_workload;
 
 /* The one error printer: one line on stderr, or {"error": ...} in JSON. */
 void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -173,7 +173,7 @@ static int edit_bundle(const char *bundle, const char *id, const char *policy,
 	 * plain runc); deciding here gives `docker run` the reason before
 	 * runc creates anything.
 	 */
-	snprintf(who, sizeof(who), "moat-runc: container (bundle %s)", bundle);
+	snprintf(who, sizeof(who), "moat-runc: container %s (bundle %s)", id, bundle);
 	ret = privs_check(cfg, spec, who, false);
 	if (ret)
 		goto out;
@@ -468,6 +468,8 @@ int runc_shim_main(int argc, char **argv)
 		bool direct = !strcmp(sub, "create") && ca.known && ca.pid_file &&
 			      plain_id(ca.id);
 
+		/* runc create's stdio is the container's */
+		log_stderr_is_workload = true;
 		policy_init(&spec);
 		ret = edit_bundle(ca.bundle, ca.id ?: ca.bundle, policy, &cfg,
 				  direct ? HOOKS_NONE : !strcmp(sub, "run") ?
