@@ -11,7 +11,7 @@
 # 198.18.65.0/24 / 2001:db8:65::/64 with DOCKER-USER dropping anything but
 # the test networks; the offline image moat-test:latest (tests/docker/
 # image.sh, no pulls). A private mount namespace with its own bpffs and
-# /run/moat-bpf: the hook and the attach below load and pin a program set
+# /run/moat-bpf: moat-runc and the attach below load and pin a program set
 # of their own.
 #
 # Four modes, DK_N runs each (default 50), interleaved round-robin with
@@ -19,31 +19,31 @@
 # `docker run --rm --network NET moat-test:latest /bin/true` timed by wall
 # clock:
 #   runc    --runtime=runc (the baseline)
-#   moat    --runtime=moat (moat-runc: adds the oci-hook; default policy
+#   moat    --runtime=moat (moat-runc: enforces after runc create; default policy
 #           dk-bench, two address rules)
 #   parent  --runtime=runc --cgroup-parent=/moat-bench-parent.slice, that
 #           parent attached with `moat-bpf attach` beforehand
 #   floor   (DK_FLOOR=0 leaves it out) --runtime=floor: tools/bench/rtfloor,
-#           moat-runc's processes doing none of its work (a createRuntime
-#           hook that reads its stdin and appends a byte to a mark file,
-#           exec of runc, a delete that spawns runc and forks a child).
-#           floor/runc is what any runtime-wrapper-plus-hook design costs
-#           in process starts; moat/floor what moat-runc's and the hook's
-#           work add to that
+#           moat-runc's processes doing none of its work (a create that
+#           rewrites config.json, spawns runc, waits, reads the pid file
+#           and appends a byte to a mark file; exec of runc for the
+#           rest; a delete that spawns runc and forks a child).
+#           floor/runc is what any runtime-wrapper design costs in
+#           process starts; moat/floor what moat-runc's work adds to that
 #   base    (only with DK_BASE_BIN=PATH, another build of moat-bpf, e.g.
 #           main's) --runtime=moatbase, the same as moat with that binary:
 #           the code before and after a change, interleaved in one run
 # Per mode: median, min..max; per-round ratios to the same round's runc run,
 # median with its order-statistic 95% CI (as run.sh). Goal <= 1.02x with the
 # interval's upper end below 1.05x (issue 18).
-# The hook alone: the moat runtime's hooks are the build's binary, so the
-# hook cost is not separated here; the moat-runc overhead is moat - runc.
+# moat-runc's enforcement is not separated here (tools/bench/hook.sh times
+# it); the moat-runc overhead is moat - runc.
 # If the DK_MAX_S budget (default 90 s per mode) runs out, the rounds stop early
 # and the report says how many ran.
 # Where the time goes (DK_PROFILE=N rounds, after the others): the runc,
 # moat and floor modes again with each runtime call (create, start, delete, ...)
 # timed by a wrapper around the runtime; per call, the median time under
-# each and the difference (the hooks run inside create and delete). The
+# each and the difference (the enforcement runs inside create). The
 # wrapper's own cost is the same on both sides.
 #
 # Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png (and
@@ -233,8 +233,8 @@ cat >"$S/daemon.json" <<EOF
 EOF
 
 log "private dockerd (in $prefix-client)"
-# RTFLOOR_*: the floor runtime's runc and its hook's mark file (one byte
-# per hook run); dockerd's environment reaches the runtimes, as MOAT_CONFIG does
+# RTFLOOR_*: the floor runtime's runc and its mark file (one byte per
+# create); dockerd's environment reaches the runtimes, as MOAT_CONFIG does
 MOAT_CONFIG=$S/moat.yaml MOAT_POLICY_DIR=$S/policies \
 	RTFLOOR_RUNC=$(command -v runc) RTFLOOR_MARK=$S/floor.mark \
 	setsid -f sh -c 'echo $$ >"$1/dockerd.spid"; exec nsenter --net="$2" "$3" --config-file "$1/daemon.json"' \
@@ -293,19 +293,19 @@ run_one() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }'
 }
 
-# the floor hook's runs so far (bytes in its mark file)
+# the floor create's post-runc steps so far (bytes in its mark file)
 floor_hooks() { stat -c %s "$S/floor.mark" 2>/dev/null || echo 0; }
 
 # sanity: the moat, parent and base modes really enforce (a blocked
 # connect is refused: 203.0.113.9 is in no rule; EPERM comes before any
-# packet); a floor container runs and its hook ran once
+# packet); a floor container runs and its post-runc step ran once
 for m in "${modes[@]:1}"; do
 	if [ "$m" = floor ]; then
 		h=$(floor_hooks)
 		dk run --rm --network "$net" "${opts[floor]}" "$image" /bin/true ||
 			die "floor mode: docker run /bin/true failed"
 		[ "$(floor_hooks)" = $((h + 1)) ] ||
-			die "floor mode: its createRuntime hook did not run once ($h -> $(floor_hooks) marks)"
+			die "floor mode: its create's post-runc step did not run once ($h -> $(floor_hooks) marks)"
 		continue
 	fi
 	# shellcheck disable=SC2086
@@ -334,10 +334,10 @@ for r in $(seq "$DK_N"); do
 	fi
 done
 runs_s=$(($(date +%s) - t_runs))
-# every timed floor run ran its hook: sanity + warm-up + rounds
+# every timed floor run ran its create's post-runc step: sanity + warm-up + rounds
 floor_runs=$((rounds + 2))
 [ -z "$floor_rt" ] || [ "$(floor_hooks)" = "$floor_runs" ] ||
-	die "floor mode: $(floor_hooks) hook runs for $floor_runs containers"
+	die "floor mode: $(floor_hooks) post-runc steps for $floor_runs containers"
 
 # where the time goes: each runtime call timed, runc vs moat
 profile() {
@@ -396,7 +396,7 @@ report() {
 			"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx" \
 			"$(awk -v x="$rm" -v h="$hi" -v m="$m" 'BEGIN{print m == "floor" ? "no goal: the floor" : x <= 1.02 && h < 1.05 ? "goal 1.02 ok" : "goal 1.02 OVER"}')"
 	done
-	[ -z "$floor_rt" ] || pair moat floor "what moat-runc's and the hook's work add to the floor's processes; the floor hook ran in all $floor_runs floor runs"
+	[ -z "$floor_rt" ] || pair moat floor "what moat-runc's work adds to the floor's processes; the floor's post-runc step ran in all $floor_runs floor runs"
 	[ -z "$base_rt" ] || pair moat base "this build vs DK_BASE_BIN"
 }
 # pair A B WHAT: A/B, per round

@@ -5,12 +5,16 @@
  * (user/oci_runc.c) doing none of its work, so floor/runc is what the
  * wrapper-plus-hook design costs in process starts alone and moat/floor
  * what moat-runc's and the hook's work add on top:
- *   create/run  add a createRuntime hook (this binary, "hook") to the
- *               bundle's config.json with json-c, as moat-runc does,
- *               then exec runc;
+ *   create      with --pid-file (as the bench's dockerd runs it): write
+ *               the bundle's config.json back with json-c as moat-runc
+ *               does, spawn runc and wait, read the pid file and append
+ *               one byte to MARK (the bench counts them: proof this
+ *               step ran), with runc's status: moat-runc's direct
+ *               create minus its enforcement;
+ *   run, other create  add a createRuntime hook (this binary, "hook")
+ *               to config.json, then exec runc;
  *   hook        read the state JSON to its end (runc writes it to a
- *               pipe), append one byte to MARK (the bench counts them:
- *               proof the hook ran) and exit 0;
+ *               pipe), append one byte to MARK and exit 0;
  *   delete      spawn runc, wait, and on success fork a child nobody
  *               waits for (moat-runc's undo), with runc's status;
  *   else        exec runc.
@@ -23,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +50,11 @@ static int takes_value(const char *a)
 	return 0;
 }
 
-static int hook(const char *mark)
+/* one byte onto MARK (if set): the bench counts them */
+static int hook_mark(const char *mark)
 {
-	char buf[4096];
-	ssize_t n;
 	int fd;
 
-	/* runc writes the state to a pipe: take all of it, as a hook must */
-	while ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-		;
 	if (!mark)
 		return 0;
 	fd = open(mark, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -65,7 +66,18 @@ static int hook(const char *mark)
 	return 0;
 }
 
-static int edit_bundle(const char *bundle)
+static int hook(const char *mark)
+{
+	char buf[4096];
+	ssize_t n;
+
+	/* runc writes the state to a pipe: take all of it, as a hook must */
+	while ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		;
+	return hook_mark(mark);
+}
+
+static int edit_bundle(const char *bundle, bool add_hook)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16], self[PATH_MAX];
 	json_object *cfg, *hooks, *list, *h, *args;
@@ -83,6 +95,8 @@ static int edit_bundle(const char *bundle)
 		fprintf(stderr, "rtfloor: %s: %s\n", path, json_util_get_last_err() ?: "not an object");
 		return -1;
 	}
+	if (!add_hook)
+		goto write;
 	if (!json_object_object_get_ex(cfg, "hooks", &hooks)) {
 		hooks = json_object_new_object();
 		json_object_object_add(cfg, "hooks", hooks);
@@ -100,6 +114,7 @@ static int edit_bundle(const char *bundle)
 	json_object_object_add(h, "path", json_object_new_string(self));
 	json_object_object_add(h, "args", args);
 	json_object_array_add(list, h);
+write:
 	/* written whole and renamed, as moat-runc does */
 	snprintf(tmp, sizeof(tmp), "%s.rtfloor-tmp", path);
 	if (json_object_to_file_ext(tmp, cfg, JSON_C_TO_STRING_PLAIN) ||
@@ -113,7 +128,7 @@ static int edit_bundle(const char *bundle)
 	return 0;
 }
 
-static int delete(const char *runc, char **args)
+static int spawn_wait(const char *runc, char **args)
 {
 	int status, err;
 	pid_t pid;
@@ -128,18 +143,45 @@ static int delete(const char *runc, char **args)
 			return 1;
 	if (!WIFEXITED(status))
 		return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	if (WEXITSTATUS(status))
-		return WEXITSTATUS(status);
+	return WEXITSTATUS(status);
+}
+
+static int delete(const char *runc, char **args)
+{
+	int status = spawn_wait(runc, args);
+
+	if (status)
+		return status;
 	/* moat-runc's undo child, minus the undo; init reaps it */
 	if (fork() == 0)
 		_exit(0);
 	return 0;
 }
 
+/* moat-runc's direct create: runc, then the pid file, then its work */
+static int create(const char *runc, char **args, const char *pid_file)
+{
+	char buf[32];
+	int status = spawn_wait(runc, args), fd;
+	ssize_t n;
+
+	if (status)
+		return status;
+	fd = open(pid_file, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || atoi((buf[n] = 0, buf)) <= 0) {
+		fprintf(stderr, "rtfloor: %s: no pid\n", pid_file);
+		return 1;
+	}
+	return hook_mark(getenv("RTFLOOR_MARK"));
+}
+
 int main(int argc, char **argv)
 {
 	const char *runc = getenv("RTFLOOR_RUNC") ?: "/usr/sbin/runc";
-	const char *bundle = ".", *sub = NULL;
+	const char *bundle = ".", *sub = NULL, *pid_file = NULL;
 	char **args;
 
 	if (argc >= 2 && !strcmp(argv[1], "hook"))
@@ -157,6 +199,10 @@ int main(int argc, char **argv)
 				bundle = argv[i + 1];
 			else if (!strncmp(a, "--bundle=", 9))
 				bundle = a + 9;
+			else if (!strcmp(a, "--pid-file") && i + 1 < argc)
+				pid_file = argv[i + 1];
+			else if (!strncmp(a, "--pid-file=", 11))
+				pid_file = a + 11;
 		} else if (a[0] != '-') {
 			sub = a;
 		} else if (takes_value(a) && i + 1 < argc) {
@@ -164,8 +210,10 @@ int main(int argc, char **argv)
 			args[i] = argv[i];
 		}
 	}
+	if (sub && !strcmp(sub, "create") && pid_file)
+		return edit_bundle(bundle, false) ? 1 : create(runc, args, pid_file);
 	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run")) &&
-	    edit_bundle(bundle))
+	    edit_bundle(bundle, true))
 		return 1;
 	if (sub && !strcmp(sub, "delete"))
 		return delete(runc, args);
