@@ -173,7 +173,10 @@ static int edit_bundle(const char *bundle, const char *id, const char *policy,
 	 * plain runc); deciding here gives `docker run` the reason before
 	 * runc creates anything.
 	 */
-	snprintf(who, sizeof(who), "moat-runc: container %s (bundle %s)", id, bundle);
+	if (id == bundle)
+		snprintf(who, sizeof(who), "moat-runc: container (bundle %s)", bundle);
+	else
+		snprintf(who, sizeof(who), "moat-runc: container %s", id);
 	ret = privs_check(cfg, spec, who, false);
 	if (ret)
 		goto out;

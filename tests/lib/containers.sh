@@ -434,6 +434,7 @@ cx_leftovers() {
 		sleep 0.2
 	done
 	check "$a" "/run/moat-bpf/oci empty" "$(ls -A /run/moat-bpf/oci 2>/dev/null | head -n 3 | tr '\n' ' ')" ""
+	check "$a" "/run/moat-bpf/oci-creating empty (no create left half-done)" "$(ls -A /run/moat-bpf/oci-creating 2>/dev/null | head -n 3 | tr '\n' ' ')" ""
 	check "$a" "/run/moat-bpf/reg empty (no registrations)" "$(ls -A /run/moat-bpf/reg 2>/dev/null | head -n 3 | tr '\n' ' ')" ""
 	check "$a" "/run/moat-bpf/netns empty (no netns references)" "$(ls -A /run/moat-bpf/netns 2>/dev/null | head -n 3 | tr '\n' ' ')" ""
 	status=$(flock /run/moat-bpf/lock "$moat" status --json)
