@@ -467,6 +467,16 @@ int runc_shim_main(int argc, char **argv)
 		p_err("moat-runc: %s", err.msg);
 		return 1;
 	}
+	/*
+	 * A restored container's processes resume from a CRIU image, with
+	 * the bundle's config.json as it is (no hook) and maybe their TCP
+	 * connections (--tcp-established): none of it is enforced.
+	 */
+	if (sub && !strcmp(sub, "restore")) {
+		p_err("moat-runc: restore (checkpoint/restore) is not supported: "
+		      "the restored container would not be enforced");
+		return 1;
+	}
 	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run"))) {
 		bool direct = !strcmp(sub, "create") && ca.known && ca.pid_file &&
 			      plain_id(ca.id);

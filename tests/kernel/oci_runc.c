@@ -137,6 +137,19 @@ static bool standin_called(const struct standin *s, const char *args)
 	return found;
 }
 
+/* Did any call of the stand-in have WORD in its arguments? */
+static bool standin_mentions(const struct standin *s, const char *word)
+{
+	char p[PATH_MAX + 32], *log;
+	bool found;
+
+	snprintf(p, sizeof(p), "%s/log", s->dir);
+	log = read_text(p);
+	found = log && strstr(log, word);
+	free(log);
+	return found;
+}
+
 /* moat-runc ARGS with the container's cgroup CTR for the stand-in */
 #define SHIM(r, s, ctr, fmt, ...)					\
 	run(r, "CTR=%s MOAT_CONFIG=%s MOAT_POLICY_DIR=%s %s " fmt, ctr,	\
@@ -314,4 +327,21 @@ KTEST(oci_runc, killed_create_leaves_a_container_that_cannot_start)
 	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
 	run_free(&r);
 	cr_assert_not(exists(OCI_PENDING, "killed"));
+}
+
+/* runc restore resumes a checkpoint with no enforcement: refused */
+KTEST(oci_runc, restore_is_refused)
+{
+	const char *ctr = cg_make("oci-dr-ctr");
+	struct standin s;
+	struct run_result r;
+
+	write_policy("dr", "allow:\n  - tcp://" W4_A ":80\n");
+	standin_make(&s, "dr");
+	SHIM(&r, &s, ctr, "--moat-policy=dr --root /x restore --image-path /nonexistent "
+	     "--tcp-established --bundle %s --pid-file %s/dr.pid oci-dr", s.bundle, s.dir);
+	cr_assert_eq(r.status, 1, "restore: exit %d", r.status);
+	cr_assert(strstr(r.err, "restore"), "no reason given: %s", r.err);
+	run_free(&r);
+	cr_assert_not(standin_mentions(&s, "restore"), "restore reached runc");
 }
