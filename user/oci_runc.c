@@ -331,19 +331,28 @@ static int create_container(const char *runc, char **args,
 {
 	char mark[PATH_MAX], **del;
 	int status, pid, fd;
+	bool marked;
 
 	pending_path(mark, sizeof(mark), ca->id);
 	if ((mkdir(MOAT_RUN_DIR, 0755) && errno != EEXIST) ||
 	    (mkdir(MOAT_OCI_PENDING_DIR, 0700) && errno != EEXIST) ||
-	    (fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+	    ((fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 &&
+	     errno != EEXIST)) {
 		p_errno(-errno, "moat-runc: container %s: marking it pending in %s",
 			ca->id, MOAT_OCI_PENDING_DIR);
 		return 1;
 	}
-	close(fd);
+	/*
+	 * A mark we did not make is another create's of this ID, in flight
+	 * or killed: if runc refuses ours (the ID exists), it stays.
+	 */
+	marked = fd >= 0;
+	if (marked)
+		close(fd);
 	status = spawn_wait(runc, args);
 	if (status) {
-		unlink(mark);
+		if (marked)
+			unlink(mark);
 		return status;
 	}
 	pid = read_pid_file(ca->pid_file);

@@ -278,6 +278,23 @@ KTEST(oci_runc, create_not_enforced_is_deleted_or_never_started)
 	run_free(&r);
 	cr_assert_not(exists(OCI_PENDING, "dead"), "the mark outlived the container");
 
+	/*
+	 * another create of this ID is marked (in flight, or killed): runc
+	 * refuses ours, and that create's mark stays
+	 */
+	standin_rc(&s, "create", 1);
+	write_file(OCI_PENDING "oci-dg", "");
+	SHIM(&r, &s, ctr, "--moat-policy=df create --bundle %s --pid-file "
+	     "%s/x.pid oci-dg", s.bundle, s.dir);
+	cr_assert_eq(r.status, 1, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	cr_assert(exists(OCI_PENDING, "oci-dg"), "a failed create took another's mark");
+	SHIM(&r, &s, ctr, "start oci-dg");
+	cr_assert_eq(r.status, 1, "start while another create is pending: exit %d",
+		     r.status);
+	run_free(&r);
+	cr_assert_eq(unlink(OCI_PENDING "oci-dg"), 0);
+
 	/* runc's own create fails: its status, nothing marked */
 	standin_rc(&s, "create", 7);
 	SHIM(&r, &s, ctr, "--moat-policy=df create --bundle %s --pid-file "
