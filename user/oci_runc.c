@@ -492,10 +492,16 @@ int runc_shim_main(int argc, char **argv)
 		p_err("moat-runc: %s", err.msg);
 		return 1;
 	}
-	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run"))) {
+	/*
+	 * `restore` makes a new container from a checkpoint, in a new cgroup,
+	 * and runs it at once; runc runs its prestart and createRuntime
+	 * hooks when criu has set up its namespaces: treated as `run`.
+	 */
+	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run") ||
+		    !strcmp(sub, "restore"))) {
 		bool direct = !strcmp(sub, "create") && ca.known && ca.pid_file &&
 			      plain_id(ca.id);
-		enum bundle_hooks hooks = direct ? HOOKS_NONE : !strcmp(sub, "run") ?
+		enum bundle_hooks hooks = direct ? HOOKS_NONE : strcmp(sub, "create") ?
 					  HOOKS_CREATE_POSTSTOP : HOOKS_CREATE;
 
 		/* runc create's stdio is the container's */

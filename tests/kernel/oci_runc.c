@@ -424,3 +424,49 @@ KTEST(oci_runc, single_dash_options_are_runc_options)
 	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
 	run_free(&r);
 }
+
+/*
+ * `runc restore` makes and runs a container from a checkpoint, in a new
+ * cgroup: it passed through moat-runc untouched (no privilege check, no
+ * hook, nothing enforced). It now gets the hooks as `run` does; runc
+ * runs createRuntime hooks on restore once criu set up the namespaces.
+ * (criu is not installed here: the bundle is what is checked.)
+ */
+KTEST(oci_runc, restore_gets_the_hooks)
+{
+	const char *ctr = cg_make("oci-dr-ctr");
+	char cfg[PATH_MAX + 32], line[3 * PATH_MAX], *text;
+	struct standin s;
+	struct run_result r;
+
+	write_policy("dr", "allow:\n  - tcp://" W4_A ":80\n");
+	standin_make(&s, "dr");
+	SHIM(&r, &s, ctr, "--moat-policy=dr --root /x restore --image-path /ckpt "
+	     "--work-path /ckpt --bundle %s --pid-file %s/oci-dr.pid --detach oci-dr",
+	     s.bundle, s.dir);
+	cr_assert_eq(r.status, 0, "restore: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", s.bundle);
+	text = read_text(cfg);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, "createRuntime") && strstr(text, "poststop"),
+		  "restore without our hooks: %s", text);
+	cr_assert(strstr(text, "seccomp"), "restore: the bundle was not hardened: %s", text);
+	free(text);
+	snprintf(line, sizeof(line), "--root /x restore --image-path /ckpt "
+		 "--work-path /ckpt --bundle %s --pid-file %s/oci-dr.pid --detach oci-dr",
+		 s.bundle, s.dir);
+	cr_assert(standin_called(&s, line), "the restore did not reach runc");
+
+	/* and a privileged one is refused before runc sees it */
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
+		   "\"mounts\":[{\"destination\":\"/sys\",\"type\":\"sysfs\","
+		   "\"source\":\"sysfs\",\"options\":[\"rw\"]}]}\n");
+	SHIM(&r, &s, ctr, "--moat-policy=dr restore --image-path /ckpt --bundle %s "
+	     "oci-dr2", s.bundle);
+	cr_assert_neq(r.status, 0, "a privileged restore passed: %s", r.err);
+	run_free(&r);
+	snprintf(line, sizeof(line), "restore --image-path /ckpt --bundle %s oci-dr2",
+		 s.bundle);
+	cr_assert_not(standin_called(&s, line), "a refused restore reached runc");
+}
