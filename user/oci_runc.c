@@ -38,15 +38,22 @@
 
 /* runc's global options that take a value as the next argument. */
 static const char *const valued_globals[] = {
-	"--root", "--log", "--log-format", "--criu", "--rootless", NULL,
+	"root", "log", "log-format", "criu", "rootless", NULL,
 };
 
-static bool takes_value(const char *a)
+/*
+ * Option A's name, without its dashes and "=value" (LEN long): runc's
+ * CLI parses with Go's flag package, which takes -name as --name, so
+ * `-root X` and `--b X` are runc's --root and --bundle.
+ */
+static const char *opt_name(const char *a, size_t *len)
 {
-	for (int i = 0; valued_globals[i]; i++)
-		if (!strcmp(a, valued_globals[i]))
-			return true;
-	return false;
+	const char *eq;
+
+	a += a[1] == '-' ? 2 : 1;
+	eq = strchr(a, '=');
+	*len = eq ? (size_t)(eq - a) : strlen(a);
+	return a;
 }
 
 static json_object *hook(const char *self, const char *stage,
@@ -132,12 +139,16 @@ enum bundle_hooks {
  * Select and load the container's policy into SPEC (the caller's, init'd
  * and freed by it), refuse what it does not accept, and write the
  * bundle's config.json with HOOKS, the seccomp denials and the
- * capability drop. ID names the container in messages.
+ * capability drop. ID names the container in messages. HOOKS_NONE
+ * becomes HOOKS_CREATE when the bundle has createContainer hooks: runc
+ * init runs them in the container's cgroup and netns during `runc
+ * create`, after createRuntime, so only our hook enforces before them.
  */
 static int edit_bundle(const char *bundle, const char *id, const char *policy,
-		       const struct moat_config *mc, enum bundle_hooks hooks,
+		       const struct moat_config *mc, enum bundle_hooks *hooks,
 		       struct moat_policy_spec *spec, const char **source)
 {
+	json_object *hooks_obj, *cc;
 	char name[PATH_MAX];
 	json_object *ann = NULL;
 	char path[PATH_MAX], tmp[PATH_MAX + 16], self[PATH_MAX];
@@ -180,10 +191,15 @@ static int edit_bundle(const char *bundle, const char *id, const char *policy,
 	ret = privs_check(cfg, spec, who, false);
 	if (ret)
 		goto out;
-	if (hooks != HOOKS_NONE)
+	if (*hooks == HOOKS_NONE &&
+	    json_object_object_get_ex(cfg, "hooks", &hooks_obj) &&
+	    json_object_object_get_ex(hooks_obj, "createContainer", &cc) &&
+	    json_object_is_type(cc, json_type_array) && json_object_array_length(cc))
+		*hooks = HOOKS_CREATE;
+	if (*hooks != HOOKS_NONE)
 		add_hook(cfg, "createRuntime", hook(self, "create", policy));
 	harden_seccomp_oci(cfg);
-	if (hooks == HOOKS_CREATE_POSTSTOP)
+	if (*hooks == HOOKS_CREATE_POSTSTOP)
 		add_hook(cfg, "poststop", hook(self, "poststop", NULL));
 	if (!spec->keep_net_raw)
 		drop_cap(cfg, "CAP_NET_RAW");
@@ -318,19 +334,28 @@ static int create_container(const char *runc, char **args,
 {
 	char mark[PATH_MAX], **del;
 	int status, pid, fd;
+	bool marked;
 
 	pending_path(mark, sizeof(mark), ca->id);
 	if ((mkdir(MOAT_RUN_DIR, 0755) && errno != EEXIST) ||
 	    (mkdir(MOAT_OCI_PENDING_DIR, 0700) && errno != EEXIST) ||
-	    (fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+	    ((fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 &&
+	     errno != EEXIST)) {
 		p_errno(-errno, "moat-runc: container %s: marking it pending in %s",
 			ca->id, MOAT_OCI_PENDING_DIR);
 		return 1;
 	}
-	close(fd);
+	/*
+	 * A mark we did not make is another create's of this ID, in flight
+	 * or killed: if runc refuses ours (the ID exists), it stays.
+	 */
+	marked = fd >= 0;
+	if (marked)
+		close(fd);
 	status = spawn_wait(runc, args);
 	if (status) {
-		unlink(mark);
+		if (marked)
+			unlink(mark);
 		return status;
 	}
 	pid = read_pid_file(ca->pid_file);
@@ -366,11 +391,11 @@ static int create_container(const char *runc, char **args,
 
 /* runc create's options (1.1, 1.2): with a value, and without */
 static const char *const create_valued[] = {
-	"--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds",
-	"--pidfd-socket", NULL,
+	"bundle", "b", "console-socket", "pid-file", "preserve-fds",
+	"pidfd-socket", NULL,
 };
 static const char *const create_flags[] = {
-	"--no-pivot", "--no-new-keyring", NULL,
+	"no-pivot", "no-new-keyring", NULL,
 };
 
 static bool listed(const char *const *list, const char *a, size_t len)
@@ -404,7 +429,7 @@ int runc_shim_main(int argc, char **argv)
 		return 1;
 	args[n++] = "runc";
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *eq, *val;
+		const char *a = argv[i], *eq, *val, *name;
 		size_t len;
 
 		if (!strncmp(a, "--moat-policy=", 14)) {
@@ -422,10 +447,10 @@ int runc_shim_main(int argc, char **argv)
 				continue;
 			}
 			eq = strchr(a, '=');
-			len = eq ? (size_t)(eq - a) : strlen(a);
-			if (!eq && listed(create_flags, a, len))
+			name = opt_name(a, &len);
+			if (!eq && listed(create_flags, name, len))
 				continue;
-			if (!listed(create_valued, a, len)) {
+			if (!listed(create_valued, name, len)) {
 				ca.known = false;
 				continue;
 			}
@@ -437,26 +462,29 @@ int runc_shim_main(int argc, char **argv)
 				}
 				val = args[n++] = argv[++i];
 			}
-			if (listed((const char *const[]){ "--bundle", "-b", NULL }, a, len))
-				ca.bundle = val;
-			else if (listed((const char *const[]){ "--pid-file", NULL }, a, len))
+			/* runc takes --bundle= as the current directory */
+			if (listed((const char *const[]){ "bundle", "b", NULL }, name, len))
+				ca.bundle = val[0] ? val : ".";
+			else if (listed((const char *const[]){ "pid-file", NULL }, name, len))
 				ca.pid_file = val;
 			continue;
 		}
 		if (a[0] != '-') {
 			sub = a;
 			ca.sub_at = n - 1;
-		} else if (takes_value(a) && i + 1 < argc) {
-			if (!strcmp(a, "--log"))
-				log_path = argv[i + 1];
-			else if (!strcmp(a, "--log-format"))
-				log_json = !strcmp(argv[i + 1], "json");
-			args[n++] = argv[++i];
-		} else if (!strncmp(a, "--log=", 6)) {
-			log_path = a + 6;
-		} else if (!strncmp(a, "--log-format=", 13)) {
-			log_json = !strcmp(a + 13, "json");
+			continue;
 		}
+		if (!a[1])
+			continue;
+		eq = strchr(a, '=');
+		name = opt_name(a, &len);
+		val = eq ? eq + 1 : NULL;
+		if (!eq && listed(valued_globals, name, len) && i + 1 < argc)
+			val = args[n++] = argv[++i];
+		if (val && listed((const char *const[]){ "log", NULL }, name, len))
+			log_path = val;
+		else if (val && listed((const char *const[]){ "log-format", NULL }, name, len))
+			log_json = !strcmp(val, "json");
 	}
 	args[n] = NULL;
 	/* containerd reports the runtime's JSON log, never our stderr */
@@ -480,29 +508,40 @@ int runc_shim_main(int argc, char **argv)
 	if (sub && (!strcmp(sub, "create") || !strcmp(sub, "run"))) {
 		bool direct = !strcmp(sub, "create") && ca.known && ca.pid_file &&
 			      plain_id(ca.id);
+		enum bundle_hooks hooks = direct ? HOOKS_NONE : strcmp(sub, "create") ?
+					  HOOKS_CREATE_POSTSTOP : HOOKS_CREATE;
 
 		/* runc create's stdio is the container's */
 		log_stderr_is_workload = true;
 		policy_init(&spec);
 		ret = edit_bundle(ca.bundle, ca.id ?: ca.bundle, policy, &cfg,
-				  direct ? HOOKS_NONE : !strcmp(sub, "run") ?
-				  HOOKS_CREATE_POSTSTOP : HOOKS_CREATE, &spec, &source);
+				  &hooks, &spec, &source);
+		direct = hooks == HOOKS_NONE;
 		if (!ret && direct)
 			ret = create_container(cfg.runc, args, &ca, &spec, source);
 		policy_free(&spec);
 		if (ret || direct)
 			return ret ? (ret < 0 ? 1 : ret) : 0;	/* never unprotected */
 	}
-	if (sub && plain_id(ca.id)) {
-		if (!strcmp(sub, "start") && pending(ca.id)) {
+	/*
+	 * runc execs into a created container as into a running one: a
+	 * process in its cgroup, so refused like start while pending. Any
+	 * argument naming a pending container counts (exec's options are
+	 * not parsed here); such IDs never start with '-' (see direct).
+	 */
+	if (sub && (!strcmp(sub, "start") || !strcmp(sub, "exec"))) {
+		for (int i = ca.sub_at + 1; i < n; i++) {
+			if (args[i][0] == '-' || !plain_id(args[i]) || !pending(args[i]))
+				continue;
 			p_err("moat-runc: container %s was created but its enforcement "
-			      "did not finish (%s/%s): not starting it; delete it",
-			      ca.id, MOAT_OCI_PENDING_DIR, ca.id);
+			      "did not finish (%s/%s): not running %s in it; delete it",
+			      args[i], MOAT_OCI_PENDING_DIR, args[i], sub);
 			return 1;
 		}
-		if (!strcmp(sub, "delete") && (oci_enforced(ca.id) || pending(ca.id)))
-			return delete_container(cfg.runc, args, ca.id);
 	}
+	if (sub && plain_id(ca.id) && !strcmp(sub, "delete") &&
+	    (oci_enforced(ca.id) || pending(ca.id)))
+		return delete_container(cfg.runc, args, ca.id);
 	execv(cfg.runc, args);
 	p_errno(-errno, "moat-runc: exec %s", cfg.runc);
 	return 127;

@@ -61,7 +61,7 @@ static const char standin_sh[] =
 	"  case $1 in\n"
 	"  --root|--log|--log-format|--bundle|--console-socket) shift ;;\n"
 	"  --pid-file) shift; pidf=$1 ;;\n"
-	"  create|start|delete|state) [ -n \"$sub\" ] || sub=$1 ;;\n"
+	"  create|start|delete|state|exec) [ -n \"$sub\" ] || sub=$1 ;;\n"
 	"  -*) ;;\n"
 	"  *) id=$1 ;;\n"
 	"  esac\n"
@@ -149,6 +149,11 @@ static bool standin_mentions(const struct standin *s, const char *word)
 	free(log);
 	return found;
 }
+
+/* moat-runc ARGS with the container's cgroup CTR for the stand-in */
+#define SHIM(r, s, ctr, fmt, ...)					\
+	run(r, "CTR=%s MOAT_CONFIG=%s MOAT_POLICY_DIR=%s %s " fmt, ctr,	\
+	    (s)->conf, H.tmpdir, (s)->shim, ##__VA_ARGS__)
 
 /* moat-runc ARGS with the container's cgroup CTR for the stand-in */
 #define SHIM(r, s, ctr, fmt, ...)					\
@@ -291,6 +296,23 @@ KTEST(oci_runc, create_not_enforced_is_deleted_or_never_started)
 	run_free(&r);
 	cr_assert_not(exists(OCI_PENDING, "dead"), "the mark outlived the container");
 
+	/*
+	 * another create of this ID is marked (in flight, or killed): runc
+	 * refuses ours, and that create's mark stays
+	 */
+	standin_rc(&s, "create", 1);
+	write_file(OCI_PENDING "oci-dg", "");
+	SHIM(&r, &s, ctr, "--moat-policy=df create --bundle %s --pid-file "
+	     "%s/x.pid oci-dg", s.bundle, s.dir);
+	cr_assert_eq(r.status, 1, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	cr_assert(exists(OCI_PENDING, "oci-dg"), "a failed create took another's mark");
+	SHIM(&r, &s, ctr, "start oci-dg");
+	cr_assert_eq(r.status, 1, "start while another create is pending: exit %d",
+		     r.status);
+	run_free(&r);
+	cr_assert_eq(unlink(OCI_PENDING "oci-dg"), 0);
+
 	/* runc's own create fails: its status, nothing marked */
 	standin_rc(&s, "create", 7);
 	SHIM(&r, &s, ctr, "--moat-policy=df create --bundle %s --pid-file "
@@ -322,11 +344,103 @@ KTEST(oci_runc, killed_create_leaves_a_container_that_cannot_start)
 	run_free(&r);
 	cr_assert_not(standin_called(&s, "start killed"),
 		      "the start of an unenforced container reached runc");
+	/* runc execs into a created container: a process in its cgroup */
+	SHIM(&r, &s, ctr, "exec --cwd / -e A=1 killed sh -c true");
+	cr_assert_eq(r.status, 1, "exec in an unenforced container: exit %d", r.status);
+	run_free(&r);
+	cr_assert_not(standin_called(&s, "exec --cwd / -e A=1 killed sh -c true"),
+		      "an exec in an unenforced container reached runc");
 	init_kill(pid, NULL);
 	SHIM(&r, &s, ctr, "delete killed");
 	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
 	run_free(&r);
 	cr_assert_not(exists(OCI_PENDING, "killed"));
+}
+
+/*
+ * runc init runs the bundle's createContainer hooks in the container's
+ * cgroup and netns during `runc create`, after the createRuntime hooks
+ * (checked with runc 1.1.5: such a hook's /proc/self/cgroup is the
+ * container's): enforcing only after runc create returns lets them send
+ * unenforced, so such a bundle keeps our createRuntime hook.
+ */
+KTEST(oci_runc, create_container_hooks_keep_the_hook)
+{
+	const char *ctr = cg_make("oci-dh-ctr");
+	char cfg[PATH_MAX + 32], *text;
+	struct standin s;
+	struct run_result r;
+
+	write_policy("dh", "allow:\n  - tcp://" W4_A ":80\n");
+	standin_make(&s, "dh");
+	snprintf(cfg, sizeof(cfg), "%s/config.json", s.bundle);
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
+		   "\"mounts\":[],\"hooks\":{\"createContainer\":[{\"path\":"
+		   "\"/bin/true\"}]}}\n");
+	SHIM(&r, &s, ctr, "--moat-policy=dh create --bundle %s --pid-file "
+	     "%s/oci-dh.pid oci-dh", s.bundle, s.dir);
+	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	text = read_text(cfg);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, "createRuntime"),
+		  "createContainer hooks run before moat-runc enforces: %s", text);
+	free(text);
+	cr_assert_not(exists(OCI_PENDING, "oci-dh"));
+	init_kill(pid_in(&s, "oci-dh"), NULL);
+}
+
+/*
+ * Go's flag package (runc's CLI) takes -root as --root and --b as -b:
+ * moat-runc must read them so, or the value of -root is taken for the
+ * subcommand and the create passes through unchecked and unenforced.
+ */
+KTEST(oci_runc, single_dash_options_are_runc_options)
+{
+	const char *ctr = cg_make("oci-dd-ctr");
+	char cfg[PATH_MAX + 32], *text;
+	struct standin s;
+	struct run_result r;
+
+	write_policy("dd", "allow:\n  - tcp://" W4_A ":80\n");
+	standin_make(&s, "dd");
+	SHIM(&r, &s, ctr, "--moat-policy=dd -root /x create --b %s --pid-file "
+	     "%s/oci-dd.pid oci-dd", s.bundle, s.dir);
+	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	cr_assert(enforced(ctr), "created with -root and --b: not enforced");
+	snprintf(cfg, sizeof(cfg), "%s/config.json", s.bundle);
+	text = read_text(cfg);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, "seccomp"), "the bundle was not hardened: %s", text);
+	free(text);
+	init_kill(pid_in(&s, "oci-dd"), ctr);
+	SHIM(&r, &s, ctr, "-root /x delete oci-dd");
+	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	for (int i = 0; i < 100 && exists(OCI_RECORDS, "oci-dd"); i++)
+		usleep(50 * 1000);
+	cr_assert_not(exists(OCI_RECORDS, "oci-dd"), "its record is left");
+
+	/* runc's --bundle= is the current directory, not "/" */
+	ctr = cg_make("oci-de-ctr");
+	cr_assert_eq(unlink(cfg), 0);
+	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
+		   "\"mounts\":[]}\n");
+	run(&r, "cd %s && CTR=%s MOAT_CONFIG=%s MOAT_POLICY_DIR=%s %s "
+	    "--moat-policy=dd create --bundle= --pid-file %s/oci-de.pid oci-de",
+	    s.bundle, ctr, s.conf, H.tmpdir, s.shim, s.dir);
+	cr_assert_eq(r.status, 0, "create --bundle=: exit %d: %s", r.status, r.err);
+	run_free(&r);
+	cr_assert(enforced(ctr), "created with --bundle=: not enforced");
+	text = read_text(cfg);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, "seccomp"), "--bundle=: not hardened: %s", text);
+	free(text);
+	init_kill(pid_in(&s, "oci-de"), ctr);
+	SHIM(&r, &s, ctr, "delete oci-de");
+	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
+	run_free(&r);
 }
 
 /* runc restore resumes a checkpoint with no enforcement: refused */
