@@ -8,7 +8,7 @@ pkgs=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
       golang-go # the resolver load test's Go client (its pure resolver)
       curl wget openssl nodejs # real TLS/HTTP clients of the names tests; the Kubernetes manifest check
       libyaml-dev libjson-c-dev libldns-dev libcriterion-dev libsystemd-dev dnsmasq-base
-      libseccomp-dev libclang-rt-14-dev busybox-static docker.io runc containerd podman jq strace python3 iproute2 iptables nftables ipset tinyproxy util-linux systemd procps dnsperf gnuplot-nox gdb)
+      libseccomp-dev libclang-rt-14-dev busybox-static docker.io runc containerd podman jq strace python3 iproute2 iptables nftables ipset tinyproxy util-linux systemd procps dnsperf gnuplot-nox gdb linux-perf)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

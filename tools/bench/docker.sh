@@ -46,10 +46,17 @@
 # each and the difference (the enforcement runs inside create). The
 # wrapper's own cost is the same on both sides.
 #
+# Where the time goes, by process (DK_SCHED=N rounds of runc, moat and
+# floor, after the others; default 10, 0 skips): perf records the scheduler's
+# exec, fork and exit events of every process, and sched-calls.py times
+# Docker's network hook (inside every create), each wrapper's create
+# before and after runc, its pass-through calls and the children it
+# leaves. Needs perf (linux-perf); without it the section says n/a.
+#
 # Output under $OUTPUT/bench: docker.csv, docker.txt, docker.png (and
 # docker-calls.log: every timed runtime call of DK_PROFILE).
 # Environment: DK_N (50), DK_MAX_S (90 x modes), DK_KEEP=1 (keep the data root:
-# the image is not rebuilt next time), DK_BASE_BIN, DK_PROFILE, DK_FLOOR
+# the image is not rebuilt next time), DK_BASE_BIN, DK_PROFILE, DK_SCHED, DK_FLOOR
 # (above), RTFLOOR (the floor runtime; default next to MOAT_BIN,
 # tests/rtfloor, as make bench builds it). Needs docker.io, jq, busybox-static.
 # shellcheck disable=SC2016 # sh -c programs expand later
@@ -59,6 +66,7 @@ set -euo pipefail
 : "${OUTPUT:?set OUTPUT (run through make bench)}"
 DK_N=${DK_N:-50}
 DK_FLOOR=${DK_FLOOR:-1}
+DK_SCHED=${DK_SCHED:-10}
 RTFLOOR=${RTFLOOR:-$(dirname "$MOAT_BIN")/tests/rtfloor}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -373,6 +381,39 @@ profile() {
 				printf "\n" } }'
 }
 
+# where the time goes, by process: the scheduler's exec/fork/exit events
+# of DK_SCHED rounds of runc, moat and floor (tools/bench/sched-calls.py)
+sched() {
+	local r j m pp ms=(runc moat) n
+	[ "${DK_SCHED:-0}" -gt 0 ] || return 0
+	echo
+	echo "where the time goes, by process: $DK_SCHED rounds, exec/fork/exit events of every process (perf sched tracepoints; median ms)"
+	if ! command -v perf >/dev/null; then
+		echo "  n/a: perf is not installed (linux-perf)"
+		return 0
+	fi
+	[ -z "$floor_rt" ] || ms+=(floor)
+	n=${#ms[@]}
+	perf record -q -a -e sched:sched_process_exec,sched:sched_process_exit,sched:sched_process_fork \
+		-o "$S/sched.data" 2>"$S/perf.err" &
+	pp=$!
+	sleep 1
+	for r in $(seq "$DK_SCHED"); do
+		for j in $(seq 0 $((n - 1))); do
+			m=${ms[$(((r + j) % n))]}
+			run_one "$m" >/dev/null
+		done
+	done
+	kill -INT "$pp"
+	wait "$pp" || true
+	if [ ! -s "$S/sched.data" ]; then
+		echo "  n/a: perf record wrote nothing: $(head -n 1 "$S/perf.err")"
+		return 0
+	fi
+	perf script -i "$S/sched.data" -F comm,pid,time,event,trace 2>/dev/null |
+		python3 "$repo/tools/bench/sched-calls.py" "$S/bin/moat-runc" "$S/bin/rtfloor"
+}
+
 # --- report ------------------------------------------------------------------
 report() {
 	local m med mn mx rm lo hi rmn rmx lvl
@@ -408,7 +449,7 @@ pair() {
 	printf "%s/%s (same round): %.3f CI%.0f [%.3f, %.3f]  range %.3f..%.3f  (%s)\n" "$1" "$2" \
 		"$rm" "$(awk -v l="$lvl" 'BEGIN{print l*100}')" "$lo" "$hi" "$rmn" "$rmx" "$3"
 }
-{ report; profile; } | tee "$out/docker.txt"
+{ report; profile; sched; } | tee "$out/docker.txt"
 
 if command -v gnuplot >/dev/null; then
 	for m in "${modes[@]}"; do
