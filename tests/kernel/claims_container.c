@@ -181,7 +181,7 @@ KTEST(claims_container, caps_refused_or_accepted_with_warning)
 	unlink(calls);
 
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-		char pol[64], yaml[256], id[64], cfgpath[PATH_MAX + 16];
+		char pol[64], yaml[256], id[64], cfgpath[PATH_MAX + 16], rtlog[PATH_MAX];
 
 		snprintf(pol, sizeof(pol), "acc-%zu", i);
 		snprintf(yaml, sizeof(yaml), "allow:\n  - tcp://" W4_A ":80\n"
@@ -222,21 +222,31 @@ KTEST(claims_container, caps_refused_or_accepted_with_warning)
 		cr_assert_null(status_find(&l, cg_rel(cg)), "%s: refused, yet "
 			       "the container's cgroup is attached", caps[i]);
 
-		/* accepted by the policy: a warning, runc runs */
+		/*
+		 * accepted by the policy: a warning in the runtime's log (what
+		 * containerd and Docker read) and syslog, not on stderr (runc
+		 * create's stdio is the container's), and runc runs
+		 */
+		snprintf(rtlog, sizeof(rtlog), "%.*s/rt-%zu.log", PATH_MAX - 64,
+			 H.tmpdir, i);
 		run(&r, "MOAT_CONFIG=%s/moat.yaml MOAT_POLICY_DIR=%s %s "
-		    "--moat-policy=%s create --bundle %s %s", H.tmpdir,
-		    H.tmpdir, shim, pol, bundle, id);
+		    "--moat-policy=%s --log %s --log-format json create --bundle %s %s",
+		    H.tmpdir, H.tmpdir, shim, pol, rtlog, bundle, id);
 		cr_assert_eq(r.status, 0, "%s accepted: exit %d: %s", caps[i],
 			     r.status, r.err);
-		snprintf(want, sizeof(want), "warning: moat-runc: container "
-			 "(bundle %s) has %s, accepted by policy '%s' (", bundle,
-			 caps[i], pol);
-		cr_assert(strstr(r.err, want) &&
-			  strstr(r.err, ", container.accept_caps): it can undo "
-				 "its own enforcement, so moat-bpf guarantees "
-				 "nothing for it"), "%s: stderr: %s", caps[i],
-			  r.err);
+		cr_assert_null(strstr(r.err, "accepted by"), "%s: the warning went "
+			       "to the container's stderr: %s", caps[i], r.err);
 		run_free(&r);
+		log = read_text(rtlog);
+		snprintf(want, sizeof(want), "moat-runc: container %s has %s, "
+			 "accepted by policy '%s' (", id, caps[i], pol);
+		cr_assert(log && strstr(log, "\"level\":\"warning\"") &&
+			  strstr(log, want) &&
+			  strstr(log, ", container.accept_caps): it can undo "
+				 "its own enforcement, so moat-bpf guarantees "
+				 "nothing for it"), "%s: runtime log: %s", caps[i],
+			  log ? log : "(nothing)");
+		free(log);
 		log = read_text(calls);
 		cr_assert(log && strstr(log, id), "%s: runc not run", caps[i]);
 		free(log);
