@@ -47,7 +47,8 @@ int privs_judge(const struct privs *pv, const struct moat_container_opts *opts,
 /*
  * privs_from_config and privs_judge for the container WHO under SPEC. A
  * refusal is printed (p_err); an acceptance is a warning, to syslog from
- * the HOOK, on stderr otherwise (moat-runc). Returns 0 or -EPERM.
+ * the HOOK, p_warn otherwise (moat-runc: syslog and the runtime's log
+ * while the container's stdio is ours). Returns 0 or -EPERM.
  */
 int privs_check(json_object *cfg, const struct moat_policy_spec *spec,
 		const char *who, bool hook);
