@@ -85,8 +85,15 @@ static const char standin_sh[] =
 	"fi\n"
 	"exit 0\n";
 
-static void standin_make(struct standin *s, const char *tag)
+/*
+ * The stand-in for test TAG: its directory, runc, moat-runc link,
+ * configuration and bundle, policy TAG (one address rule) and the
+ * container's cgroup oci-TAG-ctr, which it returns.
+ */
+static const char *standin_make(struct standin *s, const char *tag)
 {
+	char cg[64];
+
 	char p[PATH_MAX + 32], text[PATH_MAX + 64];
 
 	snprintf(s->dir, sizeof(s->dir), "%.*s/%s-runc.d", PATH_MAX - 160,
@@ -105,6 +112,9 @@ static void standin_make(struct standin *s, const char *tag)
 	snprintf(p, sizeof(p), "%s/config.json", s->bundle);
 	write_file(p, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],"
 		   "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\"]}},\"mounts\":[]}\n");
+	write_policy(tag, "allow:\n  - tcp://" W4_A ":80\n");
+	snprintf(cg, sizeof(cg), "oci-%s-ctr", tag);
+	return cg_make(cg);
 }
 
 /* SUB's calls of the stand-in exit with RC (negative: as it pleases) */
@@ -201,15 +211,14 @@ static bool exists(const char *dir, const char *id)
 
 KTEST(oci_runc, create_enforces_before_it_returns)
 {
-	const char *ctr = cg_make("oci-dc-ctr");
+	const char *ctr;
 	char cfg[PATH_MAX + 32], *text;
 	struct standin s;
 	struct run_result r;
 	struct cg_status c;
 	pid_t pid;
 
-	write_policy("dc", "allow:\n  - tcp://" W4_A ":80\n");
-	standin_make(&s, "dc");
+	ctr = standin_make(&s, "dc");
 	SHIM(&r, &s, ctr, "--moat-policy=dc --root /x create --bundle %s "
 	     "--pid-file %s/oci-dc.pid --console-socket /nonexistent oci-dc",
 	     s.bundle, s.dir);
@@ -259,12 +268,11 @@ KTEST(oci_runc, create_enforces_before_it_returns)
 
 KTEST(oci_runc, create_not_enforced_is_deleted_or_never_started)
 {
-	const char *ctr = cg_make("oci-df-ctr");
+	const char *ctr;
 	struct standin s;
 	struct run_result r;
 
-	write_policy("df", "allow:\n  - tcp://" W4_A ":80\n");
-	standin_make(&s, "df");
+	ctr = standin_make(&s, "df");
 	/* the enforcement fails (the pid is gone): runc deletes it */
 	SHIM(&r, &s, ctr, "--moat-policy=df --root /x create --bundle %s "
 	     "--pid-file %s/dead.pid dead", s.bundle, s.dir);
@@ -324,13 +332,12 @@ KTEST(oci_runc, create_not_enforced_is_deleted_or_never_started)
 
 KTEST(oci_runc, killed_create_leaves_a_container_that_cannot_start)
 {
-	const char *ctr = cg_make("oci-dk-ctr");
+	const char *ctr;
 	struct standin s;
 	struct run_result r;
 	pid_t pid;
 
-	write_policy("dk", "allow:\n  - tcp://" W4_A ":80\n");
-	standin_make(&s, "dk");
+	ctr = standin_make(&s, "dk");
 	/* moat-runc dies after runc created the container, before its work */
 	SHIM(&r, &s, ctr, "--moat-policy=dk create --bundle %s --pid-file "
 	     "%s/killed.pid killed", s.bundle, s.dir);
@@ -366,13 +373,12 @@ KTEST(oci_runc, killed_create_leaves_a_container_that_cannot_start)
  */
 KTEST(oci_runc, create_container_hooks_keep_the_hook)
 {
-	const char *ctr = cg_make("oci-dh-ctr");
+	const char *ctr;
 	char cfg[PATH_MAX + 32], *text;
 	struct standin s;
 	struct run_result r;
 
-	write_policy("dh", "allow:\n  - tcp://" W4_A ":80\n");
-	standin_make(&s, "dh");
+	ctr = standin_make(&s, "dh");
 	snprintf(cfg, sizeof(cfg), "%s/config.json", s.bundle);
 	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
 		   "\"mounts\":[],\"hooks\":{\"createContainer\":[{\"path\":"
@@ -397,13 +403,12 @@ KTEST(oci_runc, create_container_hooks_keep_the_hook)
  */
 KTEST(oci_runc, single_dash_options_are_runc_options)
 {
-	const char *ctr = cg_make("oci-dd-ctr");
+	const char *ctr;
 	char cfg[PATH_MAX + 32], *text;
 	struct standin s;
 	struct run_result r;
 
-	write_policy("dd", "allow:\n  - tcp://" W4_A ":80\n");
-	standin_make(&s, "dd");
+	ctr = standin_make(&s, "dd");
 	SHIM(&r, &s, ctr, "--moat-policy=dd -root /x create --b %s --pid-file "
 	     "%s/oci-dd.pid oci-dd", s.bundle, s.dir);
 	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
@@ -446,12 +451,11 @@ KTEST(oci_runc, single_dash_options_are_runc_options)
 /* runc restore resumes a checkpoint with no enforcement: refused */
 KTEST(oci_runc, restore_is_refused)
 {
-	const char *ctr = cg_make("oci-dr-ctr");
+	const char *ctr;
 	struct standin s;
 	struct run_result r;
 
-	write_policy("dr", "allow:\n  - tcp://" W4_A ":80\n");
-	standin_make(&s, "dr");
+	ctr = standin_make(&s, "dr");
 	SHIM(&r, &s, ctr, "--moat-policy=dr --root /x restore --image-path /nonexistent "
 	     "--tcp-established --bundle %s --pid-file %s/dr.pid oci-dr", s.bundle, s.dir);
 	cr_assert_eq(r.status, 1, "restore: exit %d", r.status);
