@@ -261,7 +261,7 @@ INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/dns-latency.png \
 	docs/bench/dns-expire.txt docs/bench/dns-qps.png \
 	docs/bench/dns-results.txt docs/bench/docker.png \
-	docs/bench/docker.txt docs/bench/docker-ab.txt docs/bench/ratio.png docs/bench/redesign.txt \
+	docs/bench/docker.txt docs/bench/docker-ab.txt docs/bench/docker-sched.txt docs/bench/ratio.png docs/bench/redesign.txt \
 	docs/bench/results.txt
 INST_MAN8 := docs/moat-bpf.8
 # under docs/examples/, installed to $(DOCDIR)/examples; INST_CONFIG of them
