@@ -45,6 +45,67 @@ static ldns_rdf *name_from_str(const char *s)
 	return ldns_dname_new_frm_str(*s ? s : ".");
 }
 
+/* ASCII only: DNS folds no other case (RFC 4343, 3). */
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/*
+ * Wire names A and B (as ldns holds them: uncompressed, with the root
+ * label) are the same name. ldns_dname_compare() orders names; equality
+ * needs no label walk: the length octets (< 64) fold to themselves, so
+ * two wire names are equal iff their octets are, case aside.
+ */
+static bool wire_equal(const uint8_t *a, size_t alen, const uint8_t *b,
+		       size_t blen)
+{
+	if (alen != blen)
+		return false;
+	for (size_t i = 0; i < alen; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+static bool rdf_is(const ldns_rdf *name, const uint8_t *w, size_t wlen)
+{
+	return wire_equal(ldns_rdf_data(name), ldns_rdf_size(name), w, wlen);
+}
+
+/*
+ * Wire name D (SIZE octets) in the form of dns.h when none of its bytes
+ * is one ldns escapes (letters, digits, '-' and '_' print as they are):
+ * its labels, lower case, joined by dots; 1 for any other name. Issue 18:
+ * ldns_rdf2str() prints a name a byte at a time through printf, the
+ * largest term of a miss's parsing, and almost every name is plain.
+ */
+static int plain_name_str(const uint8_t *d, size_t size, char *buf, size_t len)
+{
+	size_t o = 0, i = 0;
+
+	while (i < size && d[i]) {
+		size_t l = d[i++];
+
+		if (l > 63 || i + l > size || o + l + 1 >= len)
+			return 1;
+		if (o)
+			buf[o++] = '.';
+		for (; l; l--, i++) {
+			uint8_t c = lower(d[i]);
+
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			      c == '-' || c == '_'))
+				return 1;
+			buf[o++] = (char)c;
+		}
+	}
+	if (i + 1 != size)
+		return 1;
+	buf[o] = '\0';
+	return 0;
+}
+
 /* The form described in dns.h: lower case, no trailing dot. */
 static int name_to_str(const ldns_rdf *name, char *buf, size_t len)
 {
@@ -53,6 +114,8 @@ static int name_to_str(const ldns_rdf *name, char *buf, size_t len)
 	size_t n;
 	int err = 0;
 
+	if (!plain_name_str(ldns_rdf_data(name), ldns_rdf_size(name), buf, len))
+		return 0;
 	lc = ldns_rdf_clone(name);
 	if (!lc)
 		return -ENOMEM;
@@ -75,6 +138,30 @@ static int name_to_str(const ldns_rdf *name, char *buf, size_t len)
 	return err;
 }
 
+/* The wire form of dns_question's qname, lower case. */
+static int question_wire(struct dns_question *q, const ldns_rdf *owner)
+{
+	if (!ldns_rdf_size(owner) || ldns_rdf_size(owner) > sizeof(q->qwire))
+		return -EBADMSG;
+	q->qwire_len = (uint8_t)ldns_rdf_size(owner);
+	for (size_t i = 0; i < q->qwire_len; i++)
+		q->qwire[i] = lower(ldns_rdf_data(owner)[i]);
+	return 0;
+}
+
+int dns_question_set_name(struct dns_question *q, const char *name)
+{
+	ldns_rdf *rdf = name_from_str(name);
+	int err;
+
+	if (!rdf)
+		return -EINVAL;
+	err = name_to_str(rdf, q->qname, sizeof(q->qname)) ?:
+	      question_wire(q, rdf);
+	ldns_rdf_deep_free(rdf);
+	return err;
+}
+
 static ldns_rr *single_question(const ldns_pkt *p)
 {
 	const ldns_rr_list *qs = ldns_pkt_question(p);
@@ -87,6 +174,7 @@ static ldns_rr *single_question(const ldns_pkt *p)
 /* dns_query_parse()'s checks and fields, on the parsed message P. */
 static int query_of(const ldns_pkt *p, struct dns_question *q)
 {
+	const ldns_rdf *owner;
 	ldns_rr *qr;
 	int err;
 
@@ -99,7 +187,11 @@ static int query_of(const ldns_pkt *p, struct dns_question *q)
 		return -EBADMSG;
 
 	memset(q, 0, sizeof(*q));
-	err = name_to_str(ldns_rr_owner(qr), q->qname, sizeof(q->qname));
+	owner = ldns_rr_owner(qr);
+	err = name_to_str(owner, q->qname, sizeof(q->qname));
+	if (err)
+		return err;
+	err = question_wire(q, owner);
 	if (err)
 		return err;
 	q->id = ldns_pkt_id(p);
@@ -144,47 +236,53 @@ int dns_query_parse(const uint8_t *pkt, size_t len, struct dns_question *q)
 	return err;
 }
 
-/* dns_query_canonical() of the parsed message P. */
+static void put16(uint8_t *at, uint16_t v)
+{
+	at[0] = v >> 8;
+	at[1] = v & 0xff;
+}
+
+/*
+ * dns_query_canonical() of the parsed message P: a new message of the
+ * question, RD/CD and a bare OPT; nothing else. Written here rather than
+ * by ldns_pkt2wire(), which took 1.2 us a miss (a packet, a record clone
+ * and a compression tree for one name, issue 18): every field is a fixed
+ * width but the name, and the name is the one ldns decoded, in wire form
+ * (RFC 1035, 4.1.1-4.1.2; RFC 6891, 6.1.2-6.1.3 for the OPT record).
+ */
 static int canonical_of(const ldns_pkt *p, uint8_t *out, size_t *outlen)
 {
-	uint8_t *wire = NULL;
-	size_t wlen = 0;
-	ldns_pkt *q = NULL;
-	ldns_rr *qr;
-	int err = 0;
+	const ldns_rr *qr = single_question(p);
+	const ldns_rdf *name;
+	size_t nlen, len;
+	bool edns = ldns_pkt_edns(p);
 
-	qr = single_question(p);
-	q = qr ? ldns_pkt_new() : NULL;
-	if (!q) {
-		err = qr ? -ENOMEM : -EBADMSG;
-		goto out;
+	if (!qr)
+		return -EBADMSG;
+	name = ldns_rr_owner(qr);
+	nlen = ldns_rdf_size(name);
+	len = 12 + nlen + 4 + (edns ? 11 : 0);
+	if (len > *outlen)
+		return -ENOSPC;
+	memset(out, 0, len);
+	put16(out, ldns_pkt_id(p));
+	out[2] = ldns_pkt_rd(p) ? 0x01 : 0;		/* QR 0, opcode QUERY */
+	out[3] = ldns_pkt_cd(p) ? 0x10 : 0;
+	put16(out + 4, 1);				/* QDCOUNT */
+	put16(out + 10, edns);				/* ARCOUNT */
+	memcpy(out + 12, ldns_rdf_data(name), nlen);
+	put16(out + 12 + nlen, ldns_rr_get_type(qr));
+	put16(out + 14 + nlen, ldns_rr_get_class(qr));
+	if (edns) {
+		uint8_t *opt = out + 16 + nlen;		/* opt[0]: the root */
+		uint16_t size = ldns_pkt_edns_udp_size(p);
+
+		put16(opt + 1, LDNS_RR_TYPE_OPT);
+		put16(opt + 3, size < 512 ? 512 : size);	/* CLASS */
+		opt[7] = ldns_pkt_edns_do(p) ? 0x80 : 0;	/* TTL: DO */
 	}
-	/* a new message: the question, RD/CD, a bare OPT; nothing else */
-	ldns_pkt_set_id(q, ldns_pkt_id(p));
-	ldns_pkt_set_opcode(q, LDNS_PACKET_QUERY);
-	ldns_pkt_set_rd(q, ldns_pkt_rd(p));
-	ldns_pkt_set_cd(q, ldns_pkt_cd(p));
-	if (!ldns_pkt_push_rr(q, LDNS_SECTION_QUESTION, ldns_rr_clone(qr))) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (ldns_pkt_edns(p)) {
-		ldns_pkt_set_edns_udp_size(q, ldns_pkt_edns_udp_size(p) < 512 ?
-					   512 : ldns_pkt_edns_udp_size(p));
-		ldns_pkt_set_edns_do(q, ldns_pkt_edns_do(p));
-	}
-	if (ldns_pkt2wire(&wire, q, &wlen) != LDNS_STATUS_OK) {
-		err = -ENOMEM;
-	} else if (wlen > *outlen) {
-		err = -ENOSPC;
-	} else {
-		memcpy(out, wire, wlen);
-		*outlen = wlen;
-	}
-out:
-	free(wire);
-	ldns_pkt_free(q);
-	return err;
+	*outlen = len;
+	return 0;
 }
 
 int dns_query_canonical(const uint8_t *pkt, size_t len, uint8_t *out,
@@ -276,20 +374,13 @@ out_query:
 
 static int answer_check(const ldns_pkt *p, const struct dns_question *q)
 {
-	ldns_rdf *want = name_from_str(q->qname);
 	ldns_rr *qr = single_question(p);
-	int err = -EBADMSG;
 
-	if (!want)
-		return err;
-	if (ldns_pkt_qr(p) && ldns_pkt_get_opcode(p) == LDNS_PACKET_QUERY &&
-	    ldns_pkt_id(p) == q->id && qr &&
-	    ldns_rr_get_type(qr) == q->qtype &&
-	    ldns_rr_get_class(qr) == q->qclass &&
-	    ldns_dname_compare(ldns_rr_owner(qr), want) == 0)
-		err = 0;
-	ldns_rdf_deep_free(want);
-	return err;
+	return ldns_pkt_qr(p) && ldns_pkt_get_opcode(p) == LDNS_PACKET_QUERY &&
+	       ldns_pkt_id(p) == q->id && qr &&
+	       ldns_rr_get_type(qr) == q->qtype &&
+	       ldns_rr_get_class(qr) == q->qclass &&
+	       rdf_is(ldns_rr_owner(qr), q->qwire, q->qwire_len) ? 0 : -EBADMSG;
 }
 
 int dns_answer_check(const uint8_t *pkt, size_t len,
@@ -423,7 +514,8 @@ static int svcb_hints(struct addr_set *s, const ldns_rr *rr, uint32_t ttl_s)
 
 /* The chain of names the answer is about: the query name, then CNAMEs. */
 struct chain {
-	const ldns_rdf *name[DNS_MAX_CNAME_CHAIN + 1];
+	const uint8_t *name[DNS_MAX_CNAME_CHAIN + 1];	/* wire form */
+	size_t len_of[DNS_MAX_CNAME_CHAIN + 1];
 	uint32_t ttl_s[DNS_MAX_CNAME_CHAIN + 1];	/* min CNAME TTL */
 	size_t len;
 };
@@ -440,13 +532,14 @@ static int chain_find(const struct chain *c, const ldns_rdf *name)
 	size_t i;
 
 	for (i = 0; i < c->len; i++)
-		if (ldns_dname_compare(c->name[i], name) == 0)
+		if (rdf_is(name, c->name[i], c->len_of[i]))
 			return (int)i;
 	return -1;
 }
 
-/* The CNAME owned by @name in @an; there may be only one (RFC 2181, 10.1). */
-static const ldns_rr *cname_of(const ldns_rr_list *an, const ldns_rdf *name)
+/* The CNAME owned by NAME (wire, LEN) in AN; only one may be (RFC 2181, 10.1). */
+static const ldns_rr *cname_of(const ldns_rr_list *an, const uint8_t *name,
+			       size_t len)
 {
 	const ldns_rr *rr;
 	size_t i;
@@ -459,7 +552,7 @@ static const ldns_rr *cname_of(const ldns_rr_list *an, const ldns_rdf *name)
 		    ldns_rdf_get_type(ldns_rr_rdf(rr, 0)) !=
 		    LDNS_RDF_TYPE_DNAME)
 			continue;
-		if (ldns_dname_compare(ldns_rr_owner(rr), name) == 0)
+		if (rdf_is(ldns_rr_owner(rr), name, len))
 			return rr;
 	}
 	return NULL;
@@ -471,46 +564,47 @@ static void chain_build(struct chain *c, const ldns_rr_list *an)
 	const ldns_rr *rr;
 
 	while (c->len < DNS_MAX_CNAME_CHAIN + 1) {
-		rr = cname_of(an, c->name[c->len - 1]);
+		rr = cname_of(an, c->name[c->len - 1], c->len_of[c->len - 1]);
 		if (!rr)
 			return;
 		target = ldns_rr_rdf(rr, 0);
 		if (chain_find(c, target) >= 0)
 			return;			/* a loop */
-		c->name[c->len] = target;
+		c->name[c->len] = ldns_rdf_data(target);
+		c->len_of[c->len] = ldns_rdf_size(target);
 		c->ttl_s[c->len] = min_u32(c->ttl_s[c->len - 1], rr_ttl(rr));
 		c->len++;
 	}
 }
 
-static int answer_addrs(const ldns_pkt *p, const char *qname,
+/*
+ * The addresses of P for the wire name QNAME (QLEN octets); *svcb: how
+ * many SVCB/HTTPS records its answer section has (dns_strip_ech()'s work).
+ */
+static int answer_addrs(const ldns_pkt *p, const uint8_t *qname, size_t qlen,
 			struct dns_addr *out, size_t max, size_t *n,
-			unsigned int *truncated)
+			unsigned int *truncated, unsigned int *svcb)
 {
 	struct addr_set set = { .out = out, .max = max };
 	const ldns_rr_list *an;
 	struct chain chain;
-	ldns_rdf *start;
 	ldns_rr *rr;
 	uint32_t ttl;
 	size_t i;
 	int err = 0, at;
 
-	*n = 0;
-	*truncated = 0;
-	start = name_from_str(qname);
-	if (!start)
-		return -EINVAL;
 	*truncated = ldns_pkt_tc(p);
-
 	an = ldns_pkt_answer(p);
-	chain.name[0] = start;
+	chain.name[0] = qname;
+	chain.len_of[0] = qlen;
 	chain.ttl_s[0] = UINT32_MAX;
 	chain.len = 1;
 	chain_build(&chain, an);
 
 	for (i = 0; i < ldns_rr_list_rr_count(an) && !err; i++) {
 		rr = ldns_rr_list_rr(an, i);
+		*svcb += ldns_rr_get_type(rr) == LDNS_RR_TYPE_SVCB ||
+			 ldns_rr_get_type(rr) == LDNS_RR_TYPE_HTTPS;
 		if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN)
 			continue;
 		at = chain_find(&chain, ldns_rr_owner(rr));
@@ -532,16 +626,15 @@ static int answer_addrs(const ldns_pkt *p, const char *qname,
 		}
 	}
 	*n = set.n;
-	ldns_rdf_deep_free(start);
 	return err;
 }
 
-/* One parse: the answer to Q if Q is given (-ESRCH if not), its addresses. */
-static int parse_answer(const uint8_t *pkt, size_t len,
-			const struct dns_question *q, const char *qname,
-			struct dns_addr *out, size_t max, size_t *n,
-			unsigned int *truncated)
+int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
+		     struct dns_addr *out, size_t max, size_t *n,
+		     unsigned int *truncated)
 {
+	unsigned int svcb = 0;
+	ldns_rdf *start;
 	ldns_pkt *p;
 	int err;
 
@@ -550,24 +643,31 @@ static int parse_answer(const uint8_t *pkt, size_t len,
 	err = wire_parse(pkt, len, &p);
 	if (err)
 		return err;
-	err = q && answer_check(p, q) ? -ESRCH :
-	      answer_addrs(p, qname, out, max, n, truncated);
+	start = name_from_str(qname);
+	err = start ? answer_addrs(p, ldns_rdf_data(start), ldns_rdf_size(start),
+				   out, max, n, truncated, &svcb) : -EINVAL;
+	ldns_rdf_deep_free(start);
 	ldns_pkt_free(p);
 	return err;
 }
 
-int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
-		     struct dns_addr *out, size_t max, size_t *n,
-		     unsigned int *truncated)
-{
-	return parse_answer(pkt, len, NULL, qname, out, max, n, truncated);
-}
-
 int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q,
 		    struct dns_addr *out, size_t max, size_t *n,
-		    unsigned int *truncated)
+		    unsigned int *truncated, unsigned int *svcb)
 {
-	return parse_answer(pkt, len, q, q->qname, out, max, n, truncated);
+	ldns_pkt *p;
+	int err;
+
+	*n = 0;
+	*truncated = 0;
+	*svcb = 0;
+	err = wire_parse(pkt, len, &p);
+	if (err)
+		return err;
+	err = answer_check(p, q) ? -ESRCH :
+	      answer_addrs(p, q->qwire, q->qwire_len, out, max, n, truncated, svcb);
+	ldns_pkt_free(p);
+	return err;
 }
 
 bool domain_rule_match(const struct moat_rule *r, const char *qname)

@@ -21,6 +21,8 @@ struct moat_rule;
 
 /* 255 wire octets with every byte escaped as \DDD, plus NUL. */
 #define DNS_NAME_STR_LEN	1024
+/* A name in wire form: at most 255 octets (RFC 1035, 2.3.4). */
+#define DNS_NAME_WIRE_LEN	255
 /* CNAME hops followed from the query name before giving up. */
 #define DNS_MAX_CNAME_CHAIN	16
 /* UDP payload size advertised in the OPT record of local answers. */
@@ -41,6 +43,9 @@ struct dns_question {
 	bool has_edns;			/* the query had an OPT record */
 	uint16_t edns_udp_size;		/* its payload size, else 0 */
 	char qname[DNS_NAME_STR_LEN];	/* see the top of this file */
+	/* the same name in wire form, lower case (what answers are held to) */
+	uint8_t qwire[DNS_NAME_WIRE_LEN];
+	uint8_t qwire_len;		/* 1..255 octets, with the root label */
 };
 
 struct dns_addr {
@@ -98,6 +103,12 @@ int dns_reply_rcode(const uint8_t *query, size_t qlen, int rcode,
 		    uint8_t *out, size_t *outlen);
 
 /*
+ * Name @q (the question of a query made here, not parsed): qname and
+ * qwire from a name in any case, trailing dot or not. 0 or -EINVAL.
+ */
+int dns_question_set_name(struct dns_question *q, const char *name);
+
+/*
  * The upstream answer belongs to @q: QR set, opcode QUERY, same id and a
  * single question with the same name (case-insensitive), type and class.
  * Returns 0 or -EBADMSG.
@@ -126,11 +137,13 @@ int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
 /*
  * Both of the above from one parse of the answer: -EBADMSG (not a DNS
  * message) or -ESRCH (not the answer to @q) for a packet to ignore; else
- * what dns_answer_addrs() returns for @q->qname.
+ * what dns_answer_addrs() returns for @q's name. *svcb: how many SVCB or
+ * HTTPS records the answer section has (none: dns_strip_ech() has
+ * nothing to do).
  */
 int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q,
 		    struct dns_addr *out, size_t max, size_t *n,
-		    unsigned int *truncated);
+		    unsigned int *truncated, unsigned int *svcb);
 
 /*
  * Rewrite, in place and at the same length, every SVCB/HTTPS answer

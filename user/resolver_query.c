@@ -70,12 +70,18 @@ int rule_index_build(const struct moat_policy_spec *spec,
 /*
  * Which rules allow NAME: the union of their ports, or 0 ranges. Every
  * suffix of NAME that starts after a dot (a superset of its label
- * boundaries) is looked up; domain_rule_match() makes the exact decision.
+ * boundaries) is looked up. Rule domains are plain lower-case labels
+ * (user/rule.c), so in a NAME with no escape every dot is a label
+ * boundary and the text says it all: an exact rule matches the whole
+ * name, a wildcard one a proper suffix (issue 18: no ldns per rule on a
+ * miss). A name with an escape ("a\.b") gets domain_rule_match()'s exact
+ * decision.
  */
 static void match_rules(struct reg *r, const char *name,
 			struct moat_addr_val *add)
 {
 	size_t len = strlen(name);
+	bool plain = !memchr(name, '\\', len);
 
 	memset(add, 0, sizeof(*add));
 	for (size_t start = 0; start < len; start++) {
@@ -86,9 +92,13 @@ static void match_rules(struct reg *r, const char *name,
 		b = domain_hash(name + start, len - start) & (r->ix.buckets - 1);
 		for (__u32 i = r->ix.head[b]; i; i = r->ix.next[i - 1]) {
 			const struct moat_rule *rule = &r->spec.allow[i - 1];
+			bool match;
 
-			if (!strcmp(rule->domain, name + start) &&
-			    domain_rule_match(rule, name))
+			if (strcmp(rule->domain, name + start))
+				continue;
+			match = plain ? (rule->kind == RULE_DOMAIN) == !start :
+				domain_rule_match(rule, name);
+			if (match)
 				ranges_add(add, rule->protos, rule->port_first,
 					   rule->port_last);
 		}
@@ -260,16 +270,17 @@ int learn_answer_in(struct daemon *d, struct reg *r, struct learn_batch *lb,
 		    const struct moat_addr_val *ports, __u8 *a, size_t alen,
 		    bool *wrote)
 {
-	unsigned int tc = 0;
+	unsigned int tc = 0, svcb = 0;
 	int err;
 
 	*wrote = false;
 	/* -EBADMSG, -ESRCH: not the answer to QU, to be ignored */
 	err = dns_answer_take(a, alen, qu, d->addrs, MAX_ANSWER_ADDRS,
-			      &d->n_addrs, &tc);
+			      &d->n_addrs, &tc, &svcb);
 	if (err)
 		return err;
-	dns_strip_ech(a, alen);	/* before release: docs/names.md */
+	if (svcb)	/* before release: docs/names.md */
+		dns_strip_ech(a, alen);
 	return learn_addrs_in(d, r, lb, qu->qname, ports, d->addrs, d->n_addrs,
 			      false, wrote);
 }

@@ -447,12 +447,13 @@ ParameterizedTest(size_t *i, dns, answer_check)
 		.id = QID,
 		.qtype = LDNS_RR_TYPE_A,
 		.qclass = LDNS_RR_CLASS_IN,
-		.qname = "example.com",
 	};
 	uint8_t buf[PKT_MAX];
 	ldns_pkt *p = ldns_pkt_new();
 	size_t len;
 	int k, ret;
+
+	cr_assert_eq(dns_question_set_name(&q, "example.com"), 0);
 
 	ldns_pkt_set_id(p, r->id);
 	ldns_pkt_set_qr(p, r->qr);
@@ -471,10 +472,11 @@ ParameterizedTest(size_t *i, dns, answer_check)
 Test(dns, answer_check_garbage)
 {
 	struct dns_question q = { .id = QID, .qtype = LDNS_RR_TYPE_A,
-				  .qclass = LDNS_RR_CLASS_IN,
-				  .qname = "example.com" };
+				  .qclass = LDNS_RR_CLASS_IN };
 	uint8_t buf[PKT_MAX];
 	size_t len;
+
+	cr_assert_eq(dns_question_set_name(&q, "example.com"), 0);
 
 	len = q_garbage(buf);
 	cr_expect_eq(dns_answer_check(buf, len, &q), -EBADMSG);
@@ -721,6 +723,24 @@ ParameterizedTest(size_t *i, dns, answer_addrs)
 		     nwant);
 	for (k = 0; k < n; k++)
 		expect_addr(r->desc, k, &out[k], &r->want[k]);
+
+	/* the daemon's path: the same from the question's wire name */
+	if (*r->qname) {
+		struct dns_question q = { .id = QID, .qtype = LDNS_RR_TYPE_A,
+					  .qclass = LDNS_RR_CLASS_IN };
+		unsigned int svcb = 99;
+		bool has_svcb = false;
+
+		for (k = 0; k < ARRAY_SIZE(r->an) && r->an[k]; k++)
+			has_svcb |= strstr(r->an[k], " SVCB ") || strstr(r->an[k], " HTTPS ");
+		cr_assert_eq(dns_question_set_name(&q, r->qname), 0);
+		ret = dns_answer_take(buf, len, &q, out, r->max, &n, &tc, &svcb);
+		cr_assert_eq(ret, r->ret, "%s: take returned %d", r->desc, ret);
+		cr_assert_eq(n, nwant, "%s: take: %zu addresses", r->desc, n);
+		cr_expect_eq(!!svcb, has_svcb, "%s: take: %u SVCB/HTTPS", r->desc, svcb);
+		for (k = 0; k < n; k++)
+			expect_addr(r->desc, k, &out[k], &r->want[k]);
+	}
 }
 
 Test(dns, answer_addrs_errors)
@@ -962,6 +982,136 @@ Test(dns_query_canonical, kept_parse_is_the_same)
 	cr_assert_eq(dns_query_parse_kept(in, 5, &q2, &kept), -EBADMSG);
 	cr_assert_null(kept);
 	dns_query_kept_free(NULL);
+}
+
+/*
+ * The names of parsed queries are what ldns prints for the name in lower
+ * case (dns.h's form), and qwire its wire form in lower case: for 20000
+ * random names of 1-4 labels over letters of both cases, digits, '-',
+ * '_', and bytes ldns escapes ('.', '\\', ';', ' ', '*', 0, 0xc3, 0x7f).
+ * Most are plain (the daemon's own printing, issue 18), the rest ldns's.
+ */
+Test(dns, query_names_are_ldns_presentation)
+{
+	static const char alphabet[] = "aZ09-_mQ.\\; *\0\xc3\x7f";
+	unsigned int seed = 18, plain = 0;
+
+	for (int k = 0; k < 20000; k++) {
+		uint8_t wire[64], buf[PKT_MAX], lc[64];
+		size_t w = 0, len;
+		int labels = 1 + rand_r(&seed) % 4;
+		bool escaped = false;
+		struct dns_question q;
+		ldns_rdf *owner, *canon;
+		char *want;
+
+		for (int l = 0; l < labels; l++) {
+			int n = 1 + rand_r(&seed) % 6;
+
+			wire[w++] = (uint8_t)n;
+			for (int c = 0; c < n; c++) {
+				/* mostly the plain characters (the first 9) */
+				int pick = rand_r(&seed) % 4 ? rand_r(&seed) % 9 :
+					   rand_r(&seed) % (int)(sizeof(alphabet) - 1);
+
+				wire[w++] = (uint8_t)alphabet[pick];
+				escaped |= pick >= 9;
+			}
+		}
+		wire[w++] = 0;
+		plain += !escaped;
+		owner = ldns_dname_new_frm_data(w, wire);
+		cr_assert_not_null(owner);
+		canon = ldns_rdf_clone(owner);
+		ldns_dname2canonical(canon);
+		want = ldns_rdf2str(canon);
+		cr_assert_not_null(want);
+		want[strlen(want) - 1] = '\0';		/* the root's dot */
+		for (size_t i = 0; i < w; i++)
+			lc[i] = wire[i] >= 'A' && wire[i] <= 'Z' ? wire[i] + 32 : wire[i];
+		len = put(ldns_pkt_query_new(owner, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+					     LDNS_RD), buf);
+		cr_assert_eq(dns_query_parse(buf, len, &q), 0);
+		cr_assert_str_eq(q.qname, want, "name %d: '%s', want '%s'", k,
+				 q.qname, want);
+		cr_assert_eq(q.qwire_len, w);
+		cr_assert_arr_eq(q.qwire, lc, w, "name %d: '%s': qwire", k, want);
+		free(want);
+		ldns_rdf_deep_free(canon);
+	}
+	/* both paths were taken, each many times */
+	cr_assert_gt(plain, 2000);
+	cr_assert_lt(plain, 18000);
+}
+
+/*
+ * What ldns_pkt2wire() makes of the canonical query (the daemon wrote it
+ * this way until issue 18): the oracle for dns_query_canonical()'s own
+ * encoding.
+ */
+static size_t ldns_canonical(const ldns_pkt *p, uint8_t *buf)
+{
+	ldns_pkt *q = ldns_pkt_new();
+
+	ldns_pkt_set_id(q, ldns_pkt_id(p));
+	ldns_pkt_set_opcode(q, LDNS_PACKET_QUERY);
+	ldns_pkt_set_rd(q, ldns_pkt_rd(p));
+	ldns_pkt_set_cd(q, ldns_pkt_cd(p));
+	cr_assert(ldns_pkt_push_rr(q, LDNS_SECTION_QUESTION,
+				   ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(p), 0))));
+	if (ldns_pkt_edns(p)) {
+		ldns_pkt_set_edns_udp_size(q, ldns_pkt_edns_udp_size(p) < 512 ?
+					   512 : ldns_pkt_edns_udp_size(p));
+		ldns_pkt_set_edns_do(q, ldns_pkt_edns_do(p));
+	}
+	return put(q, buf);
+}
+
+/*
+ * dns_query_canonical() is byte for byte what ldns encodes for the same
+ * message, over queries with every combination of RD, CD, AD, an OPT or
+ * none, DO, payload sizes below and above 512, EDNS options, extra
+ * records, names of any case and types and classes of every kind.
+ */
+Test(dns_query_canonical, same_bytes_as_ldns)
+{
+	static const char *names[] = { "Example.COM.", ".", "a.b.c.d.e.f.",
+				       "x\\.y.example.", "\\000.\\255.test." };
+	static const uint16_t sizes[] = { 0, 1, 511, 512, 1232, 4096, 65535 };
+	unsigned int seed = 18;
+
+	for (int k = 0; k < 2000; k++) {
+		uint8_t in[PKT_MAX], out[PKT_MAX], want[PKT_MAX];
+		ldns_pkt *p = query(names[k % ARRAY_SIZE(names)],
+				    (ldns_rr_type)(rand_r(&seed) % 300),
+				    (ldns_rr_class)(1 + rand_r(&seed) % 255), 0);
+		unsigned int f = rand_r(&seed);
+		size_t n, olen = sizeof(out), wlen;
+		ldns_pkt *parsed;
+
+		ldns_pkt_set_id(p, (uint16_t)rand_r(&seed));
+		ldns_pkt_set_rd(p, f & 1);
+		ldns_pkt_set_cd(p, f & 2);
+		ldns_pkt_set_ad(p, f & 4);
+		if (f & 8) {
+			ldns_pkt_set_edns_udp_size(p, sizes[(f >> 4) % ARRAY_SIZE(sizes)]);
+			ldns_pkt_set_edns_do(p, f & 0x100);
+			if (!ldns_pkt_edns_udp_size(p))
+				ldns_pkt_set_edns_version(p, 1);	/* still an OPT */
+		}
+		if (f & 0x200)
+			ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL,
+					 rr_text("exfil.example. 60 IN TXT \"x\""));
+		n = put(p, in);
+		parsed = parse(in, n);
+		wlen = ldns_canonical(parsed, want);
+		cr_assert_eq(dns_query_canonical(in, n, out, &olen), 0, "query %d", k);
+		cr_assert_eq(olen, wlen, "query %d: %zu bytes, ldns %zu", k, olen, wlen);
+		cr_assert_arr_eq(out, want, wlen, "query %d: not ldns's bytes", k);
+		olen = wlen - 1;
+		cr_assert_eq(dns_query_canonical(in, n, out, &olen), -ENOSPC);
+		ldns_pkt_free(parsed);
+	}
 }
 
 /* ---- addresses that are never learned and never upstreams ---- */

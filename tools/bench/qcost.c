@@ -79,7 +79,7 @@ int main(void)
 	static const char meta[128];	/* a hit_meta with one address, about */
 	struct moat_exact4_key k = { .policy_id = 1 };
 	struct moat_addr_val v = { .expires_ns = 1 };
-	unsigned int tc;
+	unsigned int tc, svcb;
 	ldns_pkt *p;
 	ldns_rr *rr = NULL;
 	int fd;
@@ -119,7 +119,7 @@ int main(void)
 	TIME("dcache_get (a hit: key, lookup, copy, TTLs)",
 	     (olen = sizeof(out), dcache_get(&o, q, qlen, false, 2000, out, &olen, &hit)));
 	TIME("dns_answer_take (ldns: the answer's addresses)",
-	     dns_answer_take(a, alen, &qu, addrs, 64, &n, &tc));
+	     dns_answer_take(a, alen, &qu, addrs, 64, &n, &tc, &svcb));
 	TIME("dns_strip_ech (ldns: upstream answers only)", dns_strip_ech(a, alen));
 	TIME("dcache_put (a miss's answer kept)",
 	     dcache_put(&o, q, qlen, a, alen, 512, meta, sizeof(meta), 86400, 1000));
