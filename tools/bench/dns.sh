@@ -102,7 +102,7 @@ DNS_MEM_CACHE_MIB=${DNS_MEM_CACHE_MIB:-0}
 export MOAT_PEER
 
 [ "$(id -u)" = 0 ] || { echo "dns-bench: must run as root" >&2; exit 1; }
-for t in dnsperf gnuplot jq bpftool nsenter unshare; do
+for t in dnsperf gnuplot jq bpftool nsenter unshare perf; do
 	command -v "$t" >/dev/null || { echo "dns-bench: $t not installed" >&2; exit 1; }
 done
 dnsmasq=${DNSMASQ:-/usr/sbin/dnsmasq}
@@ -554,6 +554,38 @@ run_one() {
 	echo "$n,$mix,$r,$mode,$kind,$(field "$o" "Queries per second"),$(field "$o" "Queries completed"),$(awk -v s="$(field "$o" "Average Latency (s)")" 'BEGIN { printf "%.1f", s * 1e6 }'),$p50,$p99,$rss,$hits,$cpu" >>"$rounds_csv"
 }
 
+# Issue 18, what a miss costs beyond forwarding: the syscalls the third
+# process on the path (daemon or relay) makes per query answered, counted
+# by perf stat on its syscall tracepoints over one extra uncached tput run
+# each (counting slows syscalls: these runs are not in the ratios).
+sys_events="raw_syscalls:sys_enter,syscalls:sys_enter_bpf,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_wait"
+sys_pass() {	# N
+	local n=$1 mode o pp fwd_pid
+	for mode in moat relay; do
+		o=$dd/sys-$n-$mode.out
+		[ "$mode" != moat ] || ensure_daemon
+		fwd_pid=$dpid
+		[ "$mode" != relay ] || fwd_pid=$relay_pid
+		perf stat -x, -e "$sys_events" -p "$fwd_pid" -o "$o.perf" &
+		pp=$!
+		sleep 0.5
+		# shellcheck disable=SC2046 # mix_args's words
+		if [ "$mode" = moat ]; then
+			one_moat "$o" "$dd/rules-$n.yaml" "${tput_args[@]}" $(mix_args uncached) || true
+		else
+			one_relay "$o" "${tput_args[@]}" $(mix_args uncached)
+		fi
+		kill -INT "$pp"
+		wait "$pp" || true
+		awk -F, -v n="$n" -v mode="$mode" -v q="$(field "$o" "Queries completed")" '
+			$3 ~ /sys_enter/ { split($3, e, /sys_enter_?/); c[e[2] == "" ? "all" : e[2]] = $1 }
+			END { if (q > 0) printf "%s,%s,%d,%.3f,%.3f,%.3f,%.3f,%.3f\n", n, mode, q,
+				c["all"] / q, c["bpf"] / q, c["recvmmsg"] / q, c["sendmmsg"] / q, c["epoll_wait"] / q }' \
+			"$o.perf" >>"$dd/sys.csv"
+	done
+}
+: >"$dd/sys.csv"
+
 for n in $DNS_RULES; do
 	t0=$(date +%s.%N)
 	status=ok
@@ -615,6 +647,7 @@ for n in $DNS_RULES; do
 		echo "$n,$mix,ok,$dq,$mq,$rm_,$rmin,$rmax,$d50,$d99,$m50,$m99,$(awk -v a="$m50" -v b="$d50" 'BEGIN { printf "%.1f", a - b }'),$dn,$mn,$mrss,$hit,$rq,$rr,$r50,$mr" >>"$res_csv"
 		log "N=$n $mix (hits $hit): direct $dq qps, moat $mq qps (ratio $rm_), p50 $d50 -> $m50 us, p99 $d99 -> $m99 us"
 	done
+	case " $DNS_MIXES " in *" uncached "*) sys_pass "$n" ;; esac
 	rss_row "rules-$n" 1 0 "$(elapsed "$t0")" "max VmRSS while a $n-rule policy was registered: $mrss kB"
 	log "N=$n: $(elapsed "$t0") s, load $(cut -d' ' -f1 /proc/loadavg)"
 done
@@ -796,6 +829,13 @@ report() {
 				med(m, k, n[k]), (f[3] != "direct" ? sprintf("%.2f", med(d, k, n[k])) : "-"), med(b, k, n[k]), 100 * med(i, k, n[k])
 		}
 	}' "$rounds_csv" | sort
+	if [ -s "$dd/sys.csv" ]; then
+		echo
+		echo "syscalls per query answered by the third process on the path (uncached; perf stat on its syscall"
+		echo "tracepoints over one extra tput run each, not in the ratios; a bpf() map syscall is timed below):"
+		awk -F, '{ printf "  N=%-6s %-5s all %5.2f  bpf %5.2f  recvmmsg %5.2f  sendmmsg %5.2f  epoll_wait %5.2f  (%d queries)\n",
+			$1, $2, $4, $5, $6, $7, $8, $3 }' "$dd/sys.csv"
+	fi
 	echo
 	echo "daemon memory (VmRSS from /proc/PID/status; rules-N rows with the default cache, the rest with $mem_cache):"
 	awk -F, 'NR > 1 { printf "  %-10s VmRSS %6d kB  VmHWM %6d kB  fds %5d  regs %5s  learned %6s  %6s s  %s\n",
