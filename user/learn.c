@@ -137,6 +137,22 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 	return -EAGAIN;
 }
 
+int learn_check(struct moat_state *st, __u32 pid, const struct learned_addr *a,
+		const struct moat_addr_val *add)
+{
+	struct moat_addr_val v;
+	union mapkey_addr key;
+	int map;
+
+	if (scope_refused(a))
+		return LEARN_REFUSED;
+	map = mapkey_addr(&key, MAPKEY_EXACT, pid, a->family, a->addr, 0);
+	if (!bpf_map_lookup_elem(st->map[map], &key, &v) &&
+	    (!(v.flags & MOAT_AV_LEARNED) || covers(&v, add)))
+		return LEARN_KEPT;
+	return 1;
+}
+
 int learn_forget(struct moat_state *st, __u32 pid, const struct learned_addr *a)
 {
 	struct moat_addr_val v;

@@ -55,6 +55,14 @@ enum learn_result {
 int learn_write(struct moat_state *st, __u32 policy_id,
 		const struct learned_addr *a, const struct moat_addr_val *add,
 		bool may_create);
+/*
+ * What learn_write() would do without writing: LEARN_KEPT (an entry
+ * that covers ADD, or a rule's), LEARN_REFUSED (a scope never learned;
+ * the deny tries are learn_write's), or 1: a write is needed. One map
+ * lookup; no error (a failed lookup is a write needed).
+ */
+int learn_check(struct moat_state *st, __u32 policy_id,
+		const struct learned_addr *a, const struct moat_addr_val *add);
 /* Delete the learned entry of A in POLICY_ID (never a rule's entry). */
 int learn_forget(struct moat_state *st, __u32 policy_id,
 		 const struct learned_addr *a);

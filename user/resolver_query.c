@@ -141,7 +141,8 @@ void learn_batch_open(struct learn_batch *lb)
  * judges those addresses by its own entries.
  *
  * Issue 18: the id is read once for a batch of answers (one upstream
- * recvmmsg), not once per answer: a flip after that read is one after
+ * recvmmsg), not once per answer, and only when one of them has an
+ * address to write (learn_addrs_in): a flip after that read is one after
  * the read of a single slower answer, and the read after the batch's
  * last write catches it as it would.
  */
@@ -173,14 +174,9 @@ static int learn_addrs_in(struct daemon *d, struct reg *r,
 			  const struct dns_addr *addrs, size_t n, bool hit,
 			  bool *wrote)
 {
-	__u32 pid;
 	int err;
 
 	*wrote = false;
-	err = batch_pid(d, r, lb);
-	if (err)
-		return err;
-	pid = lb->pid;
 	for (size_t i = 0; i < n; i++) {
 		struct learned_addr a = { .family = addrs[i].family };
 		struct moat_addr_val add = *ports;
@@ -190,17 +186,33 @@ static int learn_addrs_in(struct daemon *d, struct reg *r,
 
 		memcpy(a.addr, addrs[i].addr, sizeof(a.addr));
 		add.expires_ns = deadline_ns(r, addrs[i].ttl_s);
-		ret = learn_write(&d->st, pid, &a, &add,
-				  r->learned < (long)r->spec.dns.max_addresses);
-		if (ret == -EDQUOT && r->recounted != d->ticks) {
-			/*
-			 * Issue 12, item 4: what counts is what is in the maps
-			 * now (expired entries excluded), at most once a tick.
-			 */
-			r->learned = learn_count(&d->st, pid, boottime_ns());
-			r->recounted = d->ticks;
-			ret = learn_write(&d->st, pid, &a, &add,
+		/*
+		 * Issue 18: the cgroup's policy id is read for a write only.
+		 * An address whose entry under the registration's id already
+		 * covers the answer needs none: as an answer that wrote
+		 * nothing is released whatever flipped after the read
+		 * (learn_batch_close), one that never needed the read names
+		 * only what that id's maps hold. A miss for a known address
+		 * then costs one map syscall, a hit too.
+		 */
+		ret = lb->read ? 1 : learn_check(&d->st, r->pid, &a, &add);
+		if (ret == 1) {
+			err = batch_pid(d, r, lb);
+			if (err)
+				return err;
+			ret = learn_write(&d->st, lb->pid, &a, &add,
 					  r->learned < (long)r->spec.dns.max_addresses);
+			if (ret == -EDQUOT && r->recounted != d->ticks) {
+				/*
+				 * Issue 12, item 4: what counts is what is in the
+				 * maps now (expired entries excluded), at most
+				 * once a tick.
+				 */
+				r->learned = learn_count(&d->st, lb->pid, boottime_ns());
+				r->recounted = d->ticks;
+				ret = learn_write(&d->st, lb->pid, &a, &add,
+						  r->learned < (long)r->spec.dns.max_addresses);
+			}
 		}
 		if (ret < 0) {
 			p_err("moat-bpfd: %s: learning %s for %s: %s", r->rel,
