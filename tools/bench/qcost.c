@@ -126,12 +126,12 @@ int main(void)
 	TIME("bpf_map_lookup_elem (hash, syscall)", bpf_map_lookup_elem(fd, &k, &v));
 	TIME("bpf_map_update_elem (hash, syscall)", bpf_map_update_elem(fd, &k, &v, BPF_ANY));
 	printf("a hit (one address, its deadline covering the TTL served) costs dcache_get\n"
-	       "and 2 map syscalls (the cgroup's policy id, the address's lookup), plus its\n"
-	       "share of recvmmsg and sendmmsg; a miss costs parse_kept + canonical_kept (in\n"
-	       "place of dns_query_parse), the upstream exchange (sendmmsg, a wakeup, recvmmsg),\n"
-	       "dns_answer_take, dns_strip_ech if the answer has SVCB/HTTPS records, dcache_put,\n"
-	       "the address's lookup, its share of\n"
-	       "its batch's policy id reads, and for a new address the deny check and an update.\n");
+	       "and one map syscall (the address's lookup), plus its share of recvmmsg and\n"
+	       "sendmmsg; a miss costs parse_kept + canonical_kept (in place of dns_query_parse),\n"
+	       "the upstream exchange (sendmmsg, a wakeup, recvmmsg), dns_answer_take,\n"
+	       "dns_strip_ech only if the answer has SVCB/HTTPS records, dcache_put and the\n"
+	       "address's lookup; an address to write adds its batch's policy id reads, a\n"
+	       "second lookup, for a new address the deny check, and an update.\n");
 	close(fd);
 	dcache_fini(&c);
 	return 0;
