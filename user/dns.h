@@ -137,9 +137,9 @@ int dns_answer_addrs(const uint8_t *pkt, size_t len, const char *qname,
 /*
  * Both of the above from one parse of the answer: -EBADMSG (not a DNS
  * message) or -ESRCH (not the answer to @q) for a packet to ignore; else
- * what dns_answer_addrs() returns for @q's name. *svcb: how many SVCB or
- * HTTPS records the answer section has (none: dns_strip_ech() has
- * nothing to do).
+ * what dns_answer_addrs() returns for @q's name. *svcb, when 0 is
+ * returned: how many SVCB or HTTPS records the answer section has (none:
+ * dns_strip_ech() has nothing to do; an error fails the answer anyway).
  */
 int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q,
 		    struct dns_addr *out, size_t max, size_t *n,

@@ -725,7 +725,7 @@ ParameterizedTest(size_t *i, dns, answer_addrs)
 		expect_addr(r->desc, k, &out[k], &r->want[k]);
 
 	/* the daemon's path: the same from the question's wire name */
-	if (*r->qname) {
+	{
 		struct dns_question q = { .id = QID, .qtype = LDNS_RR_TYPE_A,
 					  .qclass = LDNS_RR_CLASS_IN };
 		unsigned int svcb = 99;
@@ -988,12 +988,14 @@ Test(dns_query_canonical, kept_parse_is_the_same)
  * The names of parsed queries are what ldns prints for the name in lower
  * case (dns.h's form), and qwire its wire form in lower case: for 20000
  * random names of 1-4 labels over letters of both cases, digits, '-',
- * '_', and bytes ldns escapes ('.', '\\', ';', ' ', '*', 0, 0xc3, 0x7f).
+ * '_', and bytes ldns escapes ('.', '\\', ';', ' ', '*', 0, 0xc3, 0x7f:
+ * '*' is printed as it is but leaves the daemon's plain path).
  * Most are plain (the daemon's own printing, issue 18), the rest ldns's.
  */
 Test(dns, query_names_are_ldns_presentation)
 {
-	static const char alphabet[] = "aZ09-_mQ.\\; *\0\xc3\x7f";
+	/* the first 9 print as they are, the rest ldns escapes */
+	static const char alphabet[] = "aZ09-_mQx.\\; *\0\xc3\x7f";
 	unsigned int seed = 18, plain = 0;
 
 	for (int k = 0; k < 20000; k++) {
@@ -1096,13 +1098,29 @@ Test(dns_query_canonical, same_bytes_as_ldns)
 		if (f & 8) {
 			ldns_pkt_set_edns_udp_size(p, sizes[(f >> 4) % ARRAY_SIZE(sizes)]);
 			ldns_pkt_set_edns_do(p, f & 0x100);
-			if (!ldns_pkt_edns_udp_size(p))
-				ldns_pkt_set_edns_version(p, 1);	/* still an OPT */
 		}
 		if (f & 0x200)
 			ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL,
 					 rr_text("exfil.example. 60 IN TXT \"x\""));
 		n = put(p, in);
+		if (!(f & 8) && (f & 0x400)) {
+			/*
+			 * An OPT written by hand, as a client may send it: any
+			 * payload size (0 too), an extended rcode, a version,
+			 * DO or not, and an EDNS option (a cookie) in its rdata.
+			 */
+			uint16_t size = sizes[(f >> 4) % ARRAY_SIZE(sizes)];
+			uint8_t opt[] = { 0, 0, 41, size >> 8, size & 0xff,
+					  (uint8_t)(f >> 12), (uint8_t)(f >> 20) % 3,
+					  f & 0x100 ? 0x80 : 0, 0, 0, 12,
+					  0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+			uint16_t ar = (uint16_t)(in[10] << 8 | in[11]) + 1;
+
+			memcpy(in + n, opt, sizeof(opt));
+			n += sizeof(opt);
+			in[10] = ar >> 8;
+			in[11] = ar & 0xff;
+		}
 		parsed = parse(in, n);
 		wlen = ldns_canonical(parsed, want);
 		cr_assert_eq(dns_query_canonical(in, n, out, &olen), 0, "query %d", k);
