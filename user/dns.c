@@ -670,6 +670,26 @@ int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q
 	return err;
 }
 
+int dns_wire_skip_name(const uint8_t *a, size_t alen, size_t *i)
+{
+	for (unsigned int hops = 0; *i < alen && hops < 128; hops++) {
+		uint8_t b = a[*i];
+
+		if (!b) {
+			(*i)++;
+			return 0;
+		}
+		if ((b & 0xc0) == 0xc0) {
+			*i += 2;
+			return *i <= alen ? 0 : -EBADMSG;
+		}
+		if (b & 0xc0)
+			return -EBADMSG;
+		*i += b + 1;
+	}
+	return -EBADMSG;
+}
+
 bool domain_rule_match(const struct moat_rule *r, const char *qname)
 {
 	ldns_rdf *name, *rule, *tail;

@@ -148,10 +148,21 @@ int dns_answer_take(const uint8_t *pkt, size_t len, const struct dns_question *q
 /*
  * Rewrite, in place and at the same length, every SVCB/HTTPS answer
  * record of the DNS message PKT so that it carries no `ech` SvcParam
- * (names over shared addresses, docs/names.md; in user/names.c).
- * Returns how many records changed, or -EBADMSG.
+ * (names over shared addresses, docs/names.md; in user/names.c). Each
+ * record's SvcParams are found by walking the wire to its rdata.
+ * Returns how many records changed, or -EBADMSG (not a message, or one
+ * whose records ldns reads other than the wire's lengths say: then the
+ * strip may have stopped half-way, and the message is not to be sent).
  */
 int dns_strip_ech(uint8_t *pkt, size_t len);
+
+/*
+ * Past the name at *@i of the DNS message @a (@alen bytes), a pointer
+ * ending it or not: 0, or -EBADMSG. For messages ldns parsed already,
+ * where a record's offset in the wire is needed (ldns tells none: the
+ * answer cache rewrites TTLs in place, the ECH strip SvcParams).
+ */
+int dns_wire_skip_name(const uint8_t *a, size_t alen, size_t *i);
 
 /*
  * A domain rule against a name (any case, trailing dot or not).

@@ -298,18 +298,35 @@ int dns_strip_ech(uint8_t *pkt, size_t len)
 {
 	const ldns_rr_list *an;
 	ldns_pkt *p = NULL;
+	size_t i = 12;
 	int n = 0;
 
 	if (ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK)
 		return -EBADMSG;
 	an = ldns_pkt_answer(p);
-	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+	/*
+	 * Each answer record's SvcParams are found in the wire by walking
+	 * to its rdata, whose tail they are: not by searching for their
+	 * bytes, which an upstream can also put earlier in the message (an
+	 * unknown record's rdata), so that the strip changes those and the
+	 * HTTPS record keeps its `ech` (an attacker's review, issue 18).
+	 */
+	for (unsigned int q = 0; q < ldns_pkt_qdcount(p); q++)
+		if (dns_wire_skip_name(pkt, len, &i) || (i += 4) > len)
+			goto bad;
+	for (size_t k = 0; k < ldns_rr_list_rr_count(an); k++) {
+		const ldns_rr *rr = ldns_rr_list_rr(an, k);
 		const ldns_rdf *params;
-		const uint8_t *d;
-		uint8_t *at;
-		size_t size;
+		size_t rdlen, size;
 
+		if (dns_wire_skip_name(pkt, len, &i) || i + 10 > len ||
+		    (unsigned int)(pkt[i] << 8 | pkt[i + 1]) != ldns_rr_get_type(rr))
+			goto bad;
+		rdlen = (size_t)pkt[i + 8] << 8 | pkt[i + 9];
+		i += 10;
+		if (rdlen > len - i)
+			goto bad;
+		i += rdlen;	/* past this record: its rdata ends at i */
 		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SVCB &&
 		    ldns_rr_get_type(rr) != LDNS_RR_TYPE_HTTPS)
 			continue;
@@ -318,15 +335,16 @@ int dns_strip_ech(uint8_t *pkt, size_t len)
 		params = ldns_rr_rdf(rr, 2);
 		if (ldns_rdf_get_type(params) != LDNS_RDF_TYPE_SVCPARAMS)
 			continue;
-		d = ldns_rdf_data(params);
 		size = ldns_rdf_size(params);
-		if (!size)
+		if (!size || size > rdlen ||
+		    memcmp(pkt + i - size, ldns_rdf_data(params), size))
 			continue;
-		/* the same bytes in the wire: the rdata's tail */
-		at = memmem(pkt, len, d, size);
-		if (at && strip_ech_params(at, size))
+		if (strip_ech_params(pkt + i - size, size))
 			n++;
 	}
 	ldns_pkt_free(p);
 	return n;
+bad:
+	ldns_pkt_free(p);
+	return -EBADMSG;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
+#include "dns.h"
 #include "resolver_cache.h"
 #include "siphash.h"
 
@@ -146,31 +147,6 @@ void dcache_set_upstreams(struct dcache_owner *o, uint64_t digest)
 	o->upstreams = digest;
 }
 
-/*
- * Past the name at *I. The message was parsed by ldns already
- * (learn_answer); this walk exists because ldns tells no record's
- * offset, and a TTL is rewritten in place.
- */
-static int skip_name(const uint8_t *a, size_t alen, size_t *i)
-{
-	for (unsigned int hops = 0; *i < alen && hops < 128; hops++) {
-		uint8_t b = a[*i];
-
-		if (!b) {
-			(*i)++;
-			return 0;
-		}
-		if ((b & 0xc0) == 0xc0) {
-			*i += 2;
-			return *i <= alen ? 0 : -EBADMSG;
-		}
-		if (b & 0xc0)
-			return -EBADMSG;
-		*i += b + 1;
-	}
-	return -EBADMSG;
-}
-
 int dcache_scan(const uint8_t *a, size_t alen, uint16_t *off, size_t max,
 		size_t *n, uint32_t *ttl_s, bool *negative)
 {
@@ -190,14 +166,14 @@ int dcache_scan(const uint8_t *a, size_t alen, uint16_t *off, size_t max,
 		return 1;
 	for (int s = 0; s < 3; s++)
 		count[s] = be16(a + 6 + 2 * s);
-	if (skip_name(a, alen, &i) || (i += 4) > alen)
+	if (dns_wire_skip_name(a, alen, &i) || (i += 4) > alen)
 		return -EBADMSG;
 	for (int s = 0; s < 3; s++) {
 		for (unsigned int k = 0; k < count[s]; k++) {
 			uint16_t type, rdlen;
 			uint32_t ttl;
 
-			if (skip_name(a, alen, &i) || i + 10 > alen)
+			if (dns_wire_skip_name(a, alen, &i) || i + 10 > alen)
 				return -EBADMSG;
 			type = be16(a + i);
 			ttl = be32(a + i + 4);

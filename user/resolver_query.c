@@ -291,8 +291,13 @@ int learn_answer_in(struct daemon *d, struct reg *r, struct learn_batch *lb,
 			      &d->n_addrs, &tc, &svcb);
 	if (err)
 		return err;
-	if (svcb)	/* before release: docs/names.md */
-		dns_strip_ech(a, alen);
+	/*
+	 * Before release (docs/names.md). An answer whose records ldns
+	 * reads other than their lengths say (the strip walks the wire)
+	 * is not one to pass on: ignored, as one that does not parse.
+	 */
+	if (svcb && dns_strip_ech(a, alen) < 0)
+		return -EBADMSG;
 	return learn_addrs_in(d, r, lb, qu->qname, ports, d->addrs, d->n_addrs,
 			      false, wrote);
 }

@@ -134,7 +134,9 @@ static void check_take(const uint8_t *data, size_t size, int check_err)
 
 		CHECK(copy);
 		memcpy(copy, data, size);
-		CHECK(dns_strip_ech(copy, size) == 0 && !memcmp(copy, data, size));
+		e2 = dns_strip_ech(copy, size);
+		/* -EBADMSG: ldns's records and the wire's lengths disagree */
+		CHECK((e2 == 0 || e2 == -EBADMSG) && !memcmp(copy, data, size));
 		free(copy);
 	}
 }

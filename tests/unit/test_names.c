@@ -212,3 +212,65 @@ Test(names, strip_ech)
 	ldns_pkt_free(p);
 	free(wire);
 }
+
+/* Whether the SvcParams P (SIZE bytes) still carry `ech` (key 5). */
+static bool params_have_ech(const uint8_t *d, size_t size)
+{
+	for (size_t off = 0; off + 4 <= size; off += 4 + (d[off + 2] << 8 | d[off + 3]))
+		if ((d[off] << 8 | d[off + 1]) == 5)
+			return true;
+	return false;
+}
+
+/*
+ * An upstream puts the HTTPS record's SvcParams bytes, as they are, in an
+ * unknown record before it, and compresses the names. The strip must
+ * change the HTTPS record, found by walking the wire to its rdata, and
+ * leave the other record's bytes alone (it searched for the bytes
+ * before: the first copy was "stripped" and the HTTPS record kept `ech`).
+ */
+Test(names, strip_ech_finds_the_record_not_its_bytes)
+{
+	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str("svc.test."),
+					 LDNS_RR_TYPE_HTTPS, LDNS_RR_CLASS_IN, 0);
+	ldns_rr *https = NULL, *decoy = ldns_rr_new(), *got;
+	ldns_pkt *back = NULL;
+	const ldns_rdf *params;
+	uint8_t *wire = NULL, *decoy_before;
+	size_t len = 0, size;
+
+	ldns_pkt_set_qr(p, true);
+	cr_assert_eq(ldns_rr_new_frm_str(&https, "svc.test. 60 IN HTTPS 1 . alpn=h2 "
+					 "ech=AEX+DQBB", 0, NULL, NULL), LDNS_STATUS_OK);
+	params = ldns_rr_rdf(https, 2);
+	size = ldns_rdf_size(params);
+	ldns_rr_set_owner(decoy, ldns_dname_new_frm_str("svc.test."));
+	ldns_rr_set_type(decoy, (ldns_rr_type)65280);
+	ldns_rr_set_class(decoy, LDNS_RR_CLASS_IN);
+	ldns_rr_set_ttl(decoy, 60);
+	ldns_rr_push_rdf(decoy, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, size,
+						      ldns_rdf_data(params)));
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, decoy);
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, https);
+	cr_assert_eq(ldns_pkt2wire(&wire, p, &len), LDNS_STATUS_OK);
+	decoy_before = malloc(size);
+	memcpy(decoy_before, ldns_rdf_data(params), size);
+
+	cr_assert_eq(dns_strip_ech(wire, len), 1);
+	cr_assert_eq(ldns_wire2pkt(&back, wire, len), LDNS_STATUS_OK);
+	got = ldns_rr_list_rr(ldns_pkt_answer(back), 0);
+	cr_assert_eq(ldns_rdf_size(ldns_rr_rdf(got, 0)), size);
+	cr_assert_arr_eq(ldns_rdf_data(ldns_rr_rdf(got, 0)), decoy_before, size,
+			 "the unknown record's rdata was changed");
+	got = ldns_rr_list_rr(ldns_pkt_answer(back), 1);
+	cr_assert_eq(ldns_rr_get_type(got), LDNS_RR_TYPE_HTTPS);
+	params = ldns_rr_rdf(got, 2);
+	cr_assert_not(params_have_ech(ldns_rdf_data(params), ldns_rdf_size(params)),
+		      "the HTTPS record kept its ech");
+	/* a message the walk cannot follow is refused, not half-stripped */
+	cr_assert_eq(dns_strip_ech(wire, 20), -EBADMSG);
+	free(decoy_before);
+	ldns_pkt_free(back);
+	ldns_pkt_free(p);
+	free(wire);
+}
