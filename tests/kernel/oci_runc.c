@@ -165,10 +165,16 @@ static bool standin_mentions(const struct standin *s, const char *word)
 	run(r, "CTR=%s MOAT_CONFIG=%s MOAT_POLICY_DIR=%s %s " fmt, ctr,	\
 	    (s)->conf, H.tmpdir, (s)->shim, ##__VA_ARGS__)
 
-/* moat-runc ARGS with the container's cgroup CTR for the stand-in */
-#define SHIM(r, s, ctr, fmt, ...)					\
-	run(r, "CTR=%s MOAT_CONFIG=%s MOAT_POLICY_DIR=%s %s " fmt, ctr,	\
-	    (s)->conf, H.tmpdir, (s)->shim, ##__VA_ARGS__)
+/* SHIM, which must exit WANT; its stderr in the failure message */
+#define SHIM_EXPECT(s, ctr, want, fmt, ...)					\
+	do {									\
+		struct run_result r_;						\
+										\
+		SHIM(&r_, s, ctr, fmt, ##__VA_ARGS__);				\
+		cr_assert_eq(r_.status, want, "moat-runc " fmt ": exit %d: %s",	\
+			     ##__VA_ARGS__, r_.status, r_.err);			\
+		run_free(&r_);							\
+	} while (0)
 
 static pid_t pid_in(const struct standin *s, const char *id)
 {
@@ -219,11 +225,9 @@ KTEST(oci_runc, create_enforces_before_it_returns)
 	pid_t pid;
 
 	ctr = standin_make(&s, "dc");
-	SHIM(&r, &s, ctr, "--moat-policy=dc --root /x create --bundle %s "
-	     "--pid-file %s/oci-dc.pid --console-socket /nonexistent oci-dc",
-	     s.bundle, s.dir);
-	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "--moat-policy=dc --root /x create --bundle %s "
+		    "--pid-file %s/oci-dc.pid --console-socket /nonexistent oci-dc",
+		    s.bundle, s.dir);
 	pid = pid_in(&s, "oci-dc");
 	/* enforced when create returned, and no hook in the bundle */
 	c = status_of(ctr);
@@ -238,15 +242,11 @@ KTEST(oci_runc, create_enforces_before_it_returns)
 	free(text);
 	expect_blocked(ctr, "tcp", W4_B, 80);
 	expect_allowed(ctr, "tcp", W4_A, 80);
-	SHIM(&r, &s, ctr, "--root /x start oci-dc");
-	cr_assert_eq(r.status, 0, "start: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "--root /x start oci-dc");
 	cr_assert(standin_called(&s, "--root /x start oci-dc"));
 
 	init_kill(pid, ctr);
-	SHIM(&r, &s, ctr, "--root /x delete oci-dc");
-	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "--root /x delete oci-dc");
 	for (int i = 0; i < 100 && exists(OCI_RECORDS, "oci-dc"); i++)
 		usleep(50 * 1000);
 	cr_assert_not(exists(OCI_RECORDS, "oci-dc"), "its record is left");
@@ -299,9 +299,7 @@ KTEST(oci_runc, create_not_enforced_is_deleted_or_never_started)
 
 	/* a delete that runc does: the mark goes with the container */
 	standin_rc(&s, "delete", -1);
-	SHIM(&r, &s, ctr, "--root /x delete --force dead");
-	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "--root /x delete --force dead");
 	cr_assert_not(exists(OCI_PENDING, "dead"), "the mark outlived the container");
 
 	/*
@@ -310,23 +308,16 @@ KTEST(oci_runc, create_not_enforced_is_deleted_or_never_started)
 	 */
 	standin_rc(&s, "create", 1);
 	write_file(OCI_PENDING "oci-dg", "");
-	SHIM(&r, &s, ctr, "--moat-policy=df create --bundle %s --pid-file "
-	     "%s/x.pid oci-dg", s.bundle, s.dir);
-	cr_assert_eq(r.status, 1, "create: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 1, "--moat-policy=df create --bundle %s --pid-file "
+		    "%s/x.pid oci-dg", s.bundle, s.dir);
 	cr_assert(exists(OCI_PENDING, "oci-dg"), "a failed create took another's mark");
-	SHIM(&r, &s, ctr, "start oci-dg");
-	cr_assert_eq(r.status, 1, "start while another create is pending: exit %d",
-		     r.status);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 1, "start oci-dg");
 	cr_assert_eq(unlink(OCI_PENDING "oci-dg"), 0);
 
 	/* runc's own create fails: its status, nothing marked */
 	standin_rc(&s, "create", 7);
-	SHIM(&r, &s, ctr, "--moat-policy=df create --bundle %s --pid-file "
-	     "%s/x.pid oci-df", s.bundle, s.dir);
-	cr_assert_eq(r.status, 7, "create: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 7, "--moat-policy=df create --bundle %s --pid-file "
+		    "%s/x.pid oci-df", s.bundle, s.dir);
 	cr_assert_not(exists(OCI_PENDING, "oci-df"));
 }
 
@@ -346,21 +337,15 @@ KTEST(oci_runc, killed_create_leaves_a_container_that_cannot_start)
 	cr_assert_not(enforced(ctr), "the stand-in did not kill moat-runc in time");
 	cr_assert_not(exists(OCI_RECORDS, "killed"));
 	cr_assert(exists(OCI_PENDING, "killed"), "no pending mark");
-	SHIM(&r, &s, ctr, "start killed");
-	cr_assert_eq(r.status, 1, "start of an unenforced container: exit %d", r.status);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 1, "start killed");
 	cr_assert_not(standin_called(&s, "start killed"),
 		      "the start of an unenforced container reached runc");
 	/* runc execs into a created container: a process in its cgroup */
-	SHIM(&r, &s, ctr, "exec --cwd / -e A=1 killed sh -c true");
-	cr_assert_eq(r.status, 1, "exec in an unenforced container: exit %d", r.status);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 1, "exec --cwd / -e A=1 killed sh -c true");
 	cr_assert_not(standin_called(&s, "exec --cwd / -e A=1 killed sh -c true"),
 		      "an exec in an unenforced container reached runc");
 	init_kill(pid, NULL);
-	SHIM(&r, &s, ctr, "delete killed");
-	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "delete killed");
 	cr_assert_not(exists(OCI_PENDING, "killed"));
 }
 
@@ -376,17 +361,14 @@ KTEST(oci_runc, create_container_hooks_keep_the_hook)
 	const char *ctr;
 	char cfg[PATH_MAX + 32], *text;
 	struct standin s;
-	struct run_result r;
 
 	ctr = standin_make(&s, "dh");
 	snprintf(cfg, sizeof(cfg), "%s/config.json", s.bundle);
 	write_file(cfg, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
 		   "\"mounts\":[],\"hooks\":{\"createContainer\":[{\"path\":"
 		   "\"/bin/true\"}]}}\n");
-	SHIM(&r, &s, ctr, "--moat-policy=dh create --bundle %s --pid-file "
-	     "%s/oci-dh.pid oci-dh", s.bundle, s.dir);
-	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "--moat-policy=dh create --bundle %s --pid-file "
+		    "%s/oci-dh.pid oci-dh", s.bundle, s.dir);
 	text = read_text(cfg);
 	cr_assert_not_null(text);
 	cr_assert(strstr(text, "createRuntime"),
@@ -409,10 +391,8 @@ KTEST(oci_runc, single_dash_options_are_runc_options)
 	struct run_result r;
 
 	ctr = standin_make(&s, "dd");
-	SHIM(&r, &s, ctr, "--moat-policy=dd -root /x create --b %s --pid-file "
-	     "%s/oci-dd.pid oci-dd", s.bundle, s.dir);
-	cr_assert_eq(r.status, 0, "create: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "--moat-policy=dd -root /x create --b %s --pid-file "
+		    "%s/oci-dd.pid oci-dd", s.bundle, s.dir);
 	cr_assert(enforced(ctr), "created with -root and --b: not enforced");
 	snprintf(cfg, sizeof(cfg), "%s/config.json", s.bundle);
 	text = read_text(cfg);
@@ -420,9 +400,7 @@ KTEST(oci_runc, single_dash_options_are_runc_options)
 	cr_assert(strstr(text, "seccomp"), "the bundle was not hardened: %s", text);
 	free(text);
 	init_kill(pid_in(&s, "oci-dd"), ctr);
-	SHIM(&r, &s, ctr, "-root /x delete oci-dd");
-	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "-root /x delete oci-dd");
 	for (int i = 0; i < 100 && exists(OCI_RECORDS, "oci-dd"); i++)
 		usleep(50 * 1000);
 	cr_assert_not(exists(OCI_RECORDS, "oci-dd"), "its record is left");
@@ -443,9 +421,7 @@ KTEST(oci_runc, single_dash_options_are_runc_options)
 	cr_assert(strstr(text, "seccomp"), "--bundle=: not hardened: %s", text);
 	free(text);
 	init_kill(pid_in(&s, "oci-de"), ctr);
-	SHIM(&r, &s, ctr, "delete oci-de");
-	cr_assert_eq(r.status, 0, "delete: exit %d: %s", r.status, r.err);
-	run_free(&r);
+	SHIM_EXPECT(&s, ctr, 0, "delete oci-de");
 }
 
 /* runc restore resumes a checkpoint with no enforcement: refused */
