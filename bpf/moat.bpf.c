@@ -214,6 +214,11 @@ static __always_inline int lookup_policy(const void *bpf_sk,
 		if (cg) {
 			mc->owner_id = id;
 			mc->policy_id = cg->policy_id;
+			if (cg->mode != MOAT_MODE_FREE) {	/* copied at the flip */
+				mc->mode = cg->mode;
+				mc->flags = cg->policy_flags;
+				return MOAT_R_NONE;
+			}
 			pol = bpf_map_lookup_elem(&moat_policies, &mc->policy_id);
 			if (!pol || pol->mode == MOAT_MODE_FREE)
 				return MOAT_R_DENY_NO_POLICY;

@@ -106,6 +106,8 @@
 #define MOAT_POL_NO_PREFIX		(1 << 8)
 #define MOAT_POL_HINTS			(MOAT_POL_DENY_BUILTIN_ONLY | \
 					 MOAT_POL_NO_EXACT | MOAT_POL_NO_PREFIX)
+/* every MOAT_POL_*: struct moat_cgroup holds them in 16 bits */
+#define MOAT_POL_ALL			0x1fbu
 
 /*
  * The built-in denies (user/compile.c, moat_default_denies) as the
@@ -117,8 +119,8 @@
 #define MOAT_DENY_BUILTIN6_W3		0x00000254u
 
 /*
- * struct moat_cgroup.flags: none yet (0). Whether a cgroup's programs are
- * its own is read from its link pins, never stored twice.
+ * struct moat_cgroup has no flags of its own: whether a cgroup's programs
+ * are its own is read from its link pins, never stored twice.
  */
 
 /* struct moat_addr_val.flags */

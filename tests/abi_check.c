@@ -16,6 +16,12 @@
 	_Static_assert(__builtin_offsetof(struct type, field) == (off), #type "." #field)
 
 LAYOUT(moat_cgroup, 8);
+AT(moat_cgroup, policy_flags, 4);
+AT(moat_cgroup, mode, 6);
+_Static_assert(MOAT_POL_ALL == (MOAT_POL_LOOPBACK_ALLOW | MOAT_POL_LOOPBACK_RULES |
+				MOAT_POL_RAW_ALLOW | MOAT_POL_PING_ALLOW |
+				MOAT_POL_OTHER_ALLOW | MOAT_POL_HINTS) &&
+	       MOAT_POL_ALL <= 0xffff, "MOAT_POL_ALL: every flag, in 16 bits");
 LAYOUT(moat_policy, 16 + MOAT_POLICY_NAME_LEN);
 LAYOUT(moat_port_range, 8);
 LAYOUT(moat_addr_val, 16 + 8 * MOAT_MAX_PORT_RANGES);

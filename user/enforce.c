@@ -393,6 +393,11 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		goto out_purge;
 	covered = linked_ancestor(rel, 0);
 	cg.policy_id = policy_id;
+	/* flags beyond 16 bits (none today): the hooks read the policy slot */
+	if (!(c->flags & ~(__u32)MOAT_POL_ALL)) {
+		cg.mode = c->mode;
+		cg.policy_flags = c->flags;
+	}
 	/* the flip: one update, old policy or new, never half of one */
 	if (bpf_map_update_elem(st->map[M_CGROUPS], &id, &cg, BPF_ANY)) {
 		err = -errno;
@@ -409,12 +414,16 @@ int moat_attach(struct moat_state *st, const char *abs, const char *rel,
 		purge_policy(st, old.policy_id);
 	goto out;
 out_restore:
-	if (had_old)
-		bpf_map_update_elem(st->map[M_CGROUPS], &id, &old, BPF_ANY);
-	else {
-		bpf_map_delete_elem(st->map[M_CGROUPS], &id);
+	/*
+	 * An entry left pointing at the new id keeps it: freed, the entry's
+	 * copy of its mode and flags would judge by whatever policy takes
+	 * the slot next. Reclaim frees only ids no cgroup points at.
+	 */
+	if (had_old ? bpf_map_update_elem(st->map[M_CGROUPS], &id, &old, BPF_ANY) :
+	    bpf_map_delete_elem(st->map[M_CGROUPS], &id))
+		goto out;
+	if (!had_old)
 		bpf_map_delete_elem(st->map[M_COUNTERS], &id);
-	}
 out_purge:
 	purge_policy(st, policy_id);
 out:
@@ -428,9 +437,11 @@ static int forget_cgroup(struct moat_state *st, __u64 id)
 	int err = 0;
 
 	if (!bpf_map_lookup_elem(st->map[M_CGROUPS], &id, &cg)) {
+		/* still pointed at, the id stays (see moat_attach) */
 		if (bpf_map_delete_elem(st->map[M_CGROUPS], &id))
 			err = -errno;
-		err = purge_policy(st, cg.policy_id) ?: err;
+		else
+			err = purge_policy(st, cg.policy_id);
 	}
 	bpf_map_delete_elem(st->map[M_COUNTERS], &id);
 	record_remove(id);

@@ -24,13 +24,17 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <bpf/bpf.h>
 
 #include "harness.h"
+#include "moat_abi.h"
 
 #define META4			"169.254.169.254"
 #define META6			"fd00:ec2::254"
 #define NS_WORLD_NAME		KT_PREFIX "-world"
 #define NS_CLIENT_NAME		KT_PREFIX "-client"
+#define CGROUPS_PIN		"/sys/fs/bpf/moat/maps/moat_cgroups"
+#define POLICIES_PIN		"/sys/fs/bpf/moat/maps/moat_policies"
 
 static struct {
 	bool meta_up;		/* the metadata addresses are in the world */
@@ -181,6 +185,63 @@ PTEST(no_policy_entry_denies_everything)
 	cr_assert_eq(r.status, 0, "restore: %s%s", r.out, r.err);
 	run_free(&r);
 	expect_allowed(cg, "tcp", W4_A, 80);
+}
+
+/* The entry of cgroup ID in moat_cgroups, or (SET) put V there. */
+static void cg_entry(unsigned long long id, struct moat_cgroup *v, bool set)
+{
+	int fd = bpf_obj_get(CGROUPS_PIN), err;
+
+	cr_assert_geq(fd, 0, "cannot open %s: %s", CGROUPS_PIN, strerror(errno));
+	err = set ? bpf_map_update_elem(fd, &id, v, BPF_EXIST) :
+		    bpf_map_lookup_elem(fd, &id, v);
+	cr_assert_eq(err, 0, "moat_cgroups %s: %s", set ? "update" : "lookup",
+		     strerror(errno));
+	close(fd);
+}
+
+/*
+ * Issue 18: the policy's mode and flags ride in the cgroup's entry, so
+ * that the hooks read one structure where they read two. attach writes
+ * them with the id; the hooks judge by them (an entry saying audit lets
+ * what the policy denies through, counted); an entry without them (mode
+ * 0, as a writer before the copy left it) sends the hooks to the policy
+ * slot, which decides as before.
+ */
+PTEST(cgroup_entry_carries_policy_mode)
+{
+	const char *cg = cg_make("copy");
+	unsigned long long id = cg_id(cg);
+	struct moat_cgroup e, m;
+	struct moat_policy p;
+	int fd;
+
+	moat_ok("attach %s --allow tcp://" W4_A ":80", cg);
+	cg_entry(id, &e, false);
+	fd = bpf_obj_get(POLICIES_PIN);
+	cr_assert_geq(fd, 0, "cannot open %s: %s", POLICIES_PIN, strerror(errno));
+	cr_assert_eq(bpf_map_lookup_elem(fd, &e.policy_id, &p), 0, "policy %u: %s",
+		     e.policy_id, strerror(errno));
+	close(fd);
+	cr_assert_eq(p.mode, MOAT_MODE_ENFORCE);
+	cr_assert_eq(e.mode, p.mode, "entry mode %u, policy %u", e.mode, p.mode);
+	cr_assert_eq(e.policy_flags, p.flags, "entry flags %#x, policy %#x",
+		     e.policy_flags, p.flags);
+	expect_allowed(cg, "tcp", W4_A, 80);
+	expect_blocked(cg, "tcp", W4_B, 80);
+
+	m = e;
+	m.mode = MOAT_MODE_AUDIT;
+	cg_entry(id, &m, true);
+	expect_allowed(cg, "tcp", W4_B, 80);	/* judged by the copy */
+
+	m.mode = 0;
+	m.policy_flags = 0;
+	cg_entry(id, &m, true);
+	expect_allowed(cg, "tcp", W4_A, 80);
+	expect_blocked(cg, "tcp", W4_B, 80);	/* by the policy slot */
+	cg_entry(id, &e, true);
+	expect_blocked(cg, "tcp", W4_B, 80);
 }
 
 /* ---- the built-in metadata deny ---- */
