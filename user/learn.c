@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <ifaddrs.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include "dns.h"
 #include "learn.h"
 #include "mapkey.h"
+#include "siphash.h"
 #include "state.h"
 
 __u64 boottime_ns(void)
@@ -82,13 +86,124 @@ static bool covers(const struct moat_addr_val *v, const struct moat_addr_val *ad
 	       !memcmp(u.ranges, v->ranges, sizeof(u.ranges[0]) * u.n_ranges);
 }
 
+/* A rule's entry (no deadline, never extended), or one covering ADD. */
+static bool kept(const struct moat_addr_val *v, const struct moat_addr_val *add)
+{
+	return !(v->flags & MOAT_AV_LEARNED) || covers(v, add);
+}
+
+struct learn_memo_slot {
+	__u32 epoch;
+	__u32 pid;
+	__u32 family;
+	__u8 addr[16];
+	__u64 seen_ns;			/* when the map said V */
+	struct moat_addr_val v;		/* as the map holds it */
+};
+_Static_assert(sizeof(struct learn_memo_slot) <= LEARN_MEMO_SLOT_BYTES,
+	       "LEARN_MEMO_SLOT_BYTES states the memo's size per slot");
+
+int learn_memo_init(struct learn_memo *m, size_t bytes)
+{
+	size_t n = 1;
+
+	*m = (struct learn_memo){ .epoch = 1 };
+	if (bytes < sizeof(struct learn_memo_slot))
+		return 0;
+	while (n * 2 * sizeof(struct learn_memo_slot) <= bytes && n < (1u << 30))
+		n *= 2;
+	/* calloc: slots no address reached cost no memory */
+	m->slot = calloc(n, sizeof(*m->slot));
+	if (!m->slot)
+		return -ENOMEM;
+	m->mask = n - 1;
+	if (getrandom(m->secret, sizeof(m->secret), 0) != sizeof(m->secret)) {
+		m->secret[0] = boottime_ns() ^ (uintptr_t)m->slot;
+		m->secret[1] = (__u64)time(NULL) * 0x9e3779b97f4a7c15ull;
+	}
+	return 0;
+}
+
+void learn_memo_fini(struct learn_memo *m)
+{
+	free(m->slot);
+	m->slot = NULL;
+}
+
+void learn_memo_clear(struct learn_memo *m)
+{
+	if (m->slot && ++m->epoch == 0) {
+		memset(m->slot, 0, ((size_t)m->mask + 1) * sizeof(*m->slot));
+		m->epoch = 1;
+	}
+}
+
+static struct learn_memo_slot *memo_slot(struct learn_memo *m, __u32 pid,
+					 const struct learned_addr *a)
+{
+	__u8 k[24] = {};
+
+	if (!m || !m->slot)
+		return NULL;
+	memcpy(k, &pid, 4);
+	k[4] = a->family == AF_INET;
+	memcpy(k + 8, a->addr, 16);
+	return &m->slot[siphash(m->secret[0], m->secret[1], k, sizeof(k)) & m->mask];
+}
+
+/* A's slot, if it holds A under PID. */
+static struct learn_memo_slot *memo_get(struct learn_memo *m, __u32 pid,
+					const struct learned_addr *a)
+{
+	struct learn_memo_slot *s = memo_slot(m, pid, a);
+
+	return s && s->epoch == m->epoch && s->pid == pid &&
+	       s->family == (__u32)a->family && !memcmp(s->addr, a->addr, 16) ?
+	       s : NULL;
+}
+
+/* What the map held for A, if the map said so less than the trust ago. */
+static const struct moat_addr_val *memo_trusted(struct learn_memo *m, __u32 pid,
+						const struct learned_addr *a)
+{
+	const struct learn_memo_slot *s = memo_get(m, pid, a);
+
+	return s && boottime_ns() - s->seen_ns < LEARN_MEMO_TRUST_NS ? &s->v : NULL;
+}
+
+static void memo_put(struct learn_memo *m, __u32 pid,
+		     const struct learned_addr *a, const struct moat_addr_val *v)
+{
+	struct learn_memo_slot *s = memo_slot(m, pid, a);
+
+	if (!s)
+		return;
+	s->epoch = m->epoch;
+	s->pid = pid;
+	s->family = a->family;
+	memcpy(s->addr, a->addr, 16);
+	s->seen_ns = boottime_ns();
+	s->v = *v;
+}
+
+/* What the map holds for A is not known (any more). */
+static void memo_drop(struct learn_memo *m, __u32 pid,
+		      const struct learned_addr *a)
+{
+	struct learn_memo_slot *s = memo_get(m, pid, a);
+
+	if (s)
+		s->epoch = 0;
+}
+
 static int update_err(void)
 {
 	return errno == E2BIG || errno == ENOMEM ? -E2BIG : -errno;
 }
 
-int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
-		const struct moat_addr_val *add, bool may_create)
+int learn_write(struct moat_state *st, struct learn_memo *m, __u32 pid,
+		const struct learned_addr *a, const struct moat_addr_val *add,
+		bool may_create)
 {
 	union mapkey_addr key;
 	int map, err;
@@ -103,19 +218,24 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 	 * as a creation (which the caller takes back once it sees the flip)
 	 * or wins.
 	 */
+	memo_drop(m, pid, a);	/* put back with what is written */
 	for (int tries = 0; tries < 2; tries++) {
 		struct moat_addr_val v = {};
 
 		if (!bpf_map_lookup_elem(st->map[map], &key, &v)) {
-			if (!(v.flags & MOAT_AV_LEARNED) || covers(&v, add))
+			if (kept(&v, add)) {
+				memo_put(m, pid, a, &v);
 				return LEARN_KEPT;	/* a rule's, or enough */
+			}
 			err = portrange_add(&v, add->ranges, add->n_ranges);
 			if (err)
 				return err;
 			if (add->expires_ns + LEARN_SLACK_NS > v.expires_ns)
 				v.expires_ns = add->expires_ns + LEARN_SLACK_NS;
-			if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_EXIST))
+			if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_EXIST)) {
+				memo_put(m, pid, a, &v);
 				return LEARN_EXTENDED;
+			}
 			if (errno != ENOENT)
 				return update_err();
 			continue;
@@ -129,36 +249,44 @@ int learn_write(struct moat_state *st, __u32 pid, const struct learned_addr *a,
 			return err;
 		v.flags = MOAT_AV_LEARNED;
 		v.expires_ns = add->expires_ns + LEARN_SLACK_NS;
-		if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_NOEXIST))
+		if (!bpf_map_update_elem(st->map[map], &key, &v, BPF_NOEXIST)) {
+			memo_put(m, pid, a, &v);
 			return LEARN_CREATED;
+		}
 		if (errno != EEXIST)
 			return update_err();
 	}
 	return -EAGAIN;
 }
 
-int learn_check(struct moat_state *st, __u32 pid, const struct learned_addr *a,
-		const struct moat_addr_val *add)
+int learn_check(struct moat_state *st, struct learn_memo *m, __u32 pid,
+		const struct learned_addr *a, const struct moat_addr_val *add)
 {
+	const struct moat_addr_val *mv;
 	struct moat_addr_val v;
 	union mapkey_addr key;
 	int map;
 
 	if (scope_refused(a))
 		return LEARN_REFUSED;
+	mv = memo_trusted(m, pid, a);
+	if (mv)		/* not kept: learn_write() looks up itself */
+		return kept(mv, add) ? LEARN_KEPT : 1;
 	map = mapkey_addr(&key, MAPKEY_EXACT, pid, a->family, a->addr, 0);
-	if (!bpf_map_lookup_elem(st->map[map], &key, &v) &&
-	    (!(v.flags & MOAT_AV_LEARNED) || covers(&v, add)))
-		return LEARN_KEPT;
-	return 1;
+	if (bpf_map_lookup_elem(st->map[map], &key, &v))
+		return 1;
+	memo_put(m, pid, a, &v);
+	return kept(&v, add) ? LEARN_KEPT : 1;
 }
 
-int learn_forget(struct moat_state *st, __u32 pid, const struct learned_addr *a)
+int learn_forget(struct moat_state *st, struct learn_memo *m, __u32 pid,
+		 const struct learned_addr *a)
 {
 	struct moat_addr_val v;
 	union mapkey_addr key;
 	int map;
 
+	memo_drop(m, pid, a);
 	map = mapkey_addr(&key, MAPKEY_EXACT, pid, a->family, a->addr, 0);
 	if (bpf_map_lookup_elem(st->map[map], &key, &v) || !(v.flags & MOAT_AV_LEARNED))
 		return 0;	/* gone, or a rule's entry */

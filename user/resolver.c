@@ -420,7 +420,8 @@ int do_daemon(int argc, char **argv)
 				"  -d  stay in the foreground   -n  check the configuration and exit\n"
 				"  -v  more detail (repeatable)\n"
 				"  --dns-upstream ADDR  ADDR, ADDR:PORT or [ADDR6]:PORT\n"
-				"  --cache-mib N  the answer cache's bound in total (default %u, 0: none)\n",
+				"  --cache-mib N  the answer cache's bound in total (default %u, 0: none),\n"
+				"                 a sixteenth of it for what the maps hold\n",
 				DCACHE_TOTAL_BYTES >> 20);
 			return 0;
 		default:
@@ -447,6 +448,14 @@ int do_daemon(int argc, char **argv)
 	}
 	TAILQ_INIT(&d.pending);
 	TAILQ_INIT(&d.conns);
+	/* a sixteenth of the bound remembers what the maps hold (learn.h) */
+	err = learn_memo_init(&d.memo, cache_bytes / 16);
+	if (err) {
+		p_err("moat-bpfd: cannot allocate the learned-address memo: %s",
+		      strerror(-err));
+		return err;
+	}
+	cache_bytes -= cache_bytes / 16;
 	/* a registration's share is never above the total */
 	dcache_init(&d.cache, cache_bytes, cache_bytes < DCACHE_OWNER_BYTES ?
 		    cache_bytes : DCACHE_OWNER_BYTES);
@@ -549,5 +558,6 @@ out:
 	evlog_close(d.log);
 	unlink(MOAT_CONTROL_SOCK);
 	state_close(&d.st);
+	learn_memo_fini(&d.memo);
 	return err;
 }

@@ -296,6 +296,7 @@ struct daemon {
 	unsigned long n_query, n_refused, n_forwarded, n_servfail, n_malformed;
 	unsigned long n_stray, n_cached;
 	struct dcache cache;		/* every registration's answers */
+	struct learn_memo memo;		/* what the maps hold: see learn.h */
 	/*
 	 * Upstream id -> query in flight: ids are random, so chains stay
 	 * short; a flat array of every id (512 KiB) ended up all resident
@@ -448,7 +449,7 @@ struct reg *reg_find(struct daemon *d, __u64 id);
 void reg_remove(struct daemon *d, __u64 id);
 void reg_drop(struct daemon *d, struct reg *r);
 void reg_free(struct daemon *d, struct reg *r);
-void reg_bind(struct reg *r, __u32 pid);
+void reg_bind(struct daemon *d, struct reg *r, __u32 pid);
 void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o);
 void path_of(char *buf, size_t len, const char *dir, __u64 id);
 void reap_dead(struct daemon *d);

@@ -243,6 +243,7 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	/* the id the new rules are for: the cgroup was flipped to it first */
 	r->pid = json_object_object_get_ex(msg, "policy_id", &x) ?
 		 json_object_get_int64(x) : 0;
+	learn_memo_clear(&d->memo);	/* the old id may be purged, reused */
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
 	file = json_object_from_file(p);
 	reg_set_upstreams(d, r, file);
@@ -271,7 +272,7 @@ static json_object *op_bind(struct daemon *d, json_object *msg)
 	    !json_object_get_int64(x))
 		return error_reply("bind needs a policy_id");
 	r->learned_pid = 0;
-	reg_bind(r, json_object_get_int64(x));
+	reg_bind(d, r, json_object_get_int64(x));
 	childreg_update(d, r, NULL);
 	x = json_object_new_object();
 	json_object_object_add(x, "ok", json_object_new_boolean(1));

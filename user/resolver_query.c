@@ -195,12 +195,12 @@ static int learn_addrs_in(struct daemon *d, struct reg *r,
 		 * only what that id's maps hold. A miss for a known address
 		 * then costs one map syscall, a hit too.
 		 */
-		ret = lb->read ? 1 : learn_check(&d->st, r->pid, &a, &add);
+		ret = lb->read ? 1 : learn_check(&d->st, &d->memo, r->pid, &a, &add);
 		if (ret == 1) {
 			err = batch_pid(d, r, lb);
 			if (err)
 				return err;
-			ret = learn_write(&d->st, lb->pid, &a, &add,
+			ret = learn_write(&d->st, &d->memo, lb->pid, &a, &add,
 					  r->learned < (long)r->spec.dns.max_addresses);
 			if (ret == -EDQUOT && r->recounted != d->ticks) {
 				/*
@@ -210,7 +210,7 @@ static int learn_addrs_in(struct daemon *d, struct reg *r,
 				 */
 				r->learned = learn_count(&d->st, lb->pid, boottime_ns());
 				r->recounted = d->ticks;
-				ret = learn_write(&d->st, lb->pid, &a, &add,
+				ret = learn_write(&d->st, &d->memo, lb->pid, &a, &add,
 						  r->learned < (long)r->spec.dns.max_addresses);
 			}
 		}
@@ -258,7 +258,7 @@ int learn_batch_close(struct daemon *d, struct reg *r, struct learn_batch *lb)
 	if ((!lb->wrote && !lb->n_fresh) || reg_policy_id(d, r) == lb->pid)
 		return 0;
 	for (size_t i = 0; i < lb->n_fresh; i++)
-		learn_forget(&d->st, lb->pid, &fresh[i]);
+		learn_forget(&d->st, &d->memo, lb->pid, &fresh[i]);
 	r->learned_pid = 0;	/* recount */
 	return -ESTALE;
 }

@@ -25,11 +25,12 @@
 #include "resolver.h"
 
 /* R's rules are for policy id PID from now on; kept across restarts. */
-void reg_bind(struct reg *r, __u32 pid)
+void reg_bind(struct daemon *d, struct reg *r, __u32 pid)
 {
 	char p[PATH_MAX];
 
 	r->pid = pid;
+	learn_memo_clear(&d->memo);	/* the old id may be purged, reused */
 	dcache_flush(&r->cache);	/* answered under another policy id */
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
 	if (control_reg_file_update(p, NULL, pid))
@@ -100,6 +101,8 @@ static void reg_close(struct daemon *d, struct reg *r)
 	ev_close(d, &r->tcp6);
 	reg_close_conns(d, r);
 	dcache_flush(&r->cache);
+	if (!r->child)	/* a child's id is its parent's, not purged */
+		learn_memo_clear(&d->memo);	/* its id is purged, then reused */
 }
 
 /* Its memory: only once no event of the current batch can name it. */
@@ -305,6 +308,9 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 		r->pid = json_object_get_int64(x);
 	else
 		r->pid = reg_policy_id(d, r);
+	/* a child runs its parent's id, which nobody purged for it */
+	if (!r->child)
+		learn_memo_clear(&d->memo);	/* a reused id: see learn.h */
 	ret = control_policy_parse(o, &r->spec, err);
 	if (!ret)
 		ret = rule_index_build(&r->spec, &r->ix);
@@ -473,6 +479,7 @@ void follow_upgrade(struct daemon *d)
 		close(fd);
 	if (!pinned || pinned == map_id(d->st.map[M_LAYOUT]))
 		return;
+	learn_memo_clear(&d->memo);	/* new maps: what the old ones held */
 	state_close(&d->st);
 	state_init(&d->st);
 	if (state_open(&d->st, false)) {

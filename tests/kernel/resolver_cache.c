@@ -306,20 +306,24 @@ CTEST(cached_answer_refreshes_deadline)
 }
 
 /*
- * The learned entry gone from the map (an administrator's delete, a
- * purge) while its answer is cached: the next hit creates it again
- * before the answer leaves; a hit trusting what it wrote before fails.
+ * The learned entry deleted behind the daemon's back (bpftool) while its
+ * answer is cached: the daemon trusts what it last read or wrote for an
+ * address for LEARN_MEMO_TRUST_NS (learn.h), and the first hit after
+ * that creates the entry again before the answer leaves; a hit trusting
+ * what it wrote before for longer fails. (moat-bpf's own deletes, the
+ * purges, empty the memo at once: reattach_relearns_at_once.)
  */
 CTEST(cached_answer_relearns_deleted)
 {
 	const char *cg = cg_up("relearn", U_LONG, "");
 	struct moat_exact4_key k = { .policy_id = status_of(cg).policy_id };
-	unsigned long long th, d;
+	unsigned long long th, d, t1;
 	const char *w;
 	long ttl;
 	int fd;
 
 	w = ask(cg, KT_DNS4, "c.test", "A");
+	t1 = now_boot_ns();	/* the daemon read the map before this */
 	cr_assert(has_word(w, "NOERROR"), "%s", w);
 	expect_allowed(cg, "tcp", W4_A, 8080);
 	fd = bpf_obj_get(EXACT4_PIN);
@@ -328,6 +332,7 @@ CTEST(cached_answer_relearns_deleted)
 	cr_assert_eq(bpf_map_delete_elem(fd, &k), 0, "delete: %s", strerror(errno));
 	close(fd);
 	expect_blocked(cg, "tcp", W4_A, 8080);
+	until_boot_ns(t1 + LEARN_MEMO_TRUST_NS);
 	th = now_boot_ns();
 	w = ask(cg, KT_DNS4, "c.test", "A");
 	cr_assert_eq(asked(0, "c.test"), 1, "not served from the cache");
@@ -335,6 +340,42 @@ CTEST(cached_answer_relearns_deleted)
 	d = deadline_of(cg, W4_A);
 	cr_assert_geq(d, th + (unsigned long long)ttl * S_NS,
 		      "deadline %llu after a hit at %llu saying TTL %ld", d, th, ttl);
+	expect_allowed(cg, "tcp", W4_A, 8080);
+}
+
+/*
+ * A purge empties the memo at once (learn.h): detached, the cgroup's
+ * policy id is purged and freed, and attached again the cgroup gets the
+ * same id (the slot search starts where its cgroup id says). Its next
+ * answer, well inside LEARN_MEMO_TRUST_NS of the one before, must create
+ * the entry again: a memo that outlived the purge says it is there, and
+ * the address stays refused.
+ */
+CTEST(reattach_relearns_at_once)
+{
+	const char *cg = cg_up("reattach", U_LONG, "");
+	unsigned long long pid = status_of(cg).policy_id, t0;
+	char text[1024];
+	const char *w;
+
+	snprintf(text, sizeof(text), "allow:\n  - \"*.test:8080?names=any\"\n"
+		 "dns:\n  upstream: [\"" U_LONG "\"]\n");
+	t0 = now_boot_ns();
+	w = ask(cg, KT_DNS4, "r.test", "A");
+	cr_assert(has_word(w, "A=" W4_A "/3600"), "%s", w);
+	cr_assert_gt(deadline_of(cg, W4_A), 0ull, "r.test's address not learned");
+	moat_ok("detach %s", cg);
+	moat_ok("attach %s --netns " KT_NS_CLIENT " --policy %s", cg,
+		write_policy("reattach2", text));
+	cr_assert_eq(status_of(cg).policy_id, pid,
+		     "attached again under another id: cannot tell");
+	cr_assert_eq(deadline_of(cg, W4_A), 0ull, "the purge left the entry");
+	w = ask(cg, KT_DNS4, "r.test", "A");
+	cr_assert(now_boot_ns() < t0 + LEARN_MEMO_TRUST_NS,
+		  "detach and attach took too long to tell");
+	cr_assert(has_word(w, "A=" W4_A "/3600"), "%s", w);
+	cr_assert_gt(deadline_of(cg, W4_A), 0ull,
+		     "the answer left unlearned after the purge");
 	expect_allowed(cg, "tcp", W4_A, 8080);
 }
 
