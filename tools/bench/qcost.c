@@ -19,8 +19,10 @@
 #include <bpf/bpf.h>
 #include <ldns/ldns.h>
 #include "dns.h"
+#include "learn.h"
 #include "moat_abi.h"
 #include "resolver_cache.h"
+#include "state.h"
 
 #define ITER	200000
 
@@ -78,7 +80,10 @@ int main(void)
 	struct dcache_hit hit;
 	static const char meta[128];	/* a hit_meta with one address, about */
 	struct moat_exact4_key k = { .policy_id = 1 };
-	struct moat_addr_val v = { .expires_ns = 1 };
+	struct moat_addr_val v = { .expires_ns = 1 }, add = { .expires_ns = 1 };
+	struct learned_addr la = { .family = AF_INET };
+	struct learn_memo memo;
+	struct moat_state st;
 	unsigned int tc, svcb;
 	ldns_pkt *p;
 	ldns_rr *rr = NULL;
@@ -125,13 +130,27 @@ int main(void)
 	     dcache_put(&o, q, qlen, a, alen, 512, meta, sizeof(meta), 86400, 1000));
 	TIME("bpf_map_lookup_elem (hash, syscall)", bpf_map_lookup_elem(fd, &k, &v));
 	TIME("bpf_map_update_elem (hash, syscall)", bpf_map_update_elem(fd, &k, &v, BPF_ANY));
+	/* the daemon's check of an answer's address: with the memo, without */
+	state_init(&st);
+	st.map[M_EXACT4] = fd;
+	memcpy(la.addr, &k.addr, 4);
+	if (learn_memo_init(&memo, 1 << 20) ||
+	    learn_check(&st, &memo, 1, &la, &add) != LEARN_KEPT)
+		return 1;
+	TIME("learn_check, memo (the map read < 1 s before)",
+	     learn_check(&st, &memo, 1, &la, &add));
+	TIME("learn_check, no memo (scope + the lookup)",
+	     learn_check(&st, NULL, 1, &la, &add));
+	learn_memo_fini(&memo);
 	printf("a hit (one address, its deadline covering the TTL served) costs dcache_get\n"
-	       "and one map syscall (the address's lookup), plus its share of recvmmsg and\n"
-	       "sendmmsg; a miss costs parse_kept + canonical_kept (in place of dns_query_parse),\n"
-	       "the upstream exchange (sendmmsg, a wakeup, recvmmsg), dns_answer_take,\n"
-	       "dns_strip_ech only if the answer has SVCB/HTTPS records, dcache_put and the\n"
-	       "address's lookup; an address to write adds its batch's policy id reads, a\n"
-	       "second lookup, for a new address the deny check, and an update.\n");
+	       "and the address's learn_check (no syscall where the daemon read or wrote its\n"
+	       "entry less than a second before, else its lookup), plus its share of recvmmsg\n"
+	       "and sendmmsg; a miss costs parse_kept + canonical_kept (in place of\n"
+	       "dns_query_parse), the upstream exchange (sendmmsg, a wakeup, recvmmsg),\n"
+	       "dns_answer_take, dns_strip_ech only if the answer has SVCB/HTTPS records,\n"
+	       "dcache_put and the address's learn_check; an address to write adds its\n"
+	       "batch's policy id reads, a lookup, for a new address the deny check, and an\n"
+	       "update.\n");
 	close(fd);
 	dcache_fini(&c);
 	return 0;
