@@ -449,6 +449,7 @@ struct reg *reg_find(struct daemon *d, __u64 id);
 void reg_remove(struct daemon *d, __u64 id);
 void reg_drop(struct daemon *d, struct reg *r);
 void reg_free(struct daemon *d, struct reg *r);
+void reg_set_pid(struct daemon *d, struct reg *r, __u32 pid);
 void reg_bind(struct daemon *d, struct reg *r, __u32 pid);
 void reg_set_upstreams(struct daemon *d, struct reg *r, json_object *o);
 void path_of(char *buf, size_t len, const char *dir, __u64 id);

@@ -241,9 +241,8 @@ static json_object *op_update(struct daemon *d, json_object *msg)
 	r->ix = ix;
 	r->learned_pid = 0;	/* a new policy id: recount */
 	/* the id the new rules are for: the cgroup was flipped to it first */
-	r->pid = json_object_object_get_ex(msg, "policy_id", &x) ?
-		 json_object_get_int64(x) : 0;
-	learn_memo_clear(&d->memo);	/* the old id may be purged, reused */
+	reg_set_pid(d, r, json_object_object_get_ex(msg, "policy_id", &x) ?
+			  json_object_get_int64(x) : 0);
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
 	file = json_object_from_file(p);
 	reg_set_upstreams(d, r, file);

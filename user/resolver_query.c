@@ -192,8 +192,9 @@ static int learn_addrs_in(struct daemon *d, struct reg *r,
 		 * covers the answer needs none: as an answer that wrote
 		 * nothing is released whatever flipped after the read
 		 * (learn_batch_close), one that never needed the read names
-		 * only what that id's maps hold. A miss for a known address
-		 * then costs one map syscall, a hit too.
+		 * only what that id's maps hold. A miss or a hit for a known
+		 * address then costs no map syscall where the memo shows its
+		 * entry (learn.h), one lookup otherwise.
 		 */
 		ret = lb->read ? 1 : learn_check(&d->st, &d->memo, r->pid, &a, &add);
 		if (ret == 1) {

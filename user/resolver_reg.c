@@ -24,13 +24,24 @@
 #include "paths.h"
 #include "resolver.h"
 
+/*
+ * R learns into PID from now on. The memo forgets all it holds: a purged
+ * id reaches the daemon only so (learn.h), and the id R had may be one.
+ * A child runs its parent's id, which nobody purged for it.
+ */
+void reg_set_pid(struct daemon *d, struct reg *r, __u32 pid)
+{
+	r->pid = pid;
+	if (!r->child)
+		learn_memo_clear(&d->memo);
+}
+
 /* R's rules are for policy id PID from now on; kept across restarts. */
 void reg_bind(struct daemon *d, struct reg *r, __u32 pid)
 {
 	char p[PATH_MAX];
 
-	r->pid = pid;
-	learn_memo_clear(&d->memo);	/* the old id may be purged, reused */
+	reg_set_pid(d, r, pid);
 	dcache_flush(&r->cache);	/* answered under another policy id */
 	path_of(p, sizeof(p), MOAT_REG_DIR, r->cg_id);
 	if (control_reg_file_update(p, NULL, pid))
@@ -304,13 +315,8 @@ int reg_create(struct daemon *d, json_object *o, int netns_fd,
 	 * See struct reg. Registrations saved before there were policy ids
 	 * (no key at all) keep the id their cgroup runs as they are restored.
 	 */
-	if (json_object_object_get_ex(o, "policy_id", &x))
-		r->pid = json_object_get_int64(x);
-	else
-		r->pid = reg_policy_id(d, r);
-	/* a child runs its parent's id, which nobody purged for it */
-	if (!r->child)
-		learn_memo_clear(&d->memo);	/* a reused id: see learn.h */
+	reg_set_pid(d, r, json_object_object_get_ex(o, "policy_id", &x) ?
+			  json_object_get_int64(x) : reg_policy_id(d, r));
 	ret = control_policy_parse(o, &r->spec, err);
 	if (!ret)
 		ret = rule_index_build(&r->spec, &r->ix);
