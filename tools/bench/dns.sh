@@ -294,14 +294,17 @@ field() {
 	awk -v l="$2:" '(i = index($0, l)) { split(substr($0, i + length(l)), a, " "); print a[1] + 0; exit }' "$1"
 }
 
-# dnsperf ARGS, run directly: client netns, unenforced cgroup
+# dnsperf ARGS, run directly: client netns, unenforced cgroup. FWD_PID
+# (environment): the relay's pid for a relay run, else none. The shell
+# that runs dnsperf takes the CPU snapshots around it (snap.sh).
 direct_perf() {
 	local o=$1
 	shift
-	# shellcheck disable=SC2016 # expanded by the inner sh
+	# shellcheck disable=SC2016,SC2094 # expanded by the inner sh; $o: a name
 	nsenter --net="/run/netns/$client" sh -c \
-		'echo $$ >"$1/cgroup.procs" && shift && exec dnsperf "$@"' \
-		sh "$cg2/$cg_direct" -s "$server" "$@" >"$o" 2>&1
+		'echo $$ >"$1/cgroup.procs" && o=$2 snap=$3 m=$4 fwd=$5 && shift 5 &&
+		 "$snap" "$o.cpu0" "$m" "$fwd"; dnsperf "$@"; rc=$?; "$snap" "$o.cpu1" "$m" "$fwd"; exit $rc' \
+		sh "$cg2/$cg_direct" "$o" "$dd/snap.sh" "$dns_pid" "${FWD_PID:-0}" -s "$server" "$@" >"$o" 2>&1
 }
 
 # moat_perf OUT POLICY ARGS: the same under moat-bpf run; OUT.rss gets
@@ -313,9 +316,10 @@ moat_perf() {
 	rm -f "$o" "$o.rss"
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	in_ns "$MOAT_BIN" run --netns "$client" --policy "$pol" -- sh -c \
-		'o=$1 pid=$2; shift 2; dnsperf "$@" >"$o" 2>&1; rc=$?
+		'o=$1 pid=$2 snap=$3 m=$4; shift 4; "$snap" "$o.cpu0" "$m" "$pid"
+		 dnsperf "$@" >"$o" 2>&1; rc=$?; "$snap" "$o.cpu1" "$m" "$pid"
 		 awk "/^VmRSS:/ { print \$2 }" /proc/$pid/status >"$o.rss"; exit $rc' \
-		sh "$o" "$dpid" -s "$server" "$@" 2>"$o.err" || true
+		sh "$o" "$dpid" "$dd/snap.sh" "$dns_pid" -s "$server" "$@" 2>"$o.err" || true
 	[ -s "$o" ] || return 2
 }
 
@@ -367,7 +371,7 @@ one_direct() {
 one_relay() {
 	local o=$1
 	shift
-	direct_perf "$o" "$@" -s 127.0.0.1 -p "$relay_port" || true
+	FWD_PID=$relay_pid direct_perf "$o" "$@" -s 127.0.0.1 -p "$relay_port" || true
 	perf_ok "$o" || { echo "dns-bench: relay run $o failed:" >&2; tail -5 "$o" >&2; exit 1; }
 }
 
@@ -391,6 +395,21 @@ pct() {
 median() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "-"; else print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- data --------------------------------------------------------------------
+# snap.sh OUT DNSMASQ_PID FWD_PID: CPU ticks (utime + stime) of dnsmasq
+# and of the third process on the path (0: none), then the machine's busy
+# and total ticks, on one line. Run by the shell that runs dnsperf, right
+# before and after it: a moat run's own setup (the policy parsed by `run`
+# and by the daemon, 100000 rules at the largest N) is not charged to the
+# queries of its throughput run, nor is the next run's start.
+cat >"$dd/snap.sh" <<'EOF'
+#!/bin/sh
+{
+	awk '{ print $14 + $15 }' "/proc/$2/stat" 2>/dev/null || echo 0
+	if [ "$3" != 0 ]; then awk '{ print $14 + $15 }' "/proc/$3/stat" 2>/dev/null || echo 0; else echo 0; fi
+	awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+} | tr '\n' ' ' >"$1"
+EOF
+chmod +x "$dd/snap.sh"
 awk 'BEGIN { for (i = 0; i < 100; i++) printf "203.0.113.%d q%d.bench.test\n", 100 + i, i }' >"$dd/bench.hosts"
 awk 'BEGIN { for (i = 0; i < 100; i++) printf "q%d.bench.test A\n", i }' >"$dd/bench.queries"
 awk -v n="$DNS_MISS_NAMES" 'BEGIN { for (i = 1; i <= n; i++) printf "203.0.113.%d u%d.m.bench.test\n", 100 + i % 100, i }' >"$dd/miss.hosts"
@@ -501,9 +520,6 @@ mix_args() {	# MIX: the query file, and -n 1 where no name may repeat
 }
 
 # run_one N MIX ROUND MODE KIND: one dnsperf, one row of rounds.csv
-# CPU ticks of PID (utime + stime), and of the machine: "busy total"
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
 clk_tck=$(getconf CLK_TCK)
 
 # Where a throughput run's CPU went, per query answered (us): dnsmasq,
@@ -521,16 +537,12 @@ run_one() {
 	local n=$1 mix=$2 r=$3 mode=$4 kind=$5 o args rc=0 rss="" hits="," cpu=",,,"
 	local m0 d0 b0 t0 m1 d1 b1 t1 pid0
 	o=$dd/$kind-$n-$mix-$r-$mode.out
+	rm -f "$o.cpu0" "$o.cpu1"
 	if [ "$kind" = tput ]; then args=("${tput_args[@]}"); else args=("${lat_args[@]}"); fi
 	# shellcheck disable=SC2207 # words by design: no spaces in $dd
 	args+=($(mix_args "$mix"))
 	[ "$mode" != moat ] || ensure_daemon
 	pid0=$dpid
-	# the third process on the path: the daemon, or the relay
-	fwd=$dpid
-	[ "$mode" != relay ] || fwd=$relay_pid
-	m0=$(ticks_of "$dns_pid"); d0=$(ticks_of "$fwd")
-	read -r b0 t0 < <(machine_ticks)
 	if [ "$mode" = direct ]; then
 		one_direct "$o" "${args[@]}"
 	elif [ "$mode" = relay ]; then
@@ -541,11 +553,13 @@ run_one() {
 		rss=$(cat "$o.rss" 2>/dev/null || true)
 		hits=$(tr ' ' , <"$o.hits")
 	fi
-	read -r b1 t1 < <(machine_ticks)
-	m1=$(ticks_of "$dns_pid"); d1=$(ticks_of "$fwd")
-	# the daemon's share only for moat runs it served whole
+	# over dnsperf's run alone (snap.sh); the daemon's share only for
+	# moat runs it served whole
+	read -r m0 d0 b0 t0 <"$o.cpu0" || true
+	read -r m1 d1 b1 t1 <"$o.cpu1" || true
 	if [ "$mode" = direct ] || { [ "$mode" = moat ] && [ "$dpid" != "$pid0" ]; }; then d1=""; fi
-	[ "$kind" != tput ] || cpu=$(cpu_cols "$(field "$o" "Queries completed")" "$m0" "$m1" "$d0" "$d1" "$b0" "$t0" "$b1" "$t1")
+	[ "$kind" != tput ] || [ -z "$t1" ] ||
+		cpu=$(cpu_cols "$(field "$o" "Queries completed")" "$m0" "$m1" "$d0" "$d1" "$b0" "$t0" "$b1" "$t1")
 	local p50="" p99=""
 	if [ "$kind" = lat ]; then
 		lats "$o" "$mix" >>"$dd/lat-$n-$mix-$mode.txt"
@@ -812,8 +826,9 @@ report() {
 				"", $18, $19, $20, $20 - $9, $21
 	}' "$res_csv"
 	echo
-	echo "CPU per query answered in the throughput runs (us, medians over rounds; machine = all of it:"
-	echo "dnsperf, dnsmasq, the daemon, the kernel, other work; with no idle left, qps = CPUs / machine us):"
+	echo "CPU per query answered in the throughput runs (us, medians over rounds, from right before to right"
+	echo "after dnsperf: a moat run's registration is not in it; machine = all of it: dnsperf, dnsmasq, the"
+	echo "daemon, the kernel, other work; with no idle left, qps = CPUs / machine us):"
 	awk -F, 'NR > 1 && $5 == "tput" && $16 != "" {
 		k = $1 SUBSEP $2 SUBSEP $4; n[k]++; m[k, n[k]] = $14; d[k, n[k]] = $15; b[k, n[k]] = $16; i[k, n[k]] = $17
 	}
