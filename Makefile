@@ -257,7 +257,7 @@ INST_DOCS := README.md docs/resolver.md docs/names.md \
 	docs/bench/bulk.txt \
 	docs/bench/compare.png docs/bench/compare.txt docs/bench/dns-cache.txt \
 	docs/bench/dns-hit-ab.txt docs/bench/dns-miss-ab.txt docs/bench/dns-batch-ab.txt \
-	docs/bench/dns-parse-ab.txt docs/bench/dns-memo-ab.txt docs/bench/udp-copy-ab.txt \
+	docs/bench/dns-parse-ab.txt docs/bench/dns-memo-ab.txt docs/bench/udp-copy-ab.txt docs/bench/nametab-ab.txt \
 	docs/bench/dns-mem.txt \
 	docs/bench/dns-latency.png \
 	docs/bench/dns-expire.txt docs/bench/dns-qps.png \

@@ -27,6 +27,7 @@
 #define SLOT_TAG(s)	((s) >> 21)
 #define NAME_HDR	5			/* refs, length */
 #define NO_NAME		UINT32_MAX
+#define DEAD_MAX	65536			/* bytes of dead names renames leave */
 
 struct fam {
 	__u8 *ent;			/* n entries of esize bytes */
@@ -186,34 +187,63 @@ static size_t name_size(const struct nametab *t, __u32 off)
 	return NAME_HDR + t->arena[off + 4] + 1;
 }
 
-/* Move the live names to a fresh arena: entries follow their names. */
+/*
+ * Slide the live names down in place: entries follow their names. A new
+ * offset is parked in the refs of the name's old copy (plus one: 0 is
+ * dead), the entries take it, then the names move and their refs are
+ * counted again from the entries (each holds one). The arena keeps room
+ * for the names and DEAD_MAX more, so a table renamed over and over (one
+ * address, a new name per answer: a CDN) reuses its pages instead of
+ * mapping, faulting in and unmapping new ones at every pass; the rest is
+ * given back (expiry).
+ */
 static void compact(struct nametab *t)
 {
-	size_t live = t->arena_len - t->dead, bytes = page_round(live), nl = 0;
-	__u8 *na = live ? vm_resize(NULL, 0, bytes) : NULL;
+	size_t nl = 0, keep;
 
-	if (live && !na)
-		return;		/* the garbage stays, nothing else */
 	for (size_t o = 0, sz; o < t->arena_len; o += sz) {
 		sz = name_size(t, o);
 		if (!name_refs(t, o))
 			continue;
-		memcpy(na + nl, t->arena + o, sz);
-		name_set_refs(t, o, nl);	/* the old copy forwards */
+		name_set_refs(t, o, nl + 1);
 		nl += sz;
 	}
 	for (int k = 0; k < 2; k++) {
 		struct fam *f = &t->fam[k];
 
 		for (__u32 e = 0; e < f->n; e++)
-			ent_set(f, e, E_NAME, name_refs(t, ent_u32(f, e, E_NAME)));
+			ent_set(f, e, E_NAME, name_refs(t, ent_u32(f, e, E_NAME)) - 1);
 	}
-	vm_resize(t->arena, t->arena_bytes, 0);
-	t->arena = na;
+	for (size_t o = 0, sz, to = 0; o < t->arena_len; o += sz) {
+		sz = name_size(t, o);
+		if (!name_refs(t, o))
+			continue;
+		memmove(t->arena + to, t->arena + o, sz);
+		name_set_refs(t, to, 0);
+		to += sz;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct fam *f = &t->fam[k];
+
+		for (__u32 e = 0; e < f->n; e++) {
+			__u32 off = ent_u32(f, e, E_NAME);
+
+			name_set_refs(t, off, name_refs(t, off) + 1);
+		}
+	}
 	t->arena_len = nl;
-	t->arena_bytes = live ? bytes : 0;
 	t->dead = 0;
 	t->last = NO_NAME;
+	keep = nl ? page_round(nl + DEAD_MAX + NAME_HDR + 256) : 0;
+	if (keep < t->arena_bytes) {
+		__u8 *a = vm_resize(t->arena, t->arena_bytes, keep);
+
+		/* a shrink in place: only an empty arena is gone */
+		if (a || !keep) {
+			t->arena = a;
+			t->arena_bytes = keep;
+		}
+	}
 }
 
 static void name_unref(struct nametab *t, __u32 off)
@@ -299,7 +329,7 @@ int nametab_put(struct nametab *t, int family, const __u8 *addr,
 			return err;
 		name_unref(t, ent_u32(f, e, E_NAME));
 		ent_set(f, e, E_NAME, off);
-		if (t->dead > 65536 && 2 * t->dead > t->arena_len)
+		if (t->dead > DEAD_MAX && 2 * t->dead > t->arena_len)
 			compact(t);
 		return 0;
 	}
