@@ -108,7 +108,7 @@ void dcache_owner_init(struct dcache *c, struct dcache_owner *o)
 
 static void ent_free(struct dcache *c, struct dcache_ent *e)
 {
-	struct dcache_ent **pp = &c->bucket[e->hash & (DCACHE_BUCKETS - 1)];
+	struct dcache_ent **pp = &c->bucket[e->hash & (c->n_buckets - 1)];
 
 	while (*pp != e)
 		pp = &(*pp)->hnext;
@@ -138,6 +138,7 @@ void dcache_fini(struct dcache *c)
 		ent_free(c, e);
 	free(c->bucket);
 	c->bucket = NULL;
+	c->n_buckets = 0;
 }
 
 void dcache_set_upstreams(struct dcache_owner *o, uint64_t digest)
@@ -245,6 +246,28 @@ static int make_key(const struct dcache_owner *o, const uint8_t *q,
 	return 0;
 }
 
+/*
+ * N buckets, every entry moved to its new one. Sized to the entries (one
+ * bucket each, DCACHE_BUCKETS at most) rather than to the bound: a few
+ * thousand entries' buckets are a few pages, where the bound's would
+ * spread each lookup over half a megabyte (a TLB miss per query here).
+ */
+static int grow(struct dcache *c, size_t n)
+{
+	struct dcache_ent **b = calloc(n, sizeof(*b)), *e;
+
+	if (!b)
+		return -ENOMEM;
+	TAILQ_FOREACH(e, &c->lru, lru) {
+		e->hnext = b[e->hash & (n - 1)];
+		b[e->hash & (n - 1)] = e;
+	}
+	free(c->bucket);
+	c->bucket = b;
+	c->n_buckets = n;
+	return 0;
+}
+
 static struct dcache_ent *lookup(struct dcache *c, const struct dcache_owner *o,
 				 const uint8_t *key, size_t klen, uint64_t hash)
 {
@@ -252,7 +275,7 @@ static struct dcache_ent *lookup(struct dcache *c, const struct dcache_owner *o,
 
 	if (!c->bucket)
 		return NULL;
-	for (e = c->bucket[hash & (DCACHE_BUCKETS - 1)]; e; e = e->hnext) {
+	for (e = c->bucket[hash & (c->n_buckets - 1)]; e; e = e->hnext) {
 		c->probes++;
 		if (e->hash == hash && e->o == o && e->klen == klen &&
 		    !memcmp(ent_key(e), key, klen))
@@ -310,7 +333,7 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 	size = sizeof(*e) + n * sizeof(uint16_t) + klen + alen + metalen;
 	if (size > c->owner_max_bytes || size > c->max_bytes)
 		return 1;
-	if (!c->bucket && !(c->bucket = calloc(DCACHE_BUCKETS, sizeof(*c->bucket))))
+	if (!c->bucket && grow(c, DCACHE_BUCKETS_MIN))
 		return -ENOMEM;
 	hash = key_hash(c, o, key, klen);
 	if ((e = lookup(c, o, key, klen, hash)))
@@ -338,8 +361,8 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 	memcpy(ent_answer(e), a, alen);
 	if (metalen)
 		memcpy(ent_meta(e), meta, metalen);
-	e->hnext = c->bucket[hash & (DCACHE_BUCKETS - 1)];
-	c->bucket[hash & (DCACHE_BUCKETS - 1)] = e;
+	e->hnext = c->bucket[hash & (c->n_buckets - 1)];
+	c->bucket[hash & (c->n_buckets - 1)] = e;
 	TAILQ_INSERT_TAIL(&c->lru, e, lru);
 	TAILQ_INSERT_TAIL(&o->lru, e, olru);
 	c->bytes += size;
@@ -347,6 +370,9 @@ int dcache_put(struct dcache_owner *o, const uint8_t *q, size_t qlen,
 	o->bytes += size;
 	o->n++;
 	c->stored++;
+	/* no room to grow is no error: the chains are longer */
+	if (c->n > c->n_buckets && c->n_buckets < DCACHE_BUCKETS)
+		grow(c, 2 * c->n_buckets);
 	return 0;
 }
 

@@ -31,8 +31,9 @@
  * Memory: each entry is charged its struct, key and answer; an owner may
  * hold DCACHE_OWNER_BYTES, all together DCACHE_TOTAL_BYTES, the least
  * recently used going first (its owner's, then anybody's). The bucket
- * array (DCACHE_BUCKETS pointers) comes on top, allocated at the first
- * entry. A bucket is chosen by SipHash under a random key, the owner
+ * array comes on top: a pointer per entry, allocated at the first one and
+ * doubled as entries come, never above DCACHE_BUCKETS (512 KiB), given
+ * back only with the cache. A bucket is chosen by SipHash under a random key, the owner
  * mixed in: a tenant cannot aim its entries at one bucket (every lookup,
  * hit or miss, would walk them all in the daemon's only thread), nor
  * do N registrations asking the same name fill one chain.
@@ -58,12 +59,14 @@
 #define DCACHE_MAX_ANSWER	8192
 #define DCACHE_MAX_TTLS		256	/* records with a TTL in one answer */
 #define DCACHE_MAX_META		4096	/* the caller's bytes per entry */
-#define DCACHE_BUCKETS		(1u << 16)
+#define DCACHE_BUCKETS		(1u << 16)	/* at most */
+#define DCACHE_BUCKETS_MIN	256u
 
 struct dcache_ent;
 
 struct dcache {
 	struct dcache_ent **bucket;	/* NULL until the first entry */
+	size_t n_buckets;		/* a power of two, or 0 */
 	TAILQ_HEAD(, dcache_ent) lru;	/* least recently used first */
 	size_t bytes, max_bytes, owner_max_bytes;
 	unsigned long n, hits, misses, stored, evicted;

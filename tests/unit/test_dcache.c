@@ -496,6 +496,41 @@ Test(dcache, buckets_per_owner)
 }
 
 /*
+ * The buckets grow with the entries (one each, DCACHE_BUCKETS at most):
+ * every entry is still found after each doubling, and a lookup compares
+ * about one entry, not a chain as long as the entries over the first
+ * size.
+ */
+Test(dcache, buckets_grow)
+{
+	const int n = 3000;
+	struct dcache c;
+	struct dcache_owner o;
+	unsigned long before;
+
+	dcache_init(&c, DCACHE_TOTAL_BYTES, DCACHE_TOTAL_BYTES);
+	dcache_owner_init(&c, &o);
+	put_name(&o, 0, T0);
+	cr_assert_eq(c.n_buckets, DCACHE_BUCKETS_MIN);
+	for (int i = 1; i < n; i++)
+		put_name(&o, i, T0);
+	cr_assert_eq(o.n, (size_t)n);
+	cr_assert_geq(c.n_buckets, (size_t)n);
+	cr_assert_leq(c.n_buckets, (size_t)DCACHE_BUCKETS);
+	before = c.probes;
+	for (int i = 0; i < n; i++)
+		cr_assert(has_name(&o, i), "n%d.test lost in a doubling", i);
+	cr_assert_leq(c.probes - before, 2ul * n,
+		      "%d hits compared %lu entries", n, c.probes - before);
+	dcache_flush(&o);
+	cr_assert_eq(c.n, 0u);
+	put_name(&o, 1, T0);
+	cr_assert(has_name(&o, 1));
+	dcache_fini(&c);
+	cr_assert_eq(c.n_buckets, 0u);
+}
+
+/*
  * What the caller keeps with an answer comes back with every hit, with
  * the entry's life and the whole seconds elapsed, from which the TTL a
  * record was served with follows; more than DCACHE_MAX_META is refused.
