@@ -191,13 +191,14 @@ static size_t name_size(const struct nametab *t, __u32 off)
  * Slide the live names down in place: entries follow their names. A new
  * offset is parked in the refs of the name's old copy (plus one: 0 is
  * dead), the entries take it, then the names move and their refs are
- * counted again from the entries (each holds one). The arena keeps room
- * for the names and DEAD_MAX more, so a table renamed over and over (one
- * address, a new name per answer: a CDN) reuses its pages instead of
- * mapping, faulting in and unmapping new ones at every pass; the rest is
- * given back (expiry).
+ * counted again from the entries (each holds one). After renames the
+ * arena keeps room for what the next pass will find (the names twice
+ * and DEAD_MAX: a rename compacts once the dead exceed both), so a table
+ * renamed over and over (an address, a new name per answer: a CDN)
+ * reuses its pages instead of mapping, faulting in and unmapping new ones
+ * at every pass. After expiry it keeps the live names' pages only.
  */
-static void compact(struct nametab *t)
+static void compact(struct nametab *t, bool renames)
 {
 	size_t nl = 0, keep;
 
@@ -234,7 +235,8 @@ static void compact(struct nametab *t)
 	t->arena_len = nl;
 	t->dead = 0;
 	t->last = NO_NAME;
-	keep = nl ? page_round(nl + DEAD_MAX + NAME_HDR + 256) : 0;
+	keep = !nl ? 0 : renames ? page_round(2 * nl + DEAD_MAX + NAME_HDR + 256) :
+	       page_round(nl);
 	if (keep < t->arena_bytes) {
 		__u8 *a = vm_resize(t->arena, t->arena_bytes, keep);
 
@@ -330,7 +332,7 @@ int nametab_put(struct nametab *t, int family, const __u8 *addr,
 		name_unref(t, ent_u32(f, e, E_NAME));
 		ent_set(f, e, E_NAME, off);
 		if (t->dead > DEAD_MAX && 2 * t->dead > t->arena_len)
-			compact(t);
+			compact(t, true);
 		return 0;
 	}
 	if (f->n >= NAMETAB_MAX)
@@ -459,7 +461,7 @@ long nametab_expire(struct nametab *t, __u64 before_ns)
 	t->soonest = soonest;
 	/* after expiry, when a quarter is dead: the rest gives it back */
 	if (t->dead && 4 * t->dead >= t->arena_len)
-		compact(t);
+		compact(t, false);
 	return gone;
 }
 

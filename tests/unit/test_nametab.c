@@ -240,3 +240,42 @@ Test(nametab, random_against_model)
 	}
 	nametab_free(t);
 }
+
+/*
+ * A name shared by entries of both families outlives the compactions
+ * that renames of other addresses cause, with every reference counted:
+ * dropping all but one of its entries leaves it named, the last one
+ * leaves nothing.
+ */
+Test(nametab, shared_name_compacted)
+{
+	struct nametab *t = nametab_new();
+	char name[64];
+	__u8 a[16];
+
+	for (unsigned int i = 0; i < 50; i++) {
+		v4(a, i);
+		cr_assert_eq(nametab_put(t, AF_INET, a, "shared.test", (i ? 100 : 200) * S), 0);
+		v6(a, i);
+		cr_assert_eq(nametab_put(t, AF_INET6, a, "shared.test", 100 * S), 0);
+	}
+	for (unsigned int r = 0; r < 100000; r++) {
+		name_of(name, sizeof(name), r);
+		r & 1 ? v4(a, 1000 + r / 2 % 50) : v6(a, 1000 + r / 2 % 50);
+		cr_assert_eq(nametab_put(t, r & 1 ? AF_INET : AF_INET6, a, name, 100 * S), 0);
+	}
+	for (unsigned int i = 0; i < 50; i++) {
+		v4(a, i);
+		cr_assert_str_eq(nametab_get(t, AF_INET, a), "shared.test");
+		v6(a, i);
+		cr_assert_str_eq(nametab_get(t, AF_INET6, a), "shared.test");
+	}
+	/* every entry but 203.0.0.0's (200 s) expires; its name stays */
+	cr_assert_eq(nametab_expire(t, 150 * S), 199);
+	v4(a, 0);
+	cr_assert_str_eq(nametab_get(t, AF_INET, a), "shared.test");
+	cr_assert_leq(nametab_bytes(t), 4 * 4096ul, "%zu bytes for one entry", nametab_bytes(t));
+	cr_assert_eq(nametab_expire(t, 250 * S), 1);
+	cr_assert_eq(nametab_bytes(t), 0);
+	nametab_free(t);
+}
