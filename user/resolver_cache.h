@@ -32,8 +32,10 @@
  * hold DCACHE_OWNER_BYTES, all together DCACHE_TOTAL_BYTES, the least
  * recently used going first (its owner's, then anybody's). The bucket
  * array comes on top: a pointer per entry, allocated at the first one and
- * doubled as entries come, never above DCACHE_BUCKETS (512 KiB), given
- * back only with the cache. A bucket is chosen by SipHash under a random key, the owner
+ * doubled as entries come (each doubling rehashes every entry inside one
+ * put: 8 times at most in the daemon's life, as it never shrinks), never
+ * above DCACHE_BUCKETS (512 KiB), given back only with the cache. A
+ * bucket is chosen by SipHash under a random key, the owner
  * mixed in: a tenant cannot aim its entries at one bucket (every lookup,
  * hit or miss, would walk them all in the daemon's only thread), nor
  * do N registrations asking the same name fill one chain.
